@@ -1,0 +1,144 @@
+// Reads config/default.json (or the file SWITCHYARD_CONFIG names), applies environment
+// overrides, fills schema defaults and validates. A bad value throws a ConfigError naming the
+// field (its JSON pointer) and, when it came from the environment, the variable.
+import { readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { Value } from '@sinclair/typebox/value'
+import { ConfigSchema, type Config } from './schema.js'
+
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+type Json = Record<string, unknown>
+
+/** Environment variable → config path. Values are coerced by the field's type. */
+const ENV: ReadonlyArray<readonly [string, string, 'string' | 'int' | 'list']> = [
+  ['HOST', '/server/host', 'string'],
+  ['PORT', '/server/port', 'int'],
+  ['LOG_LEVEL', '/server/logLevel', 'string'],
+  ['SWITCHYARD_SHUTDOWN_GRACE_MS', '/server/shutdownGraceMs', 'int'],
+  ['SWITCHYARD_METRICS_PORT', '/metrics/port', 'int'],
+  ['SWITCHYARD_METRICS_HOST', '/metrics/host', 'string'],
+  ['SWITCHYARD_MODELS_DIR', '/models/localDir', 'string'],
+  ['SWITCHYARD_CACHE_DIR', '/models/cacheDir', 'string'],
+  ['SWITCHYARD_MODELS', '/models/enabled', 'list'],
+  ['SWITCHYARD_CLASSIFY_MODEL', '/routes/classify', 'string'],
+  ['SWITCHYARD_DETECT_MODEL', '/routes/detect', 'string'],
+  ['SWITCHYARD_DEFAULT_POLICY', '/routing/defaultPolicy', 'string']
+]
+
+export interface LoadOptions {
+  /** Config file; default: $SWITCHYARD_CONFIG, else config/default.json under `root`. */
+  file?: string | null
+  env?: NodeJS.ProcessEnv
+  root?: string
+  /** Applied after the file and before the environment (tests use this). */
+  overrides?: Json
+}
+
+export function loadConfig (opts: LoadOptions = {}): Config {
+  const env = opts.env ?? process.env
+  const root = opts.root ?? process.cwd()
+  const file = opts.file === undefined ? (env.SWITCHYARD_CONFIG ?? resolve(root, 'config/default.json')) : opts.file
+  let raw: Json = {}
+  if (file !== null) {
+    let text: string
+    try {
+      text = readFileSync(file, 'utf8')
+    } catch (err) {
+      throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`)
+    }
+    try {
+      raw = JSON.parse(text) as Json
+    } catch (err) {
+      throw new ConfigError(`config file ${file} is not valid JSON: ${(err as Error).message}`)
+    }
+  }
+  if (opts.overrides) raw = deepMerge(raw, opts.overrides)
+  const sources = new Map<string, string>()
+  for (const [name, path, type] of ENV) {
+    const value = env[name]
+    if (value === undefined || value === '') continue
+    setPath(raw, path, coerce(value, type))
+    sources.set(path, name)
+  }
+  if (env.SWITCHYARD_DEVICES) {
+    raw.devices = parseDeviceList(env.SWITCHYARD_DEVICES)
+    sources.set('/devices', 'SWITCHYARD_DEVICES')
+  }
+  return validateConfig(raw, sources)
+}
+
+export function validateConfig (raw: unknown, sources = new Map<string, string>()): Config {
+  const value = Value.Default(ConfigSchema, structuredClone(raw))
+  const first = Value.Errors(ConfigSchema, value).First()
+  if (first) {
+    const path = first.path === '' ? '/' : first.path
+    const from = [...sources].find(([p]) => path.startsWith(p))
+    throw new ConfigError(`invalid config at ${path}: ${first.message}${from ? ` (from ${from[1]})` : ''}`)
+  }
+  const config = value as Config
+  checkConsistency(config)
+  return config
+}
+
+/** What the schema cannot say: uniqueness and cross-references. */
+function checkConsistency (config: Config): void {
+  const ids = new Set<string>()
+  for (const [i, d] of config.devices.entries()) {
+    if (ids.has(d.id)) throw new ConfigError(`invalid config at /devices/${i}/id: duplicate device id "${d.id}"`)
+    ids.add(d.id)
+  }
+  const enabled = new Set(config.models.enabled)
+  for (const task of ['classify', 'detect'] as const) {
+    const name = config.routes[task]
+    if (!enabled.has(name)) throw new ConfigError(`invalid config at /routes/${task}: model "${name}" is not in /models/enabled`)
+  }
+  for (const [i, name] of config.models.optional.entries()) {
+    if (!enabled.has(name)) throw new ConfigError(`invalid config at /models/optional/${i}: model "${name}" is not in /models/enabled`)
+  }
+  if (config.decode.bulkSlots > config.decode.slots) {
+    throw new ConfigError('invalid config at /decode/bulkSlots: must not exceed /decode/slots')
+  }
+}
+
+/** "cpu,cuda:0,cuda:1!" → device entries; a trailing "!" marks a device as required. */
+export function parseDeviceList (list: string): Json[] {
+  return list.split(',').map((s) => s.trim()).filter(Boolean).map((spec) => {
+    const required = spec.endsWith('!')
+    const id = required ? spec.slice(0, -1) : spec
+    const m = /^cuda:(\d+)$/.exec(id)
+    if (m) return { id, kind: 'cuda', deviceId: Number(m[1]), required }
+    return { id, kind: id === 'cpu' || id.startsWith('cpu:') ? 'cpu' : id, required }
+  })
+}
+
+function coerce (value: string, type: 'string' | 'int' | 'list'): unknown {
+  if (type === 'list') return value.split(',').map((s) => s.trim()).filter(Boolean)
+  if (type === 'int') return /^-?\d+$/.test(value.trim()) ? Number(value) : value
+  return value
+}
+
+function setPath (obj: Json, pointer: string, value: unknown): void {
+  const keys = pointer.split('/').slice(1)
+  let node = obj
+  for (const key of keys.slice(0, -1)) {
+    if (typeof node[key] !== 'object' || node[key] === null) node[key] = {}
+    node = node[key] as Json
+  }
+  node[keys[keys.length - 1]!] = value
+}
+
+function deepMerge (base: Json, over: Json): Json {
+  const out: Json = { ...base }
+  for (const [k, v] of Object.entries(over)) {
+    const b = out[k]
+    out[k] = isPlainObject(v) && isPlainObject(b) ? deepMerge(b, v) : v
+  }
+  return out
+}
+
+function isPlainObject (v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}

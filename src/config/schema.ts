@@ -1,0 +1,94 @@
+// The one typed configuration of a Switchyard process. `config/default.json` holds the
+// defaults a user sees; this schema is what every file and environment override is checked
+// against, so an invalid value fails at startup with the JSON path of the field.
+import { Type, type Static } from '@sinclair/typebox'
+
+const Policy = Type.Union([Type.Literal('latency'), Type.Literal('throughput')])
+export type Policy = Static<typeof Policy>
+
+const BatchDelay = Type.Object({
+  latency: Type.Number({ minimum: 0, maximum: 1000, default: 0, description: 'ms a latency-class batch may wait to fill (0: never waits)' }),
+  throughput: Type.Number({ minimum: 0, maximum: 1000, default: 5, description: 'ms a throughput-class batch may wait to fill' })
+}, { additionalProperties: false, default: {} })
+
+const DeviceModelSettings = Type.Object({
+  maxBatchSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 256 })),
+  batchDelayMs: Type.Optional(Type.Partial(BatchDelay))
+}, { additionalProperties: false })
+
+export const DeviceSchema = Type.Object({
+  id: Type.String({ minLength: 1, maxLength: 64, pattern: '^[a-z0-9][a-z0-9:._-]*$', description: 'unique name; appears in headers and metric labels' }),
+  kind: Type.Union([Type.Literal('cpu'), Type.Literal('cuda')]),
+  deviceId: Type.Integer({ minimum: 0, default: 0, description: 'CUDA ordinal (cuda only)' }),
+  required: Type.Boolean({ default: false, description: 'fail startup when this device cannot be opened' }),
+  workers: Type.Integer({ minimum: 1, maximum: 64, default: 1 }),
+  intraOpThreads: Type.Integer({ minimum: 0, maximum: 256, default: 0, description: '0: onnxruntime default' }),
+  maxBatchSize: Type.Integer({ minimum: 1, maximum: 256, default: 8, description: 'capped to 1 for models whose batch dimension is static' }),
+  batchDelayMs: BatchDelay,
+  maxQueue: Type.Integer({ minimum: 1, maximum: 100000, default: 256, description: 'queued requests per device and model before admission control answers 429' }),
+  models: Type.Optional(Type.Array(Type.String(), { description: 'models this device serves (default: all)' })),
+  perModel: Type.Record(Type.String(), DeviceModelSettings, { default: {} })
+}, { additionalProperties: false })
+export type DeviceConfig = Static<typeof DeviceSchema>
+
+const ApiKey = Type.Object({
+  name: Type.String({ minLength: 1, description: 'who holds the key; appears in logs instead of the key' }),
+  sha256: Type.String({ pattern: '^[0-9a-f]{64}$', description: 'hex sha256 of the key; the key itself is never stored' }),
+  models: Type.Array(Type.String(), { default: ['*'] })
+}, { additionalProperties: false })
+export type ApiKeyConfig = Static<typeof ApiKey>
+
+export const ConfigSchema = Type.Object({
+  server: Type.Object({
+    host: Type.String({ default: '0.0.0.0' }),
+    port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
+    logLevel: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
+    requestTimeoutMs: Type.Integer({ minimum: 0, default: 30000, description: 'whole request, body included (slow uploads get 408)' }),
+    shutdownGraceMs: Type.Integer({ minimum: 0, default: 25000, description: 'in-flight work gets this long after SIGTERM' })
+  }, { additionalProperties: false, default: {} }),
+  metrics: Type.Object({
+    port: Type.Union([Type.Integer({ minimum: 0, maximum: 65535 }), Type.Null()], { default: null, description: 'serve /metrics on its own port instead of the API port' }),
+    host: Type.String({ default: '127.0.0.1' })
+  }, { additionalProperties: false, default: {} }),
+  models: Type.Object({
+    repository: Type.String({ default: 'models', description: 'directory of <model>/model.json configs, relative to the project root' }),
+    localDir: Type.Union([Type.String(), Type.Null()], { default: null, description: 'directory searched for weights before any download (SWITCHYARD_MODELS_DIR)' }),
+    cacheDir: Type.String({ default: '.cache/models', description: 'downloaded weights, sha256-verified' }),
+    download: Type.Boolean({ default: true, description: 'fetch missing weights from their pinned URL' }),
+    enabled: Type.Array(Type.String(), { minItems: 1, default: ['mobilenetv2-12-int8', 'yolox-nano'] }),
+    optional: Type.Array(Type.String(), { default: [], description: 'models whose failure to load leaves the server up (reported not ready)' })
+  }, { additionalProperties: false, default: {} }),
+  routes: Type.Object({
+    classify: Type.String({ default: 'mobilenetv2-12-int8' }),
+    detect: Type.String({ default: 'yolox-nano' })
+  }, { additionalProperties: false, default: {} }),
+  images: Type.Object({
+    maxBodyBytes: Type.Integer({ minimum: 1, default: 16 * 1024 * 1024 }),
+    maxPixels: Type.Integer({ minimum: 1, default: 40_000_000, description: 'width × height, checked from the header before decoding' }),
+    maxDimension: Type.Integer({ minimum: 1, default: 16384 }),
+    formats: Type.Array(Type.String(), { default: ['jpeg', 'png', 'webp', 'gif', 'tiff', 'avif', 'heif'] })
+  }, { additionalProperties: false, default: {} }),
+  decode: Type.Object({
+    slots: Type.Integer({ minimum: 1, maximum: 256, default: 4, description: 'images decoded at once (libuv pool size)' }),
+    bulkSlots: Type.Integer({ minimum: 1, maximum: 256, default: 2, description: 'of those, how many throughput-class requests may hold' })
+  }, { additionalProperties: false, default: {} }),
+  routing: Type.Object({
+    defaultPolicy: Type.Union([Type.Literal('latency'), Type.Literal('throughput')], { default: 'latency' }),
+    throughputDeadlineMs: Type.Integer({ minimum: 1, default: 30000, description: 'deadline assumed for throughput requests that give none' }),
+    latencyDeadlineMs: Type.Integer({ minimum: 1, default: 10000, description: 'deadline assumed for latency requests that give none' }),
+    costWindow: Type.Integer({ minimum: 4, maximum: 10000, default: 128, description: 'executed batches the cost model is fitted over' }),
+    calibrationRuns: Type.Integer({ minimum: 1, maximum: 50, default: 3, description: 'timed runs per batch size at startup' })
+  }, { additionalProperties: false, default: {} }),
+  devices: Type.Array(DeviceSchema, {
+    minItems: 1,
+    default: [
+      { id: 'cpu', kind: 'cpu', required: true },
+      { id: 'cuda:0', kind: 'cuda', deviceId: 0 }
+    ]
+  }),
+  auth: Type.Object({
+    apiKeys: Type.Array(ApiKey, { default: [] })
+  }, { additionalProperties: false, default: {} })
+}, { additionalProperties: false })
+export type Config = Static<typeof ConfigSchema>
+export type { Policy as RequestPolicy }

@@ -1,0 +1,51 @@
+// Dynamic batching: when a worker of a device is free, what should it run next?
+//
+// The rule, per device (each model has its own queue and batch limit):
+//  1. Latency-class work first. The most urgent latency item (earliest deadline) is sent at
+//     once with up to maxBatch-1 other latency items of its model; it waits for company only
+//     when the device's latency batch delay is > 0 (default 0: never). Throughput items do
+//     not ride along: on a CPU each extra image costs nearly a full image's time, which the
+//     latency request would pay.
+//  2. Otherwise throughput-class work: a model whose throughput queue holds a full batch is
+//     sent at once; a partial batch is sent when its oldest item has waited the throughput
+//     batch delay. Among ready models, the one with the most urgent head goes first.
+//  3. Otherwise nothing is ready: wake up when the earliest batch delay runs out.
+// The delay trades the waiting item's latency for a larger, cheaper-per-image batch
+// (cost model: a + b·n per batch, so a/n + b per image): it only pays where a is large.
+import type { Policy } from '../config/schema.js'
+import type { RequestQueue } from './request-queue.js'
+
+export interface BatchSlot {
+  model: string
+  queue: RequestQueue
+  maxBatchSize: number
+  delayMs: { latency: number, throughput: number }
+}
+
+export type BatchPlan =
+  | { action: 'dispatch', model: string, policy: Policy, count: number }
+  | { action: 'wait', until: number }
+  | { action: 'idle' }
+
+export function planBatch (slots: readonly BatchSlot[], now: number): BatchPlan {
+  let wake = Infinity
+  for (const policy of ['latency', 'throughput'] as const) {
+    let best: BatchSlot | null = null
+    let bestDeadline = Infinity
+    for (const slot of slots) {
+      const list = slot.queue[policy]
+      if (list.length === 0) continue
+      const head = list[0]!
+      const ready = list.length >= slot.maxBatchSize || now - head.enqueuedAt >= slot.delayMs[policy]
+      if (!ready) {
+        wake = Math.min(wake, head.enqueuedAt + slot.delayMs[policy])
+        continue
+      }
+      if (head.deadline < bestDeadline) { best = slot; bestDeadline = head.deadline }
+    }
+    if (best) return { action: 'dispatch', model: best.model, policy, count: Math.min(best.queue[policy].length, best.maxBatchSize) }
+    // a latency item still gathering company holds the worker: no bulk batch may jump in
+    if (wake !== Infinity && policy === 'latency') return { action: 'wait', until: wake }
+  }
+  return wake === Infinity ? { action: 'idle' } : { action: 'wait', until: wake }
+}

@@ -1,0 +1,87 @@
+// Opens every configured device, one after the other so that each calibration has the
+// machine to itself. A device whose execution provider cannot load (CUDA on a machine
+// without a GPU) is logged once and left out, unless the config marks it required; then
+// startup fails naming the cause. A model no device could load fails startup too, unless
+// it is configured optional: then it is reported not ready while the others serve.
+import type { Config } from '../config/schema.js'
+import type { ModelInfo } from '../models/model-spec.js'
+import { Device, DeviceUnavailableError, type DeviceOptions } from './device.js'
+
+export class StartupError extends Error {
+  override name = 'StartupError'
+}
+
+export interface DeviceSetLog {
+  warn: (obj: object, msg: string) => void
+  info: (obj: object, msg: string) => void
+}
+
+export class DeviceSet {
+  readonly devices: Device[] = []
+  /** models that were configured but are served by no device, with why */
+  readonly unavailableModels = new Map<string, string>()
+  readonly skippedDevices = new Map<string, string>()
+
+  constructor (readonly models: readonly ModelInfo[], readonly configured: readonly string[]) {}
+
+  static async open (config: Config, models: ModelInfo[], missing: ReadonlyMap<string, string>, log: DeviceSetLog, opts: Partial<DeviceOptions> = {}): Promise<DeviceSet> {
+    const set = new DeviceSet(models, config.models.enabled)
+    for (const [name, why] of missing) set.unavailableModels.set(name, why)
+    for (const dc of config.devices) {
+      const device = new Device(dc, { calibrationRuns: config.routing.calibrationRuns, costWindow: config.routing.costWindow, log, ...opts })
+      try {
+        await device.start(models)
+      } catch (err) {
+        if (!(err instanceof DeviceUnavailableError) || dc.required) {
+          await set.stop()
+          throw new StartupError(`required device ${dc.id} failed to start: ${(err as Error).message}`)
+        }
+        set.skippedDevices.set(dc.id, err.message)
+        log.warn({ device: dc.id }, `${err.message}; running without ${dc.id}`)
+        continue
+      }
+      set.devices.push(device)
+      for (const lane of device.lanes.values()) {
+        log.info({ device: dc.id, model: lane.model, maxBatchSize: lane.maxBatchSize, dynamicBatch: lane.report.dynamicBatch, a: round(lane.cost.a), b: round(lane.cost.b) }, 'model ready')
+      }
+    }
+    if (set.devices.length === 0) {
+      throw new StartupError(`no device could be opened: ${[...set.skippedDevices.values()].join('; ')}`)
+    }
+    const optional = new Set(config.models.optional)
+    for (const m of models) {
+      if (set.devices.some((d) => d.lanes.has(m.name))) continue
+      const why = set.devices.map((d) => d.failures.get(m.name)).find(Boolean) ?? 'no device serves it'
+      if (!optional.has(m.name)) {
+        await set.stop()
+        throw new StartupError(`model ${m.name} could not be loaded: ${why}`)
+      }
+      log.warn({ model: m.name }, `optional model ${m.name} is not available: ${why}`)
+      set.unavailableModels.set(m.name, why)
+    }
+    return set
+  }
+
+  get (id: string): Device | undefined {
+    return this.devices.find((d) => d.id === id)
+  }
+
+  /** Per configured model: loaded and warmed on at least one healthy device? */
+  readiness (): Map<string, boolean> {
+    const out = new Map<string, boolean>()
+    for (const name of this.configured) out.set(name, this.devices.some((d) => d.healthy && d.lanes.has(name)))
+    return out
+  }
+
+  async drain (): Promise<void> {
+    await Promise.all(this.devices.map((d) => d.drain()))
+  }
+
+  async stop (): Promise<void> {
+    await Promise.all(this.devices.map((d) => d.stop()))
+  }
+}
+
+function round (ms: number): number {
+  return Math.round(ms * 1000) / 1000
+}

@@ -1,0 +1,38 @@
+// Every error the HTTP API can answer with, declared once (stable code, message template, status).
+// Handlers throw these; the error handler in http/error-handler.ts turns them into
+// `{ statusCode, error: code, message }` bodies. Anything else that escapes becomes a 500,
+// which the test-suite treats as a bug.
+import createError from '@fastify/error'
+
+// 400: the request itself is wrong
+export const EmptyBody = createError('SY_EMPTY_BODY', 'The request carries no image bytes', 400)
+export const InvalidImage = createError('SY_INVALID_IMAGE', 'The image could not be decoded: %s', 400)
+export const MissingFile = createError('SY_MISSING_FILE', 'The multipart request has no file part', 400)
+export const TooManyFiles = createError('SY_TOO_MANY_FILES', 'The multipart request has more than one file part; send exactly one', 400)
+export const InvalidQuery = createError('SY_INVALID_QUERY', 'Invalid query string: %s', 400)
+export const InvalidHeader = createError('SY_INVALID_HEADER', 'Invalid header %s: %s', 400)
+
+// 401/403: access control
+export const Unauthorized = createError('SY_UNAUTHORIZED', 'An API key is required (Authorization: Bearer <key> or X-API-Key)', 401)
+export const Forbidden = createError('SY_FORBIDDEN', 'This API key has no access to model %s', 403)
+
+// 404: nothing here by that name
+export const RouteNotFound = createError('SY_ROUTE_NOT_FOUND', 'No route %s %s', 404)
+export const ModelNotFound = createError('SY_MODEL_NOT_FOUND', 'No %s model named %s', 404)
+export const DeviceNotFound = createError('SY_DEVICE_NOT_FOUND', 'No usable device %s serves model %s', 404)
+
+// 408: the client was too slow to send its body
+export const RequestTimeout = createError('SY_REQUEST_TIMEOUT', 'The request body did not arrive in time', 408)
+
+// 413/415/422: the image is not one we accept
+export const PayloadTooLarge = createError('SY_PAYLOAD_TOO_LARGE', 'The body exceeds the limit of %d bytes', 413)
+export const UnsupportedMediaType = createError('SY_UNSUPPORTED_MEDIA_TYPE', 'Unsupported Content-Type %s: send an image (image/jpeg, image/png, ...) or multipart/form-data', 415)
+export const UnsupportedImageFormat = createError('SY_UNSUPPORTED_IMAGE_FORMAT', 'Image format %s is not accepted (allowed: %s)', 415)
+export const ImageTooLarge = createError('SY_IMAGE_TOO_LARGE', 'The image is too large: %s', 422)
+
+// 429/503: overload and unavailability; both carry Retry-After
+export const Overloaded = createError('SY_OVERLOADED', 'No device can take this request now: %s', 429)
+export const DeadlineUnmeetable = createError('SY_DEADLINE_UNMEETABLE', 'No device can finish within the deadline of %d ms (best predicted: %d ms)', 429)
+export const NoHealthyDevice = createError('SY_NO_HEALTHY_DEVICE', 'No healthy device serves model %s', 503)
+export const InferenceFailed = createError('SY_INFERENCE_FAILED', 'Inference failed on every device tried: %s', 503)
+export const ShuttingDown = createError('SY_SHUTTING_DOWN', 'The server is shutting down', 503)

@@ -1,0 +1,53 @@
+// What a request asks of the router, from its headers:
+//   X-Switchyard-Policy: latency | throughput   (default from config)
+//   X-Switchyard-Deadline-Ms: N                 (1 … 3 600 000; default per policy from config)
+//   X-Switchyard-Device: <device id>            (pin: benchmarks and debugging)
+import type { IncomingHttpHeaders } from 'node:http'
+import type { Config, Policy } from '../config/schema.js'
+import { InvalidHeader } from '../errors.js'
+
+export interface RequestOptions {
+  policy: Policy
+  deadlineMs: number
+  pinned: string | undefined
+}
+
+const DEVICE_ID = /^[a-z0-9][a-z0-9:._-]{0,63}$/
+
+export function requestOptions (headers: IncomingHttpHeaders, routing: Config['routing']): RequestOptions {
+  const rawPolicy = single(headers['x-switchyard-policy'], 'X-Switchyard-Policy')
+  let policy: Policy = routing.defaultPolicy
+  if (rawPolicy !== undefined) {
+    const p = rawPolicy.trim().toLowerCase()
+    if (p !== 'latency' && p !== 'throughput') throw new InvalidHeader('X-Switchyard-Policy', `expected "latency" or "throughput", got "${clip(rawPolicy)}"`)
+    policy = p
+  }
+  const rawDeadline = single(headers['x-switchyard-deadline-ms'], 'X-Switchyard-Deadline-Ms')
+  let deadlineMs = policy === 'latency' ? routing.latencyDeadlineMs : routing.throughputDeadlineMs
+  if (rawDeadline !== undefined) {
+    const n = Number(rawDeadline.trim())
+    if (!/^\d+$/.test(rawDeadline.trim()) || n < 1 || n > 3_600_000) {
+      throw new InvalidHeader('X-Switchyard-Deadline-Ms', `expected whole milliseconds from 1 to 3600000, got "${clip(rawDeadline)}"`)
+    }
+    deadlineMs = n
+  }
+  const rawDevice = single(headers['x-switchyard-device'], 'X-Switchyard-Device')
+  let pinned: string | undefined
+  if (rawDevice !== undefined) {
+    pinned = rawDevice.trim().toLowerCase()
+    if (!DEVICE_ID.test(pinned)) throw new InvalidHeader('X-Switchyard-Device', `"${clip(rawDevice)}" is not a device id`)
+  }
+  return { policy, deadlineMs, pinned }
+}
+
+function single (v: string | string[] | undefined, name: string): string | undefined {
+  if (Array.isArray(v)) {
+    if (v.length > 1) throw new InvalidHeader(name, 'given more than once')
+    return v[0]
+  }
+  return v
+}
+
+function clip (s: string): string {
+  return s.length > 40 ? `${s.slice(0, 40)}…` : s
+}

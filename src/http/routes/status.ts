@@ -1,0 +1,74 @@
+// GET /healthz (the process answers), GET /readyz (every configured model loaded and warmed
+// on at least one healthy device, and not shutting down), GET /models (what is loaded where,
+// with input specs, batch support and the live cost model per device).
+import type { FastifyInstance } from 'fastify'
+import type { DeviceSet } from '../../devices/device-set.js'
+
+export interface StatusRouteOptions {
+  devices: DeviceSet
+  isShuttingDown: () => boolean
+}
+
+export async function statusRoutes (app: FastifyInstance, opts: StatusRouteOptions): Promise<void> {
+  const { devices } = opts
+
+  app.get('/healthz', async () => ({ status: 'ok' }))
+
+  app.get('/readyz', async (_request, reply) => {
+    const models = Object.fromEntries(devices.readiness())
+    const ready = !opts.isShuttingDown() && Object.values(models).every(Boolean)
+    const body = {
+      status: ready ? 'ready' : 'not ready',
+      shuttingDown: opts.isShuttingDown(),
+      models,
+      devices: Object.fromEntries(devices.devices.map((d) => [d.id, d.healthy ? 'healthy' : 'unhealthy']))
+    }
+    return reply.code(ready ? 200 : 503).send(body)
+  })
+
+  app.get('/models', async () => {
+    const ready = devices.readiness()
+    return {
+      models: devices.models.map((m) => {
+        const on = devices.devices.filter((d) => d.lanes.has(m.name))
+        const report = on[0]?.lanes.get(m.name)?.report
+        return {
+          name: m.name,
+          task: m.task,
+          description: m.description,
+          ready: ready.get(m.name) === true,
+          labels: m.labelList.length,
+          input: {
+            name: m.input.name,
+            shape: report?.inputShape ?? null,
+            width: m.input.width,
+            height: m.input.height,
+            channelOrder: m.input.channelOrder,
+            dynamicBatch: report?.dynamicBatch ?? null
+          },
+          devices: on.map((d) => {
+            const lane = d.lanes.get(m.name)!
+            return {
+              id: d.id,
+              kind: d.kind,
+              healthy: d.healthy,
+              workers: d.liveWorkers,
+              maxBatchSize: lane.maxBatchSize,
+              batchDelayMs: lane.delayMs,
+              queue: { latency: lane.queue.latency.length, throughput: lane.queue.throughput.length, max: lane.maxQueue },
+              inFlight: lane.inFlight,
+              cost: { aMs: round(lane.cost.a), bMs: round(lane.cost.b), samples: lane.cost.samples },
+              calibration: lane.report.calibration.map((c) => ({ batchSize: c.batchSize, ms: round(c.ms) }))
+            }
+          })
+        }
+      }),
+      unavailable: Object.fromEntries(devices.unavailableModels),
+      skippedDevices: Object.fromEntries(devices.skippedDevices)
+    }
+  })
+}
+
+function round (v: number): number {
+  return Math.round(v * 1000) / 1000
+}

@@ -1,0 +1,186 @@
+// One inference worker thread: owns an onnxruntime session per model on one device, turns
+// prepared pixels into the input tensor, runs the batch and decodes the outputs. The main
+// thread never calls session.run(): it blocks the JS thread for the whole inference.
+//
+// Lifecycle: init (workerData) → sessions created, warmed up, calibrated → 'ready'.
+// 'run' messages are served one at a time. 'stop' finishes the current run, releases the
+// sessions and exits; the main thread never terminate()s a worker that may be inside run()
+// (onnxruntime-node aborts the whole process when that happens).
+import { parentPort, workerData } from 'node:worker_threads'
+import { performance } from 'node:perf_hooks'
+import * as ort from 'onnxruntime-node'
+import { softmaxTopK } from '../postprocess/softmax-top-k.js'
+import { decodeYolox } from '../postprocess/yolox-decode.js'
+import { TensorLayout } from './tensor-layout.js'
+import type { ItemResult, MainToWorker, ModelFailure, ModelReport, RunMessage, WorkerInit, WorkerModel, WorkerToMain } from './protocol.js'
+
+interface Loaded {
+  model: WorkerModel
+  session: ort.InferenceSession
+  layout: TensorLayout
+  /** input buffer for the largest batch, reused by every run */
+  input: Float32Array
+  maxBatchSize: number
+}
+
+const port = parentPort!
+const init = workerData as WorkerInit
+const loaded = new Map<string, Loaded>()
+let pendingFault: 'exit' | 'throw' | null = null
+let queue: Promise<void> = Promise.resolve()
+
+function send (msg: WorkerToMain): void {
+  port.postMessage(msg)
+}
+
+async function createSession (model: WorkerModel): Promise<ort.InferenceSession> {
+  const options: ort.InferenceSession.SessionOptions = {
+    executionProviders: init.device.kind === 'cuda' ? [{ name: 'cuda', deviceId: init.device.deviceId }] : ['cpu'],
+    graphOptimizationLevel: 'all'
+  }
+  if (init.device.intraOpThreads > 0) options.intraOpNumThreads = init.device.intraOpThreads
+  return ort.InferenceSession.create(model.weightsPath, options)
+}
+
+const PROVIDER_UNAVAILABLE = /Failed to load shared library|providers_cuda|cudaError|CUDA (driver|runtime)/i
+
+/** Loads every model; one that fails is reported, unless the device itself is unusable. */
+async function load (): Promise<{ models: ModelReport[], failures: ModelFailure[] }> {
+  const reports: ModelReport[] = []
+  const failures: ModelFailure[] = []
+  for (const model of init.models) {
+    try {
+      reports.push(await loadOne(model))
+    } catch (err) {
+      const message = (err as Error).message
+      if (PROVIDER_UNAVAILABLE.test(message)) throw err
+      failures.push({ name: model.name, message })
+    }
+  }
+  return { models: reports, failures }
+}
+
+async function loadOne (model: WorkerModel): Promise<ModelReport> {
+  {
+    const session = await createSession(model)
+    const meta = session.inputMetadata.find((m) => m.name === model.input.name)
+    if (!meta || !meta.isTensor) throw new Error(`model ${model.name} has no tensor input named ${model.input.name} (inputs: ${session.inputNames.join(', ')})`)
+    const dynamicBatch = typeof meta.shape[0] !== 'number'
+    const maxBatchSize = dynamicBatch ? model.maxBatchSize : Math.min(model.maxBatchSize, Number(meta.shape[0]) || 1)
+    const layout = new TensorLayout(model.input, model.preprocess)
+    const entry: Loaded = { model, session, layout, input: new Float32Array(maxBatchSize * 3 * layout.plane), maxBatchSize }
+    loaded.set(model.name, entry)
+    return { name: model.name, inputShape: meta.shape as Array<number | string>, dynamicBatch, maxBatchSize, calibration: await calibrate(entry) }
+  }
+}
+
+/** Warm-up, then the median time of `calibrationRuns` runs for n = 1, 2, 4, … max batch. */
+async function calibrate (entry: Loaded): Promise<ModelReport['calibration']> {
+  await runSession(entry, 1) // the first run allocates and (on CUDA) picks kernels
+  if (init.calibrationRuns === 0) return []
+  const sizes: number[] = []
+  for (let n = 1; n < entry.maxBatchSize; n *= 2) sizes.push(n)
+  sizes.push(entry.maxBatchSize)
+  const out: ModelReport['calibration'] = []
+  for (const n of sizes) {
+    await runSession(entry, n)
+    const times: number[] = []
+    for (let i = 0; i < init.calibrationRuns; i++) {
+      const t0 = performance.now()
+      await runSession(entry, n)
+      times.push(performance.now() - t0)
+    }
+    times.sort((a, b) => a - b)
+    out.push({ batchSize: n, ms: times[Math.floor(times.length / 2)]! })
+  }
+  return out
+}
+
+async function runSession (entry: Loaded, n: number): Promise<ort.InferenceSession.OnnxValueMapType> {
+  const { layout, model } = entry
+  const data = entry.input.subarray(0, n * 3 * layout.plane)
+  const tensor = new ort.Tensor('float32', data, [n, 3, layout.height, layout.width])
+  return entry.session.run({ [model.input.name]: tensor })
+}
+
+async function runBatch (msg: RunMessage): Promise<void> {
+  const entry = loaded.get(msg.model)
+  if (!entry) throw new Error(`model ${msg.model} is not loaded in this worker`)
+  const n = msg.items.length
+  if (n > entry.maxBatchSize) throw new Error(`batch of ${n} exceeds ${msg.model}'s max batch ${entry.maxBatchSize}`)
+  const t0 = performance.now()
+  for (let i = 0; i < n; i++) entry.layout.write(msg.items[i]!.image, entry.input, i)
+  const t1 = performance.now()
+  if (pendingFault !== null) {
+    const fault = pendingFault
+    pendingFault = null
+    if (fault === 'exit') process.exit(70) // a worker dying mid-batch, as a native fault would
+    throw new Error('injected fault: run failed')
+  }
+  const outputs = await runSession(entry, n)
+  const t2 = performance.now()
+  const output = outputs[entry.model.output.name]
+  if (!output) throw new Error(`model ${msg.model} has no output named ${entry.model.output.name}`)
+  const results = decode(entry, output, msg)
+  for (const t of Object.values(outputs)) t.dispose()
+  send({ type: 'result', batchId: msg.batchId, results, prepMs: t1 - t0, runMs: t2 - t1, postMs: performance.now() - t2 })
+}
+
+function decode (entry: Loaded, output: ort.Tensor, msg: RunMessage): ItemResult[] {
+  const data = output.data as Float32Array
+  const n = msg.items.length
+  const per = data.length / n
+  const spec = entry.model.output.decode
+  const results: ItemResult[] = []
+  for (let i = 0; i < n; i++) {
+    const { image, params } = msg.items[i]!
+    const slice = data.subarray(i * per, (i + 1) * per)
+    if (spec.kind === 'softmax') {
+      results.push({ kind: 'classify', predictions: softmaxTopK(slice, entry.model.labels, params.topK ?? spec.topK) })
+    } else {
+      const { layout } = entry
+      const { left, top } = layout.offset(image)
+      const rowLen = Number(output.dims[output.dims.length - 1])
+      const detections = decodeYolox(slice, rowLen, {
+        inputWidth: layout.width,
+        inputHeight: layout.height,
+        strides: spec.strides,
+        ratio: Math.min(layout.width / image.originalWidth, layout.height / image.originalHeight),
+        left,
+        top,
+        originalWidth: image.originalWidth,
+        originalHeight: image.originalHeight
+      }, entry.model.labels, params.scoreThreshold ?? spec.scoreThreshold, params.iouThreshold ?? spec.iouThreshold, spec.maxDetections)
+      results.push({ kind: 'detect', width: image.originalWidth, height: image.originalHeight, detections })
+    }
+  }
+  return results
+}
+
+async function stop (): Promise<void> {
+  for (const { session } of loaded.values()) await session.release()
+  loaded.clear()
+  send({ type: 'stopped' })
+  port.close()
+}
+
+port.on('message', (msg: MainToWorker) => {
+  if (msg.type === 'fault') {
+    if (init.allowFaults) pendingFault = msg.mode
+    return
+  }
+  // one message at a time, in order: a 'stop' waits for the run before it
+  queue = queue.then(async () => {
+    if (msg.type === 'stop') return stop()
+    try {
+      await runBatch(msg)
+    } catch (err) {
+      send({ type: 'batch-error', batchId: msg.batchId, message: (err as Error).message })
+    }
+  })
+})
+
+load().then(
+  ({ models, failures }) => send({ type: 'ready', models, failures }),
+  (err: Error) => send({ type: 'init-error', message: err.message, providerUnavailable: PROVIDER_UNAVAILABLE.test(err.message) })
+)

@@ -1,0 +1,75 @@
+// Messages between a device's main-thread handle and its inference worker. Pixel buffers
+// cross as transferables (moved, not copied); results come back as plain JSON-able objects.
+import type { ModelSpec } from '../models/model-spec.js'
+
+export interface WorkerModel {
+  name: string
+  weightsPath: string
+  input: ModelSpec['input']
+  preprocess: ModelSpec['preprocess']
+  output: ModelSpec['output']
+  labels: string[]
+  /** largest batch the device may send; 1 when the batch dimension is static */
+  maxBatchSize: number
+}
+
+export interface WorkerInit {
+  device: { kind: 'cpu' | 'cuda', deviceId: number, intraOpThreads: number }
+  models: WorkerModel[]
+  /** timed runs per batch size (0: no calibration, e.g. a replacement worker) */
+  calibrationRuns: number
+  /** accept 'fault' messages (tests only) */
+  allowFaults: boolean
+}
+
+/** An image already decoded and resized on the main thread: HWC, 3 channels, RGB, uint8. */
+export interface PreparedImage {
+  pixels: Uint8Array
+  width: number
+  height: number
+  /** size of the (orientation-corrected) original, for mapping boxes back */
+  originalWidth: number
+  originalHeight: number
+}
+
+export interface ItemParams {
+  topK?: number
+  scoreThreshold?: number
+  iouThreshold?: number
+}
+
+export interface RunMessage {
+  type: 'run'
+  batchId: number
+  model: string
+  items: Array<{ image: PreparedImage, params: ItemParams }>
+}
+
+export type MainToWorker =
+  | RunMessage
+  | { type: 'stop' }
+  | { type: 'fault', mode: 'exit' | 'throw' }
+
+export interface Prediction { label: string, index: number, score: number }
+export interface Detection extends Prediction { box: { x1: number, y1: number, x2: number, y2: number } }
+export type ItemResult =
+  | { kind: 'classify', predictions: Prediction[] }
+  | { kind: 'detect', width: number, height: number, detections: Detection[] }
+
+export interface ModelReport {
+  name: string
+  inputShape: Array<number | string>
+  dynamicBatch: boolean
+  maxBatchSize: number
+  /** median ms of one session.run per batch size, from the calibration */
+  calibration: Array<{ batchSize: number, ms: number }>
+}
+
+export interface ModelFailure { name: string, message: string }
+
+export type WorkerToMain =
+  | { type: 'ready', models: ModelReport[], failures: ModelFailure[] }
+  | { type: 'init-error', message: string, providerUnavailable: boolean }
+  | { type: 'result', batchId: number, results: ItemResult[], prepMs: number, runMs: number, postMs: number }
+  | { type: 'batch-error', batchId: number, message: string }
+  | { type: 'stopped' }
