@@ -67,6 +67,10 @@ export function loadConfig (opts: LoadOptions = {}): Config {
     raw.devices = parseDeviceList(env.SWITCHYARD_DEVICES)
     sources.set('/devices', 'SWITCHYARD_DEVICES')
   }
+  if (env.SWITCHYARD_API_KEYS) {
+    setPath(raw, '/auth/apiKeys', parseApiKeys(env.SWITCHYARD_API_KEYS))
+    sources.set('/auth/apiKeys', 'SWITCHYARD_API_KEYS')
+  }
   return validateConfig(raw, sources)
 }
 
@@ -111,6 +115,22 @@ export function parseDeviceList (list: string): Json[] {
     const m = /^cuda:(\d+)$/.exec(id)
     if (m) return { id, kind: 'cuda', deviceId: Number(m[1]), required }
     return { id, kind: id === 'cpu' || id.startsWith('cpu:') ? 'cpu' : id, required }
+  })
+}
+
+/**
+ * "ci:<sha256 hex>;app:<sha256 hex>:mobilenetv2-12-int8|yolox-nano" → auth.apiKeys entries:
+ * `name:sha256[:model|model...]` separated by ";"; no model list (or "*") means every model.
+ * Only hashes go here, never keys; a malformed entry is left for the schema to reject by path.
+ */
+export function parseApiKeys (list: string): Json[] {
+  return list.split(';').map((s) => s.trim()).filter(Boolean).map((spec) => {
+    const [name = '', sha256 = '', models] = spec.split(':').map((s) => s.trim())
+    return {
+      name,
+      sha256: sha256.toLowerCase(),
+      models: models === undefined || models === '' ? ['*'] : models.split('|').map((s) => s.trim()).filter(Boolean)
+    }
   })
 }
 

@@ -1,0 +1,56 @@
+// One typed config: the file, then environment overrides; a bad value names its field.
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { REPO } from '../test-support/server.js'
+import { ConfigError, loadConfig, parseDeviceList } from './load-config.js'
+
+const file = join(REPO, 'config/default.json')
+
+t.test('the shipped defaults', async (t) => {
+  const c = loadConfig({ file, env: {}, root: REPO })
+  t.equal(c.server.port, 8080)
+  t.equal(c.server.host, '0.0.0.0')
+  t.equal(c.models.localDir, null)
+  t.same(c.models.enabled, ['mobilenetv2-12-int8', 'yolox-nano'])
+  t.same(c.devices.map((d) => d.id), ['cpu', 'cuda:0'])
+  t.equal(c.devices[1]!.required, false, 'a GPU is used when present, not required')
+  t.equal(c.devices[0]!.workers, 1, 'schema defaults fill what the file leaves out')
+})
+
+t.test('environment overrides', async (t) => {
+  const c = loadConfig({ file, root: REPO, env: { PORT: '9000', HOST: '127.0.0.1', SWITCHYARD_MODELS_DIR: '/m', SWITCHYARD_DEVICES: 'cpu, cuda:1!', SWITCHYARD_MODELS: 'a,b', SWITCHYARD_CLASSIFY_MODEL: 'a', SWITCHYARD_DETECT_MODEL: 'b' } })
+  t.equal(c.server.port, 9000)
+  t.equal(c.server.host, '127.0.0.1')
+  t.equal(c.models.localDir, '/m')
+  t.same(c.models.enabled, ['a', 'b'])
+  t.match(c.devices, [{ id: 'cpu', kind: 'cpu', required: false }, { id: 'cuda:1', kind: 'cuda', deviceId: 1, required: true }])
+})
+
+t.test('invalid values fail naming the field and its source', async (t) => {
+  t.throws(() => loadConfig({ file, root: REPO, env: { PORT: 'eighty' } }), new ConfigError('invalid config at /server/port: Expected integer (from PORT)'))
+  t.throws(() => loadConfig({ file, root: REPO, env: { PORT: '70000' } }), /\/server\/port.*PORT/)
+  t.throws(() => loadConfig({ file, root: REPO, env: { SWITCHYARD_DEVICES: 'tpu' } }), /\/devices\/0\/kind/)
+  t.throws(() => loadConfig({ file, root: REPO, env: {}, overrides: { routing: { defaultPolicy: 'fast' } } }), /\/routing\/defaultPolicy/)
+  t.throws(() => loadConfig({ file, root: REPO, env: {}, overrides: { surprise: true } }), /invalid config at \/surprise/)
+  t.throws(() => loadConfig({ file, root: REPO, env: { SWITCHYARD_DEVICES: 'cpu,cpu' } }), /\/devices\/1\/id: duplicate device id "cpu"/)
+  t.throws(() => loadConfig({ file, root: REPO, env: { SWITCHYARD_CLASSIFY_MODEL: 'resnet' } }), /\/routes\/classify: model "resnet" is not in \/models\/enabled/)
+  t.throws(() => loadConfig({ file, root: REPO, env: {}, overrides: { decode: { slots: 2, bulkSlots: 3 } } }), /\/decode\/bulkSlots/)
+})
+
+t.test('unreadable or malformed config files', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sy-config-'))
+  writeFileSync(join(dir, 'bad.json'), '{ "server": ')
+  t.throws(() => loadConfig({ file: join(dir, 'bad.json'), env: {} }), /is not valid JSON/)
+  t.throws(() => loadConfig({ file: join(dir, 'missing.json'), env: {} }), /cannot read config file/)
+  t.throws(() => loadConfig({ env: { SWITCHYARD_CONFIG: join(dir, 'missing.json') } }), /missing\.json/, 'SWITCHYARD_CONFIG names the file')
+})
+
+t.test('device lists', async (t) => {
+  t.same(parseDeviceList('cpu,cpu:bulk,cuda:0'), [
+    { id: 'cpu', kind: 'cpu', required: false },
+    { id: 'cpu:bulk', kind: 'cpu', required: false },
+    { id: 'cuda:0', kind: 'cuda', deviceId: 0, required: false }
+  ])
+})
