@@ -70,7 +70,8 @@ export const ConfigSchema = Type.Object({
   }, { additionalProperties: false, default: {} }),
   decode: Type.Object({
     slots: Type.Integer({ minimum: 1, maximum: 256, default: 4, description: 'images decoded at once (libuv pool size)' }),
-    bulkSlots: Type.Integer({ minimum: 1, maximum: 256, default: 2, description: 'of those, how many throughput-class requests may hold' })
+    bulkSlots: Type.Integer({ minimum: 1, maximum: 256, default: 2, description: 'of those, how many throughput-class requests may hold' }),
+    maxWaiting: Type.Integer({ minimum: 0, maximum: 100000, default: 64, description: 'requests waiting for a decode slot before more are refused with 429' })
   }, { additionalProperties: false, default: {} }),
   routing: Type.Object({
     defaultPolicy: Type.Union([Type.Literal('latency'), Type.Literal('throughput')], { default: 'latency' }),

@@ -31,6 +31,19 @@ export class Dispatcher {
   constructor (private readonly devices: DeviceSet, private readonly metrics: Metrics) {}
 
   /**
+   * Admission control before any work is spent on the request (decoding): throws the 429/503
+   * the router would answer now. dispatch() asks the router again once the image is ready.
+   */
+  admit (model: string, opts: DispatchOptions): void {
+    const now = performance.now()
+    const decision = route(this.devices.devices, { model, policy: opts.policy, deadlineMs: opts.deadline - now, pinned: opts.pinned }, now)
+    if (!decision.ok) {
+      this.metrics.rejected.inc({ device: opts.pinned ?? '', model, policy: opts.policy, reason: decision.reason })
+      throw rejection(decision, model, opts, now)
+    }
+  }
+
+  /**
    * `image` travels to the worker as a transferable (moved, not copied). A retry after a failed
    * batch finds it detached and calls `prepareAgain` (decode again) instead: the common path
    * copies nothing, the rare retry pays one more decode.

@@ -63,9 +63,14 @@ export async function inferRoutes (app: FastifyInstance, opts: InferRouteOptions
         ? { topK: q.top_k }
         : { scoreThreshold: q.score_threshold, iouThreshold: q.iou_threshold }
       const bytes = await readImage(request)
+      const routing = { policy: ro.policy, deadline, pinned: ro.pinned }
+      dispatcher.admit(name, routing) // refuse now rather than after decoding
 
       const release = await gate.acquire(ro.policy)
-      if (release === null) throw Object.assign(new Overloaded('too many images waiting to be decoded'), { retryAfter: 1 })
+      if (release === null) {
+        metrics.rejected.inc({ device: '', model: name, policy: ro.policy, reason: 'decode-queue-full' })
+        throw Object.assign(new Overloaded('too many images waiting to be decoded'), { retryAfter: 1 })
+      }
       const decodeStart = performance.now()
       let image
       try {
@@ -75,7 +80,7 @@ export async function inferRoutes (app: FastifyInstance, opts: InferRouteOptions
       }
       const decodeMs = performance.now() - decodeStart
 
-      const done = await dispatcher.dispatch(name, image, itemParams, { policy: ro.policy, deadline, pinned: ro.pinned },
+      const done = await dispatcher.dispatch(name, image, itemParams, routing,
         () => decodeImage(bytes, model, config.images))
       request.inference.device = done.device
       const totalMs = performance.now() - started

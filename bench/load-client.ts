@@ -1,0 +1,69 @@
+// A load generator process, so that client work never runs on the server's event loop.
+// Usage: tsx bench/load-client.ts '<json LoadSpec>'  → prints one JSON LoadResult line.
+//  - bulk: autocannon, closed loop, `connections` at once, for `seconds`
+//  - probe: open loop at `rate` requests/s (a request every 1/rate s, whether or not the
+//    previous one finished), each timed from send to full response
+import { readFileSync } from 'node:fs'
+import { performance } from 'node:perf_hooks'
+import autocannon from 'autocannon'
+
+export interface LoadSpec {
+  url: string
+  image: string
+  seconds: number
+  bulk?: { path: string, connections: number, headers: Record<string, string>, /** open loop: offered req/s over all connections */ rate?: number, timeoutS?: number }
+  probe?: { path: string, rate: number, headers: Record<string, string> }
+}
+
+export interface LoadResult {
+  bulk?: { sent: number, requests: number, rps: number, non2xx: number, errors: number, timeouts: number, p50: number, p99: number, max: number, statuses: Record<string, number> }
+  probe?: { sent: number, ok: number, p50: number, p99: number, max: number, devices: Record<string, number> }
+}
+
+const spec = JSON.parse(process.argv[2]!) as LoadSpec
+const body = readFileSync(spec.image)
+const result: LoadResult = {}
+
+async function bulk (b: NonNullable<LoadSpec['bulk']>): Promise<void> {
+  const r = await autocannon({
+    url: spec.url + b.path,
+    method: 'POST',
+    connections: b.connections,
+    duration: spec.seconds,
+    headers: { 'content-type': 'image/jpeg', ...b.headers },
+    body,
+    ...(b.rate ? { overallRate: b.rate } : {}),
+    ...(b.timeoutS ? { timeout: b.timeoutS } : {})
+  })
+  const statuses: Record<string, number> = {}
+  for (const [k, v] of Object.entries(r.statusCodeStats ?? {})) statuses[k] = (v as { count: number }).count
+  result.bulk = { sent: r.requests.sent, requests: r.requests.total, rps: r.requests.average, non2xx: r.non2xx, errors: r.errors, timeouts: r.timeouts, p50: r.latency.p50, p99: r.latency.p99, max: r.latency.max, statuses }
+}
+
+async function probe (p: NonNullable<LoadSpec['probe']>): Promise<void> {
+  const times: number[] = []
+  const devices: Record<string, number> = {}
+  const pending: Promise<void>[] = []
+  const end = performance.now() + spec.seconds * 1000
+  let sent = 0
+  for (let next = performance.now() + 500; next < end; next += 1000 / p.rate) {
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, next - performance.now())))
+    sent++
+    const t0 = performance.now()
+    pending.push(fetch(spec.url + p.path, { method: 'POST', body, headers: { 'content-type': 'image/jpeg', ...p.headers } }).then(async (res) => {
+      await res.arrayBuffer()
+      if (res.status === 200) {
+        times.push(performance.now() - t0)
+        const d = res.headers.get('x-switchyard-device') ?? '?'
+        devices[d] = (devices[d] ?? 0) + 1
+      }
+    }, () => {}))
+  }
+  await Promise.all(pending)
+  times.sort((a, b) => a - b)
+  const q = (f: number): number => times.length ? Math.round(times[Math.min(times.length - 1, Math.floor(f * times.length))]! * 10) / 10 : NaN
+  result.probe = { sent, ok: times.length, p50: q(0.5), p99: q(0.99), max: q(1), devices }
+}
+
+await Promise.all([spec.bulk ? bulk(spec.bulk) : null, spec.probe ? probe(spec.probe) : null])
+process.stdout.write(JSON.stringify(result) + '\n')

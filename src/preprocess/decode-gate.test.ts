@@ -1,0 +1,41 @@
+// Decode slots: bulk requests hold at most bulkSlots; latency requests jump the queue.
+import t from 'tap'
+import { DecodeGate } from './decode-gate.js'
+
+t.test('throughput requests cannot take every slot', async (t) => {
+  const gate = new DecodeGate(3, 2)
+  const r1 = await gate.acquire('throughput')
+  const r2 = await gate.acquire('throughput')
+  let third = false
+  const p3 = gate.acquire('throughput').then((r) => { third = true; return r })
+  await new Promise((resolve) => setImmediate(resolve))
+  t.notOk(third, 'a third bulk request waits while two hold slots')
+  const latency = await gate.acquire('latency')
+  t.ok(latency, 'a latency request still gets the free slot at once')
+  r1!()
+  t.ok(await p3, 'the waiting bulk request runs when a bulk slot frees')
+  r2!(); latency!()
+})
+
+t.test('latency waiters go before bulk waiters', async (t) => {
+  const gate = new DecodeGate(1, 1)
+  const held = await gate.acquire('latency')
+  const order: string[] = []
+  const bulk = gate.acquire('throughput').then((r) => { order.push('bulk'); r!() })
+  const lat = gate.acquire('latency').then((r) => { order.push('latency'); r!() })
+  held!()
+  await Promise.all([bulk, lat])
+  t.same(order, ['latency', 'bulk'])
+})
+
+t.test('refuses past the waiting bound, and release is idempotent', async (t) => {
+  const gate = new DecodeGate(1, 1, 1)
+  const held = await gate.acquire('latency')
+  const waiting = gate.acquire('latency')
+  t.equal(await gate.acquire('latency'), null, 'a second waiter is refused')
+  held!(); held!()
+  const r = await waiting
+  t.ok(r)
+  t.equal(gate.waiting, 0)
+  r!()
+})
