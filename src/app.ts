@@ -7,6 +7,8 @@ import multipart from '@fastify/multipart'
 import type { Config } from './config/schema.js'
 import { DeviceSet, StartupError } from './devices/device-set.js'
 import type { DeviceOptions } from './devices/device.js'
+import { authPlugin } from './http/auth.js'
+import { ShuttingDown } from './errors.js'
 import { installErrorHandling } from './http/error-handler.js'
 import { RAW_IMAGE_TYPES } from './http/read-image.js'
 import { inferRoutes } from './http/routes/infer.js'
@@ -49,6 +51,13 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
     logger,
     bodyLimit: config.images.maxBodyBytes,
     requestTimeout: config.server.requestTimeoutMs,
+    // Slow clients: Node checks these timeouts only every connectionsCheckingInterval (default
+    // 30 s), and on Node 20 a requestTimeout set after the server is created (as Fastify does)
+    // does not cut off a trickled body while headersTimeout exceeds it (default 60 s).
+    http: {
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.round(config.server.requestTimeoutMs / 4) || 1000)),
+      headersTimeout: config.server.requestTimeoutMs > 0 ? Math.min(60_000, config.server.requestTimeoutMs) : 60_000
+    },
     // one access-log line per inference request is written by the onResponse hook below
     logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
@@ -79,7 +88,7 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
   const metrics = new Metrics(() => devices.devices, () => devices.readiness())
   for (const d of devices.devices) metrics.watch(d)
   const dispatcher = new Dispatcher(devices, metrics)
-  const gate = new DecodeGate(config.decode.slots, config.decode.bulkSlots)
+  const gate = new DecodeGate(config.decode.slots, config.decode.bulkSlots, config.decode.maxWaiting)
 
   app.addContentTypeParser(RAW_IMAGE_TYPES, { parseAs: 'buffer', bodyLimit: config.images.maxBodyBytes }, (_req, body, done) => done(null, body))
   await app.register(multipart, {
@@ -94,7 +103,11 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
     request.log.info({ route: request.routeOptions.url, model: inf.model, device: inf.device, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'inference')
   })
 
+  app.addHook('onRequest', async (request) => {
+    if (shuttingDown && request.method === 'POST') throw Object.assign(new ShuttingDown(), { retryAfter: 1 })
+  })
   await app.register(statusRoutes, { devices, isShuttingDown: () => shuttingDown })
+  await app.register(authPlugin, { config }) // API keys on the inference routes
   await app.register(inferRoutes, { config, models: new Map(models.map((m) => [m.name, m])), dispatcher, gate, metrics })
 
   let metricsApp: FastifyInstance | null = null
@@ -118,7 +131,8 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
     },
     async close () {
       if (shuttingDown) return
-      shuttingDown = true
+      shuttingDown = true // /readyz answers 503; new inference requests get 503 SY_SHUTTING_DOWN
+      if (config.server.shutdownDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, config.server.shutdownDelayMs))
       await app.close() // stops accepting; answers 503 to new requests; waits for in-flight ones
       await devices.drain()
       await devices.stop()

@@ -18,6 +18,7 @@ const ENV: ReadonlyArray<readonly [string, string, 'string' | 'int' | 'list']> =
   ['PORT', '/server/port', 'int'],
   ['LOG_LEVEL', '/server/logLevel', 'string'],
   ['SWITCHYARD_SHUTDOWN_GRACE_MS', '/server/shutdownGraceMs', 'int'],
+  ['SWITCHYARD_SHUTDOWN_DELAY_MS', '/server/shutdownDelayMs', 'int'],
   ['SWITCHYARD_METRICS_PORT', '/metrics/port', 'int'],
   ['SWITCHYARD_METRICS_HOST', '/metrics/host', 'string'],
   ['SWITCHYARD_MODELS_DIR', '/models/localDir', 'string'],

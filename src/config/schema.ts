@@ -44,7 +44,8 @@ export const ConfigSchema = Type.Object({
     port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
     logLevel: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
     requestTimeoutMs: Type.Integer({ minimum: 0, default: 30000, description: 'whole request, body included (slow uploads get 408)' }),
-    shutdownGraceMs: Type.Integer({ minimum: 0, default: 25000, description: 'in-flight work gets this long after SIGTERM' })
+    shutdownGraceMs: Type.Integer({ minimum: 0, default: 25000, description: 'in-flight work gets this long after SIGTERM' }),
+    shutdownDelayMs: Type.Integer({ minimum: 0, default: 1000, description: 'after SIGTERM, /readyz answers 503 and new inference requests get 503 this long before the port closes, so load balancers stop sending' })
   }, { additionalProperties: false, default: {} }),
   metrics: Type.Object({
     port: Type.Union([Type.Integer({ minimum: 0, maximum: 65535 }), Type.Null()], { default: null, description: 'serve /metrics on its own port instead of the API port' }),

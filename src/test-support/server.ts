@@ -18,7 +18,7 @@ export const PHOTOS = readdirSync(SHARED_IMAGES).filter((f) => f.endsWith('.jpg'
 /** The default config, on the shared models, one CPU device, quiet, no downloads. */
 export function testConfig (overrides: Record<string, unknown> = {}): Config {
   const base = {
-    server: { logLevel: 'silent', host: '127.0.0.1', port: 0 },
+    server: { logLevel: 'silent', host: '127.0.0.1', port: 0, shutdownDelayMs: 0 },
     models: { localDir: SHARED_MODELS, download: false },
     routing: { calibrationRuns: 1 },
     devices: [{ id: 'cpu', kind: 'cpu', required: true, maxBatchSize: 4 }]
