@@ -2,7 +2,7 @@
 // and CI use), then the download cache, then the pinned upstream URL. Every file is checked
 // against the sha256 pinned in model.json before it is used; a download that does not match
 // is deleted and never reaches the cache.
-import { createHash } from 'node:crypto'
+import { createHash, randomUUID } from 'node:crypto'
 import { createReadStream, createWriteStream } from 'node:fs'
 import { mkdir, rename, rm, stat } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
@@ -55,7 +55,8 @@ export async function resolveWeights (spec: ModelSpec, opts: WeightsOptions): Pr
 
 async function download (url: string, dest: string, sha256: string, name: string, opts: WeightsOptions): Promise<void> {
   await mkdir(join(dest, '..'), { recursive: true })
-  const tmp = `${dest}.${process.pid}.partial`
+  // unique per download: containers sharing a cache volume all run as PID 1
+  const tmp = `${dest}.${randomUUID()}.partial`
   opts.log?.(`model ${name}: downloading ${url}`)
   let res: Response
   try {
