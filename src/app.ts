@@ -9,7 +9,7 @@ import { DeviceSet, StartupError } from './devices/device-set.js'
 import type { DeviceOptions } from './devices/device.js'
 import { authPlugin } from './http/auth.js'
 import { ShuttingDown } from './errors.js'
-import { installErrorHandling } from './http/error-handler.js'
+import { clientErrorHandler, frameworkErrors, installErrorHandling } from './http/error-handler.js'
 import { RAW_IMAGE_TYPES } from './http/read-image.js'
 import { inferRoutes } from './http/routes/infer.js'
 import { metricsRoute } from './http/routes/metrics.js'
@@ -61,6 +61,9 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
     // one access-log line per inference request is written by the onResponse hook below
     logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
+    // errors before a route is found, and requests Node cannot parse, get our JSON body too
+    frameworkErrors: frameworkErrors(config.images.maxBodyBytes),
+    clientErrorHandler,
     forceCloseConnections: 'idle'
   })
 

@@ -11,6 +11,9 @@ export const MissingFile = createError('SY_MISSING_FILE', 'The multipart request
 export const TooManyFiles = createError('SY_TOO_MANY_FILES', 'The multipart request has more than one file part; send exactly one', 400)
 export const InvalidQuery = createError('SY_INVALID_QUERY', 'Invalid query string: %s', 400)
 export const InvalidHeader = createError('SY_INVALID_HEADER', 'Invalid header %s: %s', 400)
+export const InvalidMultipart = createError('SY_INVALID_MULTIPART', 'Malformed multipart/form-data body: %s', 400)
+/** a request HTTP or Fastify itself refuses (bad URL encoding, bad Content-Length, ...) */
+export const BadRequest = createError('SY_BAD_REQUEST', 'Bad request: %s', 400)
 
 // 401/403: access control
 export const Unauthorized = createError('SY_UNAUTHORIZED', 'An API key is required (Authorization: Bearer <key> or X-API-Key)', 401)
@@ -24,15 +27,20 @@ export const DeviceNotFound = createError('SY_DEVICE_NOT_FOUND', 'No usable devi
 // 408: the client was too slow to send its body
 export const RequestTimeout = createError('SY_REQUEST_TIMEOUT', 'The request body did not arrive in time', 408)
 
-// 413/415/422: the image is not one we accept
+// 413/415/422/431: the image (or the request around it) is not one we accept
 export const PayloadTooLarge = createError('SY_PAYLOAD_TOO_LARGE', 'The body exceeds the limit of %d bytes', 413)
+export const TooManyParts = createError('SY_TOO_MANY_PARTS', 'The multipart request has too many parts: send one file part and at most a few text fields', 413)
 export const UnsupportedMediaType = createError('SY_UNSUPPORTED_MEDIA_TYPE', 'Unsupported Content-Type %s: send an image (image/jpeg, image/png, ...) or multipart/form-data', 415)
 export const UnsupportedImageFormat = createError('SY_UNSUPPORTED_IMAGE_FORMAT', 'Image format %s is not accepted (allowed: %s)', 415)
 export const ImageTooLarge = createError('SY_IMAGE_TOO_LARGE', 'The image is too large: %s', 422)
+export const HeadersTooLarge = createError('SY_HEADERS_TOO_LARGE', 'The request headers are too large', 431)
 
 // 429/503: overload and unavailability; both carry Retry-After
 export const Overloaded = createError('SY_OVERLOADED', 'No device can take this request now: %s', 429)
-export const DeadlineUnmeetable = createError('SY_DEADLINE_UNMEETABLE', 'No device can finish within the deadline of %d ms (best predicted: %d ms)', 429)
+export const DeadlineUnmeetable = createError('SY_DEADLINE_UNMEETABLE', 'No device can finish within the deadline: %d ms of it remain, the best device needs %d ms', 429)
 export const NoHealthyDevice = createError('SY_NO_HEALTHY_DEVICE', 'No healthy device serves model %s', 503)
 export const InferenceFailed = createError('SY_INFERENCE_FAILED', 'Inference failed on every device tried: %s', 503)
 export const ShuttingDown = createError('SY_SHUTTING_DOWN', 'The server is shutting down', 503)
+
+// 500: a bug (logged with its stack; the client learns nothing more)
+export const Internal = createError('SY_INTERNAL', 'Internal server error', 500)

@@ -1,58 +1,131 @@
 // One error format for every answer that is not a success: `{ statusCode, error, message }`
-// where `error` is a stable code from errors.ts. Fastify's and @fastify/multipart's own errors
-// are mapped onto ours; 429 and 503 carry Retry-After. A 500 means a bug and is logged as one.
-import type { FastifyError, FastifyInstance } from 'fastify'
-import { InvalidQuery, PayloadTooLarge, RouteNotFound, UnsupportedMediaType, RequestTimeout, InvalidImage, TooManyFiles } from '../errors.js'
+// where `error` is a stable SY_* code from errors.ts. Fastify's and @fastify/multipart's own
+// errors are mapped onto ours; 429 and 503 carry Retry-After. A 500 means a bug and is logged
+// as one. Two kinds of error never reach a route's error handler and need Fastify options in
+// app.ts to get the same body: `frameworkErrors` (bad URL encoding, a path parameter longer
+// than the router's maxParamLength) and `clientErrorHandler` (requests Node's HTTP parser
+// refuses). Both are exported below.
+import { STATUS_CODES } from 'node:http'
+import type { Socket } from 'node:net'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import {
+  BadRequest, HeadersTooLarge, Internal, InvalidMultipart, InvalidQuery, ModelNotFound, PayloadTooLarge,
+  RequestTimeout, RouteNotFound, TooManyFiles, TooManyParts, UnsupportedMediaType
+} from '../errors.js'
+import { isImageContentType } from './read-image.js'
 
 interface Mapped { statusCode: number, code: string, message: string, retryAfter?: number | undefined }
+type AnyError = FastifyError & { retryAfter?: number, validationContext?: string }
 
 export function installErrorHandling (app: FastifyInstance, maxBodyBytes: number): void {
   app.setNotFoundHandler((request, reply) => {
-    const e = new RouteNotFound(request.method, request.url.split('?')[0])
-    void reply.code(404).send({ statusCode: 404, error: e.code, message: e.message })
+    send(reply, asMapped(new RouteNotFound(request.method, clip(request.url.split('?')[0]!))))
   })
 
-  app.setErrorHandler((err: FastifyError & { retryAfter?: number }, request, reply) => {
-    const m = map(err, request.headers['content-type'], maxBodyBytes)
+  app.setErrorHandler((err: AnyError, request, reply) => {
+    const m = map(err, request, maxBodyBytes)
     if (m.statusCode >= 500 && m.statusCode !== 503) request.log.error({ err }, 'unhandled error')
-    if (m.retryAfter !== undefined) void reply.header('retry-after', String(m.retryAfter))
-    void reply.code(m.statusCode).send({ statusCode: m.statusCode, error: m.code, message: m.message })
+    send(reply, m)
   })
 }
 
-function map (err: FastifyError & { retryAfter?: number }, contentType: string | undefined, maxBodyBytes: number): Mapped {
+/** Fastify's `frameworkErrors` option: errors raised before a route is found. */
+export function frameworkErrors (maxBodyBytes: number) {
+  return (err: FastifyError, request: FastifyRequest, reply: FastifyReply): void => {
+    send(reply, map(err, request, maxBodyBytes))
+  }
+}
+
+/** Fastify's `clientErrorHandler` option: a request Node's HTTP parser could not read. */
+export function clientErrorHandler (err: Error & { code?: string }, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return
+  const e = err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+    ? new RequestTimeout()
+    : err.code === 'HPE_HEADER_OVERFLOW' ? new HeadersTooLarge() : new BadRequest('the HTTP request could not be parsed')
+  const status = e.statusCode ?? 400
+  const body = JSON.stringify({ statusCode: status, error: e.code, message: e.message })
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+  }
+  socket.destroy()
+}
+
+function send (reply: FastifyReply, m: Mapped): void {
+  if (m.retryAfter !== undefined) void reply.header('retry-after', String(m.retryAfter))
+  void reply.code(m.statusCode).send({ statusCode: m.statusCode, error: m.code, message: m.message })
+}
+
+function map (err: AnyError, request: FastifyRequest, maxBodyBytes: number): Mapped {
+  const contentType = request.headers['content-type']
   if (err.validation) {
     const v = err.validation[0]
+    if (err.validationContext === 'params') return asMapped(modelNotFound(request))
     const field = v?.instancePath ? v.instancePath.replace(/^\//, '') : (v?.params as { missingProperty?: string } | undefined)?.missingProperty ?? ''
     return asMapped(new InvalidQuery(`${field ? `${field} ` : ''}${v?.message ?? err.message}`))
   }
-  switch (err.code) {
+  const code = typeof err.code === 'string' ? err.code : ''
+  // Fastify parsed (JSON, text) or failed to parse a body of a type this API never accepts
+  if (code.startsWith('FST_ERR_CTP_') && contentType !== undefined && !isImageContentType(contentType)) {
+    return asMapped(new UnsupportedMediaType(clip(contentType)))
+  }
+  switch (code) {
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
     case 'FST_INVALID_MULTIPART_CONTENT_TYPE':
-      return asMapped(new UnsupportedMediaType(contentType ?? '(none)'))
+      return asMapped(new UnsupportedMediaType(clip(contentType ?? '(none)')))
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
     case 'FST_REQ_FILE_TOO_LARGE':
+      return asMapped(new PayloadTooLarge(maxBodyBytes))
     case 'FST_PARTS_LIMIT':
     case 'FST_FIELDS_LIMIT':
-      return asMapped(new PayloadTooLarge(maxBodyBytes))
+      return asMapped(new TooManyParts())
     case 'FST_FILES_LIMIT':
       return asMapped(new TooManyFiles())
-    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
     case 'FST_PROTO_VIOLATION':
-      return { statusCode: 400, code: 'SY_BAD_REQUEST', message: err.message }
-    case 'FST_ERR_CTP_INVALID_PLUGIN':
-      break
-  }
-  if (err.code === 'ECONNRESET' || /aborted|Unexpected end of (form|multipart)/i.test(err.message)) {
-    return asMapped(err.code === 'ECONNRESET' ? new RequestTimeout() : new InvalidImage(`malformed multipart body: ${err.message}`))
+    case 'FST_INVALID_JSON_FIELD_ERROR':
+    case 'FST_MP_PREMATURE_CLOSE':
+      return asMapped(new InvalidMultipart(err.message))
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return asMapped(modelNotFound(request))
+    case 'FST_ERR_BAD_URL':
+      return asMapped(new BadRequest('the URL is not valid (bad percent-encoding?)'))
+    case 'ECONNRESET':
+      return asMapped(new RequestTimeout())
   }
   const status = err.statusCode ?? 500
-  if (status >= 400 && status < 600 && typeof err.code === 'string' && err.code.startsWith('SY_')) {
-    return { statusCode: status, code: err.code, message: err.message, retryAfter: err.retryAfter }
+  if (status >= 400 && status < 600 && code.startsWith('SY_')) {
+    return { statusCode: status, code, message: err.message, retryAfter: err.retryAfter }
   }
-  if (status >= 400 && status < 500) return { statusCode: status, code: err.code ?? 'SY_BAD_REQUEST', message: err.message }
-  return { statusCode: 500, code: 'SY_INTERNAL', message: 'Internal server error' }
+  if (/aborted/i.test(err.message)) return asMapped(new RequestTimeout()) // the client went away mid-body
+  if (status >= 400 && status < 500) {
+    // someone else's 4xx (Fastify, a plugin): the status family it names, with our code
+    switch (status) {
+      case 404: return asMapped(new RouteNotFound(request.method, clip(request.url.split('?')[0]!)))
+      case 408: return asMapped(new RequestTimeout())
+      case 413: return asMapped(new PayloadTooLarge(maxBodyBytes))
+      case 415: return asMapped(new UnsupportedMediaType(clip(contentType ?? '(none)')))
+      default: return asMapped(new BadRequest(err.message))
+    }
+  }
+  return asMapped(new Internal())
+}
+
+/** a path parameter that cannot name a model (too long for the router or the schema) */
+function modelNotFound (request: FastifyRequest): FastifyError {
+  const [, task = '', name = ''] = request.url.split('?')[0]!.split('/')
+  const kind = task === 'classify' ? 'classification' : task === 'detect' ? 'detection' : task
+  return new ModelNotFound(kind, clip(safeDecode(name)))
+}
+
+function safeDecode (s: string): string {
+  try {
+    return decodeURIComponent(s)
+  } catch {
+    return s
+  }
+}
+
+function clip (s: string): string {
+  return s.length > 64 ? `${s.slice(0, 64)}…` : s
 }
 
 function asMapped (e: FastifyError & { retryAfter?: number }): Mapped {

@@ -4,7 +4,7 @@
 //   X-Switchyard-Device: <device id>            (pin: benchmarks and debugging)
 import type { IncomingHttpHeaders } from 'node:http'
 import type { Config, Policy } from '../config/schema.js'
-import { InvalidHeader } from '../errors.js'
+import { InvalidHeader, InvalidQuery } from '../errors.js'
 
 export interface RequestOptions {
   policy: Policy
@@ -40,11 +40,25 @@ export function requestOptions (headers: IncomingHttpHeaders, routing: Config['r
   return { policy, deadlineMs, pinned }
 }
 
+/**
+ * Query numbers the route schema let through but no option can use. Ajv coerces "Infinity"
+ * and "1e400" to Infinity and then skips minimum/maximum for non-finite numbers, so
+ * ?score_threshold=Infinity passes a `maximum: 1` schema (and ?top_k=-Infinity a `minimum: 1`).
+ * For the inference handler (routes/infer.ts) to call on request.query before using it.
+ */
+export function checkQueryNumbers (query: Record<string, unknown>): void {
+  for (const [name, v] of Object.entries(query)) {
+    if (typeof v === 'number' && !Number.isFinite(v)) throw new InvalidQuery(`${name} must be a finite number`)
+  }
+}
+
 function single (v: string | string[] | undefined, name: string): string | undefined {
   if (Array.isArray(v)) {
     if (v.length > 1) throw new InvalidHeader(name, 'given more than once')
     return v[0]
   }
+  // Node joins a repeated header's values with ", "; no valid value of ours holds a comma
+  if (v !== undefined && v.includes(',')) throw new InvalidHeader(name, `given more than once or as a list ("${clip(v)}"); send one value`)
   return v
 }
 

@@ -110,7 +110,7 @@ function rejection (d: Extract<RouteDecision, { ok: false }>, model: string, opt
     case 'unknown-device': return new DeviceNotFound(opts.pinned ?? '', model)
     case 'no-healthy-device': e = new NoHealthyDevice(model); break
     case 'queue-full': e = new Overloaded(`every device queue for ${model} is full`); break
-    case 'deadline': e = new DeadlineUnmeetable(Math.round(opts.deadline - now), Math.round(d.predictedMs)); break
+    case 'deadline': e = new DeadlineUnmeetable(Math.max(0, Math.round(opts.deadline - now)), Math.round(d.predictedMs)); break
   }
   e.retryAfter = d.retryAfterS
   return e

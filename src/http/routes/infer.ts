@@ -12,7 +12,7 @@ import { decodeImage } from '../../preprocess/decode-image.js'
 import type { Dispatcher } from '../../router/dispatcher.js'
 import type { ItemParams } from '../../worker/protocol.js'
 import { readImage } from '../read-image.js'
-import { requestOptions } from '../request-options.js'
+import { checkQueryNumbers, requestOptions } from '../request-options.js'
 
 export interface InferRouteOptions {
   config: Config
@@ -56,6 +56,7 @@ export async function inferRoutes (app: FastifyInstance, opts: InferRouteOptions
       request.inference = { model: name, device: '' }
       const model = models.get(name)
       if (!model || model.task !== task) throw new ModelNotFound(task === 'classify' ? 'classification' : 'detection', name)
+      checkQueryNumbers(request.query as Record<string, unknown>)
       const ro = requestOptions(request.headers, config.routing)
       const deadline = started + ro.deadlineMs
       const q = request.query
