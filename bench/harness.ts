@@ -25,7 +25,17 @@ export async function startBenchServer (overrides: Record<string, unknown>): Pro
   return { server, url: api }
 }
 
-export function runLoad (spec: LoadSpec): Promise<LoadResult> {
+/** Bulk load and probe run in separate child processes, so neither delays the other's timing. */
+export async function runLoad (spec: LoadSpec): Promise<LoadResult> {
+  const { bulk, probe, ...common } = spec
+  const [b, p] = await Promise.all([
+    bulk ? runClient({ ...common, bulk }) : null,
+    probe ? runClient({ ...common, probe }) : null
+  ])
+  return { ...(b?.bulk ? { bulk: b.bulk } : {}), ...(p?.probe ? { probe: p.probe } : {}) }
+}
+
+function runClient (spec: LoadSpec): Promise<LoadResult> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', join(REPO, 'bench/load-client.ts'), JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'inherit'] })
     let out = ''

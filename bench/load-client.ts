@@ -12,12 +12,12 @@ export interface LoadSpec {
   image: string
   seconds: number
   bulk?: { path: string, connections: number, headers: Record<string, string>, /** open loop: offered req/s over all connections */ rate?: number, timeoutS?: number }
-  probe?: { path: string, rate: number, headers: Record<string, string> }
+  probe?: { path: string, rate: number, headers: Record<string, string>, timeoutS?: number }
 }
 
 export interface LoadResult {
   bulk?: { sent: number, requests: number, rps: number, non2xx: number, errors: number, timeouts: number, p50: number, p99: number, max: number, statuses: Record<string, number> }
-  probe?: { sent: number, ok: number, p50: number, p99: number, max: number, devices: Record<string, number> }
+  probe?: { sent: number, ok: number, p50: number, p99: number, max: number, devices: Record<string, number>, /** medians of the server's own Server-Timing parts */ server: Record<string, number>, /** every answer by status ('error' and 'timeout' for none) */ statuses: Record<string, number>, /** 429/503 answers that carried Retry-After */ retryAfter: number, /** p99 over all answers, ms */ p99All: number }
 }
 
 const spec = JSON.parse(process.argv[2]!) as LoadSpec
@@ -43,6 +43,10 @@ async function bulk (b: NonNullable<LoadSpec['bulk']>): Promise<void> {
 async function probe (p: NonNullable<LoadSpec['probe']>): Promise<void> {
   const times: number[] = []
   const devices: Record<string, number> = {}
+  const parts: Record<string, number[]> = {}
+  const statuses: Record<string, number> = {}
+  const all: number[] = []
+  let retryAfter = 0
   const pending: Promise<void>[] = []
   const end = performance.now() + spec.seconds * 1000
   let sent = 0
@@ -50,19 +54,29 @@ async function probe (p: NonNullable<LoadSpec['probe']>): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, next - performance.now())))
     sent++
     const t0 = performance.now()
-    pending.push(fetch(spec.url + p.path, { method: 'POST', body, headers: { 'content-type': 'image/jpeg', ...p.headers } }).then(async (res) => {
+    pending.push(fetch(spec.url + p.path, { method: 'POST', body, headers: { 'content-type': 'image/jpeg', ...p.headers }, signal: AbortSignal.timeout((p.timeoutS ?? 30) * 1000) }).then(async (res) => {
       await res.arrayBuffer()
+      statuses[res.status] = (statuses[res.status] ?? 0) + 1
+      all.push(performance.now() - t0)
+      if ((res.status === 429 || res.status === 503) && Number(res.headers.get('retry-after')) >= 1) retryAfter++
       if (res.status === 200) {
         times.push(performance.now() - t0)
+        for (const m of (res.headers.get('server-timing') ?? '').matchAll(/(\w+);dur=([\d.]+)/g)) (parts[m[1]!] ??= []).push(Number(m[2]))
         const d = res.headers.get('x-switchyard-device') ?? '?'
         devices[d] = (devices[d] ?? 0) + 1
       }
-    }, () => {}))
+    }, (err: Error) => {
+      const k = err.name === 'TimeoutError' ? 'timeout' : 'error'
+      statuses[k] = (statuses[k] ?? 0) + 1
+    }))
   }
   await Promise.all(pending)
   times.sort((a, b) => a - b)
   const q = (f: number): number => times.length ? Math.round(times[Math.min(times.length - 1, Math.floor(f * times.length))]! * 10) / 10 : NaN
-  result.probe = { sent, ok: times.length, p50: q(0.5), p99: q(0.99), max: q(1), devices }
+  const server = Object.fromEntries(Object.entries(parts).map(([k, v]) => [k, Math.round(v.sort((a, b) => a - b)[Math.floor(v.length / 2)]! * 10) / 10]))
+  all.sort((a, b) => a - b)
+  const p99All = all.length ? Math.round(all[Math.min(all.length - 1, Math.floor(0.99 * all.length))]! * 10) / 10 : NaN
+  result.probe = { sent, ok: times.length, p50: q(0.5), p99: q(0.99), max: q(1), devices, server, statuses, retryAfter, p99All }
 }
 
 await Promise.all([spec.bulk ? bulk(spec.bulk) : null, spec.probe ? probe(spec.probe) : null])

@@ -15,12 +15,12 @@ const routes = { detect: 'yolox-nano-dynamic' }
 const POLICY = {
   models, routes,
   decode: { slots: 4, bulkSlots: 2 },
-  devices: [{ id: 'cpu', kind: 'cpu', required: true, maxBatchSize: 8, batchDelayMs: { latency: 0, throughput: 4 } }]
+  devices: [{ id: 'cpu', kind: 'cpu', required: true, workers: 2, latencyWorkers: 1, intraOpThreads: 1, maxBatchSize: 8, batchDelayMs: { latency: 0, throughput: 4 } }]
 }
 const FIFO = {
   models, routes,
   decode: { slots: 4, bulkSlots: 4 },
-  devices: [{ id: 'cpu', kind: 'cpu', required: true, maxBatchSize: 1, batchDelayMs: { latency: 0, throughput: 0 } }]
+  devices: [{ id: 'cpu', kind: 'cpu', required: true, workers: 2, intraOpThreads: 1, maxBatchSize: 1, batchDelayMs: { latency: 0, throughput: 0 } }]
 }
 const bulkHeaders = { 'x-switchyard-policy': 'throughput' }
 
@@ -87,6 +87,8 @@ const md = [
     { config: 'bulk + latency probe, policy routing', 'bulk req/s': results.mixed.policy.bulk!.rps, 'probe p50 ms': results.mixed.policy.probe!.p50, 'probe p99 ms': results.mixed.policy.probe!.p99, 'probe ok/sent': `${results.mixed.policy.probe!.ok}/${results.mixed.policy.probe!.sent}` },
     { config: 'bulk + probe, FIFO (batch 1, one class)', 'bulk req/s': results.mixed.fifo.bulk!.rps, 'probe p50 ms': results.mixed.fifo.probe!.p50, 'probe p99 ms': results.mixed.fifo.probe!.p99, 'probe ok/sent': `${results.mixed.fifo.probe!.ok}/${results.mixed.fifo.probe!.sent}` }
   ]),
+  '',
+  `Probe, median Server-Timing parts (ms): policy ${JSON.stringify(results.mixed.policy.probe!.server)}; FIFO ${JSON.stringify(results.mixed.fifo.probe!.server)}.`,
   '',
   `Probe p99 policy / FIFO: **${results.mixed.probeP99Ratio}×** (target ≤ 0.3; p50 ${results.mixed.probeP50Ratio}×). Bulk throughput with the probe / bulk alone: **${results.mixed.bulkRatio}×** (target ≥ 0.9).`,
   ''

@@ -78,3 +78,11 @@ t.test('a latency batch delay holds the worker for latency company only', async 
   t.same(planBatch([s], 11), { action: 'wait', until: 12 }, 'the ready bulk item does not jump in')
   t.match(planBatch([s], 12), { policy: 'latency', count: 1 })
 })
+
+t.test('a worker reserved for latency work takes latency items only', async (t) => {
+  const s = slot('m', 4, { latency: 0, throughput: 0 })
+  for (let i = 0; i < 4; i++) s.queue.push(item('throughput', 0))
+  t.same(planBatch([s], 10, true), { action: 'idle' }, 'a full bulk batch is left for the other workers')
+  s.queue.push(item('latency', 5))
+  t.same(planBatch([s], 10, true), { action: 'dispatch', model: 'm', policy: 'latency', count: 1 })
+})

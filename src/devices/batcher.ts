@@ -10,6 +10,8 @@
 //     sent at once; a partial batch is sent when its oldest item has waited the throughput
 //     batch delay. Among ready models, the one with the most urgent head goes first.
 //  3. Otherwise nothing is ready: wake up when the earliest batch delay runs out.
+// A worker reserved for latency work (devices[].latencyWorkers) plans with rule 1 only, so a
+// latency request never waits behind a running bulk batch; idle, it costs no CPU.
 // The delay trades the waiting item's latency for a larger, cheaper-per-image batch
 // (cost model: a + b·n per batch, so a/n + b per image): it only pays where a is large.
 import type { Policy } from '../config/schema.js'
@@ -27,9 +29,12 @@ export type BatchPlan =
   | { action: 'wait', until: number }
   | { action: 'idle' }
 
-export function planBatch (slots: readonly BatchSlot[], now: number): BatchPlan {
+const BOTH = ['latency', 'throughput'] as const
+const LATENCY_ONLY = ['latency'] as const
+
+export function planBatch (slots: readonly BatchSlot[], now: number, latencyOnly = false): BatchPlan {
   let wake = Infinity
-  for (const policy of ['latency', 'throughput'] as const) {
+  for (const policy of latencyOnly ? LATENCY_ONLY : BOTH) {
     let best: BatchSlot | null = null
     let bestDeadline = Infinity
     for (const slot of slots) {

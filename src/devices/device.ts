@@ -80,11 +80,23 @@ export class Device extends EventEmitter {
     return !this.closed && this.liveWorkers > 0
   }
 
-  /** ms of work the busy workers still have, by the cost model, summed over workers */
-  residualMs (now: number): number {
-    let sum = 0
-    for (const r of this.running.values()) sum += Math.max(0, r.startedAt + r.predictedMs - now)
-    return sum
+  /**
+   * Per live worker, in order (reserved latency workers first): ms until it is free, by the
+   * cost model (0 when idle).
+   */
+  residualsMs (now: number): number[] {
+    const out: number[] = []
+    for (const w of this.workers) {
+      if (!w?.alive) continue
+      const r = this.running.get(w)
+      out.push(r ? Math.max(0, r.startedAt + r.predictedMs - now) : 0)
+    }
+    return out
+  }
+
+  /** workers 0 … latencyWorkers−1 take latency-class work only (at least one worker takes all) */
+  get latencyWorkers (): number {
+    return Math.min(this.config.latencyWorkers, this.config.workers - 1)
   }
 
   /** Starts the workers; the first one calibrates every model. Throws DeviceUnavailableError. */
@@ -204,12 +216,14 @@ export class Device extends EventEmitter {
   private pump (): void {
     if (this.closed) return
     const slots = [...this.lanes.values()]
-    for (const worker of this.workers) {
+    // reserved latency workers first, so latency work lands on them when they are free
+    for (let i = 0; i < this.workers.length; i++) {
+      const worker = this.workers[i]
       if (!worker?.alive || this.running.has(worker)) continue
       const now = performance.now()
-      const plan = planBatch(slots, now)
-      if (plan.action === 'idle') return
-      if (plan.action === 'wait') { this.wakeAt(plan.until); return }
+      const plan = planBatch(slots, now, i < this.latencyWorkers)
+      if (plan.action === 'idle') continue
+      if (plan.action === 'wait') { this.wakeAt(plan.until); continue }
       const lane = this.lanes.get(plan.model)!
       this.dispatch(worker, lane, lane.queue.take(plan.policy, plan.count), now)
     }

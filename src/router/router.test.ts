@@ -3,7 +3,7 @@ import t from 'tap'
 import { CostModel } from './cost-model.js'
 import { route, type DeviceView, type LaneView } from './router.js'
 
-interface Sim { id: string, a: number, b: number, max: number, workers?: number, latencyQ?: number, bulkQ?: number, residual?: number, maxQueue?: number, healthy?: boolean, delay?: number }
+interface Sim { id: string, a: number, b: number, max: number, workers?: number, latencyWorkers?: number, busyOthers?: number, latencyQ?: number, bulkQ?: number, residual?: number, maxQueue?: number, healthy?: boolean, delay?: number }
 
 function sim (s: Sim): DeviceView {
   const cost = new CostModel(8)
@@ -18,7 +18,8 @@ function sim (s: Sim): DeviceView {
     queue: { latency, throughput, size: latency.length + throughput.length },
     cost
   }
-  return { id: s.id, healthy: s.healthy ?? true, workerCount: s.workers ?? 1, residualMs: () => s.residual ?? 0, lanes: new Map([['m', lane]]) }
+  const residuals = Array.from({ length: s.workers ?? 1 }, (_, i) => i === 0 ? s.residual ?? 0 : s.busyOthers ?? 0)
+  return { id: s.id, healthy: s.healthy ?? true, latencyWorkers: s.latencyWorkers ?? 0, residualsMs: () => residuals, lanes: new Map([['m', lane]]) }
 }
 
 // A GPU: 4 ms fixed, 0.25 ms per image, batches of 32 → 32/12 = 2.67 img/ms, t(1) = 4.25 ms.
@@ -86,4 +87,14 @@ t.test('more workers drain a queue faster', async (t) => {
   const one = route([cpu({ id: 'one', latencyQ: 8 })], req('latency'), 0)
   const two = route([cpu({ id: 'two', latencyQ: 8, workers: 2 })], req('latency'), 0)
   t.ok(one.ok && two.ok && Math.abs(one.predictedMs - 54) < 1e-9 && Math.abs(two.predictedMs - 30) < 1e-9, 'wait is divided among workers')
+})
+
+t.test('a latency request waits for the first free worker; a throughput one shares the rest', async (t) => {
+  // two workers, worker 0 reserved for latency and idle, worker 1 busy for 40 ms more
+  const d = cpu({ workers: 2, latencyWorkers: 1, residual: 0, busyOthers: 40 })
+  const lat = route([d], req('latency'), 0)
+  t.ok(lat.ok && lat.predictedMs === 6, 'latency: starts at once on the reserved worker')
+  const bulk = route([d], req('throughput'), 0)
+  // only worker 1 takes bulk: 40 ms left, then its own batch of one (5 ms delay + 6 ms)
+  t.ok(bulk.ok && bulk.predictedMs === 51, `throughput: waits for the general worker (${bulk.ok && bulk.predictedMs})`)
 })

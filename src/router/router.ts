@@ -5,7 +5,11 @@
 //   ahead(lane)   = items that will run before this one: latency-class items for a latency
 //                   request (they jump the bulk queue), every queued item for a throughput one
 //   work(lane, q) = ⌈q / B⌉·a + q·b          (q items run in batches of at most B)
-//   wait_d        = (residual of running batches + Σ_lanes work(lane, ahead(lane))) / W_d
+//   r_w           = what worker w's running batch still needs (0 when idle)
+//   wait_d        = latency:    min_w r_w + Σ_lanes work(lane, ahead) / W_d
+//                               (any worker, reserved latency workers included, takes it next)
+//                   throughput: (Σ r_w + Σ_lanes work(lane, ahead)) / W_d, over the W_d
+//                               workers that take throughput work
 //   finish_d      = wait_d + delay_d(policy) + t(n)
 //                   latency:    n = 1, no delay (the batcher sends it at once)
 //                   throughput: n = min(B, queued + 1), plus the batch delay while n < B
@@ -32,8 +36,10 @@ export interface LaneView {
 export interface DeviceView {
   id: string
   healthy: boolean
-  workerCount: number
-  residualMs: (now: number) => number
+  /** per live worker, ms until it is free (reserved latency workers first) */
+  residualsMs: (now: number) => number[]
+  /** how many of the workers (the first ones) take latency-class work only */
+  latencyWorkers: number
   lanes: ReadonlyMap<string, LaneView>
 }
 
@@ -58,12 +64,19 @@ export type RouteDecision =
 export interface Prediction { device: DeviceView, waitMs: number, finishMs: number, throughput: number, full: boolean }
 
 export function predict (device: DeviceView, lane: LaneView, policy: Policy, now: number): Prediction {
-  let backlog = device.residualMs(now)
+  let backlog = 0
   for (const l of device.lanes.values()) {
     const q = policy === 'latency' ? l.queue.latency.length : l.queue.size
     if (q > 0) backlog += Math.ceil(q / l.maxBatchSize) * l.cost.a + q * l.cost.b
   }
-  const waitMs = backlog / Math.max(1, device.workerCount)
+  const residuals = device.residualsMs(now)
+  let waitMs: number
+  if (policy === 'latency') {
+    waitMs = Math.min(...residuals) + backlog / Math.max(1, residuals.length)
+  } else {
+    const general = residuals.slice(Math.min(device.latencyWorkers, residuals.length - 1))
+    waitMs = (general.reduce((a, b) => a + b, 0) + backlog) / Math.max(1, general.length)
+  }
   let serviceMs: number
   if (policy === 'latency') {
     serviceMs = lane.delayMs.latency + lane.cost.predict(1)
