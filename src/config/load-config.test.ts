@@ -16,7 +16,8 @@ t.test('the shipped defaults', async (t) => {
   t.same(c.models.enabled, ['mobilenetv2-12-int8', 'yolox-nano'])
   t.same(c.devices.map((d) => d.id), ['cpu', 'cuda:0'])
   t.equal(c.devices[1]!.required, false, 'a GPU is used when present, not required')
-  t.equal(c.devices[0]!.workers, 1, 'schema defaults fill what the file leaves out')
+  t.equal(c.devices[0]!.maxQueue, 256, 'schema defaults fill what the file leaves out')
+  t.match(c.devices[0], { workers: 2, latencyWorkers: 1, intraOpThreads: 1 }, 'the CPU device: one worker kept for latency work, one thread each')
 })
 
 t.test('environment overrides', async (t) => {
