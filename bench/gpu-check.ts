@@ -22,6 +22,8 @@ const SHARED = process.env.SWITCHYARD_SHARED_DIR ?? resolve(REPO, '../shared')
 const OUT = process.env.OUT ?? join(REPO, 'bench/results')
 const SECONDS = Number(process.env.GPU_CHECK_SECONDS ?? 8)
 const CONNECTIONS = Number(process.env.GPU_CHECK_CONNECTIONS ?? 64)
+// the latency probe's rate: well under what the CPU alone serves, so it measures latency, not overload
+const PROBE_RATE = Number(process.env.GPU_CHECK_PROBE_RATE ?? (cpus().length >= 8 ? 20 : 3))
 const PORT = 18080 + Math.floor(Math.random() * 1000)
 const base = `http://127.0.0.1:${PORT}`
 const photos = readdirSync(join(SHARED, 'images')).filter((f) => f.endsWith('.jpg')).sort()
@@ -32,7 +34,7 @@ const config = {
   routes: { classify: 'mobilenetv2-12-int8', detect: 'yolox-nano-dynamic' },
   routing: { calibrationRuns: 5 },
   devices: [
-    { id: 'cpu', kind: 'cpu', required: true, workers: 1, maxBatchSize: 8, batchDelayMs: { latency: 0, throughput: 4 } },
+    { id: 'cpu', kind: 'cpu', required: true, workers: 2, latencyWorkers: 1, intraOpThreads: Math.max(1, Math.floor(cpus().length / 4)), maxBatchSize: 8, batchDelayMs: { latency: 0, throughput: 4 } },
     { id: 'cuda:0', kind: 'cuda', deviceId: 0, required: false, workers: 2, maxBatchSize: 32, batchDelayMs: { latency: 0, throughput: 3 } }
   ]
 }
@@ -148,9 +150,9 @@ try {
   const dog = join(SHARED, 'images', 'dog.jpg')
   const loads: Record<string, unknown> = {}
   for (const route of ['detect', 'classify']) {
-    log(`load: ${route}, ${CONNECTIONS} throughput connections + a latency probe at 20 req/s, ${SECONDS} s`)
+    log(`load: ${route}, ${CONNECTIONS} throughput connections + a latency probe at ${PROBE_RATE} req/s, ${SECONDS} s`)
     const m0 = await (await fetch(`${base}/metrics`)).text()
-    const r = await runLoad({ url: base, image: dog, seconds: SECONDS, bulk: { path: `/${route}`, connections: CONNECTIONS, headers: { 'x-switchyard-policy': 'throughput' } }, probe: { path: `/${route}`, rate: 20, headers: { 'x-switchyard-policy': 'latency' } } })
+    const r = await runLoad({ url: base, image: dog, seconds: SECONDS, bulk: { path: `/${route}`, connections: CONNECTIONS, headers: { 'x-switchyard-policy': 'throughput' } }, probe: { path: `/${route}`, rate: PROBE_RATE, headers: { 'x-switchyard-policy': 'latency' } } })
     const m1 = await (await fetch(`${base}/metrics`)).text()
     const delta = (name: string, by: string, filter: Record<string, string>) => {
       const a = metric(m0, name, by, filter); const b = metric(m1, name, by, filter)
