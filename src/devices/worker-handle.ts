@@ -84,10 +84,13 @@ export class WorkerHandle extends EventEmitter {
     const worker = this.worker
     if (!worker || !this.alive) return Promise.reject(new BatchFailedError('worker is not running', true))
     const batchId = nextBatchId++
+    // Offered for transfer. sharp's output lives in native (external) memory, which V8 cannot
+    // detach, so postMessage copies it once (~0.3 MB per image); a JS-allocated buffer would be
+    // moved. Either way the main thread may still hold the pixels afterwards, or find them
+    // detached (the dispatcher handles both on a retry).
     const transfer: ArrayBuffer[] = []
     for (const { image } of items) {
       const buf = image.pixels.buffer
-      // move whole buffers; a view into a larger (pooled) buffer is copied instead
       if (buf instanceof ArrayBuffer && image.pixels.byteOffset === 0 && image.pixels.byteLength === buf.byteLength) transfer.push(buf)
     }
     return new Promise<BatchResult>((resolve, reject) => {

@@ -44,9 +44,9 @@ export class Dispatcher {
   }
 
   /**
-   * `image` travels to the worker as a transferable (moved, not copied). A retry after a failed
-   * batch finds it detached and calls `prepareAgain` (decode again) instead: the common path
-   * copies nothing, the rare retry pays one more decode.
+   * `image` is offered to the worker for transfer. If it was moved (detached here), a retry
+   * after a failed batch calls `prepareAgain` (decode again) rather than keeping a copy of
+   * every request's pixels in advance: only the rare retry pays one more decode.
    */
   async dispatch (model: string, image: PreparedImage, params: ItemParams, opts: DispatchOptions, prepareAgain: () => Promise<PreparedImage>): Promise<Dispatched> {
     const tried: string[] = []

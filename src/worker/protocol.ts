@@ -1,5 +1,5 @@
-// Messages between a device's main-thread handle and its inference worker. Pixel buffers
-// cross as transferables (moved, not copied); results come back as plain JSON-able objects.
+// Messages between a device's main-thread handle and its inference worker. Pixel buffers are
+// offered in the transfer list; results come back as plain JSON-able objects.
 import type { ModelSpec } from '../models/model-spec.js'
 
 export interface WorkerModel {
