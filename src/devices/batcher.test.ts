@@ -11,7 +11,6 @@ function item (policy: 'latency' | 'throughput', enqueuedAt: number, deadline = 
     policy,
     deadline,
     enqueuedAt,
-    triedDevices: [],
     resolve: () => {},
     reject: () => {}
   }

@@ -68,10 +68,6 @@ export class Device extends EventEmitter {
     this.kind = config.kind
   }
 
-  get workerCount (): number {
-    return this.config.workers
-  }
-
   get liveWorkers (): number {
     return this.workers.filter((w) => w?.alive === true).length
   }

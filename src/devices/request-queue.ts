@@ -11,8 +11,6 @@ export interface QueuedItem {
   /** absolute deadline, performance.now() ms */
   deadline: number
   enqueuedAt: number
-  /** devices this item has already failed on */
-  triedDevices: string[]
   resolve: (r: CompletedItem) => void
   reject: (e: Error) => void
 }

@@ -69,7 +69,7 @@ export class Dispatcher {
       this.metrics.decisions.inc({ device: decision.device, model, policy: opts.policy, reason: decision.reason })
       try {
         if (image.pixels.byteLength === 0) image = await prepareAgain()
-        const done = await this.enqueue(decision.device, model, image, params, opts, tried)
+        const done = await this.enqueue(decision.device, model, image, params, opts)
         const actual = performance.now() - now
         this.metrics.predictionError.observe({ device: done.device, model }, (actual - decision.predictedMs) / 1000)
         return { ...done, predictedMs: decision.predictedMs, routeReason: decision.reason, attempts: attempt }
@@ -86,7 +86,7 @@ export class Dispatcher {
     throw e
   }
 
-  private enqueue (deviceId: string, model: string, image: PreparedImage, params: ItemParams, opts: DispatchOptions, tried: string[]): Promise<CompletedItem> {
+  private enqueue (deviceId: string, model: string, image: PreparedImage, params: ItemParams, opts: DispatchOptions): Promise<CompletedItem> {
     const device = this.devices.get(deviceId)!
     return new Promise<CompletedItem>((resolve, reject) => {
       const item: QueuedItem = {
@@ -95,7 +95,6 @@ export class Dispatcher {
         policy: opts.policy,
         deadline: opts.deadline,
         enqueuedAt: performance.now(),
-        triedDevices: tried,
         resolve,
         reject
       }
