@@ -34,7 +34,7 @@ const config = {
   routes: { classify: 'mobilenetv2-12-int8', detect: 'yolox-nano-dynamic' },
   routing: { calibrationRuns: 5 },
   devices: [
-    { id: 'cpu', kind: 'cpu', required: true, workers: 2, latencyWorkers: 1, intraOpThreads: Math.max(1, Math.floor(cpus().length / 4)), maxBatchSize: 8, batchDelayMs: { latency: 0, throughput: 4 } },
+    { id: 'cpu', kind: 'cpu', required: true, workers: 2, latencyWorkers: 1, intraOpThreads: 0, maxBatchSize: 8, batchDelayMs: { latency: 0, throughput: 4 } },
     { id: 'cuda:0', kind: 'cuda', deviceId: 0, required: false, workers: 2, maxBatchSize: 32, batchDelayMs: { latency: 0, throughput: 3 } }
   ]
 }

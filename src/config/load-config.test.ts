@@ -17,7 +17,7 @@ t.test('the shipped defaults', async (t) => {
   t.same(c.devices.map((d) => d.id), ['cpu', 'cuda:0'])
   t.equal(c.devices[1]!.required, false, 'a GPU is used when present, not required')
   t.equal(c.devices[0]!.maxQueue, 256, 'schema defaults fill what the file leaves out')
-  t.match(c.devices[0], { workers: 2, latencyWorkers: 1, intraOpThreads: 1 }, 'the CPU device: one worker kept for latency work, one thread each')
+  t.match(c.devices[0], { workers: 2, latencyWorkers: 1, intraOpThreads: 0 }, 'the CPU device: one worker kept for latency work, threads sized to the machine')
 })
 
 t.test('environment overrides', async (t) => {
@@ -54,4 +54,12 @@ t.test('device lists', async (t) => {
     { id: 'cpu:bulk', kind: 'cpu', required: false },
     { id: 'cuda:0', kind: 'cuda', deviceId: 0, required: false }
   ])
+})
+
+t.test('intra-op threads sized to the machine when the config says 0', async (t) => {
+  const { autoIntraOpThreads } = await import('../devices/device.js')
+  t.equal(autoIntraOpThreads('cpu', 2, 2), 1, '2 cores, 2 workers: 1 thread each')
+  t.equal(autoIntraOpThreads('cpu', 16, 2), 4, '16 cores, 2 workers: half the cores between them')
+  t.equal(autoIntraOpThreads('cpu', 1, 4), 1, 'never 0')
+  t.equal(autoIntraOpThreads('cuda', 16, 2), 2, 'a GPU session needs few CPU threads')
 })

@@ -23,7 +23,7 @@ export const DeviceSchema = Type.Object({
   required: Type.Boolean({ default: false, description: 'fail startup when this device cannot be opened' }),
   workers: Type.Integer({ minimum: 1, maximum: 64, default: 1 }),
   latencyWorkers: Type.Integer({ minimum: 0, maximum: 63, default: 0, description: 'of the workers, how many take latency-class work only (capped at workers − 1)' }),
-  intraOpThreads: Type.Integer({ minimum: 0, maximum: 256, default: 0, description: '0: onnxruntime default' }),
+  intraOpThreads: Type.Integer({ minimum: 0, maximum: 256, default: 0, description: '0: auto — CPU: half the cores shared by the workers (decoding needs the rest); CUDA: 2' }),
   maxBatchSize: Type.Integer({ minimum: 1, maximum: 256, default: 8, description: 'capped to 1 for models whose batch dimension is static' }),
   batchDelayMs: BatchDelay,
   maxQueue: Type.Integer({ minimum: 1, maximum: 100000, default: 256, description: 'queued requests per device and model before admission control answers 429' }),
