@@ -16,8 +16,9 @@ import { BatchFailedError, WorkerHandle, WorkerStartError } from './worker-handl
 /**
  * Intra-op threads per session when the config says 0. On a CPU device, image decoding (libuv
  * pool) shares the cores with inference, so the workers get half of them between them; a GPU
- * session needs few CPU threads (2: for any operator that falls back to the CPU). (On 2 cores with 2 workers: 1 thread, which served 1.6× the
- * detections per second of onnxruntime's default of every core per session.)
+ * session needs few CPU threads (2, for any operator that falls back to the CPU). On 2 cores
+ * with 2 workers that is 1 thread: 1.44× the detections per second of onnxruntime's default of
+ * every core per session (bench/results/threads.md).
  */
 export function autoIntraOpThreads (kind: DeviceConfig['kind'], cores: number, workers: number): number {
   return kind === 'cuda' ? 2 : Math.max(1, Math.floor(cores / 2 / workers))
