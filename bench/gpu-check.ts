@@ -14,6 +14,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFil
 import { cpus, tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { iou } from '../src/postprocess/nms.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const bundled = import.meta.url.endsWith('.mjs')
@@ -66,12 +67,6 @@ interface InferBody { device: string, batchSize: number, predictions?: Array<{ i
 async function infer (route: string, photo: string, headers: Record<string, string>): Promise<{ status: number, body: InferBody, headers: Headers }> {
   const res = await fetch(`${base}/${route}`, { method: 'POST', body: readFileSync(join(SHARED, 'images', photo)), headers: { 'content-type': 'image/jpeg', ...headers } })
   return { status: res.status, body: await res.json() as InferBody, headers: res.headers }
-}
-
-function iou (a: { x1: number, y1: number, x2: number, y2: number }, b: typeof a): number {
-  const w = Math.min(a.x2, b.x2) - Math.max(a.x1, b.x1); const h = Math.min(a.y2, b.y2) - Math.max(a.y1, b.y1)
-  if (w <= 0 || h <= 0) return 0
-  return w * h / ((a.x2 - a.x1) * (a.y2 - a.y1) + (b.x2 - b.x1) * (b.y2 - b.y1) - w * h)
 }
 
 async function parity (devices: string[]): Promise<Array<Record<string, unknown>>> {

@@ -63,6 +63,8 @@ export class Device extends EventEmitter {
   readonly id: string
   readonly kind: DeviceConfig['kind']
   readonly lanes = new Map<string, Lane>()
+  /** the lanes as the batcher reads them, built once */
+  private slots: Lane[] = []
   /** models whose session could not be created here, with the reason */
   readonly failures = new Map<string, string>()
   private readonly workers: Array<WorkerHandle | null> = []
@@ -161,6 +163,7 @@ export class Device extends EventEmitter {
         report
       })
     }
+    this.slots = [...this.lanes.values()]
   }
 
   private adopt (handle: WorkerHandle, index: number): void {
@@ -223,7 +226,7 @@ export class Device extends EventEmitter {
 
   private pump (): void {
     if (this.closed) return
-    const slots = [...this.lanes.values()]
+    const slots = this.slots
     // reserved latency workers first, so latency work lands on them when they are free
     for (let i = 0; i < this.workers.length; i++) {
       const worker = this.workers[i]

@@ -2,9 +2,10 @@
 // (torchvision batched_nms): within one class, a box is dropped when its IoU with a
 // higher-scoring kept box exceeds the threshold.
 
-export interface ScoredBox { x1: number, y1: number, x2: number, y2: number, score: number, cls: number }
+export interface Box { x1: number, y1: number, x2: number, y2: number }
+export interface ScoredBox extends Box { score: number, cls: number }
 
-export function iou (a: ScoredBox, b: ScoredBox): number {
+export function iou (a: Box, b: Box): number {
   const w = Math.min(a.x2, b.x2) - Math.max(a.x1, b.x1)
   const h = Math.min(a.y2, b.y2) - Math.max(a.y1, b.y1)
   if (w <= 0 || h <= 0) return 0

@@ -13,6 +13,7 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Test } from 'tap'
+import { iou, type Box } from '../postprocess/nms.js'
 import { referenceTop5 } from './reference-classifier.js'
 import { SHARED_IMAGES, SHARED_MODELS } from './server.js'
 
@@ -36,7 +37,6 @@ export const INT8_MATCHES_REFERENCE = (() => {
   }
 })()
 
-export interface Box { x1: number, y1: number, x2: number, y2: number }
 export interface GotDetection { index: number, label: string, score: number, box: Box }
 
 export async function checkClassification (t: Test, photo: string, predictions: Top[]): Promise<void> {
@@ -66,14 +66,6 @@ export async function checkClassification (t: Test, photo: string, predictions: 
 }
 
 const LABELS = readFileSync(join(SHARED_MODELS, 'mobilenetv2-12-int8/labels.txt'), 'utf8').split('\n')
-
-export function iou (a: Box, b: Box): number {
-  const w = Math.min(a.x2, b.x2) - Math.max(a.x1, b.x1)
-  const h = Math.min(a.y2, b.y2) - Math.max(a.y1, b.y1)
-  if (w <= 0 || h <= 0) return 0
-  const i = w * h
-  return i / ((a.x2 - a.x1) * (a.y2 - a.y1) + (b.x2 - b.x1) * (b.y2 - b.y1) - i)
-}
 
 export function checkDetections (t: Test, photo: string, got: { width: number, height: number, detections: GotDetection[] }): void {
   const exp = EXPECTED.models['yolox-nano'].results[photo]!
