@@ -6,6 +6,7 @@
 import type { Config } from '../config/schema.js'
 import type { ModelInfo } from '../models/model-spec.js'
 import { Device, DeviceUnavailableError, type DeviceOptions } from './device.js'
+import { round } from '../util/format.js'
 
 export class StartupError extends Error {
   override name = 'StartupError'
@@ -42,7 +43,7 @@ export class DeviceSet {
       }
       set.devices.push(device)
       for (const lane of device.lanes.values()) {
-        log.info({ device: dc.id, model: lane.model, maxBatchSize: lane.maxBatchSize, dynamicBatch: lane.report.dynamicBatch, a: round(lane.cost.a), b: round(lane.cost.b) }, 'model ready')
+        log.info({ device: dc.id, model: lane.model, maxBatchSize: lane.maxBatchSize, dynamicBatch: lane.report.dynamicBatch, a: round(lane.cost.a, 3), b: round(lane.cost.b, 3) }, 'model ready')
       }
     }
     if (set.devices.length === 0) {
@@ -80,8 +81,4 @@ export class DeviceSet {
   async stop (): Promise<void> {
     await Promise.all(this.devices.map((d) => d.stop()))
   }
-}
-
-function round (ms: number): number {
-  return Math.round(ms * 1000) / 1000
 }

@@ -13,6 +13,7 @@ import {
   RequestTimeout, RouteNotFound, TooManyFiles, TooManyParts, UnsupportedMediaType
 } from '../errors.js'
 import { isImageContentType } from './read-image.js'
+import { clip } from '../util/format.js'
 
 interface Mapped { statusCode: number, code: string, message: string, retryAfter?: number | undefined }
 type AnyError = FastifyError & { retryAfter?: number, validationContext?: string }
@@ -122,10 +123,6 @@ function safeDecode (s: string): string {
   } catch {
     return s
   }
-}
-
-function clip (s: string): string {
-  return s.length > 64 ? `${s.slice(0, 64)}…` : s
 }
 
 function asMapped (e: FastifyError & { retryAfter?: number }): Mapped {

@@ -5,6 +5,7 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import type { Config, Policy } from '../config/schema.js'
 import { InvalidHeader, InvalidQuery } from '../errors.js'
+import { clip } from '../util/format.js'
 
 export interface RequestOptions {
   policy: Policy
@@ -58,10 +59,6 @@ function single (v: string | string[] | undefined, name: string): string | undef
     return v[0]
   }
   // Node joins a repeated header's values with ", "; no valid value of ours holds a comma
-  if (v !== undefined && v.includes(',')) throw new InvalidHeader(name, `given more than once or as a list ("${clip(v)}"); send one value`)
+  if (v !== undefined && v.includes(',')) throw new InvalidHeader(name, `given more than once or as a list ("${clip(v, 40)}"); send one value`)
   return v
-}
-
-function clip (s: string): string {
-  return s.length > 40 ? `${s.slice(0, 40)}…` : s
 }

@@ -13,6 +13,7 @@ import type { Dispatcher } from '../../router/dispatcher.js'
 import type { ItemParams } from '../../worker/protocol.js'
 import { readImage } from '../read-image.js'
 import { checkQueryNumbers, requestOptions } from '../request-options.js'
+import { round } from '../../util/format.js'
 
 export interface InferRouteOptions {
   config: Config
@@ -115,8 +116,4 @@ export async function inferRoutes (app: FastifyInstance, opts: InferRouteOptions
     app.post(`/${task}`, { schema }, handler)
     app.post(`/${task}/:model`, { schema }, handler)
   }
-}
-
-function round (ms: number): number {
-  return Math.round(ms * 100) / 100
 }

@@ -3,6 +3,7 @@
 // with input specs, batch support and the live cost model per device).
 import type { FastifyInstance } from 'fastify'
 import type { DeviceSet } from '../../devices/device-set.js'
+import { round } from '../../util/format.js'
 
 export interface StatusRouteOptions {
   devices: DeviceSet
@@ -57,8 +58,8 @@ export async function statusRoutes (app: FastifyInstance, opts: StatusRouteOptio
               batchDelayMs: lane.delayMs,
               queue: { latency: lane.queue.latency.length, throughput: lane.queue.throughput.length, max: lane.maxQueue },
               inFlight: lane.inFlight,
-              cost: { aMs: round(lane.cost.a), bMs: round(lane.cost.b), samples: lane.cost.samples },
-              calibration: lane.report.calibration.map((c) => ({ batchSize: c.batchSize, ms: round(c.ms) }))
+              cost: { aMs: round(lane.cost.a, 3), bMs: round(lane.cost.b, 3), samples: lane.cost.samples },
+              calibration: lane.report.calibration.map((c) => ({ batchSize: c.batchSize, ms: round(c.ms, 3) }))
             }
           })
         }
@@ -67,8 +68,4 @@ export async function statusRoutes (app: FastifyInstance, opts: StatusRouteOptio
       skippedDevices: Object.fromEntries(devices.skippedDevices)
     }
   })
-}
-
-function round (v: number): number {
-  return Math.round(v * 1000) / 1000
 }
