@@ -5,10 +5,11 @@ import { resolve } from 'node:path'
 import Fastify, { LogController, type FastifyInstance } from 'fastify'
 import multipart from '@fastify/multipart'
 import type { Config } from './config/schema.js'
-import { DeviceSet, StartupError } from './devices/device-set.js'
+import { realClock } from './devices/clock.js'
+import { DeviceSet } from './devices/device-set.js'
 import type { DeviceOptions } from './devices/device.js'
 import { authPlugin } from './http/auth.js'
-import { ShuttingDown } from './errors.js'
+import { ShuttingDown, StartupError, withRetryAfter } from './errors.js'
 import { clientErrorHandler, frameworkErrors, installErrorHandling } from './http/error-handler.js'
 import { RAW_IMAGE_TYPES } from './http/read-image.js'
 import { inferRoutes } from './http/routes/infer.js'
@@ -90,7 +91,7 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
   let shuttingDown = false
   const metrics = new Metrics(() => devices.devices, () => devices.readiness())
   for (const d of devices.devices) metrics.watch(d)
-  const dispatcher = new Dispatcher(devices, metrics)
+  const dispatcher = new Dispatcher(devices, metrics, realClock, config.routing.strategy)
   const gate = new DecodeGate(config.decode.slots, config.decode.bulkSlots, config.decode.maxWaiting)
 
   app.addContentTypeParser(RAW_IMAGE_TYPES, { parseAs: 'buffer', bodyLimit: config.images.maxBodyBytes }, (_req, body, done) => done(null, body))
@@ -107,7 +108,7 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
   })
 
   app.addHook('onRequest', async (request) => {
-    if (shuttingDown && request.method === 'POST') throw Object.assign(new ShuttingDown(), { retryAfter: 1 })
+    if (shuttingDown && request.method === 'POST') throw withRetryAfter(new ShuttingDown(), 1)
   })
   await app.register(statusRoutes, { devices, isShuttingDown: () => shuttingDown })
   await app.register(authPlugin, { config }) // API keys on the inference routes

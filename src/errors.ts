@@ -44,3 +44,41 @@ export const ShuttingDown = createError('SY_SHUTTING_DOWN', 'The server is shutt
 
 // 500: a bug (logged with its stack; the client learns nothing more)
 export const Internal = createError('SY_INTERNAL', 'Internal server error', 500)
+
+/** Errors that answer 429/503 carry the seconds a client should wait before trying again. */
+export interface RetryAfter { retryAfter?: number }
+
+/** Attaches Retry-After (seconds) to an error: the one place that does. */
+export function withRetryAfter<E extends Error> (err: E, seconds: number): E & RetryAfter {
+  return Object.assign(err, { retryAfter: seconds })
+}
+
+// Internal errors: raised between Switchyard's own parts (startup, devices, workers), never
+// sent to a client as they are. Startup prints them; the dispatcher turns batch failures into
+// the API errors above.
+class NamedError extends Error {
+  override get name (): string { return this.constructor.name }
+}
+/** config file or environment value invalid (names the JSON path and the variable) */
+export class ConfigError extends NamedError {}
+/** a models/<name>/model.json that is missing or invalid */
+export class ModelConfigError extends NamedError {}
+/** weights missing, unreachable or with the wrong sha256 */
+export class WeightsError extends NamedError {}
+/** the server cannot start: a required device, or a model no device could load */
+export class StartupError extends NamedError {}
+/** a device could not be opened (e.g. the CUDA provider does not load) */
+export class DeviceUnavailableError extends NamedError {}
+/** a worker thread failed to initialise */
+export class WorkerStartError extends NamedError {
+  constructor (message: string, readonly providerUnavailable: boolean) { super(message) }
+}
+/**
+ * A batch was accepted by a worker that then failed: it threw (workerDied false) or the
+ * thread exited (workerDied true). Its items may be retried on another device.
+ */
+export class BatchFailedError extends NamedError {
+  constructor (message: string, readonly workerDied: boolean) { super(message) }
+}
+/** A device refused an item before running it (no live worker, stopped, model not here): no worker failed; the item may be placed elsewhere. */
+export class DeviceRefusedError extends NamedError {}

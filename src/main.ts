@@ -2,7 +2,8 @@
 // SIGTERM/SIGINT (readiness flips first, in-flight requests finish, workers stop by message,
 // exit 0; exit 1 if that takes longer than server.shutdownGraceMs).
 import { buildServer } from './app.js'
-import { ConfigError, loadConfig } from './config/load-config.js'
+import { loadConfig } from './config/load-config.js'
+import { ConfigError } from './errors.js'
 
 async function main (): Promise<void> {
   let config

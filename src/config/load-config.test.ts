@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { REPO } from '../test-support/server.js'
-import { ConfigError, loadConfig, parseDeviceList } from './load-config.js'
+import { ConfigError } from '../errors.js'
+import { loadConfig, parseDeviceList } from './load-config.js'
 
 const file = join(REPO, 'config/default.json')
 

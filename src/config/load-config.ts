@@ -4,11 +4,9 @@
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { Value } from '@sinclair/typebox/value'
+import { ConfigError } from '../errors.js'
 import { ConfigSchema, type Config } from './schema.js'
 
-export class ConfigError extends Error {
-  override name = 'ConfigError'
-}
 
 type Json = Record<string, unknown>
 

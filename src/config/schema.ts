@@ -2,8 +2,11 @@
 // defaults a user sees; this schema is what every file and environment override is checked
 // against, so an invalid value fails at startup with the JSON path of the field.
 import { Type, type Static } from '@sinclair/typebox'
+import { STRATEGIES } from '../router/strategies.js'
 
-const Policy = Type.Union([Type.Literal('latency'), Type.Literal('throughput')])
+/** What a request asks for (X-Switchyard-Policy); the one declaration of the union. */
+const policy = (options: { default?: string } = {}) => Type.Union([Type.Literal('latency'), Type.Literal('throughput')], options)
+const Policy = policy()
 export type Policy = Static<typeof Policy>
 
 const BatchDelay = Type.Object({
@@ -76,7 +79,8 @@ export const ConfigSchema = Type.Object({
     maxWaiting: Type.Integer({ minimum: 0, maximum: 100000, default: 64, description: 'requests waiting for a decode slot before more are refused with 429' })
   }, { additionalProperties: false, default: {} }),
   routing: Type.Object({
-    defaultPolicy: Type.Union([Type.Literal('latency'), Type.Literal('throughput')], { default: 'latency' }),
+    defaultPolicy: policy({ default: 'latency' }),
+    strategy: Type.Union(STRATEGIES.map((s) => Type.Literal(s)), { default: 'switchyard', description: 'how devices are chosen: switchyard (policy, queues and learned costs), or a baseline to measure it against — fastest-only, round-robin, join-shortest-queue, shared-queue (Triton: one queue per model, the first free worker takes the next batch)' }),
     throughputDeadlineMs: Type.Integer({ minimum: 1, default: 30000, description: 'deadline assumed for throughput requests that give none' }),
     latencyDeadlineMs: Type.Integer({ minimum: 1, default: 10000, description: 'deadline assumed for latency requests that give none' }),
     costWindow: Type.Integer({ minimum: 4, maximum: 10000, default: 128, description: 'executed batches the cost model is fitted over' }),
@@ -94,4 +98,3 @@ export const ConfigSchema = Type.Object({
   }, { additionalProperties: false, default: {} })
 }, { additionalProperties: false })
 export type Config = Static<typeof ConfigSchema>
-export type { Policy as RequestPolicy }

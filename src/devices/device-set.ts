@@ -5,12 +5,10 @@
 // it is configured optional: then it is reported not ready while the others serve.
 import type { Config } from '../config/schema.js'
 import type { ModelInfo } from '../models/model-spec.js'
-import { Device, DeviceUnavailableError, type DeviceOptions } from './device.js'
+import { DeviceUnavailableError, StartupError } from '../errors.js'
+import { Device, type DeviceOptions } from './device.js'
+import { RequestQueue } from './request-queue.js'
 import { round } from '../util/format.js'
-
-export class StartupError extends Error {
-  override name = 'StartupError'
-}
 
 export interface DeviceSetLog {
   warn: (obj: object, msg: string) => void
@@ -28,8 +26,10 @@ export class DeviceSet {
   static async open (config: Config, models: ModelInfo[], missing: ReadonlyMap<string, string>, log: DeviceSetLog, opts: Partial<DeviceOptions> = {}): Promise<DeviceSet> {
     const set = new DeviceSet(models, config.models.enabled)
     for (const [name, why] of missing) set.unavailableModels.set(name, why)
+    // Triton's rule (a baseline): every device consumes one queue per model
+    const sharedQueues = config.routing.strategy === 'shared-queue' ? new Map(models.map((m) => [m.name, new RequestQueue()])) : undefined
     for (const dc of config.devices) {
-      const device = new Device(dc, { calibrationRuns: config.routing.calibrationRuns, costWindow: config.routing.costWindow, log, ...opts })
+      const device = new Device(dc, { calibrationRuns: config.routing.calibrationRuns, costWindow: config.routing.costWindow, log, ...(sharedQueues ? { sharedQueues } : {}), ...opts })
       try {
         await device.start(models)
       } catch (err) {

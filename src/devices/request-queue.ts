@@ -1,6 +1,10 @@
 // The queue of one (device, model). Two classes: latency-class items are always served
 // before throughput-class items; within a class, earliest deadline first (ties: arrival).
 // Depth is bounded by the device's maxQueue; admission control checks `size` before adding.
+//
+// Usually one device consumes a queue. Under the `shared-queue` routing strategy (Triton's
+// rule, kept as a baseline) every device serving a model consumes the same queue, and
+// whichever worker is free first takes the next batch: `consumers` are told of each push.
 import type { Policy } from '../config/schema.js'
 import type { ItemParams, PreparedImage, ItemResult } from '../worker/protocol.js'
 
@@ -8,9 +12,10 @@ export interface QueuedItem {
   image: PreparedImage
   params: ItemParams
   policy: Policy
-  /** absolute deadline, performance.now() ms */
+  /** absolute deadline, clock ms */
   deadline: number
   enqueuedAt: number
+  /** Called exactly once, by the device, from its own clock's context: one of the two. */
   resolve: (r: CompletedItem) => void
   reject: (e: Error) => void
 }
@@ -24,9 +29,15 @@ export interface CompletedItem {
   postprocessMs: number
 }
 
+export interface QueueConsumer {
+  readonly healthy: boolean
+  pump: () => void
+}
+
 export class RequestQueue {
   readonly latency: QueuedItem[] = []
   readonly throughput: QueuedItem[] = []
+  readonly consumers: QueueConsumer[] = []
 
   get size (): number {
     return this.latency.length + this.throughput.length
@@ -41,7 +52,8 @@ export class RequestQueue {
       if (list[mid]!.deadline <= item.deadline) lo = mid + 1
       else hi = mid
     }
-    list.splice(lo, 0, item)
+    if (lo === list.length) list.push(item)
+    else list.splice(lo, 0, item)
   }
 
   /** Removes and returns up to n items of one class, most urgent first. */
@@ -52,5 +64,10 @@ export class RequestQueue {
   /** Removes everything (shutdown, device loss). */
   drain (): QueuedItem[] {
     return this.latency.splice(0).concat(this.throughput.splice(0))
+  }
+
+  /** Does any consumer other than `except` still serve this queue? */
+  servedBesides (except: QueueConsumer): boolean {
+    return this.consumers.some((c) => c !== except && c.healthy)
   }
 }

@@ -4,30 +4,20 @@ import { EventEmitter } from 'node:events'
 import { extname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
-import type { ItemResult, ModelFailure, ModelReport, RunMessage, WorkerInit, WorkerToMain } from '../worker/protocol.js'
+import { BatchFailedError, WorkerStartError } from '../errors.js'
+import type { ModelFailure, ModelReport, RunMessage, WorkerInit, WorkerToMain } from '../worker/protocol.js'
+import type { BatchCallback, Executor } from './executor.js'
+import type { QueuedItem } from './request-queue.js'
 
 // Source (.ts under the test loader, which workers inherit) or build output (.js).
 const WORKER_URL = new URL(`../worker/inference-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url)
 
-export class WorkerStartError extends Error {
-  override name = 'WorkerStartError'
-  constructor (message: string, readonly providerUnavailable: boolean) { super(message) }
-}
-
-/** The batch was accepted by a worker that then failed; the items may be retried elsewhere. */
-export class BatchFailedError extends Error {
-  override name = 'BatchFailedError'
-  constructor (message: string, readonly workerDied: boolean) { super(message) }
-}
-
-export interface BatchResult { results: ItemResult[], prepMs: number, runMs: number, postMs: number }
-
-interface Pending { resolve: (r: BatchResult) => void, reject: (e: Error) => void }
+interface Pending { items: number, done: BatchCallback }
 
 let nextBatchId = 1
 
 /** Emits 'exit' (code) when the worker thread ends for any reason other than stop(). */
-export class WorkerHandle extends EventEmitter {
+export class WorkerHandle extends EventEmitter implements Executor {
   private worker: Worker | null = null
   private readonly pending = new Map<number, Pending>()
   private stopping = false
@@ -54,17 +44,15 @@ export class WorkerHandle extends EventEmitter {
           case 'result': {
             const p = this.pending.get(msg.batchId)
             this.pending.delete(msg.batchId)
-            p?.resolve({ results: msg.results, prepMs: msg.prepMs, runMs: msg.runMs, postMs: msg.postMs })
+            p?.done(null, { results: msg.results, serviceMs: msg.prepMs + msg.runMs + msg.postMs, postMs: msg.postMs })
             break
           }
           case 'batch-error': {
             const p = this.pending.get(msg.batchId)
             this.pending.delete(msg.batchId)
-            p?.reject(new BatchFailedError(msg.message, false))
+            p?.done(new BatchFailedError(msg.message, false))
             break
           }
-          case 'stopped':
-            break
         }
       })
       worker.on('error', (err) => {
@@ -80,23 +68,26 @@ export class WorkerHandle extends EventEmitter {
     })
   }
 
-  run (model: string, items: RunMessage['items']): Promise<BatchResult> {
+  run (model: string, items: readonly QueuedItem[], done: BatchCallback): void {
     const worker = this.worker
-    if (!worker || !this.alive) return Promise.reject(new BatchFailedError('worker is not running', true))
+    if (!worker || !this.alive) {
+      queueMicrotask(() => done(new BatchFailedError('worker is not running', true)))
+      return
+    }
     const batchId = nextBatchId++
     // Offered for transfer. sharp's output lives in native (external) memory, which V8 cannot
     // detach, so postMessage copies it once (~0.3 MB per image); a JS-allocated buffer would be
     // moved. Either way the main thread may still hold the pixels afterwards, or find them
     // detached (the dispatcher handles both on a retry).
     const transfer: ArrayBuffer[] = []
-    for (const { image } of items) {
+    const batch: RunMessage['items'] = []
+    for (const { image, params } of items) {
+      batch.push({ image, params })
       const buf = image.pixels.buffer
       if (buf instanceof ArrayBuffer && image.pixels.byteOffset === 0 && image.pixels.byteLength === buf.byteLength) transfer.push(buf)
     }
-    return new Promise<BatchResult>((resolve, reject) => {
-      this.pending.set(batchId, { resolve, reject })
-      worker.postMessage({ type: 'run', batchId, model, items } satisfies RunMessage, transfer)
-    })
+    this.pending.set(batchId, { items: items.length, done })
+    worker.postMessage({ type: 'run', batchId, model, items: batch } satisfies RunMessage, transfer)
   }
 
   /** Test hook: make the next batch fail by exiting the thread or throwing. */
@@ -115,7 +106,7 @@ export class WorkerHandle extends EventEmitter {
   }
 
   private failAll (reason: string): void {
-    for (const p of this.pending.values()) p.reject(new BatchFailedError(reason, true))
+    for (const p of this.pending.values()) p.done(new BatchFailedError(reason, true))
     this.pending.clear()
   }
 }

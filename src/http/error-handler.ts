@@ -10,13 +10,14 @@ import type { Socket } from 'node:net'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import {
   BadRequest, HeadersTooLarge, Internal, InvalidMultipart, InvalidQuery, ModelNotFound, PayloadTooLarge,
-  RequestTimeout, RouteNotFound, TooManyFiles, TooManyParts, UnsupportedMediaType
+  RequestTimeout, RouteNotFound, TooManyFiles, TooManyParts, UnsupportedMediaType,
+  type RetryAfter
 } from '../errors.js'
 import { isImageContentType } from './read-image.js'
 import { clip } from '../util/format.js'
 
 interface Mapped { statusCode: number, code: string, message: string, retryAfter?: number | undefined }
-type AnyError = FastifyError & { retryAfter?: number, validationContext?: string }
+type AnyError = FastifyError & RetryAfter & { validationContext?: string }
 
 export function installErrorHandling (app: FastifyInstance, maxBodyBytes: number): void {
   app.setNotFoundHandler((request, reply) => {
@@ -125,6 +126,6 @@ function safeDecode (s: string): string {
   }
 }
 
-function asMapped (e: FastifyError & { retryAfter?: number }): Mapped {
+function asMapped (e: FastifyError & RetryAfter): Mapped {
   return { statusCode: e.statusCode ?? 500, code: e.code, message: e.message, retryAfter: e.retryAfter }
 }

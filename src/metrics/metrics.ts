@@ -4,12 +4,15 @@
 // Gauges that describe live state (queue depth, in flight, health, cost-model parameters)
 // are read from the devices when Prometheus scrapes, never updated on the hot path.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
-import type { Device } from '../devices/device.js'
+import type { Policy } from '../config/schema.js'
+import type { BatchEvent, Scheduler } from '../devices/scheduler.js'
+import type { DispatchObserver } from '../router/dispatcher.js'
+import type { RejectReason, RouteReason } from '../router/router.js'
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 const ERROR_BUCKETS = [-1, -0.25, -0.1, -0.05, -0.025, -0.01, -0.005, 0, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1]
 
-export class Metrics {
+export class Metrics implements DispatchObserver {
   readonly registry = new Registry()
   readonly requests: Counter<'route' | 'model' | 'device' | 'status'>
   readonly decode: Histogram<'device' | 'model' | 'policy'>
@@ -18,12 +21,12 @@ export class Metrics {
   readonly request: Histogram<'device' | 'model' | 'policy'>
   readonly batchSize: Histogram<'device' | 'model'>
   readonly batchService: Histogram<'device' | 'model'>
-  readonly predictionError: Histogram<'device' | 'model'>
+  readonly predictionErrors: Histogram<'device' | 'model'>
   readonly decisions: Counter<'device' | 'model' | 'policy' | 'reason'>
-  readonly rejected: Counter<'device' | 'model' | 'policy' | 'reason'>
+  readonly rejections: Counter<'device' | 'model' | 'policy' | 'reason'>
   readonly retries: Counter<'device' | 'model'>
 
-  constructor (devices: () => readonly Device[], modelReady: () => ReadonlyMap<string, boolean>) {
+  constructor (devices: () => readonly Scheduler[], modelReady: () => ReadonlyMap<string, boolean>) {
     const registers = [this.registry]
     collectDefaultMetrics({ register: this.registry, prefix: 'switchyard_' })
     const dm = ['device', 'model'] as const
@@ -35,12 +38,12 @@ export class Metrics {
     this.request = new Histogram({ name: 'switchyard_request_duration_seconds', help: 'End-to-end time of a successful inference request, body read to response', labelNames: dmp, buckets: LATENCY_BUCKETS, registers })
     this.batchSize = new Histogram({ name: 'switchyard_batch_size', help: 'Images per executed batch', labelNames: dm, buckets: [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64], registers })
     this.batchService = new Histogram({ name: 'switchyard_batch_duration_seconds', help: 'Worker time per executed batch (layout + run + decode): what the cost model fits', labelNames: dm, buckets: LATENCY_BUCKETS, registers })
-    this.predictionError = new Histogram({ name: 'switchyard_prediction_error_seconds', help: 'Actual minus predicted finish time of a request (negative: faster than predicted)', labelNames: dm, buckets: ERROR_BUCKETS, registers })
+    this.predictionErrors = new Histogram({ name: 'switchyard_prediction_error_seconds', help: 'Actual minus predicted finish time of a request (negative: faster than predicted)', labelNames: dm, buckets: ERROR_BUCKETS, registers })
     this.decisions = new Counter({ name: 'switchyard_routing_decisions_total', help: 'Requests routed, by chosen device, policy and reason', labelNames: ['device', 'model', 'policy', 'reason'], registers })
-    this.rejected = new Counter({ name: 'switchyard_rejected_requests_total', help: 'Requests refused by admission control or failed after retry, by reason', labelNames: ['device', 'model', 'policy', 'reason'], registers })
+    this.rejections = new Counter({ name: 'switchyard_rejected_requests_total', help: 'Requests refused by admission control or failed after retry, by reason', labelNames: ['device', 'model', 'policy', 'reason'], registers })
     this.retries = new Counter({ name: 'switchyard_batch_retries_total', help: 'Requests whose batch failed on this device and were retried on another', labelNames: dm, registers })
 
-    const each = (fn: (d: Device) => void): void => { for (const d of devices()) fn(d) }
+    const each = (fn: (d: Scheduler) => void): void => { for (const d of devices()) fn(d) }
     new Gauge({
       name: 'switchyard_queue_depth', help: 'Requests queued (not yet running) per device and model', labelNames: dm, registers,
       collect () { this.reset(); each((d) => { for (const l of d.lanes.values()) this.set({ device: d.id, model: l.model }, l.queue.size) }) }
@@ -72,10 +75,27 @@ export class Metrics {
   }
 
   /** Batch-level observations come from the devices' 'batch' events. */
-  watch (device: Device): void {
-    device.on('batch', (e: { device: string, model: string, size: number, serviceMs: number }) => {
+  watch (device: Scheduler): void {
+    device.on('batch', (e: BatchEvent) => {
       this.batchSize.observe({ device: e.device, model: e.model }, e.size)
       this.batchService.observe({ device: e.device, model: e.model }, e.serviceMs / 1000)
     })
+  }
+
+  // DispatchObserver: what the dispatcher reports
+  decision (device: string, model: string, policy: Policy, reason: RouteReason): void {
+    this.decisions.inc({ device, model, policy, reason })
+  }
+
+  rejected (device: string, model: string, policy: Policy, reason: RejectReason | 'inference-failed' | 'decode-queue-full'): void {
+    this.rejections.inc({ device, model, policy, reason })
+  }
+
+  retry (device: string, model: string): void {
+    this.retries.inc({ device, model })
+  }
+
+  predictionError (device: string, model: string, ms: number): void {
+    this.predictionErrors.observe({ device, model }, ms / 1000)
   }
 }

@@ -4,12 +4,10 @@
 import { readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { Value } from '@sinclair/typebox/value'
+import { ModelConfigError } from '../errors.js'
 import { ModelSpecSchema, type ModelInfo, type ModelSpec } from './model-spec.js'
 import { resolveWeights, type WeightsOptions } from './weights.js'
 
-export class ModelConfigError extends Error {
-  override name = 'ModelConfigError'
-}
 
 export async function readModelSpec (repository: string, name: string): Promise<Omit<ModelInfo, 'weightsPath'>> {
   const dir = resolve(repository, name)

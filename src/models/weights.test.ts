@@ -8,7 +8,8 @@ import { join } from 'node:path'
 import t from 'tap'
 import { SHARED_MODELS, REPO } from '../test-support/server.js'
 import { readModelSpec } from './model-repository.js'
-import { resolveWeights, sha256File, WeightsError } from './weights.js'
+import { WeightsError } from '../errors.js'
+import { resolveWeights, sha256File } from './weights.js'
 
 const real = join(SHARED_MODELS, 'mobilenetv2-12-int8/model.onnx')
 const spec = await readModelSpec(join(REPO, 'models'), 'mobilenetv2-12-int8')

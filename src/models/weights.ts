@@ -10,11 +10,9 @@ import { Readable, Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { ReadableStream as WebReadableStream } from 'node:stream/web'
 import cliProgress from 'cli-progress'
+import { WeightsError } from '../errors.js'
 import type { ModelSpec } from './model-spec.js'
 
-export class WeightsError extends Error {
-  override name = 'WeightsError'
-}
 
 export interface WeightsOptions {
   localDir: string | null

@@ -1,5 +1,5 @@
 // Classifier output: logits → softmax probabilities → the k best, highest first.
-import type { Prediction } from '../worker/protocol.js'
+import type { Prediction } from './types.js'
 
 export function softmaxTopK (logits: Float32Array, labels: readonly string[], k: number): Prediction[] {
   let max = -Infinity

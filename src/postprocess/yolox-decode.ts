@@ -1,7 +1,7 @@
 // YOLOX raw head output → boxes in original-image pixels (MODEL.md "Output and decoding").
 // Rows are [tx, ty, tw, th, obj, cls_0..cls_C-1] for the grid cells of each stride in order,
 // row-major; obj and cls are already sigmoid probabilities.
-import type { Detection } from '../worker/protocol.js'
+import type { Detection } from './types.js'
 import { nmsPerClass, type ScoredBox } from './nms.js'
 
 export interface YoloxGeometry {

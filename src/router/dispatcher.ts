@@ -1,116 +1,153 @@
-// Sends one prepared image to the device the router picks and waits for its answer.
-// If the batch fails (the worker threw or died), the request is retried once on another
-// healthy device; if there is none, or the retry fails too, it is answered 503 naming the
-// failure. Nothing accepted is left without an answer.
-import { performance } from 'node:perf_hooks'
+// Places one prepared image on the device the router picks and reports its answer. The only
+// adapter between the pure router and the HTTP layer: it turns refusals into the API's errors
+// (429/503 with Retry-After) and counts what happened through a DispatchObserver (the server's
+// metrics, or the simulator's tallies).
+//
+// If the batch fails (the worker threw or died) or the device refuses the item (it lost its
+// last worker meanwhile), the request is placed once more on another healthy device; if there
+// is none, or that fails too, it is answered 503 naming the failure. Nothing accepted is left
+// without an answer.
+//
+// submit() is callback-based and allocation-light: the simulator drives it on a virtual clock
+// with hundreds of thousands of requests. dispatch() is its promise form for HTTP handlers.
 import type { Policy } from '../config/schema.js'
-import type { DeviceSet } from '../devices/device-set.js'
+import type { Clock } from '../devices/clock.js'
 import type { CompletedItem, QueuedItem } from '../devices/request-queue.js'
-import { BatchFailedError } from '../devices/worker-handle.js'
-import { DeadlineUnmeetable, DeviceNotFound, InferenceFailed, NoHealthyDevice, Overloaded } from '../errors.js'
-import type { Metrics } from '../metrics/metrics.js'
+import type { Scheduler } from '../devices/scheduler.js'
+import { BatchFailedError, DeadlineUnmeetable, DeviceNotFound, DeviceRefusedError, InferenceFailed, NoHealthyDevice, Overloaded, withRetryAfter } from '../errors.js'
 import type { ItemParams, PreparedImage } from '../worker/protocol.js'
-import { route, type RouteDecision } from './router.js'
+import { Router, type RejectReason, type RouteDecision, type RouteReason, type Strategy } from './router.js'
 
 export interface DispatchOptions {
   policy: Policy
-  /** absolute, performance.now() ms */
+  /** absolute, clock ms */
   deadline: number
   pinned?: string | undefined
 }
 
 export interface Dispatched extends CompletedItem {
   predictedMs: number
-  routeReason: string
-  attempts: number
 }
 
-export type RetryableError = Error & { retryAfter?: number }
+/** What the dispatcher reports; the server's Metrics implement it, so does the simulator. */
+export interface DispatchObserver {
+  decision: (device: string, model: string, policy: Policy, reason: RouteReason) => void
+  rejected: (device: string, model: string, policy: Policy, reason: RejectReason | 'inference-failed') => void
+  retry: (device: string, model: string) => void
+  /** actual − predicted finish, ms */
+  predictionError: (device: string, model: string, ms: number) => void
+}
+
+export interface DeviceSource {
+  readonly devices: readonly Scheduler[]
+  get: (id: string) => Scheduler | undefined
+}
+
+export interface Job {
+  model: string
+  image: PreparedImage
+  params: ItemParams
+  opts: DispatchOptions
+  /** Decodes the image again when a retry finds its pixels moved to a dead worker. */
+  prepareAgain?: () => Promise<PreparedImage>
+}
+
+export type DispatchCallback = (err: Error | null, done?: Dispatched) => void
 
 export class Dispatcher {
-  constructor (private readonly devices: DeviceSet, private readonly metrics: Metrics) {}
+  private readonly router: Router
+
+  constructor (
+    private readonly devices: DeviceSource,
+    private readonly observer: DispatchObserver,
+    private readonly clock: Clock,
+    strategy: Strategy = 'switchyard'
+  ) {
+    this.router = new Router(strategy)
+  }
 
   /**
    * Admission control before any work is spent on the request (decoding): throws the 429/503
    * the router would answer now. dispatch() asks the router again once the image is ready.
    */
-  admit (model: string, opts: DispatchOptions): void {
-    const now = performance.now()
-    const decision = route(this.devices.devices, { model, policy: opts.policy, deadlineMs: opts.deadline - now, pinned: opts.pinned }, now)
+  admit (model: string, opts: DispatchOptions, items = 1): void {
+    const now = this.clock.now()
+    const decision = this.router.route(this.devices.devices, { model, policy: opts.policy, deadlineMs: opts.deadline - now, pinned: opts.pinned, items }, now)
     if (!decision.ok) {
-      this.metrics.rejected.inc({ device: opts.pinned ?? '', model, policy: opts.policy, reason: decision.reason })
+      this.observer.rejected(opts.pinned ?? '', model, opts.policy, decision.reason)
       throw rejection(decision, model, opts, now)
     }
   }
 
-  /**
-   * `image` is offered to the worker for transfer. If it was moved (detached here), a retry
-   * after a failed batch calls `prepareAgain` (decode again) rather than keeping a copy of
-   * every request's pixels in advance: only the rare retry pays one more decode.
-   */
-  async dispatch (model: string, image: PreparedImage, params: ItemParams, opts: DispatchOptions, prepareAgain: () => Promise<PreparedImage>): Promise<Dispatched> {
-    const tried: string[] = []
-    let lastError: Error | null = null
-    for (let attempt = 1; attempt <= 2; attempt++) {
-      const now = performance.now()
-      const decision = route(this.devices.devices, {
-        model,
-        policy: opts.policy,
-        // a retry was already accepted: it is not refused for the deadline again
-        deadlineMs: attempt === 1 ? opts.deadline - now : Infinity,
-        pinned: attempt === 1 ? opts.pinned : undefined,
-        exclude: tried
-      }, now)
-      if (!decision.ok) {
-        if (attempt > 1) break
-        this.metrics.rejected.inc({ device: opts.pinned ?? '', model, policy: opts.policy, reason: decision.reason })
-        throw rejection(decision, model, opts, now)
-      }
-      this.metrics.decisions.inc({ device: decision.device, model, policy: opts.policy, reason: decision.reason })
-      try {
-        if (image.pixels.byteLength === 0) image = await prepareAgain()
-        const done = await this.enqueue(decision.device, model, image, params, opts)
-        const actual = performance.now() - now
-        this.metrics.predictionError.observe({ device: done.device, model }, (actual - decision.predictedMs) / 1000)
-        return { ...done, predictedMs: decision.predictedMs, routeReason: decision.reason, attempts: attempt }
-      } catch (err) {
-        if (!(err instanceof BatchFailedError)) throw err
-        lastError = err
-        tried.push(decision.device)
-        this.metrics.retries.inc({ device: decision.device, model })
-      }
-    }
-    this.metrics.rejected.inc({ device: tried.join(','), model, policy: opts.policy, reason: 'inference-failed' })
-    const e: RetryableError = new InferenceFailed(`${tried.join(', ')}: ${lastError?.message ?? 'unknown failure'}`)
-    e.retryAfter = 1
-    throw e
+  /** Places the job; `done` is called once, with the answer or an API error. */
+  submit (job: Job, done: DispatchCallback): void {
+    this.attempt(job, 1, [], null, done)
   }
 
-  private enqueue (deviceId: string, model: string, image: PreparedImage, params: ItemParams, opts: DispatchOptions): Promise<CompletedItem> {
-    const device = this.devices.get(deviceId)!
-    return new Promise<CompletedItem>((resolve, reject) => {
-      const item: QueuedItem = {
-        image,
-        params,
-        policy: opts.policy,
-        deadline: opts.deadline,
-        enqueuedAt: performance.now(),
-        resolve,
-        reject
-      }
-      device.enqueue(model, item)
+  dispatch (model: string, image: PreparedImage, params: ItemParams, opts: DispatchOptions, prepareAgain?: () => Promise<PreparedImage>): Promise<Dispatched> {
+    return new Promise((resolve, reject) => {
+      this.submit({ model, image, params, opts, ...(prepareAgain ? { prepareAgain } : {}) }, (err, r) => (err !== null ? reject(err) : resolve(r!)))
     })
+  }
+
+  private attempt (job: Job, attempt: number, tried: string[], lastError: Error | null, done: DispatchCallback): void {
+    const { model, opts } = job
+    const now = this.clock.now()
+    const decision = this.router.route(this.devices.devices, {
+      model,
+      policy: opts.policy,
+      // a retry was already accepted: it is not refused for the deadline again
+      deadlineMs: attempt === 1 ? opts.deadline - now : Infinity,
+      pinned: attempt === 1 ? opts.pinned : undefined,
+      exclude: tried
+    }, now)
+    if (!decision.ok) {
+      if (attempt > 1) { this.failed(job, tried, lastError, done); return }
+      this.observer.rejected(opts.pinned ?? '', model, opts.policy, decision.reason)
+      done(rejection(decision, model, opts, now))
+      return
+    }
+    this.observer.decision(decision.device, model, opts.policy, decision.reason)
+    const device = this.devices.get(decision.device)!
+    const item: QueuedItem = {
+      image: job.image,
+      params: job.params,
+      policy: opts.policy,
+      deadline: opts.deadline,
+      enqueuedAt: now,
+      resolve: (c) => {
+        this.observer.predictionError(c.device, model, this.clock.now() - now - decision.predictedMs)
+        done(null, Object.assign(c, { predictedMs: decision.predictedMs }))
+      },
+      reject: (err) => {
+        if (!(err instanceof BatchFailedError || err instanceof DeviceRefusedError)) { done(err); return }
+        tried.push(decision.device)
+        if (attempt >= 2) { this.failed(job, tried, err, done); return }
+        this.observer.retry(decision.device, model)
+        if (job.image.pixels.byteLength > 0 || job.prepareAgain === undefined) {
+          this.attempt(job, attempt + 1, tried, err, done)
+          return
+        }
+        job.prepareAgain().then((image) => {
+          job.image = image
+          this.attempt(job, attempt + 1, tried, err, done)
+        }, (e: Error) => done(e))
+      }
+    }
+    device.enqueue(model, item)
+  }
+
+  private failed (job: Job, tried: string[], lastError: Error | null, done: DispatchCallback): void {
+    this.observer.rejected(tried.join(','), job.model, job.opts.policy, 'inference-failed')
+    done(withRetryAfter(new InferenceFailed(`${tried.join(', ')}: ${lastError?.message ?? 'unknown failure'}`), 1))
   }
 }
 
-function rejection (d: Extract<RouteDecision, { ok: false }>, model: string, opts: DispatchOptions, now: number): RetryableError {
-  let e: RetryableError
+function rejection (d: Extract<RouteDecision, { ok: false }>, model: string, opts: DispatchOptions, now: number): Error {
   switch (d.reason) {
     case 'unknown-device': return new DeviceNotFound(opts.pinned ?? '', model)
-    case 'no-healthy-device': e = new NoHealthyDevice(model); break
-    case 'queue-full': e = new Overloaded(`every device queue for ${model} is full`); break
-    case 'deadline': e = new DeadlineUnmeetable(Math.max(0, Math.round(opts.deadline - now)), Math.round(d.predictedMs)); break
+    case 'no-healthy-device': return withRetryAfter(new NoHealthyDevice(model), d.retryAfterS)
+    case 'queue-full': return withRetryAfter(new Overloaded(`every device queue for ${model} is full`), d.retryAfterS)
+    case 'deadline': return withRetryAfter(new DeadlineUnmeetable(Math.max(0, Math.round(opts.deadline - now)), Math.round(d.predictedMs)), d.retryAfterS)
   }
-  e.retryAfter = d.retryAfterS
-  return e
 }

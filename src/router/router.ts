@@ -1,33 +1,61 @@
-// The routing decision: which device gets this request, or why none may.
+// The routing decision: which device gets this request, or why none may. Pure policy: it reads
+// the devices' views (queues, worker slots, fitted costs) and a time, and changes nothing, so
+// the same function runs in the server, in tests on a virtual clock and in the simulator.
 //
-// For each candidate device d serving model m, with W_d workers and cost t(n) = a + b·n per lane:
+// For each healthy device d serving model m, with cost t(n) = a + b·n per lane (batch limit B):
 //
-//   ahead(lane)   = items that will run before this one: latency-class items for a latency
-//                   request (they jump the bulk queue), every queued item for a throughput one
-//   work(lane, q) = ⌈q / B⌉·a + q·b          (q items run in batches of at most B)
-//   r_w           = what worker w's running batch still needs (0 when idle)
-//   wait_d        = latency:    min_w r_w + Σ_lanes work(lane, ahead) / W_d
-//                               (any worker, reserved latency workers included, takes it next)
-//                   throughput: (Σ r_w + Σ_lanes work(lane, ahead)) / W_d, over the W_d
-//                               workers that take throughput work
-//   finish_d      = wait_d + delay_d(policy) + t(n)
-//                   latency:    n = 1, no delay (the batcher sends it at once)
-//                   throughput: n = min(B, queued + 1), plus the batch delay while n < B
+//   ahead(lane)   = items that run before this one: latency-class items for a latency request
+//                   (they jump the bulk queue), every queued item for a throughput one
+//   backlog_d     = Σ_lanes ⌈ahead / B⌉·a + ahead·b          (queued work, ms of worker time)
+//   r_w           = what worker w's running batch still needs (busyUntil − now, ≥ 0)
+//   wait_d        = latency:    min_w r_w + backlog_d / W_live    (any live worker takes it next,
+//                                                               reserved latency workers too)
+//                   throughput: min_{w∈G} r_w + backlog_d / |G|  over G, the live workers
+//                                                               that take throughput work
+//   finish_d      = wait_d + delay_d(policy) + service_d(k)      for a request of k items (tiles)
+//                   service_d(1) = t(1) (latency) or t(n), n = min(B, queued + 1) (throughput)
+//                   service_d(k) = ⌈⌈k/B⌉ / W⌉ · t(min(k, B))   (k items in batches of B over W workers)
+//   eff_d         = B / t(B)                                    (images per ms at its best batch)
 //
-//   latency    → the healthy device with the earliest finish_d
-//   throughput → the healthy device with the highest B / t(B) (images per ms at its best
-//                batch) among those whose finish_d meets the deadline; ties by finish_d
+// Strategy `switchyard` (the default):
+//   latency    → the device with the earliest finish_d
+//   throughput → let F = min_d finish_d; among the devices with finish_d ≤ F + t_d(B_d), the one
+//                with the highest eff_d (ties: earlier finish). The most efficient device is
+//                preferred as long as using it costs at most one of its own full batches of
+//                extra waiting; once it is backed up beyond that, work flows to the next device.
+//                Work-conserving: a device that would finish the item sooner is never left idle
+//                while the efficient one queues more than a batch-time ahead — and unlike
+//                "best eff_d that meets the deadline", the backlog cannot grow until the deadline
+//                bites (docs/architecture.md, and the simulator's scenarios, show the difference).
+// Baseline strategies (`routing.strategy`), kept to be measured against, place by:
+//   fastest-only        the one device with the highest eff_d, whatever its queue ("GPU only")
+//   round-robin         the next healthy device in turn
+//   join-shortest-queue the fewest items queued + running on the lane
+//   shared-queue        Triton's rule: one queue per model that every device consumes; whichever
+//                       worker is free first takes the next batch (devices built with shared
+//                       queues; the router only admits)
 //
 // Admission control happens here, before anything is queued: a device whose lane already
-// holds maxQueue items is not a candidate; if no candidate meets the deadline the answer is
-// 429 with Retry-After = the smallest predicted drain time; if no healthy device serves the
-// model at all, 503.
+// holds maxQueue items is not a candidate; if the chosen rule finds nothing that meets the
+// deadline the answer is `deadline` with Retry-After = the smallest predicted wait (s, ≥ 1);
+// every lane full: `queue-full`; no healthy device serves the model: `no-healthy-device`.
 import type { Policy } from '../config/schema.js'
+import type { Strategy } from './strategies.js'
+
+export { STRATEGIES, type Strategy } from './strategies.js'
+
+export interface WorkerView {
+  alive: boolean
+  takesThroughput: boolean
+  /** clock ms when the running batch is predicted to end; 0 when idle */
+  busyUntil: number
+}
 
 export interface LaneView {
   model: string
   maxBatchSize: number
   maxQueue: number
+  inFlight: number
   delayMs: { latency: number, throughput: number }
   queue: { latency: { length: number }, throughput: { length: number }, size: number }
   cost: { a: number, b: number, predict: (n: number) => number, throughput: (n: number) => number }
@@ -36,10 +64,7 @@ export interface LaneView {
 export interface DeviceView {
   id: string
   healthy: boolean
-  /** per live worker, ms until it is free (reserved latency workers first) */
-  residualsMs: (now: number) => number[]
-  /** how many of the workers (the first ones) take latency-class work only */
-  latencyWorkers: number
+  workers: readonly WorkerView[]
   lanes: ReadonlyMap<string, LaneView>
 }
 
@@ -52,80 +77,160 @@ export interface RouteRequest {
   pinned?: string | undefined
   /** devices already tried (a failed batch is retried elsewhere) */
   exclude?: readonly string[]
+  /** items the request becomes (tiles of a tiled detection); default 1 */
+  items?: number
 }
 
-export type RouteReason = 'pinned' | 'earliest-finish' | 'best-throughput' | 'retry'
-export type RejectReason = 'deadline' | 'queue-full' | 'no-healthy-device' | 'unknown-device'
+export type RouteReason = 'pinned' | 'earliest-finish' | 'best-throughput' | 'overflow' | 'retry' | Exclude<Strategy, 'switchyard'>
+export const REJECT_REASONS = ['deadline', 'queue-full', 'no-healthy-device', 'unknown-device'] as const
+export type RejectReason = typeof REJECT_REASONS[number]
 
 export type RouteDecision =
   | { ok: true, device: string, predictedMs: number, reason: RouteReason }
-  | { ok: false, reason: RejectReason, status: 429 | 503 | 404, retryAfterS: number, predictedMs: number }
+  | { ok: false, reason: RejectReason, retryAfterS: number, predictedMs: number }
 
-export interface Prediction { device: DeviceView, waitMs: number, finishMs: number, throughput: number, full: boolean }
+export interface Prediction {
+  device: DeviceView
+  lane: LaneView
+  waitMs: number
+  finishMs: number
+  /** eff_d: items per ms at the lane's best batch */
+  throughput: number
+  full: boolean
+}
 
-export function predict (device: DeviceView, lane: LaneView, policy: Policy, now: number): Prediction {
+export function predict (device: DeviceView, lane: LaneView, policy: Policy, now: number, items = 1): Prediction {
   let backlog = 0
   for (const l of device.lanes.values()) {
     const q = policy === 'latency' ? l.queue.latency.length : l.queue.size
     if (q > 0) backlog += Math.ceil(q / l.maxBatchSize) * l.cost.a + q * l.cost.b
   }
-  const residuals = device.residualsMs(now)
-  let waitMs: number
-  if (policy === 'latency') {
-    waitMs = Math.min(...residuals) + backlog / Math.max(1, residuals.length)
-  } else {
-    const general = residuals.slice(Math.min(device.latencyWorkers, residuals.length - 1))
-    waitMs = (general.reduce((a, b) => a + b, 0) + backlog) / Math.max(1, general.length)
+  let live = 0; let minResidual = Infinity; let general = 0; let minGeneral = Infinity
+  for (const w of device.workers) {
+    if (!w.alive) continue
+    const r = w.busyUntil > now ? w.busyUntil - now : 0
+    live++
+    if (r < minResidual) minResidual = r
+    if (w.takesThroughput) { general++; if (r < minGeneral) minGeneral = r }
   }
+  const B = lane.maxBatchSize
+  let waitMs: number
   let serviceMs: number
   if (policy === 'latency') {
-    serviceMs = lane.delayMs.latency + lane.cost.predict(1)
+    waitMs = (live > 0 ? minResidual : 0) + backlog / Math.max(1, live)
+    serviceMs = lane.delayMs.latency + (items === 1 ? lane.cost.predict(1) : rounds(items, B, live) * lane.cost.predict(Math.min(items, B)))
   } else {
-    const n = Math.min(lane.maxBatchSize, lane.queue.throughput.length + 1)
-    serviceMs = (n < lane.maxBatchSize ? lane.delayMs.throughput : 0) + lane.cost.predict(n)
+    waitMs = (general > 0 ? minGeneral : 0) + backlog / Math.max(1, general)
+    if (items === 1) {
+      const n = Math.min(B, lane.queue.throughput.length + 1)
+      serviceMs = (n < B ? lane.delayMs.throughput : 0) + lane.cost.predict(n)
+    } else {
+      serviceMs = (items < B ? lane.delayMs.throughput : 0) + rounds(items, B, general) * lane.cost.predict(Math.min(items, B))
+    }
   }
   return {
     device,
+    lane,
     waitMs,
     finishMs: waitMs + serviceMs,
-    throughput: lane.cost.throughput(lane.maxBatchSize),
-    full: lane.queue.size >= lane.maxQueue
+    throughput: lane.cost.throughput(B),
+    full: lane.queue.size + items > lane.maxQueue
   }
 }
 
+/** Rounds of batches: k items in batches of at most B, run on W workers side by side. */
+function rounds (k: number, B: number, W: number): number {
+  return Math.ceil(Math.ceil(k / B) / Math.max(1, W))
+}
+
+/** Routes requests by one strategy; holds the little state a baseline needs (round-robin). */
+export class Router {
+  private turn = 0
+
+  constructor (readonly strategy: Strategy = 'switchyard') {}
+
+  route (devices: readonly DeviceView[], req: RouteRequest, now: number): RouteDecision {
+    if (req.pinned !== undefined && !devices.some((d) => d.id === req.pinned && d.lanes.has(req.model))) {
+      return { ok: false, reason: 'unknown-device', retryAfterS: 0, predictedMs: 0 }
+    }
+    const exclude = req.exclude ?? []
+    const items = req.items ?? 1
+    const candidates: Prediction[] = []
+    for (const d of devices) {
+      if (!d.healthy || exclude.includes(d.id)) continue
+      if (req.pinned !== undefined && d.id !== req.pinned) continue
+      const lane = d.lanes.get(req.model)
+      if (lane) candidates.push(predict(d, lane, req.policy, now, items))
+    }
+    if (candidates.length === 0) return { ok: false, reason: 'no-healthy-device', retryAfterS: 1, predictedMs: 0 }
+    const reason: RouteReason | null = req.pinned !== undefined ? 'pinned' : exclude.length > 0 ? 'retry' : null
+    // a pinned request or a retry has one sensible rule: the earliest finish where allowed
+    const strategy = reason === null ? this.strategy : 'switchyard'
+    const pool = strategy === 'fastest-only' ? [fastest(candidates)] : candidates
+    const open = pool.filter((c) => !c.full)
+    if (open.length === 0) {
+      return { ok: false, reason: 'queue-full', retryAfterS: drainS(pool), predictedMs: minFinish(pool) }
+    }
+    const choice = this.choose(strategy, open, req)
+    if (choice === null || choice.finishMs > req.deadlineMs) {
+      return { ok: false, reason: 'deadline', retryAfterS: drainS(open), predictedMs: choice?.finishMs ?? minFinish(open) }
+    }
+    return { ok: true, device: choice.pred.device.id, predictedMs: choice.finishMs, reason: reason ?? choice.reason }
+  }
+
+  private choose (strategy: Strategy, open: Prediction[], req: RouteRequest): { pred: Prediction, finishMs: number, reason: RouteReason } | null {
+    switch (strategy) {
+      case 'switchyard': {
+        const meeting = open.filter((c) => c.finishMs <= req.deadlineMs)
+        if (meeting.length === 0) return null
+        const earliest = meeting.reduce((a, c) => (c.finishMs < a.finishMs ? c : a))
+        if (req.policy === 'latency') return { pred: earliest, finishMs: earliest.finishMs, reason: 'earliest-finish' }
+        let best: Prediction | null = null
+        for (const c of meeting) {
+          if (c.finishMs > earliest.finishMs + c.lane.cost.predict(c.lane.maxBatchSize)) continue
+          if (best === null || c.throughput > best.throughput || (c.throughput === best.throughput && c.finishMs < best.finishMs)) best = c
+        }
+        best ??= earliest
+        const mostEfficient = meeting.reduce((a, c) => (c.throughput > a.throughput ? c : a))
+        return { pred: best, finishMs: best.finishMs, reason: best === mostEfficient ? 'best-throughput' : 'overflow' }
+      }
+      case 'fastest-only':
+        return { pred: open[0]!, finishMs: open[0]!.finishMs, reason: 'fastest-only' }
+      case 'round-robin': {
+        const c = open[this.turn++ % open.length]!
+        return { pred: c, finishMs: c.finishMs, reason: 'round-robin' }
+      }
+      case 'join-shortest-queue': {
+        const c = open.reduce((a, x) => (x.lane.queue.size + x.lane.inFlight < a.lane.queue.size + a.lane.inFlight ? x : a))
+        return { pred: c, finishMs: c.finishMs, reason: 'join-shortest-queue' }
+      }
+      case 'shared-queue': {
+        // the queue is shared: the item runs wherever a worker frees up first
+        const c = open.reduce((a, x) => (x.finishMs < a.finishMs ? x : a))
+        return { pred: c, finishMs: c.finishMs, reason: 'shared-queue' }
+      }
+    }
+  }
+}
+
+/** The switchyard strategy, stateless: what tests and simple callers use. */
 export function route (devices: readonly DeviceView[], req: RouteRequest, now: number): RouteDecision {
-  if (req.pinned !== undefined && !devices.some((d) => d.id === req.pinned && d.lanes.has(req.model))) {
-    return { ok: false, reason: 'unknown-device', status: 404, retryAfterS: 0, predictedMs: 0 }
-  }
-  const exclude = req.exclude ?? []
-  const candidates: Prediction[] = []
-  for (const d of devices) {
-    if (!d.healthy || exclude.includes(d.id)) continue
-    if (req.pinned !== undefined && d.id !== req.pinned) continue
-    const lane = d.lanes.get(req.model)
-    if (lane) candidates.push(predict(d, lane, req.policy, now))
-  }
-  if (candidates.length === 0) {
-    return { ok: false, reason: 'no-healthy-device', status: 503, retryAfterS: 1, predictedMs: 0 }
-  }
-  const open = candidates.filter((c) => !c.full)
-  const drainS = (cs: Prediction[]): number => Math.max(1, Math.ceil(Math.min(...cs.map((c) => c.waitMs)) / 1000))
-  if (open.length === 0) {
-    return { ok: false, reason: 'queue-full', status: 429, retryAfterS: drainS(candidates), predictedMs: Math.min(...candidates.map((c) => c.finishMs)) }
-  }
-  const meeting = open.filter((c) => c.finishMs <= req.deadlineMs)
-  if (meeting.length === 0) {
-    return { ok: false, reason: 'deadline', status: 429, retryAfterS: drainS(open), predictedMs: Math.min(...open.map((c) => c.finishMs)) }
-  }
-  let best = meeting[0]!
-  for (const c of meeting.slice(1)) {
-    const better = req.policy === 'latency'
-      ? c.finishMs < best.finishMs
-      : c.throughput > best.throughput || (c.throughput === best.throughput && c.finishMs < best.finishMs)
-    if (better) best = c
-  }
-  const reason: RouteReason = req.pinned !== undefined
-    ? 'pinned'
-    : exclude.length > 0 ? 'retry' : req.policy === 'latency' ? 'earliest-finish' : 'best-throughput'
-  return { ok: true, device: best.device.id, predictedMs: best.finishMs, reason }
+  return defaultRouter.route(devices, req, now)
+}
+const defaultRouter = new Router('switchyard')
+
+function fastest (cs: Prediction[]): Prediction {
+  return cs.reduce((a, c) => (c.throughput > a.throughput ? c : a))
+}
+
+function minFinish (cs: Prediction[]): number {
+  let m = Infinity
+  for (const c of cs) if (c.finishMs < m) m = c.finishMs
+  return m
+}
+
+function drainS (cs: Prediction[]): number {
+  let m = Infinity
+  for (const c of cs) if (c.waitMs < m) m = c.waitMs
+  return Math.max(1, Math.ceil(m / 1000))
 }

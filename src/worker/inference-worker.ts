@@ -74,21 +74,29 @@ async function loadOne (model: WorkerModel): Promise<ModelReport> {
   }
 }
 
-/** Warm-up, then the median time of `calibrationRuns` runs for n = 1, 2, 4, … max batch. */
+/**
+ * Warm-up, then the median time of `calibrationRuns` batches for n = 1, 2, 4, … max batch.
+ * Each timed batch goes through exactly what a served batch does — tensor layout, run, output
+ * decoding (execute()) — on blank images of the model's input size, so the cost model is seeded
+ * with the same quantity it is refitted on (the worker time the 'result' message reports).
+ */
 async function calibrate (entry: Loaded): Promise<ModelReport['calibration']> {
-  await runSession(entry, 1) // the first run allocates and (on CUDA) picks kernels
+  const { width, height } = entry.model.input
+  const blank = { pixels: new Uint8Array(width * height * 3), width, height, originalWidth: width, originalHeight: height }
+  const items: RunMessage['items'] = Array.from({ length: entry.maxBatchSize }, () => ({ image: blank, params: {} }))
+  await execute(entry, items.slice(0, 1)) // the first run allocates and (on CUDA) picks kernels
   if (init.calibrationRuns === 0) return []
   const sizes: number[] = []
   for (let n = 1; n < entry.maxBatchSize; n *= 2) sizes.push(n)
   sizes.push(entry.maxBatchSize)
   const out: ModelReport['calibration'] = []
   for (const n of sizes) {
-    await runSession(entry, n)
+    const batch = items.slice(0, n)
+    await execute(entry, batch)
     const times: number[] = []
     for (let i = 0; i < init.calibrationRuns; i++) {
-      const t0 = performance.now()
-      await runSession(entry, n)
-      times.push(performance.now() - t0)
+      const r = await execute(entry, batch)
+      times.push(r.prepMs + r.runMs + r.postMs)
     }
     times.sort((a, b) => a - b)
     out.push({ batchSize: n, ms: times[Math.floor(times.length / 2)]! })
@@ -103,37 +111,46 @@ async function runSession (entry: Loaded, n: number): Promise<ort.InferenceSessi
   return entry.session.run({ [model.input.name]: tensor })
 }
 
+interface Executed { results: ItemResult[], prepMs: number, runMs: number, postMs: number }
+
+/** One batch, as served and as calibrated: tensor layout → session.run → output decoding. */
+async function execute (entry: Loaded, items: RunMessage['items']): Promise<Executed> {
+  const n = items.length
+  const t0 = performance.now()
+  for (let i = 0; i < n; i++) entry.layout.write(items[i]!.image, entry.input, i)
+  const t1 = performance.now()
+  const outputs = await runSession(entry, n)
+  const t2 = performance.now()
+  const output = outputs[entry.model.output.name]
+  if (!output) throw new Error(`model ${entry.model.name} has no output named ${entry.model.output.name}`)
+  const results = decode(entry, output, items)
+  for (const t of Object.values(outputs)) t.dispose()
+  return { results, prepMs: t1 - t0, runMs: t2 - t1, postMs: performance.now() - t2 }
+}
+
 async function runBatch (msg: RunMessage): Promise<void> {
   const entry = loaded.get(msg.model)
   if (!entry) throw new Error(`model ${msg.model} is not loaded in this worker`)
   const n = msg.items.length
   if (n > entry.maxBatchSize) throw new Error(`batch of ${n} exceeds ${msg.model}'s max batch ${entry.maxBatchSize}`)
-  const t0 = performance.now()
-  for (let i = 0; i < n; i++) entry.layout.write(msg.items[i]!.image, entry.input, i)
-  const t1 = performance.now()
   if (pendingFault !== null) {
     const fault = pendingFault
     pendingFault = null
     if (fault === 'exit') process.exit(70) // a worker dying mid-batch, as a native fault would
     throw new Error('injected fault: run failed')
   }
-  const outputs = await runSession(entry, n)
-  const t2 = performance.now()
-  const output = outputs[entry.model.output.name]
-  if (!output) throw new Error(`model ${msg.model} has no output named ${entry.model.output.name}`)
-  const results = decode(entry, output, msg)
-  for (const t of Object.values(outputs)) t.dispose()
-  send({ type: 'result', batchId: msg.batchId, results, prepMs: t1 - t0, runMs: t2 - t1, postMs: performance.now() - t2 })
+  const r = await execute(entry, msg.items)
+  send({ type: 'result', batchId: msg.batchId, ...r })
 }
 
-function decode (entry: Loaded, output: ort.Tensor, msg: RunMessage): ItemResult[] {
+function decode (entry: Loaded, output: ort.Tensor, items: RunMessage['items']): ItemResult[] {
   const data = output.data as Float32Array
-  const n = msg.items.length
+  const n = items.length
   const per = data.length / n
   const spec = entry.model.output.decode
   const results: ItemResult[] = []
   for (let i = 0; i < n; i++) {
-    const { image, params } = msg.items[i]!
+    const { image, params } = items[i]!
     const slice = data.subarray(i * per, (i + 1) * per)
     if (spec.kind === 'softmax') {
       results.push({ kind: 'classify', predictions: softmaxTopK(slice, entry.model.labels, params.topK ?? spec.topK) })
@@ -160,7 +177,6 @@ function decode (entry: Loaded, output: ort.Tensor, msg: RunMessage): ItemResult
 async function stop (): Promise<void> {
   for (const { session } of loaded.values()) await session.release()
   loaded.clear()
-  send({ type: 'stopped' })
   port.close()
 }
 

@@ -1,6 +1,9 @@
 // Messages between a device's main-thread handle and its inference worker. Pixel buffers are
 // offered in the transfer list; results come back as plain JSON-able objects.
 import type { ModelSpec } from '../models/model-spec.js'
+import type { ItemResult } from '../postprocess/types.js'
+
+export type { Detection, ItemResult, Prediction } from '../postprocess/types.js'
 
 export interface WorkerModel {
   name: string
@@ -50,18 +53,13 @@ export type MainToWorker =
   | { type: 'stop' }
   | { type: 'fault', mode: 'exit' | 'throw' }
 
-export interface Prediction { label: string, index: number, score: number }
-export interface Detection extends Prediction { box: { x1: number, y1: number, x2: number, y2: number } }
-export type ItemResult =
-  | { kind: 'classify', predictions: Prediction[] }
-  | { kind: 'detect', width: number, height: number, detections: Detection[] }
 
 export interface ModelReport {
   name: string
   inputShape: Array<number | string>
   dynamicBatch: boolean
   maxBatchSize: number
-  /** median ms of one session.run per batch size, from the calibration */
+  /** median worker ms per batch size (layout + run + decode, as served), from the calibration */
   calibration: Array<{ batchSize: number, ms: number }>
 }
 
@@ -72,4 +70,3 @@ export type WorkerToMain =
   | { type: 'init-error', message: string, providerUnavailable: boolean }
   | { type: 'result', batchId: number, results: ItemResult[], prepMs: number, runMs: number, postMs: number }
   | { type: 'batch-error', batchId: number, message: string }
-  | { type: 'stopped' }

@@ -4,7 +4,7 @@
 import { performance } from 'node:perf_hooks'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../../config/schema.js'
-import { ModelNotFound, Overloaded } from '../../errors.js'
+import { ModelNotFound, Overloaded, withRetryAfter } from '../../errors.js'
 import type { Metrics } from '../../metrics/metrics.js'
 import type { ModelInfo } from '../../models/model-spec.js'
 import type { DecodeGate } from '../../preprocess/decode-gate.js'
@@ -70,8 +70,8 @@ export async function inferRoutes (app: FastifyInstance, opts: InferRouteOptions
 
       const release = await gate.acquire(ro.policy)
       if (release === null) {
-        metrics.rejected.inc({ device: '', model: name, policy: ro.policy, reason: 'decode-queue-full' })
-        throw Object.assign(new Overloaded('too many images waiting to be decoded'), { retryAfter: 1 })
+        metrics.rejected('', name, ro.policy, 'decode-queue-full')
+        throw withRetryAfter(new Overloaded('too many images waiting to be decoded'), 1)
       }
       const decodeStart = performance.now()
       let image

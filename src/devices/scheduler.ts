@@ -1,0 +1,321 @@
+// A device's scheduler: the policy half of a device, in the spirit of Triton's scheduler /
+// backend split. It owns, per model, a queue and a cost model (a lane); per worker, one
+// record (slot) saying whether the worker is alive, whether it takes throughput-class work,
+// and what it runs until when; the batcher (batcher.ts) that picks what a free worker runs
+// next; health and the circuit breaker. It never touches threads, sessions or real time:
+// work runs on Executors (executor.ts) and time comes from a Clock (clock.ts). The server
+// drives it with worker threads and the real clock (device.ts); tests and the simulator
+// drive the very same code with simulated executors on a virtual clock.
+//
+// Worker slots, and the one view of them the router reads:
+//   reserved          configured: slots 0 … latencyWorkers−1 take latency-class work only
+//   alive             an executor is running in the slot (a dead one is being replaced)
+//   takesThroughput   not reserved — or reserved while no unreserved slot is alive, so a
+//                     device never holds bulk work that none of its live workers will take
+//   busyUntil         when the running batch is predicted to end (cost model), 0 when idle
+// pump() and the router (router.ts) read these same fields, so they cannot disagree about
+// which worker takes which work.
+import { EventEmitter } from 'node:events'
+import { BatchFailedError, DeviceRefusedError } from '../errors.js'
+import type { ModelReport } from '../worker/protocol.js'
+import { planBatch, type BatchSlot } from './batcher.js'
+import type { Clock, TimerHandle } from './clock.js'
+import { CostModel } from './cost-model.js'
+import type { BatchResult, Executor, ExecutorFactory } from './executor.js'
+import { RequestQueue, type QueueConsumer, type QueuedItem } from './request-queue.js'
+
+export interface Lane extends BatchSlot {
+  cost: CostModel
+  maxQueue: number
+  /** items in batches running now */
+  inFlight: number
+  /** what the worker reported when it loaded the model (shape, calibration) */
+  report: ModelReport
+}
+
+export interface LaneSettings {
+  maxBatchSize: number
+  delayMs: { latency: number, throughput: number }
+  maxQueue: number
+  report: ModelReport
+  /** a queue shared with other devices (the shared-queue strategy); default: the lane's own */
+  queue?: RequestQueue
+}
+
+interface Running { lane: Lane, size: number, startedAt: number, predictedMs: number }
+
+export interface WorkerSlot {
+  readonly index: number
+  readonly reserved: boolean
+  alive: boolean
+  takesThroughput: boolean
+  /** clock ms when the running batch is predicted to end; 0 when idle */
+  busyUntil: number
+  executor: Executor | null
+  running: Running | null
+  /** consecutive failed batches (circuit breaker) */
+  errors: number
+}
+
+export interface BatchEvent {
+  device: string
+  model: string
+  size: number
+  /** worker time for the batch: tensor layout + run + decode */
+  serviceMs: number
+  predictedMs: number
+}
+
+export interface SchedulerLog {
+  warn: (obj: object, msg: string) => void
+  info: (obj: object, msg: string) => void
+}
+
+export interface SchedulerOptions {
+  id: string
+  /** worker slots */
+  workers: number
+  /** of which take latency-class work only (capped at workers − 1) */
+  latencyWorkers: number
+  clock: Clock
+  /** executed batches the cost model is fitted over */
+  costWindow: number
+  /** consecutive failed batches before a worker is replaced (circuit breaker; default 3) */
+  breakerThreshold?: number
+  restartBackoffMs?: { initial: number, max: number }
+  log?: SchedulerLog
+}
+
+/**
+ * Events: 'batch' (BatchEvent) after every executed batch; 'health' (boolean) when it flips.
+ */
+export class Scheduler extends EventEmitter implements QueueConsumer {
+  readonly id: string
+  readonly lanes = new Map<string, Lane>()
+  readonly workers: WorkerSlot[] = []
+  protected readonly clock: Clock
+  /** starts replacement executors; none: a dead worker stays dead */
+  protected factory: ExecutorFactory | null = null
+  private lanesList: Lane[] = []
+  private timer: TimerHandle | null = null
+  private timerAt = Infinity
+  private pumping = false
+  private pumpAgain = false
+  protected closed = false
+  private lastHealthy = false
+
+  constructor (private readonly sopts: SchedulerOptions) {
+    super()
+    this.id = sopts.id
+    this.clock = sopts.clock
+    const reserved = Math.min(sopts.latencyWorkers, sopts.workers - 1)
+    for (let i = 0; i < sopts.workers; i++) {
+      this.workers.push({ index: i, reserved: i < reserved, alive: false, takesThroughput: false, busyUntil: 0, executor: null, running: null, errors: 0 })
+    }
+  }
+
+  get liveWorkers (): number {
+    let n = 0
+    for (const w of this.workers) if (w.alive) n++
+    return n
+  }
+
+  get healthy (): boolean {
+    return !this.closed && this.liveWorkers > 0
+  }
+
+  addLane (model: string, s: LaneSettings): Lane {
+    const cost = new CostModel(this.sopts.costWindow)
+    for (const c of s.report.calibration) cost.observe(c.batchSize, c.ms)
+    const queue = s.queue ?? new RequestQueue()
+    queue.consumers.push(this)
+    const lane: Lane = { model, queue, maxBatchSize: s.maxBatchSize, delayMs: s.delayMs, maxQueue: s.maxQueue, inFlight: 0, cost, report: s.report }
+    this.lanes.set(model, lane)
+    this.lanesList = [...this.lanes.values()]
+    return lane
+  }
+
+  /** Puts a started executor into worker slot `index`. */
+  adopt (index: number, executor: Executor): void {
+    const slot = this.workers[index]!
+    slot.executor = executor
+    slot.alive = true
+    slot.errors = 0
+    executor.on('exit', (code: number) => {
+      if (slot.executor !== executor) return
+      this.sopts.log?.warn({ device: this.id, worker: index, code }, 'inference worker exited; replacing it')
+      this.retire(slot)
+    })
+    this.refreshWorkers()
+    this.pump()
+  }
+
+  /** Accepts an item (admission control happened in the router). */
+  enqueue (model: string, item: QueuedItem): void {
+    const lane = this.lanes.get(model)
+    if (!lane || !this.healthy) {
+      item.reject(new DeviceRefusedError(`device ${this.id} cannot take model ${model} now`))
+      return
+    }
+    lane.queue.push(item)
+    const consumers = lane.queue.consumers
+    if (consumers.length === 1) this.pump()
+    else for (const c of consumers) c.pump()
+  }
+
+  /** Test hook: the next batch on the first live worker fails this way. */
+  injectFault (mode: 'exit' | 'throw'): void {
+    this.workers.find((w) => w.alive)?.executor?.injectFault?.(mode)
+  }
+
+  /** Gives every free worker what the batcher says it should run. */
+  pump (): void {
+    if (this.closed) return
+    if (this.pumping) { this.pumpAgain = true; return }
+    this.pumping = true
+    try {
+      do {
+        this.pumpAgain = false
+        const now = this.clock.now()
+        // reserved latency workers come first, so latency work lands on them when they are free
+        for (const slot of this.workers) {
+          if (!slot.alive || slot.running !== null) continue
+          const plan = planBatch(this.lanesList, now, !slot.takesThroughput)
+          if (plan.action === 'idle') continue
+          if (plan.action === 'wait') { this.wakeAt(plan.until); continue }
+          const lane = this.lanes.get(plan.model)!
+          this.dispatch(slot, lane, lane.queue.take(plan.policy, plan.count), now)
+        }
+      } while (this.pumpAgain)
+    } finally {
+      this.pumping = false
+    }
+  }
+
+  private wakeAt (at: number): void {
+    if (this.timer !== null && this.timerAt <= at) return
+    if (this.timer !== null) this.clock.clearTimer(this.timer)
+    this.timerAt = at
+    this.timer = this.clock.setTimer(at, () => { this.timer = null; this.timerAt = Infinity; this.pump() })
+  }
+
+  private dispatch (slot: WorkerSlot, lane: Lane, items: QueuedItem[], now: number): void {
+    const predictedMs = lane.cost.predict(items.length)
+    const run: Running = { lane, size: items.length, startedAt: now, predictedMs }
+    const executor = slot.executor!
+    slot.running = run
+    slot.busyUntil = now + predictedMs
+    lane.inFlight += items.length
+    executor.run(lane.model, items, (err, res) => {
+      lane.inFlight -= items.length
+      if (slot.running === run) { slot.running = null; slot.busyUntil = 0 }
+      if (err !== null || res === undefined) this.failed(slot, executor, lane, items, err ?? new BatchFailedError('no result', false))
+      else this.completed(slot, lane, items, run, res)
+      this.pump()
+    })
+  }
+
+  private completed (slot: WorkerSlot, lane: Lane, items: QueuedItem[], run: Running, res: BatchResult): void {
+    const done = this.clock.now()
+    lane.cost.observe(items.length, res.serviceMs)
+    slot.errors = 0
+    const inferenceMs = done - run.startedAt - res.postMs
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i]!
+      item.resolve({
+        result: res.results[i]!,
+        device: this.id,
+        batchSize: items.length,
+        queueMs: run.startedAt - item.enqueuedAt,
+        inferenceMs,
+        postprocessMs: res.postMs
+      })
+    }
+    this.emit('batch', { device: this.id, model: lane.model, size: items.length, serviceMs: res.serviceMs, predictedMs: run.predictedMs } satisfies BatchEvent)
+  }
+
+  private failed (slot: WorkerSlot, executor: Executor, lane: Lane, items: QueuedItem[], err: Error): void {
+    for (const item of items) item.reject(err)
+    this.sopts.log?.warn({ device: this.id, model: lane.model, batchSize: items.length, err: err.message }, 'batch failed')
+    // a worker that died is retired by its 'exit' event; this counts batches that threw
+    if (err instanceof BatchFailedError && err.workerDied) return
+    if (slot.executor !== executor) return
+    slot.errors++
+    if (slot.errors >= (this.sopts.breakerThreshold ?? 3)) {
+      this.sopts.log?.warn({ device: this.id, worker: slot.index, errors: slot.errors }, 'circuit breaker: replacing a worker whose batches keep failing')
+      this.retire(slot)
+    }
+  }
+
+  /** Takes a failed worker out of service and starts a replacement with backoff. */
+  private retire (slot: WorkerSlot): void {
+    const executor = slot.executor
+    if (executor === null) return
+    slot.executor = null
+    slot.alive = false
+    slot.running = null
+    slot.busyUntil = 0
+    slot.errors = 0
+    void executor.stop() // after its error the worker is idle: a stop message is safe
+    this.refreshWorkers()
+    if (this.liveWorkers === 0) this.failQueued('device has no live worker')
+    this.replace(slot, this.sopts.restartBackoffMs?.initial ?? 250)
+  }
+
+  private replace (slot: WorkerSlot, delay: number): void {
+    const factory = this.factory
+    if (factory === null || this.closed) return
+    const max = this.sopts.restartBackoffMs?.max ?? 30_000
+    this.clock.setTimer(this.clock.now() + delay, () => {
+      if (this.closed) return
+      factory.spawn(slot.index, (err, executor) => {
+        if (this.closed) { void executor?.stop(); return }
+        if (err !== null || executor === undefined) {
+          this.sopts.log?.warn({ device: this.id, worker: slot.index, err: err?.message, retryInMs: delay }, 'replacement worker failed to start')
+          this.replace(slot, Math.min(delay * 2, max))
+          return
+        }
+        this.sopts.log?.info({ device: this.id, worker: slot.index }, 'replacement worker ready')
+        this.adopt(slot.index, executor)
+      })
+    })
+  }
+
+  /** Recomputes which live workers take throughput work, and the device's health. */
+  protected refreshWorkers (): void {
+    let generalAlive = false
+    for (const w of this.workers) if (w.alive && !w.reserved) generalAlive = true
+    for (const w of this.workers) w.takesThroughput = w.alive && (!w.reserved || !generalAlive)
+    const h = this.healthy
+    if (h !== this.lastHealthy) {
+      this.lastHealthy = h
+      this.emit('health', h)
+    }
+  }
+
+  private failQueued (reason: string): void {
+    for (const lane of this.lanes.values()) {
+      if (lane.queue.servedBesides(this)) continue // a shared queue another device still serves
+      for (const item of lane.queue.drain()) item.reject(new DeviceRefusedError(`device ${this.id}: ${reason}`))
+    }
+  }
+
+  /** Resolves once queued and running work has finished (or the device can no longer run it). */
+  async drain (): Promise<void> {
+    while (this.healthy && this.lanesList.some((l) => l.queue.size > 0 || l.inFlight > 0)) {
+      await new Promise<void>((resolve) => this.clock.setTimer(this.clock.now() + 5, resolve))
+    }
+  }
+
+  /** Refuses what is queued, lets running batches finish, stops every executor by message. */
+  async stop (): Promise<void> {
+    this.closed = true
+    if (this.timer !== null) this.clock.clearTimer(this.timer)
+    this.timer = null
+    this.failQueued('device stopped')
+    const running = this.workers.map((w) => w.executor?.stop())
+    for (const w of this.workers) { w.executor = null; w.alive = false }
+    this.refreshWorkers()
+    await Promise.all(running)
+  }
+}

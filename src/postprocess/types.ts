@@ -1,0 +1,8 @@
+// What decoding a model's output yields for one image: the answers' building blocks.
+// A leaf module: the worker produces these, the HTTP layer serialises them.
+
+export interface Prediction { label: string, index: number, score: number }
+export interface Detection extends Prediction { box: { x1: number, y1: number, x2: number, y2: number } }
+export type ItemResult =
+  | { kind: 'classify', predictions: Prediction[] }
+  | { kind: 'detect', width: number, height: number, detections: Detection[] }

@@ -1,0 +1,58 @@
+// SIMULATED HARDWARE — builds a device for the simulator and for tests: the server's own
+// Scheduler (queues, batcher, worker slots, cost model, breaker) with simulated executors on
+// a virtual clock instead of worker threads.
+import type { VirtualClock } from '../devices/clock.js'
+import type { RequestQueue } from '../devices/request-queue.js'
+import { Scheduler } from '../devices/scheduler.js'
+import { SimulatedExecutorFactory, type SimCondition, type SimCost } from './simulated-executor.js'
+
+export interface SimModelProfile extends SimCost {
+  maxBatchSize: number
+}
+
+export interface SimDeviceSpec {
+  id: string
+  workers: number
+  latencyWorkers?: number
+  maxQueue?: number
+  batchDelayMs?: { latency: number, throughput: number }
+  models: Record<string, SimModelProfile>
+}
+
+export class SimDevice extends Scheduler {
+  readonly condition: SimCondition = { slowdown: 1, down: false }
+  readonly executors: SimulatedExecutorFactory
+
+  constructor (spec: SimDeviceSpec, clock: VirtualClock, random: () => number, opts: { costWindow?: number, sharedQueues?: ReadonlyMap<string, RequestQueue>, calibrate?: boolean } = {}) {
+    super({ id: spec.id, workers: spec.workers, latencyWorkers: spec.latencyWorkers ?? 0, clock, costWindow: opts.costWindow ?? 128, restartBackoffMs: { initial: 250, max: 30_000 } })
+    const costs = new Map(Object.entries(spec.models))
+    this.executors = new SimulatedExecutorFactory(clock, costs, this.condition, random, 1000)
+    this.factory = this.executors
+    for (const [model, p] of costs) {
+      const sizes: number[] = []
+      for (let n = 1; n < p.maxBatchSize; n *= 2) sizes.push(n)
+      sizes.push(p.maxBatchSize)
+      const queue = opts.sharedQueues?.get(model)
+      this.addLane(model, {
+        maxBatchSize: p.maxBatchSize,
+        delayMs: spec.batchDelayMs ?? { latency: 0, throughput: 5 },
+        maxQueue: spec.maxQueue ?? 256,
+        // the startup calibration, as a real device would measure it (nominal costs)
+        report: { name: model, inputShape: [], dynamicBatch: p.maxBatchSize > 1, maxBatchSize: p.maxBatchSize, calibration: opts.calibrate === false ? [] : sizes.map((n) => ({ batchSize: n, ms: p.a + p.b * n })) },
+        ...(queue ? { queue } : {})
+      })
+    }
+    for (let i = 0; i < spec.workers; i++) this.adopt(i, this.executors.create())
+  }
+
+  /** Scenario event: the device fails (its workers die, replacements fail) or comes back. */
+  setDown (down: boolean): void {
+    this.condition.down = down
+    if (down) for (const e of this.executors.started) e.kill()
+  }
+
+  /** Scenario event: batch times × factor from now on. */
+  setSlowdown (factor: number): void {
+    this.condition.slowdown = factor
+  }
+}
