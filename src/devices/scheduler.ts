@@ -237,9 +237,10 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
   private failed (slot: WorkerSlot, executor: Executor, lane: Lane, items: QueuedItem[], err: Error): void {
     for (const item of items) item.reject(err)
     this.sopts.log?.warn({ device: this.id, model: lane.model, batchSize: items.length, err: err.message }, 'batch failed')
-    // a worker that died is retired by its 'exit' event; this counts batches that threw
-    if (err instanceof BatchFailedError && err.workerDied) return
-    if (slot.executor !== executor) return
+    if (slot.executor !== executor) return // already retired
+    // a worker that died is retired now, before pump() could hand it the next batch (its
+    // 'exit' event may come later); batches that threw count towards the circuit breaker
+    if (err instanceof BatchFailedError && err.workerDied) { this.retire(slot); return }
     slot.errors++
     if (slot.errors >= (this.sopts.breakerThreshold ?? 3)) {
       this.sopts.log?.warn({ device: this.id, worker: slot.index, errors: slot.errors }, 'circuit breaker: replacing a worker whose batches keep failing')

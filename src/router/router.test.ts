@@ -1,9 +1,9 @@
 // Router arithmetic on simulated devices with known service times (router.ts has the model).
 import t from 'tap'
-import { CostModel } from './cost-model.js'
-import { route, type DeviceView, type LaneView } from './router.js'
+import { CostModel } from '../devices/cost-model.js'
+import { route, Router, type DeviceView, type LaneView, type WorkerView } from './router.js'
 
-interface Sim { id: string, a: number, b: number, max: number, workers?: number, latencyWorkers?: number, busyOthers?: number, latencyQ?: number, bulkQ?: number, residual?: number, maxQueue?: number, healthy?: boolean, delay?: number }
+interface Sim { id: string, a: number, b: number, max: number, workers?: number, latencyWorkers?: number, busyOthers?: number, dead?: number[], inFlight?: number, latencyQ?: number, bulkQ?: number, residual?: number, maxQueue?: number, healthy?: boolean, delay?: number }
 
 function sim (s: Sim): DeviceView {
   const cost = new CostModel(8)
@@ -16,10 +16,16 @@ function sim (s: Sim): DeviceView {
     maxQueue: s.maxQueue ?? 100_000,
     delayMs: { latency: 0, throughput: s.delay ?? 5 },
     queue: { latency, throughput, size: latency.length + throughput.length },
+    inFlight: s.inFlight ?? 0,
     cost
   }
-  const residuals = Array.from({ length: s.workers ?? 1 }, (_, i) => i === 0 ? s.residual ?? 0 : s.busyOthers ?? 0)
-  return { id: s.id, healthy: s.healthy ?? true, latencyWorkers: s.latencyWorkers ?? 0, residualsMs: () => residuals, lanes: new Map([['m', lane]]) }
+  // the worker slots as the scheduler keeps them (scheduler.ts): reserved ones first
+  const n = s.workers ?? 1
+  const reserved = Math.min(s.latencyWorkers ?? 0, n - 1)
+  const workers: WorkerView[] = Array.from({ length: n }, (_, i) => ({ alive: !(s.dead ?? []).includes(i), takesThroughput: false, busyUntil: i === 0 ? s.residual ?? 0 : s.busyOthers ?? 0 }))
+  const generalAlive = workers.some((w, i) => w.alive && i >= reserved)
+  workers.forEach((w, i) => { w.takesThroughput = w.alive && (i >= reserved || !generalAlive) })
+  return { id: s.id, healthy: s.healthy ?? true, workers, lanes: new Map([['m', lane]]) }
 }
 
 // A GPU: 4 ms fixed, 0.25 ms per image, batches of 32 → 32/12 = 2.67 img/ms, t(1) = 4.25 ms.
@@ -47,39 +53,76 @@ t.test('a latency request does not count throughput work queued ahead of it', as
   t.match(route([cpu(), gpu({ bulkQ: 500 })], req('latency'), 0), { ok: true, device: 'cuda:0' })
 })
 
-t.test('throughput goes to the best images-per-ms device', async (t) => {
-  // even when the CPU would finish this one image sooner
-  t.match(route([cpu(), gpu({ bulkQ: 64 })], req('throughput'), 0), { ok: true, device: 'cuda:0', reason: 'best-throughput' })
+t.test('throughput goes to the best images-per-ms device while it is less than one of its batches behind', async (t) => {
+  // GPU t(32) = 12 ms. 64 bulk items ahead: 2·4 + 64·0.25 = 24 ms of wait, + t(32) = 36 ms;
+  // the idle CPU would finish this one image in 5 + 6 = 11 ms: 36 ≤ 11 + 12? no → but first
+  // with 16 ahead: 4 + 4 = 8 ms wait + 12 = 20 ≤ 11 + 12 → the GPU, though the CPU is sooner
+  t.match(route([cpu(), gpu({ bulkQ: 16 })], req('throughput'), 0), { ok: true, device: 'cuda:0', reason: 'best-throughput' })
 })
 
-t.test('...unless it cannot meet the deadline there', async (t) => {
+t.test('...and work flows to the next device once the efficient one is backed up (work-conserving)', async (t) => {
+  // 64 ahead on the GPU: finish 36 ms > 11 + 12 → the CPU takes it, long before any deadline
+  t.match(route([cpu(), gpu({ bulkQ: 64 })], req('throughput'), 0), { ok: true, device: 'cpu', reason: 'overflow' })
+  // the old rule (best images-per-ms meeting the deadline) kept the GPU here until the 30 s
+  // deadline bit; the threshold is one GPU batch-time, not the deadline:
+  t.match(route([cpu(), gpu({ bulkQ: 320 })], req('throughput', 30_000), 0), { ok: true, device: 'cpu' })
+  // ...and a busy CPU (its one worker 100 ms from free) sends work back to the GPU
+  t.match(route([cpu({ residual: 100 }), gpu({ bulkQ: 64 })], req('throughput'), 0), { ok: true, device: 'cuda:0' })
+})
+
+t.test('a deadline only the slower device can meet goes there', async (t) => {
   // 320 bulk items ahead on the GPU: 10·4 + 320·0.25 = 120 ms of wait
   t.match(route([cpu(), gpu({ bulkQ: 320 })], req('throughput', 50), 0), { ok: true, device: 'cpu' })
-  t.match(route([cpu(), gpu({ bulkQ: 320 })], req('throughput', 500), 0), { ok: true, device: 'cuda:0' })
+})
+
+t.test('baseline strategies place as their names say', async (t) => {
+  const devices = (): DeviceView[] => [cpu({ bulkQ: 3, inFlight: 1 }), gpu({ bulkQ: 64 })]
+  t.match(new Router('fastest-only').route(devices(), req('throughput'), 0), { ok: true, device: 'cuda:0', reason: 'fastest-only' })
+  t.match(new Router('fastest-only').route([cpu(), gpu({ healthy: false })], req('throughput'), 0), { ok: true, device: 'cpu' })
+  const rr = new Router('round-robin')
+  t.same([1, 2, 3, 4].map(() => { const d = rr.route(devices(), req('throughput'), 0); return d.ok && d.device }), ['cpu', 'cuda:0', 'cpu', 'cuda:0'])
+  // fewest items queued + running: the CPU's 4 against the GPU's 64
+  t.match(new Router('join-shortest-queue').route(devices(), req('throughput'), 0), { ok: true, device: 'cpu', reason: 'join-shortest-queue' })
+  t.match(new Router('shared-queue').route(devices(), req('latency'), 0), { ok: true, reason: 'shared-queue' })
+  // a pinned request is placed on its device whatever the strategy
+  t.match(new Router('round-robin').route(devices(), req('latency', 10_000, { pinned: 'cuda:0' }), 0), { ok: true, device: 'cuda:0', reason: 'pinned' })
+})
+
+t.test('a tiled request is predicted as what it is: k items in batches over the workers', async (t) => {
+  // 24 tiles, latency: CPU 8 per batch → 3 batches of t(8) = 48 ms on one worker = 144 ms;
+  // GPU 1 batch of t(24) = 4 + 6 = 10 ms → the GPU, though t(1) alone would favour neither much
+  const d = route([cpu(), gpu()], req('latency', 10_000, { items: 24 }), 0)
+  t.match(d, { ok: true, device: 'cuda:0' })
+  t.ok(d.ok && Math.abs(d.predictedMs - 10) < 1e-9, `predicted ${d.ok && d.predictedMs} ms = t(24)`)
+  // on a CPU with 3 workers the 3 batches run side by side
+  const c = route([cpu({ workers: 3 })], req('latency', 10_000, { items: 24 }), 0)
+  t.ok(c.ok && Math.abs(c.predictedMs - 48) < 1e-9, `3 workers: ${c.ok && c.predictedMs} ms = one round of t(8)`)
+  // admission counts tiles: 24 more would overflow a queue with room for 10
+  t.match(route([cpu({ maxQueue: 10 })], req('latency', 10_000, { items: 24 }), 0), { ok: false, reason: 'queue-full' })
 })
 
 t.test('no device can meet the deadline: early 429 with a sane Retry-After', async (t) => {
   const d = route([cpu({ bulkQ: 400 }), gpu({ bulkQ: 8000 })], req('throughput', 100), 0)
-  t.match(d, { ok: false, status: 429, reason: 'deadline' })
+  t.match(d, { ok: false, reason: 'deadline' })
   // the GPU drains 8000 images in 250·4 + 8000·0.25 = 3000 ms; the CPU 400·6 = 2400 ms
   t.ok(!d.ok && d.retryAfterS === 3, `Retry-After ${!d.ok && d.retryAfterS} s = the smallest drain time, rounded up`)
 })
 
 t.test('full queues are not candidates; all full → 429 queue-full', async (t) => {
   t.match(route([cpu(), gpu({ bulkQ: 100, maxQueue: 100 })], req('throughput'), 0), { ok: true, device: 'cpu' })
-  t.match(route([cpu({ bulkQ: 10, maxQueue: 10 }), gpu({ bulkQ: 100, maxQueue: 100 })], req('throughput'), 0), { ok: false, status: 429, reason: 'queue-full' })
+  t.match(route([cpu({ bulkQ: 10, maxQueue: 10 }), gpu({ bulkQ: 100, maxQueue: 100 })], req('throughput'), 0), { ok: false, reason: 'queue-full' })
 })
 
 t.test('unhealthy devices are skipped; none healthy → 503', async (t) => {
   t.match(route([cpu(), gpu({ healthy: false })], req('latency'), 0), { ok: true, device: 'cpu' })
-  t.match(route([cpu({ healthy: false }), gpu({ healthy: false })], req('latency'), 0), { ok: false, status: 503, reason: 'no-healthy-device' })
+  t.match(route([cpu({ healthy: false }), gpu({ healthy: false })], req('latency'), 0), { ok: false, reason: 'no-healthy-device' })
 })
 
 t.test('pinning and retries', async (t) => {
   t.match(route([cpu(), gpu()], req('latency', 10_000, { pinned: 'cpu' }), 0), { ok: true, device: 'cpu', reason: 'pinned' })
-  t.match(route([cpu(), gpu()], req('latency', 10_000, { pinned: 'cuda:7' }), 0), { ok: false, status: 404, reason: 'unknown-device' })
+  t.match(route([cpu(), gpu()], req('latency', 10_000, { pinned: 'cuda:7' }), 0), { ok: false, reason: 'unknown-device' })
   t.match(route([cpu(), gpu()], req('latency', 10_000, { exclude: ['cuda:0'] }), 0), { ok: true, device: 'cpu', reason: 'retry' })
-  t.match(route([cpu()], req('latency', 10_000, { exclude: ['cpu'] }), 0), { ok: false, status: 503 })
+  t.match(route([cpu()], req('latency', 10_000, { exclude: ['cpu'] }), 0), { ok: false, reason: 'no-healthy-device' })
 })
 
 t.test('more workers drain a queue faster', async (t) => {
@@ -87,6 +130,20 @@ t.test('more workers drain a queue faster', async (t) => {
   const one = route([cpu({ id: 'one', latencyQ: 8 })], req('latency'), 0)
   const two = route([cpu({ id: 'two', latencyQ: 8, workers: 2 })], req('latency'), 0)
   t.ok(one.ok && two.ok && Math.abs(one.predictedMs - 54) < 1e-9 && Math.abs(two.predictedMs - 30) < 1e-9, 'wait is divided among workers')
+})
+
+t.test('worker slots: the router sees what the scheduler will do after a worker dies (bug: reserved workers by position)', async (t) => {
+  // [reserved dead, general idle, general busy 50 ms]: the idle general worker takes the item
+  // at once (the old router, capping reserved workers by position over live ones, said 50 ms)
+  const d = cpu({ workers: 3, latencyWorkers: 1, dead: [0], residual: 0, busyOthers: 50 })
+  d.workers[1]!.busyUntil = 0
+  const bulk = route([d], req('throughput'), 0)
+  t.ok(bulk.ok && bulk.predictedMs === 11, `throughput: starts on the idle general worker (${bulk.ok && bulk.predictedMs} ms = 5 + 6)`)
+  // only the reserved worker alive: it takes throughput work (the scheduler promotes it too)
+  const lone = cpu({ workers: 2, latencyWorkers: 1, dead: [1], residual: 20 })
+  t.ok(lone.workers[0]!.takesThroughput, 'the reserved worker takes bulk work while no general worker lives')
+  const r = route([lone], req('throughput'), 0)
+  t.ok(r.ok && r.predictedMs === 31, `and the router predicts it there (${r.ok && r.predictedMs} ms = 20 + 11)`)
 })
 
 t.test('a latency request waits for the first free worker; a throughput one shares the rest', async (t) => {

@@ -1,4 +1,8 @@
-// The router on the real models, with two CPU device profiles standing in for two devices:
+// Routing on the real models and worker threads: faults, retries, batching, headers. Every
+// verdict here holds on an idle, a loaded or a fast machine: where placement would depend on
+// learned costs, requests are pinned; the placement rules themselves are tested exactly on a
+// virtual clock (router.test.ts, devices/scheduler.test.ts, sim/).
+// Two CPU device profiles stand in for two devices:
 //   cpu-latency: 1 intra-op thread, no batching
 //   cpu-bulk:    2 threads, batches of up to 8 after a 20 ms batch delay
 import { readFileSync } from 'node:fs'
@@ -6,7 +10,11 @@ import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import t from 'tap'
 import { buildServer } from '../app.js'
-import { PHOTOS, REPO, SHARED_IMAGES, startServer, testConfig } from '../test-support/server.js'
+import { realClock } from '../devices/clock.js'
+import { loadModel } from '../models/model-repository.js'
+import { decodeImage } from '../preprocess/decode-image.js'
+import { PHOTOS, REPO, SHARED_IMAGES, SHARED_MODELS, startServer, testConfig } from '../test-support/server.js'
+import { Dispatcher } from './dispatcher.js'
 
 const photo = (name: string): Buffer => readFileSync(join(SHARED_IMAGES, name))
 const jpeg = { 'content-type': 'image/jpeg' }
@@ -16,59 +24,37 @@ const profiles = [
   { id: 'cpu-bulk', kind: 'cpu', required: true, intraOpThreads: 2, maxBatchSize: 8, batchDelayMs: { latency: 0, throughput: 20 } }
 ]
 
-t.test('mixed traffic is split as the policies say', async (t) => {
-  const { app } = await startServer(t, { devices: profiles, routing: { calibrationRuns: 5 }, models: { enabled: ['mobilenetv2-12-int8', 'yolox-nano-dynamic'] }, routes: { detect: 'yolox-nano-dynamic' } })
-  const bytes = photo('dog.jpg')
-  let outstanding = 48
-  const bulk = Array.from({ length: 48 }, () => app.inject({ method: 'POST', url: '/detect', payload: bytes, headers: { ...jpeg, 'x-switchyard-policy': 'throughput' } }).finally(() => { outstanding-- }))
-  await new Promise((resolve) => setTimeout(resolve, 150)) // let the bulk queue build
-  const probes = []
-  while (outstanding > 16) {
-    probes.push(await app.inject({ method: 'POST', url: '/detect', payload: bytes, headers: { ...jpeg, 'x-switchyard-policy': 'latency' } }))
-  }
-  const bulkRes = await Promise.all(bulk)
-  t.ok(bulkRes.every((r) => r.statusCode === 200), 'every bulk request answered 200')
-  // two CPU profiles share two cores, so their measured costs move with the load; the split
-  // is asserted as a clear majority, which random or FIFO placement would not give
-  const onBulk = bulkRes.filter((r) => r.headers['x-switchyard-device'] === 'cpu-bulk').length
-  t.ok(onBulk >= 0.8 * bulkRes.length, `throughput requests go to the best-throughput device (${onBulk}/${bulkRes.length})`)
-  t.ok(bulkRes.some((r) => Number(r.headers['x-switchyard-batch-size']) > 1), 'and are batched there')
-  t.ok(probes.length >= 3, `${probes.length} latency probes sent while the bulk load ran`)
-  t.ok(probes.every((r) => r.statusCode === 200 && r.headers['x-switchyard-batch-size'] === '1'), 'probes are answered alone, never batched')
-  // A probe goes wherever it is predicted to finish first: the latency device when the bulk
-  // device is running a batch, the bulk device when it is between batches (a latency item
-  // never waits behind a forming bulk batch). Either way it skips the bulk queue.
-  const onLatency = probes.filter((r) => r.headers['x-switchyard-device'] === 'cpu-latency').length
-  t.ok(onLatency >= probes.length / 3, `latency probes use the idle device while bulk traffic stays on its own (${onLatency}/${probes.length})`)
-  const median = (xs: number[]): number => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
-  const probeWait = median(probes.map((r) => r.json().timing.queueMs))
-  const bulkWait = median(bulkRes.map((r) => r.json().timing.queueMs))
-  t.ok(probeWait < bulkWait, `probes skip the bulk queue: median queue wait ${probeWait} ms vs bulk ${bulkWait} ms`)
-  const metrics = (await app.inject('/metrics')).body
-  t.match(metrics, /switchyard_routing_decisions_total\{device="cpu-bulk",model="yolox-nano-dynamic",policy="throughput",reason="best-throughput"\} (39|4[0-8])/)
-  t.match(metrics, /switchyard_routing_decisions_total\{device="cpu-latency",model="yolox-nano-dynamic",policy="latency",reason="earliest-finish"\} [1-9]/)
-})
-
 t.test('a worker killed mid-batch loses no request', async (t) => {
-  const server = await startServer(t, { devices: profiles.map((p) => ({ ...p, maxBatchSize: 4, batchDelayMs: { latency: 0, throughput: 10 } })) }, { deviceOptions: { allowFaults: true, restartBackoffMs: { initial: 50, max: 500 } } })
+  // Every request is pinned to cpu-bulk, whose next batch dies with its thread: the fault
+  // fires whatever the machine's speed (the old version let requests choose a device by
+  // learned costs, so under load the fault could sit on a device nobody used). Placement
+  // and retry arithmetic are pinned exactly on a virtual clock in devices/scheduler.test.ts;
+  // this test proves the same on real worker threads and models.
+  // cpu-bulk has two workers, so it stays healthy (and pinnable) while one is replaced; the
+  // fault sits on its first worker, which the scheduler fills first
+  const devices2 = profiles.map((p) => ({ ...p, maxBatchSize: 4, batchDelayMs: { latency: 0, throughput: 10 }, ...(p.id === 'cpu-bulk' ? { workers: 2, intraOpThreads: 1 } : {}) }))
+  const server = await startServer(t, { devices: devices2 }, { deviceOptions: { allowFaults: true, restartBackoffMs: { initial: 50, max: 500 } } })
   const { app, devices } = server
   const bytes = photo('person.jpg')
   const reference = (await app.inject({ method: 'POST', url: '/classify', payload: bytes, headers: jpeg })).json().predictions
   devices.get('cpu-bulk')!.injectFault('exit') // its next batch dies with the thread
-  const res = await Promise.all(Array.from({ length: 12 }, () => app.inject({ method: 'POST', url: '/classify', payload: bytes, headers: { ...jpeg, 'x-switchyard-policy': 'throughput' } })))
+  const res = await Promise.all(Array.from({ length: 12 }, () => app.inject({ method: 'POST', url: '/classify', payload: bytes, headers: { ...jpeg, 'x-switchyard-policy': 'throughput', 'x-switchyard-device': 'cpu-bulk' } })))
   t.same(res.map((r) => r.statusCode), Array(12).fill(200), 'every request answered 200')
   t.ok(res.every((r) => JSON.stringify(r.json().predictions) === JSON.stringify(reference)), 'with the right answer')
-  t.ok(res.some((r) => r.headers['x-switchyard-device'] === 'cpu-latency'), 'the failed batch was retried on the other device')
+  const retried = res.filter((r) => r.headers['x-switchyard-device'] === 'cpu-latency').length
+  t.ok(retried >= 1, `the failed batch was retried on the other device (${retried} requests)`)
   const metrics = (await app.inject('/metrics')).body
-  t.match(metrics, /switchyard_batch_retries_total\{device="cpu-bulk",model="mobilenetv2-12-int8"\} [1-9]/)
+  const m = /switchyard_batch_retries_total\{device="cpu-bulk",model="mobilenetv2-12-int8"\} (\d+)/.exec(metrics)
+  t.equal(Number(m?.[1]), retried, 'each retry counted against the device that failed')
   // the dead worker is replaced in the background and the device comes back
-  for (let i = 0; i < 200 && devices.get('cpu-bulk')!.liveWorkers === 0; i++) await new Promise((resolve) => setTimeout(resolve, 50))
-  t.equal(devices.get('cpu-bulk')!.liveWorkers, 1, 'a replacement worker started')
+  for (let i = 0; i < 400 && devices.get('cpu-bulk')!.liveWorkers < 2; i++) await new Promise((resolve) => setTimeout(resolve, 50))
+  t.equal(devices.get('cpu-bulk')!.liveWorkers, 2, 'a replacement worker started')
   const ready = await app.inject('/readyz')
   t.equal(ready.statusCode, 200)
   t.same(ready.json().devices, { 'cpu-latency': 'healthy', 'cpu-bulk': 'healthy' })
   const pinned = await app.inject({ method: 'POST', url: '/classify', payload: bytes, headers: { ...jpeg, 'x-switchyard-device': 'cpu-bulk' } })
   t.equal(pinned.statusCode, 200, 'and serves again')
+  t.equal(pinned.headers['x-switchyard-device'], 'cpu-bulk')
 })
 
 t.test('a failing run with nowhere to retry is a 503 naming the failure, then the device serves again', async (t) => {
@@ -104,20 +90,32 @@ t.test('CUDA marked required on a machine without it: startup fails naming the c
 })
 
 t.test('batched results equal unbatched results (dynamic-batch YOLOX)', async (t) => {
-  const { app } = await startServer(t, {
+  const server = await startServer(t, {
     models: { enabled: ['mobilenetv2-12-int8', 'yolox-nano-dynamic'] },
     routes: { detect: 'yolox-nano-dynamic' },
-    devices: [{ id: 'cpu', kind: 'cpu', required: true, maxBatchSize: 8, batchDelayMs: { latency: 0, throughput: 200 } }]
+    devices: [{ id: 'cpu', kind: 'cpu', required: true, workers: 1, maxBatchSize: PHOTOS.length, batchDelayMs: { latency: 0, throughput: 1000 } }]
   })
+  const { app } = server
   const alone = new Map<string, unknown>()
   for (const p of PHOTOS) {
     const r = await app.inject({ method: 'POST', url: '/detect', payload: photo(p), headers: { ...jpeg, 'x-switchyard-policy': 'latency' } })
     t.equal(r.headers['x-switchyard-batch-size'], '1')
     alone.set(p, r.json().detections)
   }
-  const together = await Promise.all(PHOTOS.map((p) => app.inject({ method: 'POST', url: '/detect', payload: photo(p), headers: { ...jpeg, 'x-switchyard-policy': 'throughput' } })))
-  t.ok(together.every((r) => Number(r.headers['x-switchyard-batch-size']) > 1), `served in batches (${together.map((r) => r.headers['x-switchyard-batch-size']).join(',')})`)
-  for (const [i, p] of PHOTOS.entries()) t.same(together[i]!.json().detections, alone.get(p), `${p}: same detections in a batch as alone`)
+  // The photos are decoded first and then handed to the dispatcher in one synchronous loop:
+  // the batch fills to its limit before any timer can fire, so it is one batch of all seven
+  // whatever the machine's speed (through HTTP, decoding times decide who rides together).
+  const model = await loadModel(join(REPO, 'models'), 'yolox-nano-dynamic', { localDir: SHARED_MODELS, cacheDir: join(REPO, '.cache/models'), download: false })
+  const limits = testConfig().images
+  const images = await Promise.all(PHOTOS.map((p) => decodeImage(photo(p), model, limits)))
+  const dispatcher = new Dispatcher(server.devices, server.metrics, realClock)
+  const deadline = realClock.now() + 60_000
+  const together = await Promise.all(images.map((image) => dispatcher.dispatch(model.name, image, {}, { policy: 'throughput', deadline })))
+  t.same(together.map((d) => d.batchSize), Array(PHOTOS.length).fill(PHOTOS.length), 'served as one batch')
+  for (const [i, p] of PHOTOS.entries()) {
+    const r = together[i]!.result
+    t.same(r.kind === 'detect' ? JSON.parse(JSON.stringify(r.detections)) : null, alone.get(p), `${p}: same detections in a batch as alone`)
+  }
 })
 
 t.test('invalid routing headers are 400s naming the header', async (t) => {
