@@ -5,10 +5,10 @@ import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { Value } from '@sinclair/typebox/value'
 import { ConfigError } from '../errors.js'
+import { deepMerge, type Json } from '../util/merge.js'
 import { ConfigSchema, type Config } from './schema.js'
 
 
-type Json = Record<string, unknown>
 
 /** Environment variable → config path. Values are coerced by the field's type. */
 const ENV: ReadonlyArray<readonly [string, string, 'string' | 'int' | 'list']> = [
@@ -147,17 +147,4 @@ function setPath (obj: Json, pointer: string, value: unknown): void {
     node = node[key] as Json
   }
   node[keys[keys.length - 1]!] = value
-}
-
-function deepMerge (base: Json, over: Json): Json {
-  const out: Json = { ...base }
-  for (const [k, v] of Object.entries(over)) {
-    const b = out[k]
-    out[k] = isPlainObject(v) && isPlainObject(b) ? deepMerge(b, v) : v
-  }
-  return out
-}
-
-function isPlainObject (v: unknown): v is Json {
-  return typeof v === 'object' && v !== null && !Array.isArray(v)
 }

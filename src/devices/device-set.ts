@@ -9,11 +9,8 @@ import { DeviceUnavailableError, StartupError } from '../errors.js'
 import { Device, type DeviceOptions } from './device.js'
 import { RequestQueue } from './request-queue.js'
 import { round } from '../util/format.js'
+import type { Log } from '../util/log.js'
 
-export interface DeviceSetLog {
-  warn: (obj: object, msg: string) => void
-  info: (obj: object, msg: string) => void
-}
 
 export class DeviceSet {
   readonly devices: Device[] = []
@@ -23,7 +20,7 @@ export class DeviceSet {
 
   constructor (readonly models: readonly ModelInfo[], readonly configured: readonly string[]) {}
 
-  static async open (config: Config, models: ModelInfo[], missing: ReadonlyMap<string, string>, log: DeviceSetLog, opts: Partial<DeviceOptions> = {}): Promise<DeviceSet> {
+  static async open (config: Config, models: ModelInfo[], missing: ReadonlyMap<string, string>, log: Log, opts: Partial<DeviceOptions> = {}): Promise<DeviceSet> {
     const set = new DeviceSet(models, config.models.enabled)
     for (const [name, why] of missing) set.unavailableModels.set(name, why)
     // Triton's rule (a baseline): every device consumes one queue per model

@@ -10,7 +10,8 @@ import type { ModelFailure, ModelReport, WorkerInit } from '../worker/protocol.j
 import { realClock, type Clock } from './clock.js'
 import type { Executor } from './executor.js'
 import type { RequestQueue } from './request-queue.js'
-import { Scheduler, type SchedulerLog } from './scheduler.js'
+import type { Log } from '../util/log.js'
+import { Scheduler } from './scheduler.js'
 import { WorkerHandle } from './worker-handle.js'
 
 export type { BatchEvent, Lane } from './scheduler.js'
@@ -30,7 +31,7 @@ export interface DeviceOptions {
   calibrationRuns: number
   costWindow: number
   allowFaults?: boolean
-  log?: SchedulerLog
+  log?: Log
   /** consecutive failed batches before a worker is replaced (circuit breaker) */
   breakerThreshold?: number
   restartBackoffMs?: { initial: number, max: number }

@@ -17,6 +17,7 @@
 // which worker takes which work.
 import { EventEmitter } from 'node:events'
 import { BatchFailedError, DeviceRefusedError } from '../errors.js'
+import type { Log } from '../util/log.js'
 import type { ModelReport } from '../worker/protocol.js'
 import { planBatch, type BatchSlot } from './batcher.js'
 import type { Clock, TimerHandle } from './clock.js'
@@ -66,10 +67,6 @@ export interface BatchEvent {
   predictedMs: number
 }
 
-export interface SchedulerLog {
-  warn: (obj: object, msg: string) => void
-  info: (obj: object, msg: string) => void
-}
 
 export interface SchedulerOptions {
   id: string
@@ -83,7 +80,7 @@ export interface SchedulerOptions {
   /** consecutive failed batches before a worker is replaced (circuit breaker; default 3) */
   breakerThreshold?: number
   restartBackoffMs?: { initial: number, max: number }
-  log?: SchedulerLog
+  log?: Log
 }
 
 /**

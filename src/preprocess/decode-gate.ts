@@ -5,7 +5,7 @@
 // past `maxWaiting` the gate refuses (the caller answers 429).
 import type { Policy } from '../config/schema.js'
 
-interface Waiter { policy: Policy, grant: () => void }
+interface Waiter { grant: () => void }
 
 export class DecodeGate {
   private active = 0
@@ -25,7 +25,7 @@ export class DecodeGate {
     if (this.waiting >= this.maxWaiting) return Promise.resolve(null)
     return new Promise((resolve) => {
       const list = policy === 'latency' ? this.waitingLatency : this.waitingBulk
-      list.push({ policy, grant: () => resolve(this.take(policy)) })
+      list.push({ grant: () => resolve(this.take(policy)) })
     })
   }
 

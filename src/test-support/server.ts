@@ -8,6 +8,7 @@ import type { Test } from 'tap'
 import { buildServer, type BuildOptions, type Switchyard } from '../app.js'
 import { loadConfig } from '../config/load-config.js'
 import type { Config } from '../config/schema.js'
+import { deepMerge } from '../util/merge.js'
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
 export const SHARED = process.env.SWITCHYARD_SHARED_DIR ?? resolve(REPO, '../shared')
@@ -23,7 +24,7 @@ export function testConfig (overrides: Record<string, unknown> = {}): Config {
     routing: { calibrationRuns: 1 },
     devices: [{ id: 'cpu', kind: 'cpu', required: true, maxBatchSize: 4 }]
   }
-  return loadConfig({ file: join(REPO, 'config/default.json'), env: {}, root: REPO, overrides: merge(base, overrides) })
+  return loadConfig({ file: join(REPO, 'config/default.json'), env: {}, root: REPO, overrides: deepMerge(base, overrides) })
 }
 
 export async function startServer (t: Test, overrides: Record<string, unknown> = {}, opts: BuildOptions = {}): Promise<Switchyard> {
@@ -45,17 +46,4 @@ export function multipart (parts: Array<{ name: string, filename?: string, type?
   }
   chunks.push(Buffer.from(`--${boundary}--\r\n`))
   return { payload: Buffer.concat(chunks), headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } }
-}
-
-function merge (a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...a }
-  for (const [k, v] of Object.entries(b)) {
-    const x = out[k]
-    out[k] = isObj(v) && isObj(x) ? merge(x, v) : v
-  }
-  return out
-}
-
-function isObj (v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v)
 }
