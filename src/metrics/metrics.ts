@@ -5,9 +5,18 @@
 // are read from the devices when Prometheus scrapes, never updated on the hot path.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { Policy } from '../config/schema.js'
-import type { BatchEvent, Scheduler } from '../devices/scheduler.js'
+import type { BatchEvent } from '../devices/scheduler.js'
 import type { DispatchObserver } from '../router/dispatcher.js'
 import type { RejectReason, RouteReason } from '../router/router.js'
+
+/** What metrics read from a device, at scrape time and per batch (any device: threads or simulated). */
+export interface ObservedDevice {
+  readonly id: string
+  readonly healthy: boolean
+  readonly liveWorkers: number
+  readonly lanes: ReadonlyMap<string, { model: string, queue: { size: number }, inFlight: number, cost: { a: number, b: number } }>
+  on: (event: 'batch', listener: (e: BatchEvent) => void) => unknown
+}
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 const ERROR_BUCKETS = [-1, -0.25, -0.1, -0.05, -0.025, -0.01, -0.005, 0, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1]
@@ -26,7 +35,7 @@ export class Metrics implements DispatchObserver {
   readonly rejections: Counter<'device' | 'model' | 'policy' | 'reason'>
   readonly retries: Counter<'device' | 'model'>
 
-  constructor (devices: () => readonly Scheduler[], modelReady: () => ReadonlyMap<string, boolean>) {
+  constructor (devices: () => readonly ObservedDevice[], modelReady: () => ReadonlyMap<string, boolean>) {
     const registers = [this.registry]
     collectDefaultMetrics({ register: this.registry, prefix: 'switchyard_' })
     const dm = ['device', 'model'] as const
@@ -43,7 +52,7 @@ export class Metrics implements DispatchObserver {
     this.rejections = new Counter({ name: 'switchyard_rejected_requests_total', help: 'Requests refused by admission control or failed after retry, by reason', labelNames: ['device', 'model', 'policy', 'reason'], registers })
     this.retries = new Counter({ name: 'switchyard_batch_retries_total', help: 'Requests whose batch failed on this device and were retried on another', labelNames: dm, registers })
 
-    const each = (fn: (d: Scheduler) => void): void => { for (const d of devices()) fn(d) }
+    const each = (fn: (d: ObservedDevice) => void): void => { for (const d of devices()) fn(d) }
     new Gauge({
       name: 'switchyard_queue_depth', help: 'Requests queued (not yet running) per device and model', labelNames: dm, registers,
       collect () { this.reset(); each((d) => { for (const l of d.lanes.values()) this.set({ device: d.id, model: l.model }, l.queue.size) }) }
@@ -75,7 +84,7 @@ export class Metrics implements DispatchObserver {
   }
 
   /** Batch-level observations come from the devices' 'batch' events. */
-  watch (device: Scheduler): void {
+  watch (device: ObservedDevice): void {
     device.on('batch', (e: BatchEvent) => {
       this.batchSize.observe({ device: e.device, model: e.model }, e.size)
       this.batchService.observe({ device: e.device, model: e.model }, e.serviceMs / 1000)
