@@ -97,6 +97,7 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
   private timer: TimerHandle | null = null
   private timerAt = Infinity
   private pumping = false
+  private holding = 0
   private pumpAgain = false
   protected closed = false
   private lastHealthy = false
@@ -160,6 +161,15 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
     else for (const c of consumers) c.pump()
   }
 
+  /**
+   * Runs `fn`, which enqueues several items, and only then lets workers take them: the items
+   * of one request (tiles) start as one batch instead of the first one running alone.
+   */
+  together (fn: () => void): void {
+    this.holding++
+    try { fn() } finally { this.holding--; this.pump() }
+  }
+
   /** Test hook: the next batch on the first live worker fails this way. */
   injectFault (mode: 'exit' | 'throw'): void {
     this.workers.find((w) => w.alive)?.executor?.injectFault?.(mode)
@@ -167,7 +177,7 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
 
   /** Gives every free worker what the batcher says it should run. */
   pump (): void {
-    if (this.closed) return
+    if (this.closed || this.holding > 0) return
     if (this.pumping) { this.pumpAgain = true; return }
     this.pumping = true
     try {

@@ -90,10 +90,46 @@ export class Dispatcher {
     })
   }
 
-  private attempt (job: Job, attempt: number, tried: string[], lastError: Error | null, done: DispatchCallback): void {
+  /**
+   * A request that is several items (the tiles of a tiled detection), placed as what it is.
+   * Latency: the router predicts the finish of all k items per device (batches of B over the
+   * device's workers) and every item goes to the device where the whole request finishes
+   * first, queued together so they batch. Throughput: admission counts all k items, then each
+   * is placed in turn; as the efficient device's queue grows past a batch-time, later items
+   * overflow to the next device (the request is split when that finishes it sooner).
+   * Each item that fails is retried on its own like any other.
+   */
+  dispatchMany (model: string, images: PreparedImage[], params: ItemParams, opts: DispatchOptions, prepareAgain?: (index: number) => Promise<PreparedImage>): Promise<Dispatched[]> {
+    const k = images.length
+    const now = this.clock.now()
+    let first: RouteDecision | undefined
+    if (opts.policy === 'latency' || opts.pinned !== undefined) {
+      first = this.router.route(this.devices.devices, { model, policy: opts.policy, deadlineMs: opts.deadline - now, pinned: opts.pinned, items: k }, now)
+      if (!first.ok) {
+        this.observer.rejected(opts.pinned ?? '', model, opts.policy, first.reason)
+        return Promise.reject(rejection(first, model, opts, now))
+      }
+    } else {
+      try { this.admit(model, opts, k) } catch (err) { return Promise.reject(err) }
+    }
+    const answers: Array<Promise<Dispatched>> = []
+    const place = (): void => {
+      for (let i = 0; i < k; i++) {
+        answers.push(new Promise<Dispatched>((resolve, reject) => {
+          const job: Job = { model, image: images[i]!, params, opts, ...(prepareAgain ? { prepareAgain: () => prepareAgain(i) } : {}) }
+          this.attempt(job, 1, [], null, (err, r) => (err !== null ? reject(err) : resolve(r!)), first)
+        }))
+      }
+    }
+    if (first?.ok === true) this.devices.get(first.device)!.together(place)
+    else place()
+    return Promise.all(answers)
+  }
+
+  private attempt (job: Job, attempt: number, tried: string[], lastError: Error | null, done: DispatchCallback, placed?: RouteDecision): void {
     const { model, opts } = job
     const now = this.clock.now()
-    const decision = this.router.route(this.devices.devices, {
+    const decision = placed ?? this.router.route(this.devices.devices, {
       model,
       policy: opts.policy,
       // a retry was already accepted: it is not refused for the deadline again

@@ -1,0 +1,60 @@
+// The dispatcher on simulated devices and a virtual clock: placement of one item and of a
+// request that is many (tiles), admission, and what the observer hears. Exact on any machine.
+import t from 'tap'
+import { VirtualClock } from '../devices/clock.js'
+import { SimDevice } from '../sim/sim-device.js'
+import { seededRandom } from '../sim/simulated-executor.js'
+import { Dispatcher, type Dispatched } from './dispatcher.js'
+
+const IMAGE = { pixels: new Uint8Array(1), width: 1, height: 1, originalWidth: 1, originalHeight: 1 }
+
+// CPU: t(1) = 25 ms, batches of 4, one worker. GPU: t(1) = 31 ms, but t(24) = 54 ms.
+function setup (): { clock: VirtualClock, dispatcher: Dispatcher, decisions: string[] } {
+  const clock = new VirtualClock()
+  const random = seededRandom(11)
+  const cpu = new SimDevice({ id: 'cpu', workers: 1, models: { m: { a: 5, b: 20, maxBatchSize: 4 } }, maxQueue: 1000 }, clock, random)
+  const gpu = new SimDevice({ id: 'cuda:0', workers: 1, models: { m: { a: 30, b: 1, maxBatchSize: 32 } }, maxQueue: 1000 }, clock, random)
+  const devices = [cpu, gpu]
+  const decisions: string[] = []
+  const dispatcher = new Dispatcher({ devices, get: (id) => devices.find((d) => d.id === id) }, {
+    decision: (device, _m, _p, reason) => decisions.push(`${device}:${reason}`),
+    rejected () {}, retry () {}, predictionError () {}
+  }, clock)
+  return { clock, dispatcher, decisions }
+}
+
+t.test('one latency image goes where it finishes first: the CPU', async (t) => {
+  const { clock, dispatcher } = setup()
+  const p = dispatcher.dispatch('m', IMAGE, {}, { policy: 'latency', deadline: 10_000 })
+  clock.advance(1000)
+  const r = await p
+  t.equal(r.device, 'cpu')
+  t.ok(Math.abs(r.predictedMs - 25) < 1e-9, 'predicted t(1) on the CPU')
+})
+
+t.test('a tiled latency request goes where its whole batch finishes first: the GPU, though the CPU is idle', async (t) => {
+  const { clock, dispatcher, decisions } = setup()
+  // 24 tiles: CPU 6 batches of t(4) = 85 ms on one worker = 510 ms; GPU one batch t(24) = 54 ms
+  const p = dispatcher.dispatchMany('m', Array(24).fill(IMAGE), {}, { policy: 'latency', deadline: 10_000 })
+  clock.advance(1000)
+  const rs: Dispatched[] = await p
+  t.same(new Set(rs.map((r) => r.device)), new Set(['cuda:0']), 'every tile on the GPU')
+  t.same(new Set(rs.map((r) => r.batchSize)), new Set([24]), 'in one batch')
+  t.equal(decisions.length, 24)
+  t.ok(rs.every((r) => Math.abs(r.predictedMs - 54) < 1e-9), 'predicted as the whole request: t(24)')
+})
+
+t.test('a tiled throughput request is split when that finishes it sooner', async (t) => {
+  const { clock, dispatcher } = setup()
+  const p = dispatcher.dispatchMany('m', Array(96).fill(IMAGE), {}, { policy: 'throughput', deadline: 60_000 })
+  clock.advance(10_000)
+  const rs = await p
+  const on = (id: string): number => rs.filter((r) => r.device === id).length
+  t.ok(on('cuda:0') > on('cpu') && on('cpu') > 0, `most tiles on the GPU, the overflow on the CPU (${on('cuda:0')} / ${on('cpu')})`)
+})
+
+t.test('admission counts tiles: a request that would overflow every queue is refused whole', async (t) => {
+  const { dispatcher } = setup()
+  await t.rejects(dispatcher.dispatchMany('m', Array(1001).fill(IMAGE), {}, { policy: 'throughput', deadline: 60_000 }), { code: 'SY_OVERLOADED', retryAfter: 1 })
+  await t.rejects(dispatcher.dispatchMany('m', Array(24).fill(IMAGE), {}, { policy: 'latency', deadline: 10 }), { code: 'SY_DEADLINE_UNMEETABLE' })
+})
