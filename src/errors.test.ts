@@ -7,7 +7,11 @@ import * as errors from './errors.js'
 import { REPO } from './test-support/server.js'
 
 const readme = readFileSync(join(REPO, 'README.md'), 'utf8')
-const declared = Object.entries(errors).filter(([, v]) => typeof v === 'function') as Array<[string, new (...a: unknown[]) => Error & { code: string, statusCode: number }]>
+type ErrorClass = new (...a: unknown[]) => Error & { code: string, statusCode: number }
+const isErrorClass = (v: unknown): v is ErrorClass => typeof v === 'function' && v.prototype instanceof Error
+// the API's errors; the internal ones (startup, devices, workers) are never sent as they are
+const declared = Object.entries(errors).filter(([, v]) => isErrorClass(v) && v !== errors.InternalError && !(v.prototype instanceof errors.InternalError)) as Array<[string, ErrorClass]>
+const internal = Object.entries(errors).filter(([, v]) => isErrorClass(v) && v.prototype instanceof errors.InternalError)
 
 t.ok(declared.length >= 20, `${declared.length} errors declared`)
 const codes = new Set<string>()
@@ -19,3 +23,14 @@ for (const [name, E] of declared) {
   codes.add(e.code)
   t.ok(readme.includes(`\`${e.code}\``), `${e.code} is in the README's error table`)
 }
+
+t.test('internal errors are declared in errors.ts too, named after their class', async (t) => {
+  t.ok(internal.length >= 8, `${internal.length} internal errors: ${internal.map(([n]) => n).join(', ')}`)
+  for (const [name, E] of internal) t.equal(new (E as ErrorClass)('x', false).name, name)
+})
+
+t.test('Retry-After is attached in one way', async (t) => {
+  const e = errors.withRetryAfter(new errors.Overloaded('x'), 3)
+  t.equal(e.retryAfter, 3)
+  t.equal(e.statusCode, 429)
+})

@@ -56,29 +56,29 @@ export function withRetryAfter<E extends Error> (err: E, seconds: number): E & R
 // Internal errors: raised between Switchyard's own parts (startup, devices, workers), never
 // sent to a client as they are. Startup prints them; the dispatcher turns batch failures into
 // the API errors above.
-class NamedError extends Error {
+export class InternalError extends Error {
   override get name (): string { return this.constructor.name }
 }
 /** config file or environment value invalid (names the JSON path and the variable) */
-export class ConfigError extends NamedError {}
+export class ConfigError extends InternalError {}
 /** a models/<name>/model.json that is missing or invalid */
-export class ModelConfigError extends NamedError {}
+export class ModelConfigError extends InternalError {}
 /** weights missing, unreachable or with the wrong sha256 */
-export class WeightsError extends NamedError {}
+export class WeightsError extends InternalError {}
 /** the server cannot start: a required device, or a model no device could load */
-export class StartupError extends NamedError {}
+export class StartupError extends InternalError {}
 /** a device could not be opened (e.g. the CUDA provider does not load) */
-export class DeviceUnavailableError extends NamedError {}
+export class DeviceUnavailableError extends InternalError {}
 /** a worker thread failed to initialise */
-export class WorkerStartError extends NamedError {
+export class WorkerStartError extends InternalError {
   constructor (message: string, readonly providerUnavailable: boolean) { super(message) }
 }
 /**
  * A batch was accepted by a worker that then failed: it threw (workerDied false) or the
  * thread exited (workerDied true). Its items may be retried on another device.
  */
-export class BatchFailedError extends NamedError {
+export class BatchFailedError extends InternalError {
   constructor (message: string, readonly workerDied: boolean) { super(message) }
 }
 /** A device refused an item before running it (no live worker, stopped, model not here): no worker failed; the item may be placed elsewhere. */
-export class DeviceRefusedError extends NamedError {}
+export class DeviceRefusedError extends InternalError {}
