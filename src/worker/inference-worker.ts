@@ -29,8 +29,8 @@ const loaded = new Map<string, Loaded>()
 let pendingFault: 'exit' | 'throw' | null = null
 let queue: Promise<void> = Promise.resolve()
 
-function send (msg: WorkerToMain): void {
-  port.postMessage(msg)
+function send (msg: WorkerToMain, transfer: ArrayBuffer[] = []): void {
+  port.postMessage(msg, transfer)
 }
 
 async function createSession (model: WorkerModel): Promise<ort.InferenceSession> {
@@ -70,7 +70,8 @@ async function loadOne (model: WorkerModel): Promise<ModelReport> {
     const layout = new TensorLayout(model.input, model.preprocess)
     const entry: Loaded = { model, session, layout, input: new Float32Array(maxBatchSize * 3 * layout.plane), maxBatchSize }
     loaded.set(model.name, entry)
-    return { name: model.name, inputShape: meta.shape as Array<number | string>, dynamicBatch, maxBatchSize, calibration: await calibrate(entry) }
+    const outputShape = (session.outputMetadata.find((m) => m.name === model.output.name && m.isTensor) as { shape?: Array<number | string> } | undefined)?.shape ?? []
+    return { name: model.name, inputShape: meta.shape as Array<number | string>, outputShape, dynamicBatch, maxBatchSize, calibration: await calibrate(entry) }
   }
 }
 
@@ -109,7 +110,11 @@ async function runBatch (msg: RunMessage): Promise<void> {
   const n = msg.items.length
   if (n > entry.maxBatchSize) throw new Error(`batch of ${n} exceeds ${msg.model}'s max batch ${entry.maxBatchSize}`)
   const t0 = performance.now()
-  for (let i = 0; i < n; i++) entry.layout.write(msg.items[i]!.image, entry.input, i)
+  for (let i = 0; i < n; i++) {
+    const image = msg.items[i]!.image
+    if (image.tensor === true) copyTensor(entry, image.pixels, i)
+    else entry.layout.write(image, entry.input, i)
+  }
   const t1 = performance.now()
   if (pendingFault !== null) {
     const fault = pendingFault
@@ -123,7 +128,15 @@ async function runBatch (msg: RunMessage): Promise<void> {
   if (!output) throw new Error(`model ${msg.model} has no output named ${entry.model.output.name}`)
   const results = decode(entry, output, msg)
   for (const t of Object.values(outputs)) t.dispose()
-  send({ type: 'result', batchId: msg.batchId, results, prepMs: t1 - t0, runMs: t2 - t1, postMs: performance.now() - t2 })
+  const transfer = results.flatMap((r) => r.raw ? [r.raw.data.buffer as ArrayBuffer] : [])
+  send({ type: 'result', batchId: msg.batchId, results, prepMs: t1 - t0, runMs: t2 - t1, postMs: performance.now() - t2 }, transfer)
+}
+
+/** A ready input tensor (one item's float32 bytes), copied byte for byte: no alignment needed. */
+function copyTensor (entry: Loaded, bytes: Uint8Array, index: number): void {
+  const size = 3 * entry.layout.plane * 4
+  if (bytes.byteLength !== size) throw new Error(`tensor item of ${bytes.byteLength} bytes, expected ${size}`)
+  new Uint8Array(entry.input.buffer, entry.input.byteOffset + index * size, size).set(bytes)
 }
 
 function decode (entry: Loaded, output: ort.Tensor, msg: RunMessage): ItemResult[] {
@@ -135,8 +148,10 @@ function decode (entry: Loaded, output: ort.Tensor, msg: RunMessage): ItemResult
   for (let i = 0; i < n; i++) {
     const { image, params } = msg.items[i]!
     const slice = data.subarray(i * per, (i + 1) * per)
+    // a copy only when asked for (the Open Inference Protocol's raw outputs)
+    const raw = params.rawOutput === true ? { raw: { data: slice.slice(), shape: [1, ...output.dims.slice(1).map(Number)] } } : {}
     if (spec.kind === 'softmax') {
-      results.push({ kind: 'classify', predictions: softmaxTopK(slice, entry.model.labels, params.topK ?? spec.topK) })
+      results.push({ kind: 'classify', predictions: softmaxTopK(slice, entry.model.labels, params.topK ?? spec.topK), ...raw })
     } else {
       const { layout } = entry
       const { left, top } = layout.offset(image)
@@ -151,7 +166,7 @@ function decode (entry: Loaded, output: ort.Tensor, msg: RunMessage): ItemResult
         originalWidth: image.originalWidth,
         originalHeight: image.originalHeight
       }, entry.model.labels, params.scoreThreshold ?? spec.scoreThreshold, params.iouThreshold ?? spec.iouThreshold, spec.maxDetections)
-      results.push({ kind: 'detect', width: image.originalWidth, height: image.originalHeight, detections })
+      results.push({ kind: 'detect', width: image.originalWidth, height: image.originalHeight, detections, ...raw })
     }
   }
   return results
