@@ -268,6 +268,7 @@ const malformed: Array<[string, { payload: Buffer | string, headers?: Record<str
   ['binary_data not a boolean', json({ inputs: [bytesInput([DOG.toString('base64')])], outputs: [{ name: 'output', parameters: { binary_data: 'yes' } }] }), 400, 'SY_INVALID_INFER_REQUEST'],
   [`more than ${MAX_ITEMS} items`, json({ inputs: [bytesInput(Array.from({ length: MAX_ITEMS + 1 }, () => 'AAAA'))] }), 413, 'SY_TOO_MANY_ITEMS'],
   [`JSON nested deeper than ${MAX_DEPTH}`, { payload: `{"inputs":[{"name":"input","shape":[1],"datatype":"FP32","data":${'['.repeat(200_000)}${']'.repeat(200_000)}}]}` }, 400, 'SY_INVALID_INFER_REQUEST'],
+  ['a huge array (4 M numbers for a 150 528-value tensor)', { payload: `{"inputs":[{"name":"input","shape":[1,3,224,224],"datatype":"FP32","data":[${'0,'.repeat(4_000_000)}0]}]}` }, 400, 'SY_INVALID_INFER_REQUEST'],
   ['a __proto__ key', { payload: '{"inputs":[{"name":"encoded_image","shape":[1],"datatype":"BYTES","data":["AAAA"],"__proto__":{"x":1}}]}' }, 400, 'SY_INVALID_INFER_REQUEST'],
   ['a binary size that disagrees with the shape', withHeader(tensorHeader(ZEROS.length - 4), ZEROS.subarray(4)), 400, 'SY_INVALID_INFER_REQUEST'],
   ['a binary size past the body\'s end', withHeader(tensorHeader(ZEROS.length + 4), ZEROS), 400, 'SY_INVALID_INFER_REQUEST'],
