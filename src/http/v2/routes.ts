@@ -20,7 +20,7 @@ import type { Metrics } from '../../metrics/metrics.js'
 import type { ModelInfo } from '../../models/model-spec.js'
 import type { DecodeGate } from '../../preprocess/decode-gate.js'
 import { decodeImage } from '../../preprocess/decode-image.js'
-import type { Dispatched, Dispatcher } from '../../router/dispatcher.js'
+import type { DispatchOptions, Dispatched, Dispatcher } from '../../router/dispatcher.js'
 import type { PreparedImage } from '../../worker/protocol.js'
 import { annotate } from '../answer-headers.js'
 import { requestOptions } from '../request-options.js'
@@ -84,11 +84,12 @@ export async function v2Routes (app: FastifyInstance, opts: V2RouteOptions): Pro
 
   const infer = async (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
     const started = performance.now()
-    request.inference = { model: request.params.model, device: '' }
+    // an unknown name is not a metric label: clients could mint label values without end
+    request.inference = { model: models.has(request.params.model) ? request.params.model : '', device: '' }
     const model = lookup(request.params)
     const name = model.name
     const ro = requestOptions(request.headers, config.routing)
-    const routing = { policy: ro.policy, deadline: started + ro.deadlineMs, pinned: ro.pinned }
+    const routing: DispatchOptions = { policy: ro.policy, deadline: started + ro.deadlineMs, pinned: ro.pinned }
     const body = request.body
     if (!Buffer.isBuffer(body) || body.length === 0) throw new InvalidInferRequest('the body carries no JSON inference request')
     const req = parseInferRequest(body, request.headers['inference-header-content-length'])
@@ -132,7 +133,7 @@ export async function v2Routes (app: FastifyInstance, opts: V2RouteOptions): Pro
   }
 
   /** One item: decoded (an image, through the gate) or copied (a tensor row), then dispatched. */
-  async function runItem (model: ModelInfo, plan: Plan, i: number, routing: { policy: Config['routing']['defaultPolicy'], deadline: number, pinned: string | undefined }): Promise<{ done: Dispatched, decodeMs: number }> {
+  async function runItem (model: ModelInfo, plan: Plan, i: number, routing: DispatchOptions): Promise<{ done: Dispatched, decodeMs: number }> {
     const items = plan.items
     if (items.kind === 'tensor') {
       const size = 3 * model.input.width * model.input.height
