@@ -1,8 +1,9 @@
 // What the Open Inference Protocol costs against POST /classify for the same photo, one run:
 //   npm run bench:interfaces          → bench/results/interfaces.{md,json}
 // The server runs in this process (default config, models from ../shared/models); a child
-// process sends sequential requests — one at a time, the cases interleaved round by round so
-// each sees the same machine — WARMUP per case, then ROUNDS timed, send to full body read.
+// process sends sequential requests — one at a time, the cases interleaved round by round (in
+// an order shuffled each round) so each sees the same machine — WARMUP per case, then ROUNDS
+// timed, send to full body read.
 // To add a case (another route, another encoding), append to CASES: a name and a request.
 import { spawn } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
@@ -92,12 +93,33 @@ const CASES: Case[] = [
 
 interface Timed { name: string, p50: number, p99: number, mean: number, n: number, bodyBytes: number, serverTotal: number }
 
+/** mulberry32: a small seeded PRNG, so a run's order can be repeated */
+let seed = 0x5eed
+function random (): number {
+  seed = (seed + 0x6d2b79f5) | 0
+  let x = Math.imul(seed ^ (seed >>> 15), 1 | seed)
+  x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x
+  return ((x ^ (x >>> 14)) >>> 0) / 4294967296
+}
+
+function shuffled (n: number): number[] {
+  const a = Array.from({ length: n }, (_, i) => i)
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [a[i], a[j]] = [a[j]!, a[i]!]
+  }
+  return a
+}
+
 async function client (url: string): Promise<void> {
   const requests = await Promise.all(CASES.map((c) => c.request()))
   const times: number[][] = CASES.map(() => [])
   const serverTotals: number[][] = CASES.map(() => [])
   for (let round = 0; round < WARMUP + ROUNDS; round++) {
-    for (let i = 0; i < CASES.length; i++) {
+    // shuffled each round (seeded), so every case follows every other equally often: a case
+    // that leaves garbage behind, like the 3 MB JSON tensor, would otherwise always slow the
+    // same next one
+    for (const i of shuffled(CASES.length)) {
       const r = requests[i]!
       const t0 = performance.now()
       const res = await fetch(url + r.path, { method: 'POST', body: r.body, headers: r.headers })
@@ -158,7 +180,7 @@ if (process.argv[2] === '--client') {
   const md = [
     `# Interfaces benchmark — ${new Date().toISOString().slice(0, 10)}, ${cpus().length} × ${cpus()[0]?.model}, Node ${process.version}`,
     '',
-    `Command: \`npm run bench:interfaces\` — default config (cpu; cuda:0 absent here), ${MODEL} from ${SHARED === join(REPO, '../shared') ? '../shared' : SHARED}/models, ${PHOTO} (${jpeg.length} bytes). One client process sends one request at a time; the cases take turns round by round (${WARMUP} warm-up rounds, then ${ROUNDS} timed), each timed from send to the last byte of the answer. "server total" is the server's own Server-Timing total (from routing to the answer, without reading the body or writing the answer).`,
+    `Command: \`npm run bench:interfaces\` — default config (cpu; cuda:0 absent here), ${MODEL} from ${SHARED === join(REPO, '../shared') ? '../shared' : SHARED}/models, ${PHOTO} (${jpeg.length} bytes). One client process sends one request at a time; the cases take turns round by round, in an order shuffled each round (${WARMUP} warm-up rounds, then ${ROUNDS} timed), each timed from send to the last byte of the answer. "server total" is the server's own Server-Timing total (from routing to the answer, without reading the body or writing the answer).`,
     '',
     'The development machine has 2 cores shared with other engineers\' builds and tests: absolute numbers are noisy; the differences between cases, measured side by side in the same run, are the result.',
     '',

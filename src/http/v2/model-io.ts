@@ -28,6 +28,17 @@ import { bytesElements, elementCount, fp32Values, type InferRequest, type Reques
 export const IMAGE_INPUT = 'encoded_image'
 /** items (images or tensor rows) in one request: each is a queued request of its own */
 export const MAX_ITEMS = 32
+/**
+ * Tensor rows a JSON body may carry. JSON numbers cost the main thread about 0.1 s per million
+ * to parse (a 224×224 row is 150 528 of them), so larger tensors travel as binary data; the
+ * limit is enforced on the bytes, before parsing (wire.ts).
+ */
+export const MAX_JSON_ITEMS = 4
+
+/** The most JSON values a request to `model` needs: MAX_JSON_ITEMS tensor rows, and room for the rest. */
+export function maxJsonValues (model: ModelInfo): number {
+  return MAX_JSON_ITEMS * 3 * model.input.width * model.input.height + 4096
+}
 
 export interface TensorMetadata { name: string, datatype: 'FP32' | 'INT32' | 'BYTES', shape: number[] }
 export interface ModelMetadata {

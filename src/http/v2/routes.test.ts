@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import { referenceInput, referenceLogits } from '../../test-support/reference-classifier.js'
 import { SHARED_IMAGES, startServer } from '../../test-support/server.js'
-import { MAX_ITEMS } from './model-io.js'
+import { MAX_ITEMS, MAX_JSON_ITEMS } from './model-io.js'
 import { MAX_DEPTH } from './wire.js'
 
 const server = await startServer(t)
@@ -268,7 +268,8 @@ const malformed: Array<[string, { payload: Buffer | string, headers?: Record<str
   ['binary_data not a boolean', json({ inputs: [bytesInput([DOG.toString('base64')])], outputs: [{ name: 'output', parameters: { binary_data: 'yes' } }] }), 400, 'SY_INVALID_INFER_REQUEST'],
   [`more than ${MAX_ITEMS} items`, json({ inputs: [bytesInput(Array.from({ length: MAX_ITEMS + 1 }, () => 'AAAA'))] }), 413, 'SY_TOO_MANY_ITEMS'],
   [`JSON nested deeper than ${MAX_DEPTH}`, { payload: `{"inputs":[{"name":"input","shape":[1],"datatype":"FP32","data":${'['.repeat(200_000)}${']'.repeat(200_000)}}]}` }, 400, 'SY_INVALID_INFER_REQUEST'],
-  ['a huge array (4 M numbers for a 150 528-value tensor)', { payload: `{"inputs":[{"name":"input","shape":[1,3,224,224],"datatype":"FP32","data":[${'0,'.repeat(4_000_000)}0]}]}` }, 400, 'SY_INVALID_INFER_REQUEST'],
+  ['a huge array (4 M numbers, refused before parsing)', { payload: `{"inputs":[{"name":"input","shape":[1,3,224,224],"datatype":"FP32","data":[${'0,'.repeat(4_000_000)}0]}]}` }, 400, 'SY_INVALID_INFER_REQUEST'],
+  [`a JSON tensor of more than ${MAX_JSON_ITEMS} rows`, json({ inputs: [{ name: 'input', shape: [MAX_JSON_ITEMS + 1, 3, 224, 224], datatype: 'FP32', data: Array.from({ length: (MAX_JSON_ITEMS + 1) * 150528 }, () => 0) }] }), 400, 'SY_INVALID_INFER_REQUEST'],
   ['a __proto__ key', { payload: '{"inputs":[{"name":"encoded_image","shape":[1],"datatype":"BYTES","data":["AAAA"],"__proto__":{"x":1}}]}' }, 400, 'SY_INVALID_INFER_REQUEST'],
   ['a binary size that disagrees with the shape', withHeader(tensorHeader(ZEROS.length - 4), ZEROS.subarray(4)), 400, 'SY_INVALID_INFER_REQUEST'],
   ['a binary size past the body\'s end', withHeader(tensorHeader(ZEROS.length + 4), ZEROS), 400, 'SY_INVALID_INFER_REQUEST'],

@@ -24,7 +24,7 @@ import type { DispatchOptions, Dispatched, Dispatcher } from '../../router/dispa
 import type { PreparedImage } from '../../worker/protocol.js'
 import { annotate } from '../answer-headers.js'
 import { requestOptions } from '../request-options.js'
-import { assembleOutputs, checkNames, modelMetadata, planInfer, type Plan } from './model-io.js'
+import { assembleOutputs, checkNames, maxJsonValues, modelMetadata, planInfer, type Plan } from './model-io.js'
 import { encodeInferResponse, parseInferRequest } from './wire.js'
 
 export interface V2RouteOptions {
@@ -92,7 +92,7 @@ export async function v2Routes (app: FastifyInstance, opts: V2RouteOptions): Pro
     const routing: DispatchOptions = { policy: ro.policy, deadline: started + ro.deadlineMs, pinned: ro.pinned }
     const body = request.body
     if (!Buffer.isBuffer(body) || body.length === 0) throw new InvalidInferRequest('the body carries no JSON inference request')
-    const req = parseInferRequest(body, request.headers['inference-header-content-length'])
+    const req = parseInferRequest(body, request.headers['inference-header-content-length'], maxJsonValues(model))
     const plan = planInfer(model, req)
     dispatcher.admit(name, routing) // refuse now rather than after decoding
 

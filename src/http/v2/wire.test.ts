@@ -19,6 +19,12 @@ t.test('the JSON nesting scan counts brackets outside strings only', async (t) =
   t.throws(() => parseJson(Buffer.from('{"constructor":{"prototype":{"x":1}}}')), { code: 'SY_INVALID_INFER_REQUEST' })
 })
 
+t.test('the number of JSON values is bounded before parsing; commas inside strings do not count', async (t) => {
+  t.same(parseJson(Buffer.from('[1,2,3]'), 2), [1, 2, 3])
+  t.throws(() => parseJson(Buffer.from('[1,2,3,4]'), 2), { code: 'SY_INVALID_INFER_REQUEST', message: /more than 2 values.*binary/ })
+  t.same(parseJson(Buffer.from('["a,b,c,d,e", 1]'), 1), ['a,b,c,d,e', 1])
+})
+
 t.test('binary inputs take their bytes in input order; JSON inputs take none', async (t) => {
   const a = Buffer.from(Float32Array.of(1.5, -2).buffer)
   const b = lp('hello', '')

@@ -5,11 +5,13 @@
 // binary layout) and hands back tensors; what fits which model is plan.ts's business.
 //
 // Everything a client sends is bounded before any allocation it could size: the body by the
-// route's bodyLimit (images.maxBodyBytes), JSON nesting by a byte scan before JSON.parse (a
-// `[[[[…` bomb costs one pass over its bytes, never the parser's stack or ours), arrays by
-// their counts (inputs, outputs, dimensions), and a declared shape by the bytes that could
-// carry it: data is never allocated from a shape, only after its element count is checked
-// against the values actually present.
+// route's bodyLimit (images.maxBodyBytes); JSON nesting and the number of JSON values by a
+// byte scan before JSON.parse — a `[[[[…` bomb or a `[0,0,0,…` array larger than the model
+// could take costs one pass over its bytes, never the parser's stack, its time (JSON.parse
+// spends about 0.1 s per million numbers, on the main thread) or its memory; arrays by their
+// counts (inputs, outputs, dimensions); and a declared shape by the bytes that could carry it:
+// data is never allocated from a shape, only after its element count is checked against the
+// values actually present.
 import sjson from 'secure-json-parse'
 import { endianness } from 'node:os'
 import { InvalidInferRequest } from '../../errors.js'
@@ -52,8 +54,11 @@ export interface InferRequest {
 
 const bad = (why: string): Error => new InvalidInferRequest(why)
 
-/** Splits and checks a request body; `headerLength` is the Inference-Header-Content-Length header. */
-export function parseInferRequest (body: Buffer, headerLength: string | string[] | undefined): InferRequest {
+/**
+ * Splits and checks a request body; `headerLength` is the Inference-Header-Content-Length
+ * header, `maxJsonValues` the most values (numbers, strings, …) its JSON may hold.
+ */
+export function parseInferRequest (body: Buffer, headerLength: string | string[] | undefined, maxJsonValues = Infinity): InferRequest {
   let jsonEnd = body.length
   if (headerLength !== undefined) {
     const v = Array.isArray(headerLength) ? headerLength[0] ?? '' : headerLength
@@ -62,7 +67,7 @@ export function parseInferRequest (body: Buffer, headerLength: string | string[]
     if (jsonEnd > body.length) throw bad(`Inference-Header-Content-Length is ${jsonEnd} but the body has ${body.length} bytes`)
   }
   if (jsonEnd === 0) throw bad('the body carries no JSON inference request')
-  const root = parseJson(body.subarray(0, jsonEnd))
+  const root = parseJson(body.subarray(0, jsonEnd), maxJsonValues)
   if (!isObject(root)) throw bad('the inference request must be a JSON object')
 
   const id = root.id
@@ -111,12 +116,14 @@ export function parseInferRequest (body: Buffer, headerLength: string | string[]
 }
 
 /**
- * JSON.parse behind two guards: nesting deeper than MAX_DEPTH is refused by a scan of the bytes
- * (strings skipped), and `__proto__` / `constructor.prototype` keys are refused as Fastify's
- * own parser does (secure-json-parse).
+ * JSON.parse behind three guards: nesting deeper than MAX_DEPTH and more than `maxValues`
+ * values (counted by their separating commas) are refused by a scan of the bytes (strings
+ * skipped), and `__proto__` / `constructor.prototype` keys are refused as Fastify's own parser
+ * does (secure-json-parse).
  */
-export function parseJson (bytes: Buffer): unknown {
+export function parseJson (bytes: Buffer, maxValues = Infinity): unknown {
   let depth = 0
+  let commas = 0
   let inString = false
   for (let i = 0; i < bytes.length; i++) {
     const c = bytes[i]!
@@ -125,6 +132,8 @@ export function parseJson (bytes: Buffer): unknown {
       else if (c === 0x22) inString = false
     } else if (c === 0x22) {
       inString = true
+    } else if (c === 0x2c) {
+      if (++commas > maxValues) throw bad(`the JSON holds more than ${maxValues} values: send a tensor this large as binary data (Inference-Header-Content-Length)`)
     } else if (c === 0x5b || c === 0x7b) {
       if (++depth > MAX_DEPTH) throw bad(`JSON nested deeper than ${MAX_DEPTH} levels`)
     } else if (c === 0x5d || c === 0x7d) {
