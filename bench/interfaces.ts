@@ -7,7 +7,7 @@
 // To add a case (another route, another encoding), append to CASES: a name and a request.
 import { spawn } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
-import { cpus } from 'node:os'
+import { cpus, loadavg } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
@@ -160,12 +160,14 @@ if (process.argv[2] === '--client') {
 } else {
   const { server, url } = await startBenchServer({})
   let timed: Timed[]
+  const loadBefore = loadavg()[0]!
   try {
     process.stderr.write(`${CASES.length} cases, ${WARMUP} warm-up + ${ROUNDS} timed requests each, interleaved…\n`)
     timed = await runClient(url)
   } finally {
     await server.close()
   }
+  const load = { before: round(loadBefore), after: round(loadavg()[0]!) }
   const base = timed[0]!
   const rows = timed.map((t, i) => ({
     case: t.name,
@@ -180,14 +182,14 @@ if (process.argv[2] === '--client') {
   const md = [
     `# Interfaces benchmark — ${new Date().toISOString().slice(0, 10)}, ${cpus().length} × ${cpus()[0]?.model}, Node ${process.version}`,
     '',
-    `Command: \`npm run bench:interfaces\` — default config (cpu; cuda:0 absent here), ${MODEL} from ${SHARED === join(REPO, '../shared') ? '../shared' : SHARED}/models, ${PHOTO} (${jpeg.length} bytes). One client process sends one request at a time; the cases take turns round by round, in an order shuffled each round (${WARMUP} warm-up rounds, then ${ROUNDS} timed), each timed from send to the last byte of the answer. "server total" is the server's own Server-Timing total (from routing to the answer, without reading the body or writing the answer).`,
+    `Command: \`npm run bench:interfaces\` — default config (cpu; cuda:0 absent here), ${MODEL} from ${SHARED === join(REPO, '../shared') ? '../shared' : SHARED}/models, ${PHOTO} (${jpeg.length} bytes). One client process sends one request at a time; the cases take turns round by round, in an order shuffled each round (${WARMUP} warm-up rounds, then ${ROUNDS} timed), each timed from send to the last byte of the answer. "server total" is the server's own Server-Timing total (from the handler's start, the body already read, to the answer built; sending it is not included).`,
     '',
-    'The development machine has 2 cores shared with other engineers\' builds and tests: absolute numbers are noisy; the differences between cases, measured side by side in the same run, are the result.',
+    `The development machine has 2 cores shared with other engineers' builds and tests (1-minute load average ${load.before} before the run, ${load.after} after): absolute numbers are noisy; the differences between cases, measured side by side in the same run, are the result.`,
     '',
     table(rows),
     ''
   ].join('\n')
   process.stdout.write(md + '\n')
   writeFileSync(join(REPO, 'bench/results/interfaces.md'), md)
-  writeFileSync(join(REPO, 'bench/results/interfaces.json'), JSON.stringify({ machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version }, photo: PHOTO, model: MODEL, warmup: WARMUP, rounds: ROUNDS, cases: timed }, null, 2))
+  writeFileSync(join(REPO, 'bench/results/interfaces.json'), JSON.stringify({ machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version }, load, photo: PHOTO, model: MODEL, warmup: WARMUP, rounds: ROUNDS, cases: timed }, null, 2))
 }
