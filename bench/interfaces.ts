@@ -91,7 +91,8 @@ const CASES: Case[] = [
   }
 ]
 
-interface Timed { name: string, p50: number, p99: number, mean: number, n: number, bodyBytes: number, serverTotal: number }
+const STAGES = ['decode', 'queue', 'inference', 'total'] as const
+interface Timed { name: string, p50: number, p99: number, mean: number, n: number, bodyBytes: number, /** medians of the server's Server-Timing stages */ server: Record<typeof STAGES[number], number> }
 
 /** mulberry32: a small seeded PRNG, so a run's order can be repeated */
 let seed = 0x5eed
@@ -114,7 +115,7 @@ function shuffled (n: number): number[] {
 async function client (url: string): Promise<void> {
   const requests = await Promise.all(CASES.map((c) => c.request()))
   const times: number[][] = CASES.map(() => [])
-  const serverTotals: number[][] = CASES.map(() => [])
+  const stages: Array<Record<string, number[]>> = CASES.map(() => Object.fromEntries(STAGES.map((k) => [k, []])))
   for (let round = 0; round < WARMUP + ROUNDS; round++) {
     // shuffled each round (seeded), so every case follows every other equally often: a case
     // that leaves garbage behind, like the 3 MB JSON tensor, would otherwise always slow the
@@ -128,8 +129,8 @@ async function client (url: string): Promise<void> {
       if (res.status !== 200) throw new Error(`${CASES[i]!.name}: HTTP ${res.status}`)
       if (round >= WARMUP) {
         times[i]!.push(ms)
-        const total = /total;dur=([\d.]+)/.exec(res.headers.get('server-timing') ?? '')
-        serverTotals[i]!.push(Number(total?.[1] ?? NaN))
+        const timing = res.headers.get('server-timing') ?? ''
+        for (const k of STAGES) stages[i]![k]!.push(Number(new RegExp(`${k};dur=([\\d.]+)`).exec(timing)?.[1] ?? NaN))
       }
     }
   }
@@ -140,7 +141,7 @@ async function client (url: string): Promise<void> {
     p50: round(q(times[i]!, 0.5)),
     p99: round(q(times[i]!, 0.99)),
     mean: round(times[i]!.reduce((s, v) => s + v, 0) / times[i]!.length),
-    serverTotal: round(q(serverTotals[i]!, 0.5)),
+    server: Object.fromEntries(STAGES.map((k) => [k, round(q(stages[i]![k]!, 0.5))])) as Timed['server'],
     bodyBytes: requests[i]!.body.length
   }))
   process.stdout.write(JSON.stringify(out) + '\n')
@@ -176,13 +177,13 @@ if (process.argv[2] === '--client') {
     'p99 ms': t.p99,
     'p50 − /classify ms': round(t.p50 - base.p50),
     'p50 ÷ /classify': round(t.p50 / base.p50),
-    'server total p50 ms': t.serverTotal,
+    'server: decode / queue / inference / total, p50 ms': STAGES.map((k) => t.server[k]).join(' / '),
     what: CASES[i]!.what
   }))
   const md = [
     `# Interfaces benchmark — ${new Date().toISOString().slice(0, 10)}, ${cpus().length} × ${cpus()[0]?.model}, Node ${process.version}`,
     '',
-    `Command: \`npm run bench:interfaces\` — default config (cpu; cuda:0 absent here), ${MODEL} from ${SHARED === join(REPO, '../shared') ? '../shared' : SHARED}/models, ${PHOTO} (${jpeg.length} bytes). One client process sends one request at a time; the cases take turns round by round, in an order shuffled each round (${WARMUP} warm-up rounds, then ${ROUNDS} timed), each timed from send to the last byte of the answer. "server total" is the server's own Server-Timing total (from the handler's start, the body already read, to the answer built; sending it is not included).`,
+    `Command: \`npm run bench:interfaces\` — default config (cpu; cuda:0 absent here), ${MODEL} from ${SHARED === join(REPO, '../shared') ? '../shared' : SHARED}/models, ${PHOTO} (${jpeg.length} bytes). One client process sends one request at a time; the cases take turns round by round, in an order shuffled each round (${WARMUP} warm-up rounds, then ${ROUNDS} timed), each timed from send to the last byte of the answer. "server" are the medians of the server's own Server-Timing stages (total: from the handler's start, the body already read, to the answer built; sending it is not included).`,
     '',
     `The development machine has 2 cores shared with other engineers' builds and tests (1-minute load average ${load.before} before the run, ${load.after} after): absolute numbers are noisy; the differences between cases, measured side by side in the same run, are the result.`,
     '',
