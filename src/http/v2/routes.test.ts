@@ -366,3 +366,19 @@ t.test('API keys guard infer as they guard /classify; metadata and health stay o
     t.equal((await s.app.inject({ method: 'GET', url })).statusCode, 200, `${url} needs no key`)
   }
 })
+
+t.test('a tensor item whose worker dies mid-batch is prepared again and retried on another device', async (t) => {
+  // the tensor's buffer was moved to the dead worker: the retry copies it from the request again
+  const s = await startServer(t, {
+    devices: [{ id: 'cpu-a', kind: 'cpu', required: true, workers: 1 }, { id: 'cpu-b', kind: 'cpu', required: true, workers: 1 }]
+  }, { deviceOptions: { allowFaults: true, restartBackoffMs: { initial: 50, max: 500 } } })
+  const x = await referenceInput(join(SHARED_IMAGES, 'eagle.jpg'))
+  const request = tritonRequest([{ name: 'input', datatype: 'FP32', shape: [1, 3, 224, 224], data: fp32Bytes(x) }], [{ name: 'output' }])
+  const expected = readResponse(await s.app.inject({ method: 'POST', url: `/v2/models/${CLS}/infer`, ...request })).outputs.get('output')!.values
+  s.devices.get('cpu-a')!.injectFault('exit')
+  const res = await s.app.inject({ method: 'POST', url: `/v2/models/${CLS}/infer`, payload: request.payload, headers: { ...request.headers, 'x-switchyard-device': 'cpu-a' } })
+  t.equal(res.statusCode, 200, res.body.slice(0, 200))
+  t.equal(res.headers['x-switchyard-device'], 'cpu-b', 'retried on the other device')
+  t.same(readResponse(res).outputs.get('output')!.values, expected, 'with the same logits')
+  t.match((await s.app.inject('/metrics')).body, /switchyard_batch_retries_total\{device="cpu-a",model="mobilenetv2-12-int8"\} 1/)
+})
