@@ -15,6 +15,7 @@ import { RAW_IMAGE_TYPES } from './http/read-image.js'
 import { inferRoutes } from './http/routes/infer.js'
 import { metricsRoute } from './http/routes/metrics.js'
 import { statusRoutes } from './http/routes/status.js'
+import { v2Routes } from './http/v2/routes.js'
 import { Metrics } from './metrics/metrics.js'
 import type { ModelInfo } from './models/model-spec.js'
 import { loadModel } from './models/model-repository.js'
@@ -112,7 +113,10 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
   })
   await app.register(statusRoutes, { devices, isShuttingDown: () => shuttingDown })
   await app.register(authPlugin, { config }) // API keys on the inference routes
-  await app.register(inferRoutes, { config, models: new Map(models.map((m) => [m.name, m])), dispatcher, gate, metrics })
+  const modelMap = new Map(models.map((m) => [m.name, m]))
+  await app.register(inferRoutes, { config, models: modelMap, dispatcher, gate, metrics })
+  // the Open Inference Protocol (KServe v2), through the same dispatcher, gate, auth and metrics
+  await app.register(v2Routes, { prefix: '/v2', config, models: modelMap, devices, dispatcher, gate, metrics, isShuttingDown: () => shuttingDown })
 
   let metricsApp: FastifyInstance | null = null
   if (config.metrics.port === null) {

@@ -10,7 +10,7 @@ const readme = readFileSync(join(REPO, 'README.md'), 'utf8')
 type ErrorClass = new (...a: unknown[]) => Error & { code: string, statusCode: number }
 const isErrorClass = (v: unknown): v is ErrorClass => typeof v === 'function' && v.prototype instanceof Error
 // the API's errors; the internal ones (startup, devices, workers) are never sent as they are
-const declared = Object.entries(errors).filter(([, v]) => isErrorClass(v) && v !== errors.InternalError && !(v.prototype instanceof errors.InternalError)) as Array<[string, ErrorClass]>
+const declared = Object.entries(errors).filter(([, v]) => isErrorClass(v) && (v as unknown) !== errors.InternalError && !(v.prototype instanceof errors.InternalError)) as Array<[string, ErrorClass]>
 const internal = Object.entries(errors).filter(([, v]) => isErrorClass(v) && v.prototype instanceof errors.InternalError)
 
 t.ok(declared.length >= 20, `${declared.length} errors declared`)

@@ -12,6 +12,8 @@ export const TooManyFiles = createError('SY_TOO_MANY_FILES', 'The multipart requ
 export const InvalidQuery = createError('SY_INVALID_QUERY', 'Invalid query string: %s', 400)
 export const InvalidHeader = createError('SY_INVALID_HEADER', 'Invalid header %s: %s', 400)
 export const InvalidMultipart = createError('SY_INVALID_MULTIPART', 'Malformed multipart/form-data body: %s', 400)
+/** an Open Inference Protocol request that breaks the protocol or does not fit the model */
+export const InvalidInferRequest = createError('SY_INVALID_INFER_REQUEST', 'Invalid inference request: %s', 400)
 /** a request HTTP or Fastify itself refuses (bad URL encoding, bad Content-Length, ...) */
 export const BadRequest = createError('SY_BAD_REQUEST', 'Bad request: %s', 400)
 
@@ -22,6 +24,7 @@ export const Forbidden = createError('SY_FORBIDDEN', 'This API key has no access
 // 404: nothing here by that name
 export const RouteNotFound = createError('SY_ROUTE_NOT_FOUND', 'No route %s %s', 404)
 export const ModelNotFound = createError('SY_MODEL_NOT_FOUND', 'No %s model named %s', 404)
+export const ModelVersionNotFound = createError('SY_MODEL_VERSION_NOT_FOUND', 'Model %s has no version %s (its only version is 1)', 404)
 export const DeviceNotFound = createError('SY_DEVICE_NOT_FOUND', 'No usable device %s serves model %s', 404)
 
 // 408: the client was too slow to send its body
@@ -29,6 +32,7 @@ export const RequestTimeout = createError('SY_REQUEST_TIMEOUT', 'The request bod
 
 // 413/415/422/431: the image (or the request around it) is not one we accept
 export const PayloadTooLarge = createError('SY_PAYLOAD_TOO_LARGE', 'The body exceeds the limit of %d bytes', 413)
+export const TooManyItems = createError('SY_TOO_MANY_ITEMS', 'The request carries %d items; at most %d are accepted in one request', 413)
 export const TooManyParts = createError('SY_TOO_MANY_PARTS', 'The multipart request has too many parts: send one file part and at most a few text fields', 413)
 export const UnsupportedMediaType = createError('SY_UNSUPPORTED_MEDIA_TYPE', 'Unsupported Content-Type %s: send an image (image/jpeg, image/png, ...) or multipart/form-data', 415)
 export const UnsupportedImageFormat = createError('SY_UNSUPPORTED_IMAGE_FORMAT', 'Image format %s is not accepted (allowed: %s)', 415)

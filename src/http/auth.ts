@@ -23,12 +23,17 @@ interface Principal {
   models: ReadonlySet<string> | null
 }
 
-/** The route URLs (as registered) that need a key, and the task that gives their default model. */
-const PROTECTED: ReadonlyMap<string, 'classify' | 'detect'> = new Map([
+/**
+ * The route URLs (as registered) that need a key, and the task that gives their default model
+ * (null: the path always names the model, as the Open Inference Protocol's infer URLs do).
+ */
+const PROTECTED: ReadonlyMap<string, 'classify' | 'detect' | null> = new Map([
   ['/classify', 'classify'],
   ['/classify/:model', 'classify'],
   ['/detect', 'detect'],
-  ['/detect/:model', 'detect']
+  ['/detect/:model', 'detect'],
+  ['/v2/models/:model/infer', null],
+  ['/v2/models/:model/versions/:version/infer', null]
 ])
 
 declare module 'fastify' {
@@ -102,7 +107,7 @@ async function auth (app: FastifyInstance, opts: AuthOptions): Promise<void> {
     // every later line about this request (the access log included) names the key
     request.log = request.log.child({ apiKey: who.name })
     reply.log = request.log
-    const model = (request.params as { model?: string } | undefined)?.model ?? routes[task]
+    const model = (request.params as { model?: string } | undefined)?.model ?? (task === null ? '' : routes[task])
     if (who.models !== null && !who.models.has(model)) {
       request.log.info({ model }, 'api key has no access to model')
       throw new Forbidden(model)

@@ -5,6 +5,10 @@
 // app.ts to get the same body: `frameworkErrors` (bad URL encoding, a path parameter longer
 // than the router's maxParamLength) and `clientErrorHandler` (requests Node's HTTP parser
 // refuses). Both are exported below.
+//
+// Under /v2 (the Open Inference Protocol) the same errors are answered in the protocol's
+// shape, `{ error: message }`, with the SY_* code in an X-Switchyard-Error header: one mapping,
+// two spellings, chosen by the request's path.
 import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
@@ -21,20 +25,20 @@ type AnyError = FastifyError & RetryAfter & { validationContext?: string }
 
 export function installErrorHandling (app: FastifyInstance, maxBodyBytes: number): void {
   app.setNotFoundHandler((request, reply) => {
-    send(reply, asMapped(new RouteNotFound(request.method, clip(request.url.split('?')[0]!))))
+    send(reply, asMapped(new RouteNotFound(request.method, clip(request.url.split('?')[0]!))), request)
   })
 
   app.setErrorHandler((err: AnyError, request, reply) => {
     const m = map(err, request, maxBodyBytes)
     if (m.statusCode >= 500 && m.statusCode !== 503) request.log.error({ err }, 'unhandled error')
-    send(reply, m)
+    send(reply, m, request)
   })
 }
 
 /** Fastify's `frameworkErrors` option: errors raised before a route is found. */
 export function frameworkErrors (maxBodyBytes: number) {
   return (err: FastifyError, request: FastifyRequest, reply: FastifyReply): void => {
-    send(reply, map(err, request, maxBodyBytes))
+    send(reply, map(err, request, maxBodyBytes), request)
   }
 }
 
@@ -52,8 +56,17 @@ export function clientErrorHandler (err: Error & { code?: string }, socket: Sock
   socket.destroy()
 }
 
-function send (reply: FastifyReply, m: Mapped): void {
+/** true for the Open Inference Protocol's paths (/v2, /v2/…) */
+export function isProtocolPath (url: string): boolean {
+  return /^\/v2(?:[/?#]|$)/.test(url)
+}
+
+function send (reply: FastifyReply, m: Mapped, request: FastifyRequest): void {
   if (m.retryAfter !== undefined) void reply.header('retry-after', String(m.retryAfter))
+  if (isProtocolPath(request.url)) {
+    void reply.code(m.statusCode).header('x-switchyard-error', m.code).type('application/json; charset=utf-8').send({ error: m.message })
+    return
+  }
   void reply.code(m.statusCode).send({ statusCode: m.statusCode, error: m.code, message: m.message })
 }
 
@@ -67,7 +80,8 @@ function map (err: AnyError, request: FastifyRequest, maxBodyBytes: number): Map
   }
   const code = typeof err.code === 'string' ? err.code : ''
   // Fastify parsed (JSON, text) or failed to parse a body of a type this API never accepts
-  if (code.startsWith('FST_ERR_CTP_') && contentType !== undefined && !isImageContentType(contentType)) {
+  // (the protocol's routes take any type: their parser is a catch-all)
+  if (code.startsWith('FST_ERR_CTP_') && contentType !== undefined && !isImageContentType(contentType) && !isProtocolPath(request.url)) {
     return asMapped(new UnsupportedMediaType(clip(contentType)))
   }
   switch (code) {
@@ -113,7 +127,8 @@ function map (err: AnyError, request: FastifyRequest, maxBodyBytes: number): Map
 
 /** a path parameter that cannot name a model (too long for the router or the schema) */
 function modelNotFound (request: FastifyRequest): FastifyError {
-  const [, task = '', name = ''] = request.url.split('?')[0]!.split('/')
+  const [, task = '', name = '', v2Name = ''] = request.url.split('?')[0]!.split('/')
+  if (isProtocolPath(request.url)) return new ModelNotFound('served', clip(safeDecode(v2Name)))
   const kind = task === 'classify' ? 'classification' : task === 'detect' ? 'detection' : task
   return new ModelNotFound(kind, clip(safeDecode(name)))
 }

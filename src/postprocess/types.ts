@@ -3,6 +3,9 @@
 
 export interface Prediction { label: string, index: number, score: number }
 export interface Detection extends Prediction { box: { x1: number, y1: number, x2: number, y2: number } }
-export type ItemResult =
+/** One item's slice of the model's output, batch dimension 1: `shape[0]` is 1. */
+export interface RawOutput { data: Float32Array, shape: number[] }
+export type ItemResult = (
   | { kind: 'classify', predictions: Prediction[] }
   | { kind: 'detect', width: number, height: number, detections: Detection[] }
+) & { raw?: RawOutput }

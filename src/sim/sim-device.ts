@@ -38,7 +38,7 @@ export class SimDevice extends Scheduler {
         delayMs: spec.batchDelayMs ?? { latency: 0, throughput: 5 },
         maxQueue: spec.maxQueue ?? 256,
         // the startup calibration, as a real device would measure it (nominal costs)
-        report: { name: model, inputShape: [], dynamicBatch: p.maxBatchSize > 1, maxBatchSize: p.maxBatchSize, calibration: opts.calibrate === false ? [] : sizes.map((n) => ({ batchSize: n, ms: p.a + p.b * n })) },
+        report: { name: model, inputShape: [], outputShape: [], dynamicBatch: p.maxBatchSize > 1, maxBatchSize: p.maxBatchSize, calibration: opts.calibrate === false ? [] : sizes.map((n) => ({ batchSize: n, ms: p.a + p.b * n })) },
         ...(queue ? { queue } : {})
       })
     }

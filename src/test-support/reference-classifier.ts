@@ -9,9 +9,8 @@ import { SHARED_MODELS } from './server.js'
 
 let session: Promise<ort.InferenceSession> | null = null
 
-export async function referenceTop5 (file: string): Promise<Array<{ index: number, score: number }>> {
-  session ??= ort.InferenceSession.create(join(SHARED_MODELS, 'mobilenetv2-12-int8/model.onnx'))
-  const s = await session
+/** MODEL.md's input tensor for `file`: 1×3×224×224 float32, NCHW, RGB, normalised. */
+export async function referenceInput (file: string): Promise<Float32Array> {
   const { data, info } = await sharp(file).removeAlpha().resize({ width: 256, height: 256, fit: 'outside' }).raw().toBuffer({ resolveWithObject: true })
   const left = Math.floor((info.width - 224) / 2)
   const top = Math.floor((info.height - 224) / 2)
@@ -25,7 +24,18 @@ export async function referenceTop5 (file: string): Promise<Array<{ index: numbe
       }
     }
   }
-  const logits = (await s.run({ input: new ort.Tensor('float32', x, [1, 3, 224, 224]) })).output!.data as Float32Array
+  return x
+}
+
+/** The model's 1000 logits for `file`, run in the test process. */
+export async function referenceLogits (file: string): Promise<Float32Array> {
+  session ??= ort.InferenceSession.create(join(SHARED_MODELS, 'mobilenetv2-12-int8/model.onnx'))
+  const s = await session
+  return (await s.run({ input: new ort.Tensor('float32', await referenceInput(file), [1, 3, 224, 224]) })).output!.data as Float32Array
+}
+
+export async function referenceTop5 (file: string): Promise<Array<{ index: number, score: number }>> {
+  const logits = await referenceLogits(file)
   const max = Math.max(...logits)
   const sum = logits.reduce((acc, v) => acc + Math.exp(v - max), 0)
   return [...logits.keys()].sort((a, b) => logits[b]! - logits[a]!).slice(0, 5).map((index) => ({ index, score: Math.exp(logits[index]! - max) / sum }))

@@ -29,8 +29,8 @@ const loaded = new Map<string, Loaded>()
 let pendingFault: 'exit' | 'throw' | null = null
 let queue: Promise<void> = Promise.resolve()
 
-function send (msg: WorkerToMain): void {
-  port.postMessage(msg)
+function send (msg: WorkerToMain, transfer: ArrayBuffer[] = []): void {
+  port.postMessage(msg, transfer)
 }
 
 async function createSession (model: WorkerModel): Promise<ort.InferenceSession> {
@@ -70,7 +70,8 @@ async function loadOne (model: WorkerModel): Promise<ModelReport> {
     const layout = new TensorLayout(model.input, model.preprocess)
     const entry: Loaded = { model, session, layout, input: new Float32Array(maxBatchSize * 3 * layout.plane), maxBatchSize }
     loaded.set(model.name, entry)
-    return { name: model.name, inputShape: meta.shape as Array<number | string>, dynamicBatch, maxBatchSize, calibration: await calibrate(entry) }
+    const outputShape = (session.outputMetadata.find((m) => m.name === model.output.name && m.isTensor) as { shape?: Array<number | string> } | undefined)?.shape ?? []
+    return { name: model.name, inputShape: meta.shape as Array<number | string>, outputShape, dynamicBatch, maxBatchSize, calibration: await calibrate(entry) }
   }
 }
 
@@ -117,7 +118,11 @@ interface Executed { results: ItemResult[], prepMs: number, runMs: number, postM
 async function execute (entry: Loaded, items: RunMessage['items']): Promise<Executed> {
   const n = items.length
   const t0 = performance.now()
-  for (let i = 0; i < n; i++) entry.layout.write(items[i]!.image, entry.input, i)
+  for (let i = 0; i < n; i++) {
+    const image = items[i]!.image
+    if (image.tensor === true) copyTensor(entry, image.pixels, i)
+    else entry.layout.write(image, entry.input, i)
+  }
   const t1 = performance.now()
   const outputs = await runSession(entry, n)
   const t2 = performance.now()
@@ -140,7 +145,15 @@ async function runBatch (msg: RunMessage): Promise<void> {
     throw new Error('injected fault: run failed')
   }
   const r = await execute(entry, msg.items)
-  send({ type: 'result', batchId: msg.batchId, ...r })
+  const transfer = r.results.flatMap((x) => x.raw ? [x.raw.data.buffer as ArrayBuffer] : [])
+  send({ type: 'result', batchId: msg.batchId, ...r }, transfer)
+}
+
+/** A ready input tensor (one item's float32 bytes), copied byte for byte: no alignment needed. */
+function copyTensor (entry: Loaded, bytes: Uint8Array, index: number): void {
+  const size = 3 * entry.layout.plane * 4
+  if (bytes.byteLength !== size) throw new Error(`tensor item of ${bytes.byteLength} bytes, expected ${size}`)
+  new Uint8Array(entry.input.buffer, entry.input.byteOffset + index * size, size).set(bytes)
 }
 
 function decode (entry: Loaded, output: ort.Tensor, items: RunMessage['items']): ItemResult[] {
@@ -152,8 +165,10 @@ function decode (entry: Loaded, output: ort.Tensor, items: RunMessage['items']):
   for (let i = 0; i < n; i++) {
     const { image, params } = items[i]!
     const slice = data.subarray(i * per, (i + 1) * per)
+    // a copy only when asked for (the Open Inference Protocol's raw outputs)
+    const raw = params.rawOutput === true ? { raw: { data: slice.slice(), shape: [1, ...output.dims.slice(1).map(Number)] } } : {}
     if (spec.kind === 'softmax') {
-      results.push({ kind: 'classify', predictions: softmaxTopK(slice, entry.model.labels, params.topK ?? spec.topK) })
+      results.push({ kind: 'classify', predictions: softmaxTopK(slice, entry.model.labels, params.topK ?? spec.topK), ...raw })
     } else {
       const { layout } = entry
       const { left, top } = layout.offset(image)
@@ -168,7 +183,7 @@ function decode (entry: Loaded, output: ort.Tensor, items: RunMessage['items']):
         originalWidth: image.originalWidth,
         originalHeight: image.originalHeight
       }, entry.model.labels, params.scoreThreshold ?? spec.scoreThreshold, params.iouThreshold ?? spec.iouThreshold, spec.maxDetections)
-      results.push({ kind: 'detect', width: image.originalWidth, height: image.originalHeight, detections })
+      results.push({ kind: 'detect', width: image.originalWidth, height: image.originalHeight, detections, ...raw })
     }
   }
   return results

@@ -1,9 +1,10 @@
 // Messages between a device's main-thread handle and its inference worker. Pixel buffers are
-// offered in the transfer list; results come back as plain JSON-able objects.
+// offered in the transfer list; results come back as plain objects (raw output slices, when
+// asked for, as transferred Float32Arrays).
 import type { ModelSpec } from '../models/model-spec.js'
 import type { ItemResult } from '../postprocess/types.js'
 
-export type { Detection, ItemResult, Prediction } from '../postprocess/types.js'
+export type { Detection, ItemResult, Prediction, RawOutput } from '../postprocess/types.js'
 
 export interface WorkerModel {
   name: string
@@ -25,7 +26,16 @@ export interface WorkerInit {
   allowFaults: boolean
 }
 
-/** An image already decoded and resized on the main thread: HWC, 3 channels, RGB, uint8. */
+/**
+ * One batch item's input, prepared on the main thread. Usually an image already decoded and
+ * resized: HWC, 3 channels, RGB, uint8, which the worker lays out (tensor-layout.ts). With
+ * `tensor: true` (the Open Inference Protocol's raw input) it is the model's own input for one
+ * item instead: `pixels` holds the bytes of 3·H·W float32 values, NCHW, already normalised,
+ * which the worker copies as they are; width/height and the original size are the input's, so
+ * boxes come back in input pixels. One type for both, so the queues, the batcher, the worker
+ * handle (transfer list) and the dispatcher (re-prepare after a detached buffer) carry either
+ * without knowing which it is.
+ */
 export interface PreparedImage {
   pixels: Uint8Array
   width: number
@@ -33,12 +43,15 @@ export interface PreparedImage {
   /** size of the (orientation-corrected) original, for mapping boxes back */
   originalWidth: number
   originalHeight: number
+  tensor?: true
 }
 
 export interface ItemParams {
   topK?: number
   scoreThreshold?: number
   iouThreshold?: number
+  /** also return the item's raw output tensor (a copy); off for /classify and /detect */
+  rawOutput?: boolean
 }
 
 export interface RunMessage {
@@ -57,6 +70,8 @@ export type MainToWorker =
 export interface ModelReport {
   name: string
   inputShape: Array<number | string>
+  /** the decoded output's shape as the session declares it (symbolic dimensions as names) */
+  outputShape: Array<number | string>
   dynamicBatch: boolean
   maxBatchSize: number
   /** median worker ms per batch size (layout + run + decode, as served), from the calibration */

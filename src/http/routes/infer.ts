@@ -11,6 +11,7 @@ import type { DecodeGate } from '../../preprocess/decode-gate.js'
 import { decodeImage } from '../../preprocess/decode-image.js'
 import type { Dispatcher } from '../../router/dispatcher.js'
 import type { ItemParams } from '../../worker/protocol.js'
+import { annotate } from '../answer-headers.js'
 import { readImage } from '../read-image.js'
 import { checkQueryNumbers, requestOptions } from '../request-options.js'
 import { round } from '../../util/format.js'
@@ -92,13 +93,7 @@ export async function inferRoutes (app: FastifyInstance, opts: InferRouteOptions
       metrics.inference.observe(labels, done.inferenceMs / 1000)
       metrics.request.observe(labels, totalMs / 1000)
 
-      void reply
-        .header('x-switchyard-device', done.device)
-        .header('x-switchyard-batch-size', String(done.batchSize))
-        .header('x-switchyard-policy', ro.policy)
-        .header('x-switchyard-predicted-ms', done.predictedMs.toFixed(1))
-        .header('x-switchyard-actual-ms', (totalMs - decodeMs).toFixed(1))
-        .header('server-timing', `decode;dur=${decodeMs.toFixed(2)}, queue;dur=${done.queueMs.toFixed(2)}, inference;dur=${done.inferenceMs.toFixed(2)}, postprocess;dur=${done.postprocessMs.toFixed(2)}, total;dur=${totalMs.toFixed(2)}`)
+      annotate(reply, { ...done, policy: ro.policy, decodeMs, totalMs })
       const timing = {
         decodeMs: round(decodeMs),
         queueMs: round(done.queueMs),

@@ -1,0 +1,176 @@
+// The Open Inference Protocol (KServe v2) over REST, beside /classify and /detect:
+//   GET  /v2                                     server metadata
+//   GET  /v2/health/live, /v2/health/ready       liveness, readiness (as /healthz, /readyz)
+//   GET  /v2/models/{name}[/versions/1]          model metadata (model-io.ts)
+//   GET  /v2/models/{name}[/versions/1]/ready    200 when loaded on a healthy device, else 503
+//   POST /v2/models/{name}[/versions/1]/infer    inference, JSON or binary (wire.ts)
+// An infer request takes the path of POST /classify and /detect through the server: routing
+// headers (requestOptions), admission before any decoding (dispatcher.admit), decode slots
+// (the gate, for encoded images only: a tensor input has nothing to decode), then
+// dispatcher.dispatch per item, with the same metrics, answer headers and API keys (auth.ts
+// lists the infer URLs). Errors are the same SY_* errors, answered as `{ error }` under /v2
+// (error-handler.ts).
+import { readFileSync } from 'node:fs'
+import { performance } from 'node:perf_hooks'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { Config } from '../../config/schema.js'
+import type { DeviceSet } from '../../devices/device-set.js'
+import { InvalidInferRequest, ModelNotFound, ModelVersionNotFound, Overloaded, withRetryAfter } from '../../errors.js'
+import type { Metrics } from '../../metrics/metrics.js'
+import type { ModelInfo } from '../../models/model-spec.js'
+import type { DecodeGate } from '../../preprocess/decode-gate.js'
+import { decodeImage } from '../../preprocess/decode-image.js'
+import type { DispatchOptions, Dispatched, Dispatcher } from '../../router/dispatcher.js'
+import type { PreparedImage } from '../../worker/protocol.js'
+import { annotate } from '../answer-headers.js'
+import { requestOptions } from '../request-options.js'
+import { assembleOutputs, checkNames, maxJsonValues, modelMetadata, planInfer, type Plan } from './model-io.js'
+import { encodeInferResponse, parseInferRequest } from './wire.js'
+
+export interface V2RouteOptions {
+  config: Config
+  models: ReadonlyMap<string, ModelInfo>
+  devices: DeviceSet
+  dispatcher: Dispatcher
+  gate: DecodeGate
+  metrics: Metrics
+  isShuttingDown: () => boolean
+}
+
+interface Params { model: string, version?: string }
+const params = {
+  type: 'object',
+  properties: { model: { type: 'string', maxLength: 128 }, version: { type: 'string', maxLength: 32 } }
+} as const
+
+const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version
+
+/** Register with `{ prefix: '/v2' }`, after the auth plugin. */
+export async function v2Routes (app: FastifyInstance, opts: V2RouteOptions): Promise<void> {
+  const { config, models, devices, dispatcher, gate, metrics } = opts
+  for (const m of models.values()) checkNames(m)
+  app.decorateRequest('inference', null as unknown as FastifyRequest['inference'])
+  // Any Content-Type (tritonclient sends none; JSON or application/octet-stream otherwise): the
+  // body is read as bytes, at most images.maxBodyBytes, and parsed by wire.ts, which knows
+  // where the JSON header ends.
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: config.images.maxBodyBytes }, (_req, body, done) => done(null, body))
+
+  const lookup = (p: Params): ModelInfo => {
+    const model = models.get(p.model)
+    if (!model) throw new ModelNotFound('served', p.model)
+    if (p.version !== undefined && p.version !== '1') throw new ModelVersionNotFound(p.model, p.version)
+    return model
+  }
+  const ready = (): boolean => !opts.isShuttingDown() && [...devices.readiness().values()].every(Boolean)
+
+  app.get('/', async () => ({ name: 'switchyard', version: VERSION, extensions: ['binary_tensor_data'] }))
+  app.get('/health/live', async () => ({ live: true }))
+  app.get('/health/ready', async (_request, reply) => {
+    const r = ready()
+    return reply.code(r ? 200 : 503).send({ ready: r })
+  })
+
+  const metadata = async (request: FastifyRequest<{ Params: Params }>) => {
+    const model = lookup(request.params)
+    const report = devices.devices.find((d) => d.lanes.has(model.name))?.lanes.get(model.name)?.report
+    return modelMetadata(model, report)
+  }
+  const modelReady = async (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
+    const model = lookup(request.params)
+    const r = !opts.isShuttingDown() && devices.readiness().get(model.name) === true
+    return reply.code(r ? 200 : 503).send({ name: model.name, ready: r })
+  }
+
+  const infer = async (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
+    const started = performance.now()
+    // an unknown name is not a metric label: clients could mint label values without end
+    request.inference = { model: models.has(request.params.model) ? request.params.model : '', device: '' }
+    const model = lookup(request.params)
+    const name = model.name
+    const ro = requestOptions(request.headers, config.routing)
+    const routing: DispatchOptions = { policy: ro.policy, deadline: started + ro.deadlineMs, pinned: ro.pinned }
+    const body = request.body
+    if (!Buffer.isBuffer(body) || body.length === 0) throw new InvalidInferRequest('the body carries no JSON inference request')
+    const req = parseInferRequest(body, request.headers['inference-header-content-length'], maxJsonValues(model))
+    const plan = planInfer(model, req)
+    dispatcher.admit(name, routing) // refuse now rather than after decoding
+
+    // every item is its own routed request; all are awaited, so nothing runs on after the answer
+    const settled = await Promise.allSettled(Array.from({ length: plan.items.count }, (_, i) => runItem(model, plan, i, routing)))
+    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected')
+    if (failed) throw failed.reason
+    const done = (settled as Array<PromiseFulfilledResult<{ done: Dispatched, decodeMs: number }>>).map((s) => s.value)
+
+    const totalMs = performance.now() - started
+    const devicesUsed = [...new Set(done.map((d) => d.done.device))].join(',')
+    request.inference.device = devicesUsed
+    for (const { done: d, decodeMs } of done) {
+      const labels = { device: d.device, model: name, policy: ro.policy }
+      if (plan.items.kind === 'image') metrics.decode.observe(labels, decodeMs / 1000)
+      metrics.queueWait.observe(labels, d.queueMs / 1000)
+      metrics.inference.observe(labels, d.inferenceMs / 1000)
+    }
+    metrics.request.observe({ device: done[0]!.done.device, model: name, policy: ro.policy }, totalMs / 1000)
+    // items run side by side: the slowest of each stage is what the request waited for
+    const most = (f: (x: { done: Dispatched, decodeMs: number }) => number): number => Math.max(...done.map(f))
+    annotate(reply, {
+      device: devicesUsed,
+      batchSize: done.map((d) => d.done.batchSize).join(','),
+      policy: ro.policy,
+      predictedMs: most((d) => d.done.predictedMs),
+      decodeMs: most((d) => d.decodeMs),
+      queueMs: most((d) => d.done.queueMs),
+      inferenceMs: most((d) => d.done.inferenceMs),
+      postprocessMs: most((d) => d.done.postprocessMs),
+      totalMs
+    })
+
+    const outputs = assembleOutputs(model, plan, done.map((d) => d.done.result))
+    const encoded = encodeInferResponse({ model_name: name, model_version: '1', ...(req.id !== undefined ? { id: req.id } : {}) }, outputs)
+    if (encoded.headerLength === null) return reply.type('application/json').send(encoded.body)
+    return reply.header('inference-header-content-length', String(encoded.headerLength)).type('application/octet-stream').send(encoded.body)
+  }
+
+  /** One item: decoded (an image, through the gate) or copied (a tensor row), then dispatched. */
+  async function runItem (model: ModelInfo, plan: Plan, i: number, routing: DispatchOptions): Promise<{ done: Dispatched, decodeMs: number }> {
+    const items = plan.items
+    if (items.kind === 'tensor') {
+      const size = 3 * model.input.width * model.input.height
+      // a fresh buffer per item: the worker handle moves it to the worker (no copy there)
+      const prepare = async (): Promise<PreparedImage> => ({
+        pixels: new Uint8Array(items.values.slice(i * size, (i + 1) * size).buffer),
+        width: model.input.width,
+        height: model.input.height,
+        originalWidth: model.input.width,
+        originalHeight: model.input.height,
+        tensor: true
+      })
+      return { done: await dispatcher.dispatch(model.name, await prepare(), plan.params, routing, prepare), decodeMs: 0 }
+    }
+    const bytes = items.images[i]!
+    if (bytes.length === 0) throw new InvalidInferRequest(`encoded_image element ${i} is empty`)
+    const release = await gate.acquire(routing.policy)
+    if (release === null) {
+      metrics.rejected('', model.name, routing.policy, 'decode-queue-full')
+      throw withRetryAfter(new Overloaded('too many images waiting to be decoded'), 1)
+    }
+    const decodeStart = performance.now()
+    let image
+    try {
+      image = await decodeImage(bytes, model, config.images)
+    } finally {
+      release()
+    }
+    const decodeMs = performance.now() - decodeStart
+    const done = await dispatcher.dispatch(model.name, image, plan.params, routing, () => decodeImage(bytes, model, config.images))
+    return { done, decodeMs }
+  }
+
+  const schema = { params }
+  for (const base of ['/models/:model', '/models/:model/versions/:version']) {
+    app.get(base, { schema }, metadata)
+    app.get(`${base}/ready`, { schema }, modelReady)
+    app.post(`${base}/infer`, { schema }, infer)
+  }
+}
