@@ -17,6 +17,10 @@ import { statusRoutes } from './http/routes/status.js'
 import { Metrics } from './metrics/metrics.js'
 import type { ModelInfo } from './models/model-spec.js'
 import { loadModel } from './models/model-repository.js'
+import { calibrationImages } from './models/calibration-images.js'
+import { compareVariants } from './models/variant-agreement.js'
+import { checkDeviceVariants } from './models/variants.js'
+import { round } from './util/format.js'
 import { DecodeGate } from './preprocess/decode-gate.js'
 import { Dispatcher } from './router/dispatcher.js'
 
@@ -85,6 +89,12 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
       missing.set(name, (err as Error).message)
     }
   }
+  await compareAllVariants(config, models, root, app.log)
+  try {
+    checkDeviceVariants(config.devices, models, config.models.enabled)
+  } catch (err) {
+    throw new StartupError((err as Error).message)
+  }
   const devices = await DeviceSet.open(config, models, missing, app.log, opts.deviceOptions)
 
   let shuttingDown = false
@@ -102,8 +112,8 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
   app.addHook('onResponse', async (request, reply) => {
     const inf = request.inference
     if (!inf) return
-    metrics.requests.inc({ route: request.routeOptions.url ?? '', model: inf.model, device: inf.device, status: String(reply.statusCode) })
-    request.log.info({ route: request.routeOptions.url, model: inf.model, device: inf.device, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'inference')
+    metrics.requests.inc({ route: request.routeOptions.url ?? '', model: inf.model, device: inf.device, variant: inf.variant, status: String(reply.statusCode) })
+    request.log.info({ route: request.routeOptions.url, model: inf.model, variant: inf.variant, device: inf.device, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'inference')
   })
 
   app.addHook('onRequest', async (request) => {
@@ -111,7 +121,7 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
   })
   await app.register(statusRoutes, { devices, isShuttingDown: () => shuttingDown })
   await app.register(authPlugin, { config }) // API keys on the inference routes
-  await app.register(inferRoutes, { config, models: new Map(models.map((m) => [m.name, m])), dispatcher, gate, metrics })
+  await app.register(inferRoutes, { config, models: new Map(models.map((m) => [m.name, m])), dispatcher, gate, metrics, devices })
 
   let metricsApp: FastifyInstance | null = null
   if (config.metrics.port === null) {
@@ -140,6 +150,37 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
       await devices.drain()
       await devices.stop()
       await metricsApp?.close()
+    }
+  }
+}
+
+/**
+ * Compares the variants of every model that has several available (variant-agreement.ts) on
+ * the calibration images, logs each comparison, and marks the ones beyond the drift limits
+ * refused. The images are read only if some model needs them.
+ */
+async function compareAllVariants (config: Config, models: readonly ModelInfo[], root: string, log: FastifyInstance['log']): Promise<void> {
+  const needed = models.filter((m) => m.task === 'classify' && m.variants.filter((v) => v.weightsPath !== null).length > 1)
+  if (needed.length === 0) return
+  let images
+  try {
+    images = await calibrationImages(config.models.calibrationImages === null ? null : resolve(root, config.models.calibrationImages))
+  } catch (err) {
+    throw new StartupError((err as Error).message)
+  }
+  for (const m of needed) {
+    let agreement
+    try {
+      agreement = await compareVariants(m, images, config.images, config.models.variantDrift)
+    } catch (err) {
+      throw new StartupError((err as Error).message)
+    }
+    for (const [variant, a] of agreement) {
+      const refused = m.variants.find((v) => v.name === variant)?.unavailable ?? null
+      log[refused === null ? 'info' : 'warn']({
+        model: m.name, variant, reference: a.reference, images: a.images,
+        top1Agreement: round(a.top1Agreement, 4), maxScoreDifference: round(a.maxScoreDifference, 4), refused
+      }, refused === null ? 'variant agreement' : `variant ${variant} of ${m.name} ${refused}`)
     }
   }
 }

@@ -23,6 +23,7 @@ export const Forbidden = createError('SY_FORBIDDEN', 'This API key has no access
 export const RouteNotFound = createError('SY_ROUTE_NOT_FOUND', 'No route %s %s', 404)
 export const ModelNotFound = createError('SY_MODEL_NOT_FOUND', 'No %s model named %s', 404)
 export const DeviceNotFound = createError('SY_DEVICE_NOT_FOUND', 'No usable device %s serves model %s', 404)
+export const VariantNotFound = createError('SY_VARIANT_NOT_FOUND', 'No device serves variant %s of model %s%s', 404)
 
 // 408: the client was too slow to send its body
 export const RequestTimeout = createError('SY_REQUEST_TIMEOUT', 'The request body did not arrive in time', 408)

@@ -3,7 +3,8 @@
 // against, so an invalid value fails at startup with the JSON path of the field.
 import { Type, type Static } from '@sinclair/typebox'
 
-const Policy = Type.Union([Type.Literal('latency'), Type.Literal('throughput')])
+/** latency: earliest finish · throughput: best images per second · cost: cheapest per inference in time */
+const Policy = Type.Union([Type.Literal('latency'), Type.Literal('throughput'), Type.Literal('cost')])
 export type Policy = Static<typeof Policy>
 
 const BatchDelay = Type.Object({
@@ -28,7 +29,13 @@ export const DeviceSchema = Type.Object({
   batchDelayMs: BatchDelay,
   maxQueue: Type.Integer({ minimum: 1, maximum: 100000, default: 256, description: 'queued requests per device and model before admission control answers 429' }),
   models: Type.Optional(Type.Array(Type.String(), { description: 'models this device serves (default: all)' })),
-  perModel: Type.Record(Type.String(), DeviceModelSettings, { default: {} })
+  perModel: Type.Record(Type.String(), DeviceModelSettings, { default: {} }),
+  variants: Type.Record(Type.String(), Type.String(), { default: {}, description: 'model → the variant this device loads (default: the first variant that lists this device kind)' }),
+  pricePerHour: Type.Optional(Type.Number({ minimum: 0, description: 'what the device costs per hour, busy or not (default by kind: src/router/price.ts)' })),
+  watts: Type.Optional(Type.Object({
+    busy: Type.Number({ minimum: 0, description: 'power drawn while running a batch' }),
+    idle: Type.Number({ minimum: 0, description: 'power drawn while idle' })
+  }, { additionalProperties: false, description: 'default by kind: src/router/price.ts; measured by nvidia-smi on a CUDA device where it exists' }))
 }, { additionalProperties: false })
 export type DeviceConfig = Static<typeof DeviceSchema>
 
@@ -57,11 +64,16 @@ export const ConfigSchema = Type.Object({
     localDir: Type.Union([Type.String(), Type.Null()], { default: null, description: 'directory searched for weights before any download (SWITCHYARD_MODELS_DIR)' }),
     cacheDir: Type.String({ default: '.cache/models', description: 'downloaded weights, sha256-verified' }),
     download: Type.Boolean({ default: true, description: 'fetch missing weights from their pinned URL' }),
-    enabled: Type.Array(Type.String(), { minItems: 1, default: ['mobilenetv2-12-int8', 'yolox-nano'] }),
-    optional: Type.Array(Type.String(), { default: [], description: 'models whose failure to load leaves the server up (reported not ready)' })
+    enabled: Type.Array(Type.String(), { minItems: 1, default: ['mobilenetv2', 'yolox-nano'] }),
+    optional: Type.Array(Type.String(), { default: [], description: 'models whose failure to load leaves the server up (reported not ready)' }),
+    calibrationImages: Type.Union([Type.String(), Type.Null()], { default: null, description: 'directory of images (jpg, png, webp) the variants of a model are compared on at startup; null: the built-in synthetic set' }),
+    variantDrift: Type.Object({
+      minTop1Agreement: Type.Number({ minimum: 0, maximum: 1, default: 0, description: 'a variant whose top-1 agrees with the most accurate variant on fewer of the calibration images is refused' }),
+      maxScoreDifference: Type.Number({ minimum: 0, maximum: 1, default: 1, description: 'a variant whose scores differ more than this from the most accurate variant on some calibration image is refused' })
+    }, { additionalProperties: false, default: {} })
   }, { additionalProperties: false, default: {} }),
   routes: Type.Object({
-    classify: Type.String({ default: 'mobilenetv2-12-int8' }),
+    classify: Type.String({ default: 'mobilenetv2' }),
     detect: Type.String({ default: 'yolox-nano' })
   }, { additionalProperties: false, default: {} }),
   images: Type.Object({
@@ -76,7 +88,7 @@ export const ConfigSchema = Type.Object({
     maxWaiting: Type.Integer({ minimum: 0, maximum: 100000, default: 64, description: 'requests waiting for a decode slot before more are refused with 429' })
   }, { additionalProperties: false, default: {} }),
   routing: Type.Object({
-    defaultPolicy: Type.Union([Type.Literal('latency'), Type.Literal('throughput')], { default: 'latency' }),
+    defaultPolicy: Type.Union([Type.Literal('latency'), Type.Literal('throughput'), Type.Literal('cost')], { default: 'latency' }),
     throughputDeadlineMs: Type.Integer({ minimum: 1, default: 30000, description: 'deadline assumed for throughput requests that give none' }),
     latencyDeadlineMs: Type.Integer({ minimum: 1, default: 10000, description: 'deadline assumed for latency requests that give none' }),
     costWindow: Type.Integer({ minimum: 4, maximum: 10000, default: 128, description: 'executed batches the cost model is fitted over' }),

@@ -33,6 +33,8 @@ export interface Lane extends BatchSlot {
   maxQueue: number
   inFlight: number
   report: ModelReport
+  /** the model variant whose weights this lane runs */
+  readonly variant: string
 }
 
 interface Running { model: string, size: number, startedAt: number, predictedMs: number }
@@ -75,6 +77,8 @@ export class Device extends EventEmitter {
   private closed = false
   private lastHealthy = false
   private init: WorkerInit | null = null
+  /** model → the variant loaded here (the weights sent to the workers are that variant's) */
+  private readonly variantOf = new Map<string, string>()
 
   constructor (readonly config: DeviceConfig, private readonly opts: DeviceOptions) {
     super()
@@ -112,6 +116,7 @@ export class Device extends EventEmitter {
   /** Starts the workers; the first one calibrates every model. Throws DeviceUnavailableError. */
   async start (models: ModelInfo[]): Promise<void> {
     const mine = this.config.models ? models.filter((m) => this.config.models!.includes(m.name)) : models
+    for (const m of mine) this.variantOf.set(m.name, m.variant)
     this.init = {
       device: { kind: this.kind, deviceId: this.config.deviceId, intraOpThreads: this.config.intraOpThreads || autoIntraOpThreads(this.kind, availableParallelism(), this.config.workers) },
       models: mine.map((m) => ({
@@ -160,7 +165,8 @@ export class Device extends EventEmitter {
         maxQueue: this.config.maxQueue,
         inFlight: 0,
         cost,
-        report
+        report,
+        variant: this.variantOf.get(report.name)!
       })
     }
     this.slots = [...this.lanes.values()]

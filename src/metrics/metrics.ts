@@ -11,7 +11,7 @@ const ERROR_BUCKETS = [-1, -0.25, -0.1, -0.05, -0.025, -0.01, -0.005, 0, 0.005, 
 
 export class Metrics {
   readonly registry = new Registry()
-  readonly requests: Counter<'route' | 'model' | 'device' | 'status'>
+  readonly requests: Counter<'route' | 'model' | 'device' | 'variant' | 'status'>
   readonly decode: Histogram<'device' | 'model' | 'policy'>
   readonly queueWait: Histogram<'device' | 'model' | 'policy'>
   readonly inference: Histogram<'device' | 'model' | 'policy'>
@@ -28,7 +28,7 @@ export class Metrics {
     collectDefaultMetrics({ register: this.registry, prefix: 'switchyard_' })
     const dm = ['device', 'model'] as const
     const dmp = ['device', 'model', 'policy'] as const
-    this.requests = new Counter({ name: 'switchyard_http_requests_total', help: 'Inference requests answered, by route, model, device and HTTP status', labelNames: ['route', 'model', 'device', 'status'], registers })
+    this.requests = new Counter({ name: 'switchyard_http_requests_total', help: 'Inference requests answered, by route, model, device, variant and HTTP status', labelNames: ['route', 'model', 'device', 'variant', 'status'], registers })
     this.decode = new Histogram({ name: 'switchyard_decode_duration_seconds', help: 'Image decode and resize on the main thread (sharp), per request', labelNames: dmp, buckets: LATENCY_BUCKETS, registers })
     this.queueWait = new Histogram({ name: 'switchyard_queue_wait_duration_seconds', help: 'Time a request waited in its device queue before its batch started', labelNames: dmp, buckets: LATENCY_BUCKETS, registers })
     this.inference = new Histogram({ name: 'switchyard_inference_duration_seconds', help: 'Inference time of the batch that carried the request (tensor layout + run), as seen by the request', labelNames: dmp, buckets: LATENCY_BUCKETS, registers })

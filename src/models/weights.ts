@@ -10,7 +10,7 @@ import { Readable, Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { ReadableStream as WebReadableStream } from 'node:stream/web'
 import cliProgress from 'cli-progress'
-import type { ModelSpec } from './model-spec.js'
+import type { WeightsSpec } from './model-spec.js'
 
 export class WeightsError extends Error {
   override name = 'WeightsError'
@@ -25,7 +25,7 @@ export interface WeightsOptions {
   log?: (msg: string) => void
 }
 
-export async function resolveWeights (spec: ModelSpec, opts: WeightsOptions): Promise<string> {
+export async function resolveWeights (spec: { name: string, weights: WeightsSpec }, opts: WeightsOptions): Promise<string> {
   const { file, url, sha256 } = spec.weights
   if (opts.localDir !== null) {
     const local = resolve(opts.localDir, file)

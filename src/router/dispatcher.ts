@@ -17,6 +17,8 @@ export interface DispatchOptions {
   /** absolute, performance.now() ms */
   deadline: number
   pinned?: string | undefined
+  /** only devices running this variant of the model (kept on a retry) */
+  variant?: string | undefined
 }
 
 export interface Dispatched extends CompletedItem {
@@ -36,7 +38,7 @@ export class Dispatcher {
    */
   admit (model: string, opts: DispatchOptions): void {
     const now = performance.now()
-    const decision = route(this.devices.devices, { model, policy: opts.policy, deadlineMs: opts.deadline - now, pinned: opts.pinned }, now)
+    const decision = route(this.devices.devices, { model, policy: opts.policy, deadlineMs: opts.deadline - now, pinned: opts.pinned, variant: opts.variant }, now)
     if (!decision.ok) {
       this.metrics.rejected.inc({ device: opts.pinned ?? '', model, policy: opts.policy, reason: decision.reason })
       throw rejection(decision, model, opts, now)
@@ -59,7 +61,8 @@ export class Dispatcher {
         // a retry was already accepted: it is not refused for the deadline again
         deadlineMs: attempt === 1 ? opts.deadline - now : Infinity,
         pinned: attempt === 1 ? opts.pinned : undefined,
-        exclude: tried
+        exclude: tried,
+        variant: opts.variant
       }, now)
       if (!decision.ok) {
         if (attempt > 1) break

@@ -17,12 +17,18 @@
 //   latency    → the healthy device with the earliest finish_d
 //   throughput → the healthy device with the highest B / t(B) (images per ms at its best
 //                batch) among those whose finish_d meets the deadline; ties by finish_d
+//   cost       → the lowest predicted cost per inference, price_per_ms_d · t(n) / n (n and
+//                finish_d as for throughput; price.ts), among those meeting the deadline;
+//                ties by finish_d
+//
+// A request for a model variant (X-Switchyard-Variant) only considers lanes running it.
 //
 // Admission control happens here, before anything is queued: a device whose lane already
 // holds maxQueue items is not a candidate; if no candidate meets the deadline the answer is
 // 429 with Retry-After = the smallest predicted drain time; if no healthy device serves the
 // model at all, 503.
 import type { Policy } from '../config/schema.js'
+import { costPerInference, type PriceConfig } from './price.js'
 
 export interface LaneView {
   model: string
@@ -31,6 +37,8 @@ export interface LaneView {
   delayMs: { latency: number, throughput: number }
   queue: { latency: { length: number }, throughput: { length: number }, size: number }
   cost: { a: number, b: number, predict: (n: number) => number, throughput: (n: number) => number }
+  /** the model variant this lane runs */
+  readonly variant?: string
 }
 
 export interface DeviceView {
@@ -41,6 +49,8 @@ export interface DeviceView {
   /** how many of the workers (the first ones) take latency-class work only */
   latencyWorkers: number
   lanes: ReadonlyMap<string, LaneView>
+  /** kind, price and power (cost policy); absent: free */
+  readonly config?: PriceConfig
 }
 
 export interface RouteRequest {
@@ -52,16 +62,18 @@ export interface RouteRequest {
   pinned?: string | undefined
   /** devices already tried (a failed batch is retried elsewhere) */
   exclude?: readonly string[]
+  /** only lanes running this variant (X-Switchyard-Variant) */
+  variant?: string | undefined
 }
 
-export type RouteReason = 'pinned' | 'earliest-finish' | 'best-throughput' | 'retry'
+export type RouteReason = 'pinned' | 'earliest-finish' | 'best-throughput' | 'lowest-cost' | 'retry'
 export type RejectReason = 'deadline' | 'queue-full' | 'no-healthy-device' | 'unknown-device'
 
 export type RouteDecision =
   | { ok: true, device: string, predictedMs: number, reason: RouteReason }
   | { ok: false, reason: RejectReason, status: 429 | 503 | 404, retryAfterS: number, predictedMs: number }
 
-export interface Prediction { device: DeviceView, waitMs: number, finishMs: number, throughput: number, full: boolean }
+export interface Prediction { device: DeviceView, waitMs: number, finishMs: number, throughput: number, full: boolean, costPerInference: number }
 
 export function predict (device: DeviceView, lane: LaneView, policy: Policy, now: number): Prediction {
   let backlog = 0
@@ -89,7 +101,8 @@ export function predict (device: DeviceView, lane: LaneView, policy: Policy, now
     waitMs,
     finishMs: waitMs + serviceMs,
     throughput: lane.cost.throughput(lane.maxBatchSize),
-    full: lane.queue.size >= lane.maxQueue
+    full: lane.queue.size >= lane.maxQueue,
+    costPerInference: costPerInference(device.config, lane, policy)
   }
 }
 
@@ -103,7 +116,7 @@ export function route (devices: readonly DeviceView[], req: RouteRequest, now: n
     if (!d.healthy || exclude.includes(d.id)) continue
     if (req.pinned !== undefined && d.id !== req.pinned) continue
     const lane = d.lanes.get(req.model)
-    if (lane) candidates.push(predict(d, lane, req.policy, now))
+    if (lane && (req.variant === undefined || lane.variant === req.variant)) candidates.push(predict(d, lane, req.policy, now))
   }
   if (candidates.length === 0) {
     return { ok: false, reason: 'no-healthy-device', status: 503, retryAfterS: 1, predictedMs: 0 }
@@ -121,11 +134,13 @@ export function route (devices: readonly DeviceView[], req: RouteRequest, now: n
   for (const c of meeting.slice(1)) {
     const better = req.policy === 'latency'
       ? c.finishMs < best.finishMs
-      : c.throughput > best.throughput || (c.throughput === best.throughput && c.finishMs < best.finishMs)
+      : req.policy === 'cost'
+        ? c.costPerInference < best.costPerInference || (c.costPerInference === best.costPerInference && c.finishMs < best.finishMs)
+        : c.throughput > best.throughput || (c.throughput === best.throughput && c.finishMs < best.finishMs)
     if (better) best = c
   }
   const reason: RouteReason = req.pinned !== undefined
     ? 'pinned'
-    : exclude.length > 0 ? 'retry' : req.policy === 'latency' ? 'earliest-finish' : 'best-throughput'
+    : exclude.length > 0 ? 'retry' : req.policy === 'latency' ? 'earliest-finish' : req.policy === 'cost' ? 'lowest-cost' : 'best-throughput'
   return { ok: true, device: best.device.id, predictedMs: best.finishMs, reason }
 }
