@@ -14,6 +14,7 @@ import { RAW_IMAGE_TYPES } from './http/read-image.js'
 import { inferRoutes } from './http/routes/infer.js'
 import { metricsRoute } from './http/routes/metrics.js'
 import { statusRoutes } from './http/routes/status.js'
+import { GpuPowerSampler } from './metrics/gpu-power.js'
 import { Metrics } from './metrics/metrics.js'
 import type { ModelInfo } from './models/model-spec.js'
 import { loadModel } from './models/model-repository.js'
@@ -99,7 +100,13 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
 
   let shuttingDown = false
   const metrics = new Metrics(() => devices.devices, () => devices.readiness())
-  for (const d of devices.devices) metrics.watch(d)
+  // measured GPU power replaces the configured watts where nvidia-smi answers (metrics/gpu-power.ts)
+  const samplers: GpuPowerSampler[] = []
+  for (const d of devices.devices) {
+    const sampler = d.kind === 'cuda' ? new GpuPowerSampler({ index: d.config.deviceId, log: app.log }) : undefined
+    if (sampler) { sampler.start(); samplers.push(sampler) }
+    metrics.watch(d, sampler)
+  }
   const dispatcher = new Dispatcher(devices, metrics)
   const gate = new DecodeGate(config.decode.slots, config.decode.bulkSlots, config.decode.maxWaiting)
 
@@ -149,6 +156,7 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
       await app.close() // stops accepting; answers 503 to new requests; waits for in-flight ones
       await devices.drain()
       await devices.stop()
+      for (const s of samplers) s.stop()
       await metricsApp?.close()
     }
   }

@@ -5,6 +5,8 @@
 // are read from the devices when Prometheus scrapes, never updated on the hot path.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { Device } from '../devices/device.js'
+import { joules, priceOf, pricePerMs } from '../router/price.js'
+import type { GpuPowerSampler } from './gpu-power.js'
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 const ERROR_BUCKETS = [-1, -0.25, -0.1, -0.05, -0.025, -0.01, -0.005, 0, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1]
@@ -22,6 +24,10 @@ export class Metrics {
   readonly decisions: Counter<'device' | 'model' | 'policy' | 'reason'>
   readonly rejected: Counter<'device' | 'model' | 'policy' | 'reason'>
   readonly retries: Counter<'device' | 'model'>
+  readonly energy: Counter<'device' | 'model' | 'variant'>
+  readonly cost: Counter<'device' | 'model' | 'variant'>
+  /** measured power per device id, where nvidia-smi gives it */
+  private readonly power = new Map<string, GpuPowerSampler>()
 
   constructor (devices: () => readonly Device[], modelReady: () => ReadonlyMap<string, boolean>) {
     const registers = [this.registry]
@@ -39,6 +45,30 @@ export class Metrics {
     this.decisions = new Counter({ name: 'switchyard_routing_decisions_total', help: 'Requests routed, by chosen device, policy and reason', labelNames: ['device', 'model', 'policy', 'reason'], registers })
     this.rejected = new Counter({ name: 'switchyard_rejected_requests_total', help: 'Requests refused by admission control or failed after retry, by reason', labelNames: ['device', 'model', 'policy', 'reason'], registers })
     this.retries = new Counter({ name: 'switchyard_batch_retries_total', help: 'Requests whose batch failed on this device and were retried on another', labelNames: dm, registers })
+
+    // from the busy time of executed batches (router/price.ts): joules = busy watts × s, cost = price per hour × h
+    this.energy = new Counter({ name: 'switchyard_energy_joules_total', help: 'Estimated energy of executed batches: busy watts (measured by nvidia-smi where available, else configured) × batch time', labelNames: ['device', 'model', 'variant'], registers })
+    this.cost = new Counter({ name: 'switchyard_cost_total', help: 'Estimated cost of executed batches in the configured currency: pricePerHour × batch time', labelNames: ['device', 'model', 'variant'], registers })
+    const power = this.power
+    new Gauge({
+      name: 'switchyard_device_power_watts', help: 'Busy power used for the energy estimate, by source (measured: nvidia-smi; configured: devices[].watts or the default)', labelNames: ['device', 'source'], registers,
+      collect () {
+        this.reset()
+        each((d) => {
+          const measured = power.get(d.id)?.watts ?? null
+          if (measured !== null) this.set({ device: d.id, source: 'measured' }, measured)
+          else this.set({ device: d.id, source: 'configured' }, priceOf(d.config).watts.busy)
+        })
+      }
+    })
+    new Gauge({
+      name: 'switchyard_device_price_per_hour', help: 'Configured price of the device per hour (devices[].pricePerHour or the default)', labelNames: ['device'], registers,
+      collect () { this.reset(); each((d) => this.set({ device: d.id }, priceOf(d.config).perHour)) }
+    })
+    new Gauge({
+      name: 'switchyard_model_variant_info', help: 'The variant of each model a device runs (value 1)', labelNames: ['device', 'model', 'variant'], registers,
+      collect () { this.reset(); each((d) => { for (const l of d.lanes.values()) this.set({ device: d.id, model: l.model, variant: l.variant }, 1) }) }
+    })
 
     const each = (fn: (d: Device) => void): void => { for (const d of devices()) fn(d) }
     new Gauge({
@@ -72,10 +102,15 @@ export class Metrics {
   }
 
   /** Batch-level observations come from the devices' 'batch' events. */
-  watch (device: Device): void {
+  watch (device: Device, power?: GpuPowerSampler): void {
+    if (power) this.power.set(device.id, power)
+    const price = priceOf(device.config)
     device.on('batch', (e: { device: string, model: string, size: number, serviceMs: number }) => {
       this.batchSize.observe({ device: e.device, model: e.model }, e.size)
       this.batchService.observe({ device: e.device, model: e.model }, e.serviceMs / 1000)
+      const labels = { device: e.device, model: e.model, variant: device.lanes.get(e.model)?.variant ?? '' }
+      this.energy.inc(labels, joules(this.power.get(device.id)?.watts ?? price.watts.busy, e.serviceMs))
+      this.cost.inc(labels, pricePerMs(price) * e.serviceMs)
     })
   }
 }
