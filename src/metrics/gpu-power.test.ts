@@ -41,7 +41,7 @@ t.test('background sampling follows the reading until stopped', async (t) => {
   t.teardown(() => s.stop())
   while (s.watts !== 100) await new Promise((resolve) => setTimeout(resolve, 5))
   writeFileSync(value, '250.5')
-  while (s.watts !== 250.5) await new Promise((resolve) => setTimeout(resolve, 5))
+  while ((s.watts as number | null) !== 250.5) await new Promise((resolve) => setTimeout(resolve, 5))
   t.pass('the new draw was picked up')
 })
 

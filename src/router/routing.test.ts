@@ -17,7 +17,7 @@ const profiles = [
 ]
 
 t.test('mixed traffic is split as the policies say', async (t) => {
-  const { app } = await startServer(t, { devices: profiles, routing: { calibrationRuns: 5 }, models: { enabled: ['mobilenetv2-12-int8', 'yolox-nano-dynamic'] }, routes: { detect: 'yolox-nano-dynamic' } })
+  const { app } = await startServer(t, { devices: profiles, routing: { calibrationRuns: 5 }, models: { enabled: ['mobilenetv2', 'yolox-nano-dynamic'] }, routes: { detect: 'yolox-nano-dynamic' } })
   const bytes = photo('dog.jpg')
   let outstanding = 48
   const bulk = Array.from({ length: 48 }, () => app.inject({ method: 'POST', url: '/detect', payload: bytes, headers: { ...jpeg, 'x-switchyard-policy': 'throughput' } }).finally(() => { outstanding-- }))
@@ -60,7 +60,7 @@ t.test('a worker killed mid-batch loses no request', async (t) => {
   t.ok(res.every((r) => JSON.stringify(r.json().predictions) === JSON.stringify(reference)), 'with the right answer')
   t.ok(res.some((r) => r.headers['x-switchyard-device'] === 'cpu-latency'), 'the failed batch was retried on the other device')
   const metrics = (await app.inject('/metrics')).body
-  t.match(metrics, /switchyard_batch_retries_total\{device="cpu-bulk",model="mobilenetv2-12-int8"\} [1-9]/)
+  t.match(metrics, /switchyard_batch_retries_total\{device="cpu-bulk",model="mobilenetv2"\} [1-9]/)
   // the dead worker is replaced in the background and the device comes back
   for (let i = 0; i < 200 && devices.get('cpu-bulk')!.liveWorkers === 0; i++) await new Promise((resolve) => setTimeout(resolve, 50))
   t.equal(devices.get('cpu-bulk')!.liveWorkers, 1, 'a replacement worker started')
@@ -105,7 +105,7 @@ t.test('CUDA marked required on a machine without it: startup fails naming the c
 
 t.test('batched results equal unbatched results (dynamic-batch YOLOX)', async (t) => {
   const { app } = await startServer(t, {
-    models: { enabled: ['mobilenetv2-12-int8', 'yolox-nano-dynamic'] },
+    models: { enabled: ['mobilenetv2', 'yolox-nano-dynamic'] },
     routes: { detect: 'yolox-nano-dynamic' },
     devices: [{ id: 'cpu', kind: 'cpu', required: true, maxBatchSize: 8, batchDelayMs: { latency: 0, throughput: 200 } }]
   })
