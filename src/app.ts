@@ -20,7 +20,7 @@ import type { ModelInfo } from './models/model-spec.js'
 import { loadModel } from './models/model-repository.js'
 import { calibrationImages } from './models/calibration-images.js'
 import { compareVariants } from './models/variant-agreement.js'
-import { checkDeviceVariants } from './models/variants.js'
+import { checkDeviceVariants, unsuitedVariants } from './models/variants.js'
 import { round } from './util/format.js'
 import { DecodeGate } from './preprocess/decode-gate.js'
 import { Dispatcher } from './router/dispatcher.js'
@@ -96,6 +96,7 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
   } catch (err) {
     throw new StartupError((err as Error).message)
   }
+  for (const warning of unsuitedVariants(config.devices, models)) app.log.warn(warning)
   const devices = await DeviceSet.open(config, models, missing, app.log, opts.deviceOptions)
 
   let shuttingDown = false

@@ -8,7 +8,9 @@ import { join } from 'node:path'
 import t from 'tap'
 import { buildServer } from '../app.js'
 import { REPO, testConfig } from '../test-support/server.js'
-import { readModelSpec } from './model-repository.js'
+import { loadModel, readModelSpec } from './model-repository.js'
+import { unsuitedVariants, variantFor } from './variants.js'
+import { SHARED_MODELS } from '../test-support/server.js'
 
 const shipped = JSON.parse(readFileSync(join(REPO, 'models/mobilenetv2/model.json'), 'utf8'))
 const labels = readFileSync(join(REPO, 'models/mobilenetv2/labels.txt'), 'utf8')
@@ -59,4 +61,16 @@ t.test('a device configured for a variant that does not exist, or a model not en
     /device cpu: model mobilenetv2 has no variant "fp16" \(variants: int8, fp32\)/)
   t.match(await startupError({ models: { enabled: ['mobilenetv2', 'yolox-nano'] }, routes: {}, devices: [{ id: 'cpu', kind: 'cpu', variants: { resnet: 'int8' } }] }),
     /device cpu: variants names model resnet, which is not enabled/)
+})
+
+t.test('a variant without weights: skipped by default (with a warning where it was meant), refused where configured', async (t) => {
+  const repo = repository((s) => { s.variants.fp32.weights.file = 'nowhere/model.onnx' })
+  const model = await loadModel(repo, 'bad', { localDir: SHARED_MODELS, cacheDir: mkdtempSync(join(tmpdir(), 'sy-cache-')), download: false })
+  t.match(model.variants.find((v) => v.name === 'fp32'), { weightsPath: null, unavailable: /weights nowhere\/model\.onnx not found .*no download URL/ })
+  const cuda = { id: 'cuda:0', kind: 'cuda' as const, variants: {} }
+  t.equal(variantFor(model, cuda).name, 'int8', 'CUDA falls back to the variant that has weights')
+  t.same(unsuitedVariants([cuda, { id: 'cpu', kind: 'cpu', variants: {} }], [model]), [
+    `device cuda:0 runs variant int8 of bad, which does not list cuda; fp32 (${model.variants[1]!.unavailable})`
+  ])
+  t.throws(() => variantFor(model, { ...cuda, variants: { bad: 'fp32' } }), /device cuda:0: variant fp32 of model bad cannot be served: .*not found/)
 })

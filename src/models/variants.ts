@@ -70,3 +70,18 @@ export function requestedVariant (model: ModelInfo, asked: string | undefined, s
   const ranked = model.variants.filter((v) => served.has(v.name)).sort((a, b) => a.accuracyRank - b.accuracyRank)
   return ranked[0]?.name
 }
+
+/** Devices that load a variant not meant for their kind (its better variant being unavailable): one line each, for a warning. */
+export function unsuitedVariants (devices: ReadonlyArray<Pick<DeviceConfig, 'id' | 'kind' | 'variants'>>, models: readonly ModelInfo[]): string[] {
+  const out: string[] = []
+  for (const d of devices) {
+    for (const m of models) {
+      const v = variantFor(m, d)
+      if (m.variants.length > 1 && !v.kinds.includes(d.kind)) {
+        const meant = m.variants.filter((x) => x.kinds.includes(d.kind)).map((x) => `${x.name} (${x.unavailable ?? 'unavailable'})`).join(', ')
+        out.push(`device ${d.id} runs variant ${v.name} of ${m.name}, which does not list ${d.kind}; ${meant || 'no variant lists it'}`)
+      }
+    }
+  }
+  return out
+}
