@@ -31,8 +31,8 @@ const photos = readdirSync(join(SHARED, 'images')).filter((f) => f.endsWith('.jp
 
 const config = {
   server: { host: '127.0.0.1', port: PORT, logLevel: 'info' },
-  models: { localDir: join(SHARED, 'models'), download: false, enabled: ['mobilenetv2-12-int8', 'yolox-nano-dynamic'] },
-  routes: { classify: 'mobilenetv2-12-int8', detect: 'yolox-nano-dynamic' },
+  models: { localDir: join(SHARED, 'models'), download: false, enabled: ['mobilenetv2', 'yolox-nano-dynamic'] },
+  routes: { classify: 'mobilenetv2', detect: 'yolox-nano-dynamic' },
   routing: { calibrationRuns: 5 },
   devices: [
     { id: 'cpu', kind: 'cpu', required: true, workers: 2, latencyWorkers: 1, intraOpThreads: 0, maxBatchSize: 8, batchDelayMs: { latency: 0, throughput: 4 } },
@@ -153,7 +153,7 @@ try {
       const a = metric(m0, name, by, filter); const b = metric(m1, name, by, filter)
       return Object.fromEntries(Object.keys(b).map((k) => [k, Math.round((b[k]! - (a[k] ?? 0)) * 1000) / 1000]))
     }
-    const model = route === 'detect' ? 'yolox-nano-dynamic' : 'mobilenetv2-12-int8'
+    const model = route === 'detect' ? 'yolox-nano-dynamic' : 'mobilenetv2' // int8 on the CPU, fp32 on CUDA
     const batches = delta('switchyard_batch_size_count', 'device', { model })
     const items = delta('switchyard_batch_size_sum', 'device', { model })
     const errSum = delta('switchyard_prediction_error_seconds_sum', 'device', { model })

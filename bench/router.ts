@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { REPO, image, runLoad, startBenchServer, table, withLoopDelay } from './harness.js'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10)
-const models = { enabled: ['mobilenetv2-12-int8', 'yolox-nano-dynamic'] }
+const models = { enabled: ['mobilenetv2', 'yolox-nano-dynamic'] }
 const routes = { detect: 'yolox-nano-dynamic' }
 const POLICY = {
   models, routes,

@@ -16,9 +16,14 @@ import { inferRoutes } from './http/routes/infer.js'
 import { metricsRoute } from './http/routes/metrics.js'
 import { statusRoutes } from './http/routes/status.js'
 import { v2Routes } from './http/v2/routes.js'
+import { GpuPowerSampler } from './metrics/gpu-power.js'
 import { Metrics } from './metrics/metrics.js'
 import type { ModelInfo } from './models/model-spec.js'
 import { loadModel } from './models/model-repository.js'
+import { calibrationImages } from './models/calibration-images.js'
+import { compareVariants } from './models/variant-agreement.js'
+import { checkDeviceVariants, unsuitedVariants } from './models/variants.js'
+import { round } from './util/format.js'
 import { DecodeGate } from './preprocess/decode-gate.js'
 import { Dispatcher } from './router/dispatcher.js'
 
@@ -87,11 +92,24 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
       missing.set(name, (err as Error).message)
     }
   }
+  await compareAllVariants(config, models, root, app.log)
+  try {
+    checkDeviceVariants(config.devices, models, config.models.enabled)
+  } catch (err) {
+    throw new StartupError((err as Error).message)
+  }
+  for (const warning of unsuitedVariants(config.devices, models)) app.log.warn(warning)
   const devices = await DeviceSet.open(config, models, missing, app.log, opts.deviceOptions)
 
   let shuttingDown = false
   const metrics = new Metrics(() => devices.devices, () => devices.readiness())
-  for (const d of devices.devices) metrics.watch(d)
+  // measured GPU power replaces the configured watts where nvidia-smi answers (metrics/gpu-power.ts)
+  const samplers: GpuPowerSampler[] = []
+  for (const d of devices.devices) {
+    const sampler = d.kind === 'cuda' ? new GpuPowerSampler({ index: d.config.deviceId, log: app.log }) : undefined
+    if (sampler) { sampler.start(); samplers.push(sampler) }
+    metrics.watch(d, sampler)
+  }
   const dispatcher = new Dispatcher(devices, metrics, realClock, config.routing.strategy)
   const gate = new DecodeGate(config.decode.slots, config.decode.bulkSlots, config.decode.maxWaiting)
 
@@ -104,8 +122,8 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
   app.addHook('onResponse', async (request, reply) => {
     const inf = request.inference
     if (!inf) return
-    metrics.requests.inc({ route: request.routeOptions.url ?? '', model: inf.model, device: inf.device, status: String(reply.statusCode) })
-    request.log.info({ route: request.routeOptions.url, model: inf.model, device: inf.device, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'inference')
+    metrics.requests.inc({ route: request.routeOptions.url ?? '', model: inf.model, device: inf.device, variant: inf.variant, status: String(reply.statusCode) })
+    request.log.info({ route: request.routeOptions.url, model: inf.model, variant: inf.variant, device: inf.device, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'inference')
   })
 
   app.addHook('onRequest', async (request) => {
@@ -114,7 +132,7 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
   await app.register(statusRoutes, { devices, isShuttingDown: () => shuttingDown })
   await app.register(authPlugin, { config }) // API keys on the inference routes
   const modelMap = new Map(models.map((m) => [m.name, m]))
-  await app.register(inferRoutes, { config, models: modelMap, dispatcher, gate, metrics })
+  await app.register(inferRoutes, { config, models: modelMap, dispatcher, gate, metrics, devices })
   // the Open Inference Protocol (KServe v2), through the same dispatcher, gate, auth and metrics
   await app.register(v2Routes, { prefix: '/v2', config, models: modelMap, devices, dispatcher, gate, metrics, isShuttingDown: () => shuttingDown })
 
@@ -144,7 +162,39 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
       await app.close() // stops accepting; answers 503 to new requests; waits for in-flight ones
       await devices.drain()
       await devices.stop()
+      for (const s of samplers) s.stop()
       await metricsApp?.close()
+    }
+  }
+}
+
+/**
+ * Compares the variants of every model that has several available (variant-agreement.ts) on
+ * the calibration images, logs each comparison, and marks the ones beyond the drift limits
+ * refused. The images are read only if some model needs them.
+ */
+async function compareAllVariants (config: Config, models: readonly ModelInfo[], root: string, log: FastifyInstance['log']): Promise<void> {
+  const needed = models.filter((m) => m.task === 'classify' && m.variants.filter((v) => v.weightsPath !== null).length > 1)
+  if (needed.length === 0) return
+  let images
+  try {
+    images = await calibrationImages(config.models.calibrationImages === null ? null : resolve(root, config.models.calibrationImages))
+  } catch (err) {
+    throw new StartupError((err as Error).message)
+  }
+  for (const m of needed) {
+    let agreement
+    try {
+      agreement = await compareVariants(m, images, config.images, config.models.variantDrift)
+    } catch (err) {
+      throw new StartupError((err as Error).message)
+    }
+    for (const [variant, a] of agreement) {
+      const refused = m.variants.find((v) => v.name === variant)?.unavailable ?? null
+      log[refused === null ? 'info' : 'warn']({
+        model: m.name, variant, reference: a.reference, images: a.images,
+        top1Agreement: round(a.top1Agreement, 4), maxScoreDifference: round(a.maxScoreDifference, 4), refused
+      }, refused === null ? 'variant agreement' : `variant ${variant} of ${m.name} ${refused}`)
     }
   }
 }

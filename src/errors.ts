@@ -26,6 +26,7 @@ export const RouteNotFound = createError('SY_ROUTE_NOT_FOUND', 'No route %s %s',
 export const ModelNotFound = createError('SY_MODEL_NOT_FOUND', 'No %s model named %s', 404)
 export const ModelVersionNotFound = createError('SY_MODEL_VERSION_NOT_FOUND', 'Model %s has no version %s (its only version is 1)', 404)
 export const DeviceNotFound = createError('SY_DEVICE_NOT_FOUND', 'No usable device %s serves model %s', 404)
+export const VariantNotFound = createError('SY_VARIANT_NOT_FOUND', 'No device serves variant %s of model %s%s', 404)
 
 // 408: the client was too slow to send its body
 export const RequestTimeout = createError('SY_REQUEST_TIMEOUT', 'The request body did not arrive in time', 408)

@@ -215,7 +215,7 @@ t.test('an invalid config exits 78 naming the field and where it came from', asy
 })
 
 t.test('a required model that does not exist exits 1 naming it', async (t) => {
-  const child = start({ SWITCHYARD_MODELS: 'mobilenetv2-12-int8,nope-model', SWITCHYARD_DETECT_MODEL: 'nope-model' })
+  const child = start({ SWITCHYARD_MODELS: 'mobilenetv2,nope-model', SWITCHYARD_DETECT_MODEL: 'nope-model' })
   const exit = await exitOf(child)
   t.equal(exit.code, 1)
   t.match(child.stderr(), /^switchyard: startup failed: model nope-model: no .*nope-model\/model\.json/)
@@ -243,6 +243,7 @@ function configFile (name: string, models: Record<string, unknown>): string {
   const file = join(TMP, name)
   writeFileSync(file, JSON.stringify({
     models: { localDir: SHARED_MODELS, download: false, enabled: ['mobilenetv2-12-int8', 'yolox-nano'], ...models },
+    routes: { classify: 'mobilenetv2-12-int8' },
     routing: { calibrationRuns: 1 }
   }))
   return file

@@ -14,7 +14,7 @@ t.test('the shipped defaults', async (t) => {
   t.equal(c.server.port, 8080)
   t.equal(c.server.host, '0.0.0.0')
   t.equal(c.models.localDir, null)
-  t.same(c.models.enabled, ['mobilenetv2-12-int8', 'yolox-nano'])
+  t.same(c.models.enabled, ['mobilenetv2', 'yolox-nano'])
   t.same(c.devices.map((d) => d.id), ['cpu', 'cuda:0'])
   t.equal(c.devices[1]!.required, false, 'a GPU is used when present, not required')
   t.equal(c.devices[0]!.maxQueue, 256, 'schema defaults fill what the file leaves out')
@@ -39,6 +39,9 @@ t.test('invalid values fail naming the field and its source', async (t) => {
   t.throws(() => loadConfig({ file, root: REPO, env: { SWITCHYARD_DEVICES: 'cpu,cpu' } }), /\/devices\/1\/id: duplicate device id "cpu"/)
   t.throws(() => loadConfig({ file, root: REPO, env: { SWITCHYARD_CLASSIFY_MODEL: 'resnet' } }), /\/routes\/classify: model "resnet" is not in \/models\/enabled/)
   t.throws(() => loadConfig({ file, root: REPO, env: {}, overrides: { decode: { slots: 2, bulkSlots: 3 } } }), /\/decode\/bulkSlots/)
+  t.throws(() => loadConfig({ file, root: REPO, env: {}, overrides: { devices: [{ id: 'cpu', kind: 'cpu', pricePerHour: -0.1 }] } }), /invalid config at \/devices\/0\/pricePerHour: Expected number to be greater or equal to 0/)
+  t.throws(() => loadConfig({ file, root: REPO, env: {}, overrides: { devices: [{ id: 'cpu', kind: 'cpu', watts: { busy: -1, idle: 0 } }] } }), /\/devices\/0\/watts\/busy/)
+  t.throws(() => loadConfig({ file, root: REPO, env: {}, overrides: { models: { variantDrift: { minTop1Agreement: 1.5 } } } }), /\/models\/variantDrift\/minTop1Agreement/)
 })
 
 t.test('unreadable or malformed config files', async (t) => {

@@ -4,8 +4,9 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { STRATEGIES } from '../router/strategies.js'
 
-/** What a request asks for (X-Switchyard-Policy); the one declaration of the union. */
-const policy = (options: { default?: string } = {}) => Type.Union([Type.Literal('latency'), Type.Literal('throughput')], options)
+/** What a request asks for (X-Switchyard-Policy); the one declaration of the union.
+ *  latency: earliest finish · throughput: best images per second · cost: cheapest per inference in time */
+const policy = (options: { default?: string } = {}) => Type.Union([Type.Literal('latency'), Type.Literal('throughput'), Type.Literal('cost')], options)
 const Policy = policy()
 export type Policy = Static<typeof Policy>
 
@@ -31,7 +32,13 @@ export const DeviceSchema = Type.Object({
   batchDelayMs: BatchDelay,
   maxQueue: Type.Integer({ minimum: 1, maximum: 100000, default: 256, description: 'queued requests per device and model before admission control answers 429' }),
   models: Type.Optional(Type.Array(Type.String(), { description: 'models this device serves (default: all)' })),
-  perModel: Type.Record(Type.String(), DeviceModelSettings, { default: {} })
+  perModel: Type.Record(Type.String(), DeviceModelSettings, { default: {} }),
+  variants: Type.Record(Type.String(), Type.String(), { default: {}, description: 'model → the variant this device loads (default: the first variant that lists this device kind)' }),
+  pricePerHour: Type.Optional(Type.Number({ minimum: 0, description: 'what the device costs per hour, busy or not (default by kind: src/router/price.ts)' })),
+  watts: Type.Optional(Type.Object({
+    busy: Type.Number({ minimum: 0, description: 'power drawn while running a batch' }),
+    idle: Type.Number({ minimum: 0, description: 'power drawn while idle' })
+  }, { additionalProperties: false, description: 'default by kind: src/router/price.ts; measured by nvidia-smi on a CUDA device where it exists' }))
 }, { additionalProperties: false })
 export type DeviceConfig = Static<typeof DeviceSchema>
 
@@ -60,11 +67,16 @@ export const ConfigSchema = Type.Object({
     localDir: Type.Union([Type.String(), Type.Null()], { default: null, description: 'directory searched for weights before any download (SWITCHYARD_MODELS_DIR)' }),
     cacheDir: Type.String({ default: '.cache/models', description: 'downloaded weights, sha256-verified' }),
     download: Type.Boolean({ default: true, description: 'fetch missing weights from their pinned URL' }),
-    enabled: Type.Array(Type.String(), { minItems: 1, default: ['mobilenetv2-12-int8', 'yolox-nano'] }),
-    optional: Type.Array(Type.String(), { default: [], description: 'models whose failure to load leaves the server up (reported not ready)' })
+    enabled: Type.Array(Type.String(), { minItems: 1, default: ['mobilenetv2', 'yolox-nano'] }),
+    optional: Type.Array(Type.String(), { default: [], description: 'models whose failure to load leaves the server up (reported not ready)' }),
+    calibrationImages: Type.Union([Type.String(), Type.Null()], { default: null, description: 'directory of images (jpg, png, webp) the variants of a model are compared on at startup; null: the built-in synthetic set' }),
+    variantDrift: Type.Object({
+      minTop1Agreement: Type.Number({ minimum: 0, maximum: 1, default: 0, description: 'a variant whose top-1 agrees with the most accurate variant on fewer of the calibration images is refused' }),
+      maxScoreDifference: Type.Number({ minimum: 0, maximum: 1, default: 1, description: 'a variant whose scores differ more than this from the most accurate variant on some calibration image is refused' })
+    }, { additionalProperties: false, default: {} })
   }, { additionalProperties: false, default: {} }),
   routes: Type.Object({
-    classify: Type.String({ default: 'mobilenetv2-12-int8' }),
+    classify: Type.String({ default: 'mobilenetv2' }),
     detect: Type.String({ default: 'yolox-nano' })
   }, { additionalProperties: false, default: {} }),
   images: Type.Object({

@@ -6,6 +6,7 @@
 import type { Config } from '../config/schema.js'
 import type { ModelInfo } from '../models/model-spec.js'
 import { DeviceUnavailableError, StartupError } from '../errors.js'
+import { modelsFor } from '../models/variants.js'
 import { Device, type DeviceOptions } from './device.js'
 import { RequestQueue } from './request-queue.js'
 import { round } from '../util/format.js'
@@ -28,7 +29,7 @@ export class DeviceSet {
     for (const dc of config.devices) {
       const device = new Device(dc, { calibrationRuns: config.routing.calibrationRuns, costWindow: config.routing.costWindow, log, ...(sharedQueues ? { sharedQueues } : {}), ...opts })
       try {
-        await device.start(models)
+        await device.start(modelsFor(dc, models)) // each model with the weights of this device's variant
       } catch (err) {
         if (!(err instanceof DeviceUnavailableError) || dc.required) {
           await set.stop()
@@ -40,7 +41,7 @@ export class DeviceSet {
       }
       set.devices.push(device)
       for (const lane of device.lanes.values()) {
-        log.info({ device: dc.id, model: lane.model, maxBatchSize: lane.maxBatchSize, dynamicBatch: lane.report.dynamicBatch, a: round(lane.cost.a, 3), b: round(lane.cost.b, 3) }, 'model ready')
+        log.info({ device: dc.id, model: lane.model, variant: lane.variant, maxBatchSize: lane.maxBatchSize, dynamicBatch: lane.report.dynamicBatch, a: round(lane.cost.a, 3), b: round(lane.cost.b, 3) }, 'model ready')
       }
     }
     if (set.devices.length === 0) {

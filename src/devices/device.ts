@@ -45,6 +45,8 @@ export class Device extends Scheduler {
   /** models whose session could not be created here, with the reason */
   readonly failures = new Map<string, string>()
   private init: WorkerInit | null = null
+  /** model → the variant loaded here (the weights sent to the workers are that variant's) */
+  private readonly variantOf = new Map<string, string>()
 
   constructor (readonly config: DeviceConfig, private readonly opts: DeviceOptions) {
     super({
@@ -64,6 +66,7 @@ export class Device extends Scheduler {
   /** Starts the workers; the first one calibrates every model. Throws DeviceUnavailableError. */
   async start (models: ModelInfo[]): Promise<void> {
     const mine = this.config.models ? models.filter((m) => this.config.models!.includes(m.name)) : models
+    for (const m of mine) this.variantOf.set(m.name, m.variant)
     this.init = {
       device: { kind: this.kind, deviceId: this.config.deviceId, intraOpThreads: this.config.intraOpThreads || autoIntraOpThreads(this.kind, availableParallelism(), this.config.workers) },
       models: mine.map((m) => ({
@@ -113,6 +116,7 @@ export class Device extends Scheduler {
         delayMs: { ...this.config.batchDelayMs, ...per?.batchDelayMs },
         maxQueue: this.config.maxQueue,
         report,
+        variant: this.variantOf.get(report.name)!,
         ...(queue !== undefined ? { queue } : {})
       })
     }

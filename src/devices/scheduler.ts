@@ -32,6 +32,8 @@ export interface Lane extends BatchSlot {
   inFlight: number
   /** what the worker reported when it loaded the model (shape, calibration) */
   report: ModelReport
+  /** the model variant whose weights this lane runs */
+  readonly variant: string
 }
 
 export interface LaneSettings {
@@ -39,6 +41,8 @@ export interface LaneSettings {
   delayMs: { latency: number, throughput: number }
   maxQueue: number
   report: ModelReport
+  /** default: 'default' */
+  variant?: string
   /** a queue shared with other devices (the shared-queue strategy); default: the lane's own */
   queue?: RequestQueue
 }
@@ -127,7 +131,7 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
     for (const c of s.report.calibration) cost.observe(c.batchSize, c.ms)
     const queue = s.queue ?? new RequestQueue()
     queue.consumers.push(this)
-    const lane: Lane = { model, queue, maxBatchSize: s.maxBatchSize, delayMs: s.delayMs, maxQueue: s.maxQueue, inFlight: 0, cost, report: s.report }
+    const lane: Lane = { model, queue, maxBatchSize: s.maxBatchSize, delayMs: s.delayMs, maxQueue: s.maxQueue, inFlight: 0, cost, report: s.report, variant: s.variant ?? 'default' }
     this.lanes.set(model, lane)
     this.lanesList = [...this.lanes.values()]
     return lane

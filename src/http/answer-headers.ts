@@ -5,6 +5,8 @@ import type { FastifyReply } from 'fastify'
 export interface Served {
   /** device id, or several joined by commas (a multi-item protocol request) */
   device: string
+  /** the model variant that ran (several joined by commas; '' when not known) */
+  variant?: string
   batchSize: number | string
   policy: string
   predictedMs: number
@@ -18,6 +20,8 @@ export interface Served {
 export function annotate (reply: FastifyReply, s: Served): void {
   void reply
     .header('x-switchyard-device', s.device)
+  if (s.variant !== undefined && s.variant !== '') void reply.header('x-switchyard-variant', s.variant)
+  void reply
     .header('x-switchyard-batch-size', String(s.batchSize))
     .header('x-switchyard-policy', s.policy)
     .header('x-switchyard-predicted-ms', s.predictedMs.toFixed(1))

@@ -1,7 +1,9 @@
 // What a request asks of the router, from its headers:
-//   X-Switchyard-Policy: latency | throughput   (default from config)
+//   X-Switchyard-Policy: latency | throughput | cost   (default from config)
 //   X-Switchyard-Deadline-Ms: N                 (1 … 3 600 000; default per policy from config)
 //   X-Switchyard-Device: <device id>            (pin: benchmarks and debugging)
+//   X-Switchyard-Variant: <variant> | most-accurate   (which of the model's variants runs;
+//                                               one no device serves is a 404, in the route)
 import type { IncomingHttpHeaders } from 'node:http'
 import type { Config, Policy } from '../config/schema.js'
 import { InvalidHeader, InvalidQuery } from '../errors.js'
@@ -11,7 +13,12 @@ export interface RequestOptions {
   policy: Policy
   deadlineMs: number
   pinned: string | undefined
+  /** a variant name or MOST_ACCURATE; undefined: any */
+  variant: string | undefined
 }
+
+const POLICIES: readonly Policy[] = ['latency', 'throughput', 'cost']
+const VARIANT = /^[a-z0-9][a-z0-9._-]{0,31}$/
 
 const DEVICE_ID = /^[a-z0-9][a-z0-9:._-]{0,63}$/
 
@@ -20,8 +27,8 @@ export function requestOptions (headers: IncomingHttpHeaders, routing: Config['r
   let policy: Policy = routing.defaultPolicy
   if (rawPolicy !== undefined) {
     const p = rawPolicy.trim().toLowerCase()
-    if (p !== 'latency' && p !== 'throughput') throw new InvalidHeader('X-Switchyard-Policy', `expected "latency" or "throughput", got "${clip(rawPolicy)}"`)
-    policy = p
+    if (!(POLICIES as readonly string[]).includes(p)) throw new InvalidHeader('X-Switchyard-Policy', `expected "latency", "throughput" or "cost", got "${clip(rawPolicy)}"`)
+    policy = p as Policy
   }
   const rawDeadline = single(headers['x-switchyard-deadline-ms'], 'X-Switchyard-Deadline-Ms')
   let deadlineMs = policy === 'latency' ? routing.latencyDeadlineMs : routing.throughputDeadlineMs
@@ -38,7 +45,13 @@ export function requestOptions (headers: IncomingHttpHeaders, routing: Config['r
     pinned = rawDevice.trim().toLowerCase()
     if (!DEVICE_ID.test(pinned)) throw new InvalidHeader('X-Switchyard-Device', `"${clip(rawDevice)}" is not a device id`)
   }
-  return { policy, deadlineMs, pinned }
+  const rawVariant = single(headers['x-switchyard-variant'], 'X-Switchyard-Variant')
+  let variant: string | undefined
+  if (rawVariant !== undefined) {
+    variant = rawVariant.trim().toLowerCase()
+    if (!VARIANT.test(variant)) throw new InvalidHeader('X-Switchyard-Variant', `expected a variant name or "most-accurate", got "${clip(rawVariant)}"`)
+  }
+  return { policy, deadlineMs, pinned, variant }
 }
 
 /**

@@ -4,17 +4,21 @@
 // Gauges that describe live state (queue depth, in flight, health, cost-model parameters)
 // are read from the devices when Prometheus scrapes, never updated on the hot path.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
-import type { Policy } from '../config/schema.js'
+import type { DeviceConfig, Policy } from '../config/schema.js'
 import type { BatchEvent } from '../devices/scheduler.js'
 import type { DispatchObserver } from '../router/dispatcher.js'
+import { joules, priceOf, pricePerMs } from '../router/price.js'
 import type { RejectReason, RouteReason } from '../router/router.js'
+import type { GpuPowerSampler } from './gpu-power.js'
 
 /** What metrics read from a device, at scrape time and per batch (any device: threads or simulated). */
 export interface ObservedDevice {
   readonly id: string
   readonly healthy: boolean
   readonly liveWorkers: number
-  readonly lanes: ReadonlyMap<string, { model: string, queue: { size: number }, inFlight: number, cost: { a: number, b: number } }>
+  /** price and power settings */
+  readonly config: Pick<DeviceConfig, 'kind' | 'pricePerHour' | 'watts'>
+  readonly lanes: ReadonlyMap<string, { model: string, variant: string, queue: { size: number }, inFlight: number, cost: { a: number, b: number } }>
   on: (event: 'batch', listener: (e: BatchEvent) => void) => unknown
 }
 
@@ -23,7 +27,7 @@ const ERROR_BUCKETS = [-1, -0.25, -0.1, -0.05, -0.025, -0.01, -0.005, 0, 0.005, 
 
 export class Metrics implements DispatchObserver {
   readonly registry = new Registry()
-  readonly requests: Counter<'route' | 'model' | 'device' | 'status'>
+  readonly requests: Counter<'route' | 'model' | 'device' | 'variant' | 'status'>
   readonly decode: Histogram<'device' | 'model' | 'policy'>
   readonly queueWait: Histogram<'device' | 'model' | 'policy'>
   readonly inference: Histogram<'device' | 'model' | 'policy'>
@@ -34,13 +38,17 @@ export class Metrics implements DispatchObserver {
   readonly decisions: Counter<'device' | 'model' | 'policy' | 'reason'>
   readonly rejections: Counter<'device' | 'model' | 'policy' | 'reason'>
   readonly retries: Counter<'device' | 'model'>
+  readonly energy: Counter<'device' | 'model' | 'variant'>
+  readonly cost: Counter<'device' | 'model' | 'variant'>
+  /** measured power per device id, where nvidia-smi gives it */
+  private readonly power = new Map<string, GpuPowerSampler>()
 
   constructor (devices: () => readonly ObservedDevice[], modelReady: () => ReadonlyMap<string, boolean>) {
     const registers = [this.registry]
     collectDefaultMetrics({ register: this.registry, prefix: 'switchyard_' })
     const dm = ['device', 'model'] as const
     const dmp = ['device', 'model', 'policy'] as const
-    this.requests = new Counter({ name: 'switchyard_http_requests_total', help: 'Inference requests answered, by route, model, device and HTTP status', labelNames: ['route', 'model', 'device', 'status'], registers })
+    this.requests = new Counter({ name: 'switchyard_http_requests_total', help: 'Inference requests answered, by route, model, device, variant and HTTP status', labelNames: ['route', 'model', 'device', 'variant', 'status'], registers })
     this.decode = new Histogram({ name: 'switchyard_decode_duration_seconds', help: 'Image decode and resize on the main thread (sharp), per request', labelNames: dmp, buckets: LATENCY_BUCKETS, registers })
     this.queueWait = new Histogram({ name: 'switchyard_queue_wait_duration_seconds', help: 'Time a request waited in its device queue before its batch started', labelNames: dmp, buckets: LATENCY_BUCKETS, registers })
     this.inference = new Histogram({ name: 'switchyard_inference_duration_seconds', help: 'Inference time of the batch that carried the request (tensor layout + run), as seen by the request', labelNames: dmp, buckets: LATENCY_BUCKETS, registers })
@@ -51,6 +59,30 @@ export class Metrics implements DispatchObserver {
     this.decisions = new Counter({ name: 'switchyard_routing_decisions_total', help: 'Requests routed, by chosen device, policy and reason', labelNames: ['device', 'model', 'policy', 'reason'], registers })
     this.rejections = new Counter({ name: 'switchyard_rejected_requests_total', help: 'Requests refused by admission control or failed after retry, by reason', labelNames: ['device', 'model', 'policy', 'reason'], registers })
     this.retries = new Counter({ name: 'switchyard_batch_retries_total', help: 'Requests whose batch failed on this device and were retried on another', labelNames: dm, registers })
+
+    // from the busy time of executed batches (router/price.ts): joules = busy watts × s, cost = price per hour × h
+    this.energy = new Counter({ name: 'switchyard_energy_joules_total', help: 'Estimated energy of executed batches: busy watts (measured by nvidia-smi where available, else configured) × batch time', labelNames: ['device', 'model', 'variant'], registers })
+    this.cost = new Counter({ name: 'switchyard_cost_total', help: 'Estimated cost of executed batches in the configured currency: pricePerHour × batch time', labelNames: ['device', 'model', 'variant'], registers })
+    const power = this.power
+    new Gauge({
+      name: 'switchyard_device_power_watts', help: 'Busy power used for the energy estimate, by source (measured: nvidia-smi; configured: devices[].watts or the default)', labelNames: ['device', 'source'], registers,
+      collect () {
+        this.reset()
+        each((d) => {
+          const measured = power.get(d.id)?.watts ?? null
+          if (measured !== null) this.set({ device: d.id, source: 'measured' }, measured)
+          else this.set({ device: d.id, source: 'configured' }, priceOf(d.config).watts.busy)
+        })
+      }
+    })
+    new Gauge({
+      name: 'switchyard_device_price_per_hour', help: 'Configured price of the device per hour (devices[].pricePerHour or the default)', labelNames: ['device'], registers,
+      collect () { this.reset(); each((d) => this.set({ device: d.id }, priceOf(d.config).perHour)) }
+    })
+    new Gauge({
+      name: 'switchyard_model_variant_info', help: 'The variant of each model a device runs (value 1)', labelNames: ['device', 'model', 'variant'], registers,
+      collect () { this.reset(); each((d) => { for (const l of d.lanes.values()) this.set({ device: d.id, model: l.model, variant: l.variant }, 1) }) }
+    })
 
     const each = (fn: (d: ObservedDevice) => void): void => { for (const d of devices()) fn(d) }
     new Gauge({
@@ -84,10 +116,15 @@ export class Metrics implements DispatchObserver {
   }
 
   /** Batch-level observations come from the devices' 'batch' events. */
-  watch (device: ObservedDevice): void {
+  watch (device: ObservedDevice, power?: GpuPowerSampler): void {
+    if (power) this.power.set(device.id, power)
+    const price = priceOf(device.config)
     device.on('batch', (e: BatchEvent) => {
       this.batchSize.observe({ device: e.device, model: e.model }, e.size)
       this.batchService.observe({ device: e.device, model: e.model }, e.serviceMs / 1000)
+      const labels = { device: e.device, model: e.model, variant: device.lanes.get(e.model)?.variant ?? '' }
+      this.energy.inc(labels, joules(this.power.get(device.id)?.watts ?? price.watts.busy, e.serviceMs))
+      this.cost.inc(labels, pricePerMs(price) * e.serviceMs)
     })
   }
 

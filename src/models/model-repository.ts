@@ -1,15 +1,22 @@
 // Reads models/<name>/model.json and its labels for every enabled model, validates them
-// against the model spec schema and resolves their weights. A missing or invalid model fails
-// here, at startup, with a message that names the model and the field.
+// against the model spec schema and resolves the weights of each of its variants. A missing
+// or invalid model fails here, at startup, with a message that names the model and the field.
+// A variant whose weights cannot be found is kept, marked unavailable with the reason: it
+// fails startup only if a device is configured to load it (variants.ts).
 import { readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { Value } from '@sinclair/typebox/value'
 import { ModelConfigError } from '../errors.js'
-import { ModelSpecSchema, type ModelInfo, type ModelSpec } from './model-spec.js'
+import { ModelSpecSchema, type ModelInfo, type ModelSpec, type VariantInfo, type VariantSpec } from './model-spec.js'
 import { resolveWeights, type WeightsOptions } from './weights.js'
 
 
-export async function readModelSpec (repository: string, name: string): Promise<Omit<ModelInfo, 'weightsPath'>> {
+/** the name of the one variant of a model that gives `weights` rather than `variants` */
+export const DEFAULT_VARIANT = 'default'
+
+export type ModelRead = ModelSpec & { labelList: string[], variantList: Array<VariantSpec & { name: string }> }
+
+export async function readModelSpec (repository: string, name: string): Promise<ModelRead> {
   const dir = resolve(repository, name)
   const file = resolve(dir, 'model.json')
   let raw: unknown
@@ -26,6 +33,10 @@ export async function readModelSpec (repository: string, name: string): Promise<
   if (first) throw new ModelConfigError(`model ${name}: invalid ${file} at ${first.path || '/'}: ${first.message}`)
   const spec = value as ModelSpec
   if (spec.name !== name) throw new ModelConfigError(`model ${name}: ${file} names itself "${spec.name}"`)
+  const variantList = variantsOf(spec, file)
+  for (const [alias, variant] of Object.entries(spec.aliases ?? {})) {
+    if (!variantList.some((v) => v.name === variant)) throw new ModelConfigError(`model ${name}: ${file} aliases ${alias} to variant "${variant}", which the model does not have`)
+  }
   const labelsFile = resolve(dir, spec.labels)
   let labelList: string[]
   try {
@@ -33,10 +44,35 @@ export async function readModelSpec (repository: string, name: string): Promise<
   } catch (err) {
     throw new ModelConfigError(`model ${name}: cannot read labels ${labelsFile}: ${(err as Error).message}`)
   }
-  return { ...spec, labelList }
+  return { ...spec, labelList, variantList }
+}
+
+function variantsOf (spec: ModelSpec, file: string): Array<VariantSpec & { name: string }> {
+  if ((spec.weights === undefined) === (spec.variants === undefined)) {
+    throw new ModelConfigError(`model ${spec.name}: ${file} must give either "weights" (one variant) or "variants", not ${spec.weights ? 'both' : 'neither'}`)
+  }
+  if (spec.weights) {
+    return [{ name: spec.variant ?? DEFAULT_VARIANT, weights: spec.weights, kinds: ['cpu', 'cuda'], accuracyRank: 1 }]
+  }
+  if (spec.variant !== undefined) throw new ModelConfigError(`model ${spec.name}: ${file} gives "variant" beside "variants"; name each variant in "variants"`)
+  const list = Object.entries(spec.variants!).map(([name, v]) => ({ name, ...v }))
+  if (list.length === 0) throw new ModelConfigError(`model ${spec.name}: ${file} has no variants`)
+  return list
 }
 
 export async function loadModel (repository: string, name: string, weights: WeightsOptions): Promise<ModelInfo> {
-  const spec = await readModelSpec(repository, name)
-  return { ...spec, weightsPath: await resolveWeights(spec, weights) }
+  const { weights: _w, variants: _v, variant: _n, variantList, ...spec } = await readModelSpec(repository, name)
+  const variants: VariantInfo[] = []
+  for (const v of variantList) {
+    try {
+      variants.push({ ...v, weightsPath: await resolveWeights({ name, weights: v.weights }, weights), unavailable: null, agreement: null })
+    } catch (err) {
+      // one variant alone: its failure is the model's (as before variants existed)
+      if (variantList.length === 1) throw err
+      variants.push({ ...v, weightsPath: null, unavailable: (err as Error).message, agreement: null })
+    }
+  }
+  const first = variants.find((v) => v.weightsPath !== null)
+  if (!first) throw new ModelConfigError(`model ${name}: no variant has weights: ${variants.map((v) => `${v.name}: ${v.unavailable}`).join('; ')}`)
+  return { ...spec, variants, variant: first.name, weightsPath: first.weightsPath! }
 }

@@ -33,19 +33,45 @@ const Decode = Type.Union([
 ])
 export type DecodeSpec = Static<typeof Decode>
 
+const Weights = Type.Object({
+  /** path inside a local models directory (SWITCHYARD_MODELS_DIR) */
+  file: Type.String({ minLength: 1 }),
+  /** pinned upstream URL; null when the file only exists locally */
+  url: Type.Union([Type.String({ pattern: '^https?://' }), Type.Null()]),
+  sha256: Type.String({ pattern: '^[0-9a-f]{64}$' }),
+  bytes: Type.Optional(Type.Integer({ minimum: 1 }))
+}, { additionalProperties: false })
+export type WeightsSpec = Static<typeof Weights>
+
+export const DeviceKind = Type.Union([Type.Literal('cpu'), Type.Literal('cuda')])
+export type DeviceKind = Static<typeof DeviceKind>
+
+const VARIANT_NAME = '^[a-z0-9][a-z0-9._-]{0,31}$'
+
+/** One set of weights of a model: same input, output, labels and preprocessing as the others. */
+const Variant = Type.Object({
+  weights: Weights,
+  /** the device kinds it suits, in order of preference: a device of the first kind listed
+   *  by some variant loads that variant unless the config says otherwise */
+  kinds: Type.Array(DeviceKind, { minItems: 1 }),
+  /** 1 = the most accurate variant of the model; `most-accurate` requests the lowest rank */
+  accuracyRank: Type.Integer({ minimum: 1 }),
+  description: Type.Optional(Type.String())
+}, { additionalProperties: false })
+export type VariantSpec = Static<typeof Variant>
+
 export const ModelSpecSchema = Type.Object({
   name: Type.String({ pattern: '^[a-z0-9][a-z0-9._-]*$' }),
   task: Type.Union([Type.Literal('classify'), Type.Literal('detect')]),
   description: Type.Optional(Type.String()),
   license: Type.Optional(Type.String()),
-  weights: Type.Object({
-    /** path inside a local models directory (SWITCHYARD_MODELS_DIR) */
-    file: Type.String({ minLength: 1 }),
-    /** pinned upstream URL; null when the file only exists locally */
-    url: Type.Union([Type.String({ pattern: '^https?://' }), Type.Null()]),
-    sha256: Type.String({ pattern: '^[0-9a-f]{64}$' }),
-    bytes: Type.Optional(Type.Integer({ minimum: 1 }))
-  }, { additionalProperties: false }),
+  /** a model with one set of weights: `weights` (and the name of that variant, default "default") */
+  weights: Type.Optional(Weights),
+  variant: Type.Optional(Type.String({ pattern: VARIANT_NAME })),
+  /** a model with several: variant name → weights and suitability (exclusive with `weights`) */
+  variants: Type.Optional(Type.Record(Type.String({ pattern: VARIANT_NAME }), Variant)),
+  /** other model names (URLs, config) that mean this model with one variant pinned */
+  aliases: Type.Optional(Type.Record(Type.String({ pattern: '^[a-z0-9][a-z0-9._-]*$' }), Type.String())),
   labels: Type.String({ minLength: 1, description: 'labels file beside model.json, one label a line' }),
   input: Type.Object({
     name: Type.String(),
@@ -67,9 +93,35 @@ export const ModelSpecSchema = Type.Object({
 }, { additionalProperties: false })
 export type ModelSpec = Static<typeof ModelSpecSchema>
 
-/** A model spec with its labels read: what the worker and the routes need. */
-export interface ModelInfo extends ModelSpec {
+/** How a variant compares with the model's most accurate variant on the calibration images. */
+export interface VariantAgreement {
+  /** the variant compared with (the lowest accuracyRank available) */
+  reference: string
+  images: number
+  /** share of images whose top-1 class is the reference's */
+  top1Agreement: number
+  /** largest |p − p_reference| over images and classes (softmax probabilities) */
+  maxScoreDifference: number
+}
+
+/** A variant as loaded: its weights resolved, or why they could not be. */
+export interface VariantInfo extends VariantSpec {
+  name: string
+  /** absolute path of the verified weights file; null when unavailable */
+  weightsPath: string | null
+  /** why the weights could not be resolved, or why the variant is refused (drift) */
+  unavailable: string | null
+  /** set at startup for every variant but the reference of a classifier with several */
+  agreement: VariantAgreement | null
+}
+
+/** A model spec with its labels read and its variants resolved: what the worker and the routes need. */
+export interface ModelInfo extends Omit<ModelSpec, 'weights' | 'variants' | 'variant'> {
   labelList: string[]
-  /** absolute path of the verified weights file */
+  /** every variant, in declaration order (a single-weights model has one) */
+  variants: VariantInfo[]
+  /** the variant these weights are (per device: the one configured for it) */
+  variant: string
+  /** absolute path of the verified weights file of `variant` */
   weightsPath: string
 }

@@ -11,7 +11,7 @@ import { pipeline } from 'node:stream/promises'
 import type { ReadableStream as WebReadableStream } from 'node:stream/web'
 import cliProgress from 'cli-progress'
 import { WeightsError } from '../errors.js'
-import type { ModelSpec } from './model-spec.js'
+import type { WeightsSpec } from './model-spec.js'
 
 
 export interface WeightsOptions {
@@ -23,7 +23,7 @@ export interface WeightsOptions {
   log?: (msg: string) => void
 }
 
-export async function resolveWeights (spec: ModelSpec, opts: WeightsOptions): Promise<string> {
+export async function resolveWeights (spec: { name: string, weights: WeightsSpec }, opts: WeightsOptions): Promise<string> {
   const { file, url, sha256 } = spec.weights
   if (opts.localDir !== null) {
     const local = resolve(opts.localDir, file)

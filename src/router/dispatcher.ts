@@ -23,6 +23,8 @@ export interface DispatchOptions {
   /** absolute, clock ms */
   deadline: number
   pinned?: string | undefined
+  /** only devices running this variant of the model (kept on a retry) */
+  variant?: string | undefined
 }
 
 export interface Dispatched extends CompletedItem {
@@ -72,7 +74,7 @@ export class Dispatcher {
    */
   admit (model: string, opts: DispatchOptions, items = 1): void {
     const now = this.clock.now()
-    const decision = this.router.route(this.devices.devices, { model, policy: opts.policy, deadlineMs: opts.deadline - now, pinned: opts.pinned, items }, now)
+    const decision = this.router.route(this.devices.devices, { model, policy: opts.policy, deadlineMs: opts.deadline - now, pinned: opts.pinned, items, variant: opts.variant }, now)
     if (!decision.ok) {
       this.observer.rejected(opts.pinned ?? '', model, opts.policy, decision.reason)
       throw rejection(decision, model, opts, now)
@@ -104,7 +106,7 @@ export class Dispatcher {
     const now = this.clock.now()
     let first: RouteDecision | undefined
     if (opts.policy === 'latency' || opts.pinned !== undefined) {
-      first = this.router.route(this.devices.devices, { model, policy: opts.policy, deadlineMs: opts.deadline - now, pinned: opts.pinned, items: k }, now)
+      first = this.router.route(this.devices.devices, { model, policy: opts.policy, deadlineMs: opts.deadline - now, pinned: opts.pinned, items: k, variant: opts.variant }, now)
       if (!first.ok) {
         this.observer.rejected(opts.pinned ?? '', model, opts.policy, first.reason)
         return Promise.reject(rejection(first, model, opts, now))
@@ -135,7 +137,8 @@ export class Dispatcher {
       // a retry was already accepted: it is not refused for the deadline again
       deadlineMs: attempt === 1 ? opts.deadline - now : Infinity,
       pinned: attempt === 1 ? opts.pinned : undefined,
-      exclude: tried
+      exclude: tried,
+      variant: opts.variant
     }, now)
     if (!decision.ok) {
       if (attempt > 1) { this.failed(job, tried, lastError, done); return }

@@ -34,12 +34,18 @@
 //   shared-queue        Triton's rule: one queue per model that every device consumes; whichever
 //                       worker is free first takes the next batch (devices built with shared
 //                       queues; the router only admits)
+//   cost       → the lowest predicted cost per inference, price_per_ms_d · t(n) / n (n and
+//                finish_d as for throughput; price.ts), among those meeting the deadline;
+//                ties by finish_d
+//
+// A request for a model variant (X-Switchyard-Variant) only considers lanes running it.
 //
 // Admission control happens here, before anything is queued: a device whose lane already
 // holds maxQueue items is not a candidate; if the chosen rule finds nothing that meets the
 // deadline the answer is `deadline` with Retry-After = the smallest predicted wait (s, ≥ 1);
 // every lane full: `queue-full`; no healthy device serves the model: `no-healthy-device`.
 import type { Policy } from '../config/schema.js'
+import { costPerInference, type PriceConfig } from './price.js'
 import type { Strategy } from './strategies.js'
 
 export { STRATEGIES, type Strategy } from './strategies.js'
@@ -59,6 +65,8 @@ export interface LaneView {
   delayMs: { latency: number, throughput: number }
   queue: { latency: { length: number }, throughput: { length: number }, size: number }
   cost: { a: number, b: number, predict: (n: number) => number, throughput: (n: number) => number }
+  /** the model variant this lane runs */
+  readonly variant?: string
 }
 
 export interface DeviceView {
@@ -66,6 +74,8 @@ export interface DeviceView {
   healthy: boolean
   workers: readonly WorkerView[]
   lanes: ReadonlyMap<string, LaneView>
+  /** kind, price and power (cost policy); absent: free */
+  readonly config?: PriceConfig
 }
 
 export interface RouteRequest {
@@ -79,9 +89,11 @@ export interface RouteRequest {
   exclude?: readonly string[]
   /** items the request becomes (tiles of a tiled detection); default 1 */
   items?: number
+  /** only lanes running this variant (X-Switchyard-Variant) */
+  variant?: string | undefined
 }
 
-export type RouteReason = 'pinned' | 'earliest-finish' | 'best-throughput' | 'overflow' | 'retry' | Exclude<Strategy, 'switchyard'>
+export type RouteReason = 'pinned' | 'earliest-finish' | 'best-throughput' | 'overflow' | 'lowest-cost' | 'retry' | Exclude<Strategy, 'switchyard'>
 export const REJECT_REASONS = ['deadline', 'queue-full', 'no-healthy-device', 'unknown-device'] as const
 export type RejectReason = typeof REJECT_REASONS[number]
 
@@ -97,6 +109,8 @@ export interface Prediction {
   /** eff_d: items per ms at the lane's best batch */
   throughput: number
   full: boolean
+  /** price_per_ms · t(n) / n (price.ts); 0 where the device has no price */
+  costPerInference: number
 }
 
 export function predict (device: DeviceView, lane: LaneView, policy: Policy, now: number, items = 1): Prediction {
@@ -134,7 +148,8 @@ export function predict (device: DeviceView, lane: LaneView, policy: Policy, now
     waitMs,
     finishMs: waitMs + serviceMs,
     throughput: lane.cost.throughput(B),
-    full: lane.queue.size + items > lane.maxQueue
+    full: lane.queue.size + items > lane.maxQueue,
+    costPerInference: costPerInference(device.config, lane, policy)
   }
 }
 
@@ -160,7 +175,7 @@ export class Router {
       if (!d.healthy || exclude.includes(d.id)) continue
       if (req.pinned !== undefined && d.id !== req.pinned) continue
       const lane = d.lanes.get(req.model)
-      if (lane) candidates.push(predict(d, lane, req.policy, now, items))
+      if (lane && (req.variant === undefined || lane.variant === req.variant)) candidates.push(predict(d, lane, req.policy, now, items))
     }
     if (candidates.length === 0) return { ok: false, reason: 'no-healthy-device', retryAfterS: 1, predictedMs: 0 }
     const reason: RouteReason | null = req.pinned !== undefined ? 'pinned' : exclude.length > 0 ? 'retry' : null
@@ -185,6 +200,10 @@ export class Router {
         if (meeting.length === 0) return null
         const earliest = meeting.reduce((a, c) => (c.finishMs < a.finishMs ? c : a))
         if (req.policy === 'latency') return { pred: earliest, finishMs: earliest.finishMs, reason: 'earliest-finish' }
+        if (req.policy === 'cost') {
+          const cheapest = meeting.reduce((a, c) => (c.costPerInference < a.costPerInference || (c.costPerInference === a.costPerInference && c.finishMs < a.finishMs) ? c : a))
+          return { pred: cheapest, finishMs: cheapest.finishMs, reason: 'lowest-cost' }
+        }
         let best: Prediction | null = null
         for (const c of meeting) {
           if (c.finishMs > earliest.finishMs + c.lane.cost.predict(c.lane.maxBatchSize)) continue

@@ -44,7 +44,7 @@ t.test('a worker killed mid-batch loses no request', async (t) => {
   const retried = res.filter((r) => r.headers['x-switchyard-device'] === 'cpu-latency').length
   t.ok(retried >= 1, `the failed batch was retried on the other device (${retried} requests)`)
   const metrics = (await app.inject('/metrics')).body
-  const m = /switchyard_batch_retries_total\{device="cpu-bulk",model="mobilenetv2-12-int8"\} (\d+)/.exec(metrics)
+  const m = /switchyard_batch_retries_total\{device="cpu-bulk",model="mobilenetv2"\} (\d+)/.exec(metrics)
   t.equal(Number(m?.[1]), retried, 'each retry counted against the device that failed')
   // the dead worker is replaced in the background and the device comes back
   for (let i = 0; i < 400 && devices.get('cpu-bulk')!.liveWorkers < 2; i++) await new Promise((resolve) => setTimeout(resolve, 50))
@@ -91,7 +91,7 @@ t.test('CUDA marked required on a machine without it: startup fails naming the c
 
 t.test('batched results equal unbatched results (dynamic-batch YOLOX)', async (t) => {
   const server = await startServer(t, {
-    models: { enabled: ['mobilenetv2-12-int8', 'yolox-nano-dynamic'] },
+    models: { enabled: ['mobilenetv2', 'yolox-nano-dynamic'] },
     routes: { detect: 'yolox-nano-dynamic' },
     devices: [{ id: 'cpu', kind: 'cpu', required: true, workers: 1, maxBatchSize: PHOTOS.length, batchDelayMs: { latency: 0, throughput: 1000 } }]
   })

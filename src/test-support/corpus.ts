@@ -213,6 +213,10 @@ export async function buildCorpus (limits: CorpusLimits, opts: CorpusOptions): P
   header('device-invalid', 'X-Switchyard-Device: "cpu; rm -rf /"', { 'x-switchyard-device': 'cpu; rm -rf /' })
   header('device-repeated', 'X-Switchyard-Device sent twice (cpu, cpu)', { 'x-switchyard-device': ['cpu', 'cpu'] })
   header('device-unknown', 'X-Switchyard-Device: tpu:7 (well-formed, no such device)', { 'x-switchyard-device': 'tpu:7' }, 404, 'SY_DEVICE_NOT_FOUND')
+  header('policy-cost-typo', 'X-Switchyard-Policy: cheapest', { 'x-switchyard-policy': 'cheapest' })
+  header('variant-invalid', 'X-Switchyard-Variant: "int8; drop"', { 'x-switchyard-variant': 'int8; drop' })
+  header('variant-repeated', 'X-Switchyard-Variant sent twice (int8, int8)', { 'x-switchyard-variant': ['int8', 'int8'] })
+  header('variant-unknown', 'X-Switchyard-Variant: fp16 (well-formed, the model has no such variant)', { 'x-switchyard-variant': 'fp16' }, 404, 'SY_VARIANT_NOT_FOUND')
 
   // ── paths and methods ───────────────────────────────────────────────────────────────────
   const path = (kind: string, what: string, method: CorpusRequest['method'], url: string, code: string, status = 404, todo?: string): void =>

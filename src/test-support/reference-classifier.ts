@@ -2,12 +2,13 @@
 // (sharp resize 256 outside, floor centre crop 224, /255, mean/std, NCHW RGB, softmax), run
 // with onnxruntime in the test process. The server must reproduce it exactly on whatever CPU
 // runs the tests, even where int8 kernels make both differ from EXPECTED.json.
+// The same preprocessing serves both variants of the classifier (int8 and the derived fp32).
 import { join } from 'node:path'
 import sharp from 'sharp'
 import * as ort from 'onnxruntime-node'
 import { SHARED_MODELS } from './server.js'
 
-let session: Promise<ort.InferenceSession> | null = null
+const sessions = new Map<string, Promise<ort.InferenceSession>>()
 
 /** MODEL.md's input tensor for `file`: 1×3×224×224 float32, NCHW, RGB, normalised. */
 export async function referenceInput (file: string): Promise<Float32Array> {
@@ -27,16 +28,23 @@ export async function referenceInput (file: string): Promise<Float32Array> {
   return x
 }
 
-/** The model's 1000 logits for `file`, run in the test process. */
-export async function referenceLogits (file: string): Promise<Float32Array> {
-  session ??= ort.InferenceSession.create(join(SHARED_MODELS, 'mobilenetv2-12-int8/model.onnx'))
+/** The model's 1000 logits for `file`, by the model file `weights` (relative to the shared models), run in the test process. */
+export async function referenceLogits (file: string, weights = 'mobilenetv2-12-int8/model.onnx'): Promise<Float32Array> {
+  let session = sessions.get(weights)
+  if (!session) { session = ort.InferenceSession.create(join(SHARED_MODELS, weights)); sessions.set(weights, session) }
   const s = await session
   return (await s.run({ input: new ort.Tensor('float32', await referenceInput(file), [1, 3, 224, 224]) })).output!.data as Float32Array
 }
 
-export async function referenceTop5 (file: string): Promise<Array<{ index: number, score: number }>> {
-  const logits = await referenceLogits(file)
+/** softmax probabilities of all 1000 classes for the photo `file` */
+export async function referenceScores (file: string, weights?: string): Promise<Float64Array> {
+  const logits = await referenceLogits(file, weights)
   const max = Math.max(...logits)
   const sum = logits.reduce((acc, v) => acc + Math.exp(v - max), 0)
-  return [...logits.keys()].sort((a, b) => logits[b]! - logits[a]!).slice(0, 5).map((index) => ({ index, score: Math.exp(logits[index]! - max) / sum }))
+  return Float64Array.from(logits, (v) => Math.exp(v - max) / sum)
+}
+
+export async function referenceTop5 (file: string, weights?: string): Promise<Array<{ index: number, score: number }>> {
+  const p = await referenceScores(file, weights)
+  return [...p.keys()].sort((a, b) => p[b]! - p[a]!).slice(0, 5).map((index) => ({ index, score: p[index]! }))
 }

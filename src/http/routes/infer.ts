@@ -4,9 +4,11 @@
 import { performance } from 'node:perf_hooks'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../../config/schema.js'
-import { ModelNotFound, Overloaded, withRetryAfter } from '../../errors.js'
+import type { DeviceSet } from '../../devices/device-set.js'
+import { InvalidHeader, ModelNotFound, Overloaded, VariantNotFound, withRetryAfter } from '../../errors.js'
 import type { Metrics } from '../../metrics/metrics.js'
 import type { ModelInfo } from '../../models/model-spec.js'
+import { MOST_ACCURATE, requestedVariant, resolveModelName } from '../../models/variants.js'
 import type { DecodeGate } from '../../preprocess/decode-gate.js'
 import { decodeImage } from '../../preprocess/decode-image.js'
 import type { Dispatcher } from '../../router/dispatcher.js'
@@ -22,6 +24,7 @@ export interface InferRouteOptions {
   dispatcher: Dispatcher
   gate: DecodeGate
   metrics: Metrics
+  devices: DeviceSet
 }
 
 interface Query { top_k?: number, score_threshold?: number, iou_threshold?: number }
@@ -43,35 +46,62 @@ const params = { type: 'object', properties: { model: { type: 'string', maxLengt
 declare module 'fastify' {
   interface FastifyRequest {
     /** what the access log and the request counter report for an inference request */
-    inference: { model: string, device: string }
+    inference: { model: string, device: string, variant: string }
   }
 }
 
 export async function inferRoutes (app: FastifyInstance, opts: InferRouteOptions): Promise<void> {
-  const { config, models, dispatcher, gate, metrics } = opts
+  const { config, models, dispatcher, gate, metrics, devices } = opts
+
+  /**
+   * The variant a request runs on (undefined: whichever the chosen device loads): the alias in
+   * the URL, or X-Switchyard-Variant; 404 when no device loads it (on the pinned device, if any).
+   */
+  const variantOf = (model: ModelInfo, aliasVariant: string | undefined, header: string | undefined, pinned: string | undefined): string | undefined => {
+    if (aliasVariant !== undefined && header !== undefined && header !== aliasVariant) {
+      throw new InvalidHeader('X-Switchyard-Variant', `the model name in the URL already means variant ${aliasVariant} of ${model.name}`)
+    }
+    const asked = aliasVariant ?? header
+    if (asked === undefined) return undefined
+    if (asked !== MOST_ACCURATE && !model.variants.some((v) => v.name === asked)) {
+      throw new VariantNotFound(asked, model.name, ` (its variants: ${model.variants.map((v) => v.name).join(', ')})`)
+    }
+    const on = devices.devices.filter((d) => pinned === undefined || d.id === pinned)
+    const loaded = new Set(on.flatMap((d) => { const v = d.lanes.get(model.name)?.variant; return v === undefined ? [] : [v] }))
+    const healthy = new Set(on.filter((d) => d.healthy).flatMap((d) => { const v = d.lanes.get(model.name)?.variant; return v === undefined ? [] : [v] }))
+    const variant = requestedVariant(model, asked, healthy.size > 0 ? healthy : loaded)
+    if (variant !== undefined && !loaded.has(variant)) {
+      throw new VariantNotFound(variant, model.name, `${pinned === undefined ? '' : ` on device ${pinned}`}: no device loads it (loaded: ${[...loaded].join(', ') || 'none'})`)
+    }
+    return variant
+  }
   app.decorateRequest('inference', null as unknown as FastifyRequest['inference'])
 
   for (const task of ['classify', 'detect'] as const) {
     const handler = async (request: FastifyRequest<{ Querystring: Query, Params: Params }>, reply: FastifyReply) => {
       const started = performance.now()
       const name = request.params.model ?? config.routes[task]
-      request.inference = { model: name, device: '' }
-      const model = models.get(name)
-      if (!model || model.task !== task) throw new ModelNotFound(task === 'classify' ? 'classification' : 'detection', name)
+      request.inference = { model: name, device: '', variant: '' }
+      const resolved = resolveModelName(name, models)
+      if (!resolved || resolved.model.task !== task) throw new ModelNotFound(task === 'classify' ? 'classification' : 'detection', name)
+      const model = resolved.model
+      request.inference.model = model.name
       checkQueryNumbers(request.query as Record<string, unknown>)
       const ro = requestOptions(request.headers, config.routing)
+      const variant = variantOf(model, resolved.variant, ro.variant, ro.pinned)
       const deadline = started + ro.deadlineMs
       const q = request.query
       const itemParams: ItemParams = task === 'classify'
         ? { topK: q.top_k }
         : { scoreThreshold: q.score_threshold, iouThreshold: q.iou_threshold }
       const bytes = await readImage(request)
-      const routing = { policy: ro.policy, deadline, pinned: ro.pinned }
-      dispatcher.admit(name, routing) // refuse now rather than after decoding
+      const routing = { policy: ro.policy, deadline, pinned: ro.pinned, variant }
+      dispatcher.admit(model.name, routing) // refuse now rather than after decoding
 
-      const release = await gate.acquire(ro.policy)
+      // the decode gate has two classes: cost requests are batched work, like throughput
+      const release = await gate.acquire(ro.policy === 'latency' ? 'latency' : 'throughput')
       if (release === null) {
-        metrics.rejected('', name, ro.policy, 'decode-queue-full')
+        metrics.rejected('', model.name, ro.policy, 'decode-queue-full')
         throw withRetryAfter(new Overloaded('too many images waiting to be decoded'), 1)
       }
       const decodeStart = performance.now()
@@ -83,17 +113,19 @@ export async function inferRoutes (app: FastifyInstance, opts: InferRouteOptions
       }
       const decodeMs = performance.now() - decodeStart
 
-      const done = await dispatcher.dispatch(name, image, itemParams, routing,
+      const done = await dispatcher.dispatch(model.name, image, itemParams, routing,
         () => decodeImage(bytes, model, config.images))
+      const ran = devices.get(done.device)?.lanes.get(model.name)?.variant ?? ''
       request.inference.device = done.device
+      request.inference.variant = ran
       const totalMs = performance.now() - started
-      const labels = { device: done.device, model: name, policy: ro.policy }
+      const labels = { device: done.device, model: model.name, policy: ro.policy }
       metrics.decode.observe(labels, decodeMs / 1000)
       metrics.queueWait.observe(labels, done.queueMs / 1000)
       metrics.inference.observe(labels, done.inferenceMs / 1000)
       metrics.request.observe(labels, totalMs / 1000)
 
-      annotate(reply, { ...done, policy: ro.policy, decodeMs, totalMs })
+      annotate(reply, { ...done, policy: ro.policy, decodeMs, totalMs, variant: ran })
       const timing = {
         decodeMs: round(decodeMs),
         queueMs: round(done.queueMs),
@@ -104,8 +136,8 @@ export async function inferRoutes (app: FastifyInstance, opts: InferRouteOptions
       }
       const r = done.result
       return r.kind === 'classify'
-        ? { model: name, device: done.device, batchSize: done.batchSize, policy: ro.policy, predictions: r.predictions, timing }
-        : { model: name, device: done.device, batchSize: done.batchSize, policy: ro.policy, width: r.width, height: r.height, detections: r.detections, timing }
+        ? { model: model.name, variant: ran, device: done.device, batchSize: done.batchSize, policy: ro.policy, predictions: r.predictions, timing }
+        : { model: model.name, variant: ran, device: done.device, batchSize: done.batchSize, policy: ro.policy, width: r.width, height: r.height, detections: r.detections, timing }
     }
     const schema = { querystring: task === 'classify' ? classifyQuery : detectQuery, params }
     app.post(`/${task}`, { schema }, handler)

@@ -7,7 +7,7 @@ import parsePrometheusTextFormat from 'parse-prometheus-text-format'
 import { SHARED_IMAGES, startServer } from '../../test-support/server.js'
 
 const server = await startServer(t, {
-  models: { enabled: ['mobilenetv2-12-int8', 'yolox-nano', 'yolox-nano-dynamic'] }
+  models: { enabled: ['mobilenetv2', 'yolox-nano', 'yolox-nano-dynamic'] }
 })
 const { app } = server
 const dog = readFileSync(join(SHARED_IMAGES, 'dog.jpg'))
@@ -16,13 +16,13 @@ t.test('/healthz and /readyz', async (t) => {
   t.same((await app.inject('/healthz')).json(), { status: 'ok' })
   const ready = await app.inject('/readyz')
   t.equal(ready.statusCode, 200)
-  t.same(ready.json().models, { 'mobilenetv2-12-int8': true, 'yolox-nano': true, 'yolox-nano-dynamic': true })
+  t.same(ready.json().models, { mobilenetv2: true, 'yolox-nano': true, 'yolox-nano-dynamic': true })
 })
 
 t.test('/models reads the batch dimension from the session', async (t) => {
   const { models } = (await app.inject('/models')).json()
   const by = Object.fromEntries(models.map((m: { name: string }) => [m.name, m]))
-  t.match(by['mobilenetv2-12-int8'], { task: 'classify', ready: true, labels: 1000, input: { name: 'input', shape: ['batch_size', 3, 224, 224], dynamicBatch: true } })
+  t.match(by.mobilenetv2, { task: 'classify', ready: true, labels: 1000, input: { name: 'input', shape: ['batch_size', 3, 224, 224], dynamicBatch: true } })
   t.match(by['yolox-nano'], { task: 'detect', labels: 80, input: { name: 'images', shape: [1, 3, 416, 416], dynamicBatch: false } })
   t.match(by['yolox-nano-dynamic'], { input: { shape: ['batch', 3, 416, 416], dynamicBatch: true } })
   t.equal(by['yolox-nano'].devices[0].maxBatchSize, 1, 'a static batch dimension caps the batch at 1')
@@ -43,7 +43,7 @@ t.test('/metrics parses as Prometheus text and moves when requests are served', 
     return 0
   }
   const before = (await app.inject('/metrics')).body
-  const labels = { route: '/classify', model: 'mobilenetv2-12-int8', device: 'cpu', status: '200' }
+  const labels = { route: '/classify', model: 'mobilenetv2', device: 'cpu', status: '200' }
   const before200 = count(before, 'switchyard_http_requests_total', labels)
   for (let i = 0; i < 3; i++) await app.inject({ method: 'POST', url: '/classify', payload: dog, headers: { 'content-type': 'image/jpeg' } })
   await app.inject({ method: 'POST', url: '/classify', payload: Buffer.from('nope'), headers: { 'content-type': 'image/jpeg' } })
@@ -53,12 +53,12 @@ t.test('/metrics parses as Prometheus text and moves when requests are served', 
   const families = parsePrometheusTextFormat(after)
   t.equal(count(after, 'switchyard_http_requests_total', labels) - before200, 3, 'three 200s counted')
   t.equal(count(after, 'switchyard_http_requests_total', { route: '/classify', status: '400' }), 1, 'the bad one counted as 400')
-  const hist = { device: 'cpu', model: 'mobilenetv2-12-int8', policy: 'latency' }
+  const hist = { device: 'cpu', model: 'mobilenetv2', policy: 'latency' }
   for (const h of ['switchyard_decode_duration_seconds', 'switchyard_inference_duration_seconds', 'switchyard_request_duration_seconds', 'switchyard_queue_wait_duration_seconds']) {
     t.ok(count(after, h, hist) >= 3, `${h} has observations`)
     t.equal(families.find((f) => f.name === h)?.type, 'HISTOGRAM')
   }
-  t.equal(count(after, 'switchyard_queue_depth', { device: 'cpu', model: 'mobilenetv2-12-int8' }), 0)
+  t.equal(count(after, 'switchyard_queue_depth', { device: 'cpu', model: 'mobilenetv2' }), 0)
   t.equal(count(after, 'switchyard_device_healthy', { device: 'cpu' }), 1)
   t.equal(count(after, 'switchyard_model_ready', { model: 'yolox-nano' }), 1)
   t.ok(count(after, 'switchyard_cost_slope_seconds', { device: 'cpu', model: 'yolox-nano-dynamic' }) > 0, 'fitted slope exported')

@@ -3,6 +3,7 @@
 // with input specs, batch support and the live cost model per device).
 import type { FastifyInstance } from 'fastify'
 import type { DeviceSet } from '../../devices/device-set.js'
+import { priceOf } from '../../router/price.js'
 import { round } from '../../util/format.js'
 
 export interface StatusRouteOptions {
@@ -47,12 +48,23 @@ export async function statusRoutes (app: FastifyInstance, opts: StatusRouteOptio
             channelOrder: m.input.channelOrder,
             dynamicBatch: report?.dynamicBatch ?? null
           },
+          // agreement: against the most accurate available variant, on the calibration images
+          variants: m.variants.map((v) => ({
+            name: v.name,
+            kinds: v.kinds,
+            accuracyRank: v.accuracyRank,
+            served: on.some((d) => d.lanes.get(m.name)!.variant === v.name),
+            unavailable: v.unavailable,
+            agreement: v.agreement
+          })),
           devices: on.map((d) => {
             const lane = d.lanes.get(m.name)!
             return {
               id: d.id,
               kind: d.kind,
+              variant: lane.variant,
               healthy: d.healthy,
+              price: priceOf(d.config),
               workers: d.liveWorkers,
               maxBatchSize: lane.maxBatchSize,
               batchDelayMs: lane.delayMs,

@@ -85,7 +85,7 @@ export async function v2Routes (app: FastifyInstance, opts: V2RouteOptions): Pro
   const infer = async (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
     const started = performance.now()
     // an unknown name is not a metric label: clients could mint label values without end
-    request.inference = { model: models.has(request.params.model) ? request.params.model : '', device: '' }
+    request.inference = { model: models.has(request.params.model) ? request.params.model : '', device: '', variant: '' }
     const model = lookup(request.params)
     const name = model.name
     const ro = requestOptions(request.headers, config.routing)
@@ -105,6 +105,8 @@ export async function v2Routes (app: FastifyInstance, opts: V2RouteOptions): Pro
     const totalMs = performance.now() - started
     const devicesUsed = [...new Set(done.map((d) => d.done.device))].join(',')
     request.inference.device = devicesUsed
+    const variants = [...new Set(done.map((d) => devices.get(d.done.device)?.lanes.get(name)?.variant ?? ''))].join(',')
+    request.inference.variant = variants
     for (const { done: d, decodeMs } of done) {
       const labels = { device: d.device, model: name, policy: ro.policy }
       if (plan.items.kind === 'image') metrics.decode.observe(labels, decodeMs / 1000)
@@ -116,6 +118,7 @@ export async function v2Routes (app: FastifyInstance, opts: V2RouteOptions): Pro
     const most = (f: (x: { done: Dispatched, decodeMs: number }) => number): number => Math.max(...done.map(f))
     annotate(reply, {
       device: devicesUsed,
+      variant: variants,
       batchSize: done.map((d) => d.done.batchSize).join(','),
       policy: ro.policy,
       predictedMs: most((d) => d.done.predictedMs),
