@@ -5,7 +5,7 @@
 // generated queue states (fixed seed: the same states every run) check the choice exactly.
 import fc from 'fast-check'
 import t from 'tap'
-import { CostModel } from './cost-model.js'
+import { CostModel } from '../devices/cost-model.js'
 import { DEFAULT_PRICES, costPerInference, priceOf } from './price.js'
 import { predict, route, type DeviceView, type LaneView } from './router.js'
 
@@ -23,10 +23,10 @@ function view (p: Profile, s: State): DeviceView {
   const throughput = { length: s.bulkQ }
   const lane: LaneView = {
     model: 'm', maxBatchSize: p.max, maxQueue: 100_000, delayMs: { latency: 0, throughput: 5 },
-    queue: { latency, throughput, size: latency.length + throughput.length }, cost, variant: 'int8'
+    queue: { latency, throughput, size: latency.length + throughput.length }, inFlight: 0, cost, variant: 'int8'
   }
-  const residuals = Array.from({ length: p.workers }, (_, i) => i === 0 ? s.residual : 0)
-  return { id: p.id, healthy: true, latencyWorkers: 0, residualsMs: () => residuals, lanes: new Map([['m', lane]]), config: { kind: 'cpu', pricePerHour: p.pricePerHour } }
+  const workers = Array.from({ length: p.workers }, (_, i) => ({ alive: true, takesThroughput: true, busyUntil: i === 0 ? s.residual : 0 }))
+  return { id: p.id, healthy: true, workers, lanes: new Map([['m', lane]]), config: { kind: 'cpu', pricePerHour: p.pricePerHour } }
 }
 
 /** cost per inference computed here from the profile, not by price.ts */
@@ -84,5 +84,5 @@ t.test('a variant request only considers lanes running that variant', async (t) 
   const fp32: DeviceView = { ...view(DEAR, { residual: 0, latencyQ: 0, bulkQ: 0 }), lanes: new Map([['m', fp32lane]]) }
   t.match(route([int8, fp32], { model: 'm', policy: 'cost', deadlineMs: 10_000, variant: 'fp32' }, 0), { ok: true, device: 'cpu-large' })
   t.match(route([int8, fp32], { model: 'm', policy: 'cost', deadlineMs: 10_000, variant: 'int8' }, 0), { ok: true, device: 'cpu-small' })
-  t.match(route([int8, fp32], { model: 'm', policy: 'latency', deadlineMs: 10_000, variant: 'fp16' }, 0), { ok: false, status: 503 })
+  t.match(route([int8, fp32], { model: 'm', policy: 'latency', deadlineMs: 10_000, variant: 'fp16' }, 0), { ok: false, reason: 'no-healthy-device' })
 })
