@@ -90,6 +90,10 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
   let shuttingDown = false
   const metrics = new Metrics(() => devices.devices, () => devices.readiness())
   for (const d of devices.devices) metrics.watch(d)
+  metrics.zeroKnownSeries({
+    devices: devices.devices.map((d) => ({ id: d.id, models: [...d.lanes.keys()] })),
+    routes: new Map(models.map((m) => [m.name, m.name === config.routes[m.task] ? [`/${m.task}`, `/${m.task}/:model`] : [`/${m.task}/:model`]]))
+  })
   const dispatcher = new Dispatcher(devices, metrics)
   const gate = new DecodeGate(config.decode.slots, config.decode.bulkSlots, config.decode.maxWaiting)
 
