@@ -1,6 +1,7 @@
 // Assembles a Switchyard server from a validated config: models → devices (workers,
 // calibration) → router → HTTP. Nothing listens until listen(); close() shuts down in order:
 // refuse new work, finish accepted work, stop the workers by message.
+import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import Fastify, { LogController, type FastifyInstance } from 'fastify'
 import multipart from '@fastify/multipart'
@@ -11,6 +12,7 @@ import { authPlugin } from './http/auth.js'
 import { ShuttingDown } from './errors.js'
 import { clientErrorHandler, frameworkErrors, installErrorHandling } from './http/error-handler.js'
 import { RAW_IMAGE_TYPES } from './http/read-image.js'
+import { openapi } from './http/openapi.js'
 import { inferRoutes } from './http/routes/infer.js'
 import { metricsRoute } from './http/routes/metrics.js'
 import { statusRoutes } from './http/routes/status.js'
@@ -19,6 +21,8 @@ import type { ModelInfo } from './models/model-spec.js'
 import { loadModel } from './models/model-repository.js'
 import { DecodeGate } from './preprocess/decode-gate.js'
 import { Dispatcher } from './router/dispatcher.js'
+
+const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version
 
 export interface BuildOptions {
   /** directory that relative paths in the config are resolved from (default: cwd) */
@@ -113,6 +117,7 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
   app.addHook('onRequest', async (request) => {
     if (shuttingDown && request.method === 'POST') throw Object.assign(new ShuttingDown(), { retryAfter: 1 })
   })
+  await app.register(openapi, { version: PACKAGE_VERSION }) // before the routes it documents
   await app.register(statusRoutes, { devices, isShuttingDown: () => shuttingDown })
   await app.register(authPlugin, { config }) // API keys on the inference routes
   await app.register(inferRoutes, { config, models: new Map(models.map((m) => [m.name, m])), dispatcher, gate, metrics })
