@@ -15,6 +15,7 @@ import { RAW_IMAGE_TYPES } from './http/read-image.js'
 import { openapi } from './http/openapi.js'
 import { inferRoutes } from './http/routes/infer.js'
 import { metricsRoute } from './http/routes/metrics.js'
+import { playgroundRoutes } from './http/routes/playground.js'
 import { statusRoutes } from './http/routes/status.js'
 import { Metrics } from './metrics/metrics.js'
 import type { ModelInfo } from './models/model-spec.js'
@@ -119,6 +120,7 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
   })
   await app.register(openapi, { version: PACKAGE_VERSION }) // before the routes it documents
   await app.register(statusRoutes, { devices, isShuttingDown: () => shuttingDown })
+  await app.register(playgroundRoutes)
   await app.register(authPlugin, { config }) // API keys on the inference routes
   await app.register(inferRoutes, { config, models: new Map(models.map((m) => [m.name, m])), dispatcher, gate, metrics })
 
