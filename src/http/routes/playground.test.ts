@@ -9,6 +9,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { chromium, type Browser } from 'playwright-core'
+import sharp from 'sharp'
 import t from 'tap'
 import { REPO, SHARED_IMAGES, startServer } from '../../test-support/server.js'
 
@@ -99,7 +100,7 @@ if (!existsSync(CHROMIUM)) {
 
     const shot = await page.screenshot({ fullPage: true })
     writeFileSync(join(tmpdir(), 'switchyard-playground.png'), shot)
-    if (process.env.SWITCHYARD_UPDATE_SCREENSHOT === '1') writeFileSync(join(REPO, 'docs/playground.png'), shot)
+    if (process.env.SWITCHYARD_UPDATE_SCREENSHOT === '1') writeFileSync(join(REPO, 'docs/playground.png'), await sharp(shot).png({ palette: true, quality: 90, effort: 8 }).toBuffer())
   })
 
   t.test('classify: labels with score bars', async (t) => {
