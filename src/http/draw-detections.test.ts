@@ -53,6 +53,7 @@ t.test('Accept: image/png answers the photo with the boxes drawn', async (t) => 
   t.equal(res.headers['x-switchyard-device'], 'cpu', 'the routing headers as on a JSON answer')
   t.match(res.headers['server-timing'], /total;dur=[\d.]+, draw;dur=[\d.]+$/)
   t.equal(res.headers['x-switchyard-detections'], String(json.detections.length))
+  t.equal(res.headers.vary, 'Accept', 'caches keep the JSON and image answers apart')
   const meta = await sharp(res.rawPayload).metadata()
   t.equal(meta.format, 'png')
   t.same([meta.width, meta.height], [json.width, json.height], 'the original size (768×576)')

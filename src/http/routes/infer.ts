@@ -3,7 +3,7 @@
 //   → worker (tensor, run, decode) → this response
 import { performance } from 'node:perf_hooks'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { Config } from '../../config/schema.js'
+import type { Config, Policy } from '../../config/schema.js'
 import { ModelNotFound, Overloaded } from '../../errors.js'
 import type { Metrics } from '../../metrics/metrics.js'
 import type { ModelInfo } from '../../models/model-spec.js'
@@ -76,6 +76,14 @@ export async function inferRoutes (app: FastifyInstance, opts: InferRouteOptions
   const { config, models, dispatcher, gate, metrics } = opts
   app.decorateRequest('inference', null as unknown as FastifyRequest['inference'])
 
+  /** a decode slot (sharp work on the libuv pool), or 429 when too many requests wait for one */
+  const decodeSlot = async (policy: Policy, model: string): Promise<() => void> => {
+    const release = await gate.acquire(policy)
+    if (release !== null) return release
+    metrics.rejected.inc({ device: '', model, policy, reason: 'decode-queue-full' })
+    throw Object.assign(new Overloaded('too many images waiting to be decoded'), { retryAfter: 1 })
+  }
+
   for (const task of ['classify', 'detect'] as const) {
     const handler = async (request: FastifyRequest<{ Querystring: Query, Params: Params }>, reply: FastifyReply) => {
       const started = performance.now()
@@ -94,11 +102,7 @@ export async function inferRoutes (app: FastifyInstance, opts: InferRouteOptions
       const routing = { policy: ro.policy, deadline, pinned: ro.pinned }
       dispatcher.admit(name, routing) // refuse now rather than after decoding
 
-      const release = await gate.acquire(ro.policy)
-      if (release === null) {
-        metrics.rejected.inc({ device: '', model: name, policy: ro.policy, reason: 'decode-queue-full' })
-        throw Object.assign(new Overloaded('too many images waiting to be decoded'), { retryAfter: 1 })
-      }
+      const release = await decodeSlot(ro.policy, name)
       const decodeStart = performance.now()
       let image
       try {
@@ -138,12 +142,20 @@ export async function inferRoutes (app: FastifyInstance, opts: InferRouteOptions
         return { model: name, device: done.device, batchSize: done.batchSize, policy: ro.policy, predictions: r.predictions, timing }
       }
       const format = answerFormat(q.format, request.headers.accept)
+      void reply.header('vary', 'Accept')
       if (format === 'json') {
         return { model: name, device: done.device, batchSize: done.batchSize, policy: ro.policy, width: r.width, height: r.height, detections: r.detections, timing }
       }
-      // the image with its boxes: a second, full-size decode of the request's bytes
+      // the image with its boxes: a second, full-size decode of the request's bytes, through
+      // the same decode gate as the first (it is the same kind of work on the same pool)
+      const drawRelease = await decodeSlot(ro.policy, name)
       const drawStart = performance.now()
-      const drawn = await drawDetections(bytes, r.detections, format, config.images)
+      let drawn: Buffer
+      try {
+        drawn = await drawDetections(bytes, r.detections, format, config.images)
+      } finally {
+        drawRelease()
+      }
       void reply
         .header('server-timing', `${reply.getHeader('server-timing') as string}, draw;dur=${(performance.now() - drawStart).toFixed(2)}`)
         .header('x-switchyard-detections', String(r.detections.length))
