@@ -1,6 +1,6 @@
 // The playground at / in a real headless Chromium (Debian's `chromium`, driven by
-// playwright-core): a shared photo is chosen with the keyboard-reachable file input, detect
-// and classify run against the real models, and the page shows what the API answered —
+// playwright-core): a shared photo is chosen with the keyboard-reachable file input (or
+// dropped, or pasted), detect and classify run against the real models, and the page shows what the API answered —
 // boxes drawn where the JSON says, labels with score bars, how the request was served, the
 // Server-Timing bar — and the live device panel. Every wait is for a DOM condition.
 // SWITCHYARD_UPDATE_SCREENSHOT=1 rewrites docs/playground.png from this run.
@@ -112,6 +112,26 @@ if (!existsSync(CHROMIUM)) {
     t.match(rows[0]!.label, /^malamute/)
     for (const r of rows) t.ok(Math.abs(r.bar - r.score * 100) < 0.1, `${r.label}: bar at ${r.bar.toFixed(1)}% for ${r.score}`)
     t.equal(await page.$$eval('#boxes g', (g) => g.length), 0, 'no boxes for a classification')
+  })
+
+  t.test('an image can also be dropped or pasted', async (t) => {
+    const give = (how: 'drop' | 'paste', name: string) => page.evaluate(({ how, name, b64 }) => {
+      const file = new File([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], name, { type: 'image/jpeg' })
+      const dt = new DataTransfer()
+      dt.items.add(file)
+      if (how === 'drop') document.getElementById('drop')!.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }))
+      else document.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true }))
+    }, { how, name, b64: readFileSync(join(SHARED_IMAGES, name)).toString('base64') })
+    await give('drop', 'eagle.jpg')
+    await page.waitForFunction(() => document.getElementById('drop-text')!.textContent!.startsWith('eagle.jpg'), null, WAIT)
+    await page.click('#run')
+    await page.waitForSelector('#labels li[data-label^="bald eagle"]', WAIT)
+    t.pass('a dropped photo is classified')
+    await give('paste', 'dog.jpg')
+    await page.waitForFunction(() => document.getElementById('drop-text')!.textContent!.startsWith('pasted image'), null, WAIT)
+    await page.click('#run')
+    await page.waitForSelector('#labels li[data-label^="malamute"]', WAIT)
+    t.pass('and a pasted one')
   })
 
   t.test('an error is shown, not thrown', async (t) => {
