@@ -13,7 +13,8 @@ export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 export const SHARED = process.env.SWITCHYARD_SHARED_DIR ?? resolve(REPO, '../shared')
 export const image = (name: string): string => join(SHARED, 'images', name)
 
-export async function startBenchServer (overrides: Record<string, unknown>): Promise<{ server: Switchyard, url: string }> {
+/** `prepare` runs before the server listens (hooks can still be added). */
+export async function startBenchServer (overrides: Record<string, unknown>, prepare?: (server: Switchyard) => void): Promise<{ server: Switchyard, url: string }> {
   const config = loadConfig({
     file: join(REPO, 'config/default.json'),
     env: { SWITCHYARD_MODELS_DIR: join(SHARED, 'models'), HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'warn' },
@@ -21,6 +22,7 @@ export async function startBenchServer (overrides: Record<string, unknown>): Pro
     overrides
   })
   const server = await buildServer(config, { root: REPO })
+  prepare?.(server)
   const { api } = await server.listen()
   return { server, url: api }
 }

@@ -12,7 +12,7 @@ export interface LoadSpec {
   image: string
   seconds: number
   bulk?: { path: string, connections: number, headers: Record<string, string>, /** open loop: offered req/s over all connections */ rate?: number, timeoutS?: number }
-  probe?: { path: string, rate: number, headers: Record<string, string>, timeoutS?: number }
+  probe?: { path: string, rate: number, headers: Record<string, string>, timeoutS?: number, /** default POST (the image); GET sends no body */ method?: 'GET' | 'POST' }
 }
 
 export interface LoadResult {
@@ -54,7 +54,8 @@ async function probe (p: NonNullable<LoadSpec['probe']>): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, next - performance.now())))
     sent++
     const t0 = performance.now()
-    pending.push(fetch(spec.url + p.path, { method: 'POST', body, headers: { 'content-type': 'image/jpeg', ...p.headers }, signal: AbortSignal.timeout((p.timeoutS ?? 30) * 1000) }).then(async (res) => {
+    const init: RequestInit = p.method === 'GET' ? { method: 'GET', headers: p.headers } : { method: 'POST', body, headers: { 'content-type': 'image/jpeg', ...p.headers } }
+    pending.push(fetch(spec.url + p.path, { ...init, signal: AbortSignal.timeout((p.timeoutS ?? 30) * 1000) }).then(async (res) => {
       await res.arrayBuffer()
       statuses[res.status] = (statuses[res.status] ?? 0) + 1
       all.push(performance.now() - t0)

@@ -171,6 +171,11 @@ t.test('the runtime stage runs: healthcheck, inference, graceful SIGTERM', async
   const res = await fetch(`http://127.0.0.1:${port}/classify`, { method: 'POST', body: readFileSync(join(SHARED_IMAGES, 'dog.jpg')), headers: { 'content-type': 'image/jpeg' } })
   t.equal(res.status, 200, 'classifies a photo')
   t.equal(((await res.json()) as { device: string }).device, env.SWITCHYARD_DEVICES, 'on the image\'s device list')
+  for (const [path, type] of [['/', /^text\/html/], ['/playground/playground.js', /^text\/javascript/], ['/openapi.json', /^application\/json/], ['/docs/static/swagger-ui-bundle.js', /javascript/]] as const) {
+    const r = await fetch(`http://127.0.0.1:${port}${path}`)
+    t.equal(r.status, 200, `serves ${path} (the playground, the OpenAPI document and Swagger UI are in the image)`)
+    t.match(r.headers.get('content-type'), type)
+  }
   t.same(readdirSync(cache), [], 'weights came from the models volume: nothing downloaded')
   t.notOk(existsSync(join(app, '.cache')), 'nothing written under /app')
 

@@ -1,6 +1,7 @@
 // Assembles a Switchyard server from a validated config: models → devices (workers,
 // calibration) → router → HTTP. Nothing listens until listen(); close() shuts down in order:
 // refuse new work, finish accepted work, stop the workers by message.
+import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import Fastify, { LogController, type FastifyInstance } from 'fastify'
 import multipart from '@fastify/multipart'
@@ -12,8 +13,10 @@ import { authPlugin } from './http/auth.js'
 import { ShuttingDown, StartupError, withRetryAfter } from './errors.js'
 import { clientErrorHandler, frameworkErrors, installErrorHandling } from './http/error-handler.js'
 import { RAW_IMAGE_TYPES } from './http/read-image.js'
+import { openapi } from './http/openapi.js'
 import { inferRoutes } from './http/routes/infer.js'
 import { metricsRoute } from './http/routes/metrics.js'
+import { playgroundRoutes } from './http/routes/playground.js'
 import { statusRoutes } from './http/routes/status.js'
 import { v2Routes } from './http/v2/routes.js'
 import { GpuPowerSampler } from './metrics/gpu-power.js'
@@ -26,6 +29,8 @@ import { checkDeviceVariants, unsuitedVariants } from './models/variants.js'
 import { round } from './util/format.js'
 import { DecodeGate } from './preprocess/decode-gate.js'
 import { Dispatcher } from './router/dispatcher.js'
+
+const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version
 
 export interface BuildOptions {
   /** directory that relative paths in the config are resolved from (default: cwd) */
@@ -110,6 +115,10 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
     if (sampler) { sampler.start(); samplers.push(sampler) }
     metrics.watch(d, sampler)
   }
+  metrics.zeroKnownSeries({
+    devices: devices.devices.map((d) => ({ id: d.id, models: [...d.lanes.values()].map((l) => ({ name: l.model, variant: l.variant })) })),
+    routes: new Map(models.map((m) => [m.name, m.name === config.routes[m.task] ? [`/${m.task}`, `/${m.task}/:model`] : [`/${m.task}/:model`]]))
+  })
   const dispatcher = new Dispatcher(devices, metrics, realClock, config.routing.strategy)
   const gate = new DecodeGate(config.decode.slots, config.decode.bulkSlots, config.decode.maxWaiting)
 
@@ -129,7 +138,9 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
   app.addHook('onRequest', async (request) => {
     if (shuttingDown && request.method === 'POST') throw withRetryAfter(new ShuttingDown(), 1)
   })
+  await app.register(openapi, { version: PACKAGE_VERSION }) // before the routes it documents
   await app.register(statusRoutes, { devices, isShuttingDown: () => shuttingDown })
+  await app.register(playgroundRoutes)
   await app.register(authPlugin, { config }) // API keys on the inference routes
   const modelMap = new Map(models.map((m) => [m.name, m]))
   await app.register(inferRoutes, { config, models: modelMap, dispatcher, gate, metrics, devices })

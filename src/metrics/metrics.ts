@@ -22,6 +22,26 @@ export interface ObservedDevice {
   on: (event: 'batch', listener: (e: BatchEvent) => void) => unknown
 }
 
+/**
+ * The label values Switchyard can emit, listed here so that every series exists (at 0) from
+ * the first scrape: a Grafana panel or an alert on a fresh server sees 0, not "No data".
+ * The compile-time checks below fail when the router gains a reason this list lacks.
+ */
+export const POLICIES = ['latency', 'throughput', 'cost'] as const satisfies readonly Policy[]
+export const ROUTE_REASONS = ['pinned', 'earliest-finish', 'best-throughput', 'overflow', 'lowest-cost', 'retry', 'fastest-only', 'round-robin', 'join-shortest-queue', 'shared-queue'] as const satisfies readonly RouteReason[]
+/** the router's refusals, plus the two the HTTP path and the dispatcher add */
+export const REJECTION_REASONS = ['deadline', 'queue-full', 'no-healthy-device', 'unknown-device', 'decode-queue-full', 'inference-failed'] as const satisfies ReadonlyArray<RejectReason | 'decode-queue-full' | 'inference-failed'>
+type Complete<All, Listed> = [Exclude<All, Listed>] extends [never] ? true : false
+const complete: [Complete<Policy, typeof POLICIES[number]>, Complete<RouteReason, typeof ROUTE_REASONS[number]>, Complete<RejectReason, typeof REJECTION_REASONS[number]>] = [true, true, true]
+void complete
+
+/** What is known at startup: the devices with the models they serve, each model's routes. */
+export interface KnownSeries {
+  devices: ReadonlyArray<{ id: string, models: ReadonlyArray<{ name: string, variant: string }> }>
+  /** model → the route paths (as Fastify names them) that answer with it */
+  routes: ReadonlyMap<string, readonly string[]>
+}
+
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 const ERROR_BUCKETS = [-1, -0.25, -0.1, -0.05, -0.025, -0.01, -0.005, 0, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1]
 
@@ -113,6 +133,35 @@ export class Metrics implements DispatchObserver {
       name: 'switchyard_model_ready', help: '1 when the model is loaded and warmed on at least one healthy device', labelNames: ['model'], registers,
       collect () { this.reset(); for (const [m, ok] of modelReady()) this.set({ model: m }, ok ? 1 : 0) }
     })
+  }
+
+  /**
+   * Creates every labelled series the server can already name, at 0: per device × model
+   * (× policy, × routing reason), rejections per model × policy × reason (device '' as for an
+   * unpinned request), successful requests per route × model × device. Series only met later
+   * (another HTTP status, a pinned rejection) still appear on their first increment.
+   */
+  zeroKnownSeries (known: KnownSeries): void {
+    for (const d of known.devices) {
+      for (const { name: model, variant } of d.models) {
+        const dm = { device: d.id, model }
+        this.batchSize.zero(dm)
+        this.batchService.zero(dm)
+        this.predictionErrors.zero(dm)
+        this.retries.inc(dm, 0)
+        for (const policy of POLICIES) {
+          const dmp = { ...dm, policy }
+          for (const h of [this.decode, this.queueWait, this.inference, this.request]) h.zero(dmp)
+          for (const reason of ROUTE_REASONS) this.decisions.inc({ ...dmp, reason }, 0)
+        }
+        for (const route of known.routes.get(model) ?? []) this.requests.inc({ route, model, device: d.id, variant, status: '200' }, 0)
+      }
+    }
+    for (const model of known.routes.keys()) {
+      for (const policy of POLICIES) {
+        for (const reason of REJECTION_REASONS) this.rejections.inc({ device: '', model, policy, reason }, 0)
+      }
+    }
   }
 
   /** Batch-level observations come from the devices' 'batch' events. */

@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../../config/schema.js'
 import type { DeviceSet } from '../../devices/device-set.js'
-import { InvalidHeader, ModelNotFound, Overloaded, VariantNotFound, withRetryAfter } from '../../errors.js'
+import { InvalidHeader, ModelNotFound, VariantNotFound } from '../../errors.js'
 import type { Metrics } from '../../metrics/metrics.js'
 import type { ModelInfo } from '../../models/model-spec.js'
 import { MOST_ACCURATE, requestedVariant, resolveModelName } from '../../models/variants.js'
@@ -14,7 +14,10 @@ import { decodeImage } from '../../preprocess/decode-image.js'
 import type { Dispatcher } from '../../router/dispatcher.js'
 import type { ItemParams } from '../../worker/protocol.js'
 import { annotate } from '../answer-headers.js'
+import { decodeSlot } from '../decode-slot.js'
+import { CONTENT_TYPE, answerFormat, drawDetections, type AnswerFormat } from '../draw-detections.js'
 import { readImage } from '../read-image.js'
+import { ClassifyAnswer, DetectAnswer, ERROR_STATUSES, errorResponses } from '../schemas.js'
 import { checkQueryNumbers, requestOptions } from '../request-options.js'
 import { round } from '../../util/format.js'
 
@@ -27,7 +30,7 @@ export interface InferRouteOptions {
   devices: DeviceSet
 }
 
-interface Query { top_k?: number, score_threshold?: number, iou_threshold?: number }
+interface Query { top_k?: number, score_threshold?: number, iou_threshold?: number, format?: AnswerFormat }
 interface Params { model?: string }
 
 const classifyQuery = {
@@ -38,10 +41,34 @@ const detectQuery = {
   type: 'object',
   properties: {
     score_threshold: { type: 'number', minimum: 0, maximum: 1 },
-    iou_threshold: { type: 'number', minimum: 0, maximum: 1 }
+    iou_threshold: { type: 'number', minimum: 0, maximum: 1 },
+    format: { type: 'string', enum: ['json', 'png', 'jpeg'], description: 'png or jpeg: answer the image with the boxes drawn (as Accept: image/png or image/jpeg does); default json' }
   }
 } as const
-const params = { type: 'object', properties: { model: { type: 'string', maxLength: 128 } } } as const
+const params = { type: 'object', properties: { model: { type: 'string', maxLength: 128, description: 'a model name from GET /models' } }, required: ['model'] } as const
+const binary = { type: 'string', format: 'binary' } as const
+
+/** Route schemas: validation of query and params; the answers and every error for OpenAPI and serialisation. */
+const routeSchemas = {
+  classify: {
+    summary: 'Classify an image (ImageNet labels)',
+    tags: ['inference'],
+    querystring: classifyQuery,
+    response: { 200: ClassifyAnswer, ...errorResponses(ERROR_STATUSES) }
+  },
+  detect: {
+    summary: 'Detect objects (COCO boxes); JSON, or the image with the boxes drawn',
+    tags: ['inference'],
+    querystring: detectQuery,
+    response: {
+      200: {
+        description: 'The detections as JSON (default), or with ?format=png|jpeg or Accept: image/png|image/jpeg the original image with boxes and labels drawn',
+        content: { 'application/json': { schema: DetectAnswer }, 'image/png': { schema: binary }, 'image/jpeg': { schema: binary } }
+      },
+      ...errorResponses(ERROR_STATUSES)
+    }
+  }
+}
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -98,12 +125,7 @@ export async function inferRoutes (app: FastifyInstance, opts: InferRouteOptions
       const routing = { policy: ro.policy, deadline, pinned: ro.pinned, variant }
       dispatcher.admit(model.name, routing) // refuse now rather than after decoding
 
-      // the decode gate has two classes: cost requests are batched work, like throughput
-      const release = await gate.acquire(ro.policy === 'latency' ? 'latency' : 'throughput')
-      if (release === null) {
-        metrics.rejected('', model.name, ro.policy, 'decode-queue-full')
-        throw withRetryAfter(new Overloaded('too many images waiting to be decoded'), 1)
-      }
+      const release = await decodeSlot(gate, metrics, ro.policy, model.name)
       const decodeStart = performance.now()
       let image
       try {
@@ -135,12 +157,32 @@ export async function inferRoutes (app: FastifyInstance, opts: InferRouteOptions
         predictedMs: round(done.predictedMs)
       }
       const r = done.result
-      return r.kind === 'classify'
-        ? { model: model.name, variant: ran, device: done.device, batchSize: done.batchSize, policy: ro.policy, predictions: r.predictions, timing }
-        : { model: model.name, variant: ran, device: done.device, batchSize: done.batchSize, policy: ro.policy, width: r.width, height: r.height, detections: r.detections, timing }
+      if (r.kind === 'classify') {
+        return { model: model.name, variant: ran, device: done.device, batchSize: done.batchSize, policy: ro.policy, predictions: r.predictions, timing }
+      }
+      const format = answerFormat(q.format, request.headers.accept)
+      void reply.header('vary', 'Accept')
+      if (format === 'json') {
+        return { model: model.name, variant: ran, device: done.device, batchSize: done.batchSize, policy: ro.policy, width: r.width, height: r.height, detections: r.detections, timing }
+      }
+      // the image with its boxes: a second, full-size decode of the request's bytes, through
+      // the same decode gate as the first (it is the same kind of work on the same pool)
+      const drawRelease = await decodeSlot(gate, metrics, ro.policy, model.name)
+      const drawStart = performance.now()
+      let drawn: Buffer
+      try {
+        drawn = await drawDetections(bytes, r.detections, format, config.images)
+      } finally {
+        drawRelease()
+      }
+      void reply
+        .header('server-timing', `${reply.getHeader('server-timing') as string}, draw;dur=${(performance.now() - drawStart).toFixed(2)}`)
+        .header('x-switchyard-detections', String(r.detections.length))
+        .type(CONTENT_TYPE[format])
+      return drawn
     }
-    const schema = { querystring: task === 'classify' ? classifyQuery : detectQuery, params }
+    const schema = routeSchemas[task]
     app.post(`/${task}`, { schema }, handler)
-    app.post(`/${task}/:model`, { schema }, handler)
+    app.post(`/${task}/:model`, { schema: { ...schema, params, summary: `${schema.summary}, with the named model` } }, handler)
   }
 }

@@ -5,7 +5,12 @@ import type { Metrics } from '../../metrics/metrics.js'
 
 export async function metricsRoute (app: FastifyInstance, opts: { metrics: Metrics }): Promise<void> {
   const { registry } = opts.metrics
-  app.get('/metrics', async (_request, reply) => {
+  const schema = {
+    summary: 'Prometheus metrics (text exposition format)',
+    tags: ['status'],
+    response: { 200: { description: 'Prometheus text format 0.0.4', content: { 'text/plain': { schema: { type: 'string' } } } } }
+  }
+  app.get('/metrics', { schema }, async (_request, reply) => {
     void reply.header('content-type', registry.contentType)
     return registry.metrics()
   })

@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify'
 import type { DeviceSet } from '../../devices/device-set.js'
 import { priceOf } from '../../router/price.js'
 import { round } from '../../util/format.js'
+import { Health, ModelsReport, Readiness, errorResponses } from '../schemas.js'
 
 export interface StatusRouteOptions {
   devices: DeviceSet
@@ -14,9 +15,16 @@ export interface StatusRouteOptions {
 export async function statusRoutes (app: FastifyInstance, opts: StatusRouteOptions): Promise<void> {
   const { devices } = opts
 
-  app.get('/healthz', async () => ({ status: 'ok' }))
+  const internal = errorResponses([500])
+  app.get('/healthz', { schema: { summary: 'The process answers', tags: ['status'], response: { 200: Health, ...internal } } }, async () => ({ status: 'ok' }))
 
-  app.get('/readyz', async (_request, reply) => {
+  app.get('/readyz', {
+    schema: {
+      summary: 'Ready: every configured model loaded and warmed on a healthy device, and not shutting down',
+      tags: ['status'],
+      response: { 200: Readiness, 503: Readiness }
+    }
+  }, async (_request, reply) => {
     const models = Object.fromEntries(devices.readiness())
     const ready = !opts.isShuttingDown() && Object.values(models).every(Boolean)
     const body = {
@@ -28,7 +36,9 @@ export async function statusRoutes (app: FastifyInstance, opts: StatusRouteOptio
     return reply.code(ready ? 200 : 503).send(body)
   })
 
-  app.get('/models', async () => {
+  app.get('/models', {
+    schema: { summary: 'Models, their inputs, the devices serving them, queues and fitted cost models', tags: ['status'], response: { 200: ModelsReport, ...internal } }
+  }, async () => {
     const ready = devices.readiness()
     return {
       models: devices.models.map((m) => {

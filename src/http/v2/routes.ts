@@ -15,7 +15,8 @@ import { performance } from 'node:perf_hooks'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../../config/schema.js'
 import type { DeviceSet } from '../../devices/device-set.js'
-import { InvalidInferRequest, ModelNotFound, ModelVersionNotFound, Overloaded, withRetryAfter } from '../../errors.js'
+import { InvalidInferRequest, ModelNotFound, ModelVersionNotFound } from '../../errors.js'
+import { decodeSlot } from '../decode-slot.js'
 import type { Metrics } from '../../metrics/metrics.js'
 import type { ModelInfo } from '../../models/model-spec.js'
 import type { DecodeGate } from '../../preprocess/decode-gate.js'
@@ -153,11 +154,7 @@ export async function v2Routes (app: FastifyInstance, opts: V2RouteOptions): Pro
     }
     const bytes = items.images[i]!
     if (bytes.length === 0) throw new InvalidInferRequest(`encoded_image element ${i} is empty`)
-    const release = await gate.acquire(routing.policy)
-    if (release === null) {
-      metrics.rejected('', model.name, routing.policy, 'decode-queue-full')
-      throw withRetryAfter(new Overloaded('too many images waiting to be decoded'), 1)
-    }
+    const release = await decodeSlot(gate, metrics, routing.policy, model.name)
     const decodeStart = performance.now()
     let image
     try {

@@ -1,0 +1,14 @@
+// A decode slot (sharp work on the libuv pool) for one request, or 429 when too many requests
+// already wait for one. Shared by every route that decodes an image. The gate has two classes:
+// latency-class requests, and batched work (throughput and cost).
+import type { Policy } from '../config/schema.js'
+import { Overloaded, withRetryAfter } from '../errors.js'
+import type { Metrics } from '../metrics/metrics.js'
+import type { DecodeGate } from '../preprocess/decode-gate.js'
+
+export async function decodeSlot (gate: DecodeGate, metrics: Metrics, policy: Policy, model: string): Promise<() => void> {
+  const release = await gate.acquire(policy === 'latency' ? 'latency' : 'throughput')
+  if (release !== null) return release
+  metrics.rejected('', model, policy, 'decode-queue-full')
+  throw withRetryAfter(new Overloaded('too many images waiting to be decoded'), 1)
+}

@@ -1,0 +1,262 @@
+// The Switchyard playground: plain browser JavaScript, no build step, no network beyond this
+// server. Sends an image to POST /classify/:model or /detect/:model with the chosen routing
+// headers, shows labels with score bars, boxes over the image, how the request was served
+// (headers and the Server-Timing breakdown), and a live panel from GET /models and /metrics.
+const $ = (id) => document.getElementById(id)
+const form = $('request')
+const fileInput = $('file')
+const drop = $('drop')
+const status = $('status')
+const SVG = 'http://www.w3.org/2000/svg'
+const PHASES = ['decode', 'queue', 'inference', 'postprocess']
+
+let models = []
+let image = null // the Blob to send
+let previewUrl = null
+
+/** the same class colour the server's drawn answers use (golden-angle hues) */
+const classColour = (index) => `hsl(${(index * 137.508) % 360} 90% 50%)`
+
+function el (tag, attrs = {}, text) {
+  const e = document.createElement(tag)
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v)
+  if (text !== undefined) e.textContent = text
+  return e
+}
+
+function say (message, isError = false) {
+  status.textContent = message
+  status.classList.toggle('error', isError)
+}
+
+const task = () => form.elements.task.value
+
+function fillModels () {
+  const select = $('model')
+  const current = select.value
+  select.replaceChildren(...models.filter((m) => m.task === task()).map((m) => el('option', { value: m.name }, m.ready ? m.name : `${m.name} (not ready)`)))
+  if ([...select.options].some((o) => o.value === current)) select.value = current
+  fillDevices()
+}
+
+function fillDevices () {
+  const select = $('device')
+  const current = select.value
+  const model = models.find((m) => m.name === $('model').value)
+  select.replaceChildren(el('option', { value: '' }, 'any (routed)'), ...(model?.devices ?? []).map((d) => el('option', { value: d.id }, `${d.id} (${d.kind})`)))
+  if ([...select.options].some((o) => o.value === current)) select.value = current
+}
+
+function setImage (blob, name) {
+  if (!blob || !blob.type.startsWith('image/')) {
+    say(`${name ?? 'That'} is not an image`, true)
+    return
+  }
+  image = blob
+  if (previewUrl) URL.revokeObjectURL(previewUrl)
+  previewUrl = URL.createObjectURL(blob)
+  $('drop-text').textContent = `${name ?? 'pasted image'} (${Math.round(blob.size / 1024)} KiB) — drop, choose or paste another to replace it`
+  $('run').disabled = false
+  say('Ready: press Run')
+}
+
+fileInput.addEventListener('change', () => { const f = fileInput.files?.[0]; if (f) setImage(f, f.name) })
+for (const ev of ['dragenter', 'dragover']) drop.addEventListener(ev, (e) => { e.preventDefault(); drop.classList.add('over') })
+for (const ev of ['dragleave', 'drop']) drop.addEventListener(ev, () => drop.classList.remove('over'))
+drop.addEventListener('drop', (e) => {
+  e.preventDefault()
+  const f = e.dataTransfer?.files?.[0]
+  if (f) setImage(f, f.name)
+})
+document.addEventListener('paste', (e) => {
+  const item = [...(e.clipboardData?.items ?? [])].find((i) => i.kind === 'file' && i.type.startsWith('image/'))
+  if (item) { e.preventDefault(); setImage(item.getAsFile(), 'pasted image') }
+})
+for (const r of form.elements.task) r.addEventListener('change', fillModels)
+$('model').addEventListener('change', fillDevices)
+
+/** Server-Timing: "decode;dur=1.2, queue;dur=0.1, ..." → { decode: 1.2, ... } */
+function serverTiming (header) {
+  const out = {}
+  for (const part of (header ?? '').split(',')) {
+    const m = /^\s*([\w-]+)\s*;\s*dur=([\d.]+)/.exec(part)
+    if (m) out[m[1]] = Number(m[2])
+  }
+  return out
+}
+
+form.addEventListener('submit', async (e) => {
+  e.preventDefault()
+  if (!image) { say('Choose an image first', true); fileInput.focus(); return }
+  const t = task()
+  const model = $('model').value
+  const headers = { 'content-type': image.type || 'application/octet-stream', accept: 'application/json' }
+  if ($('policy').value) headers['x-switchyard-policy'] = $('policy').value
+  if ($('device').value) headers['x-switchyard-device'] = $('device').value
+  if ($('key').value) headers.authorization = `Bearer ${$('key').value}`
+  $('run').disabled = true
+  say(`Sending to /${t}/${model} …`)
+  try {
+    const res = await fetch(`/${t}/${encodeURIComponent(model)}`, { method: 'POST', body: image, headers })
+    const body = await res.json()
+    if (!res.ok) { say(`${res.status} ${body.error}: ${body.message}`, true); return }
+    show(t, body, res.headers)
+    say(`Done: ${t} on ${body.device} in ${body.timing.totalMs} ms`)
+  } catch (err) {
+    say(`The request failed: ${err.message}`, true)
+  } finally {
+    $('run').disabled = false
+  }
+})
+
+function bar (score, colour) {
+  const b = el('div', { class: 'bar', 'aria-hidden': 'true' })
+  const fill = el('span')
+  fill.style.width = `${Math.max(0, Math.min(1, score)) * 100}%`
+  if (colour) fill.style.background = colour
+  b.append(fill)
+  return b
+}
+
+function show (t, body, headers) {
+  $('result').hidden = false
+  const img = $('preview')
+  img.src = previewUrl
+  const svg = $('boxes')
+  svg.replaceChildren()
+  const list = $('labels')
+  list.replaceChildren()
+  if (t === 'classify') {
+    $('answer-title').textContent = 'Labels'
+    svg.removeAttribute('viewBox')
+    for (const p of body.predictions) {
+      const li = el('li', { 'data-label': p.label })
+      li.append(el('span', { class: 'label' }, p.label), el('span', { class: 'score' }, p.score.toFixed(3)), bar(p.score))
+      list.append(li)
+    }
+  } else {
+    $('answer-title').textContent = `${body.detections.length} detection${body.detections.length === 1 ? '' : 's'}`
+    svg.setAttribute('viewBox', `0 0 ${body.width} ${body.height}`)
+    svg.setAttribute('preserveAspectRatio', 'none')
+    const stroke = Math.max(2, Math.round(Math.min(body.width, body.height) / 160))
+    const font = Math.max(11, stroke * 6)
+    for (const [i, d] of [...body.detections.entries()].reverse()) {
+      const colour = classColour(d.index)
+      const g = document.createElementNS(SVG, 'g')
+      g.setAttribute('data-detection', String(i))
+      g.setAttribute('data-label', d.label)
+      const rect = document.createElementNS(SVG, 'rect')
+      const attrs = { x: d.box.x1, y: d.box.y1, width: d.box.x2 - d.box.x1, height: d.box.y2 - d.box.y1, fill: 'none', stroke: colour, 'stroke-width': stroke }
+      for (const [k, v] of Object.entries(attrs)) rect.setAttribute(k, String(v))
+      const text = `${d.label} ${d.score.toFixed(2)}`
+      const tagH = Math.ceil(font * 1.3)
+      const tagY = d.box.y1 >= tagH ? d.box.y1 - tagH : d.box.y1
+      const tag = document.createElementNS(SVG, 'rect')
+      for (const [k, v] of Object.entries({ x: d.box.x1, y: tagY, width: Math.ceil(text.length * font * 0.6) + 2 * stroke, height: tagH, fill: colour })) tag.setAttribute(k, String(v))
+      const label = document.createElementNS(SVG, 'text')
+      for (const [k, v] of Object.entries({ x: d.box.x1 + stroke, y: tagY + tagH - Math.round(font * 0.3), 'font-size': font, fill: '#000' })) label.setAttribute(k, String(v))
+      label.textContent = text
+      g.append(rect, tag, label)
+      svg.append(g)
+    }
+    for (const d of body.detections) {
+      const li = el('li', { 'data-label': d.label })
+      const name = el('span', { class: 'label' })
+      const sw = el('i', { class: 'swatch', 'aria-hidden': 'true' })
+      sw.style.background = classColour(d.index)
+      name.append(sw, document.createTextNode(d.label))
+      li.append(name, el('span', { class: 'score' }, d.score.toFixed(3)), bar(d.score, classColour(d.index)))
+      list.append(li)
+    }
+  }
+
+  const served = [
+    ['model', body.model],
+    ['device', headers.get('x-switchyard-device') ?? body.device],
+    ['batch size', String(body.batchSize)],
+    ['policy', body.policy],
+    ['predicted', `${headers.get('x-switchyard-predicted-ms') ?? body.timing.predictedMs} ms`],
+    ['actual (after decode)', `${headers.get('x-switchyard-actual-ms') ?? '?'} ms`],
+    ['total', `${body.timing.totalMs} ms`]
+  ]
+  $('served').replaceChildren(...served.flatMap(([k, v]) => [el('dt', {}, k), el('dd', { 'data-field': k }, v)]))
+
+  const timing = serverTiming(headers.get('server-timing'))
+  const total = timing.total ?? body.timing.totalMs
+  const parts = PHASES.map((p) => [p, timing[p] ?? 0])
+  const other = Math.max(0, total - parts.reduce((s, [, v]) => s + v, 0))
+  parts.push(['other', other])
+  const barEl = $('timing')
+  barEl.setAttribute('role', 'img')
+  barEl.setAttribute('aria-label', `Server-Timing: ${parts.map(([p, v]) => `${p} ${v.toFixed(1)} ms`).join(', ')}`)
+  barEl.replaceChildren(...parts.map(([p, v]) => {
+    const s = el('span', { 'data-phase': p, title: `${p}: ${v.toFixed(2)} ms` })
+    s.style.width = `${total > 0 ? (v / total) * 100 : 0}%`
+    s.style.background = `var(--${p})`
+    return s
+  }))
+  $('timing-legend').replaceChildren(...parts.map(([p, v]) => {
+    const li = el('li')
+    const i = el('i', { 'aria-hidden': 'true' })
+    i.style.background = `var(--${p})`
+    li.append(i, document.createTextNode(`${p} ${v.toFixed(1)} ms`))
+    return li
+  }))
+}
+
+// ---- live panel: queue depth and running work from /models, images/s from /metrics -----------
+let lastImages = null // { at, perDevice: Map }
+
+async function imagesPerDevice () {
+  const res = await fetch('/metrics')
+  if (!res.ok) return null
+  const text = await res.text()
+  const out = new Map()
+  for (const m of text.matchAll(/^switchyard_batch_size_sum\{([^}]*)\} (\S+)$/gm)) {
+    const device = /device="([^"]*)"/.exec(m[1])?.[1]
+    if (device !== undefined) out.set(device, (out.get(device) ?? 0) + Number(m[2]))
+  }
+  return out
+}
+
+async function refresh () {
+  try {
+    const res = await fetch('/models')
+    const report = await res.json()
+    const first = models.length === 0
+    models = report.models
+    if (first) { fillModels(); $('run').disabled = image === null }
+    const devices = new Map()
+    for (const m of report.models) {
+      for (const d of m.devices) {
+        const row = devices.get(d.id) ?? { id: d.id, healthy: d.healthy, queued: 0, running: 0 }
+        row.queued += d.queue.latency + d.queue.throughput
+        row.running += d.inFlight
+        devices.set(d.id, row)
+      }
+    }
+    const now = performance.now()
+    const images = await imagesPerDevice().catch(() => null)
+    const rate = (id) => {
+      if (!images || !lastImages) return '–'
+      const dt = (now - lastImages.at) / 1000
+      return dt > 0 ? ((images.get(id) ?? 0) - (lastImages.perDevice.get(id) ?? 0)) / dt : 0
+    }
+    $('live-rows').replaceChildren(...[...devices.values()].map((d) => {
+      const tr = el('tr', { 'data-device': d.id })
+      const r = rate(d.id)
+      tr.append(el('td', {}, d.id), el('td', { class: d.healthy ? 'healthy' : 'unhealthy' }, d.healthy ? 'healthy' : 'down'),
+        el('td', { class: 'num', 'data-field': 'queued' }, String(d.queued)), el('td', { class: 'num', 'data-field': 'running' }, String(d.running)),
+        el('td', { class: 'num', 'data-field': 'rate' }, typeof r === 'number' ? r.toFixed(1) : r))
+      return tr
+    }))
+    $('live-note').textContent = images ? 'Every second from /models and /metrics.' : 'Every second from /models; images/s needs /metrics on this port.'
+    if (images) lastImages = { at: now, perDevice: images }
+  } catch (err) {
+    $('live-note').textContent = `Could not read the server's state: ${err.message}`
+  } finally {
+    setTimeout(refresh, 1000)
+  }
+}
+
+refresh()

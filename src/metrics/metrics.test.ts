@@ -1,0 +1,101 @@
+// Metrics from the first scrape: on a server that has answered nothing yet, every labelled
+// series it can name — device × model × policy, routing and rejection reasons, retries — is
+// exported at 0, so dashboards and alert rules read 0 instead of "No data"; and Prometheus'
+// own linter (promtool check metrics) finds nothing in Switchyard's series.
+import { spawnSync } from 'node:child_process'
+import t from 'tap'
+import parsePrometheusTextFormat from 'parse-prometheus-text-format'
+import { POLICIES, REJECT_REASONS, ROUTE_REASONS } from './metrics.js'
+import { startServer } from '../test-support/server.js'
+
+const server = await startServer(t)
+const res = await server.app.inject({ method: 'GET', url: '/metrics' })
+const text = res.body
+const families = new Map(parsePrometheusTextFormat(text).map((f) => [f.name, f]))
+const MODELS = ['mobilenetv2-12-int8', 'yolox-nano']
+
+/** the sample of a counter `name` whose labels are exactly `labels` */
+function sample (name: string, labels: Record<string, string>) {
+  const f = families.get(name)
+  return f?.metrics.find((m) => sameLabels(m.labels ?? {}, labels))
+}
+
+/** a histogram's count and bucket values for exactly `labels` (read from the text: the parser drops histogram labels) */
+function histogram (name: string, labels: Record<string, string>): { count: string | undefined, buckets: string[] } {
+  const out = { count: undefined as string | undefined, buckets: [] as string[] }
+  for (const line of text.split('\n')) {
+    const m = /^(\w+)\{(.*)\} (\S+)$/.exec(line)
+    if (!m) continue
+    const ls = Object.fromEntries([...m[2]!.matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1]!, x[2]!]))
+    const { le, ...rest } = ls
+    if (!sameLabels(rest, labels)) continue
+    if (m[1] === `${name}_count`) out.count = m[3]
+    if (m[1] === `${name}_bucket` && le !== undefined) out.buckets.push(m[3]!)
+  }
+  return out
+}
+
+function sameLabels (a: Record<string, string>, b: Record<string, string>): boolean {
+  return JSON.stringify(Object.entries(a).sort()) === JSON.stringify(Object.entries(b).sort())
+}
+
+t.test('a fresh server exports its rejection and retry series at 0', async (t) => {
+  t.equal(res.statusCode, 200)
+  for (const model of MODELS) {
+    for (const policy of POLICIES) {
+      for (const reason of REJECT_REASONS) {
+        t.equal(sample('switchyard_rejected_requests_total', { device: '', model, policy, reason })?.value, '0', `rejected ${model} ${policy} ${reason}`)
+      }
+    }
+    t.equal(sample('switchyard_batch_retries_total', { device: 'cpu', model })?.value, '0', `retries cpu ${model}`)
+  }
+})
+
+t.test('and every device × model × policy series', async (t) => {
+  for (const model of MODELS) {
+    for (const policy of POLICIES) {
+      for (const name of ['switchyard_decode_duration_seconds', 'switchyard_queue_wait_duration_seconds', 'switchyard_inference_duration_seconds', 'switchyard_request_duration_seconds']) {
+        const h = histogram(name, { device: 'cpu', model, policy })
+        t.equal(h.count, '0', `${name} ${model} ${policy} count 0`)
+        t.ok(h.buckets.length > 5 && h.buckets.every((v) => v === '0'), 'every bucket at 0')
+      }
+      for (const reason of ROUTE_REASONS) {
+        t.equal(sample('switchyard_routing_decisions_total', { device: 'cpu', model, policy, reason })?.value, '0', `decisions ${model} ${policy} ${reason}`)
+      }
+    }
+    for (const name of ['switchyard_batch_size', 'switchyard_prediction_error_seconds']) {
+      t.equal(histogram(name, { device: 'cpu', model }).count, '0', `${name} ${model}`)
+    }
+  }
+  const route = { classify: 'mobilenetv2-12-int8', detect: 'yolox-nano' }
+  for (const [task, model] of Object.entries(route)) {
+    for (const r of [`/${task}`, `/${task}/:model`]) {
+      t.equal(sample('switchyard_http_requests_total', { route: r, model, device: 'cpu', status: '200' })?.value, '0', `requests ${r} ${model}`)
+    }
+  }
+  t.notOk(sample('switchyard_http_requests_total', { route: '/classify', model: 'yolox-nano', device: 'cpu', status: '200' }), 'no series a request can never produce')
+})
+
+t.test('a real rejection counts on top of its zero series', async (t) => {
+  const r = await server.app.inject({ method: 'POST', url: '/classify', payload: Buffer.from([0xff, 0xd8, 0xff]), headers: { 'content-type': 'image/jpeg', 'x-switchyard-deadline-ms': '1' } })
+  t.equal(r.statusCode, 429, r.body)
+  const after = parsePrometheusTextFormat((await server.app.inject({ method: 'GET', url: '/metrics' })).body)
+  const rejected = after.find((f) => f.name === 'switchyard_rejected_requests_total')!.metrics
+  t.same(rejected.filter((m) => m.value !== '0').map((m) => [m.labels, m.value]), [[{ device: '', model: 'mobilenetv2-12-int8', policy: 'latency', reason: 'deadline' }, '1']])
+})
+
+// prom-client's default Node.js metrics name three gauges *_total, which promtool's linter
+// flags: the library's names, not Switchyard's. Any other finding fails.
+const PROM_CLIENT_LINT = new Set(['switchyard_nodejs_active_handles_total', 'switchyard_nodejs_active_requests_total', 'switchyard_nodejs_active_resources_total'])
+
+const lint = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' })
+const noPromtool = (lint.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT'
+  ? 'promtool is not installed: Debian\'s prometheus package ships it (apt-get install prometheus); .ci/run installs it'
+  : false
+
+t.test('promtool check metrics is clean on Switchyard\'s series', { skip: noPromtool }, async (t) => {
+  const out = `${lint.stdout}${lint.stderr}`
+  t.not(lint.status, 1, 'no error', { output: out })
+  const findings = out.split('\n').map((l) => l.trim()).filter(Boolean)
+  t.same(findings.filter((l) => !PROM_CLIENT_LINT.has(l.split(/\s/)[0]!)), [], 'no finding on Switchyard\'s own metrics')
+})
