@@ -323,7 +323,7 @@ t.test('requests and their stages are counted like /classify\'s', async (t) => {
 t.test('over HTTP, with no Content-Type, as tritonclient sends it', async (t) => {
   const { api } = await server.listen()
   const r = tritonRequest([{ name: 'encoded_image', datatype: 'BYTES', shape: [1], data: bytesTensor([DOG]) }], [{ name: 'labels' }])
-  const res = await fetch(`${api}/v2/models/${CLS}/infer`, { method: 'POST', body: r.payload, headers: r.headers })
+  const res = await fetch(`${api}/v2/models/${CLS}/infer`, { method: 'POST', body: new Uint8Array(r.payload), headers: r.headers })
   t.equal(res.status, 200)
   const raw = Buffer.from(await res.arrayBuffer())
   const { outputs } = readResponse({ headers: { 'inference-header-content-length': res.headers.get('inference-header-content-length') ?? undefined }, rawPayload: raw })
