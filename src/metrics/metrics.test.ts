@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process'
 import t from 'tap'
 import parsePrometheusTextFormat from 'parse-prometheus-text-format'
-import { POLICIES, REJECT_REASONS, ROUTE_REASONS } from './metrics.js'
+import { POLICIES, REJECTION_REASONS, ROUTE_REASONS } from './metrics.js'
 import { startServer } from '../test-support/server.js'
 
 const server = await startServer(t)
@@ -43,7 +43,7 @@ t.test('a fresh server exports its rejection and retry series at 0', async (t) =
   t.equal(res.statusCode, 200)
   for (const model of MODELS) {
     for (const policy of POLICIES) {
-      for (const reason of REJECT_REASONS) {
+      for (const reason of REJECTION_REASONS) {
         t.equal(sample('switchyard_rejected_requests_total', { device: '', model, policy, reason })?.value, '0', `rejected ${model} ${policy} ${reason}`)
       }
     }
