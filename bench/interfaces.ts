@@ -123,7 +123,7 @@ async function client (url: string): Promise<void> {
     for (const i of shuffled(CASES.length)) {
       const r = requests[i]!
       const t0 = performance.now()
-      const res = await fetch(url + r.path, { method: 'POST', body: new Uint8Array(r.body.buffer, r.body.byteOffset, r.body.byteLength), headers: r.headers })
+      const res = await fetch(url + r.path, { method: 'POST', body: new Uint8Array(r.body.buffer as ArrayBuffer, r.body.byteOffset, r.body.byteLength), headers: r.headers })
       await res.arrayBuffer()
       const ms = performance.now() - t0
       if (res.status !== 200) throw new Error(`${CASES[i]!.name}: HTTP ${res.status}`)
