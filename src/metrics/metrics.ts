@@ -22,6 +22,7 @@ export class Metrics {
   readonly decisions: Counter<'device' | 'model' | 'policy' | 'reason'>
   readonly rejected: Counter<'device' | 'model' | 'policy' | 'reason'>
   readonly retries: Counter<'device' | 'model'>
+  readonly tiles: Counter<'device' | 'model'>
 
   constructor (devices: () => readonly Device[], modelReady: () => ReadonlyMap<string, boolean>) {
     const registers = [this.registry]
@@ -38,6 +39,7 @@ export class Metrics {
     this.predictionError = new Histogram({ name: 'switchyard_prediction_error_seconds', help: 'Actual minus predicted finish time of a request (negative: faster than predicted)', labelNames: dm, buckets: ERROR_BUCKETS, registers })
     this.decisions = new Counter({ name: 'switchyard_routing_decisions_total', help: 'Requests routed, by chosen device, policy and reason', labelNames: ['device', 'model', 'policy', 'reason'], registers })
     this.rejected = new Counter({ name: 'switchyard_rejected_requests_total', help: 'Requests refused by admission control or failed after retry, by reason', labelNames: ['device', 'model', 'policy', 'reason'], registers })
+    this.tiles = new Counter({ name: 'switchyard_tile_images_total', help: 'Images run for tiled requests (the tiles and each whole-image pass), by device', labelNames: dm, registers })
     this.retries = new Counter({ name: 'switchyard_batch_retries_total', help: 'Requests whose batch failed on this device and were retried on another', labelNames: dm, registers })
 
     const each = (fn: (d: Device) => void): void => { for (const d of devices()) fn(d) }

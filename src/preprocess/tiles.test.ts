@@ -8,7 +8,7 @@ const input = { width: 416, height: 416 }
 const settings: TilingSettings = { default: 'off', overlap: 0.2, maxTiles: 64, autoScale: 2 }
 const yolox = {
   input: { name: 'images', width: 416, height: 416, channelOrder: 'BGR' as const },
-  preprocess: { resize: { mode: 'letterbox' as const, fill: 114, anchor: 'top-left' as const }, scale: 1, mean: [0, 0, 0], std: [1, 1, 1] }
+  preprocess: { resize: { mode: 'letterbox' as const, fill: 114, anchor: 'top-left' as const }, scale: 1, mean: [0, 0, 0] as [number, number, number], std: [1, 1, 1] as [number, number, number] }
 }
 const limits = { maxPixels: 40_000_000, maxDimension: 16384, formats: ['png', 'jpeg'] }
 
