@@ -183,12 +183,12 @@ export async function inferRoutes (app: FastifyInstance, opts: InferRouteOptions
       const itemParams: ItemParams = task === 'classify'
         ? { topK: q.top_k }
         : { scoreThreshold: q.score_threshold, iouThreshold: q.iou_threshold }
-      const tiling: TilingRequest = { tiles: parseTilesQuery(q.tiles), tileSize: q.tile_size, overlap: q.tile_overlap }
+      const tiling: TilingRequest | null = task === 'detect' ? { tiles: parseTilesQuery(q.tiles), tileSize: q.tile_size, overlap: q.tile_overlap } : null
       const bytes = await readImage(request)
       const routing = { policy: ro.policy, deadline, pinned: ro.pinned }
       dispatcher.admit(name, routing) // refuse now rather than after decoding
 
-      if (task === 'detect') {
+      if (tiling !== null) {
         const settings = tilingSettings(config.tiling, model)
         if ((tiling.tiles ?? (tiling.tileSize !== undefined ? 'auto' : settings.default)) !== 'off') {
           const tiled = await detectTiled({ request, reply, started, model, bytes, tiling, settings, routing, itemParams })

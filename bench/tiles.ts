@@ -1,0 +1,109 @@
+// Tiled detection (issue 13): cost per tile against a plain /detect, and recall, same run.
+//   npm run bench:tiles        → bench/results/tiles.{md,json}
+// Server in this process on the default config (CPU device: 2 workers, 1 kept for latency
+// work), both detectors; requests over real HTTP, one at a time (warm, sequential):
+//  - plain: POST /detect/<model> of a 416×416 JPEG (the middle of kite.jpg), BENCH_PLAIN times
+//  - tiled: POST /detect/<model>?tiles=auto of the 2844×1476 mosaic of the shared photos
+//    (src/test-support/mosaic.ts), BENCH_TILED times: 45 tiles + the whole-image pass
+// ms per tile = tiled ms / images run (46); the target is ≤ 1.15 × plain ms.
+// Recall: each photo alone (score ≥ 0.5) vs the tiled and the untiled answer for the mosaic.
+import { writeFileSync } from 'node:fs'
+import { cpus } from 'node:os'
+import { join } from 'node:path'
+import { performance } from 'node:perf_hooks'
+import sharp from 'sharp'
+import { buildMosaic, recall, shift } from '../src/test-support/mosaic.js'
+import type { Detection } from '../src/worker/protocol.js'
+import { REPO, image, startBenchServer, table } from './harness.js'
+
+const PLAIN = Number(process.env.BENCH_PLAIN ?? 60)
+const TILED = Number(process.env.BENCH_TILED ?? 8)
+const MODELS = ['yolox-nano-dynamic', 'yolox-nano']
+
+const mosaic = await buildMosaic()
+const crop = await sharp(image('kite.jpg')).extract({ left: 468, top: 242, width: 416, height: 416 }).jpeg({ quality: 95 }).toBuffer()
+const { server, url } = await startBenchServer({ models: { enabled: ['mobilenetv2-12-int8', ...MODELS] } })
+
+async function post (path: string, body: Buffer): Promise<{ ms: number, json: any, headers: Headers }> {
+  const t0 = performance.now()
+  const res = await fetch(`${url}${path}`, { method: 'POST', body, headers: { 'content-type': 'image/jpeg' } })
+  const json = await res.json()
+  const ms = performance.now() - t0
+  if (res.status !== 200) throw new Error(`${path}: ${res.status} ${JSON.stringify(json)}`)
+  return { ms, json, headers: res.headers }
+}
+
+async function timed (n: number, path: string, body: Buffer): Promise<{ mean: number, median: number, last: any }> {
+  for (let i = 0; i < 2; i++) await post(path, body) // warm-up
+  const ms: number[] = []
+  let last
+  for (let i = 0; i < n; i++) { const r = await post(path, body); ms.push(r.ms); last = r.json }
+  ms.sort((a, b) => a - b)
+  return { mean: ms.reduce((s, x) => s + x, 0) / n, median: ms[Math.floor(n / 2)]!, last }
+}
+
+const r2 = (v: number): number => Math.round(v * 100) / 100
+const rows: Array<Record<string, string | number>> = []
+const results: Record<string, unknown> = {
+  machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
+  mosaic: { width: mosaic.width, height: mosaic.height, photos: mosaic.placed.map((p) => ({ photo: p.photo, left: p.left, top: p.top, width: p.width, height: p.height })) },
+  plainRuns: PLAIN,
+  tiledRuns: TILED,
+  models: {}
+}
+try {
+  for (const model of MODELS) {
+    process.stderr.write(`${model}: recall…\n`)
+    const reference: Detection[] = []
+    for (const p of mosaic.placed) reference.push(...shift((await post(`/detect/${model}?score_threshold=0.5`, p.bytes)).json.detections, p))
+    const tiledAnswer = (await post(`/detect/${model}?tiles=auto`, mosaic.jpeg)).json
+    const plainAnswer = (await post(`/detect/${model}?tiles=off`, mosaic.jpeg)).json
+    const rt = recall(reference, tiledAnswer.detections)
+    const ru = recall(reference, plainAnswer.detections)
+
+    process.stderr.write(`${model}: plain 416×416 ×${PLAIN}, tiled mosaic ×${TILED}…\n`)
+    const plain = await timed(PLAIN, `/detect/${model}`, crop)
+    const tiled = await timed(TILED, `/detect/${model}?tiles=auto`, mosaic.jpeg)
+    const t = tiled.last.tiles
+    const images = t.count + 1
+    const perImage = tiled.mean / images
+    const ratio = perImage / plain.mean
+    const batches = t.batches.map((b: { size: number, items: number }) => b.items)
+    ;(results.models as Record<string, unknown>)[model] = {
+      recall: { tiled: rt, untiled: ru, reference: reference.length },
+      plainMs: { mean: plain.mean, median: plain.median },
+      tiledMs: { mean: tiled.mean, median: tiled.median, timing: tiled.last.timing },
+      tiles: t,
+      images,
+      msPerImage: perImage,
+      msPerGridTile: tiled.mean / t.count,
+      ratio
+    }
+    rows.push({
+      model,
+      'plain 416² ms': r2(plain.mean),
+      'tiled mosaic ms': r2(tiled.mean),
+      'tiles (grid) + whole': `${t.count} (${t.grid.columns}×${t.grid.rows}) + 1`,
+      'batches (sizes)': `${batches.length} (${[...new Set(batches)].sort((a, b) => (a as number) - (b as number)).join(', ')})`,
+      'ms per image run': r2(perImage),
+      'ratio to plain': r2(ratio),
+      'recall tiled': `${rt.found}/${rt.total} = ${rt.recall.toFixed(3)}`,
+      'recall untiled': `${ru.found}/${ru.total} = ${ru.recall.toFixed(3)}`
+    })
+  }
+} finally {
+  await server.close()
+}
+const md = [
+  `# Tiled detection — ${new Date().toISOString().slice(0, 10)}, ${cpus().length} × ${cpus()[0]?.model}, Node ${process.version}`,
+  '',
+  `Command: \`npm run bench:tiles\` — default config (CPU device: 2 workers, 1 kept for latency work, maxBatchSize 8; cuda:0 absent here), models from ../shared/models, requests over HTTP one at a time after 2 warm-ups, latency policy. Plain: a 416×416 JPEG (the middle of kite.jpg), ${PLAIN} requests. Tiled: the ${mosaic.width}×${mosaic.height} mosaic of the shared photos at full resolution (src/test-support/mosaic.ts) with \`?tiles=auto\`, ${TILED} requests. "ms per image run" = tiled ms / (tiles + the whole-image pass); target ≤ 1.15 × plain. Recall: the detections each photo gets alone (score ≥ 0.5), moved into the mosaic, found in the answer for the mosaic (same label, IoU ≥ 0.5, one answer box per reference).`,
+  '',
+  table(rows),
+  '',
+  'The machine is a shared 2-core VM where other engineers build and test at the same time: times are noisy; the ratio compares runs of the same minute.',
+  ''
+].join('\n')
+process.stdout.write(md + '\n')
+writeFileSync(join(REPO, 'bench/results/tiles.md'), md)
+writeFileSync(join(REPO, 'bench/results/tiles.json'), JSON.stringify(results, null, 2))
