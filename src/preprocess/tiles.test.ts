@@ -61,6 +61,7 @@ t.test('tiles=<n> puts n tiles along the longer side', async (t) => {
   t.equal(p.xs.length, 3)
   t.equal(p.tileWidth, Math.ceil(3000 / (3 - 2 * 0.2)))
   t.equal(p.ys.length, 2)
+  t.equal(planTiles(3000, 2000, input, { tiles: 1 }, settings), null, 'one tile is the whole image: no tiling')
   t.throws(() => planTiles(3000, 2000, input, { tiles: 3, tileSize: 500 }, settings), { code: 'SY_INVALID_QUERY' })
   t.throws(() => planTiles(100, 100, input, { tiles: 8 }, settings), { code: 'SY_INVALID_QUERY' }, 'tiles under 32 px')
 })

@@ -17,7 +17,7 @@
 //         drawn at under half their size) and the grid has more than one tile
 //   n     n tiles along the longer side: T = ⌈L / (n − (n − 1)·o)⌉, each tile resized to the
 //         model's input (a zoom level chosen by the client)
-// A grid of more than `maxTiles` tiles is refused (422 SY_TOO_MANY_TILES), judged from the
+// A grid of one tile is no tiling (that tile is the whole image). A grid of more than `maxTiles` tiles is refused (422 SY_TOO_MANY_TILES), judged from the
 // header before decoding. Every tiled request also runs one whole-image pass (the ordinary
 // preprocessing of the whole image), which finds the objects larger than a tile.
 import { InvalidQuery, TooManyTiles } from '../errors.js'
@@ -110,8 +110,8 @@ export function planTiles (width: number, height: number, input: { width: number
     const shrink = Math.max(width / input.width, height / input.height)
     if (shrink <= s.autoScale) return null
     plan = tileGrid(width, height, req.tileSize ?? s.tileSize ?? Math.min(input.width, input.height), overlap)
-    if (plan.tiles.length === 1) return null
   }
+  if (plan.tiles.length === 1) return null // the one tile is the whole image: the plain pass
   if (plan.tiles.length > s.maxTiles) {
     throw new TooManyTiles(`${plan.xs.length}×${plan.ys.length} = ${plan.tiles.length}`, s.maxTiles)
   }
