@@ -121,6 +121,7 @@ export async function inferRoutes (app: FastifyInstance, opts: InferRouteOptions
     const totalMs = performance.now() - c.started
     const queueMs = Math.max(...done.items.map((it) => it.queueMs))
     const predictedMs = Math.max(...done.items.map((it) => it.predictedMs))
+    // device time: the sum over the batches, more than the wall time when batches ran side by side
     const inferenceMs = done.batches.reduce((s, b) => s + b.inferenceMs, 0)
     const postprocessMs = done.batches.reduce((s, b) => s + b.postprocessMs, 0) + mergeMs
     const batchSize = Math.max(...done.batches.map((b) => b.size))
