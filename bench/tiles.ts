@@ -13,6 +13,7 @@ import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import sharp from 'sharp'
 import { buildMosaic, recall, shift } from '../src/test-support/mosaic.js'
+import { round } from '../src/util/format.js'
 import type { Detection } from '../src/worker/protocol.js'
 import { REPO, image, startBenchServer, table } from './harness.js'
 
@@ -22,7 +23,11 @@ const MODELS = ['yolox-nano-dynamic', 'yolox-nano']
 
 const mosaic = await buildMosaic()
 const crop = await sharp(image('kite.jpg')).extract({ left: 468, top: 242, width: 416, height: 416 }).jpeg({ quality: 95 }).toBuffer()
-const { server, url } = await startBenchServer({ models: { enabled: ['mobilenetv2-12-int8', ...MODELS] } })
+const PROFILES: Array<{ name: string, overrides: Record<string, unknown> }> = [
+  { name: 'default: 2 workers, 1 for latency', overrides: {} },
+  { name: '1 worker', overrides: { devices: [{ id: 'cpu', kind: 'cpu', required: true, workers: 1, maxBatchSize: 8 }] } }
+]
+let url = ''
 
 async function post (path: string, body: Buffer): Promise<{ ms: number, json: any, headers: Headers }> {
   const t0 = performance.now()
@@ -50,7 +55,6 @@ async function timed (n: number, path: string, body: Buffer): Promise<Timed> {
   return { mean: ms.reduce((s, x) => s + x, 0) / n, median: ms[Math.floor(n / 2)]!, last, decodeMs, inferenceMs }
 }
 
-const r2 = (v: number): number => Math.round(v * 100) / 100
 const rows: Array<Record<string, string | number>> = []
 const results: Record<string, unknown> = {
   machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
@@ -59,59 +63,64 @@ const results: Record<string, unknown> = {
   tiledRuns: TILED,
   models: {}
 }
-try {
-  for (const model of MODELS) {
-    process.stderr.write(`${model}: recall…\n`)
-    const reference: Detection[] = []
-    for (const p of mosaic.placed) reference.push(...shift((await post(`/detect/${model}?score_threshold=0.5`, p.bytes)).json.detections, p))
-    const tiledAnswer = (await post(`/detect/${model}?tiles=auto`, mosaic.jpeg)).json
-    const plainAnswer = (await post(`/detect/${model}?tiles=off`, mosaic.jpeg)).json
-    const rt = recall(reference, tiledAnswer.detections)
-    const ru = recall(reference, plainAnswer.detections)
-    // the other way round: tiled detections ≥ 0.5 that no photo alone has (new finds or fragments)
-    const extra = recall(tiledAnswer.detections.filter((d: Detection) => d.score >= 0.5), reference).missed
+for (const profile of PROFILES) {
+  const started = await startBenchServer({ models: { enabled: ['mobilenetv2-12-int8', ...MODELS] }, ...profile.overrides })
+  url = started.url
+  try {
+    for (const model of MODELS) {
+      process.stderr.write(`${model}, ${profile.name}: recall…\n`)
+      const reference: Detection[] = []
+      for (const p of mosaic.placed) reference.push(...shift((await post(`/detect/${model}?score_threshold=0.5`, p.bytes)).json.detections, p))
+      const tiledAnswer = (await post(`/detect/${model}?tiles=auto`, mosaic.jpeg)).json
+      const plainAnswer = (await post(`/detect/${model}?tiles=off`, mosaic.jpeg)).json
+      const rt = recall(reference, tiledAnswer.detections)
+      const ru = recall(reference, plainAnswer.detections)
+      // the other way round: tiled detections ≥ 0.5 that no photo alone has (new finds or fragments)
+      const extra = recall(tiledAnswer.detections.filter((d: Detection) => d.score >= 0.5), reference).missed
 
-    process.stderr.write(`${model}: plain 416×416 ×${PLAIN}, tiled mosaic ×${TILED}…\n`)
-    const plain = await timed(PLAIN, `/detect/${model}`, crop)
-    const tiled = await timed(TILED, `/detect/${model}?tiles=auto`, mosaic.jpeg)
-    const t = tiled.last.tiles
-    const images = t.count + 1
-    const perImage = tiled.mean / images
-    const ratio = perImage / plain.mean
-    const batches = t.batches.map((b: { size: number, items: number }) => b.items)
-    ;(results.models as Record<string, unknown>)[model] = {
-      recall: { tiled: rt, untiled: ru, reference: reference.length },
-      tiledExtraAbove05: extra,
-      plainMs: { mean: plain.mean, median: plain.median, decodeMs: plain.decodeMs, inferenceMs: plain.inferenceMs },
-      tiledMs: { mean: tiled.mean, median: tiled.median, decodeMs: tiled.decodeMs, inferenceMs: tiled.inferenceMs, lastTiming: tiled.last.timing },
-      tiles: t,
-      images,
-      msPerImage: perImage,
-      msPerGridTile: tiled.mean / t.count,
-      ratio
+      process.stderr.write(`${model}: plain 416×416 ×${PLAIN}, tiled mosaic ×${TILED}…\n`)
+      const plain = await timed(PLAIN, `/detect/${model}`, crop)
+      const tiled = await timed(TILED, `/detect/${model}?tiles=auto`, mosaic.jpeg)
+      const t = tiled.last.tiles
+      const images = t.count + 1
+      const perImage = tiled.mean / images
+      const ratio = perImage / plain.mean
+      const batches = t.batches.map((b: { size: number, items: number }) => b.items)
+      ;(results.models as Record<string, unknown>)[`${model}, ${profile.name}`] = {
+        recall: { tiled: rt, untiled: ru, reference: reference.length },
+        tiledExtraAbove05: extra,
+        plainMs: { mean: plain.mean, median: plain.median, decodeMs: plain.decodeMs, inferenceMs: plain.inferenceMs },
+        tiledMs: { mean: tiled.mean, median: tiled.median, decodeMs: tiled.decodeMs, inferenceMs: tiled.inferenceMs, lastTiming: tiled.last.timing },
+        tiles: t,
+        images,
+        msPerImage: perImage,
+        msPerGridTile: tiled.mean / t.count,
+        ratio
+      }
+      rows.push({
+        model,
+        'CPU device': profile.name,
+        'plain 416² ms': round(plain.mean),
+        'tiled mosaic ms': round(tiled.mean),
+        'tiles (grid) + whole': `${t.count} (${t.grid.columns}×${t.grid.rows}) + 1`,
+        'batches (sizes)': `${batches.length} (${[...new Set(batches)].sort((a, b) => (a as number) - (b as number)).join(', ')})`,
+        'ms per image run': round(perImage),
+        'ratio to plain': round(ratio),
+        'decode ms: plain / tiled per image': `${round(plain.decodeMs)} / ${round(tiled.decodeMs / images)}`,
+        'inference ms: plain / tiled per image': `${round(plain.inferenceMs)} / ${round(tiled.inferenceMs / images)}`,
+        'recall tiled': `${rt.found}/${rt.total} = ${rt.recall.toFixed(3)}`,
+        'recall untiled': `${ru.found}/${ru.total} = ${ru.recall.toFixed(3)}`,
+        'tiled ≥ 0.5 not in a photo alone': extra.length
+      })
     }
-    rows.push({
-      model,
-      'plain 416² ms': r2(plain.mean),
-      'tiled mosaic ms': r2(tiled.mean),
-      'tiles (grid) + whole': `${t.count} (${t.grid.columns}×${t.grid.rows}) + 1`,
-      'batches (sizes)': `${batches.length} (${[...new Set(batches)].sort((a, b) => (a as number) - (b as number)).join(', ')})`,
-      'ms per image run': r2(perImage),
-      'ratio to plain': r2(ratio),
-      'decode ms: plain / tiled per image': `${r2(plain.decodeMs)} / ${r2(tiled.decodeMs / images)}`,
-      'inference ms: plain / tiled per image': `${r2(plain.inferenceMs)} / ${r2(tiled.inferenceMs / images)}`,
-      'recall tiled': `${rt.found}/${rt.total} = ${rt.recall.toFixed(3)}`,
-      'recall untiled': `${ru.found}/${ru.total} = ${ru.recall.toFixed(3)}`,
-      'tiled ≥ 0.5 not in a photo alone': extra.length
-    })
+  } finally {
+    await started.server.close()
   }
-} finally {
-  await server.close()
 }
 const md = [
   `# Tiled detection — ${new Date().toISOString().slice(0, 10)}, ${cpus().length} × ${cpus()[0]?.model}, Node ${process.version}`,
   '',
-  `Command: \`npm run bench:tiles\` — default config (CPU device: 2 workers, 1 kept for latency work, maxBatchSize 8; cuda:0 absent here), models from ../shared/models, requests over HTTP one at a time after 2 warm-ups, latency policy. Plain: a 416×416 JPEG (the middle of kite.jpg), ${PLAIN} requests. Tiled: the ${mosaic.width}×${mosaic.height} mosaic of the shared photos at full resolution (src/test-support/mosaic.ts) with \`?tiles=auto\`, ${TILED} requests. "ms per image run" = tiled ms / (tiles + the whole-image pass); target ≤ 1.15 × plain. Recall: the detections each photo gets alone (score ≥ 0.5), moved into the mosaic, found in the answer for the mosaic (same label, IoU ≥ 0.5, one answer box per reference).`,
+  `Command: \`npm run bench:tiles\` — default config (cuda:0 absent here) with its CPU device (2 workers, 1 kept for latency work, maxBatchSize 8, intra-op threads auto: 1 per worker) and then a CPU device of 1 worker, models from ../shared/models, requests over HTTP one at a time after 2 warm-ups, latency policy. Plain: a 416×416 JPEG (the middle of kite.jpg), ${PLAIN} requests. Tiled: the ${mosaic.width}×${mosaic.height} mosaic of the shared photos at full resolution (src/test-support/mosaic.ts) with \`?tiles=auto\`, ${TILED} requests. "ms per image run" = tiled ms / (tiles + the whole-image pass); target ≤ 1.15 × plain. Recall: the detections each photo gets alone (score ≥ 0.5), moved into the mosaic, found in the answer for the mosaic (same label, IoU ≥ 0.5, one answer box per reference).`,
   '',
   table(rows),
   '',

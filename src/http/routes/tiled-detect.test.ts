@@ -8,13 +8,14 @@
 // (45 tiles and the whole-image pass) run in batches of up to the device's maxBatchSize,
 // which is what a tiled request is for; the static yolox-nano runs them one by one (its
 // output is bit-identical per image, so the answers would be the same, only slower).
+import sharp from 'sharp'
 import t from 'tap'
 import type { Detection } from '../../worker/protocol.js'
 import { buildMosaic, recall, shift } from '../../test-support/mosaic.js'
 import { startServer } from '../../test-support/server.js'
 
 const MODEL = 'yolox-nano-dynamic'
-const server = await startServer(t, { models: { enabled: ['mobilenetv2-12-int8', MODEL] }, routes: { detect: MODEL }, tiling: { maxTiles: 64 } })
+const server = await startServer(t, { models: { enabled: ['mobilenetv2-12-int8', MODEL] }, routes: { detect: MODEL }, tiling: { maxTiles: 64 }, images: { maxPixels: 5_000_000 } })
 const { app } = server
 const mosaic = await buildMosaic()
 const jpeg = { 'content-type': 'image/jpeg' }
@@ -85,6 +86,13 @@ t.test('bad tiling requests are 4xx, the tile cap a 422 before decoding', async 
     t.equal(res.status, 400, q)
     t.equal(res.body.error, 'SY_INVALID_QUERY', q)
   }
+})
+
+t.test('images.maxPixels holds for tiled requests, before decoding', async (t) => {
+  const huge = await sharp({ create: { width: 2500, height: 2100, channels: 3, background: { r: 9, g: 9, b: 9 } } }).jpeg().toBuffer()
+  const res = await detect(huge, 'tiles=auto')
+  t.equal(res.status, 422)
+  t.equal(res.body.error, 'SY_IMAGE_TOO_LARGE')
 })
 
 t.test('a tiled request counts its images in /metrics', async (t) => {
