@@ -9,7 +9,7 @@
 // requests sent at once (ms each), the same inferences with the workers as busy.
 // Recall: each photo alone (score ≥ 0.5) vs the tiled and the untiled answer for the mosaic.
 import { writeFileSync } from 'node:fs'
-import { cpus } from 'node:os'
+import { cpus, loadavg } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import sharp from 'sharp'
@@ -22,6 +22,7 @@ const PLAIN = Number(process.env.BENCH_PLAIN ?? 40)
 const TILED = Number(process.env.BENCH_TILED ?? 5)
 const MODELS = ['yolox-nano-dynamic', 'yolox-nano']
 
+const loadAtStart = loadavg()[0]!
 const mosaic = await buildMosaic()
 const crop = await sharp(image('kite.jpg')).extract({ left: 468, top: 242, width: 416, height: 416 }).jpeg({ quality: 95 }).toBuffer()
 const PROFILES: Array<{ name: string, overrides: Record<string, unknown> }> = [
@@ -144,7 +145,7 @@ const md = [
   '',
   summary(),
   '',
-  'How to read it. If tiling itself cost much, it would show in the decode column (one full-resolution decode and 45 row-by-row copies, against a decode of a 416×416 JPEG per plain request) or as wall time beyond decode + inference; it shows in neither. What varies is the inference itself: on this shared, overloaded 2-core VM (load average 16–19 while measured), back-to-back inference (a tiled request, or 46 plain requests at once) runs markedly slower per image than an isolated request whose worker has idled in between, so the ratio to sequential plain requests moves with the load from run to run; the ratio to as many plain requests sent at once compares the same inferences in the same regime. To be re-measured on a quiet machine.',
+  `How to read it. If tiling itself cost much, it would show in the decode column (one full-resolution decode and 45 row-by-row copies, against a decode of a 416×416 JPEG per plain request) or as wall time beyond decode + inference; it shows in neither. What varies is the inference itself: on this shared 2-core VM (1-minute load average ${round(loadAtStart, 1)} at the start of the run, ${round(loadavg()[0]!, 1)} at its end), back-to-back inference (a tiled request, or 46 plain requests at once) runs markedly slower per image than an isolated request whose worker has idled in between, so the ratio to sequential plain requests moves with the load from run to run; the ratio to as many plain requests sent at once compares the same inferences in the same regime. To be re-measured on a quiet machine.`,
   '',
   'The machine is a shared 2-core VM where other engineers build and test at the same time: times are noisy; the ratio compares runs of the same minute.',
   ''
