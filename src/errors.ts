@@ -38,6 +38,7 @@ export const TooManyParts = createError('SY_TOO_MANY_PARTS', 'The multipart requ
 export const UnsupportedMediaType = createError('SY_UNSUPPORTED_MEDIA_TYPE', 'Unsupported Content-Type %s: send an image (image/jpeg, image/png, ...) or multipart/form-data', 415)
 export const UnsupportedImageFormat = createError('SY_UNSUPPORTED_IMAGE_FORMAT', 'Image format %s is not accepted (allowed: %s)', 415)
 export const ImageTooLarge = createError('SY_IMAGE_TOO_LARGE', 'The image is too large: %s', 422)
+export const TooManyTiles = createError('SY_TOO_MANY_TILES', 'The image would be cut into %s tiles, over the limit of %d (tiling.maxTiles): ask for fewer (tiles=<n>, a larger tile_size, a smaller tile_overlap)', 422)
 export const HeadersTooLarge = createError('SY_HEADERS_TOO_LARGE', 'The request headers are too large', 431)
 
 // 429/503: overload and unavailability; both carry Retry-After

@@ -49,6 +49,15 @@ const ApiKey = Type.Object({
 }, { additionalProperties: false })
 export type ApiKeyConfig = Static<typeof ApiKey>
 
+const TilingDefault = Type.Union([Type.Literal('off'), Type.Literal('auto')], { description: 'when a request gives no ?tiles: off, or auto (tile an image the whole-image pass would shrink more than autoScale)' })
+const TilingModelSettings = Type.Object({
+  default: Type.Optional(TilingDefault),
+  tileSize: Type.Optional(Type.Integer({ minimum: 32, maximum: 4096, description: 'square tile side in image pixels (default: the model input size)' })),
+  overlap: Type.Optional(Type.Number({ minimum: 0, maximum: 0.75 })),
+  maxTiles: Type.Optional(Type.Integer({ minimum: 1, maximum: 1024 })),
+  autoScale: Type.Optional(Type.Number({ minimum: 1, maximum: 100 }))
+}, { additionalProperties: false })
+
 export const ConfigSchema = Type.Object({
   server: Type.Object({
     host: Type.String({ default: '0.0.0.0' }),
@@ -89,6 +98,15 @@ export const ConfigSchema = Type.Object({
     slots: Type.Integer({ minimum: 1, maximum: 256, default: 4, description: 'images decoded at once (libuv pool size)' }),
     bulkSlots: Type.Integer({ minimum: 1, maximum: 256, default: 2, description: 'of those, how many throughput-class requests may hold' }),
     maxWaiting: Type.Integer({ minimum: 0, maximum: 100000, default: 64, description: 'requests waiting for a decode slot before more are refused with 429' })
+  }, { additionalProperties: false, default: {} }),
+  tiling: Type.Object({
+    default: Type.Union([Type.Literal('off'), Type.Literal('auto')], { default: 'off', description: 'when a request gives no ?tiles: off, or auto (tile an image the whole-image pass would shrink more than autoScale)' }),
+    overlap: Type.Number({ minimum: 0, maximum: 0.75, default: 0.2, description: 'least overlap of neighbouring tiles, as a share of the tile side' }),
+    maxTiles: Type.Integer({ minimum: 1, maximum: 1024, default: 64, description: 'tiles one request may be cut into (the whole-image pass not counted); more: 422' }),
+    autoScale: Type.Number({ minimum: 1, maximum: 100, default: 2, description: 'auto tiles an image when the whole-image pass would shrink it by more than this' }),
+    mergeIos: Type.Number({ minimum: 0, maximum: 1, default: 0.5, description: 'intersection over the smaller box from which pieces of one object cut at tile borders are merged' }),
+    edgeMargin: Type.Number({ minimum: 0, maximum: 64, default: 4, description: 'pixels from a tile\'s inner side within which a box counts as cut' }),
+    perModel: Type.Record(Type.String(), TilingModelSettings, { default: {} })
   }, { additionalProperties: false, default: {} }),
   routing: Type.Object({
     defaultPolicy: policy({ default: 'latency' }),

@@ -62,6 +62,7 @@ export class Metrics implements DispatchObserver {
   readonly cost: Counter<'device' | 'model' | 'variant'>
   /** measured power per device id, where nvidia-smi gives it */
   private readonly power = new Map<string, GpuPowerSampler>()
+  readonly tiles: Counter<'device' | 'model'>
 
   constructor (devices: () => readonly ObservedDevice[], modelReady: () => ReadonlyMap<string, boolean>) {
     const registers = [this.registry]
@@ -78,6 +79,7 @@ export class Metrics implements DispatchObserver {
     this.predictionErrors = new Histogram({ name: 'switchyard_prediction_error_seconds', help: 'Actual minus predicted finish time of a request (negative: faster than predicted)', labelNames: dm, buckets: ERROR_BUCKETS, registers })
     this.decisions = new Counter({ name: 'switchyard_routing_decisions_total', help: 'Requests routed, by chosen device, policy and reason', labelNames: ['device', 'model', 'policy', 'reason'], registers })
     this.rejections = new Counter({ name: 'switchyard_rejected_requests_total', help: 'Requests refused by admission control or failed after retry, by reason', labelNames: ['device', 'model', 'policy', 'reason'], registers })
+    this.tiles = new Counter({ name: 'switchyard_tile_images_total', help: 'Images run for tiled requests (the tiles and each whole-image pass), by device', labelNames: dm, registers })
     this.retries = new Counter({ name: 'switchyard_batch_retries_total', help: 'Requests whose batch failed on this device and were retried on another', labelNames: dm, registers })
 
     // from the busy time of executed batches (router/price.ts): joules = busy watts × s, cost = price per hour × h

@@ -36,6 +36,27 @@ export const ALPHA_BACKGROUND = { r: 255, g: 255, b: 255 } as const
 export const MAX_CROP_ASPECT = 16
 
 export async function decodeImage (bytes: Buffer, model: Pick<ModelSpec, 'input' | 'preprocess'>, limits: ImageLimits): Promise<PreparedImage> {
+  const { width, height } = await inspectImage(bytes, limits)
+  const { data, info } = await resizeFor(decodePipeline(bytes, limits), width, height, model)
+    .raw({ depth: 'uchar' })
+    .toBuffer({ resolveWithObject: true })
+    .catch((err: Error) => { throw mapSharpError(err) })
+  if (info.channels !== 3) throw new InvalidImage(`decoded to ${info.channels} channels, expected 3`)
+  return { pixels: data, width: info.width, height: info.height, originalWidth: width, originalHeight: height }
+}
+
+/** An image decoded once at full resolution: HWC, 8-bit sRGB, 3 channels (step 2 only). */
+export interface DecodedImage {
+  pixels: Buffer
+  width: number
+  height: number
+}
+
+/**
+ * Steps 0–1: the format and the limits, judged from the signature and the header only.
+ * Returns the oriented (EXIF-applied) size.
+ */
+export async function inspectImage (bytes: Buffer, limits: ImageLimits): Promise<{ width: number, height: number }> {
   const sniffed = sniffFormat(bytes)
   if (sniffed === undefined) {
     // only formats the sniffer knows can be accepted without asking libvips
@@ -43,10 +64,9 @@ export async function decodeImage (bytes: Buffer, model: Pick<ModelSpec, 'input'
   } else if (!limits.formats.includes(sniffed)) {
     throw new UnsupportedImageFormat(sniffed, limits.formats.join(', '))
   }
-  const options: SharpOptions = { limitInputPixels: limits.maxPixels, failOn: 'error', animated: false }
   let meta: Metadata
   try {
-    meta = await sharp(bytes, options).metadata()
+    meta = await sharp(bytes, sharpOptions(limits)).metadata()
   } catch (err) {
     throw mapSharpError(err as Error)
   }
@@ -62,12 +82,42 @@ export async function decodeImage (bytes: Buffer, model: Pick<ModelSpec, 'input'
   if (width * height > limits.maxPixels) {
     throw new ImageTooLarge(`${width}×${height} = ${width * height} pixels exceeds the limit of ${limits.maxPixels}`)
   }
-  const { data, info } = await resizeFor(sharp(bytes, options).rotate().flatten({ background: ALPHA_BACKGROUND }).toColourspace('srgb').removeAlpha(), width, height, model)
+  return { width, height }
+}
+
+/**
+ * Step 2 at full resolution, for tiling (preprocess/tiles.ts): call after inspectImage, which
+ * has held the image to images.maxPixels, so the buffer is at most 3 · maxPixels bytes.
+ */
+export async function decodeFull (bytes: Buffer, limits: ImageLimits): Promise<DecodedImage> {
+  const { data, info } = await decodePipeline(bytes, limits)
     .raw({ depth: 'uchar' })
     .toBuffer({ resolveWithObject: true })
     .catch((err: Error) => { throw mapSharpError(err) })
   if (info.channels !== 3) throw new InvalidImage(`decoded to ${info.channels} channels, expected 3`)
-  return { pixels: data, width: info.width, height: info.height, originalWidth: width, originalHeight: height }
+  return { pixels: data, width: info.width, height: info.height }
+}
+
+/**
+ * Step 3 on pixels already decoded (decodeFull): the model's resize of the whole image, as
+ * decodeImage would do it from the bytes. Not bit-identical to decodeImage for a JPEG or WebP
+ * shrunk while loading (the shrink-on-load has no raw-pixel equivalent); the same otherwise.
+ */
+export async function prepareDecoded (img: DecodedImage, model: Pick<ModelSpec, 'input' | 'preprocess'>): Promise<PreparedImage> {
+  const raw = sharp(img.pixels, { raw: { width: img.width, height: img.height, channels: 3 }, limitInputPixels: false })
+  const { data, info } = await resizeFor(raw, img.width, img.height, model)
+    .raw({ depth: 'uchar' })
+    .toBuffer({ resolveWithObject: true })
+  return { pixels: data, width: info.width, height: info.height, originalWidth: img.width, originalHeight: img.height }
+}
+
+function sharpOptions (limits: ImageLimits): SharpOptions {
+  return { limitInputPixels: limits.maxPixels, failOn: 'error', animated: false }
+}
+
+/** Step 2: orientation, alpha, colour space; no resize yet */
+function decodePipeline (bytes: Buffer, limits: ImageLimits): Sharp {
+  return sharp(bytes, sharpOptions(limits)).rotate().flatten({ background: ALPHA_BACKGROUND }).toColourspace('srgb').removeAlpha()
 }
 
 function resizeFor (img: Sharp, width: number, height: number, model: Pick<ModelSpec, 'input' | 'preprocess'>): Sharp {

@@ -58,3 +58,20 @@ t.test('admission counts tiles: a request that would overflow every queue is ref
   await t.rejects(dispatcher.dispatchMany('m', Array(1001).fill(IMAGE), {}, { policy: 'throughput', deadline: 60_000 }), { code: 'SY_OVERLOADED', retryAfter: 1 })
   await t.rejects(dispatcher.dispatchMany('m', Array(24).fill(IMAGE), {}, { policy: 'latency', deadline: 10 }), { code: 'SY_DEADLINE_UNMEETABLE' })
 })
+
+t.test('a tiled request that fails answers only once every tile has settled', async (t) => {
+  // one device, two workers, batches of one: tile 0 on worker 0, whose run throws; with no
+  // other device to retry on it fails — while tile 1 still runs on worker 1
+  const clock = new VirtualClock()
+  const cpu = new SimDevice({ id: 'cpu', workers: 2, models: { m: { a: 5, b: 20, maxBatchSize: 1 } } }, clock, seededRandom(5))
+  const dispatcher = new Dispatcher({ devices: [cpu], get: () => cpu }, { decision () {}, rejected () {}, retry () {}, predictionError () {} }, clock)
+  cpu.injectFault('throw')
+  let answered: unknown = null
+  const p = dispatcher.dispatchMany('m', [IMAGE, IMAGE], {}, { policy: 'latency', deadline: 10_000 }).catch((err: Error) => { answered = err; throw err })
+  t.ok(clock.step(), 'tile 0 ends (failed)')
+  await new Promise((resolve) => setImmediate(resolve))
+  t.equal(answered, null, 'no answer while tile 1 runs')
+  t.equal(cpu.workers[1]!.running?.size, 1)
+  t.ok(clock.step(), 'tile 1 ends')
+  await t.rejects(p, { code: 'SY_INFERENCE_FAILED' })
+})

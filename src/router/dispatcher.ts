@@ -125,7 +125,13 @@ export class Dispatcher {
     }
     if (first?.ok === true) this.devices.get(first.device)!.together(place)
     else place()
-    return Promise.all(answers)
+    // every item settles before the call does, failed or not: no tile of a refused request is
+    // still running once the client has its answer; the first error is then thrown
+    return Promise.allSettled(answers).then((settled) => {
+      const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected')
+      if (failed) throw failed.reason
+      return settled.map((s) => (s as PromiseFulfilledResult<Dispatched>).value)
+    })
   }
 
   private attempt (job: Job, attempt: number, tried: string[], lastError: Error | null, done: DispatchCallback, placed?: RouteDecision): void {
