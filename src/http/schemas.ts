@@ -49,12 +49,21 @@ export const DetectAnswer = Type.Object({
   width: Type.Integer({ description: 'original image width (after EXIF orientation)' }),
   height: Type.Integer({ description: 'original image height' }),
   detections: Type.Array(Detection, { description: 'boxes after NMS, best first' }),
+  tiles: Type.Optional(Type.Object({
+    count: Type.Integer({ description: 'tiles cut from the image (the whole-image pass not counted)' }),
+    grid: Type.Object({ columns: Type.Integer(), rows: Type.Integer() }),
+    tileSize: Type.Object({ width: Type.Integer(), height: Type.Integer() }, { description: 'in image pixels' }),
+    overlap: Type.Number(),
+    wholeImage: Type.Boolean({ description: 'a whole-image pass ran beside the tiles' }),
+    devices: Type.Record(Type.String(), Type.Integer(), { description: 'images (tiles and whole-image pass) per device' }),
+    batches: Type.Array(Type.Object({ device: Type.String(), size: Type.Integer(), items: Type.Integer({ description: 'of this request' }), inferenceMs: Type.Number() }))
+  }, { description: 'present when the image was tiled (?tiles=…)' })),
   timing: Timing
 }, { title: 'DetectAnswer' })
 
 /** Every declared error, from errors.ts: code and status. */
 export const DECLARED_ERRORS: ReadonlyArray<{ code: string, statusCode: number }> = Object.values(errors)
-  .filter((E): E is typeof errors.Internal => typeof E === 'function')
+  .filter((E): E is typeof errors.Internal => typeof E === 'function' && E.prototype instanceof Error && (E as unknown) !== errors.InternalError && !(E.prototype instanceof errors.InternalError))
   .map((E) => new E())
   .map((e) => ({ code: e.code, statusCode: e.statusCode ?? 500 }))
 

@@ -183,17 +183,15 @@ export async function inferRoutes (app: FastifyInstance, opts: InferRouteOptions
     for (const [d, n] of Object.entries(done.devices)) metrics.tiles.inc({ device: d, model: name }, n)
 
     const grid = `${plan.xs.length}x${plan.ys.length}`
+    const variant = [...new Set(Object.keys(done.devices).map((d) => devices.get(d)?.lanes.get(name)?.variant ?? ''))].join(',')
+    c.request.inference.variant = variant
+    annotate(c.reply, { device, variant, batchSize, policy: routing.policy, predictedMs, decodeMs, queueMs, inferenceMs, postprocessMs, totalMs })
     void c.reply
-      .header('x-switchyard-device', device)
-      .header('x-switchyard-batch-size', String(batchSize))
-      .header('x-switchyard-policy', routing.policy)
-      .header('x-switchyard-predicted-ms', predictedMs.toFixed(1))
-      .header('x-switchyard-actual-ms', (totalMs - decodeMs).toFixed(1))
       .header('x-switchyard-tiles', `count=${tiles.length}, grid=${grid}, whole=1`)
       .header('x-switchyard-tile-devices', Object.entries(done.devices).map(([d, n]) => `${d}=${n}`).join(', '))
-      .header('server-timing', `decode;dur=${decodeMs.toFixed(2)}, queue;dur=${queueMs.toFixed(2)}, inference;dur=${inferenceMs.toFixed(2)}, postprocess;dur=${postprocessMs.toFixed(2)}, total;dur=${totalMs.toFixed(2)}`)
     return {
       model: name,
+      variant,
       device,
       batchSize,
       policy: routing.policy,
