@@ -7,7 +7,7 @@ import multipart from '@fastify/multipart'
 import type { Config } from './config/schema.js'
 import { DeviceSet, StartupError } from './devices/device-set.js'
 import type { DeviceOptions } from './devices/device.js'
-import { authPlugin } from './http/auth.js'
+import { requireApiKeys } from './http/auth.js'
 import { ShuttingDown } from './errors.js'
 import { clientErrorHandler, frameworkErrors, installErrorHandling } from './http/error-handler.js'
 import { RAW_IMAGE_TYPES } from './http/read-image.js'
@@ -110,8 +110,13 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
     if (shuttingDown && request.method === 'POST') throw Object.assign(new ShuttingDown(), { retryAfter: 1 })
   })
   await app.register(statusRoutes, { devices, isShuttingDown: () => shuttingDown })
-  await app.register(authPlugin, { config }) // API keys on the inference routes
-  await app.register(inferRoutes, { config, models: new Map(models.map((m) => [m.name, m])), dispatcher, gate, metrics })
+  // The inference context: every route registered in it needs an API key when keys are
+  // configured (src/http/auth.ts). A new inference route gets auth by being registered here;
+  // a route registered outside it is open.
+  await app.register(async function inference (api) {
+    requireApiKeys(api, config)
+    await api.register(inferRoutes, { config, models: new Map(models.map((m) => [m.name, m])), dispatcher, gate, metrics })
+  })
 
   let metricsApp: FastifyInstance | null = null
   if (config.metrics.port === null) {

@@ -113,7 +113,8 @@ export async function inferRoutes (app: FastifyInstance, opts: InferRouteOptions
         : { model: name, device: done.device, batchSize: done.batchSize, policy: ro.policy, width: r.width, height: r.height, detections: r.detections, timing }
     }
     const schema = { querystring: task === 'classify' ? classifyQuery : detectQuery, params }
-    app.post(`/${task}`, { schema }, handler)
+    // defaultModel: the model a path without :model asks for (the auth check reads it too)
+    app.post(`/${task}`, { schema, config: { defaultModel: config.routes[task] } }, handler)
     app.post(`/${task}/:model`, { schema }, handler)
   }
 }
