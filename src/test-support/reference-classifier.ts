@@ -1,17 +1,20 @@
 // An independent implementation of MODEL.md's classifier pipeline, straight from its text
 // (sharp resize 256 outside, floor centre crop 224, /255, mean/std, NCHW RGB, softmax), run
 // with onnxruntime in the test process. The server must reproduce it exactly on whatever CPU
-// runs the tests, even where int8 kernels make both differ from EXPECTED.json.
+// runs the tests, even where int8 kernels make both differ from EXPECTED.json. On the float32
+// variant (same preprocessing) it reproduces EXPECTED.json on any x86 CPU, which is what makes
+// it a reference (src/http/routes/classify-fp32.test.ts checks that).
 import { join } from 'node:path'
 import sharp from 'sharp'
 import * as ort from 'onnxruntime-node'
 import { SHARED_MODELS } from './server.js'
 
-let session: Promise<ort.InferenceSession> | null = null
+const sessions = new Map<string, Promise<ort.InferenceSession>>()
 
-export async function referenceTop5 (file: string): Promise<Array<{ index: number, score: number }>> {
-  session ??= ort.InferenceSession.create(join(SHARED_MODELS, 'mobilenetv2-12-int8/model.onnx'))
-  const s = await session
+/** Top-5 of `model` (a directory of ../shared/models with the int8 model's input) on a photo. */
+export async function referenceTop5 (file: string, model: 'mobilenetv2-12-int8' | 'mobilenetv2-12-fp32' = 'mobilenetv2-12-int8'): Promise<Array<{ index: number, score: number }>> {
+  if (!sessions.has(model)) sessions.set(model, ort.InferenceSession.create(join(SHARED_MODELS, model, 'model.onnx')))
+  const s = await sessions.get(model)!
   const { data, info } = await sharp(file).removeAlpha().resize({ width: 256, height: 256, fit: 'outside' }).raw().toBuffer({ resolveWithObject: true })
   const left = Math.floor((info.width - 224) / 2)
   const top = Math.floor((info.height - 224) / 2)
