@@ -6,6 +6,7 @@
 //    with no warning about it, and serve a request pinned to it correctly;
 //  - where it cannot (no provider library, no GPU), the server must log exactly one warning
 //    naming cuda:0 and why, leave the device out, and serve on the CPU; pinning cuda:0 is a 404.
+// The same probe decides what a config that marks cuda:0 required must do: start, or fail.
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
@@ -72,3 +73,17 @@ if (cudaUnavailable === null) {
     t.equal(pinned.statusCode, 404, 'pinning the absent device is a 404')
   })
 }
+
+t.test('CUDA marked required: it starts where the host runs it, else startup fails naming the cause', async (t) => {
+  const required = testConfig({
+    models: { enabled: [MODEL, 'yolox-nano'] },
+    devices: [{ id: 'cpu', kind: 'cpu' }, { id: 'cuda:0', kind: 'cuda', deviceId: 0, required: true }]
+  })
+  if (cudaUnavailable === null) {
+    const s = await buildServer(required, { root: REPO })
+    t.teardown(() => s.close())
+    t.ok(s.devices.get('cuda:0')?.healthy, 'cuda:0 started and is healthy')
+  } else {
+    await t.rejects(buildServer(required, { root: REPO }), /required device cuda:0 failed to start: .*CUDA execution provider cannot be loaded/)
+  }
+})
