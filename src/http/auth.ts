@@ -28,7 +28,7 @@ interface Principal {
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** name of the API key the request was authenticated with (null: auth is off or not needed) */
+    /** name of the API key the request was authenticated with; set on requests to the routes of the inference context (null: auth is off) */
     apiKey: string | null
   }
   interface FastifyContextConfig {
