@@ -3,10 +3,13 @@
 //   install skip, a non-root user, a HEALTHCHECK on /healthz, models from /models;
 // - every file they COPY from the context exists and survives .dockerignore;
 // - the runtime stage's layout, assembled from the same paths with the stage's ENV, runs:
-//   as the image's uid, weights from the models "volume", the HEALTHCHECK command passes,
-//   a photo is classified, and SIGTERM ends it with exit 0 within the shutdown grace.
+//   node_modules is a real production install made here by the deps stage's own commands
+//   (`npm ci --omit=dev`, from the registry, into a temporary directory), so a runtime import
+//   of a dev dependency fails here as it would in the image; then, as the image's uid, weights
+//   from the models "volume", the HEALTHCHECK command passes, a photo is classified, and
+//   SIGTERM ends it with exit 0 within the shutdown grace.
 import { spawn, spawnSync } from 'node:child_process'
-import { chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync } from 'node:fs'
+import { chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { basename, join, relative } from 'node:path'
 import t from 'tap'
@@ -15,7 +18,8 @@ import { REPO, dockerignore, freePort, parseCopy, parseDockerfile, readJson, rea
 
 const DOCKERFILES = ['Dockerfile', 'docker/Dockerfile.cuda']
 const ignored = dockerignore(readText('.dockerignore'))
-const pkg = readJson<{ dependencies: Record<string, string> }>('package.json')
+const pkg = readJson<{ dependencies: Record<string, string>, devDependencies: Record<string, string> }>('package.json')
+const lock = readJson<{ packages: Record<string, { dev?: boolean }> }>('package-lock.json')
 
 function healthcheckArgv (stage: Stage): string[] {
   const hc = stage.instructions.find((i) => i.cmd === 'HEALTHCHECK')
@@ -110,15 +114,45 @@ t.test('.dockerignore keeps the context to what the build needs', async (t) => {
 
 // ---- the runtime stage, assembled and run ---------------------------------------------------
 
-t.test('the runtime stage runs: healthcheck, inference, graceful SIGTERM', async (t) => {
+/**
+ * Runs a stage here, in `dir` (its WORKDIR): its COPYs from the build context, then its RUN
+ * commands (BuildKit's --mount flags dropped: they only add a cache) under the stage's ENV.
+ */
+function runStage (stage: Stage, dir: string): void {
+  // what the commands need from this machine: where to find npm and its cache, and a proxy if any
+  const passed = Object.fromEntries(Object.entries(process.env).filter(([k]) => /^(PATH|HOME|TMPDIR)$|proxy$|^npm_config_(registry|cache)$/i.test(k)))
+  for (const i of stage.instructions) {
+    if (i.cmd === 'COPY') {
+      const c = parseCopy(i.args)
+      if (c.from !== null || !c.dest.endsWith('/')) throw new Error(`Dockerfile:${i.line}: runStage copies only from the context into a directory`)
+      for (const src of c.sources) cpSync(repoPath(src), join(dir, c.dest, basename(src)), { recursive: true })
+    } else if (i.cmd === 'RUN') {
+      const command = i.args.replace(/^(--\S+\s+)+/, '')
+      const r = spawnSync('/bin/sh', ['-c', command], { cwd: dir, env: { ...passed, ...stageEnv(stage) }, encoding: 'utf8', timeout: 240_000 })
+      if (r.status !== 0) throw new Error(`Dockerfile:${i.line} \`${command}\` failed (${r.status ?? r.signal}):\n${`${r.stdout}${r.stderr}`.slice(-3000)}`)
+    }
+  }
+}
+
+t.test('the runtime stage runs on a production install: healthcheck, inference, graceful SIGTERM', async (t) => {
   const stages = parseDockerfile(readText('Dockerfile'))
   const runtime = stages[stages.length - 1]!
   if (!existsSync(repoPath('dist/main.js'))) return t.fail('dist/main.js is missing: run `npm run build` first (npm test does)')
 
-  // /app as the runtime stage lays it out: dist from the build stage, node_modules from the
-  // production stage (here: the checkout's, linked), the rest copied from the context
+  // the deps stage, run here: production dependencies only, installed from the lockfile
   const root = mkdtempSync(join(tmpdir(), 'switchyard-image-'))
   t.teardown(() => rmSync(root, { recursive: true, force: true }))
+  const depsStage = stages.find((s) => s.name === parseCopy(runtime.instructions.find((i) => i.cmd === 'COPY' && /\/app\/node_modules/.test(i.args))!.args).from)!
+  const deps = join(root, 'deps')
+  mkdirSync(deps)
+  runStage(depsStage, deps)
+  const devOnly = Object.keys(pkg.devDependencies).filter((d) => lock.packages[`node_modules/${d}`]?.dev === true)
+  t.ok(devOnly.length > 0, `package.json has dev-only dependencies (${devOnly.length})`)
+  t.same(devOnly.filter((d) => existsSync(join(deps, 'node_modules', d))), [], `the deps stage installs none of them (${devOnly.slice(0, 4).join(', ')}, …)`)
+  for (const d of Object.keys(pkg.dependencies)) t.ok(existsSync(join(deps, 'node_modules', d, 'package.json')), `and every production dependency: ${d}`)
+
+  // /app as the runtime stage lays it out: dist from the build stage, node_modules from the
+  // deps stage just run, the rest copied from the context
   const app = join(root, 'app')
   mkdirSync(app)
   for (const i of runtime.instructions.filter((i) => i.cmd === 'COPY')) {
@@ -128,7 +162,7 @@ t.test('the runtime stage runs: healthcheck, inference, graceful SIGTERM', async
     // gives its contents; otherwise the destination is the new path
     if (c.from === null) for (const src of c.sources) cpSync(repoPath(src), c.dest.endsWith('/') && statSync(repoPath(src)).isFile() ? join(dest, basename(src)) : dest, { recursive: true })
     else if (c.sources[0] === '/app/dist') cpSync(repoPath('dist'), dest, { recursive: true })
-    else if (c.sources[0] === '/app/node_modules') symlinkSync(repoPath('node_modules'), dest)
+    else if (c.sources[0] === '/app/node_modules') renameSync(join(deps, 'node_modules'), dest)
   }
   t.same(readdirSync(app).sort(), ['config', 'dist', 'models', 'node_modules', 'package.json'], 'what the image holds under /app')
   const cache = join(root, 'cache')

@@ -277,8 +277,14 @@ t.test('a real Prometheus scrapes the server through the shipped scrape jobs', a
   t.ok(counts.some((s) => s.metric.namespace === 'switchyard-test' && s.metric.pod === 'switchyard-0'), 'Kubernetes job: namespace and pod labels from the pod')
   t.ok(counts.some((s) => s.metric.app_kubernetes_io_name === podLabels['app.kubernetes.io/name']), 'Kubernetes job: pod labels mapped')
 
-  // enough samples in every 1m window for rate()
-  await new Promise((r) => setTimeout(r, 2500))
+  // rate() over a 1m window needs two samples of a series in it. Every series exists before
+  // Prometheus starts (the requests above were served first), so each successful scrape of a
+  // target adds one sample to each of its series: wait until each target has two successful
+  // scrapes in the last minute (however long that takes on this machine), not for a fixed time.
+  await waitFor('two successful scrapes of each target within the last minute', 60_000, async () => {
+    const r = await query('sum by (job) (sum_over_time(up[1m]))')
+    return r.data.result.length === 2 && r.data.result.every((s) => Number(s.value[1]) >= 2) ? true : undefined
+  })
 
   const series = await get(`/api/v1/series?match[]=${encodeURIComponent(adapterRule.seriesQuery)}`)
   t.ok(series.data.length > 0, `the adapter's seriesQuery finds series: ${adapterRule.seriesQuery}`)

@@ -9,7 +9,7 @@ import type { Config } from './config/schema.js'
 import { realClock } from './devices/clock.js'
 import { DeviceSet } from './devices/device-set.js'
 import type { DeviceOptions } from './devices/device.js'
-import { authPlugin } from './http/auth.js'
+import { requireApiKeys } from './http/auth.js'
 import { ShuttingDown, StartupError, withRetryAfter } from './errors.js'
 import { clientErrorHandler, frameworkErrors, installErrorHandling } from './http/error-handler.js'
 import { RAW_IMAGE_TYPES } from './http/read-image.js'
@@ -141,11 +141,18 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
   await app.register(openapi, { version: PACKAGE_VERSION }) // before the routes it documents
   await app.register(statusRoutes, { devices, isShuttingDown: () => shuttingDown })
   await app.register(playgroundRoutes)
-  await app.register(authPlugin, { config }) // API keys on the inference routes
   const modelMap = new Map(models.map((m) => [m.name, m]))
-  await app.register(inferRoutes, { config, models: modelMap, dispatcher, gate, metrics, devices })
-  // the Open Inference Protocol (KServe v2), through the same dispatcher, gate, auth and metrics
-  await app.register(v2Routes, { prefix: '/v2', config, models: modelMap, devices, dispatcher, gate, metrics, isShuttingDown: () => shuttingDown })
+  const v2 = { prefix: '/v2', config, models: modelMap, devices, dispatcher, gate, metrics, isShuttingDown: () => shuttingDown }
+  // Open Inference Protocol (KServe v2) metadata and health: open, like /models and /readyz
+  await app.register(v2Routes, { ...v2, surface: 'metadata' })
+  // The inference context: every route registered in it needs an API key when keys are
+  // configured (src/http/auth.ts). A new inference route gets auth by being registered here;
+  // a route registered outside it is open.
+  await app.register(async function inference (api) {
+    requireApiKeys(api, config)
+    await api.register(inferRoutes, { config, models: modelMap, dispatcher, gate, metrics, devices })
+    await api.register(v2Routes, { ...v2, surface: 'infer' })
+  })
 
   let metricsApp: FastifyInstance | null = null
   if (config.metrics.port === null) {

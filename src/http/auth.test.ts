@@ -7,12 +7,14 @@ import { createHash, randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
+import Fastify from 'fastify'
 import t from 'tap'
 import { buildServer } from '../app.js'
 import { loadConfig } from '../config/load-config.js'
 import { ConfigError } from '../errors.js'
 import { REPO, SHARED_IMAGES, testConfig } from '../test-support/server.js'
-import { KeyRing, presentedKey } from './auth.js'
+import { KeyRing, presentedKey, requireApiKeys } from './auth.js'
+import { installErrorHandling } from './error-handler.js'
 
 const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex')
 // fresh random keys each run, so a key found in the logs can only have come from a request
@@ -32,7 +34,7 @@ const logStream = new Writable({
   }
 })
 
-const server = await buildServer(testConfig({
+const config = testConfig({
   server: { logLevel: 'trace' },
   auth: {
     apiKeys: [
@@ -40,7 +42,8 @@ const server = await buildServer(testConfig({
       { name: 'bob', sha256: sha256(BOB), models: ['yolox-nano'] }
     ]
   }
-}), { root: REPO, logStream })
+})
+const server = await buildServer(config, { root: REPO, logStream })
 t.teardown(() => server.close())
 const { app } = server
 
@@ -130,6 +133,46 @@ t.test('no key ever appears in the logs; the access-log line names the key holde
   t.ok(served.some((l) => l.apiKey === 'bob' && l.model === 'yolox-nano'))
   t.ok(logs.some((l) => l.apiKey === 'bob' && l.msg === 'api key has no access to model' && l.model === 'mobilenetv2'), 'a 403 is logged with the holder and the model')
   t.ok(logs.some((l) => l.msg === 'api key rejected' && l.reason === 'unknown key'), 'a 401 is logged with its reason')
+})
+
+t.test('a route needs a key because it is registered in the auth context, not because of its URL', async (t) => {
+  // the same keys as the server above, on a bare Fastify app with stand-in routes
+  const app = Fastify()
+  installErrorHandling(app, config.images.maxBodyBytes)
+  app.get('/open', async () => ({ open: true }))
+  await app.register(async (api) => {
+    requireApiKeys(api, config)
+    api.get('/inside', { config: { defaultModel: 'yolox-nano' } }, async (request) => ({ apiKey: request.apiKey }))
+    // a plugin registered inside the context is inside it too (how infer.ts's routes get auth)
+    await api.register(async (nested) => {
+      nested.get('/nested/:model', async (request) => ({ model: (request.params as { model: string }).model }))
+    })
+  })
+  // a route registered after the context, with a URL like the protected ones, is still open
+  app.get('/inside-too', async () => ({ open: true }))
+  t.teardown(() => app.close())
+
+  for (const url of ['/open', '/inside-too']) {
+    const res = await app.inject(url)
+    t.equal(res.statusCode, 200, `${url}, outside the context, is open`)
+  }
+  for (const url of ['/inside', '/nested/yolox-nano']) {
+    const res = await app.inject(url)
+    t.equal(res.statusCode, 401, `${url}, inside the context, needs a key`)
+    t.equal(res.json().error, 'SY_UNAUTHORIZED')
+  }
+  t.same((await app.inject({ url: '/inside', headers: { 'x-api-key': BOB } })).json(), { apiKey: 'bob' }, 'config.defaultModel is the model checked: bob may use yolox-nano')
+  t.equal((await app.inject({ url: '/nested/mobilenetv2-12-int8', headers: { 'x-api-key': BOB } })).statusCode, 403, 'the :model parameter is the model checked')
+  t.equal((await app.inject({ url: '/nested/yolox-nano', headers: { 'x-api-key': BOB } })).statusCode, 200)
+
+  const unnamed = Fastify()
+  t.teardown(() => unnamed.close())
+  await t.rejects(async () => {
+    await unnamed.register(async (api) => {
+      requireApiKeys(api, config)
+      api.post('/infer', async () => ({}))
+    })
+  }, /route POST \/infer needs an API key but names no model/, 'a protected route that names no model is refused at registration')
 })
 
 t.test('keys are matched by their sha256 against every configured hash', async (t) => {

@@ -1,21 +1,24 @@
-// API keys on the inference routes (POST /classify[/:model], /detect[/:model]). When
-// config.auth.apiKeys is empty the server is open. Otherwise every inference request carries
-// a key, as `Authorization: Bearer <key>` or `X-API-Key: <key>`:
+// API keys on the inference routes. When config.auth.apiKeys is empty the server is open.
+// Otherwise every inference request carries a key, as `Authorization: Bearer <key>` or
+// `X-API-Key: <key>`:
 //   no key, or a key whose sha256 matches no configured hash → 401 SY_UNAUTHORIZED
 //   a known key without access to the requested model         → 403 SY_FORBIDDEN
-// /healthz, /readyz, /models and /metrics stay open (put /metrics on its own port with
-// metrics.port to keep it off the API listener). Only the sha256 of a key is configured, the
-// digest is compared with every configured hash in constant time, and what the logs learn is
-// the key's name (bound to the request logger, so the access-log line carries `apiKey`).
+//
+// Which routes need a key is decided by where they are registered, not by a list of URLs:
+// requireApiKeys(scope) puts the check on one encapsulated Fastify context (src/app.ts builds
+// it), and it applies to every route registered in that context or in a plugin registered
+// inside it. A new inference route gets auth by being registered there; a route registered
+// anywhere else (/healthz, /readyz, /models, /metrics) stays open. The requested model, for the
+// 403, is the route's `:model` parameter, or else its `config.defaultModel`; a route in the
+// context that has neither is refused when it is registered.
+//
+// Only the sha256 of a key is configured, the digest is compared with every configured hash in
+// constant time, and what the logs learn is the key's name (bound to the request logger, so the
+// access-log line carries `apiKey`).
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import fp from 'fastify-plugin'
 import type { Config } from '../config/schema.js'
 import { Forbidden, Unauthorized } from '../errors.js'
-
-export interface AuthOptions {
-  config: Config
-}
 
 interface Principal {
   name: string
@@ -23,23 +26,14 @@ interface Principal {
   models: ReadonlySet<string> | null
 }
 
-/**
- * The route URLs (as registered) that need a key, and the task that gives their default model
- * (null: the path always names the model, as the Open Inference Protocol's infer URLs do).
- */
-const PROTECTED: ReadonlyMap<string, 'classify' | 'detect' | null> = new Map([
-  ['/classify', 'classify'],
-  ['/classify/:model', 'classify'],
-  ['/detect', 'detect'],
-  ['/detect/:model', 'detect'],
-  ['/v2/models/:model/infer', null],
-  ['/v2/models/:model/versions/:version/infer', null]
-])
-
 declare module 'fastify' {
   interface FastifyRequest {
-    /** name of the API key the request was authenticated with (null: auth is off or not needed) */
+    /** name of the API key the request was authenticated with; set on requests to the routes of the inference context (null: auth is off) */
     apiKey: string | null
+  }
+  interface FastifyContextConfig {
+    /** the model a request to this route asks for when its path has no `:model` */
+    defaultModel?: string
   }
 }
 
@@ -82,15 +76,24 @@ export class KeyRing {
   }
 }
 
-async function auth (app: FastifyInstance, opts: AuthOptions): Promise<void> {
-  const ring = new KeyRing(opts.config.auth.apiKeys)
-  const routes = opts.config.routes
-  app.decorateRequest('apiKey', null)
+/**
+ * Puts the API-key check on `scope`, an encapsulated context (a plugin registered without
+ * fastify-plugin): every route registered in it, or in a plugin registered inside it, needs a
+ * key; routes outside it are untouched. Call it before registering the routes.
+ */
+export function requireApiKeys (scope: FastifyInstance, config: Config): void {
+  const ring = new KeyRing(config.auth.apiKeys)
+  scope.decorateRequest('apiKey', null)
+  // every route in the context must say which model it serves, or a restricted key could not
+  // be checked: refused at registration, whether or not keys are configured
+  scope.addHook('onRoute', (route) => {
+    if (!/(^|\/):model(\/|$)/.test(route.url) && typeof route.config?.defaultModel !== 'string') {
+      throw new Error(`route ${route.method} ${route.url} needs an API key but names no model: give it a :model parameter or config.defaultModel`)
+    }
+  })
   if (ring.size === 0) return
 
-  app.addHook('onRequest', async (request, reply) => {
-    const task = PROTECTED.get(request.routeOptions.url ?? '')
-    if (task === undefined) return
+  scope.addHook('onRequest', async (request, reply) => {
     const key = presentedKey(request)
     if (key === null) {
       void reply.header('www-authenticate', 'Bearer realm="switchyard"')
@@ -107,12 +110,10 @@ async function auth (app: FastifyInstance, opts: AuthOptions): Promise<void> {
     // every later line about this request (the access log included) names the key
     request.log = request.log.child({ apiKey: who.name })
     reply.log = request.log
-    const model = (request.params as { model?: string } | undefined)?.model ?? (task === null ? '' : routes[task])
+    const model = (request.params as { model?: string } | undefined)?.model ?? request.routeOptions.config.defaultModel!
     if (who.models !== null && !who.models.has(model)) {
       request.log.info({ model }, 'api key has no access to model')
       throw new Forbidden(model)
     }
   })
 }
-
-export const authPlugin = fp(auth, { name: 'switchyard-auth', fastify: '5.x' })

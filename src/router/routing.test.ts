@@ -7,9 +7,7 @@
 //   cpu-bulk:    2 threads, batches of up to 8 after a 20 ms batch delay
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { Writable } from 'node:stream'
 import t from 'tap'
-import { buildServer } from '../app.js'
 import { realClock } from '../devices/clock.js'
 import { loadModel } from '../models/model-repository.js'
 import { decodeImage } from '../preprocess/decode-image.js'
@@ -66,27 +64,6 @@ t.test('a failing run with nowhere to retry is a 503 naming the failure, then th
   t.match(res.json(), { error: 'SY_INFERENCE_FAILED', message: /injected fault/ })
   const again = await server.app.inject({ method: 'POST', url: '/classify', payload: photo('dog.jpg'), headers: jpeg })
   t.equal(again.statusCode, 200)
-})
-
-t.test('CUDA requested on a machine without it: one warning, CPU service', async (t) => {
-  const lines: string[] = []
-  const logStream = new Writable({ write (chunk, _enc, cb) { lines.push(String(chunk)); cb() } })
-  const config = testConfig({ server: { logLevel: 'warn' }, devices: [{ id: 'cpu', kind: 'cpu', required: true }, { id: 'cuda:0', kind: 'cuda', deviceId: 0 }] })
-  const server = await buildServer(config, { root: REPO, logStream })
-  t.teardown(() => server.close())
-  const warnings = lines.filter((l) => l.includes('cuda:0'))
-  t.equal(warnings.length, 1, 'exactly one warning names the device')
-  t.match(warnings[0], /CUDA execution provider cannot be loaded.*running without cuda:0/)
-  const res = await server.app.inject({ method: 'POST', url: '/classify', payload: photo('eagle.jpg'), headers: jpeg })
-  t.equal(res.headers['x-switchyard-device'], 'cpu')
-  t.match((await server.app.inject('/models')).json().skippedDevices, { 'cuda:0': /cannot be loaded/ })
-  const pinned = await server.app.inject({ method: 'POST', url: '/classify', payload: photo('eagle.jpg'), headers: { ...jpeg, 'x-switchyard-device': 'cuda:0' } })
-  t.equal(pinned.statusCode, 404, 'pinning the absent device is a 404')
-})
-
-t.test('CUDA marked required on a machine without it: startup fails naming the cause', async (t) => {
-  const config = testConfig({ devices: [{ id: 'cpu', kind: 'cpu' }, { id: 'cuda:0', kind: 'cuda', required: true }] })
-  await t.rejects(buildServer(config, { root: REPO }), /required device cuda:0 failed to start: .*CUDA execution provider cannot be loaded/)
 })
 
 t.test('batched results equal unbatched results (dynamic-batch YOLOX)', async (t) => {

@@ -1,8 +1,9 @@
 // An independent implementation of MODEL.md's classifier pipeline, straight from its text
 // (sharp resize 256 outside, floor centre crop 224, /255, mean/std, NCHW RGB, softmax), run
 // with onnxruntime in the test process. The server must reproduce it exactly on whatever CPU
-// runs the tests, even where int8 kernels make both differ from EXPECTED.json.
-// The same preprocessing serves both variants of the classifier (int8 and the derived fp32).
+// runs the tests, even where int8 kernels make both differ from EXPECTED.json. On the float32
+// variant (same preprocessing) it reproduces EXPECTED.json on any x86 CPU, which is what makes
+// it a reference (src/http/routes/classify-fp32.test.ts checks that).
 import { join } from 'node:path'
 import sharp from 'sharp'
 import * as ort from 'onnxruntime-node'
@@ -28,8 +29,12 @@ export async function referenceInput (file: string): Promise<Float32Array> {
   return x
 }
 
-/** The model's 1000 logits for `file`, by the model file `weights` (relative to the shared models), run in the test process. */
+/**
+ * The model's 1000 logits for `file`, run in the test process by `weights`: a model file
+ * relative to the shared models, or a directory there holding model.onnx.
+ */
 export async function referenceLogits (file: string, weights = 'mobilenetv2-12-int8/model.onnx'): Promise<Float32Array> {
+  if (!weights.endsWith('.onnx')) weights = `${weights}/model.onnx`
   let session = sessions.get(weights)
   if (!session) { session = ort.InferenceSession.create(join(SHARED_MODELS, weights)); sessions.set(weights, session) }
   const s = await session

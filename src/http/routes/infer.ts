@@ -305,7 +305,8 @@ export async function inferRoutes (app: FastifyInstance, opts: InferRouteOptions
       return drawn
     }
     const schema = routeSchemas[task]
-    app.post(`/${task}`, { schema }, handler)
+    // defaultModel: the model a path without :model asks for (the auth check reads it too)
+    app.post(`/${task}`, { schema, config: { defaultModel: config.routes[task] } }, handler)
     app.post(`/${task}/:model`, { schema: { ...schema, params, summary: `${schema.summary}, with the named model` } }, handler)
   }
 }

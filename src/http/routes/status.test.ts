@@ -1,13 +1,16 @@
 // /healthz, /readyz, /models, /metrics on a real server.
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
 import t from 'tap'
 import parsePrometheusTextFormat from 'parse-prometheus-text-format'
 import { SHARED_IMAGES, startServer } from '../../test-support/server.js'
 
 const server = await startServer(t, {
-  models: { enabled: ['mobilenetv2', 'yolox-nano', 'yolox-nano-dynamic'] }
+  models: { enabled: ['mobilenetv2', 'yolox-nano', 'yolox-nano-dynamic'] },
+  // one intra-op thread per worker, on any machine: an inference is then one thread's work, as
+  // the main thread's share of a request is (see the event-loop test)
+  devices: [{ id: 'cpu', kind: 'cpu', required: true, maxBatchSize: 4, workers: 2, intraOpThreads: 1 }]
 })
 const { app } = server
 const dog = readFileSync(join(SHARED_IMAGES, 'dog.jpg'))
@@ -67,18 +70,28 @@ t.test('/metrics parses as Prometheus text and moves when requests are served', 
 })
 
 t.test('inference runs off the main thread: the event loop stays responsive', async (t) => {
+  // What is measured here, and against what. While 16 detections are served, the main thread's
+  // event loop is busy (not waiting for I/O) for eventLoopUtilization().active ms: HTTP,
+  // routing, handing pixels to a worker, JSON. Had the runs been on this thread instead,
+  // session.run() would have blocked it for every one of them: busy time ≥ the sum of the
+  // inference times the workers measured (batch size 1, the YOLOX file's batch dimension is
+  // static, so that sum counts each run once). Both are measured in this test, on this machine,
+  // under whatever load it carries; each run uses one intra-op thread, so a faster, slower,
+  // busier or wider machine stretches or shrinks both alike: the verdict is a ratio of two
+  // measurements, with no time constant. (The event-loop delay percentiles are reported, not
+  // judged: a single preemption or GC pause moves them, whatever the code does.)
+  const elu = performance.eventLoopUtilization()
   const h = monitorEventLoopDelay({ resolution: 1 })
   h.enable()
   const detect = () => app.inject({ method: 'POST', url: '/detect', payload: dog, headers: { 'content-type': 'image/jpeg' } })
   const res = await Promise.all(Array.from({ length: 16 }, detect))
   h.disable()
+  const busy = performance.eventLoopUtilization(elu)
   t.ok(res.every((r) => r.statusCode === 200), '16 detections served')
+  t.ok(res.every((r) => r.json().batchSize === 1), 'each run was one image')
   const inferMs = res.reduce((s, r) => s + r.json().timing.inferenceMs, 0)
-  const p99 = h.percentile(99) / 1e6
-  const median = res.map((r) => r.json().timing.inferenceMs).sort((a, b) => a - b)[8]!
-  // A YOLOX run takes 8–50 ms on a CPU. Had the runs been on this thread, they would have
-  // blocked it for most of the test, one whole inference at a time, and the p99 delay
-  // would be at least a typical inference. Decode and JSON work keep it to a few ms.
-  t.ok(p99 < median, `event-loop delay p99 ${p99.toFixed(1)} ms (max ${(h.max / 1e6).toFixed(1)}) < median inference ${median.toFixed(1)} ms`)
-  t.ok(inferMs > 16 * 5, `(${inferMs.toFixed(0)} ms of inference ran meanwhile)`)
+  t.ok(inferMs > 0, 'the workers measured their runs')
+  t.ok(busy.active < inferMs / 2,
+    `event loop busy ${busy.active.toFixed(0)} ms < half the ${inferMs.toFixed(0)} ms of inference that ran meanwhile ` +
+    `(utilisation ${(busy.utilization * 100).toFixed(0)}%; delay p99 ${(h.percentile(99) / 1e6).toFixed(1)} ms, max ${(h.max / 1e6).toFixed(1)} ms)`)
 })

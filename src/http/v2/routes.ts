@@ -36,6 +36,8 @@ export interface V2RouteOptions {
   gate: DecodeGate
   metrics: Metrics
   isShuttingDown: () => boolean
+  /** which routes this registration adds: metadata and health (open), or infer (behind API keys) */
+  surface: 'metadata' | 'infer'
 }
 
 interface Params { model: string, version?: string }
@@ -46,11 +48,14 @@ const params = {
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version
 
-/** Register with `{ prefix: '/v2' }`, after the auth plugin. */
+/**
+ * Register twice with `{ prefix: '/v2' }`: `surface: 'metadata'` (server and model metadata,
+ * health: open) outside the inference context, `surface: 'infer'` inside it (API keys apply).
+ */
 export async function v2Routes (app: FastifyInstance, opts: V2RouteOptions): Promise<void> {
   const { config, models, devices, dispatcher, gate, metrics } = opts
   for (const m of models.values()) checkNames(m)
-  app.decorateRequest('inference', null as unknown as FastifyRequest['inference'])
+  if (opts.surface === 'infer') app.decorateRequest('inference', null as unknown as FastifyRequest['inference'])
   // Any Content-Type (tritonclient sends none; JSON or application/octet-stream otherwise): the
   // body is read as bytes, at most images.maxBodyBytes, and parsed by wire.ts, which knows
   // where the JSON header ends.
@@ -65,9 +70,9 @@ export async function v2Routes (app: FastifyInstance, opts: V2RouteOptions): Pro
   }
   const ready = (): boolean => !opts.isShuttingDown() && [...devices.readiness().values()].every(Boolean)
 
-  app.get('/', async () => ({ name: 'switchyard', version: VERSION, extensions: ['binary_tensor_data'] }))
-  app.get('/health/live', async () => ({ live: true }))
-  app.get('/health/ready', async (_request, reply) => {
+  if (opts.surface === 'metadata') app.get('/', async () => ({ name: 'switchyard', version: VERSION, extensions: ['binary_tensor_data'] }))
+  if (opts.surface === 'metadata') app.get('/health/live', async () => ({ live: true }))
+  if (opts.surface === 'metadata') app.get('/health/ready', async (_request, reply) => {
     const r = ready()
     return reply.code(r ? 200 : 503).send({ ready: r })
   })
@@ -169,8 +174,11 @@ export async function v2Routes (app: FastifyInstance, opts: V2RouteOptions): Pro
 
   const schema = { params }
   for (const base of ['/models/:model', '/models/:model/versions/:version']) {
-    app.get(base, { schema }, metadata)
-    app.get(`${base}/ready`, { schema }, modelReady)
-    app.post(`${base}/infer`, { schema }, infer)
+    if (opts.surface === 'metadata') {
+      app.get(base, { schema }, metadata)
+      app.get(`${base}/ready`, { schema }, modelReady)
+    } else {
+      app.post(`${base}/infer`, { schema }, infer)
+    }
   }
 }
