@@ -21,7 +21,7 @@ import { REPO, SHARED, image, startBenchServer, table } from './harness.js'
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 200)
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 20)
 const PHOTO = 'dog.jpg'
-const MODEL = 'mobilenetv2-12-int8'
+const MODEL = 'mobilenetv2'
 
 interface Request { path: string, body: Buffer, headers: Record<string, string> }
 interface Case { name: string, what: string, request: () => Promise<Request> }

@@ -66,7 +66,7 @@ const results: Record<string, unknown> = {
   models: {}
 }
 for (const profile of PROFILES) {
-  const started = await startBenchServer({ models: { enabled: ['mobilenetv2-12-int8', ...MODELS] }, ...profile.overrides })
+  const started = await startBenchServer({ models: { enabled: ['mobilenetv2', ...MODELS] }, ...profile.overrides })
   url = started.url
   try {
     for (const model of MODELS) {

@@ -15,7 +15,7 @@ import t from 'tap'
 import { buildServer } from '../app.js'
 import { REPO, SHARED_IMAGES, SHARED_MODELS, testConfig } from '../test-support/server.js'
 
-const MODEL = 'mobilenetv2-12-int8'
+const MODEL = 'mobilenetv2'
 const eagle = readFileSync(join(SHARED_IMAGES, 'eagle.jpg'))
 const jpeg = { 'content-type': 'image/jpeg' }
 

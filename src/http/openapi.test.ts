@@ -29,7 +29,8 @@ t.test('the document is valid OpenAPI 3.1', async (t) => {
 const INFERENCE = ['/classify', '/classify/{model}', '/detect', '/detect/{model}']
 
 t.test('every route is documented; the documentation routes are not', async (t) => {
-  t.same(Object.keys(doc.paths).sort(), [...INFERENCE, '/healthz', '/metrics', '/models', '/readyz'].sort())
+  const V2 = ['/v2/', '/v2/health/live', '/v2/health/ready', ...['/v2/models/{model}', '/v2/models/{model}/versions/{version}'].flatMap((b) => [b, `${b}/infer`, `${b}/ready`])]
+  t.same(Object.keys(doc.paths).sort(), [...INFERENCE, ...V2, '/healthz', '/metrics', '/models', '/readyz'].sort())
   t.same(Object.keys(doc.paths['/classify']), ['post'])
   t.same(doc.paths['/models'].get.tags, ['status'])
 })
@@ -70,11 +71,11 @@ t.test('real answers conform to the published schemas', async (t) => {
   const classify = await app.inject({ method: 'POST', url: '/classify', payload: bytes, headers })
   t.equal(classify.statusCode, 200)
   conforms(t, '/classify', 'post', 200, classify.json())
-  t.same(Object.keys(classify.json()), ['model', 'device', 'batchSize', 'policy', 'predictions', 'timing'], 'every field of the answer survives serialisation')
+  t.same(Object.keys(classify.json()), ['model', 'variant', 'device', 'batchSize', 'policy', 'predictions', 'timing'], 'every field of the answer survives serialisation')
   const detect = await app.inject({ method: 'POST', url: '/detect/yolox-nano', payload: bytes, headers })
   t.equal(detect.statusCode, 200)
   conforms(t, '/detect/{model}', 'post', 200, detect.json())
-  t.same(Object.keys(detect.json()), ['model', 'device', 'batchSize', 'policy', 'width', 'height', 'detections', 'timing'])
+  t.same(Object.keys(detect.json()), ['model', 'variant', 'device', 'batchSize', 'policy', 'width', 'height', 'detections', 'timing'])
   t.same(Object.keys(detect.json().detections[0]), ['label', 'index', 'score', 'box'])
 
   const bad = await app.inject({ method: 'POST', url: '/classify?top_k=0', payload: bytes, headers })

@@ -12,7 +12,7 @@ const server = await startServer(t)
 const res = await server.app.inject({ method: 'GET', url: '/metrics' })
 const text = res.body
 const families = new Map(parsePrometheusTextFormat(text).map((f) => [f.name, f]))
-const MODELS = ['mobilenetv2-12-int8', 'yolox-nano']
+const MODELS = ['mobilenetv2', 'yolox-nano']
 
 /** the sample of a counter `name` whose labels are exactly `labels` */
 function sample (name: string, labels: Record<string, string>) {
@@ -67,13 +67,13 @@ t.test('and every device × model × policy series', async (t) => {
       t.equal(histogram(name, { device: 'cpu', model }).count, '0', `${name} ${model}`)
     }
   }
-  const route = { classify: 'mobilenetv2-12-int8', detect: 'yolox-nano' }
-  for (const [task, model] of Object.entries(route)) {
+  const route = { classify: ['mobilenetv2', 'int8'], detect: ['yolox-nano', 'fp32'] } as const
+  for (const [task, [model, variant]] of Object.entries(route)) {
     for (const r of [`/${task}`, `/${task}/:model`]) {
-      t.equal(sample('switchyard_http_requests_total', { route: r, model, device: 'cpu', status: '200' })?.value, '0', `requests ${r} ${model}`)
+      t.equal(sample('switchyard_http_requests_total', { route: r, model, device: 'cpu', variant, status: '200' })?.value, '0', `requests ${r} ${model} (${variant})`)
     }
   }
-  t.notOk(sample('switchyard_http_requests_total', { route: '/classify', model: 'yolox-nano', device: 'cpu', status: '200' }), 'no series a request can never produce')
+  t.notOk(sample('switchyard_http_requests_total', { route: '/classify', model: 'yolox-nano', device: 'cpu', variant: 'fp32', status: '200' }), 'no series a request can never produce')
 })
 
 t.test('a real rejection counts on top of its zero series', async (t) => {
@@ -81,7 +81,7 @@ t.test('a real rejection counts on top of its zero series', async (t) => {
   t.equal(r.statusCode, 429, r.body)
   const after = parsePrometheusTextFormat((await server.app.inject({ method: 'GET', url: '/metrics' })).body)
   const rejected = after.find((f) => f.name === 'switchyard_rejected_requests_total')!.metrics
-  t.same(rejected.filter((m) => m.value !== '0').map((m) => [m.labels, m.value]), [[{ device: '', model: 'mobilenetv2-12-int8', policy: 'latency', reason: 'deadline' }, '1']])
+  t.same(rejected.filter((m) => m.value !== '0').map((m) => [m.labels, m.value]), [[{ device: '', model: 'mobilenetv2', policy: 'latency', reason: 'deadline' }, '1']])
 })
 
 // prom-client's default Node.js metrics name three gauges *_total, which promtool's linter

@@ -43,7 +43,7 @@ if (!existsSync(CHROMIUM)) {
     t.equal(res?.status(), 200)
     t.match(res?.headers()['content-security-policy'], /default-src 'self'/)
     await page.waitForSelector('#model option', { state: 'attached', ...WAIT })
-    t.same(await page.$$eval('#model option', (os) => os.map((o) => (o as HTMLOptionElement).value)), ['mobilenetv2-12-int8'], 'classify models first')
+    t.same(await page.$$eval('#model option', (os) => os.map((o) => (o as HTMLOptionElement).value)), ['mobilenetv2'], 'classify models first')
     await page.waitForSelector('#live-rows tr[data-device="cpu"]', WAIT)
     t.equal(await page.textContent('#live-rows tr[data-device="cpu"] td:nth-child(2)'), 'healthy', 'the live panel lists the device')
   })

@@ -15,7 +15,7 @@ import { buildMosaic, recall, shift } from '../../test-support/mosaic.js'
 import { startServer } from '../../test-support/server.js'
 
 const MODEL = 'yolox-nano-dynamic'
-const server = await startServer(t, { models: { enabled: ['mobilenetv2-12-int8', MODEL] }, routes: { detect: MODEL }, tiling: { maxTiles: 64 }, images: { maxPixels: 5_000_000 } })
+const server = await startServer(t, { models: { enabled: ['mobilenetv2', MODEL] }, routes: { detect: MODEL }, tiling: { maxTiles: 64 }, images: { maxPixels: 5_000_000 } })
 const { app } = server
 const mosaic = await buildMosaic()
 const jpeg = { 'content-type': 'image/jpeg' }

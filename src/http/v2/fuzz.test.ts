@@ -84,7 +84,7 @@ t.test(`mutated protocol requests: 200 or a documented 4xx { error } (seed ${SEE
       const body = mutate(base.body, mutations)
       const headers: Record<string, string> = {}
       if (base.headerLength !== null) headers['inference-header-content-length'] = String(base.headerLength + (headerShift ?? 0))
-      const res = await app.inject({ method: 'POST', url: '/v2/models/mobilenetv2-12-int8/infer', payload: body, headers })
+      const res = await app.inject({ method: 'POST', url: '/v2/models/mobilenetv2/infer', payload: body, headers })
       const code = res.headers['x-switchyard-error'] as string | undefined
       seen[`${res.statusCode} ${code ?? ''}`.trim()] = (seen[`${res.statusCode} ${code ?? ''}`.trim()] ?? 0) + 1
       const allowed = DOCUMENTED[res.statusCode]

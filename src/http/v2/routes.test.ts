@@ -87,7 +87,7 @@ function readResponse (res: { headers: Record<string, unknown>, rawPayload: Buff
 const infer = (model: string, r: { payload: Buffer | string, headers?: Record<string, string> }) =>
   app.inject({ method: 'POST', url: `/v2/models/${model}/infer`, payload: r.payload, headers: r.headers ?? {} })
 
-const CLS = 'mobilenetv2-12-int8'
+const CLS = 'mobilenetv2'
 const DET = 'yolox-nano'
 
 // ── server and model metadata ──────────────────────────────────────────────────────────
@@ -316,8 +316,8 @@ t.test('unknown models, versions and paths under /v2: 404 { error }', async (t) 
 t.test('requests and their stages are counted like /classify\'s', async (t) => {
   await infer(CLS, json({ inputs: [bytesInput([DOG.toString('base64')])] }))
   const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body
-  t.match(metrics, /switchyard_http_requests_total\{route="\/v2\/models\/:model\/infer",model="mobilenetv2-12-int8",device="cpu",status="200"\} [1-9]/)
-  t.match(metrics, /switchyard_http_requests_total\{route="\/v2\/models\/:model\/infer",model="mobilenetv2-12-int8",device="",status="400"\} [1-9]/)
+  t.match(metrics, /switchyard_http_requests_total\{route="\/v2\/models\/:model\/infer",model="mobilenetv2",device="cpu",variant="int8",status="200"\} [1-9]/)
+  t.match(metrics, /switchyard_http_requests_total\{route="\/v2\/models\/:model\/infer",model="mobilenetv2",device="",variant="",status="400"\} [1-9]/)
 })
 
 t.test('over HTTP, with no Content-Type, as tritonclient sends it', async (t) => {
@@ -380,5 +380,5 @@ t.test('a tensor item whose worker dies mid-batch is prepared again and retried 
   t.equal(res.statusCode, 200, res.body.slice(0, 200))
   t.equal(res.headers['x-switchyard-device'], 'cpu-b', 'retried on the other device')
   t.same(readResponse(res).outputs.get('output')!.values, expected, 'with the same logits')
-  t.match((await s.app.inject('/metrics')).body, /switchyard_batch_retries_total\{device="cpu-a",model="mobilenetv2-12-int8"\} 1/)
+  t.match((await s.app.inject('/metrics')).body, /switchyard_batch_retries_total\{device="cpu-a",model="mobilenetv2"\} 1/)
 })
