@@ -1,0 +1,1 @@
+export async function main (_a: string[], _r: unknown): Promise<void> {}
