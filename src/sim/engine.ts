@@ -52,6 +52,9 @@ export interface ClassStats extends Percentiles {
   /** p99 over requests that arrived in the first / last half of the run */
   p99FirstHalf: number
   p99LastHalf: number
+  /** from the end of decoding to the answer: what routing and batching decide */
+  p50AfterDecode: number
+  p99AfterDecode: number
 }
 
 export interface DeviceStats {
@@ -135,6 +138,7 @@ export function runScenario (s: Scenario, o: RunOptions, workload?: Workload): R
   // per request
   const n = w.count
   const latency = new Float64Array(n)
+  const decodedAt = new Float64Array(n)
   const outcome = new Uint8Array(n)
   let pending = 0
   let decodeBusyMs = 0
@@ -165,6 +169,7 @@ export function runScenario (s: Scenario, o: RunOptions, workload?: Workload): R
       decodeBusyMs += ms
       clock.setTimer(clock.now() + ms, () => {
         release()
+        decodedAt[i] = clock.now()
         dispatcher.submit({ model: c.model, image: EMPTY_IMAGE, params: {}, opts }, (err) => finish(i, err === null))
       })
     })
@@ -254,7 +259,7 @@ export function runScenario (s: Scenario, o: RunOptions, workload?: Workload): R
   // statistics
   const half = o.durationMs / 2
   const stats = (label: string, member: (cls: number) => boolean, slo: (cls: number) => number): ClassStats => {
-    const all: number[] = []; const first: number[] = []; const last: number[] = []
+    const all: number[] = []; const first: number[] = []; const last: number[] = []; const after: number[] = []
     let offered = 0; let good = 0; let withinSlo = 0; let rejected = 0; let unfinished = 0
     for (let i = 0; i < n; i++) {
       const k = w.cls[i]!
@@ -264,12 +269,14 @@ export function runScenario (s: Scenario, o: RunOptions, workload?: Workload): R
       if (outcome[i] === PENDING) { unfinished++; continue }
       const l = latency[i]!
       all.push(l)
+      after.push(w.at[i]! + l - decodedAt[i]!)
       ;(w.at[i]! < half ? first : last).push(l)
       if (l <= deadlines[k]!) good++
       if (l <= slo(k)) withinSlo++
     }
     const p = percentiles(all)
-    return { label, offered, served: all.length, good, withinSlo, rejected, unfinished, ...p, p99FirstHalf: percentiles(first).p99, p99LastHalf: percentiles(last).p99 }
+    const pa = percentiles(after)
+    return { label, offered, served: all.length, good, withinSlo, rejected, unfinished, ...p, p99FirstHalf: percentiles(first).p99, p99LastHalf: percentiles(last).p99, p50AfterDecode: pa.p50, p99AfterDecode: pa.p99 }
   }
   const sloOf = (k: number): number => s.slo[classes[k]!.policy]
   const byPolicy: Record<string, ClassStats> = {}
