@@ -10,6 +10,8 @@ import { loadProfile, type DeviceProfile, type Profile } from './profile.js'
 import { capacity, decodeCapacity, deviceCapacity, profilePath, type Scenario, type Slo } from './scenario.js'
 import { generate } from './workload.js'
 
+const MAX_SIMULATED = 40
+
 export interface PlanOptions {
   profiles: string[]
   ratePerS: number
@@ -38,6 +40,8 @@ export interface PlanReport {
   assumptions: string[]
   candidates: PlanCandidate[]
   answer: PlanCandidate | null
+  /** why nothing was simulated, when the host cannot decode the load at all */
+  blocked?: string
   /** per device type alone: the fewest that pass */
   homogeneous: Array<{ type: string, count: number | null }>
 }
@@ -95,6 +99,17 @@ export function plan (o: PlanOptions, progress?: (s: string) => void): PlanRepor
   const total = (c: number[]): number => c.reduce((a, b) => a + b, 0)
   const capOf = (c: number[]): number => c.reduce((a, k, i) => a + k * caps[i]!, 0)
   const feasible = combos.filter((c) => capOf(c) >= o.ratePerS).sort((a, b) => total(a) - total(b) || capOf(a) - capOf(b))
+  const assumptions = [
+    `load: ${o.ratePerS} req/s of ${model}, Poisson arrivals, ${Math.round(o.latencyShare * 100)} % latency class (deadline ${o.deadlineMs.latency} ms), the rest throughput class (deadline ${o.deadlineMs.throughput} ms); ${o.durationS} simulated s per candidate, seed ${o.seed}`,
+    `SLO: latency-class p99 ≤ ${o.slo.latency} ms, throughput-class p99 ≤ ${o.slo.throughput} ms, ≤ 0.1 % refused; routing: switchyard`,
+    `host: ${o.cores} decode slots, ${hostP.host.decodeMs[model]} ms per image (${hostP.name}: ${hostP.source}); decode capacity ${Math.round(decodeCapacity({ host: base.host, traffic }))} images/s`,
+    ...usable.map((t, i) => `device type ${t.name}: ${t.device.workers} worker(s), ${t.device.latencyWorkers ?? 0} reserved for latency, t(n) = ${t.device.models[model]!.a} + ${t.device.models[model]!.b}·n ms, batch ≤ ${t.device.models[model]!.maxBatchSize}; capacity ${Math.round(caps[i]!)} req/s — ${t.source}`)
+  ]
+  const decodeCap = decodeCapacity({ host: base.host, traffic })
+  if (decodeCap < o.ratePerS) {
+    const need = Math.ceil(o.ratePerS * hostP.host.decodeMs[model]! / 1000 / 0.9)
+    return { assumptions, candidates: [], answer: null, homogeneous: [], blocked: `the host cannot decode ${o.ratePerS} images/s: ${o.cores} slots × 1000 / ${hostP.host.decodeMs[model]} ms = ${Math.round(decodeCap)} images/s, whatever the devices. Decoding saturates first: give the host more cores (--cores ${need} keeps decoding below 90 % busy).` }
+  }
   const workload = generate(base.arrivals, traffic, o.ratePerS, o.durationS * 1000, o.seed)
   const candidates: PlanCandidate[] = []
   const simulate = (c: number[]): PlanCandidate => {
@@ -109,7 +124,7 @@ export function plan (o: PlanOptions, progress?: (s: string) => void): PlanRepor
   let answer: PlanCandidate | null = null
   let answerSize = Infinity
   for (const c of feasible) {
-    if (total(c) > answerSize) break
+    if (total(c) > answerSize || candidates.length >= MAX_SIMULATED) break
     const cand = simulate(c)
     if (cand.pass === true && answer === null) { answer = cand; answerSize = total(c) }
   }
@@ -122,17 +137,13 @@ export function plan (o: PlanOptions, progress?: (s: string) => void): PlanRepor
     }
     return { type: t.name, count: null }
   })
-  const assumptions = [
-    `load: ${o.ratePerS} req/s of ${model}, Poisson arrivals, ${Math.round(o.latencyShare * 100)} % latency class (deadline ${o.deadlineMs.latency} ms), the rest throughput class (deadline ${o.deadlineMs.throughput} ms); ${o.durationS} simulated s per candidate, seed ${o.seed}`,
-    `SLO: latency-class p99 ≤ ${o.slo.latency} ms, throughput-class p99 ≤ ${o.slo.throughput} ms, ≤ 0.1 % refused; routing: switchyard`,
-    `host: ${o.cores} decode slots, ${hostP.host.decodeMs[model]} ms per image (${hostP.name}: ${hostP.source}); decode capacity ${Math.round(decodeCapacity({ host: base.host, traffic }))} images/s`,
-    ...usable.map((t, i) => `device type ${t.name}: ${t.device.workers} worker(s), ${t.device.latencyWorkers ?? 0} reserved for latency, t(n) = ${t.device.models[model]!.a} + ${t.device.models[model]!.b}·n ms, batch ≤ ${t.device.models[model]!.maxBatchSize}; capacity ${Math.round(caps[i]!)} req/s — ${t.source}`)
-  ]
   return { assumptions, candidates, answer, homogeneous }
 }
 
 export function planText (r: PlanReport): string {
-  const lines = ['Assumptions:', ...r.assumptions.map((a) => `  - ${a}`), '', 'Candidates simulated (fewest devices first):', '']
+  const lines = ['Assumptions:', ...r.assumptions.map((a) => `  - ${a}`), '']
+  if (r.blocked !== undefined) return `${lines.join('\n')}Answer: none. ${r.blocked}\n`
+  lines.push('Candidates simulated (fewest devices first, then least capacity; at most 40):', '')
   lines.push('| devices | capacity req/s | latency p99 ms | throughput p99 ms | refused | meets SLO |', '| --- | --- | --- | --- | --- | --- |')
   for (const c of r.candidates) {
     const l = c.result?.byPolicy.latency; const t = c.result?.byPolicy.throughput
