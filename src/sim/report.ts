@@ -31,6 +31,14 @@ export function markdown (r: ExperimentReport): string {
   lines.push(`| --- | --- | --- | --- | --- | --- | --- | ${devIds.map(() => '---').join(' | ')} |`)
   for (const st of r.strategies) lines.push(headlineRow(st.headline, devIds))
   lines.push('')
+  const bulk = r.strategies[0]!.bulk
+  if (bulk !== head) {
+    lines.push(`Throughput class alone (issue 9's first target): ${pct(s.load)} of its capacity (${n0(bulk.ratePerS)} req/s of ${n0(r.bulkCapacityPerS)}) for ${bulk.durationS} s, the same devices.`, '')
+    lines.push(`| strategy | latency p50 / p95 / p99 ms | latency p99 after decode | throughput p50 / p95 / p99 ms | thr. p99 1st / 2nd half | goodput /s | refused | ${devIds.map((d) => `${d} busy · images`).join(' | ')} |`)
+    lines.push(`| --- | --- | --- | --- | --- | --- | --- | ${devIds.map(() => '---').join(' | ')} |`)
+    for (const st of r.strategies) lines.push(headlineRow(st.bulk, devIds))
+    lines.push('')
+  }
   lines.push('Refusals by reason (headline run):', '')
   for (const st of r.strategies) {
     const rej = Object.entries(st.headline.rejections)
@@ -73,6 +81,7 @@ export function toJson (r: ExperimentReport, command: string): object {
     note: 'simulated: the server\'s own router, schedulers, batcher, cost model, admission control and decode gate on a virtual clock; batch and decode times from the profiles named in scenario.sources',
     scenario: r.scenario,
     capacityPerS: round(r.capacityPerS, 1),
+    bulkCapacityPerS: round(r.bulkCapacityPerS, 1),
     deviceCapacityPerS: Object.fromEntries(Object.entries(r.deviceCapacityPerS).map(([k, v]) => [k, round(v, 1)])),
     decodeCapacityPerS: round(r.decodeCapacityPerS, 1),
     targets: r.targets,
@@ -81,6 +90,7 @@ export function toJson (r: ExperimentReport, command: string): object {
       sustainableRatePerS: round(st.sustainableRate, 1),
       sustainableLoad: round(st.sustainableLoad, 4),
       headline: roundDeep(st.headline),
+      ...(st.bulk !== st.headline ? { throughputClassAlone: roundDeep(st.bulk) } : {}),
       sweep: st.sweep.map((p) => ({ load: p.load, ratePerS: round(p.ratePerS, 1), pass: p.pass, refused: round(refused(p.result), 5), ...roundDeep({ byPolicy: p.result.byPolicy, rejections: p.result.rejections, devices: p.result.devices, decodeUtil: p.result.decodeUtil }) as object }))
     })),
     wallMs: Math.round(r.wallMs)
@@ -202,12 +212,12 @@ export function svg (r: ExperimentReport): string {
     })
   })))
   parts.push(chart({ x: 0, y: 40 + ph, w: pw, h: ph }, `Per-device load under ${sy.strategy}`, 'offered load (fraction of capacity)', '% (busy: throughput workers)', devLines, { yMax: 100, xFormat: pctFmt }))
-  const h = sy.headline
+  const h = sy.bulk
   if (h.series) {
     const step = h.series.stepMs / 1000
     const ql: Line[] = Object.entries(h.series.queue).map(([id, q], i) => ({ label: `${id} queue`, color: DEVICE_COLORS[i % DEVICE_COLORS.length]!, points: q.map((v, k) => [(k + 1) * step, v]) }))
     ql.push({ label: 'waiting to decode', color: '#555', dash: true, points: h.series.decodeWaiting.map((v, k) => [(k + 1) * step, v]) })
-    parts.push(chart({ x: pw, y: 40 + ph, w: pw, h: ph }, `Queue length over time, ${sy.strategy} at ${Math.round(s.load * 100)} % load`, 'simulated time, s', 'requests queued', ql, { xMin: 0, xMax: h.durationS, vLines: s.events.map((e) => ({ x: e.atS, label: `${e.device} ${e.down === true ? 'fails' : e.down === false ? 'back' : `×${e.slowdown ?? 1}`}` })) }))
+    parts.push(chart({ x: pw, y: 40 + ph, w: pw, h: ph }, `Queue over time, ${sy.strategy}, ${h === sy.headline ? '' : 'throughput class alone '}at ${Math.round(s.load * 100)} %`, 'simulated time, s', 'requests queued', ql, { xMin: 0, xMax: h.durationS, vLines: s.events.map((e) => ({ x: e.atS, label: `${e.device} ${e.down === true ? 'fails' : e.down === false ? 'back' : `×${e.slowdown ?? 1}`}` })) }))
   }
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif">\n<rect width="100%" height="100%" fill="#fff"/>\n${parts.join('\n')}\n</svg>\n`
 }
