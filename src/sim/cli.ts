@@ -48,9 +48,14 @@ function scenarioNames (readdir: (p: string) => string[]): string[] {
 
 function write (s: Scenario, r: ExperimentReport): void {
   const cmd = `npm run simulate -- ${s.name}`
-  writeFileSync(join(RESULTS, `sim-${s.name}.json`), `${JSON.stringify(toJson(r, cmd), null, 1)}\n`)
+  writeFileSync(join(RESULTS, `sim-${s.name}.json`), `${compactJson(toJson(r, cmd))}\n`)
   writeFileSync(join(RESULTS, `sim-${s.name}.svg`), svg(r))
   err(`wrote bench/results/sim-${s.name}.{json,svg}`)
+}
+
+/** Indented JSON with arrays of numbers on one line (the time series). */
+export function compactJson (x: unknown): string {
+  return JSON.stringify(x, null, 1).replace(/\[[-\d.,\s]*\]/g, (m) => m.replace(/\s+/g, ''))
 }
 
 function header (): string {

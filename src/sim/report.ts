@@ -160,9 +160,9 @@ function chart (p: Panel, title: string, xLabel: string, yLabel: string, lines: 
     out.push(`<line x1="${p.x + m.l}" x2="${p.x + m.l + iw}" y1="${sy(h.y)}" y2="${sy(h.y)}" stroke="#000" stroke-dasharray="6 4"/>`)
     out.push(`<text x="${p.x + m.l + iw - 4}" y="${sy(h.y) - 4}" font-size="11" text-anchor="end">${esc(h.label)}</text>`)
   }
-  for (const v of opts.vLines ?? []) {
+  for (const [i, v] of (opts.vLines ?? []).entries()) {
     out.push(`<line x1="${sx(v.x)}" x2="${sx(v.x)}" y1="${p.y + m.t}" y2="${p.y + m.t + ih}" stroke="#555" stroke-dasharray="3 3"/>`)
-    out.push(`<text x="${sx(v.x) + 3}" y="${p.y + m.t + 12}" font-size="11">${esc(v.label)}</text>`)
+    out.push(`<text x="${sx(v.x) + 3}" y="${p.y + m.t + 12 + 13 * i}" font-size="11">${esc(v.label)}</text>`)
   }
   for (const l of lines) {
     const pts = l.points.filter((q) => Number.isFinite(q[1]))
