@@ -31,6 +31,15 @@ export function markdown (r: ExperimentReport): string {
   lines.push(`| --- | --- | --- | --- | --- | --- | --- | ${devIds.map(() => '---').join(' | ')} |`)
   for (const st of r.strategies) lines.push(headlineRow(st.headline, devIds))
   lines.push('')
+  if (new Set(s.traffic.map((c) => c.model)).size > 1) {
+    lines.push('Per traffic class (headline run): p50 / p95 / p99 ms, refused %.', '')
+    lines.push(`| strategy | ${s.traffic.map((c) => `${c.model} ${c.policy}`).join(' | ')} |`)
+    lines.push(`| --- | ${s.traffic.map(() => '---').join(' | ')} |`)
+    for (const st of r.strategies) {
+      lines.push(`| ${st.strategy} | ${st.headline.byClass.map((c) => `${ms(c.p50)} / ${ms(c.p95)} / ${ms(c.p99)} (${(c.offered > 0 ? (c.rejected + c.unfinished) / c.offered * 100 : 0).toFixed(1)})`).join(' | ')} |`)
+    }
+    lines.push('')
+  }
   const bulk = r.strategies[0]!.bulk
   if (bulk !== head) {
     lines.push(`Throughput class alone (issue 9's first target): ${pct(s.load)} of its capacity (${n0(bulk.ratePerS)} req/s of ${n0(r.bulkCapacityPerS)}) for ${bulk.durationS} s, the same devices.`, '')
