@@ -98,6 +98,7 @@ export interface RunResult {
 const PENDING = 0; const ANSWERED = 1; const REFUSED = 2
 const EMPTY_IMAGE: PreparedImage = { pixels: new Uint8Array(0), width: 0, height: 0, originalWidth: 0, originalHeight: 0 }
 const UTIL_SAMPLE_MS = 5
+const STALL_STEPS = 1_000_000
 
 export function runScenario (s: Scenario, o: RunOptions, workload?: Workload): RunResult {
   const wallStart = performance.now()
@@ -250,9 +251,15 @@ export function runScenario (s: Scenario, o: RunOptions, workload?: Workload): R
     clock.setTimer(stepMs, record)
   }
 
-  clock.runUntil(o.durationMs)
   const limit = o.durationMs + (o.drainMs ?? 60_000)
-  while (pending > 0 && clock.nextAt <= limit) clock.step()
+  let lastAt = -1; let sameAt = 0
+  for (;;) {
+    const at = clock.nextAt
+    if (at > o.durationMs && (pending === 0 || at > limit)) break
+    // a timer that keeps setting itself for the same instant would spin here for ever
+    if (at === lastAt) { if (++sameAt > STALL_STEPS) throw new Error(`simulation stalled at ${at} ms: ${STALL_STEPS} timers at the same instant`) } else { lastAt = at; sameAt = 0 }
+    clock.step()
+  }
 
   if (series && seriesImages) series.images = Object.fromEntries(devices.map((d, k) => [d.id, Array.from(seriesImages[k]!)]))
 

@@ -2,10 +2,14 @@
 // virtual clock. Pins issue 9's targets for the switchyard rule — bounded backlog and busy
 // devices at 95 % load, a sustainable rate at SLO no baseline beats — and that runs are
 // reproducible. Seeded arrivals and jitter, virtual time: nothing here depends on the machine.
+import { readdirSync } from 'node:fs'
+import { join } from 'node:path'
 import t from 'tap'
 import { runScenario } from './engine.js'
 import { runExperiment } from './experiment.js'
-import { capacity, deviceCapacity, type Scenario } from './scenario.js'
+import { plan } from './plan.js'
+import { profileFromModels } from './profile.js'
+import { capacity, deviceCapacity, loadScenario, type Scenario } from './scenario.js'
 import { generate } from './workload.js'
 
 const MODEL = 'm'
@@ -113,4 +117,35 @@ t.test('sustainable rate at SLO: switchyard ≥ every baseline (same arrivals)',
     if (b === sy) continue
     t.ok(sy.sustainableRate >= b.sustainableRate, `switchyard ${sy.sustainableRate.toFixed(0)} ≥ ${b.strategy} ${b.sustainableRate.toFixed(0)} req/s`)
   }
+})
+
+t.test('every committed scenario resolves against the committed profiles', async (t) => {
+  const dir = join(import.meta.dirname, '..', '..', 'bench', 'scenarios')
+  const files = readdirSync(dir).filter((f) => f.endsWith('.json'))
+  t.ok(files.length >= 4)
+  for (const f of files) {
+    const s = loadScenario(join(dir, f))
+    t.ok(capacity(s) > 0, `${s.name}: capacity ${capacity(s).toFixed(0)} req/s`)
+    for (const d of s.devices) t.match(s.sources[d.id], /: (measured|assumed)/, `${s.name}/${d.id} says where its numbers come from`)
+  }
+})
+
+t.test('a profile from GET /models: one device per served device, each lane\'s fitted cost', async (t) => {
+  const lane = (aMs: number, bMs: number) => ({ id: 'cpu', kind: 'cpu' as const, workers: 2, maxBatchSize: 8, batchDelayMs: { latency: 0, throughput: 5 }, queue: { max: 256 }, cost: { aMs, bMs, samples: 40 }, calibration: [{ batchSize: 1, ms: aMs + bMs }] })
+  const p = profileFromModels({ models: [{ name: 'a', devices: [lane(1, 8)] }, { name: 'b', devices: [lane(4, 50)] }] }, { name: 'x', source: 'measured: test', latencyWorkers: { cpu: 1 } })
+  t.equal(p.devices.length, 1)
+  t.match(p.devices[0], { id: 'cpu', workers: 2, latencyWorkers: 1, maxQueue: 256, models: { a: { a: 1, b: 8, maxBatchSize: 8 }, b: { a: 4, b: 50, maxBatchSize: 8 } } })
+  t.throws(() => profileFromModels({ models: [{ name: 'a', devices: [{ ...lane(0, 0), cost: { aMs: 0, bMs: 0, samples: 0 }, calibration: [] }] }] }, { name: 'x', source: 'measured' }), /not calibrated/)
+})
+
+t.test('capacity planning answers with the fewest devices that meet the SLO, or says decoding is the limit', async (t) => {
+  const base = { profiles: ['gpu-slow-assumed', 'cpu-here'], slo: { latency: 1000, throughput: 2000 }, latencyShare: 0, deadlineMs: { latency: 1000, throughput: 30_000 }, durationS: 20, seed: 1, maxEach: 4 }
+  const r = plan({ ...base, ratePerS: 600, cores: 64 })
+  t.ok(r.answer, 'an answer')
+  t.equal(r.answer!.counts['gpu-slow-assumed'], 2, 'two of the 400 req/s GPUs for 600 req/s')
+  t.ok(r.answer!.capacityPerS >= 600)
+  t.ok(r.candidates.every((c) => c.devices >= r.answer!.devices || c.pass === false), 'no smaller set passed')
+  const blocked = plan({ ...base, ratePerS: 600, cores: 4 })
+  t.equal(blocked.answer, null)
+  t.match(blocked.blocked, /cannot decode 600 images\/s/)
 })
