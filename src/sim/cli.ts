@@ -75,7 +75,10 @@ machine shows; the GPU profiles are assumed, labelled so, until the GPU issue me
 Latency = arrival to answer, decode included; percentiles over answered requests; "refused" =
 rejected (any reason) + failed + unanswered, as a share of offered requests. Utilisation is
 sampled every 5 simulated ms: the share of time the device's throughput-taking workers run a batch.
-Wall times are of this noisy machine.
+Sustainable rate at SLO (per strategy): the highest offered rate at which, at that rate and at every
+sweep point below it, latency-class p99 ≤ its SLO, throughput-class p99 ≤ its SLO and ≤ 0.1 % of
+requests are refused; found on the sweep grid, then bisected 4 times (same seed). Wall times are of
+this noisy machine.
 
 `
 }
