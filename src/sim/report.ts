@@ -179,7 +179,9 @@ function chart (p: Panel, title: string, xLabel: string, yLabel: string, lines: 
     out.push(`<polyline fill="none" stroke="${l.color}" stroke-width="2"${l.dash ? ' stroke-dasharray="5 3"' : ''} points="${pts.map((q) => `${sx(q[0]).toFixed(1)},${sy(q[1]).toFixed(1)}`).join(' ')}"/>`)
     if (pts.length <= 30) for (const q of pts) out.push(`<circle cx="${sx(q[0]).toFixed(1)}" cy="${sy(q[1]).toFixed(1)}" r="2.5" fill="${l.color}"/>`)
   }
-  // legend, top left inside the plot
+  // legend, top left inside the plot, on a veil so the lines behind it do not hide it
+  const longest = Math.max(0, ...lines.map((l) => l.label.length))
+  out.push(`<rect x="${p.x + m.l + 4}" y="${p.y + m.t + 3}" width="${36 + longest * 6.6}" height="${lines.length * 15 + 4}" fill="#fff" fill-opacity="0.85"/>`)
   lines.forEach((l, i) => {
     const ly = p.y + m.t + 14 + i * 15
     out.push(`<line x1="${p.x + m.l + 8}" x2="${p.x + m.l + 28}" y1="${ly - 4}" y2="${ly - 4}" stroke="${l.color}" stroke-width="2"${l.dash ? ' stroke-dasharray="5 3"' : ''}/>`)
