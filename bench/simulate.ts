@@ -8,7 +8,7 @@
 //   npm run simulate -- wall                    wall time of 10 simulated minutes at 1,000 req/s
 //   npm run simulate -- profile --url http://127.0.0.1:8080 --out bench/profiles/cpu-here.json
 //   npm run simulate -- plan --profile gpu-t4-assumed --profile cpu-here --rate 2000 --slo 100
-import { readdirSync, writeFileSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { measureProfile } from '../src/sim/measure-profile.js'
@@ -46,5 +46,5 @@ if (argv[0] === 'profile') {
   writeFileSync(values.out, `${JSON.stringify(profile, null, 2)}\n`)
   process.stdout.write(`${JSON.stringify(profile, null, 2)}\nwrote ${values.out}\n`)
 } else {
-  await main(argv, readdirSync)
+  await main(argv)
 }

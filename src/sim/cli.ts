@@ -1,5 +1,5 @@
 // `npm run simulate -- …` (bench/simulate.ts): scenarios, the wall-time check, capacity plans.
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -14,15 +14,15 @@ const RESULTS = join(BENCH, 'results')
 const SCENARIOS = join(BENCH, 'scenarios')
 const err = (s: string): void => { process.stderr.write(`${s}\n`) }
 
-export async function main (argv: string[], readdir: (p: string) => string[]): Promise<void> {
+export async function main (argv: string[]): Promise<void> {
   const cmd = argv[0]
   if (cmd === undefined || cmd === '--help') {
-    process.stdout.write(`usage: npm run simulate -- <scenario>… | all | wall | profile --url … | plan --profile … --rate … --slo …\nscenarios: ${scenarioNames(readdir).join(', ')}\n`)
+    process.stdout.write(`usage: npm run simulate -- <scenario>… | all | wall | profile --url … | plan --profile … --rate … --slo …\nscenarios: ${scenarioNames().join(', ')}\n`)
     return
   }
   if (cmd === 'plan') { runPlan(argv.slice(1)); return }
   if (cmd === 'wall') { process.stdout.write(`${wall()}\n`); return }
-  const names = cmd === 'all' ? scenarioNames(readdir) : argv.filter((a) => !a.startsWith('-'))
+  const names = cmd === 'all' ? scenarioNames() : argv.filter((a) => !a.startsWith('-'))
   mkdirSync(RESULTS, { recursive: true })
   const sections: string[] = []
   for (const name of names) {
@@ -42,8 +42,8 @@ export async function main (argv: string[], readdir: (p: string) => string[]): P
   }
 }
 
-function scenarioNames (readdir: (p: string) => string[]): string[] {
-  return readdir(SCENARIOS).filter((f) => f.endsWith('.json')).map((f) => f.replace(/\.json$/, '')).sort()
+function scenarioNames (): string[] {
+  return readdirSync(SCENARIOS).filter((f) => f.endsWith('.json')).map((f) => f.replace(/\.json$/, '')).sort()
 }
 
 function write (s: Scenario, r: ExperimentReport): void {
