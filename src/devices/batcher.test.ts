@@ -85,3 +85,15 @@ t.test('a worker reserved for latency work takes latency items only', async (t) 
   s.queue.push(item('latency', 5))
   t.same(planBatch([s], 10, true), { action: 'dispatch', model: 'm', policy: 'latency', count: 1 })
 })
+
+t.test('a partial batch is ready at the very time the batcher said to wake (no rounding gap)', async (t) => {
+  // 129.542102466193 − 124.54210246619301 = 4.999999999999986 < 5 in floating point: judged by
+  // the difference, the batch would not be ready when the wake-up timer it asked for fires, and
+  // the timer would be set again for the same instant, for ever on a virtual clock
+  const enqueuedAt = 124.54210246619301
+  const s = slot('m', 4, { latency: 0, throughput: 5 })
+  s.queue.push(item('throughput', enqueuedAt))
+  const plan = planBatch([s], enqueuedAt + 1)
+  t.same(plan, { action: 'wait', until: enqueuedAt + 5 })
+  t.same(planBatch([s], enqueuedAt + 5), { action: 'dispatch', model: 'm', policy: 'throughput', count: 1 })
+})

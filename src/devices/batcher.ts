@@ -41,9 +41,13 @@ export function planBatch (slots: readonly BatchSlot[], now: number, latencyOnly
       const list = slot.queue[policy]
       if (list.length === 0) continue
       const head = list[0]!
-      const ready = list.length >= slot.maxBatchSize || now - head.enqueuedAt >= slot.delayMs[policy]
+      // due is computed once and compared as is: `now − enqueuedAt ≥ delay` can be false by a
+      // rounding error at the very time `enqueuedAt + delay` says to wake, and a timer at `now`
+      // that finds nothing ready sets itself again at `now` for ever (on a virtual clock)
+      const due = head.enqueuedAt + slot.delayMs[policy]
+      const ready = list.length >= slot.maxBatchSize || now >= due
       if (!ready) {
-        wake = Math.min(wake, head.enqueuedAt + slot.delayMs[policy])
+        wake = Math.min(wake, due)
         continue
       }
       if (head.deadline < bestDeadline) { best = slot; bestDeadline = head.deadline }

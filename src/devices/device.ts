@@ -84,7 +84,8 @@ export class Device extends Scheduler {
     for (let i = 0; i < this.config.workers; i++) {
       let handle: WorkerHandle
       try {
-        handle = await this.startWorker(i === 0 ? this.opts.calibrationRuns : 0, (started) => {
+        // lanes come from the first worker, the one that calibrates (the others report none)
+        handle = await this.startWorker(i === 0 ? this.opts.calibrationRuns : 0, i > 0 ? undefined : (started) => {
           this.createLanes(started.models)
           for (const f of started.failures) this.failures.set(f.name, f.message)
         })

@@ -39,3 +39,17 @@ t.test('refuses past the waiting bound, and release is idempotent', async (t) =>
   t.equal(gate.waiting, 0)
   r!()
 })
+
+t.test('the callback form grants synchronously when a slot is free and refuses past maxWaiting', async (t) => {
+  const gate = new DecodeGate(1, 1, 1)
+  let first: (() => void) | null = null
+  t.ok(gate.enter('throughput', (r) => { first = r }), 'accepted')
+  t.ok(first, 'granted at once: the slot was free')
+  let second: (() => void) | null = null
+  t.ok(gate.enter('throughput', (r) => { second = r }), 'queued')
+  t.equal(second, null, 'waits while the slot is held')
+  t.notOk(gate.enter('latency', () => t.fail('never granted')), 'refused: maxWaiting reached')
+  first!()
+  t.ok(second, 'granted when the slot is released, in the release call')
+  second!()
+})

@@ -21,12 +21,24 @@ export class DecodeGate {
 
   /** Resolves with a release function once a slot is held; null when too many are waiting. */
   acquire (policy: Policy): Promise<(() => void) | null> {
-    if (this.canRun(policy)) return Promise.resolve(this.take(policy))
-    if (this.waiting >= this.maxWaiting) return Promise.resolve(null)
     return new Promise((resolve) => {
-      const list = policy === 'latency' ? this.waitingLatency : this.waitingBulk
-      list.push({ grant: () => resolve(this.take(policy)) })
+      if (!this.enter(policy, resolve)) resolve(null)
     })
+  }
+
+  /**
+   * Callback form of acquire() (the simulator drives the gate on a virtual clock, where no
+   * promise may stand between two timers): `granted` gets the release function once a slot
+   * is held — at once when one is free. False, and no call, when too many are waiting.
+   */
+  enter (asked: Policy, granted: (release: () => void) => void): boolean {
+    // two classes: latency, and batched work (throughput and cost)
+    const policy: Policy = asked === 'latency' ? 'latency' : 'throughput'
+    if (this.canRun(policy)) { granted(this.take(policy)); return true }
+    if (this.waiting >= this.maxWaiting) return false
+    const list = policy === 'latency' ? this.waitingLatency : this.waitingBulk
+    list.push({ grant: () => granted(this.take(policy)) })
+    return true
   }
 
   private canRun (policy: Policy): boolean {

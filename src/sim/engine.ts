@@ -1,0 +1,325 @@
+// The simulator's engine: one run of one scenario under one routing strategy at one offered
+// rate, on a virtual clock. Everything between the arrival and the answer is the server's own
+// code — Dispatcher.admit() (admission control), the DecodeGate, Dispatcher.submit() and its
+// Router, each device's Scheduler (queues, batcher, worker slots, cost model, breaker,
+// replacement) — except what runs on hardware: batches run on simulated executors (profile
+// t(n) = a + b·n), and decoding takes the host profile's ms per image on a held gate slot.
+// The path follows src/http/routes/infer.ts: admit → decode gate → decode → dispatch.
+//
+// Per-request state lives in preallocated typed arrays; the only per-request allocations are
+// the ones the server's own code makes (the queued item, its callbacks).
+import type { Policy } from '../config/schema.js'
+import { VirtualClock } from '../devices/clock.js'
+import { RequestQueue } from '../devices/request-queue.js'
+import type { BatchEvent } from '../devices/scheduler.js'
+import { DecodeGate } from '../preprocess/decode-gate.js'
+import { Dispatcher, type DispatchObserver } from '../router/dispatcher.js'
+import type { RouteReason } from '../router/router.js'
+import type { Strategy } from '../router/strategies.js'
+import type { PreparedImage } from '../worker/protocol.js'
+import type { Scenario } from './scenario.js'
+import { SimDevice } from './sim-device.js'
+import { seededRandom } from './simulated-executor.js'
+import { generate, type Workload } from './workload.js'
+
+export const POLICIES: readonly Policy[] = ['latency', 'throughput', 'cost']
+
+export interface RunOptions {
+  strategy: Strategy
+  ratePerS: number
+  durationMs: number
+  /** record queue lengths and per-device images over time (the headline run) */
+  series?: boolean
+  /** simulated ms after the last arrival to let accepted work finish; default 60 000 */
+  drainMs?: number
+}
+
+export interface Percentiles { p50: number, p95: number, p99: number, max: number }
+
+export interface ClassStats extends Percentiles {
+  /** 'latency' | 'throughput', or 'model/policy' for a traffic class */
+  label: string
+  offered: number
+  /** answered */
+  served: number
+  /** answered within the request's deadline */
+  good: number
+  /** answered within the class SLO */
+  withinSlo: number
+  rejected: number
+  /** accepted, still unanswered when the run stopped */
+  unfinished: number
+  /** p99 over requests that arrived in the first / last half of the run */
+  p99FirstHalf: number
+  p99LastHalf: number
+  /** from the end of decoding to the answer: what routing and batching decide */
+  p50AfterDecode: number
+  p99AfterDecode: number
+}
+
+export interface DeviceStats {
+  id: string
+  images: number
+  /** worker-time busy / worker-time, every slot */
+  util: number
+  /** busy fraction of the live workers that take throughput work */
+  utilThroughput: number
+  decisions: Record<string, number>
+  /** mean |actual − predicted| finish, ms */
+  meanAbsPredictionErrorMs: number
+}
+
+export interface Series {
+  stepMs: number
+  /** per device: queued items at each step (shared-queue: the shared queues, under 'shared') */
+  queue: Record<string, number[]>
+  /** per device: images finished in each step */
+  images: Record<string, number[]>
+  decodeWaiting: number[]
+}
+
+export interface RunResult {
+  strategy: Strategy
+  ratePerS: number
+  durationS: number
+  offered: number
+  byPolicy: Record<string, ClassStats>
+  byClass: ClassStats[]
+  rejections: Record<string, number>
+  retries: number
+  devices: DeviceStats[]
+  /** fraction of decode slot-time busy */
+  decodeUtil: number
+  series?: Series
+  /** simulated events fired by the router and devices (timers) */
+  wallMs: number
+}
+
+const PENDING = 0; const ANSWERED = 1; const REFUSED = 2
+const EMPTY_IMAGE: PreparedImage = { pixels: new Uint8Array(0), width: 0, height: 0, originalWidth: 0, originalHeight: 0 }
+const UTIL_SAMPLE_MS = 5
+const STALL_STEPS = 1_000_000
+
+export function runScenario (s: Scenario, o: RunOptions, workload?: Workload): RunResult {
+  const wallStart = performance.now()
+  const w = workload ?? generate(s.arrivals, s.traffic, o.ratePerS, o.durationMs, s.seed)
+  const clock = new VirtualClock(0)
+  const sharedQueues = o.strategy === 'shared-queue'
+    ? new Map(s.traffic.map((c) => [c.model, new RequestQueue()]))
+    : undefined
+  const devices = s.devices.map((spec, i) => new SimDevice(spec, clock, seededRandom(s.seed * 7919 + i + 1), sharedQueues ? { sharedQueues } : {}))
+  const byId = new Map(devices.map((d) => [d.id, d]))
+  const source = { devices, get: (id: string) => byId.get(id) }
+
+  // tallies the dispatcher reports
+  const rejections: Record<string, number> = {}
+  const decisions = devices.map(() => new Map<string, number>())
+  const devIndex = new Map(devices.map((d, i) => [d.id, i]))
+  const predErr = new Float64Array(devices.length); const predN = new Float64Array(devices.length)
+  let retries = 0
+  const observer: DispatchObserver = {
+    decision: (device: string, _model: string, _policy: Policy, reason: RouteReason) => {
+      const m = decisions[devIndex.get(device)!]!
+      m.set(reason, (m.get(reason) ?? 0) + 1)
+    },
+    rejected: (_device, _model, policy, reason) => {
+      const key = `${policy}:${reason}`
+      rejections[key] = (rejections[key] ?? 0) + 1
+    },
+    retry: () => { retries++ },
+    predictionError: (device, _model, ms) => {
+      const i = devIndex.get(device)!
+      predErr[i]! += Math.abs(ms); predN[i]!++
+    }
+  }
+  const dispatcher = new Dispatcher(source, observer, clock, o.strategy)
+  const gate = new DecodeGate(s.host.slots, s.host.bulkSlots, s.host.maxWaiting)
+  const decodeRandom = seededRandom(s.seed * 104729 + 17)
+
+  // per request
+  const n = w.count
+  const latency = new Float64Array(n)
+  const decodedAt = new Float64Array(n)
+  const outcome = new Uint8Array(n)
+  let pending = 0
+  let decodeBusyMs = 0
+
+  const classes = s.traffic
+  const decodeMs = classes.map((c) => s.host.decodeMs[c.model]!)
+  const jitter = s.host.jitter
+  const deadlines = classes.map((c) => c.deadlineMs)
+
+  const finish = (i: number, ok: boolean): void => {
+    outcome[i] = ok ? ANSWERED : REFUSED
+    if (ok) latency[i] = clock.now() - w.at[i]!
+    pending--
+  }
+
+  const arrive = (i: number): void => {
+    const c = classes[w.cls[i]!]!
+    const opts = { policy: c.policy, deadline: w.at[i]! + deadlines[w.cls[i]!]! }
+    pending++
+    try {
+      dispatcher.admit(c.model, opts) // refuse now rather than after decoding
+    } catch {
+      finish(i, false)
+      return
+    }
+    const accepted = gate.enter(c.policy, (release) => {
+      const ms = decodeMs[w.cls[i]!]! * (1 + jitter * (2 * decodeRandom() - 1))
+      decodeBusyMs += ms
+      clock.setTimer(clock.now() + ms, () => {
+        release()
+        decodedAt[i] = clock.now()
+        dispatcher.submit({ model: c.model, image: EMPTY_IMAGE, params: {}, opts }, (err) => finish(i, err === null))
+      })
+    })
+    if (!accepted) {
+      const key = `${c.policy}:decode-queue-full`
+      rejections[key] = (rejections[key] ?? 0) + 1
+      finish(i, false)
+    }
+  }
+  // one timer at a time for arrivals: the next is scheduled when one fires
+  let nextArrival = 0
+  const arrivalTick = (): void => {
+    const i = nextArrival++
+    arrive(i)
+    if (nextArrival < n) clock.setTimer(w.at[nextArrival]!, arrivalTick)
+  }
+  if (n > 0) clock.setTimer(w.at[0]!, arrivalTick)
+
+  for (const e of s.events) {
+    const d = byId.get(e.device)!
+    clock.setTimer(e.atS * 1000, () => {
+      if (e.down !== undefined) d.setDown(e.down)
+      if (e.slowdown !== undefined) d.setSlowdown(e.slowdown)
+    })
+  }
+
+  // utilisation, sampled
+  const busyAll = new Float64Array(devices.length)
+  const busyGen = new Float64Array(devices.length)
+  const liveGen = new Float64Array(devices.length)
+  let samples = 0
+  const sample = (): void => {
+    samples++
+    for (let d = 0; d < devices.length; d++) {
+      for (const slot of devices[d]!.workers) {
+        const busy = slot.running !== null
+        if (busy) busyAll[d]!++
+        if (slot.alive && slot.takesThroughput) { liveGen[d]!++; if (busy) busyGen[d]!++ }
+      }
+    }
+    const next = clock.now() + UTIL_SAMPLE_MS
+    if (next < o.durationMs) clock.setTimer(next, sample)
+  }
+  clock.setTimer(UTIL_SAMPLE_MS / 2, sample)
+
+  // images per device, and the optional time series
+  const images = new Float64Array(devices.length)
+  const stepMs = Math.max(100, o.durationMs / 300)
+  const steps = Math.ceil(o.durationMs / stepMs)
+  const seriesImages = o.series === true ? devices.map(() => new Float64Array(steps)) : null
+  devices.forEach((d, k) => d.on('batch', (e: BatchEvent) => {
+    images[k]! += e.size
+    if (seriesImages !== null) {
+      const step = Math.floor(clock.now() / stepMs)
+      if (step < steps) seriesImages[k]![step]! += e.size
+    }
+  }))
+  let series: Series | undefined
+  if (o.series === true) {
+    const queueKeys = sharedQueues ? ['shared'] : devices.map((d) => d.id)
+    series = { stepMs, queue: Object.fromEntries(queueKeys.map((k) => [k, [] as number[]])), images: {}, decodeWaiting: [] }
+    const record = (): void => {
+      if (sharedQueues) {
+        let q = 0
+        for (const sq of sharedQueues.values()) q += sq.size
+        series!.queue.shared!.push(q)
+      } else {
+        for (const d of devices) {
+          let q = 0
+          for (const l of d.lanes.values()) q += l.queue.size
+          series!.queue[d.id]!.push(q)
+        }
+      }
+      series!.decodeWaiting.push(gate.waiting)
+      const next = clock.now() + stepMs
+      if (next < o.durationMs) clock.setTimer(next, record)
+    }
+    clock.setTimer(stepMs, record)
+  }
+
+  const limit = o.durationMs + (o.drainMs ?? 60_000)
+  let lastAt = -1; let sameAt = 0
+  for (;;) {
+    const at = clock.nextAt
+    if (at > o.durationMs && (pending === 0 || at > limit)) break
+    // a timer that keeps setting itself for the same instant would spin here for ever
+    if (at === lastAt) { if (++sameAt > STALL_STEPS) throw new Error(`simulation stalled at ${at} ms: ${STALL_STEPS} timers at the same instant`) } else { lastAt = at; sameAt = 0 }
+    clock.step()
+  }
+
+  if (series && seriesImages) series.images = Object.fromEntries(devices.map((d, k) => [d.id, Array.from(seriesImages[k]!)]))
+
+  // statistics
+  const half = o.durationMs / 2
+  const stats = (label: string, member: (cls: number) => boolean, slo: (cls: number) => number): ClassStats => {
+    const all: number[] = []; const first: number[] = []; const last: number[] = []; const after: number[] = []
+    let offered = 0; let good = 0; let withinSlo = 0; let rejected = 0; let unfinished = 0
+    for (let i = 0; i < n; i++) {
+      const k = w.cls[i]!
+      if (!member(k)) continue
+      offered++
+      if (outcome[i] === REFUSED) { rejected++; continue }
+      if (outcome[i] === PENDING) { unfinished++; continue }
+      const l = latency[i]!
+      all.push(l)
+      after.push(w.at[i]! + l - decodedAt[i]!)
+      ;(w.at[i]! < half ? first : last).push(l)
+      if (l <= deadlines[k]!) good++
+      if (l <= slo(k)) withinSlo++
+    }
+    const p = percentiles(all)
+    const pa = percentiles(after)
+    return { label, offered, served: all.length, good, withinSlo, rejected, unfinished, ...p, p99FirstHalf: percentiles(first).p99, p99LastHalf: percentiles(last).p99, p50AfterDecode: pa.p50, p99AfterDecode: pa.p99 }
+  }
+  // cost-policy requests are batched work: held to the throughput class's SLO
+  const sloOf = (k: number): number => s.slo[classes[k]!.policy === 'latency' ? 'latency' : 'throughput']
+  const byPolicy: Record<string, ClassStats> = {}
+  for (const p of POLICIES) {
+    if (classes.some((c) => c.policy === p)) byPolicy[p] = stats(p, (k) => classes[k]!.policy === p, sloOf)
+  }
+  const byClass = classes.map((c, k) => stats(`${c.model}/${c.policy}`, (x) => x === k, sloOf))
+  const workerSlots = (d: SimDevice): number => d.workers.length
+  return {
+    strategy: o.strategy,
+    ratePerS: o.ratePerS,
+    durationS: o.durationMs / 1000,
+    offered: n,
+    byPolicy,
+    byClass,
+    rejections,
+    retries,
+    devices: devices.map((d, k) => ({
+      id: d.id,
+      images: images[k]!,
+      util: samples > 0 ? busyAll[k]! / (samples * workerSlots(d)) : 0,
+      utilThroughput: liveGen[k]! > 0 ? busyGen[k]! / liveGen[k]! : 0,
+      decisions: Object.fromEntries(decisions[k]!),
+      meanAbsPredictionErrorMs: predN[k]! > 0 ? predErr[k]! / predN[k]! : 0
+    })),
+    decodeUtil: decodeBusyMs / (s.host.slots * o.durationMs),
+    ...(series ? { series } : {}),
+    wallMs: performance.now() - wallStart
+  }
+}
+
+/** Nearest-rank percentiles (NaN when empty). */
+export function percentiles (xs: number[]): Percentiles {
+  if (xs.length === 0) return { p50: NaN, p95: NaN, p99: NaN, max: NaN }
+  const a = Float64Array.from(xs).sort()
+  const at = (q: number): number => a[Math.min(a.length - 1, Math.max(0, Math.ceil(q * a.length) - 1))]!
+  return { p50: at(0.5), p95: at(0.95), p99: at(0.99), max: a[a.length - 1]! }
+}

@@ -1,0 +1,95 @@
+// SIMULATED HARDWARE — device profiles: what a simulated device costs, and where the numbers
+// come from. A profile file (bench/profiles/*.json) holds one or more devices — batch time
+// t(n) = a + b·n per model, batch limit, workers — and, when it was measured on a host, that
+// host's decoding cost (ms per image per model on one core). Its `source` says whether the
+// numbers were measured (and by which command) or assumed.
+//
+// `profileFromModels` turns a running server's GET /models into a profile: each device lane
+// reports its fitted cost {aMs, bMs} and its startup calibration.
+import { readFileSync } from 'node:fs'
+import type { SimDeviceSpec } from './sim-device.js'
+
+export interface HostProfile {
+  /** cores the measurement ran on */
+  cores: number
+  /** ms to decode and resize one image for each model, on one core (median) */
+  decodeMs: Record<string, number>
+  /** relative spread of decode times (uniform ± this fraction) */
+  decodeJitter?: number
+}
+
+export interface DeviceProfile extends SimDeviceSpec {
+  kind: 'cpu' | 'cuda'
+}
+
+export interface Profile {
+  name: string
+  /** "measured on … by npm run simulate -- profile --url …" or "assumed: …" */
+  source: string
+  host?: HostProfile
+  devices: DeviceProfile[]
+}
+
+export function loadProfile (file: string): Profile {
+  const p = JSON.parse(readFileSync(file, 'utf8')) as Profile
+  checkProfile(p, file)
+  return p
+}
+
+export function checkProfile (p: Profile, where: string): void {
+  const bad = (msg: string): never => { throw new Error(`profile ${where}: ${msg}`) }
+  if (typeof p.name !== 'string' || p.name === '') bad('needs a name')
+  if (typeof p.source !== 'string' || !/^(measured|assumed)/.test(p.source)) bad('source must start with "measured" or "assumed"')
+  if (!Array.isArray(p.devices) || p.devices.length === 0) bad('needs at least one device')
+  for (const d of p.devices) {
+    if (!(d.workers >= 1)) bad(`device ${d.id}: workers must be ≥ 1`)
+    for (const [m, c] of Object.entries(d.models)) {
+      if (!(c.a >= 0 && c.b >= 0 && c.a + c.b > 0)) bad(`device ${d.id}, model ${m}: a and b must be ≥ 0, not both 0`)
+      if (!(c.maxBatchSize >= 1)) bad(`device ${d.id}, model ${m}: maxBatchSize must be ≥ 1`)
+    }
+  }
+  if (p.host) for (const [m, ms] of Object.entries(p.host.decodeMs)) if (!(ms > 0)) bad(`host decodeMs for ${m} must be > 0`)
+}
+
+/** The part of GET /models a profile is made from. */
+export interface ModelsResponse {
+  models: Array<{
+    name: string
+    devices: Array<{
+      id: string
+      kind: 'cpu' | 'cuda'
+      workers: number
+      maxBatchSize: number
+      batchDelayMs: { latency: number, throughput: number }
+      queue: { max: number }
+      cost: { aMs: number, bMs: number, samples: number }
+      calibration: Array<{ batchSize: number, ms: number }>
+    }>
+  }>
+}
+
+export interface ProfileMeta {
+  name: string
+  source: string
+  host?: HostProfile
+  /** per device id: reserved latency workers (GET /models does not say) */
+  latencyWorkers?: Record<string, number>
+  jitter?: number
+}
+
+/** One simulated device per served device, with each lane's fitted cost. */
+export function profileFromModels (res: ModelsResponse, meta: ProfileMeta): Profile {
+  const devices = new Map<string, DeviceProfile>()
+  for (const m of res.models) {
+    for (const d of m.devices) {
+      let dev = devices.get(d.id)
+      if (!dev) {
+        dev = { id: d.id, kind: d.kind, workers: d.workers, latencyWorkers: meta.latencyWorkers?.[d.id] ?? 0, maxQueue: d.queue.max, batchDelayMs: d.batchDelayMs, models: {} }
+        devices.set(d.id, dev)
+      }
+      if (d.cost.samples === 0 && d.calibration.length === 0) throw new Error(`device ${d.id} reports no cost for ${m.name} (not calibrated)`)
+      dev.models[m.name] = { a: d.cost.aMs, b: d.cost.bMs, maxBatchSize: d.maxBatchSize, ...(meta.jitter !== undefined ? { jitter: meta.jitter } : {}) }
+    }
+  }
+  return { name: meta.name, source: meta.source, ...(meta.host ? { host: meta.host } : {}), devices: [...devices.values()] }
+}

@@ -1,0 +1,206 @@
+// A simulator scenario (bench/scenarios/*.json): which devices (from profiles), which host
+// decodes the images, what traffic arrives how, what goes wrong when, and the SLOs it is
+// judged by. Resolved here into what the engine runs, with the capacity that offered load is
+// expressed against.
+import { readFileSync } from 'node:fs'
+import { dirname, isAbsolute, join } from 'node:path'
+import type { Policy } from '../config/schema.js'
+import { STRATEGIES, type Strategy } from '../router/strategies.js'
+import { loadProfile, type DeviceProfile, type HostProfile } from './profile.js'
+
+export interface TrafficClass {
+  model: string
+  policy: Policy
+  /** fraction of all requests */
+  share: number
+  /** the request's deadline (X-Switchyard-Deadline-Ms), ms after arrival */
+  deadlineMs: number
+}
+
+export type Arrivals =
+  | { kind: 'poisson' }
+  /** every periodS, burstS seconds at factor × the mean rate; the rest of the period slower, so the mean holds */
+  | { kind: 'bursty', periodS: number, burstS: number, factor: number }
+
+export interface ScenarioEvent {
+  atS: number
+  device: string
+  down?: boolean
+  slowdown?: number
+}
+
+export interface HostSpec {
+  /** the profile whose host section gives decode ms per image */
+  profile: string
+  /** cores decoding (decode slots); default: the profile's */
+  cores?: number
+  /** of which throughput-class requests may hold (DecodeGate bulkSlots); default cores − 1, ≥ 1 */
+  bulkSlots?: number
+  /** requests waiting for a decode slot before more are refused; default 64 (the server's) */
+  maxWaiting?: number
+}
+
+export interface DeviceRef {
+  /** profile name (bench/profiles/<name>.json) or path */
+  profile: string
+  /** which device of the profile; default its first */
+  device?: string
+  /** id in the simulation; default the profile device's id */
+  id?: string
+  workers?: number
+  latencyWorkers?: number
+}
+
+export interface Slo { latency: number, throughput: number }
+
+export interface ScenarioFile {
+  name: string
+  description: string
+  seed?: number
+  /** the headline run: simulated seconds, offered load as a fraction of capacity */
+  durationS: number
+  load: number
+  /** load fractions of the sweep (sustainable rate, plots); default DEFAULT_SWEEP */
+  sweep?: number[]
+  /** simulated seconds of each sweep run; default min(durationS, 120) */
+  sweepS?: number
+  host: HostSpec
+  devices: DeviceRef[]
+  traffic: TrafficClass[]
+  arrivals: Arrivals
+  events?: ScenarioEvent[]
+  /** p99 ms per class; default 100 / 2000 */
+  slo?: Slo
+  strategies?: Strategy[]
+}
+
+export const DEFAULT_SWEEP = [0.2, 0.4, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 1, 1.05, 1.1, 1.2]
+export const DEFAULT_SLO: Slo = { latency: 100, throughput: 2000 }
+
+export interface HostModel {
+  slots: number
+  bulkSlots: number
+  maxWaiting: number
+  decodeMs: Record<string, number>
+  jitter: number
+  source: string
+}
+
+export interface Scenario {
+  name: string
+  description: string
+  seed: number
+  durationS: number
+  load: number
+  sweep: number[]
+  sweepS: number
+  host: HostModel
+  devices: DeviceProfile[]
+  /** per device id: where its numbers come from */
+  sources: Record<string, string>
+  traffic: TrafficClass[]
+  arrivals: Arrivals
+  events: ScenarioEvent[]
+  slo: Slo
+  strategies: Strategy[]
+}
+
+export const PROFILES_DIR = join(import.meta.dirname, '..', '..', 'bench', 'profiles')
+
+export function profilePath (ref: string, base = PROFILES_DIR): string {
+  if (ref.endsWith('.json')) return isAbsolute(ref) ? ref : join(process.cwd(), ref)
+  return join(base, `${ref}.json`)
+}
+
+export function loadScenario (file: string): Scenario {
+  const raw = JSON.parse(readFileSync(file, 'utf8')) as ScenarioFile
+  return resolveScenario(raw, join(dirname(file), '..', 'profiles'))
+}
+
+export function resolveScenario (f: ScenarioFile, profilesDir = PROFILES_DIR): Scenario {
+  const bad = (msg: string): never => { throw new Error(`scenario ${f.name}: ${msg}`) }
+  const sources: Record<string, string> = {}
+  const devices: DeviceProfile[] = f.devices.map((ref) => {
+    const p = loadProfile(profilePath(ref.profile, profilesDir))
+    const d = ref.device === undefined ? p.devices[0] : p.devices.find((x) => x.id === ref.device)
+    if (!d) return bad(`profile ${ref.profile} has no device ${ref.device}`)
+    const id = ref.id ?? d.id
+    sources[id] = `${p.name}: ${p.source}`
+    return { ...d, id, workers: ref.workers ?? d.workers, latencyWorkers: ref.latencyWorkers ?? d.latencyWorkers ?? 0 }
+  })
+  if (new Set(devices.map((d) => d.id)).size !== devices.length) bad('device ids must be unique (set id)')
+  const hp = loadProfile(profilePath(f.host.profile, profilesDir))
+  if (!hp.host) bad(`profile ${f.host.profile} has no host section (decode costs)`)
+  const h: HostProfile = hp.host!
+  const slots = f.host.cores ?? h.cores
+  const host: HostModel = {
+    slots,
+    bulkSlots: f.host.bulkSlots ?? Math.max(1, slots - 1),
+    maxWaiting: f.host.maxWaiting ?? 64,
+    decodeMs: h.decodeMs,
+    jitter: h.decodeJitter ?? 0.1,
+    source: `${hp.name}: ${hp.source}`
+  }
+  let share = 0
+  for (const c of f.traffic) {
+    share += c.share
+    if (host.decodeMs[c.model] === undefined) bad(`host profile ${hp.name} has no decode cost for ${c.model}`)
+    if (!devices.some((d) => d.models[c.model] !== undefined)) bad(`no device serves ${c.model}`)
+  }
+  if (Math.abs(share - 1) > 1e-6) bad(`traffic shares sum to ${share}, not 1`)
+  for (const s of f.strategies ?? []) if (!STRATEGIES.includes(s)) bad(`unknown strategy ${s}`)
+  for (const e of f.events ?? []) if (!devices.some((d) => d.id === e.device)) bad(`event names unknown device ${e.device}`)
+  return {
+    name: f.name,
+    description: f.description,
+    seed: f.seed ?? 1,
+    durationS: f.durationS,
+    load: f.load,
+    sweep: f.sweep ?? DEFAULT_SWEEP,
+    sweepS: f.sweepS ?? Math.min(f.durationS, 120),
+    host,
+    devices,
+    sources,
+    traffic: f.traffic,
+    arrivals: f.arrivals,
+    events: f.events ?? [],
+    slo: f.slo ?? DEFAULT_SLO,
+    strategies: f.strategies ?? [...STRATEGIES]
+  }
+}
+
+/** Workers of a device that take throughput-class work (reserved latency workers capped at workers − 1). */
+export function generalWorkers (d: DeviceProfile): number {
+  return d.workers - Math.min(d.latencyWorkers ?? 0, d.workers - 1)
+}
+
+/**
+ * A device's capacity for the scenario's traffic mix, requests per second: its workers that
+ * take throughput work, each running full batches, t(B)/B ms per image, the models mixed in
+ * their traffic shares. Reserved latency workers are not counted (they idle without latency
+ * work). Capacity of a set of devices: the sum — what a perfect router could reach.
+ */
+export function deviceCapacity (d: DeviceProfile, traffic: readonly TrafficClass[]): number {
+  let msPerImage = 0; let served = 0
+  for (const c of traffic) {
+    const m = d.models[c.model]
+    if (!m) continue
+    msPerImage += c.share * (m.a + m.b * m.maxBatchSize) / m.maxBatchSize
+    served += c.share
+  }
+  if (served === 0) return 0
+  return generalWorkers(d) * 1000 / (msPerImage / served)
+}
+
+export function capacity (s: Pick<Scenario, 'devices' | 'traffic'>): number {
+  let sum = 0
+  for (const d of s.devices) sum += deviceCapacity(d, s.traffic)
+  return sum
+}
+
+/** Images per second the host can decode for the mix (every slot busy). */
+export function decodeCapacity (s: Pick<Scenario, 'host' | 'traffic'>): number {
+  let ms = 0
+  for (const c of s.traffic) ms += c.share * s.host.decodeMs[c.model]!
+  return s.host.slots * 1000 / ms
+}

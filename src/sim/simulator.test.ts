@@ -1,0 +1,151 @@
+// The simulator, on a small scenario (seconds): the server's own routing and schedulers on a
+// virtual clock. Pins issue 9's targets for the switchyard rule — bounded backlog and busy
+// devices at 95 % load, a sustainable rate at SLO no baseline beats — and that runs are
+// reproducible. Seeded arrivals and jitter, virtual time: nothing here depends on the machine.
+import { readdirSync } from 'node:fs'
+import { join } from 'node:path'
+import t from 'tap'
+import { runScenario } from './engine.js'
+import { runExperiment } from './experiment.js'
+import { plan } from './plan.js'
+import { profileFromModels } from './profile.js'
+import { capacity, deviceCapacity, loadScenario, type Scenario } from './scenario.js'
+import { generate } from './workload.js'
+
+const MODEL = 'm'
+// the lead's smoke-run devices: a CPU with a worker reserved for latency, and a GPU
+const scenario: Scenario = {
+  name: 'test',
+  description: 'CPU t(n) = 5 + 60n (batch 4, 2 workers, 1 for latency) + GPU t(n) = 8 + 2n (batch 16)',
+  seed: 42,
+  durationS: 120,
+  load: 0.95,
+  sweep: [0.5, 0.7, 0.8, 0.9, 0.95, 1.05],
+  sweepS: 40,
+  host: { slots: 16, bulkSlots: 15, maxWaiting: 64, decodeMs: { [MODEL]: 2 }, jitter: 0.1, source: 'test' },
+  devices: [
+    { id: 'cpu', kind: 'cpu', workers: 2, latencyWorkers: 1, models: { [MODEL]: { a: 5, b: 60, maxBatchSize: 4, jitter: 0.1 } } },
+    { id: 'gpu', kind: 'cuda', workers: 1, models: { [MODEL]: { a: 8, b: 2, maxBatchSize: 16, jitter: 0.1 } } }
+  ],
+  sources: { cpu: 'test', gpu: 'test' },
+  traffic: [
+    { model: MODEL, policy: 'throughput', share: 0.9, deadlineMs: 30_000 },
+    { model: MODEL, policy: 'latency', share: 0.1, deadlineMs: 1000 }
+  ],
+  arrivals: { kind: 'poisson' },
+  events: [],
+  slo: { latency: 100, throughput: 2000 },
+  strategies: ['switchyard', 'fastest-only', 'round-robin', 'join-shortest-queue', 'shared-queue']
+}
+
+// issue 9's first target is about throughput-class load alone
+const bulk: Scenario = { ...scenario, traffic: [{ model: MODEL, policy: 'throughput', share: 1, deadlineMs: 30_000 }] }
+
+t.test('capacity is the devices\' summed best-batch throughput of their throughput workers', async (t) => {
+  t.equal(Math.round(deviceCapacity(scenario.devices[0]!, scenario.traffic) * 1000) / 1000, Math.round(4000 / 245 * 1000) / 1000, 'CPU: 1 worker × 4 images / 245 ms')
+  t.equal(deviceCapacity(scenario.devices[1]!, scenario.traffic), 400, 'GPU: 16 images / 40 ms')
+  t.equal(Math.round(capacity(scenario)), 416)
+})
+
+t.test('the same seed gives the same arrivals and the same run', async (t) => {
+  const a = generate(scenario.arrivals, scenario.traffic, 300, 10_000, 7)
+  const b = generate(scenario.arrivals, scenario.traffic, 300, 10_000, 7)
+  t.same(Array.from(a.at.subarray(0, a.count)), Array.from(b.at.subarray(0, b.count)))
+  t.ok(a.count > 2700 && a.count < 3300, `≈ 3000 Poisson arrivals in 10 s at 300/s (${a.count})`)
+  const r1 = runScenario(scenario, { strategy: 'switchyard', ratePerS: 300, durationMs: 10_000 })
+  const r2 = runScenario(scenario, { strategy: 'switchyard', ratePerS: 300, durationMs: 10_000 })
+  t.same(r1.byPolicy, r2.byPolicy)
+  t.same(r1.devices, r2.devices)
+})
+
+t.test('bursty arrivals keep the mean rate and crowd into the bursts', async (t) => {
+  const w = generate({ kind: 'bursty', periodS: 10, burstS: 2, factor: 3 }, scenario.traffic, 200, 100_000, 1)
+  t.ok(Math.abs(w.count / 100 - 200) < 10, `mean rate ≈ 200/s (${w.count / 100})`)
+  let inBurst = 0
+  for (let i = 0; i < w.count; i++) if (w.at[i]! % 10_000 < 2000) inBurst++
+  t.ok(Math.abs(inBurst / w.count - 0.6) < 0.03, `3× the rate for 20 % of the time: 60 % of arrivals (${(inBurst / w.count).toFixed(3)})`)
+})
+
+t.test('above capacity the server\'s admission control refuses, by reason, and answers everything it accepted', async (t) => {
+  const r = runScenario(scenario, { strategy: 'switchyard', ratePerS: capacity(scenario) * 1.5, durationMs: 30_000 })
+  const refusedN = Object.values(r.rejections).reduce((a, b) => a + b, 0)
+  t.ok(refusedN > 0, `some refused: ${JSON.stringify(r.rejections)}`)
+  let served = 0; let unfinished = 0
+  for (const c of Object.values(r.byPolicy)) { served += c.served; unfinished += c.unfinished }
+  t.equal(served + refusedN + unfinished, r.offered, 'every request answered or refused')
+  t.equal(unfinished, 0, 'nothing accepted is left unanswered')
+})
+
+t.test('a device that fails mid-run: its batches are retried elsewhere, it is replaced when it comes back', async (t) => {
+  const s: Scenario = { ...scenario, events: [{ atS: 10, device: 'gpu', down: true }, { atS: 20, device: 'gpu', down: false }] }
+  const r = runScenario(s, { strategy: 'switchyard', ratePerS: 350, durationMs: 40_000, series: true })
+  t.ok(r.retries > 0, `batches running on the failed GPU were retried (${r.retries})`)
+  const gpuImages = r.series!.images.gpu!
+  const step = r.series!.stepMs
+  const during = gpuImages.slice(Math.ceil(10_500 / step), Math.floor(20_000 / step)).reduce((a, b) => a + b, 0)
+  const after = gpuImages.slice(Math.ceil(25_000 / step)).reduce((a, b) => a + b, 0)
+  t.equal(during, 0, 'the failed GPU serves nothing while down')
+  t.ok(after > 0, 'the replaced GPU serves again after it comes back')
+})
+
+t.test('switchyard at 95 % of capacity, throughput class: bounded backlog, every device busy', async (t) => {
+  // a CPU fast enough that 95 % of the sum exceeds the GPU alone (t(n) = 5 + 20n: 47 req/s):
+  // the target asks every device to be busy only once the fastest one cannot carry the load
+  const s: Scenario = { ...bulk, devices: [{ ...bulk.devices[0]!, models: { [MODEL]: { a: 5, b: 20, maxBatchSize: 4, jitter: 0.1 } } }, bulk.devices[1]!] }
+  t.ok(0.95 * capacity(s) > deviceCapacity(s.devices[1]!, s.traffic), 'the load exceeds the GPU\'s capacity')
+  const r = runScenario(s, { strategy: 'switchyard', ratePerS: 0.95 * capacity(s), durationMs: 120_000 })
+  const thr = r.byPolicy.throughput!
+  t.ok(thr.p99LastHalf <= 1.2 * thr.p99FirstHalf, `throughput p99, last half ${thr.p99LastHalf.toFixed(0)} ms ≤ 1.2× first half ${thr.p99FirstHalf.toFixed(0)} ms`)
+  t.equal(thr.rejected + thr.unfinished, 0, 'nothing refused')
+  for (const d of r.devices) t.ok(d.utilThroughput >= 0.8, `${d.id} busy ${(d.utilThroughput * 100).toFixed(1)} % ≥ 80 %`)
+})
+
+t.test('below the fastest device\'s capacity the efficient device carries the load, backlog bounded', async (t) => {
+  const r = runScenario(bulk, { strategy: 'switchyard', ratePerS: 0.95 * capacity(bulk), durationMs: 120_000 })
+  const thr = r.byPolicy.throughput!
+  t.ok(0.95 * capacity(bulk) < deviceCapacity(bulk.devices[1]!, bulk.traffic), 'the GPU alone could carry this load')
+  t.ok(thr.p99LastHalf <= 1.2 * thr.p99FirstHalf, `throughput p99, last half ${thr.p99LastHalf.toFixed(0)} ms ≤ 1.2× first half ${thr.p99FirstHalf.toFixed(0)} ms`)
+  t.ok(thr.p99 < 1000, `throughput p99 ${thr.p99.toFixed(0)} ms`)
+  t.equal(thr.rejected + thr.unfinished, 0, 'nothing refused')
+})
+
+t.test('sustainable rate at SLO: switchyard ≥ every baseline (same arrivals)', async (t) => {
+  const r = runExperiment(scenario, { durationS: 20, bisect: 2 })
+  const sy = r.strategies.find((s) => s.strategy === 'switchyard')!
+  t.ok(sy.sustainableRate > 0, `switchyard sustains ${sy.sustainableRate.toFixed(0)} req/s`)
+  for (const b of r.strategies) {
+    if (b === sy) continue
+    t.ok(sy.sustainableRate >= b.sustainableRate, `switchyard ${sy.sustainableRate.toFixed(0)} ≥ ${b.strategy} ${b.sustainableRate.toFixed(0)} req/s`)
+  }
+})
+
+t.test('every committed scenario resolves against the committed profiles', async (t) => {
+  const dir = join(import.meta.dirname, '..', '..', 'bench', 'scenarios')
+  const files = readdirSync(dir).filter((f) => f.endsWith('.json'))
+  t.ok(files.length >= 4)
+  for (const f of files) {
+    const s = loadScenario(join(dir, f))
+    t.ok(capacity(s) > 0, `${s.name}: capacity ${capacity(s).toFixed(0)} req/s`)
+    for (const d of s.devices) t.match(s.sources[d.id], /: (measured|assumed)/, `${s.name}/${d.id} says where its numbers come from`)
+  }
+})
+
+t.test('a profile from GET /models: one device per served device, each lane\'s fitted cost', async (t) => {
+  const lane = (aMs: number, bMs: number) => ({ id: 'cpu', kind: 'cpu' as const, workers: 2, maxBatchSize: 8, batchDelayMs: { latency: 0, throughput: 5 }, queue: { max: 256 }, cost: { aMs, bMs, samples: 40 }, calibration: [{ batchSize: 1, ms: aMs + bMs }] })
+  const p = profileFromModels({ models: [{ name: 'a', devices: [lane(1, 8)] }, { name: 'b', devices: [lane(4, 50)] }] }, { name: 'x', source: 'measured: test', latencyWorkers: { cpu: 1 } })
+  t.equal(p.devices.length, 1)
+  t.match(p.devices[0], { id: 'cpu', workers: 2, latencyWorkers: 1, maxQueue: 256, models: { a: { a: 1, b: 8, maxBatchSize: 8 }, b: { a: 4, b: 50, maxBatchSize: 8 } } })
+  t.throws(() => profileFromModels({ models: [{ name: 'a', devices: [{ ...lane(0, 0), cost: { aMs: 0, bMs: 0, samples: 0 }, calibration: [] }] }] }, { name: 'x', source: 'measured' }), /not calibrated/)
+})
+
+t.test('capacity planning answers with the fewest devices that meet the SLO, or says decoding is the limit', async (t) => {
+  const base = { profiles: ['gpu-slow-assumed', 'cpu-here'], slo: { latency: 1000, throughput: 2000 }, latencyShare: 0, deadlineMs: { latency: 1000, throughput: 30_000 }, durationS: 20, seed: 1, maxEach: 4 }
+  const r = plan({ ...base, ratePerS: 600, cores: 64 })
+  t.ok(r.answer, 'an answer')
+  t.equal(r.answer!.counts['gpu-slow-assumed'], 2, 'two of the 400 req/s GPUs for 600 req/s')
+  t.ok(r.answer!.capacityPerS >= 600)
+  t.ok(r.candidates.every((c) => c.devices >= r.answer!.devices || c.pass === false), 'no smaller set passed')
+  const blocked = plan({ ...base, ratePerS: 600, cores: 4 })
+  t.equal(blocked.answer, null)
+  t.match(blocked.blocked, /cannot decode 600 images\/s/)
+})
