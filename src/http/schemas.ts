@@ -112,10 +112,25 @@ export const ModelsReport = Type.Object({
       channelOrder: Type.String(),
       dynamicBatch: Nullable(Type.Boolean())
     }),
+    variants: Type.Array(Type.Object({
+      name: Type.String(),
+      kinds: Type.Array(Type.Union([Type.Literal('cpu'), Type.Literal('cuda')]), { description: 'device kinds it suits, preferred first' }),
+      accuracyRank: Int,
+      served: Type.Boolean({ description: 'some device runs it' }),
+      unavailable: Nullable(Type.String({ description: 'why its weights could not be used' })),
+      agreement: Nullable(Type.Object({
+        reference: Type.String({ description: 'the variant compared with (the most accurate available)' }),
+        images: Int,
+        top1Agreement: Num,
+        maxScoreDifference: Num
+      }, { description: 'measured at startup on the calibration images' }))
+    })),
     devices: Type.Array(Type.Object({
       id: Type.String(),
       kind: Type.Union([Type.Literal('cpu'), Type.Literal('cuda')]),
+      variant: Type.String({ description: 'the variant this device runs' }),
       healthy: Type.Boolean(),
+      price: Type.Object({ perHour: Num, watts: Type.Object({ busy: Num, idle: Num }) }, { description: 'configured price per hour and power (defaults in src/router/price.ts)' }),
       workers: Int,
       maxBatchSize: Int,
       batchDelayMs: Type.Object({ latency: Num, throughput: Num }),
