@@ -24,7 +24,8 @@ const ENV: ReadonlyArray<readonly [string, string, 'string' | 'int' | 'list']> =
   ['SWITCHYARD_MODELS', '/models/enabled', 'list'],
   ['SWITCHYARD_CLASSIFY_MODEL', '/routes/classify', 'string'],
   ['SWITCHYARD_DETECT_MODEL', '/routes/detect', 'string'],
-  ['SWITCHYARD_DEFAULT_POLICY', '/routing/defaultPolicy', 'string']
+  ['SWITCHYARD_DEFAULT_POLICY', '/routing/defaultPolicy', 'string'],
+  ['SWITCHYARD_ROUTING_STRATEGY', '/routing/strategy', 'string']
 ]
 
 export interface LoadOptions {
