@@ -99,3 +99,30 @@ t.test('a tiled request counts its images in /metrics', async (t) => {
   const res = await app.inject({ method: 'GET', url: '/metrics' })
   t.match(res.body, /switchyard_tile_images_total\{device="cpu",model="yolox-nano-dynamic"\} \d+/)
 })
+
+t.test('two CPU profiles: a tiled latency request goes, whole, where all its images finish first', async (t) => {
+  // `single` runs one image per batch on one worker; `batched` runs up to 8 per batch on two.
+  // Both fitted costs are read from /models just before the request (nothing runs in between,
+  // so they are the costs the router reads); the expected device is computed here from them by
+  // the formula in router.ts — ⌈⌈k/B⌉ / W⌉ · (a + b·min(k, B)) — not asked of the server.
+  const s = await startServer(t, {
+    models: { enabled: ['mobilenetv2', MODEL] },
+    routes: { detect: MODEL },
+    tiling: { maxTiles: 64 },
+    devices: [
+      { id: 'single', kind: 'cpu', required: true, workers: 1, intraOpThreads: 1, maxBatchSize: 1 },
+      { id: 'batched', kind: 'cpu', required: true, workers: 2, intraOpThreads: 1, maxBatchSize: 8 }
+    ]
+  })
+  const models = (await s.app.inject('/models')).json().models as Array<{ name: string, devices: Array<{ id: string, workers: number, maxBatchSize: number, cost: { aMs: number, bMs: number } }> }>
+  const k = 46 // 45 tiles and the whole-image pass (the grid is pinned in 'tiles=auto finds…')
+  const finish = Object.fromEntries(models.find((m) => m.name === MODEL)!.devices.map((d) => {
+    const B = d.maxBatchSize
+    return [d.id, Math.ceil(Math.ceil(k / B) / d.workers) * (d.cost.aMs + d.cost.bMs * Math.min(k, B))]
+  }))
+  const expected = finish.single! < finish.batched! ? 'single' : 'batched'
+  const res = await s.app.inject({ method: 'POST', url: `/detect/${MODEL}?tiles=auto`, payload: mosaic.jpeg, headers: { ...jpeg, 'x-switchyard-policy': 'latency' } })
+  t.equal(res.statusCode, 200)
+  t.equal(res.json().tiles.count + 1, k)
+  t.same(res.json().tiles.devices, { [expected]: k }, `every image on ${expected} (predicted ${Math.round(finish.single!)} ms on single, ${Math.round(finish.batched!)} ms on batched)`)
+})
