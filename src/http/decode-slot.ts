@@ -4,11 +4,26 @@
 import type { Policy } from '../config/schema.js'
 import { Overloaded, withRetryAfter } from '../errors.js'
 import type { Metrics } from '../metrics/metrics.js'
+import type { ModelSpec } from '../models/model-spec.js'
 import type { DecodeGate } from '../preprocess/decode-gate.js'
+import { decodeImage, type ImageLimits } from '../preprocess/decode-image.js'
+import type { PreparedImage } from '../worker/protocol.js'
 
 export async function decodeSlot (gate: DecodeGate, metrics: Metrics, policy: Policy, model: string): Promise<() => void> {
   const release = await gate.acquire(policy === 'latency' ? 'latency' : 'throughput')
   if (release !== null) return release
   metrics.rejected('', model, policy, 'decode-queue-full')
   throw withRetryAfter(new Overloaded('too many images waiting to be decoded'), 1)
+}
+
+/** Decodes and resizes one image for `model` while holding a decode slot; how long it took. */
+export async function decodeGated (gate: DecodeGate, metrics: Metrics, policy: Policy, model: Pick<ModelSpec, 'name' | 'input' | 'preprocess'>, bytes: Buffer, limits: ImageLimits): Promise<{ image: PreparedImage, decodeMs: number }> {
+  const release = await decodeSlot(gate, metrics, policy, model.name)
+  const start = performance.now()
+  try {
+    const image = await decodeImage(bytes, model, limits)
+    return { image, decodeMs: performance.now() - start }
+  } finally {
+    release()
+  }
 }

@@ -17,7 +17,7 @@ import { dispatchMany } from '../../router/dispatch-many.js'
 import type { Dispatcher, DispatchOptions } from '../../router/dispatcher.js'
 import type { ItemParams, PreparedImage } from '../../worker/protocol.js'
 import { annotate } from '../answer-headers.js'
-import { decodeSlot } from '../decode-slot.js'
+import { decodeGated, decodeSlot } from '../decode-slot.js'
 import { CONTENT_TYPE, answerFormat, drawDetections, type AnswerFormat } from '../draw-detections.js'
 import { readImage } from '../read-image.js'
 import { ClassifyAnswer, DetectAnswer, ERROR_STATUSES, errorResponses } from '../schemas.js'
@@ -248,15 +248,7 @@ export async function inferRoutes (app: FastifyInstance, opts: InferRouteOptions
         }
       }
 
-      const release = await decodeSlot(gate, metrics, ro.policy, model.name)
-      const decodeStart = performance.now()
-      let image
-      try {
-        image = await decodeImage(bytes, model, config.images)
-      } finally {
-        release()
-      }
-      const decodeMs = performance.now() - decodeStart
+      const { image, decodeMs } = await decodeGated(gate, metrics, ro.policy, model, bytes, config.images)
 
       const done = await dispatcher.dispatch(model.name, image, itemParams, routing,
         () => decodeImage(bytes, model, config.images))

@@ -16,7 +16,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../../config/schema.js'
 import type { DeviceSet } from '../../devices/device-set.js'
 import { InvalidInferRequest, ModelNotFound, ModelVersionNotFound } from '../../errors.js'
-import { decodeSlot } from '../decode-slot.js'
+import { decodeGated } from '../decode-slot.js'
 import type { Metrics } from '../../metrics/metrics.js'
 import type { ModelInfo } from '../../models/model-spec.js'
 import type { DecodeGate } from '../../preprocess/decode-gate.js'
@@ -159,15 +159,7 @@ export async function v2Routes (app: FastifyInstance, opts: V2RouteOptions): Pro
     }
     const bytes = items.images[i]!
     if (bytes.length === 0) throw new InvalidInferRequest(`encoded_image element ${i} is empty`)
-    const release = await decodeSlot(gate, metrics, routing.policy, model.name)
-    const decodeStart = performance.now()
-    let image
-    try {
-      image = await decodeImage(bytes, model, config.images)
-    } finally {
-      release()
-    }
-    const decodeMs = performance.now() - decodeStart
+    const { image, decodeMs } = await decodeGated(gate, metrics, routing.policy, model, bytes, config.images)
     const done = await dispatcher.dispatch(model.name, image, plan.params, routing, () => decodeImage(bytes, model, config.images))
     return { done, decodeMs }
   }
