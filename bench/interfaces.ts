@@ -1,4 +1,5 @@
-// What the Open Inference Protocol costs against POST /classify for the same photo, one run:
+// What each interface costs against POST /classify for the same photo, one run: the Open
+// Inference Protocol (JSON, binary, raw tensor) and drawn detections (PNG, JPEG) —
 //   npm run bench:interfaces          → bench/results/interfaces.{md,json}
 // The server runs in this process (default config, models from ../shared/models); a child
 // process sends sequential requests — one at a time, the cases interleaved round by round (in
@@ -79,6 +80,21 @@ const CASES: Case[] = [
       const data = Buffer.from(x.buffer, x.byteOffset, x.byteLength)
       return binaryBody({ inputs: [{ name: 'input', shape: [1, 3, 224, 224], datatype: 'FP32', parameters: { binary_data_size: data.length } }], outputs: [{ name: 'output', parameters: { binary_data: true } }] }, data)
     }
+  },
+  {
+    name: 'POST /detect',
+    what: 'the same JPEG to the detector; JSON boxes',
+    request: async () => ({ path: '/detect', body: jpeg, headers: { 'content-type': 'image/jpeg' } })
+  },
+  {
+    name: 'POST /detect, Accept: image/png',
+    what: 'the boxes drawn on the photo: a second, full-size decode and a PNG encode',
+    request: async () => ({ path: '/detect', body: jpeg, headers: { 'content-type': 'image/jpeg', accept: 'image/png' } })
+  },
+  {
+    name: 'POST /detect?format=jpeg',
+    what: 'the boxes drawn on the photo, as JPEG',
+    request: async () => ({ path: '/detect?format=jpeg', body: jpeg, headers: { 'content-type': 'image/jpeg' } })
   },
   {
     name: 'v2 infer, JSON, FP32 tensor',

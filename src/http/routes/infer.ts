@@ -3,7 +3,7 @@
 //   → worker (tensor, run, decode) → this response
 import { performance } from 'node:perf_hooks'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { Config } from '../../config/schema.js'
+import type { Config, Policy } from '../../config/schema.js'
 import type { DeviceSet } from '../../devices/device-set.js'
 import { InvalidHeader, ModelNotFound, VariantNotFound } from '../../errors.js'
 import type { Metrics } from '../../metrics/metrics.js'
@@ -15,7 +15,7 @@ import { cutTile, parseTilesQuery, planTiles, type TilePlan, type TilingRequest,
 import { mergeTiles } from '../../postprocess/merge-tiles.js'
 import { dispatchMany } from '../../router/dispatch-many.js'
 import type { Dispatcher, DispatchOptions } from '../../router/dispatcher.js'
-import type { ItemParams, PreparedImage } from '../../worker/protocol.js'
+import type { Detection, ItemParams, PreparedImage } from '../../worker/protocol.js'
 import { annotate } from '../answer-headers.js'
 import { decodeGated, decodeSlot } from '../decode-slot.js'
 import { CONTENT_TYPE, answerFormat, drawDetections, type AnswerFormat } from '../draw-detections.js'
@@ -110,6 +110,26 @@ export async function inferRoutes (app: FastifyInstance, opts: InferRouteOptions
   }
   app.decorateRequest('inference', null as unknown as FastifyRequest['inference'])
 
+  /**
+   * The image with its boxes drawn: a second, full-size decode of the request's bytes, through
+   * the same decode gate as the first (it is the same kind of work on the same pool).
+   */
+  async function drawn (reply: FastifyReply, bytes: Buffer, detections: Detection[], format: Exclude<AnswerFormat, 'json'>, policy: Policy, model: string): Promise<Buffer> {
+    const release = await decodeSlot(gate, metrics, policy, model)
+    const start = performance.now()
+    let image: Buffer
+    try {
+      image = await drawDetections(bytes, detections, format, config.images)
+    } finally {
+      release()
+    }
+    void reply
+      .header('server-timing', `${reply.getHeader('server-timing') as string}, draw;dur=${(performance.now() - start).toFixed(2)}`)
+      .header('x-switchyard-detections', String(detections.length))
+      .type(CONTENT_TYPE[format])
+    return image
+  }
+
   interface TiledCall {
     request: FastifyRequest
     reply: FastifyReply
@@ -127,7 +147,7 @@ export async function inferRoutes (app: FastifyInstance, opts: InferRouteOptions
    * needs no tiles (the caller goes on as for any /detect). The decode slot is held while the
    * image is decoded once and cut; the tiles and the whole-image pass go out together.
    */
-  async function detectTiled (c: TiledCall): Promise<Record<string, unknown> | null> {
+  async function detectTiled (c: TiledCall): Promise<(Record<string, unknown> & { detections: Detection[] }) | null> {
     const { model, routing } = c
     const name = model.name
     const release = await decodeSlot(gate, metrics, routing.policy, name)
@@ -244,7 +264,11 @@ export async function inferRoutes (app: FastifyInstance, opts: InferRouteOptions
         const settings = tilingSettings(config.tiling, model)
         if ((tiling.tiles ?? (tiling.tileSize !== undefined ? 'auto' : settings.default)) !== 'off') {
           const tiled = await detectTiled({ request, reply, started, model, bytes, tiling, settings, routing, itemParams })
-          if (tiled !== null) return tiled
+          if (tiled !== null) {
+            const format = answerFormat(request.query.format, request.headers.accept)
+            void reply.header('vary', 'Accept')
+            return format === 'json' ? tiled : drawn(reply, bytes, tiled.detections, format, ro.policy, model.name)
+          }
         }
       }
 
@@ -280,21 +304,7 @@ export async function inferRoutes (app: FastifyInstance, opts: InferRouteOptions
       if (format === 'json') {
         return { model: model.name, variant: ran, device: done.device, batchSize: done.batchSize, policy: ro.policy, width: r.width, height: r.height, detections: r.detections, timing }
       }
-      // the image with its boxes: a second, full-size decode of the request's bytes, through
-      // the same decode gate as the first (it is the same kind of work on the same pool)
-      const drawRelease = await decodeSlot(gate, metrics, ro.policy, model.name)
-      const drawStart = performance.now()
-      let drawn: Buffer
-      try {
-        drawn = await drawDetections(bytes, r.detections, format, config.images)
-      } finally {
-        drawRelease()
-      }
-      void reply
-        .header('server-timing', `${reply.getHeader('server-timing') as string}, draw;dur=${(performance.now() - drawStart).toFixed(2)}`)
-        .header('x-switchyard-detections', String(r.detections.length))
-        .type(CONTENT_TYPE[format])
-      return drawn
+      return drawn(reply, bytes, r.detections, format, ro.policy, model.name)
     }
     const schema = routeSchemas[task]
     // defaultModel: the model a path without :model asks for (the auth check reads it too)

@@ -126,3 +126,13 @@ t.test('two CPU profiles: a tiled latency request goes, whole, where all its ima
   t.equal(res.json().tiles.count + 1, k)
   t.same(res.json().tiles.devices, { [expected]: k }, `every image on ${expected} (predicted ${Math.round(finish.single!)} ms on single, ${Math.round(finish.batched!)} ms on batched)`)
 })
+
+t.test('a tiled request can be answered drawn: the whole image with every merged box', async (t) => {
+  const res = await app.inject({ method: 'POST', url: `/detect/${MODEL}?tiles=auto&format=jpeg&score_threshold=0.5`, payload: mosaic.jpeg, headers: jpeg })
+  t.equal(res.statusCode, 200)
+  t.equal(res.headers['content-type'], 'image/jpeg')
+  const meta = await sharp(res.rawPayload).metadata()
+  t.same([meta.width, meta.height], [mosaic.width, mosaic.height], 'the full mosaic, not a tile')
+  t.match(res.headers['x-switchyard-tiles'], /^count=45, grid=9x5, whole=1$/)
+  t.ok(Number(res.headers['x-switchyard-detections']) >= 17, `${res.headers['x-switchyard-detections']} boxes drawn`)
+})
