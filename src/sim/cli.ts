@@ -1,5 +1,6 @@
 // `npm run simulate -- …` (bench/simulate.ts): scenarios, the wall-time check, capacity plans.
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs'
+import { comparePolicies, policiesMarkdown } from './policies.js'
 import { cpus } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -17,10 +18,11 @@ const err = (s: string): void => { process.stderr.write(`${s}\n`) }
 export async function main (argv: string[]): Promise<void> {
   const cmd = argv[0]
   if (cmd === undefined || cmd === '--help') {
-    process.stdout.write(`usage: npm run simulate -- <scenario>… | all | wall | profile --url … | plan --profile … --rate … --slo …\nscenarios: ${scenarioNames().join(', ')}\n`)
+    process.stdout.write(`usage: npm run simulate -- <scenario>… | all | wall | profile --url … | plan --profile … --rate … --slo … | policies <scenario>…\nscenarios: ${scenarioNames().join(', ')}\n`)
     return
   }
   if (cmd === 'plan') { runPlan(argv.slice(1)); return }
+  if (cmd === 'policies') { runPolicies(argv.slice(1)); return }
   if (cmd === 'wall') { process.stdout.write(`${wall()}\n`); return }
   const names = cmd === 'all' ? scenarioNames() : argv.filter((a) => !a.startsWith('-'))
   mkdirSync(RESULTS, { recursive: true })
@@ -137,4 +139,20 @@ function runPlan (args: string[]): void {
     maxEach: Number(values['max-each'])
   }, err)
   process.stdout.write(planText(r))
+}
+
+/** npm run simulate -- policies <scenario>…: throughput vs cost vs latency on the same arrivals */
+function runPolicies (names: string[]): void {
+  const sections: string[] = []
+  for (const name of names.length > 0 ? names : ['cpu-gpu', 'cpu-two-gpus']) {
+    const s = loadScenario(name.endsWith('.json') ? name : join(SCENARIOS, `${name}.json`))
+    const durationS = Math.min(s.durationS, 120)
+    for (const load of [0.4, s.load]) {
+      const md = policiesMarkdown(s, comparePolicies(s, load, durationS), load, durationS)
+      process.stdout.write(`${md}\n`)
+      sections.push(md)
+    }
+  }
+  writeFileSync(join(RESULTS, 'simulate-policies.md'), `# Request policies on the same arrivals (simulated)\n\n${sections.join('\n')}`)
+  err(`wrote ${join(RESULTS, 'simulate-policies.md')}`)
 }

@@ -12,6 +12,7 @@ import type { Policy } from '../config/schema.js'
 import { VirtualClock } from '../devices/clock.js'
 import { RequestQueue } from '../devices/request-queue.js'
 import type { BatchEvent } from '../devices/scheduler.js'
+import { priceOf, pricePerMs } from '../router/price.js'
 import { DecodeGate } from '../preprocess/decode-gate.js'
 import { Dispatcher, type DispatchObserver } from '../router/dispatcher.js'
 import type { RouteReason } from '../router/router.js'
@@ -60,6 +61,10 @@ export interface ClassStats extends Percentiles {
 export interface DeviceStats {
   id: string
   images: number
+  /** worker-ms spent running batches */
+  busyMs: number
+  /** what that busy time cost: pricePerHour / 3 600 000 · busyMs (src/router/price.ts) */
+  cost: number
   /** worker-time busy / worker-time, every slot */
   util: number
   /** busy fraction of the live workers that take throughput work */
@@ -218,11 +223,13 @@ export function runScenario (s: Scenario, o: RunOptions, workload?: Workload): R
 
   // images per device, and the optional time series
   const images = new Float64Array(devices.length)
+  const busyMs = new Float64Array(devices.length)
   const stepMs = Math.max(100, o.durationMs / 300)
   const steps = Math.ceil(o.durationMs / stepMs)
   const seriesImages = o.series === true ? devices.map(() => new Float64Array(steps)) : null
   devices.forEach((d, k) => d.on('batch', (e: BatchEvent) => {
     images[k]! += e.size
+    busyMs[k]! += e.serviceMs
     if (seriesImages !== null) {
       const step = Math.floor(clock.now() / stepMs)
       if (step < steps) seriesImages[k]![step]! += e.size
@@ -305,6 +312,8 @@ export function runScenario (s: Scenario, o: RunOptions, workload?: Workload): R
     devices: devices.map((d, k) => ({
       id: d.id,
       images: images[k]!,
+      busyMs: busyMs[k]!,
+      cost: pricePerMs(priceOf(d.config)) * busyMs[k]!,
       util: samples > 0 ? busyAll[k]! / (samples * workerSlots(d)) : 0,
       utilThroughput: liveGen[k]! > 0 ? busyGen[k]! / liveGen[k]! : 0,
       decisions: Object.fromEntries(decisions[k]!),

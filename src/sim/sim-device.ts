@@ -4,6 +4,7 @@
 import type { VirtualClock } from '../devices/clock.js'
 import type { RequestQueue } from '../devices/request-queue.js'
 import { Scheduler } from '../devices/scheduler.js'
+import type { PriceConfig } from '../router/price.js'
 import { SimulatedExecutorFactory, type SimCondition, type SimCost } from './simulated-executor.js'
 
 export interface SimModelProfile extends SimCost {
@@ -12,6 +13,10 @@ export interface SimModelProfile extends SimCost {
 
 export interface SimDeviceSpec {
   id: string
+  /** device kind: sets the default price and power (src/router/price.ts) */
+  kind?: 'cpu' | 'cuda'
+  pricePerHour?: number
+  watts?: { busy: number, idle: number }
   workers: number
   latencyWorkers?: number
   maxQueue?: number
@@ -21,10 +26,13 @@ export interface SimDeviceSpec {
 
 export class SimDevice extends Scheduler {
   readonly condition: SimCondition = { slowdown: 1, down: false }
+  /** what the cost policy and the cost figures read: kind, price and power */
+  readonly config: PriceConfig
   readonly executors: SimulatedExecutorFactory
 
   constructor (spec: SimDeviceSpec, clock: VirtualClock, random: () => number, opts: { costWindow?: number, sharedQueues?: ReadonlyMap<string, RequestQueue>, calibrate?: boolean } = {}) {
     super({ id: spec.id, workers: spec.workers, latencyWorkers: spec.latencyWorkers ?? 0, clock, costWindow: opts.costWindow ?? 128, restartBackoffMs: { initial: 250, max: 30_000 } })
+    this.config = { kind: spec.kind ?? 'cpu', ...(spec.pricePerHour !== undefined ? { pricePerHour: spec.pricePerHour } : {}), ...(spec.watts !== undefined ? { watts: spec.watts } : {}) }
     const costs = new Map(Object.entries(spec.models))
     this.executors = new SimulatedExecutorFactory(clock, costs, this.condition, random, 1000)
     this.factory = this.executors
