@@ -8,6 +8,7 @@ import t from 'tap'
 import { runScenario } from './engine.js'
 import { runExperiment } from './experiment.js'
 import { plan } from './plan.js'
+import { comparePolicies } from './policies.js'
 import { profileFromModels } from './profile.js'
 import { capacity, deviceCapacity, loadScenario, type Scenario } from './scenario.js'
 import { generate } from './workload.js'
@@ -148,4 +149,12 @@ t.test('capacity planning answers with the fewest devices that meet the SLO, or 
   const blocked = plan({ ...base, ratePerS: 600, cores: 4 })
   t.equal(blocked.answer, null)
   t.match(blocked.blocked, /cannot decode 600 images\/s/)
+})
+
+t.test('the cost policy, on the same arrivals, spends less per inference where there is spare capacity', async (t) => {
+  const rows = comparePolicies({ ...scenario, durationS: 60 }, 0.4, 60)
+  const by = Object.fromEntries(rows.map((r) => [r.policy, r]))
+  t.ok(by.cost!.costPer1000 < by.throughput!.costPer1000, `cost ${by.cost!.costPer1000.toFixed(5)} < throughput ${by.throughput!.costPer1000.toFixed(5)} $ per 1,000 (${(by.cost!.costPer1000 / by.throughput!.costPer1000).toFixed(2)}×)`)
+  t.same(rows.map((r) => r.policy), ['throughput', 'cost', 'latency'])
+  t.ok(rows.every((r) => r.result.devices.every((d) => d.cost >= 0 && d.busyMs >= 0)))
 })
