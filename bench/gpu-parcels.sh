@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Builds the two parcels for a lent GPU machine with ../shared/gpu/bundle.sh, from any checkout.
+# bundle.sh appends to .git/info/exclude, which fails in a git worktree (there .git is a file):
+# this runs it from a scratch root whose .git is a directory and whose package files,
+# node_modules and .gpu link to this checkout. Output: .gpu/part-a.tar.xz, .gpu/part-b.tar.xz,
+# .gpu/on-device.sh here (.gpu/ is git-ignored).
+#   bash bench/gpu-parcels.sh            (after npm ci, npm run gpu:bundle)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+bundle=${SWITCHYARD_GPU_BUNDLE:-$root/../shared/gpu/bundle.sh}
+[ -f "$bundle" ] || { echo "no $bundle (set SWITCHYARD_GPU_BUNDLE)" >&2; exit 2; }
+if [ -d "$root/.git" ]; then cd "$root" && exec bash "$bundle"; fi
+shim=$(mktemp -d); trap 'rm -rf "$shim"' EXIT
+mkdir -p "$shim/.git/info" "$root/.gpu"
+for f in package.json package-lock.json .npmrc node_modules .gpu; do [ -e "$root/$f" ] && ln -s "$root/$f" "$shim/$f"; done
+cd "$shim" && bash "$bundle"
