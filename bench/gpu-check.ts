@@ -385,7 +385,7 @@ try {
       ...Object.entries(p).map(([name, x]) => `         ${pad('', 8)} ${pad(name, 6)} bulk→${JSON.stringify(x.throughputDecisions)} probe→${JSON.stringify(x.probe.devices)} reasons ${JSON.stringify(x.decisionReasons)} batch ${JSON.stringify(x.meanBatchSize)} pred err ${JSON.stringify(x.meanPredictionErrorMs)} ms`)
     )
   }
-  summary.push(`profile  ${profileFile} (${profile.devices.map((d) => `${d.id}: ${Object.entries(d.models).map(([m, c]) => `${m} a=${c.a} b=${c.b}`).join(', ')}`).join('; ')}; decode ${JSON.stringify(profile.host?.decodeMs)} ms)`)
+  summary.push(`profile  ${profileFile.split('/').pop()!} (${profile.devices.map((d) => `${d.id}: ${Object.entries(d.models).map(([m, c]) => `${m} a=${c.a} b=${c.b}`).join(', ')}`).join('; ')}; decode ${JSON.stringify(profile.host?.decodeMs)} ms)`)
   results.summary = summary
   results.seconds = Math.round((Date.now() - t0) / 1000)
   writeFileSync(resultsFile, JSON.stringify(results, null, 2) + '\n')
