@@ -28,10 +28,10 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from
 import { cpus, tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { iou } from '../src/postprocess/nms.js'
 import { measureProfile } from '../src/sim/measure-profile.js'
 import { checkProfile } from '../src/sim/profile.js'
 import { round } from '../src/util/format.js'
+import { BOX_TOLERANCE_PX as BOX_TOL_PX, cardSlug, compareClassify, compareDetect, SCORE_TOLERANCE as SCORE_TOL, type Detection, type Prediction } from './gpu-parity.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const bundled = import.meta.url.endsWith('.mjs')
@@ -50,8 +50,6 @@ const DECODE_SLOTS = Number(process.env.GPU_CHECK_DECODE_SLOTS ?? (CORES >= 8 ? 
 // running the fp32 classifier, so every step (parity, three load phases, ratios, profile) runs;
 // its numbers say nothing about a GPU and go to gpu-check-rehearsal.* only
 const REHEARSAL = process.env.GPU_CHECK_REHEARSAL === '1'
-const SCORE_TOL = 1e-2
-const BOX_TOL_PX = 1
 const photos = readdirSync(join(SHARED, 'images')).filter((f) => f.endsWith('.jpg')).sort()
 const t0 = Date.now()
 
@@ -65,8 +63,7 @@ function gpuCard (): Card | null {
   try {
     const line = execFileSync('nvidia-smi', ['--query-gpu=name,driver_version,memory.total', '--format=csv,noheader'], { encoding: 'utf8', timeout: 30_000 }).trim().split('\n')[0]!
     const [name = '', driver = '', memory = ''] = line.split(',').map((s) => s.trim())
-    const slug = name.replace(/^nvidia\s+/i, '').toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '')
-    return name ? { name, driver, memory, slug: slug || 'gpu' } : null
+    return name ? { name, driver, memory, slug: cardSlug(name) } : null
   } catch { return null }
 }
 const card = REHEARSAL ? null : gpuCard()
@@ -133,8 +130,6 @@ const mainConfig = {
 const LATENCY_WORKERS = { cpu: 1, 'cuda:0': 0 }
 
 // ---- requests --------------------------------------------------------------------------------
-interface Prediction { index: number, label: string, score: number }
-interface Detection { index: number, label: string, score: number, box: { x1: number, y1: number, x2: number, y2: number } }
 interface InferBody { device: string, variant: string, batchSize: number, predictions?: Prediction[], detections?: Detection[] }
 
 async function infer (s: Server, route: string, photo: string, device: string): Promise<InferBody> {
@@ -157,29 +152,6 @@ function calibrationRows (server: string, m: ModelsBody): Array<Record<string, u
 
 // ---- parity ----------------------------------------------------------------------------------
 const top1 = (p: Prediction[]): { index: number, label: string, score: number } => ({ index: p[0]!.index, label: p[0]!.label, score: round(p[0]!.score, 4) })
-
-function compareClassify (ref: Prediction[], got: Prediction[]): { top1Equal: boolean, maxScoreDiff: number, pass: boolean } {
-  const maxScoreDiff = Math.max(...ref.map((p) => Math.abs(p.score - (got.find((q) => q.index === p.index)?.score ?? 0))))
-  const top1Equal = ref[0]!.index === got[0]!.index
-  return { top1Equal, maxScoreDiff: Number(maxScoreDiff.toExponential(2)), pass: top1Equal && maxScoreDiff <= SCORE_TOL }
-}
-
-function compareDetect (ref: Detection[], got: Detection[]): { count: string, maxBoxDiffPx: number, maxScoreDiff: number, unmatched: string[], pass: boolean } {
-  let boxDiff = 0; let scoreDiff = 0; const unmatched: string[] = []
-  for (const x of ref) {
-    const m = got.filter((y) => y.index === x.index).sort((p, q) => iou(q.box, x.box) - iou(p.box, x.box))[0]
-    if (!m || iou(m.box, x.box) < 0.5) { unmatched.push(`${x.label} ${x.score.toFixed(2)}`); continue }
-    boxDiff = Math.max(boxDiff, Math.abs(m.box.x1 - x.box.x1), Math.abs(m.box.y1 - x.box.y1), Math.abs(m.box.x2 - x.box.x2), Math.abs(m.box.y2 - x.box.y2))
-    scoreDiff = Math.max(scoreDiff, Math.abs(m.score - x.score))
-  }
-  return {
-    count: `${got.length} vs cpu ${ref.length}`,
-    maxBoxDiffPx: round(boxDiff, 2),
-    maxScoreDiff: Number(scoreDiff.toExponential(2)),
-    unmatched,
-    pass: unmatched.length === 0 && got.length === ref.length && boxDiff <= BOX_TOL_PX && scoreDiff <= SCORE_TOL
-  }
-}
 
 // ---- load ------------------------------------------------------------------------------------
 interface Bulk { rps: number, p50: number, p99: number, non2xx: number, statuses: Record<string, number> }
