@@ -112,3 +112,16 @@ t.test('a deadline no device can meet is refused at once with Retry-After', asyn
   t.ok(Number(r.headers['retry-after']) >= 1)
   t.match((await app.inject('/metrics')).body, /switchyard_rejected_requests_total\{device="",model="yolox-nano",policy="latency",reason="deadline"\} 1/)
 })
+
+t.test('routing.strategy switches the real server to a baseline: shared-queue builds one queue per model', async (t) => {
+  const server = await startServer(t, {
+    routing: { strategy: 'shared-queue' },
+    devices: [{ id: 'cpu-a', kind: 'cpu', required: true, workers: 1 }, { id: 'cpu-b', kind: 'cpu', required: true, workers: 1 }]
+  })
+  const [a, b] = server.devices.devices
+  t.equal(a!.lanes.get('mobilenetv2')!.queue, b!.lanes.get('mobilenetv2')!.queue, 'both devices consume the same queue (Triton\'s rule)')
+  const res = await Promise.all(Array.from({ length: 4 }, () => server.app.inject({ method: 'POST', url: '/classify', payload: photo('dog.jpg'), headers: { ...jpeg, 'x-switchyard-policy': 'throughput' } })))
+  t.same(res.map((r) => r.statusCode), [200, 200, 200, 200])
+  t.match((await server.app.inject('/metrics')).body, /switchyard_routing_decisions_total\{device="cpu-[ab]",model="mobilenetv2",policy="throughput",reason="shared-queue"\} [1-4]/)
+  t.equal(testConfig({}).routing.strategy, 'switchyard', 'the default is switchyard')
+})
