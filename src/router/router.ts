@@ -48,7 +48,7 @@ import type { Policy } from '../config/schema.js'
 import { costPerInference, type PriceConfig } from './price.js'
 import type { Strategy } from './strategies.js'
 
-export { STRATEGIES, type Strategy } from './strategies.js'
+export type { Strategy } from './strategies.js'
 
 export interface WorkerView {
   alive: boolean
@@ -94,8 +94,7 @@ export interface RouteRequest {
 }
 
 export type RouteReason = 'pinned' | 'earliest-finish' | 'best-throughput' | 'overflow' | 'lowest-cost' | 'retry' | Exclude<Strategy, 'switchyard'>
-export const REJECT_REASONS = ['deadline', 'queue-full', 'no-healthy-device', 'unknown-device'] as const
-export type RejectReason = typeof REJECT_REASONS[number]
+export type RejectReason = 'deadline' | 'queue-full' | 'no-healthy-device' | 'unknown-device'
 
 export type RouteDecision =
   | { ok: true, device: string, predictedMs: number, reason: RouteReason }
