@@ -38,7 +38,12 @@ export const DeviceSchema = Type.Object({
   watts: Type.Optional(Type.Object({
     busy: Type.Number({ minimum: 0, description: 'power drawn while running a batch' }),
     idle: Type.Number({ minimum: 0, description: 'power drawn while idle' })
-  }, { additionalProperties: false, description: 'default by kind: src/router/price.ts; measured by nvidia-smi on a CUDA device where it exists' }))
+  }, { additionalProperties: false, description: 'default by kind: src/router/price.ts; measured by nvidia-smi on a CUDA device where it exists' })),
+  watchdog: Type.Object({
+    factor: Type.Number({ minimum: 1, default: 4, description: 'a batch may run this many times its predicted time' }),
+    floorMs: Type.Integer({ minimum: 1, default: 5000, description: 'and at least this long' })
+  }, { additionalProperties: false, default: {}, description: 'a batch running past max(floorMs, factor × predicted ms) fails (its requests are retried elsewhere) and its worker is retired and replaced' }),
+  startTimeoutMs: Type.Integer({ minimum: 1, default: 120000, description: 'a replacement worker that has not started after this long counts as a failed start (the backoff goes on)' })
 }, { additionalProperties: false })
 export type DeviceConfig = Static<typeof DeviceSchema>
 

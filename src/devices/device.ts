@@ -57,7 +57,9 @@ export class Device extends Scheduler {
       costWindow: opts.costWindow,
       ...(opts.breakerThreshold !== undefined ? { breakerThreshold: opts.breakerThreshold } : {}),
       ...(opts.restartBackoffMs !== undefined ? { restartBackoffMs: opts.restartBackoffMs } : {}),
-      ...(opts.log !== undefined ? { log: opts.log } : {})
+      ...(opts.log !== undefined ? { log: opts.log } : {}),
+      watchdog: config.watchdog,
+      startTimeoutMs: config.startTimeoutMs
     })
     this.kind = config.kind
     this.factory = { spawn: (_index, done) => { this.startWorker(0).then((h) => done(null, h), (err: Error) => done(err)) } }

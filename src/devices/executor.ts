@@ -21,6 +21,11 @@ export interface Executor {
   run: (model: string, items: readonly QueuedItem[], done: BatchCallback) => void
   /** Finishes the batch in progress, then ends (by message: never a forced stop mid-run). */
   stop: () => Promise<void>
+  /**
+   * Forcibly ends the executor NOW (process mode: SIGKILL the child process); it then emits
+   * 'exit'. Thread executors do not implement it (a thread cannot be killed mid-run).
+   */
+  kill?: () => void
   /** 'exit' (code): the executor ended on its own (a worker thread that died). */
   on: (event: 'exit', listener: (code: number) => void) => unknown
   /** Test hook: the next batch fails this way. */
