@@ -89,5 +89,7 @@ export class WorkerStartError extends InternalError {
 export class BatchFailedError extends InternalError {
   constructor (message: string, readonly workerDied: boolean) { super(message) }
 }
+/** The client went away while its request was queued: the request was taken out of the queue; nobody reads this answer. */
+export class RequestCancelledError extends InternalError {}
 /** A device refused an item before running it (no live worker, stopped, model not here): no worker failed; the item may be placed elsewhere. */
 export class DeviceRefusedError extends InternalError {}

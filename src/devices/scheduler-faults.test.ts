@@ -50,14 +50,15 @@ class DataCloneLikeError extends Error {}
 
 interface Answer { at: number, device?: string, err?: Error }
 
-function devices (clock: VirtualClock, a: TestDevice): { dispatcher: Dispatcher, other: SimDevice, retries: string[] } {
+function devices (clock: VirtualClock, a: TestDevice): { dispatcher: Dispatcher, other: SimDevice, retries: string[], cancelled: string[] } {
   const other = new SimDevice({ id: 'other', workers: 1, models: { m: { a: 0, b: 20, maxBatchSize: 1 } } }, clock, seededRandom(2))
   const list = [a, other]
   const retries: string[] = []
+  const cancelled: string[] = []
   const dispatcher = new Dispatcher({ devices: list, get: (id) => list.find((d) => d.id === id) }, {
-    decision () {}, rejected () {}, predictionError () {}, retry: (d) => retries.push(d)
+    decision () {}, rejected () {}, predictionError () {}, retry: (d) => retries.push(d), cancelled: (m, reason) => cancelled.push(`${m}:${reason}`)
   }, clock)
-  return { dispatcher, other, retries }
+  return { dispatcher, other, retries, cancelled }
 }
 
 function submit (clock: VirtualClock, dispatcher: Dispatcher, out: Answer[], deadlineMs = 60_000, pinned: string | undefined = 'a'): void {
@@ -146,7 +147,7 @@ t.test('a thread cannot be killed: the hung executor is abandoned (told to stop)
 t.test('the deadline passes while the only worker hangs: the sweep answers 504 at the deadline, not after the watchdog', async (t) => {
   const clock = new VirtualClock()
   const a = new TestDevice(spec(), clock, { watchdog: { factor: 4, floorMs: 60_000 } })
-  const { dispatcher } = devices(clock, a)
+  const { dispatcher, cancelled } = devices(clock, a)
   a.adopt(0, new FaultyExecutor('hang'))
   const out: Answer[] = []
   submit(clock, dispatcher, out) // runs, hangs
@@ -159,6 +160,7 @@ t.test('the deadline passes while the only worker hangs: the sweep answers 504 a
   t.match(out[0], { at: 500, err: { code: 'SY_DEADLINE_EXCEEDED', statusCode: 504 } })
   t.match(out[0]!.err!.message, /waited 500 ms in the queue of device a/)
   t.equal(a.lanes.get('m')!.queue.size, 0, 'and is no longer queued')
+  t.same(cancelled, ['m:deadline'], 'counted (switchyard_requests_cancelled_total{reason="deadline"})')
 })
 
 t.test('an item whose deadline passed when its batch is formed is answered 504 instead of run', async (t) => {

@@ -14,7 +14,7 @@ import type { Socket } from 'node:net'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import {
   BadRequest, HeadersTooLarge, Internal, InvalidMultipart, InvalidQuery, ModelNotFound, PayloadTooLarge,
-  RequestTimeout, RouteNotFound, TooManyFiles, TooManyParts, UnsupportedMediaType,
+  RequestCancelledError, RequestTimeout, RouteNotFound, TooManyFiles, TooManyParts, UnsupportedMediaType,
   type RetryAfter
 } from '../errors.js'
 import { isImageContentType } from './read-image.js'
@@ -112,6 +112,9 @@ function map (err: AnyError, request: FastifyRequest, maxBodyBytes: number): Map
     return { statusCode: status, code, message: err.message, retryAfter: err.retryAfter }
   }
   if (/aborted/i.test(err.message)) return asMapped(new RequestTimeout()) // the client went away mid-body
+  // the client went away while its request was queued (router/dispatcher.ts): nothing reaches
+  // it; the access log shows it as the body abort above
+  if ((err as Error) instanceof RequestCancelledError) return asMapped(new RequestTimeout())
   if (status >= 400 && status < 500) {
     // someone else's 4xx (Fastify, a plugin): the status family it names, with our code
     switch (status) {

@@ -6,7 +6,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { DeviceConfig, Policy } from '../config/schema.js'
 import type { BatchEvent } from '../devices/scheduler.js'
-import type { DispatchObserver } from '../router/dispatcher.js'
+import type { CancelReason, DispatchObserver } from '../router/dispatcher.js'
 import { joules, priceOf, pricePerMs } from '../router/price.js'
 import type { RejectReason, RouteReason } from '../router/router.js'
 import type { GpuPowerSampler } from './gpu-power.js'
@@ -31,8 +31,10 @@ export const POLICIES = ['latency', 'throughput', 'cost'] as const satisfies rea
 export const ROUTE_REASONS = ['pinned', 'earliest-finish', 'best-throughput', 'overflow', 'lowest-cost', 'retry', 'fastest-only', 'round-robin', 'join-shortest-queue', 'shared-queue'] as const satisfies readonly RouteReason[]
 /** the router's refusals, plus the two the HTTP path and the dispatcher add */
 export const REJECTION_REASONS = ['deadline', 'queue-full', 'no-healthy-device', 'unknown-device', 'decode-queue-full', 'inference-failed'] as const satisfies ReadonlyArray<RejectReason | 'decode-queue-full' | 'inference-failed'>
+/** why items leave a queue without running */
+export const CANCEL_REASONS = ['client-disconnect', 'deadline'] as const satisfies readonly CancelReason[]
 type Complete<All, Listed> = [Exclude<All, Listed>] extends [never] ? true : false
-const complete: [Complete<Policy, typeof POLICIES[number]>, Complete<RouteReason, typeof ROUTE_REASONS[number]>, Complete<RejectReason, typeof REJECTION_REASONS[number]>] = [true, true, true]
+const complete: [Complete<Policy, typeof POLICIES[number]>, Complete<RouteReason, typeof ROUTE_REASONS[number]>, Complete<RejectReason, typeof REJECTION_REASONS[number]>, Complete<CancelReason, typeof CANCEL_REASONS[number]>] = [true, true, true, true]
 void complete
 
 /** What is known at startup: the devices with the models they serve, each model's routes. */
@@ -63,6 +65,7 @@ export class Metrics implements DispatchObserver {
   /** measured power per device id, where nvidia-smi gives it */
   private readonly power = new Map<string, GpuPowerSampler>()
   readonly tiles: Counter<'device' | 'model'>
+  readonly cancelledItems: Counter<'model' | 'reason'>
 
   constructor (devices: () => readonly ObservedDevice[], modelReady: () => ReadonlyMap<string, boolean>) {
     const registers = [this.registry]
@@ -80,6 +83,7 @@ export class Metrics implements DispatchObserver {
     this.decisions = new Counter({ name: 'switchyard_routing_decisions_total', help: 'Requests routed, by chosen device, policy and reason', labelNames: ['device', 'model', 'policy', 'reason'], registers })
     this.rejections = new Counter({ name: 'switchyard_rejected_requests_total', help: 'Requests refused by admission control or failed after retry, by reason', labelNames: ['device', 'model', 'policy', 'reason'], registers })
     this.tiles = new Counter({ name: 'switchyard_tile_images_total', help: 'Images run for tiled requests (the tiles and each whole-image pass), by device', labelNames: dm, registers })
+    this.cancelledItems = new Counter({ name: 'switchyard_requests_cancelled_total', help: 'Items taken out of a device queue without running: their client went away (client-disconnect) or their deadline passed (deadline, answered 504)', labelNames: ['model', 'reason'], registers })
     this.retries = new Counter({ name: 'switchyard_batch_retries_total', help: 'Requests whose batch failed on this device and were retried on another', labelNames: dm, registers })
 
     // from the busy time of executed batches (router/price.ts): joules = busy watts × s, cost = price per hour × h
@@ -160,6 +164,7 @@ export class Metrics implements DispatchObserver {
       }
     }
     for (const model of known.routes.keys()) {
+      for (const reason of CANCEL_REASONS) this.cancelledItems.inc({ model, reason }, 0)
       for (const policy of POLICIES) {
         for (const reason of REJECTION_REASONS) this.rejections.inc({ device: '', model, policy, reason }, 0)
       }
@@ -194,5 +199,9 @@ export class Metrics implements DispatchObserver {
 
   predictionError (device: string, model: string, ms: number): void {
     this.predictionErrors.observe({ device, model }, ms / 1000)
+  }
+
+  cancelled (model: string, reason: CancelReason): void {
+    this.cancelledItems.inc({ model, reason })
   }
 }

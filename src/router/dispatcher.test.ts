@@ -75,3 +75,37 @@ t.test('a tiled request that fails answers only once every tile has settled', as
   t.ok(clock.step(), 'tile 1 ends')
   await t.rejects(p, { code: 'SY_INFERENCE_FAILED' })
 })
+
+t.test('a client that goes away: its queued items are removed and counted, its running item still runs', async (t) => {
+  // one worker, batches of one: of a 3-image request, image 0 runs and images 1 and 2 wait,
+  // behind them another client's image
+  const clock = new VirtualClock()
+  const cpu = new SimDevice({ id: 'cpu', workers: 1, models: { m: { a: 5, b: 20, maxBatchSize: 1 } } }, clock, seededRandom(5))
+  const cancelled: string[] = []
+  const dispatcher = new Dispatcher({ devices: [cpu], get: () => cpu }, { decision () {}, rejected () {}, retry () {}, predictionError () {}, cancelled: (m, reason) => cancelled.push(`${m}:${reason}`) }, clock)
+  const client = new AbortController()
+  let settled: unknown = null
+  const gone = dispatcher.dispatchMany('m', [IMAGE, IMAGE, IMAGE], {}, { policy: 'latency', deadline: 10_000, signal: client.signal }).then(() => { settled = 'answered' }, (err: Error) => { settled = err })
+  const other = dispatcher.dispatch('m', IMAGE, {}, { policy: 'latency', deadline: 10_000 })
+  t.equal(cpu.lanes.get('m')!.queue.size, 3)
+  client.abort()
+  t.equal(cpu.lanes.get('m')!.queue.size, 1, 'its two queued images left the queue; the other client\'s stays')
+  t.same(cancelled, ['m:client-disconnect', 'm:client-disconnect'])
+  t.equal(cpu.workers[0]!.running?.size, 1, 'image 0 still runs')
+  await new Promise((resolve) => setImmediate(resolve))
+  t.equal(settled, null, 'the request settles only once its running image has')
+  t.ok(clock.step(), 'image 0 ends')
+  await gone
+  t.equal((settled as Error).name, 'RequestCancelledError')
+  clock.advance(100)
+  t.equal((await other).device, 'cpu', 'the other client is served next')
+  t.equal(cpu.lanes.get('m')!.inFlight, 0)
+})
+
+t.test('a client gone before its request is queued: nothing is queued', async (t) => {
+  const { clock, dispatcher } = setup()
+  const client = new AbortController()
+  client.abort()
+  await t.rejects(dispatcher.dispatch('m', IMAGE, {}, { policy: 'latency', deadline: 10_000, signal: client.signal }), { name: 'RequestCancelledError' })
+  clock.advance(1000)
+})

@@ -8,13 +8,18 @@
 // is none, or that fails too, it is answered 503 naming the failure. Nothing accepted is left
 // without an answer.
 //
+// A request whose client goes away (opts.signal aborts) is taken out of its device queue if
+// it is still there and answered RequestCancelledError (nobody reads it); an item already in
+// a running batch runs to the end. Items answered SY_DEADLINE_EXCEEDED by a device (their
+// deadline passed while queued) and cancelled ones are counted through observer.cancelled.
+//
 // submit() is callback-based and allocation-light: the simulator drives it on a virtual clock
 // with hundreds of thousands of requests. dispatch() is its promise form for HTTP handlers.
 import type { Policy } from '../config/schema.js'
 import type { Clock } from '../devices/clock.js'
 import type { CompletedItem, QueuedItem } from '../devices/request-queue.js'
 import type { Scheduler } from '../devices/scheduler.js'
-import { BatchFailedError, DeadlineUnmeetable, DeviceNotFound, DeviceRefusedError, InferenceFailed, NoHealthyDevice, Overloaded, withRetryAfter } from '../errors.js'
+import { BatchFailedError, DeadlineExceeded, DeadlineUnmeetable, DeviceNotFound, DeviceRefusedError, InferenceFailed, NoHealthyDevice, Overloaded, RequestCancelledError, withRetryAfter } from '../errors.js'
 import type { ItemParams, PreparedImage } from '../worker/protocol.js'
 import { Router, type RejectReason, type RouteDecision, type RouteReason, type Strategy } from './router.js'
 
@@ -25,7 +30,12 @@ export interface DispatchOptions {
   pinned?: string | undefined
   /** only devices running this variant of the model (kept on a retry) */
   variant?: string | undefined
+  /** aborts when the client goes away: its items still queued are removed */
+  signal?: AbortSignal | undefined
 }
+
+/** Why items left a queue without running: their client went away, or their deadline passed. */
+export type CancelReason = 'client-disconnect' | 'deadline'
 
 export interface Dispatched extends CompletedItem {
   predictedMs: number
@@ -38,6 +48,8 @@ export interface DispatchObserver {
   retry: (device: string, model: string) => void
   /** actual − predicted finish, ms */
   predictionError: (device: string, model: string, ms: number) => void
+  /** an item removed from a queue without running */
+  cancelled?: (model: string, reason: CancelReason) => void
 }
 
 export interface DeviceSource {
@@ -52,6 +64,8 @@ export interface Job {
   opts: DispatchOptions
   /** Decodes the image again when a retry finds its pixels moved to a dead worker. */
   prepareAgain?: () => Promise<PreparedImage>
+  /** where the job is queued now (set by the dispatcher while it waits in a device queue) */
+  queued?: { device: Scheduler, item: QueuedItem } | undefined
 }
 
 export type DispatchCallback = (err: Error | null, done?: Dispatched) => void
@@ -83,7 +97,7 @@ export class Dispatcher {
 
   /** Places the job; `done` is called once, with the answer or an API error. */
   submit (job: Job, done: DispatchCallback): void {
-    this.attempt(job, 1, [], null, done)
+    this.start(job, done)
   }
 
   dispatch (model: string, image: PreparedImage, params: ItemParams, opts: DispatchOptions, prepareAgain?: () => Promise<PreparedImage>): Promise<Dispatched> {
@@ -119,7 +133,7 @@ export class Dispatcher {
       for (let i = 0; i < k; i++) {
         answers.push(new Promise<Dispatched>((resolve, reject) => {
           const job: Job = { model, image: images[i]!, params, opts, ...(prepareAgain ? { prepareAgain: () => prepareAgain(i) } : {}) }
-          this.attempt(job, 1, [], null, (err, r) => (err !== null ? reject(err) : resolve(r!)), first)
+          this.start(job, (err, r) => (err !== null ? reject(err) : resolve(r!)), first)
         }))
       }
     }
@@ -134,8 +148,33 @@ export class Dispatcher {
     })
   }
 
+  /** The first attempt; with a signal, the job can be cancelled while it is queued. */
+  private start (job: Job, done: DispatchCallback, placed?: RouteDecision): void {
+    const signal = job.opts.signal
+    if (signal === undefined) { this.attempt(job, 1, [], null, done, placed); return }
+    const onAbort = (): void => {
+      const q = job.queued
+      if (q === undefined || !q.device.cancel(job.model, q.item)) return // running (or between attempts): it finishes
+      job.queued = undefined
+      finish(this.cancelled(job))
+    }
+    const finish: DispatchCallback = (err, r) => {
+      signal.removeEventListener('abort', onAbort)
+      done(err, r)
+    }
+    signal.addEventListener('abort', onAbort, { once: true })
+    this.attempt(job, 1, [], null, finish, placed)
+  }
+
+  private cancelled (job: Job): Error {
+    this.observer.cancelled?.(job.model, 'client-disconnect')
+    return new RequestCancelledError(`the client went away while its request for ${job.model} was queued`)
+  }
+
   private attempt (job: Job, attempt: number, tried: string[], lastError: Error | null, done: DispatchCallback, placed?: RouteDecision): void {
     const { model, opts } = job
+    // the client went away before this attempt was queued (a retry decoding again, a request still being admitted)
+    if (opts.signal?.aborted === true) { done(this.cancelled(job)); return }
     const now = this.clock.now()
     const decision = placed ?? this.router.route(this.devices.devices, {
       model,
@@ -161,10 +200,13 @@ export class Dispatcher {
       deadline: opts.deadline,
       enqueuedAt: now,
       resolve: (c) => {
+        job.queued = undefined
         this.observer.predictionError(c.device, model, this.clock.now() - now - decision.predictedMs)
         done(null, Object.assign(c, { predictedMs: decision.predictedMs }))
       },
       reject: (err) => {
+        job.queued = undefined
+        if (err instanceof DeadlineExceeded) this.observer.cancelled?.(model, 'deadline')
         if (!(err instanceof BatchFailedError || err instanceof DeviceRefusedError)) { done(err); return }
         tried.push(decision.device)
         if (attempt >= 2) { this.failed(job, tried, err, done); return }
@@ -179,6 +221,7 @@ export class Dispatcher {
         }, (e: Error) => done(e))
       }
     }
+    if (opts.signal !== undefined) job.queued = { device, item }
     device.enqueue(model, item)
   }
 

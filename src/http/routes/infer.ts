@@ -17,6 +17,7 @@ import { dispatchMany } from '../../router/dispatch-many.js'
 import type { Dispatcher, DispatchOptions } from '../../router/dispatcher.js'
 import type { Detection, ItemParams, PreparedImage } from '../../worker/protocol.js'
 import { annotate } from '../answer-headers.js'
+import { clientGone } from '../client-gone.js'
 import { decodeGated, decodeSlot } from '../decode-slot.js'
 import { CONTENT_TYPE, answerFormat, drawDetections, type AnswerFormat } from '../draw-detections.js'
 import { readImage } from '../read-image.js'
@@ -257,7 +258,8 @@ export async function inferRoutes (app: FastifyInstance, opts: InferRouteOptions
         : { scoreThreshold: q.score_threshold, iouThreshold: q.iou_threshold }
       const tiling: TilingRequest | null = task === 'detect' ? { tiles: parseTilesQuery(q.tiles), tileSize: q.tile_size, overlap: q.tile_overlap } : null
       const bytes = await readImage(request)
-      const routing = { policy: ro.policy, deadline, pinned: ro.pinned, variant }
+      // the client going away takes its items still queued out of the device queues
+      const routing: DispatchOptions = { policy: ro.policy, deadline, pinned: ro.pinned, variant, signal: clientGone(reply) }
       dispatcher.admit(model.name, routing) // refuse now rather than after decoding
 
       if (tiling !== null) {

@@ -195,6 +195,14 @@ t.test('N images in one request: N items, answers in order, detections padded to
   })
 })
 
+t.test('the items of one request are admitted and queued together, as the tiles of a /detect are: one batch', async (t) => {
+  // bug: a /v2 request was admitted as one item, then each image dispatched as soon as it was
+  // decoded, so the first ran alone on the idle worker (batch sizes 1,1,1 or 1,2,2)
+  const res = await infer(CLS, tritonRequest([{ name: 'encoded_image', datatype: 'BYTES', shape: [3], data: bytesTensor([DOG, DOG, DOG]) }], [{ name: 'labels' }]))
+  t.equal(res.statusCode, 200, res.body)
+  t.equal(res.headers['x-switchyard-batch-size'], '3,3,3', 'three items, one batch')
+})
+
 // ── inference on the model's own input tensor ──────────────────────────────────────────
 
 t.test('a raw FP32 tensor gives the same logits as the image route\'s tensor for the same photo', async (t) => {

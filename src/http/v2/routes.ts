@@ -6,8 +6,9 @@
 //   POST /v2/models/{name}[/versions/1]/infer    inference, JSON or binary (wire.ts)
 // An infer request takes the path of POST /classify and /detect through the server: routing
 // headers (requestOptions), admission before any decoding (dispatcher.admit), decode slots
-// (the gate, for encoded images only: a tensor input has nothing to decode), then
-// dispatcher.dispatch per item, with the same metrics, answer headers and API keys (auth.ts
+// (the gate, for encoded images only: a tensor input has nothing to decode), then every item
+// of the request through dispatcher.dispatchMany — admitted, queued and settled together, as
+// the tiles of a tiled /detect are — with the same metrics, answer headers and API keys (auth.ts
 // lists the infer URLs). Errors are the same SY_* errors, answered as `{ error }` under /v2
 // (error-handler.ts).
 import { readFileSync } from 'node:fs'
@@ -16,6 +17,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../../config/schema.js'
 import type { DeviceSet } from '../../devices/device-set.js'
 import { InvalidInferRequest, ModelNotFound, ModelVersionNotFound } from '../../errors.js'
+import { clientGone } from '../client-gone.js'
 import { decodeGated } from '../decode-slot.js'
 import type { Metrics } from '../../metrics/metrics.js'
 import type { ModelInfo } from '../../models/model-spec.js'
@@ -95,18 +97,23 @@ export async function v2Routes (app: FastifyInstance, opts: V2RouteOptions): Pro
     const model = lookup(request.params)
     const name = model.name
     const ro = requestOptions(request.headers, config.routing)
-    const routing: DispatchOptions = { policy: ro.policy, deadline: started + ro.deadlineMs, pinned: ro.pinned }
+    const routing: DispatchOptions = { policy: ro.policy, deadline: started + ro.deadlineMs, pinned: ro.pinned, signal: clientGone(reply) }
     const body = request.body
     if (!Buffer.isBuffer(body) || body.length === 0) throw new InvalidInferRequest('the body carries no JSON inference request')
     const req = parseInferRequest(body, request.headers['inference-header-content-length'], maxJsonValues(model))
     const plan = planInfer(model, req)
-    dispatcher.admit(name, routing) // refuse now rather than after decoding
+    const k = plan.items.count
+    dispatcher.admit(name, routing, k) // refuse now rather than after decoding, counting every item
 
-    // every item is its own routed request; all are awaited, so nothing runs on after the answer
-    const settled = await Promise.allSettled(Array.from({ length: plan.items.count }, (_, i) => runItem(model, plan, i, routing)))
-    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected')
-    if (failed) throw failed.reason
-    const done = (settled as Array<PromiseFulfilledResult<{ done: Dispatched, decodeMs: number }>>).map((s) => s.value)
+    // every item prepared (decoded through the gate, or a tensor row copied), then all of them
+    // placed as one request, as the tiles of a /detect are: admitted together, queued together,
+    // settled together (nothing runs on after the answer)
+    const prepared = await Promise.allSettled(Array.from({ length: k }, (_, i) => prepareItem(model, plan, i, routing)))
+    const bad = prepared.find((s): s is PromiseRejectedResult => s.status === 'rejected')
+    if (bad) throw bad.reason
+    const items = (prepared as Array<PromiseFulfilledResult<{ image: PreparedImage, decodeMs: number, again: () => Promise<PreparedImage> }>>).map((s) => s.value)
+    const dispatched = await dispatcher.dispatchMany(name, items.map((it) => it.image), plan.params, routing, (i) => items[i]!.again())
+    const done = dispatched.map((d, i) => ({ done: d, decodeMs: items[i]!.decodeMs }))
 
     const totalMs = performance.now() - started
     const devicesUsed = [...new Set(done.map((d) => d.done.device))].join(',')
@@ -141,8 +148,8 @@ export async function v2Routes (app: FastifyInstance, opts: V2RouteOptions): Pro
     return reply.header('inference-header-content-length', String(encoded.headerLength)).type('application/octet-stream').send(encoded.body)
   }
 
-  /** One item: decoded (an image, through the gate) or copied (a tensor row), then dispatched. */
-  async function runItem (model: ModelInfo, plan: Plan, i: number, routing: DispatchOptions): Promise<{ done: Dispatched, decodeMs: number }> {
+  /** One item: decoded (an image, through the gate) or copied (a tensor row); `again` prepares it anew for a retry. */
+  async function prepareItem (model: ModelInfo, plan: Plan, i: number, routing: DispatchOptions): Promise<{ image: PreparedImage, decodeMs: number, again: () => Promise<PreparedImage> }> {
     const items = plan.items
     if (items.kind === 'tensor') {
       const size = 3 * model.input.width * model.input.height
@@ -155,13 +162,12 @@ export async function v2Routes (app: FastifyInstance, opts: V2RouteOptions): Pro
         originalHeight: model.input.height,
         tensor: true
       })
-      return { done: await dispatcher.dispatch(model.name, await prepare(), plan.params, routing, prepare), decodeMs: 0 }
+      return { image: await prepare(), decodeMs: 0, again: prepare }
     }
     const bytes = items.images[i]!
     if (bytes.length === 0) throw new InvalidInferRequest(`encoded_image element ${i} is empty`)
     const { image, decodeMs } = await decodeGated(gate, metrics, routing.policy, model, bytes, config.images)
-    const done = await dispatcher.dispatch(model.name, image, plan.params, routing, () => decodeImage(bytes, model, config.images))
-    return { done, decodeMs }
+    return { image, decodeMs, again: () => decodeImage(bytes, model, config.images) }
   }
 
   const schema = { params }
