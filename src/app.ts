@@ -72,7 +72,9 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
     },
     // one access-log line per inference request is written by the onResponse hook below
     logController: new LogController({ disableRequestLogging: true }),
-    return503OnClosing: true,
+    // while closing, Fastify only adds Connection: close; our onRequest hook below answers new
+    // inference requests with SY_SHUTTING_DOWN and Retry-After (Fastify's own 503 has neither)
+    return503OnClosing: false,
     // errors before a route is found, and requests Node cannot parse, get our JSON body too
     frameworkErrors: frameworkErrors(config.images.maxBodyBytes),
     clientErrorHandler,

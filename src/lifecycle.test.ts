@@ -13,7 +13,9 @@ import http from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { REPO, SHARED_IMAGES, SHARED_MODELS } from './test-support/server.js'
+import { once } from 'node:events'
+import { connect } from 'node:net'
+import { REPO, SHARED_IMAGES, SHARED_MODELS, startServer } from './test-support/server.js'
 
 const MAIN = join(REPO, 'dist/main.js')
 const GRACE_MS = 15000
@@ -94,7 +96,7 @@ async function exitOf (child: Child, withinMs = 60000): Promise<{ code: number |
   ])
 }
 
-interface Answer { status: number | null, body: string, error: string | null, sentAt: number, doneAt: number }
+interface Answer { status: number | null, body: string, error: string | null, sentAt: number, doneAt: number, retryAfter?: string | undefined }
 
 function request (agent: http.Agent, api: string, method: string, path: string, body?: Buffer, headers: Record<string, string> = {}): Promise<Answer> {
   const sentAt = Date.now()
@@ -103,7 +105,7 @@ function request (agent: http.Agent, api: string, method: string, path: string, 
       let text = ''
       res.setEncoding('utf8')
       res.on('data', (d: string) => { text += d })
-      res.on('end', () => resolve({ status: res.statusCode ?? null, body: text, error: null, sentAt, doneAt: Date.now() }))
+      res.on('end', () => resolve({ status: res.statusCode ?? null, body: text, error: null, sentAt, doneAt: Date.now(), retryAfter: res.headers['retry-after'] }))
       res.on('error', (e: NodeJS.ErrnoException) => resolve({ status: res.statusCode ?? null, body: text, error: e.code ?? e.message, sentAt, doneAt: Date.now() }))
     })
     req.on('error', (e: NodeJS.ErrnoException) => resolve({ status: null, body: '', error: e.code ?? e.message, sentAt, doneAt: Date.now() }))
@@ -175,7 +177,9 @@ t.test('SIGTERM under load: accepted requests finish, new ones are refused, exit
   for (const a of answers) {
     if (a.status === 200 && a.error === null) continue
     if (a.status === 503) {
-      t.match(JSON.parse(a.body), { statusCode: 503 }, '503 carries a JSON error body')
+      // the server's own error (bug: Fastify's bare 503, without an SY_ code or Retry-After)
+      t.same(JSON.parse(a.body), { statusCode: 503, error: 'SY_SHUTTING_DOWN', message: 'The server is shutting down' }, '503 carries the server\'s JSON error body')
+      t.equal(a.retryAfter, '1', 'and Retry-After')
       t.ok(a.doneAt >= signalAt, '503 only once shutting down')
       continue
     }
@@ -201,6 +205,39 @@ t.test('SIGTERM under load: accepted requests finish, new ones are refused, exit
   // readiness flips first: for server.shutdownDelayMs the port stays open answering 503
   t.equal(readyz[firstDown]?.status, 503, 'readyz flipped to 503 before the port closed')
   t.ok(answers.some((a) => a.status === 503 && JSON.parse(a.body).error === 'SY_SHUTTING_DOWN'), 'new inference requests were answered 503 SY_SHUTTING_DOWN')
+})
+
+t.test('a request arriving while the server closes gets the server\'s own 503: SY_SHUTTING_DOWN with Retry-After', async (t) => {
+  // bug: once Fastify was closing it answered itself, a bare 503 without SY_ code or Retry-After.
+  // One connection, two pipelined requests: the first is accepted before shutdown and holds the
+  // connection open (its body not yet sent), the second arrives while the server closes.
+  const s = await startServer(t)
+  await s.listen()
+  const server = s.app.server
+  const socket = connect((server.address() as { port: number }).port, '127.0.0.1')
+  t.teardown(() => socket.destroy())
+  await once(socket, 'connect')
+  let text = ''
+  socket.setEncoding('utf8')
+  socket.on('data', (d: string) => { text += d })
+  const ended = once(socket, 'close')
+  const accepted = once(server, 'request')
+  socket.write(`POST /classify HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: ${dog.length}\r\n\r\n`)
+  socket.write(dog.subarray(0, 100))
+  await accepted
+  const closing = s.close()
+  while (server.listening) await new Promise((resolve) => setImmediate(resolve)) // Fastify is closing
+  socket.write(dog.subarray(100))
+  socket.write(`POST /classify HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: ${dog.length}\r\n\r\n`)
+  socket.write(dog)
+  await ended
+  await closing
+  const [first, second] = text.split(/(?=HTTP\/1\.1 )/)
+  t.match(first, /^HTTP\/1\.1 200 /, 'the request accepted before shutdown finished with 200')
+  t.match(second, /^HTTP\/1\.1 503 /, 'the one that arrived while closing: 503')
+  t.match(second, /\r\nretry-after: 1\r\n/i, 'with Retry-After')
+  t.match(second, /\r\nconnection: close\r\n/i, 'and Connection: close')
+  t.same(JSON.parse(second!.slice(second!.indexOf('\r\n\r\n') + 4)), { statusCode: 503, error: 'SY_SHUTTING_DOWN', message: 'The server is shutting down' })
 })
 
 t.test('an invalid config exits 78 naming the field and where it came from', async (t) => {

@@ -30,6 +30,12 @@ t.test('a latency item is sent at once, alone', async (t) => {
   t.same(planBatch([s], 100), { action: 'dispatch', model: 'm', policy: 'latency', count: 1 })
 })
 
+t.test('an item without a deadline (Infinity) is sent all the same (bug: it waited for ever)', async (t) => {
+  const s = slot('m')
+  s.queue.push(item('latency', 100, Infinity))
+  t.same(planBatch([s], 100), { action: 'dispatch', model: 'm', policy: 'latency', count: 1 })
+})
+
 t.test('latency items never wait for a batch, and throughput items do not ride along', async (t) => {
   const s = slot('m')
   for (let i = 0; i < 3; i++) s.queue.push(item('throughput', 100))

@@ -50,7 +50,7 @@ export function planBatch (slots: readonly BatchSlot[], now: number, latencyOnly
         wake = Math.min(wake, due)
         continue
       }
-      if (head.deadline < bestDeadline) { best = slot; bestDeadline = head.deadline }
+      if (best === null || head.deadline < bestDeadline) { best = slot; bestDeadline = head.deadline } // (an infinite deadline is one too)
     }
     if (best) return { action: 'dispatch', model: best.model, policy, count: Math.min(best.queue[policy].length, best.maxBatchSize) }
     // a latency item still gathering company holds the worker: no bulk batch may jump in

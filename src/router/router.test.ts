@@ -1,31 +1,38 @@
 // Router arithmetic on simulated devices with known service times (router.ts has the model).
+// Each device is a real Scheduler (a SimDevice on a virtual clock): its worker slots — which
+// are alive, which take throughput work — are the scheduler's own, never a copy of its rule;
+// queued items and running batches are set as the scheduler holds them mid-run.
 import t from 'tap'
-import { CostModel } from '../devices/cost-model.js'
-import { route, Router, type DeviceView, type LaneView, type WorkerView } from './router.js'
+import { VirtualClock } from '../devices/clock.js'
+import type { QueuedItem } from '../devices/request-queue.js'
+import { SimDevice } from '../sim/sim-device.js'
+import { seededRandom } from '../sim/simulated-executor.js'
+import { route, Router, type DeviceView } from './router.js'
 
 interface Sim { id: string, a: number, b: number, max: number, workers?: number, latencyWorkers?: number, busyOthers?: number, dead?: number[], inFlight?: number, latencyQ?: number, bulkQ?: number, residual?: number, maxQueue?: number, healthy?: boolean, delay?: number }
 
-function sim (s: Sim): DeviceView {
-  const cost = new CostModel(8)
-  cost.observe(1, s.a + s.b); cost.observe(s.max, s.a + s.b * s.max)
-  const latency = { length: s.latencyQ ?? 0 }
-  const throughput = { length: s.bulkQ ?? 0 }
-  const lane: LaneView = {
-    model: 'm',
-    maxBatchSize: s.max,
+const IMAGE = { pixels: new Uint8Array(1), width: 1, height: 1, originalWidth: 1, originalHeight: 1 }
+const queued = (policy: 'latency' | 'throughput'): QueuedItem => ({ image: IMAGE, params: {}, policy, deadline: 60_000, enqueuedAt: 0, resolve () {}, reject () {} })
+
+function sim (s: Sim): SimDevice {
+  const device = new SimDevice({
+    id: s.id,
+    workers: s.workers ?? 1,
+    latencyWorkers: s.latencyWorkers ?? 0,
     maxQueue: s.maxQueue ?? 100_000,
-    delayMs: { latency: 0, throughput: s.delay ?? 5 },
-    queue: { latency, throughput, size: latency.length + throughput.length },
-    inFlight: s.inFlight ?? 0,
-    cost
-  }
-  // the worker slots as the scheduler keeps them (scheduler.ts): reserved ones first
-  const n = s.workers ?? 1
-  const reserved = Math.min(s.latencyWorkers ?? 0, n - 1)
-  const workers: WorkerView[] = Array.from({ length: n }, (_, i) => ({ alive: !(s.dead ?? []).includes(i), takesThroughput: false, busyUntil: i === 0 ? s.residual ?? 0 : s.busyOthers ?? 0 }))
-  const generalAlive = workers.some((w, i) => w.alive && i >= reserved)
-  workers.forEach((w, i) => { w.takesThroughput = w.alive && (i >= reserved || !generalAlive) })
-  return { id: s.id, healthy: s.healthy ?? true, workers, lanes: new Map([['m', lane]]) }
+    batchDelayMs: { latency: 0, throughput: s.delay ?? 5 },
+    // calibrated at n = 1, 2, 4, … max on t(n) = a + b·n: the cost model fits a and b exactly
+    models: { m: { a: s.a, b: s.b, maxBatchSize: s.max } }
+  }, new VirtualClock(), seededRandom(1))
+  // workers that died (their replacements pending: the clock never moves here)
+  for (const i of s.healthy === false ? device.workers.map((w) => w.index) : s.dead ?? []) device.executors.started[i]!.kill()
+  // work queued and running, put where the scheduler keeps it, without running it
+  const lane = device.lanes.get('m')!
+  for (let i = 0; i < (s.latencyQ ?? 0); i++) lane.queue.push(queued('latency'))
+  for (let i = 0; i < (s.bulkQ ?? 0); i++) lane.queue.push(queued('throughput'))
+  lane.inFlight = s.inFlight ?? 0
+  device.workers.forEach((w, i) => { if (w.alive) w.busyUntil = i === 0 ? s.residual ?? 0 : s.busyOthers ?? 0 })
+  return device
 }
 
 // A GPU: 4 ms fixed, 0.25 ms per image, batches of 32 → 32/12 = 2.67 img/ms, t(1) = 4.25 ms.
