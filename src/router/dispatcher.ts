@@ -38,6 +38,8 @@ export interface DispatchObserver {
   retry: (device: string, model: string) => void
   /** actual − predicted finish, ms */
   predictionError: (device: string, model: string, ms: number) => void
+  /** the same answer's predicted finish (X-Switchyard-Predicted-Ms) and actual one, ms after dispatch, with its class */
+  prediction?: (device: string, model: string, policy: Policy, predictedMs: number, actualMs: number) => void
 }
 
 export interface DeviceSource {
@@ -161,7 +163,9 @@ export class Dispatcher {
       deadline: opts.deadline,
       enqueuedAt: now,
       resolve: (c) => {
-        this.observer.predictionError(c.device, model, this.clock.now() - now - decision.predictedMs)
+        const actualMs = this.clock.now() - now
+        this.observer.predictionError(c.device, model, actualMs - decision.predictedMs)
+        this.observer.prediction?.(c.device, model, opts.policy, decision.predictedMs, actualMs)
         done(null, Object.assign(c, { predictedMs: decision.predictedMs }))
       },
       reject: (err) => {

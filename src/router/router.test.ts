@@ -3,7 +3,7 @@ import t from 'tap'
 import { CostModel } from '../devices/cost-model.js'
 import { route, Router, type DeviceView, type LaneView, type WorkerView } from './router.js'
 
-interface Sim { id: string, a: number, b: number, max: number, workers?: number, latencyWorkers?: number, busyOthers?: number, dead?: number[], inFlight?: number, latencyQ?: number, bulkQ?: number, residual?: number, maxQueue?: number, healthy?: boolean, delay?: number }
+interface Sim { id: string, a: number, b: number, max: number, workers?: number, latencyWorkers?: number, busyOthers?: number, dead?: number[], inFlight?: number, latencyQ?: number, bulkQ?: number, residual?: number, maxQueue?: number, healthy?: boolean, delay?: number, queue?: LaneView['queue'] }
 
 function sim (s: Sim): DeviceView {
   const cost = new CostModel(8)
@@ -15,7 +15,7 @@ function sim (s: Sim): DeviceView {
     maxBatchSize: s.max,
     maxQueue: s.maxQueue ?? 100_000,
     delayMs: { latency: 0, throughput: s.delay ?? 5 },
-    queue: { latency, throughput, size: latency.length + throughput.length },
+    queue: s.queue ?? { latency, throughput, size: latency.length + throughput.length },
     inFlight: s.inFlight ?? 0,
     cost
   }
@@ -86,6 +86,37 @@ t.test('baseline strategies place as their names say', async (t) => {
   t.match(new Router('shared-queue').route(devices(), req('latency'), 0), { ok: true, reason: 'shared-queue' })
   // a pinned request is placed on its device whatever the strategy
   t.match(new Router('round-robin').route(devices(), req('latency', 10_000, { pinned: 'cuda:0' }), 0), { ok: true, device: 'cuda:0', reason: 'pinned' })
+})
+
+t.test('speed-aware: the least work ahead per unit of device speed', async (t) => {
+  // GPU: t(32)/32 = 0.375 ms of work per item; CPU: 6 ms. 8 queued on the GPU = 3 ms + this one
+  // 0.375 → 3.375 < the idle CPU's 6 ms: the GPU; 40 queued = 15.4 ms > 6: the CPU
+  const sa = new Router('speed-aware')
+  t.match(sa.route([cpu(), gpu({ bulkQ: 8 })], req('throughput'), 0), { ok: true, device: 'cuda:0', reason: 'speed-aware' })
+  t.match(sa.route([cpu(), gpu({ bulkQ: 40 })], req('throughput'), 0), { ok: true, device: 'cpu', reason: 'speed-aware' })
+  // running items count, and more workers mean more speed: 2 CPU workers halve its 2 × 6 ms
+  t.match(sa.route([cpu({ inFlight: 1 }), gpu({ bulkQ: 20 })], req('throughput'), 0), { ok: true, device: 'cuda:0' })
+  t.match(sa.route([cpu({ inFlight: 1, workers: 2 }), gpu({ bulkQ: 20 })], req('throughput'), 0), { ok: true, device: 'cpu' })
+})
+
+t.test('shared queue: predicted over every worker that serves it, capped at the fleet\'s total', async (t) => {
+  // two CPUs (6 ms per image, one worker each, 30 items cap each) consume one queue of 40 items:
+  // alone each would drain it in 40 · 6 = 240 ms; together in 1 / (1/240 + 1/240) = 120 ms
+  const shared = (n: number): LaneView['queue'] => ({ latency: { length: 0 }, throughput: { length: n }, size: n })
+  const fleet = (n: number): DeviceView[] => { const q = shared(n); return [cpu({ id: 'a', maxQueue: 30, queue: q }), cpu({ id: 'b', maxQueue: 30, queue: q })] }
+  const d = new Router('shared-queue').route(fleet(40), req('throughput'), 0)
+  t.match(d, { ok: true, reason: 'shared-queue' })
+  t.ok(d.ok && Math.abs(d.predictedMs - (120 + 6 * 8)) < 1e-9, `wait 120 ms over both workers, then a full batch t(8) = 48 ms (${d.ok ? d.predictedMs : '–'})`)
+  // the same 40 items in one device's own queue: the whole backlog on its one worker
+  const own = new Router('switchyard').route([cpu({ bulkQ: 40 })], req('throughput'), 0)
+  t.ok(own.ok && Math.abs(own.predictedMs - (240 + 48)) < 1e-9, `one device alone: 240 ms wait (${own.ok ? own.predictedMs : '–'})`)
+  // cap: 40 items exceed one lane's 30 but not the fleet's 60; 60 do
+  t.match(new Router('shared-queue').route(fleet(59), req('throughput'), 0), { ok: true })
+  t.match(new Router('shared-queue').route(fleet(60), req('throughput'), 0), { ok: false, reason: 'queue-full' })
+  // a device whose worker is busy still waits for its own worker: max(own, fleet)
+  const q = shared(0)
+  const busy = new Router('shared-queue').route([cpu({ id: 'a', residual: 50, queue: q }), cpu({ id: 'b', residual: 50, queue: q })], req('latency'), 0)
+  t.ok(busy.ok && Math.abs(busy.predictedMs - 56) < 1e-9, `both busy for 50 ms: 50 + t(1) (${busy.ok ? busy.predictedMs : '–'})`)
 })
 
 t.test('a tiled request is predicted as what it is: k items in batches over the workers', async (t) => {

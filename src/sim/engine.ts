@@ -72,7 +72,25 @@ export interface DeviceStats {
   decisions: Record<string, number>
   /** mean |actual − predicted| finish, ms */
   meanAbsPredictionErrorMs: number
+  /** per class: how far the predicted finish (X-Switchyard-Predicted-Ms) was from the actual one, steady state */
+  prediction: Record<string, PredictionStats>
 }
+
+/**
+ * The error of the predicted finish, per device and class, over answers in steady state: those
+ * whose dispatch-to-answer span does not touch the STEADY_AFTER_EVENT_MS after a scenario event
+ * (a failure, a recovery, a slowdown). meanAbsRelError = mean |predicted − actual| / actual.
+ */
+export interface PredictionStats {
+  n: number
+  meanAbsRelError: number
+  /** mean actual / predicted (1: exact, > 1: slower than predicted) */
+  meanRatio: number
+  /** answers left out: within STEADY_AFTER_EVENT_MS of an event */
+  excluded: number
+}
+
+export const STEADY_AFTER_EVENT_MS = 30_000
 
 export interface Series {
   stepMs: number
@@ -121,6 +139,11 @@ export function runScenario (s: Scenario, o: RunOptions, workload?: Workload): R
   const decisions = devices.map(() => new Map<string, number>())
   const devIndex = new Map(devices.map((d, i) => [d.id, i]))
   const predErr = new Float64Array(devices.length); const predN = new Float64Array(devices.length)
+  // steady-state prediction error per device × policy: Σ |p − a| / a, Σ a / p, n, excluded
+  const policyIndex = new Map(POLICIES.map((p, i) => [p, i]))
+  const relErr = new Float64Array(devices.length * POLICIES.length); const ratio = new Float64Array(relErr.length)
+  const relN = new Float64Array(relErr.length); const relOut = new Float64Array(relErr.length)
+  const eventAt = s.events.map((e) => e.atS * 1000)
   let retries = 0
   const observer: DispatchObserver = {
     decision: (device: string, _model: string, _policy: Policy, reason: RouteReason) => {
@@ -135,6 +158,15 @@ export function runScenario (s: Scenario, o: RunOptions, workload?: Workload): R
     predictionError: (device, _model, ms) => {
       const i = devIndex.get(device)!
       predErr[i]! += Math.abs(ms); predN[i]!++
+    },
+    prediction: (device, _model, policy, predictedMs, actualMs) => {
+      const k = devIndex.get(device)! * POLICIES.length + policyIndex.get(policy)!
+      const end = clock.now(); const start = end - actualMs
+      for (const at of eventAt) if (start < at + STEADY_AFTER_EVENT_MS && end >= at) { relOut[k]!++; return }
+      if (actualMs <= 0 || predictedMs <= 0) return
+      relErr[k]! += Math.abs(predictedMs - actualMs) / actualMs
+      ratio[k]! += actualMs / predictedMs
+      relN[k]!++
     }
   }
   const dispatcher = new Dispatcher(source, observer, clock, o.strategy)
@@ -317,7 +349,11 @@ export function runScenario (s: Scenario, o: RunOptions, workload?: Workload): R
       util: samples > 0 ? busyAll[k]! / (samples * workerSlots(d)) : 0,
       utilThroughput: liveGen[k]! > 0 ? busyGen[k]! / liveGen[k]! : 0,
       decisions: Object.fromEntries(decisions[k]!),
-      meanAbsPredictionErrorMs: predN[k]! > 0 ? predErr[k]! / predN[k]! : 0
+      meanAbsPredictionErrorMs: predN[k]! > 0 ? predErr[k]! / predN[k]! : 0,
+      prediction: Object.fromEntries(POLICIES.flatMap((p, j) => {
+        const x = k * POLICIES.length + j
+        return relN[x]! + relOut[x]! > 0 ? [[p, { n: relN[x]!, meanAbsRelError: relN[x]! > 0 ? relErr[x]! / relN[x]! : NaN, meanRatio: relN[x]! > 0 ? ratio[x]! / relN[x]! : NaN, excluded: relOut[x]! }]] : []
+      }))
     })),
     decodeUtil: decodeBusyMs / (s.host.slots * o.durationMs),
     ...(series ? { series } : {}),
