@@ -7,6 +7,8 @@ import { parseArgs } from 'node:util'
 import { runScenario } from './engine.js'
 import { runExperiment, type ExperimentReport } from './experiment.js'
 import { plan, planText } from './plan.js'
+import { compactReport, randomMarkdown, runRandom, seedExperiment, worstLoad } from './random-run.js'
+import { parseSeeds } from './random-scenario.js'
 import { markdown, svg, toJson } from './report.js'
 import { capacity, loadScenario, type Scenario } from './scenario.js'
 
@@ -18,10 +20,11 @@ const err = (s: string): void => { process.stderr.write(`${s}\n`) }
 export async function main (argv: string[]): Promise<void> {
   const cmd = argv[0]
   if (cmd === undefined || cmd === '--help') {
-    process.stdout.write(`usage: npm run simulate -- <scenario>… | all | wall | profile --url … | plan --profile … --rate … --slo … | policies <scenario>…\nscenarios: ${scenarioNames().join(', ')}\n`)
+    process.stdout.write(`usage: npm run simulate -- <scenario>… | all | wall | profile --url … | plan --profile … --rate … --slo … | policies <scenario>… | random --seeds 1-50 [--duration s] [--max-requests n] [--loads 0.2,0.4,…] [--out bench/results/random] | fidelity --url … --profile …\nscenarios: ${scenarioNames().join(', ')}\n`)
     return
   }
   if (cmd === 'plan') { runPlan(argv.slice(1)); return }
+  if (cmd === 'random') { runRandomCmd(argv.slice(1)); return }
   if (cmd === 'policies') { runPolicies(argv.slice(1)); return }
   if (cmd === 'wall') { process.stdout.write(`${wall()}\n`); return }
   const names = cmd === 'all' ? scenarioNames() : argv.filter((a) => !a.startsWith('-'))
@@ -155,4 +158,49 @@ function runPolicies (names: string[]): void {
   }
   writeFileSync(join(RESULTS, 'simulate-policies.md'), `# Request policies on the same arrivals (simulated)\n\n${sections.join('\n')}`)
   err(`wrote ${join(RESULTS, 'simulate-policies.md')}`)
+}
+
+/** npm run simulate -- random --seeds 1-50: generated scenarios, judged by issue 17's targets */
+function runRandomCmd (args: string[]): void {
+  const { values } = parseArgs({
+    args,
+    options: {
+      seeds: { type: 'string', default: '1-50' },
+      duration: { type: 'string', default: '60' },
+      'max-requests': { type: 'string', default: '60000' },
+      'min-duration': { type: 'string', default: '20' },
+      loads: { type: 'string' },
+      bisect: { type: 'string', default: '2' },
+      worst: { type: 'string', default: '3' },
+      out: { type: 'string', default: join(RESULTS, 'random') }
+    }
+  })
+  const loads = values.loads?.split(',').map(Number)
+  if (loads?.some((l) => !(l > 0))) throw new Error('--loads: fractions of capacity, e.g. 0.2,0.4,0.6,0.8,0.9,1')
+  const o = {
+    seeds: parseSeeds(values.seeds),
+    durationS: Number(values.duration),
+    maxRequests: Number(values['max-requests']),
+    minDurationS: Number(values['min-duration']),
+    bisect: Number(values.bisect),
+    ...(loads ? { loads } : {}),
+    progress: err
+  }
+  const command = `npm run simulate -- random ${args.join(' ')}`.trim()
+  const { report, worst } = runRandom(o, command)
+  const outDir = join(values.out, '..')
+  const base = values.out.split('/').pop()!
+  mkdirSync(outDir, { recursive: true })
+  const plots = worst.slice(0, Number(values.worst)).map((s) => {
+    const load = worstLoad(s)
+    const file = `${base}-worst-${s.seed}.svg`
+    writeFileSync(join(outDir, file), svg(seedExperiment(s.seed, o, load)))
+    return { seed: s, load, svg: file }
+  })
+  const machine = `Machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), Node ${process.version}, shared with other work`
+  const md = randomMarkdown(report, plots, machine)
+  writeFileSync(`${values.out}.md`, `${md}\n`)
+  writeFileSync(`${values.out}.json`, `${compactJson(compactReport(report))}\n`)
+  process.stdout.write(`${md}\n`)
+  err(`wrote ${values.out}.{md,json}${plots.length > 0 ? ` and ${plots.length} plot(s)` : ''}`)
 }
