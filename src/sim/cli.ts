@@ -9,6 +9,10 @@ import { runExperiment, type ExperimentReport } from './experiment.js'
 import { plan, planText } from './plan.js'
 import { compactReport, randomMarkdown, runRandom, seedExperiment, worstLoad } from './random-run.js'
 import { parseSeeds } from './random-scenario.js'
+import { fidelityJson, fidelityMarkdown, runFidelity } from './fidelity.js'
+import { measureProfile } from './measure-profile.js'
+import { loadProfile, type Profile } from './profile.js'
+import { availableParallelism } from 'node:os'
 import { markdown, svg, toJson } from './report.js'
 import { capacity, loadScenario, type Scenario } from './scenario.js'
 
@@ -25,6 +29,7 @@ export async function main (argv: string[]): Promise<void> {
   }
   if (cmd === 'plan') { runPlan(argv.slice(1)); return }
   if (cmd === 'random') { runRandomCmd(argv.slice(1)); return }
+  if (cmd === 'fidelity') { await runFidelityCmd(argv.slice(1)); return }
   if (cmd === 'policies') { runPolicies(argv.slice(1)); return }
   if (cmd === 'wall') { process.stdout.write(`${wall()}\n`); return }
   const names = cmd === 'all' ? scenarioNames() : argv.filter((a) => !a.startsWith('-'))
@@ -203,4 +208,69 @@ function runRandomCmd (args: string[]): void {
   writeFileSync(`${values.out}.json`, `${compactJson(compactReport(report))}\n`)
   process.stdout.write(`${md}\n`)
   err(`wrote ${values.out}.{md,json}${plots.length > 0 ? ` and ${plots.length} plot(s)` : ''}`)
+}
+
+/**
+ * npm run simulate -- fidelity --url http://127.0.0.1:PORT [--profile file]: the same open-loop
+ * /classify arrivals against the live server and the simulator on its profile (measured first
+ * unless --profile names one), per class p99 and refusals side by side.
+ */
+async function runFidelityCmd (args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      url: { type: 'string' },
+      profile: { type: 'string' },
+      'profile-out': { type: 'string', default: join(BENCH, 'profiles', 'cpu-fidelity.json') },
+      rates: { type: 'string', default: '50,80,110' },
+      duration: { type: 'string', default: '30' },
+      'latency-share': { type: 'string', default: '0.1' },
+      seed: { type: 'string', default: '1' },
+      path: { type: 'string', default: '/classify' },
+      model: { type: 'string' },
+      image: { type: 'string', default: join(process.env.SWITCHYARD_SHARED_DIR ?? join(BENCH, '..', '..', 'shared'), 'images', 'dog.jpg') },
+      'decode-slots': { type: 'string', default: '4' },
+      'bulk-slots': { type: 'string', default: '2' },
+      'max-waiting': { type: 'string', default: '64' },
+      'latency-deadline': { type: 'string', default: '10000' },
+      'throughput-deadline': { type: 'string', default: '30000' },
+      out: { type: 'string', default: join(RESULTS, 'fidelity') }
+    }
+  })
+  if (values.url === undefined) throw new Error('fidelity needs --url of a running server')
+  const url = values.url.replace(/\/$/, '')
+  const models = await (await fetch(`${url}/models`)).json() as { models: Array<{ name: string, task: string }> }
+  const model = values.model ?? models.models.find((m) => m.task === 'classify')?.name
+  if (model === undefined) throw new Error('the server serves no classify model (--model)')
+  let profile: Profile
+  if (values.profile !== undefined) profile = loadProfile(values.profile)
+  else {
+    const out = values['profile-out']
+    const name = out.split('/').pop()!.replace(/\.json$/, '')
+    profile = await measureProfile({ url, name, image: values.image, sequential: 20, burst: 160, concurrency: 8, latencyWorkers: { cpu: 1 }, jitter: 0.1, command: `npm run simulate -- fidelity --url ${values.url} (profile step)` }, err)
+    writeFileSync(out, `${JSON.stringify(profile, null, 2)}\n`)
+    err(`wrote ${out}`)
+  }
+  const o = {
+    url,
+    path: values.path,
+    model,
+    image: values.image,
+    profile,
+    rates: values.rates.split(',').map(Number),
+    durationS: Number(values.duration),
+    latencyShare: Number(values['latency-share']),
+    seed: Number(values.seed),
+    decode: { slots: Number(values['decode-slots']), bulkSlots: Number(values['bulk-slots']), maxWaiting: Number(values['max-waiting']) },
+    deadlineMs: { latency: Number(values['latency-deadline']), throughput: Number(values['throughput-deadline']) }
+  }
+  const rows = await runFidelity(o, err)
+  const command = `npm run simulate -- fidelity ${args.join(' ')}`
+  const machine = `Machine: ${availableParallelism()} cores (${cpus()[0]?.model ?? '?'}), Node ${process.version}, shared with other work (load client, server and simulator on the same cores)`
+  const md = fidelityMarkdown(rows, o, command, machine)
+  mkdirSync(join(values.out, '..'), { recursive: true })
+  writeFileSync(`${values.out}.md`, `${md}\n`)
+  writeFileSync(`${values.out}.json`, `${compactJson(fidelityJson(rows, o, command))}\n`)
+  process.stdout.write(`${md}\n`)
+  err(`wrote ${values.out}.{md,json}`)
 }

@@ -19,6 +19,7 @@ import type { RouteReason } from '../router/router.js'
 import type { Strategy } from '../router/strategies.js'
 import type { PreparedImage } from '../worker/protocol.js'
 import type { Scenario } from './scenario.js'
+import { CorePool } from './core-pool.js'
 import { SimDevice } from './sim-device.js'
 import { seededRandom } from './simulated-executor.js'
 import { generate, type Workload } from './workload.js'
@@ -130,7 +131,10 @@ export function runScenario (s: Scenario, o: RunOptions, workload?: Workload): R
   const sharedQueues = o.strategy === 'shared-queue'
     ? new Map(s.traffic.map((c) => [c.model, new RequestQueue()]))
     : undefined
-  const devices = s.devices.map((spec, i) => new SimDevice(spec, clock, seededRandom(s.seed * 7919 + i + 1), sharedQueues ? { sharedQueues } : {}))
+  // one pool of cores for decoding, each request's fixed cost and the CPU devices' batches,
+  // where the scenario says they share the host (fidelity); else decoding has slots of its own
+  const pool = s.host.sharedCores === true ? new CorePool(clock, s.host.cores ?? s.host.slots) : undefined
+  const devices = s.devices.map((spec, i) => new SimDevice(spec, clock, seededRandom(s.seed * 7919 + i + 1), { ...(sharedQueues ? { sharedQueues } : {}), ...(pool && (spec.kind ?? 'cpu') === 'cpu' ? { cores: pool } : {}) }))
   const byId = new Map(devices.map((d) => [d.id, d]))
   const source = { devices, get: (id: string) => byId.get(id) }
 
@@ -195,7 +199,6 @@ export function runScenario (s: Scenario, o: RunOptions, workload?: Workload): R
   const arrive = (i: number): void => {
     const c = classes[w.cls[i]!]!
     const opts = { policy: c.policy, deadline: w.at[i]! + deadlines[w.cls[i]!]! }
-    pending++
     try {
       dispatcher.admit(c.model, opts) // refuse now rather than after decoding
     } catch {
@@ -205,11 +208,13 @@ export function runScenario (s: Scenario, o: RunOptions, workload?: Workload): R
     const accepted = gate.enter(c.policy, (release) => {
       const ms = decodeMs[w.cls[i]!]! * (1 + jitter * (2 * decodeRandom() - 1))
       decodeBusyMs += ms
-      clock.setTimer(clock.now() + ms, () => {
+      const decoded = (): void => {
         release()
         decodedAt[i] = clock.now()
         dispatcher.submit({ model: c.model, image: EMPTY_IMAGE, params: {}, opts }, (err) => finish(i, err === null))
-      })
+      }
+      if (pool) pool.run(ms, 1, decoded)
+      else clock.setTimer(clock.now() + ms, decoded)
     })
     if (!accepted) {
       const key = `${c.policy}:decode-queue-full`
@@ -217,11 +222,30 @@ export function runScenario (s: Scenario, o: RunOptions, workload?: Workload): R
       finish(i, false)
     }
   }
+  // each request's fixed cost (HTTP, routing, answer: host.requestMs) runs on the main thread,
+  // one request at a time, before admission — on the shared cores where there are
+  const requestMs = s.host.requestMs ?? 0
+  const mainQueue: number[] = []
+  let mainHead = 0; let mainBusy = false
+  const mainNext = (): void => {
+    if (mainHead >= mainQueue.length) { mainBusy = false; mainQueue.length = 0; mainHead = 0; return }
+    mainBusy = true
+    const i = mainQueue[mainHead++]!
+    const done = (): void => { arrive(i); mainNext() }
+    if (pool) pool.run(requestMs, 1, done)
+    else clock.setTimer(clock.now() + requestMs, done)
+  }
+  const enter = (i: number): void => {
+    pending++
+    if (requestMs <= 0) { arrive(i); return }
+    mainQueue.push(i)
+    if (!mainBusy) mainNext()
+  }
   // one timer at a time for arrivals: the next is scheduled when one fires
   let nextArrival = 0
   const arrivalTick = (): void => {
     const i = nextArrival++
-    arrive(i)
+    enter(i)
     if (nextArrival < n) clock.setTimer(w.at[nextArrival]!, arrivalTick)
   }
   if (n > 0) clock.setTimer(w.at[0]!, arrivalTick)
