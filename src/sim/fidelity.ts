@@ -6,6 +6,7 @@
 // one pool of cores: host.sharedCores, host.requestMs) and as it did before (decoding on
 // cores of its own, no fixed cost), so the difference the model makes is measured too.
 import { readFileSync } from 'node:fs'
+import { loadavg } from 'node:os'
 import { performance } from 'node:perf_hooks'
 import { round } from '../util/format.js'
 import { percentiles, runScenario, type RunResult } from './engine.js'
@@ -43,6 +44,8 @@ export interface FidelityRow {
   /** sim p99 / live p99 per class */
   ratio: Record<string, number>
   liveStatuses: Record<string, number>
+  /** the machine's 1-minute load average before and after the live run (other work on the same cores) */
+  loadAverage: [number, number]
 }
 
 export function fidelityTraffic (o: Pick<FidelityOptions, 'model' | 'latencyShare' | 'deadlineMs'>): TrafficClass[] {
@@ -125,22 +128,24 @@ function simSides (r: RunResult): Record<string, ClassSide> {
 export async function runFidelity (o: FidelityOptions, log: (s: string) => void): Promise<FidelityRow[]> {
   const traffic = fidelityTraffic(o)
   const durationMs = o.durationS * 1000
-  const live: Array<{ rate: number, w: Workload, res: Awaited<ReturnType<typeof runLive>> }> = []
+  const live: Array<{ rate: number, w: Workload, res: Awaited<ReturnType<typeof runLive>>, load: [number, number] }> = []
   // live first, every rate, so the simulator's own CPU use never overlaps a live run
   for (const rate of o.rates) {
     const w = generate({ kind: 'poisson' }, traffic, rate, durationMs, o.seed)
     log(`live: ${rate} req/s for ${o.durationS} s (${w.count} requests)`)
-    live.push({ rate, w, res: await runLive(o, w, traffic) })
+    const before = loadavg()[0]!
+    const res = await runLive(o, w, traffic)
+    live.push({ rate, w, res, load: [before, loadavg()[0]!] })
     await new Promise((resolve) => setTimeout(resolve, (o.pauseS ?? 5) * 1000))
   }
   const now = fidelityScenario(o, true)
   const before = fidelityScenario(o, false)
-  return live.map(({ rate, w, res }) => {
+  return live.map(({ rate, w, res, load }) => {
     const sim = simSides(runScenario(now, { strategy: 'switchyard', ratePerS: rate, durationMs }, w))
     const simBefore = simSides(runScenario(before, { strategy: 'switchyard', ratePerS: rate, durationMs }, w))
     const l = sides(w, traffic, (i) => (res.ok[i] === 1 ? res.latency[i]! : null))
     const ratio = Object.fromEntries(Object.keys(l).map((p) => [p, sim[p]!.p99 / l[p]!.p99]))
-    return { ratePerS: rate, offered: w.count, live: l, sim, simBefore, ratio, liveStatuses: res.statuses }
+    return { ratePerS: rate, offered: w.count, live: l, sim, simBefore, ratio, liveStatuses: res.statuses, loadAverage: load }
   })
 }
 
@@ -165,6 +170,7 @@ export function fidelityMarkdown (rows: FidelityRow[], o: FidelityOptions, comma
     }
   }
   L.push('', `Live answers by status: ${rows.map((r) => `${r.ratePerS} req/s ${Object.entries(r.liveStatuses).map(([k, v]) => `${k}: ${v}`).join(', ')}`).join('; ')}.`, '')
+  L.push(`The machine's 1-minute load average before / after each live run (other work on the same ${h.cores} cores, which neither the profile nor the simulator can know): ${rows.map((r) => `${r.ratePerS} req/s ${r.loadAverage[0].toFixed(1)} / ${r.loadAverage[1].toFixed(1)}`).join('; ')}.`, '')
   return L.join('\n')
 }
 
