@@ -6,7 +6,9 @@ import { spawnSync } from 'node:child_process'
 import t from 'tap'
 import parsePrometheusTextFormat from 'parse-prometheus-text-format'
 import { CANCEL_REASONS, POLICIES, REJECTION_REASONS, ROUTE_REASONS } from './metrics.js'
-import { startServer } from '../test-support/server.js'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { SHARED, startServer } from '../test-support/server.js'
 
 const server = await startServer(t)
 const res = await server.app.inject({ method: 'GET', url: '/metrics' })
@@ -57,7 +59,7 @@ t.test('a fresh server exports its rejection and retry series at 0', async (t) =
 t.test('and every device × model × policy series', async (t) => {
   for (const model of MODELS) {
     for (const policy of POLICIES) {
-      for (const name of ['switchyard_decode_duration_seconds', 'switchyard_queue_wait_duration_seconds', 'switchyard_inference_duration_seconds', 'switchyard_request_duration_seconds']) {
+      for (const name of ['switchyard_decode_duration_seconds', 'switchyard_queue_wait_duration_seconds', 'switchyard_inference_duration_seconds', 'switchyard_request_duration_seconds', 'switchyard_prediction_ratio']) {
         const h = histogram(name, { device: 'cpu', model, policy })
         t.equal(h.count, '0', `${name} ${model} ${policy} count 0`)
         t.ok(h.buckets.length > 5 && h.buckets.every((v) => v === '0'), 'every bucket at 0')
@@ -85,6 +87,19 @@ t.test('a real rejection counts on top of its zero series', async (t) => {
   const after = parsePrometheusTextFormat((await server.app.inject({ method: 'GET', url: '/metrics' })).body)
   const rejected = after.find((f) => f.name === 'switchyard_rejected_requests_total')!.metrics
   t.same(rejected.filter((m) => m.value !== '0').map((m) => [m.labels, m.value]), [[{ device: '', model: 'mobilenetv2', policy: 'latency', reason: 'deadline' }, '1']])
+})
+
+t.test('an answered request records actual / predicted finish for its device and class', async (t) => {
+  const image = readFileSync(join(SHARED, 'images', 'dog.jpg'))
+  const r = await server.app.inject({ method: 'POST', url: '/classify', payload: image, headers: { 'content-type': 'image/jpeg', 'x-switchyard-policy': 'latency' } })
+  t.equal(r.statusCode, 200, r.body)
+  const predicted = Number(r.headers['x-switchyard-predicted-ms'])
+  t.ok(predicted > 0, `predicted ${predicted} ms`)
+  const after = (await server.app.inject({ method: 'GET', url: '/metrics' })).body
+  const count = /^switchyard_prediction_ratio_count\{device="cpu",model="mobilenetv2",policy="latency"\} (\S+)$/m.exec(after)?.[1]
+  t.equal(count, '1', 'one observation in switchyard_prediction_ratio{device="cpu",model="mobilenetv2",policy="latency"}')
+  const sum = Number(/^switchyard_prediction_ratio_sum\{device="cpu",model="mobilenetv2",policy="latency"\} (\S+)$/m.exec(after)?.[1])
+  t.ok(sum > 0, `ratio ${sum}`)
 })
 
 // prom-client's default Node.js metrics name three gauges *_total, which promtool's linter

@@ -28,7 +28,7 @@ export interface ObservedDevice {
  * The compile-time checks below fail when the router gains a reason this list lacks.
  */
 export const POLICIES = ['latency', 'throughput', 'cost'] as const satisfies readonly Policy[]
-export const ROUTE_REASONS = ['pinned', 'earliest-finish', 'best-throughput', 'overflow', 'lowest-cost', 'retry', 'fastest-only', 'round-robin', 'join-shortest-queue', 'shared-queue'] as const satisfies readonly RouteReason[]
+export const ROUTE_REASONS = ['pinned', 'earliest-finish', 'best-throughput', 'overflow', 'lowest-cost', 'retry', 'fastest-only', 'round-robin', 'join-shortest-queue', 'shared-queue', 'speed-aware'] as const satisfies readonly RouteReason[]
 /** the router's refusals, plus the two the HTTP path and the dispatcher add */
 export const REJECTION_REASONS = ['deadline', 'queue-full', 'no-healthy-device', 'unknown-device', 'decode-queue-full', 'inference-failed'] as const satisfies ReadonlyArray<RejectReason | 'decode-queue-full' | 'inference-failed'>
 /** why items leave a queue without running */
@@ -46,6 +46,8 @@ export interface KnownSeries {
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 const ERROR_BUCKETS = [-1, -0.25, -0.1, -0.05, -0.025, -0.01, -0.005, 0, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1]
+/** actual / predicted finish: 1 = exact; 0.8–1.25 = within 20–25 % */
+const RATIO_BUCKETS = [0.25, 0.5, 0.67, 0.8, 0.9, 1, 1.1, 1.25, 1.5, 2, 4]
 
 export class Metrics implements DispatchObserver {
   readonly registry = new Registry()
@@ -57,6 +59,7 @@ export class Metrics implements DispatchObserver {
   readonly batchSize: Histogram<'device' | 'model'>
   readonly batchService: Histogram<'device' | 'model'>
   readonly predictionErrors: Histogram<'device' | 'model'>
+  readonly predictionRatio: Histogram<'device' | 'model' | 'policy'>
   readonly decisions: Counter<'device' | 'model' | 'policy' | 'reason'>
   readonly rejections: Counter<'device' | 'model' | 'policy' | 'reason'>
   readonly retries: Counter<'device' | 'model'>
@@ -80,6 +83,7 @@ export class Metrics implements DispatchObserver {
     this.batchSize = new Histogram({ name: 'switchyard_batch_size', help: 'Images per executed batch', labelNames: dm, buckets: [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64], registers })
     this.batchService = new Histogram({ name: 'switchyard_batch_duration_seconds', help: 'Worker time per executed batch (layout + run + decode): what the cost model fits', labelNames: dm, buckets: LATENCY_BUCKETS, registers })
     this.predictionErrors = new Histogram({ name: 'switchyard_prediction_error_seconds', help: 'Actual minus predicted finish time of a request (negative: faster than predicted)', labelNames: dm, buckets: ERROR_BUCKETS, registers })
+    this.predictionRatio = new Histogram({ name: 'switchyard_prediction_ratio', help: 'Actual over predicted finish time of a request (X-Switchyard-Predicted-Ms), per device and class: 1 is exact, above 1 slower than predicted', labelNames: dmp, buckets: RATIO_BUCKETS, registers })
     this.decisions = new Counter({ name: 'switchyard_routing_decisions_total', help: 'Requests routed, by chosen device, policy and reason', labelNames: ['device', 'model', 'policy', 'reason'], registers })
     this.rejections = new Counter({ name: 'switchyard_rejected_requests_total', help: 'Requests refused by admission control or failed after retry, by reason', labelNames: ['device', 'model', 'policy', 'reason'], registers })
     this.tiles = new Counter({ name: 'switchyard_tile_images_total', help: 'Images run for tiled requests (the tiles and each whole-image pass), by device', labelNames: dm, registers })
@@ -157,7 +161,7 @@ export class Metrics implements DispatchObserver {
         this.retries.inc(dm, 0)
         for (const policy of POLICIES) {
           const dmp = { ...dm, policy }
-          for (const h of [this.decode, this.queueWait, this.inference, this.request]) h.zero(dmp)
+          for (const h of [this.decode, this.queueWait, this.inference, this.request, this.predictionRatio]) h.zero(dmp)
           for (const reason of ROUTE_REASONS) this.decisions.inc({ ...dmp, reason }, 0)
         }
         for (const route of known.routes.get(model) ?? []) this.requests.inc({ route, model, device: d.id, variant, status: '200' }, 0)
@@ -203,5 +207,9 @@ export class Metrics implements DispatchObserver {
 
   cancelled (model: string, reason: CancelReason): void {
     this.cancelledItems.inc({ model, reason })
+  }
+
+  prediction (device: string, model: string, policy: Policy, predictedMs: number, actualMs: number): void {
+    if (predictedMs > 0) this.predictionRatio.observe({ device, model, policy }, actualMs / predictedMs)
   }
 }

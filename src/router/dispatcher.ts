@@ -50,6 +50,8 @@ export interface DispatchObserver {
   predictionError: (device: string, model: string, ms: number) => void
   /** an item removed from a queue without running */
   cancelled?: (model: string, reason: CancelReason) => void
+  /** the same answer's predicted finish (X-Switchyard-Predicted-Ms) and actual one, ms after dispatch, with its class */
+  prediction?: (device: string, model: string, policy: Policy, predictedMs: number, actualMs: number) => void
 }
 
 export interface DeviceSource {
@@ -201,7 +203,9 @@ export class Dispatcher {
       enqueuedAt: now,
       resolve: (c) => {
         job.queued = undefined
-        this.observer.predictionError(c.device, model, this.clock.now() - now - decision.predictedMs)
+        const actualMs = this.clock.now() - now
+        this.observer.predictionError(c.device, model, actualMs - decision.predictedMs)
+        this.observer.prediction?.(c.device, model, opts.policy, decision.predictedMs, actualMs)
         done(null, Object.assign(c, { predictedMs: decision.predictedMs }))
       },
       reject: (err) => {

@@ -4,12 +4,12 @@
 // queued items and running batches are set as the scheduler holds them mid-run.
 import t from 'tap'
 import { VirtualClock } from '../devices/clock.js'
-import type { QueuedItem } from '../devices/request-queue.js'
+import { RequestQueue, type QueuedItem } from '../devices/request-queue.js'
 import { SimDevice } from '../sim/sim-device.js'
 import { seededRandom } from '../sim/simulated-executor.js'
 import { route, Router, type DeviceView } from './router.js'
 
-interface Sim { id: string, a: number, b: number, max: number, workers?: number, latencyWorkers?: number, busyOthers?: number, dead?: number[], inFlight?: number, latencyQ?: number, bulkQ?: number, residual?: number, maxQueue?: number, healthy?: boolean, delay?: number }
+interface Sim { id: string, a: number, b: number, max: number, workers?: number, latencyWorkers?: number, busyOthers?: number, dead?: number[], inFlight?: number, latencyQ?: number, bulkQ?: number, residual?: number, maxQueue?: number, healthy?: boolean, delay?: number, queue?: RequestQueue }
 
 const IMAGE = { pixels: new Uint8Array(1), width: 1, height: 1, originalWidth: 1, originalHeight: 1 }
 const queued = (policy: 'latency' | 'throughput'): QueuedItem => ({ image: IMAGE, params: {}, policy, deadline: 60_000, enqueuedAt: 0, resolve () {}, reject () {} })
@@ -23,7 +23,7 @@ function sim (s: Sim): SimDevice {
     batchDelayMs: { latency: 0, throughput: s.delay ?? 5 },
     // calibrated at n = 1, 2, 4, … max on t(n) = a + b·n: the cost model fits a and b exactly
     models: { m: { a: s.a, b: s.b, maxBatchSize: s.max } }
-  }, new VirtualClock(), seededRandom(1))
+  }, new VirtualClock(), seededRandom(1), s.queue ? { sharedQueues: new Map([['m', s.queue]]) } : {})
   // workers that died (their replacements pending: the clock never moves here)
   for (const i of s.healthy === false ? device.workers.map((w) => w.index) : s.dead ?? []) device.executors.started[i]!.kill()
   // work queued and running, put where the scheduler keeps it, without running it
@@ -161,4 +161,40 @@ t.test('a latency request waits for the first free worker; a throughput one shar
   const bulk = route([d], req('throughput'), 0)
   // only worker 1 takes bulk: 40 ms left, then its own batch of one (5 ms delay + 6 ms)
   t.ok(bulk.ok && bulk.predictedMs === 51, `throughput: waits for the general worker (${bulk.ok && bulk.predictedMs})`)
+})
+
+t.test('speed-aware: the least work ahead per unit of device speed', async (t) => {
+  // GPU: t(32)/32 = 0.375 ms of work per item; CPU: 6 ms. 8 queued on the GPU = 3 ms + this one
+  // 0.375 → 3.375 < the idle CPU's 6 ms: the GPU; 40 queued = 15.4 ms > 6: the CPU
+  const sa = new Router('speed-aware')
+  t.match(sa.route([cpu(), gpu({ bulkQ: 8 })], req('throughput'), 0), { ok: true, device: 'cuda:0', reason: 'speed-aware' })
+  t.match(sa.route([cpu(), gpu({ bulkQ: 40 })], req('throughput'), 0), { ok: true, device: 'cpu', reason: 'speed-aware' })
+  // running items count, and more workers mean more speed: 2 CPU workers halve its 2 × 6 ms
+  t.match(sa.route([cpu({ inFlight: 1 }), gpu({ bulkQ: 20 })], req('throughput'), 0), { ok: true, device: 'cuda:0' })
+  t.match(sa.route([cpu({ inFlight: 1, workers: 2 }), gpu({ bulkQ: 20 })], req('throughput'), 0), { ok: true, device: 'cpu' })
+})
+
+t.test('shared queue: predicted over every worker that serves it, capped at the fleet\'s total', async (t) => {
+  // two CPUs (6 ms per image, one worker each, 30 items cap each) consume one queue of 40 items:
+  // alone each would drain it in 40 · 6 = 240 ms; together in 1 / (1/240 + 1/240) = 120 ms
+  // items put into the shared queue once both devices consume it, where the scheduler keeps them, without running them
+  const fleet = (n: number): DeviceView[] => {
+    const q = new RequestQueue()
+    const devices = [cpu({ id: 'a', maxQueue: 30, queue: q }), cpu({ id: 'b', maxQueue: 30, queue: q })]
+    for (let i = 0; i < n; i++) q.push(queued('throughput'))
+    return devices
+  }
+  const d = new Router('shared-queue').route(fleet(40), req('throughput'), 0)
+  t.match(d, { ok: true, reason: 'shared-queue' })
+  t.ok(d.ok && Math.abs(d.predictedMs - (120 + 6 * 8)) < 1e-9, `wait 120 ms over both workers, then a full batch t(8) = 48 ms (${d.ok ? d.predictedMs : '–'})`)
+  // the same 40 items in one device's own queue: the whole backlog on its one worker
+  const own = new Router('switchyard').route([cpu({ bulkQ: 40 })], req('throughput'), 0)
+  t.ok(own.ok && Math.abs(own.predictedMs - (240 + 48)) < 1e-9, `one device alone: 240 ms wait (${own.ok ? own.predictedMs : '–'})`)
+  // cap: 40 items exceed one lane's 30 but not the fleet's 60; 60 do
+  t.match(new Router('shared-queue').route(fleet(59), req('throughput'), 0), { ok: true })
+  t.match(new Router('shared-queue').route(fleet(60), req('throughput'), 0), { ok: false, reason: 'queue-full' })
+  // a device whose worker is busy still waits for its own worker: max(own, fleet)
+  const q = new RequestQueue()
+  const busy = new Router('shared-queue').route([cpu({ id: 'a', residual: 50, queue: q }), cpu({ id: 'b', residual: 50, queue: q })], req('latency'), 0)
+  t.ok(busy.ok && Math.abs(busy.predictedMs - 56) < 1e-9, `both busy for 50 ms: 50 + t(1) (${busy.ok ? busy.predictedMs : '–'})`)
 })

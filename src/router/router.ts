@@ -31,9 +31,13 @@
 //   fastest-only        the one device with the highest eff_d, whatever its queue ("GPU only")
 //   round-robin         the next healthy device in turn
 //   join-shortest-queue the fewest items queued + running on the lane
+//   speed-aware         the least predicted work weighted by speed: Σ_lanes (queued + running
+//                       + this request) · t(B)/B over the device's workers — "shortest expected
+//                       delay"; a device twice as fast gets about twice the work
 //   shared-queue        Triton's rule: one queue per model that every device consumes; whichever
 //                       worker is free first takes the next batch (devices built with shared
-//                       queues; the router only admits)
+//                       queues; the router only admits, predicting the queue over all the
+//                       workers that serve it and capping it at the sum of their lanes' caps)
 //   cost       → the lowest predicted cost per inference, price_per_ms_d · t(n) / n (n and
 //                finish_d as for throughput; price.ts), among those meeting the deadline;
 //                ties by finish_d
@@ -110,9 +114,14 @@ export interface Prediction {
   full: boolean
   /** price_per_ms · t(n) / n (price.ts); 0 where the device has no price */
   costPerInference: number
+  /** the device's workers that would take the request (live; for bulk work, those taking it) */
+  workers: number
 }
 
-export function predict (device: DeviceView, lane: LaneView, policy: Policy, now: number, items = 1): Prediction {
+/** What a device has ahead of a request of `policy`: queued work (ms of worker time), the workers that would take it, the first of them to free up. */
+interface DeviceLoad { backlog: number, workers: number, minResidual: number }
+
+function deviceLoad (device: DeviceView, policy: Policy, now: number): DeviceLoad {
   let backlog = 0
   for (const l of device.lanes.values()) {
     const q = policy === 'latency' ? l.queue.latency.length : l.queue.size
@@ -126,19 +135,24 @@ export function predict (device: DeviceView, lane: LaneView, policy: Policy, now
     if (r < minResidual) minResidual = r
     if (w.takesThroughput) { general++; if (r < minGeneral) minGeneral = r }
   }
+  return policy === 'latency'
+    ? { backlog, workers: live, minResidual: live > 0 ? minResidual : 0 }
+    : { backlog, workers: general, minResidual: general > 0 ? minGeneral : 0 }
+}
+
+export function predict (device: DeviceView, lane: LaneView, policy: Policy, now: number, items = 1): Prediction {
+  const load = deviceLoad(device, policy, now)
   const B = lane.maxBatchSize
-  let waitMs: number
+  const waitMs = load.minResidual + load.backlog / Math.max(1, load.workers)
   let serviceMs: number
   if (policy === 'latency') {
-    waitMs = (live > 0 ? minResidual : 0) + backlog / Math.max(1, live)
-    serviceMs = lane.delayMs.latency + (items === 1 ? lane.cost.predict(1) : rounds(items, B, live) * lane.cost.predict(Math.min(items, B)))
+    serviceMs = lane.delayMs.latency + (items === 1 ? lane.cost.predict(1) : rounds(items, B, load.workers) * lane.cost.predict(Math.min(items, B)))
   } else {
-    waitMs = (general > 0 ? minGeneral : 0) + backlog / Math.max(1, general)
     if (items === 1) {
       const n = Math.min(B, lane.queue.throughput.length + 1)
       serviceMs = (n < B ? lane.delayMs.throughput : 0) + lane.cost.predict(n)
     } else {
-      serviceMs = (items < B ? lane.delayMs.throughput : 0) + rounds(items, B, general) * lane.cost.predict(Math.min(items, B))
+      serviceMs = (items < B ? lane.delayMs.throughput : 0) + rounds(items, B, load.workers) * lane.cost.predict(Math.min(items, B))
     }
   }
   return {
@@ -148,7 +162,42 @@ export function predict (device: DeviceView, lane: LaneView, policy: Policy, now
     finishMs: waitMs + serviceMs,
     throughput: lane.cost.throughput(B),
     full: lane.queue.size + items > lane.maxQueue,
-    costPerInference: costPerInference(device.config, lane, policy)
+    costPerInference: costPerInference(device.config, lane, policy),
+    workers: load.workers
+  }
+}
+
+/**
+ * A queue several devices consume (the shared-queue strategy) is predicted as one pool, not
+ * as if each device drained it alone: the cap is the sum of the sharing lanes' caps, and the
+ * wait is that of the fleet — the first worker anywhere to free up, then the shared backlog at
+ * the devices' combined rate (each device alone would drain its backlog in T_d = backlog_d / W_d;
+ * together in 1 / Σ 1/T_d) — but not before one of this device's own workers is free.
+ * Rewrites the predictions in place; a no-op where no queue is shared.
+ */
+export function shareQueues (candidates: Prediction[], devices: readonly DeviceView[], model: string, policy: Policy, now: number, items = 1): void {
+  for (const c of candidates) {
+    const q = c.lane.queue
+    let sharers = 0
+    for (const d of devices) if (d.healthy && d.lanes.get(model)?.queue === q) sharers++
+    if (sharers < 2) continue
+    let cap = 0; let rate = 0; let first = Infinity; let empty = false
+    for (const d of devices) {
+      const l = d.lanes.get(model)
+      if (!d.healthy || l?.queue !== q) continue
+      cap += l.maxQueue
+      const load = deviceLoad(d, policy, now)
+      if (load.workers === 0) continue
+      if (load.minResidual < first) first = load.minResidual
+      if (load.backlog <= 0) empty = true
+      else rate += load.workers / load.backlog
+    }
+    const own = deviceLoad(c.device, policy, now).minResidual
+    const fleetWait = (first === Infinity ? 0 : first) + (empty || rate === 0 ? 0 : 1 / rate)
+    const waitMs = Math.max(own, fleetWait)
+    c.finishMs += waitMs - c.waitMs
+    c.waitMs = waitMs
+    c.full = q.size + items > cap
   }
 }
 
@@ -177,6 +226,7 @@ export class Router {
       if (lane && (req.variant === undefined || lane.variant === req.variant)) candidates.push(predict(d, lane, req.policy, now, items))
     }
     if (candidates.length === 0) return { ok: false, reason: 'no-healthy-device', retryAfterS: 1, predictedMs: 0 }
+    if (this.strategy === 'shared-queue') shareQueues(candidates, devices, req.model, req.policy, now, items)
     const reason: RouteReason | null = req.pinned !== undefined ? 'pinned' : exclude.length > 0 ? 'retry' : null
     // a pinned request or a retry has one sensible rule: the earliest finish where allowed
     const strategy = reason === null ? this.strategy : 'switchyard'
@@ -222,6 +272,12 @@ export class Router {
         const c = open.reduce((a, x) => (x.lane.queue.size + x.lane.inFlight < a.lane.queue.size + a.lane.inFlight ? x : a))
         return { pred: c, finishMs: c.finishMs, reason: 'join-shortest-queue' }
       }
+      case 'speed-aware': {
+        // least predicted work per unit of speed: what is queued and running on the device,
+        // in ms of its best-batch time per item, over its workers (shortest expected delay)
+        const c = open.reduce((a, x) => (speedAwareWork(x, req.items ?? 1) < speedAwareWork(a, req.items ?? 1) ? x : a))
+        return { pred: c, finishMs: c.finishMs, reason: 'speed-aware' }
+      }
       case 'shared-queue': {
         // the queue is shared: the item runs wherever a worker frees up first
         const c = open.reduce((a, x) => (x.finishMs < a.finishMs ? x : a))
@@ -236,6 +292,16 @@ export function route (devices: readonly DeviceView[], req: RouteRequest, now: n
   return defaultRouter.route(devices, req, now)
 }
 const defaultRouter = new Router('switchyard')
+
+/** Work ahead on the device, weighted by its speed: Σ_lanes (queued + running + new) · t(B)/B, over its workers. */
+function speedAwareWork (c: Prediction, items: number): number {
+  let work = 0
+  for (const l of c.device.lanes.values()) {
+    const n = l.queue.size + l.inFlight + (l === c.lane ? items : 0)
+    if (n > 0) work += n / l.cost.throughput(l.maxBatchSize)
+  }
+  return work / Math.max(1, c.workers)
+}
 
 function fastest (cs: Prediction[]): Prediction {
   return cs.reduce((a, c) => (c.throughput > a.throughput ? c : a))

@@ -7,6 +7,12 @@ import { parseArgs } from 'node:util'
 import { runScenario } from './engine.js'
 import { runExperiment, type ExperimentReport } from './experiment.js'
 import { plan, planText } from './plan.js'
+import { compactReport, randomMarkdown, runRandom, seedExperiment, worstLoad } from './random-run.js'
+import { parseSeeds } from './random-scenario.js'
+import { fidelityJson, fidelityMarkdown, runFidelity } from './fidelity.js'
+import { measureProfile } from './measure-profile.js'
+import { loadProfile, type Profile } from './profile.js'
+import { availableParallelism } from 'node:os'
 import { markdown, svg, toJson } from './report.js'
 import { capacity, loadScenario, type Scenario } from './scenario.js'
 
@@ -18,10 +24,12 @@ const err = (s: string): void => { process.stderr.write(`${s}\n`) }
 export async function main (argv: string[]): Promise<void> {
   const cmd = argv[0]
   if (cmd === undefined || cmd === '--help') {
-    process.stdout.write(`usage: npm run simulate -- <scenario>… | all | wall | profile --url … | plan --profile … --rate … --slo … | policies <scenario>…\nscenarios: ${scenarioNames().join(', ')}\n`)
+    process.stdout.write(`usage: npm run simulate -- <scenario>… | all | wall | profile --url … | plan --profile … --rate … --slo … | policies <scenario>… | random --seeds 1-50 [--duration s] [--max-requests n] [--loads 0.2,0.4,…] [--out bench/results/random] | fidelity --url … --profile …\nscenarios: ${scenarioNames().join(', ')}\n`)
     return
   }
   if (cmd === 'plan') { runPlan(argv.slice(1)); return }
+  if (cmd === 'random') { runRandomCmd(argv.slice(1)); return }
+  if (cmd === 'fidelity') { await runFidelityCmd(argv.slice(1)); return }
   if (cmd === 'policies') { runPolicies(argv.slice(1)); return }
   if (cmd === 'wall') { process.stdout.write(`${wall()}\n`); return }
   const names = cmd === 'all' ? scenarioNames() : argv.filter((a) => !a.startsWith('-'))
@@ -155,4 +163,114 @@ function runPolicies (names: string[]): void {
   }
   writeFileSync(join(RESULTS, 'simulate-policies.md'), `# Request policies on the same arrivals (simulated)\n\n${sections.join('\n')}`)
   err(`wrote ${join(RESULTS, 'simulate-policies.md')}`)
+}
+
+/** npm run simulate -- random --seeds 1-50: generated scenarios, judged by issue 17's targets */
+function runRandomCmd (args: string[]): void {
+  const { values } = parseArgs({
+    args,
+    options: {
+      seeds: { type: 'string', default: '1-50' },
+      duration: { type: 'string', default: '60' },
+      'max-requests': { type: 'string', default: '60000' },
+      'min-duration': { type: 'string', default: '20' },
+      loads: { type: 'string' },
+      bisect: { type: 'string', default: '2' },
+      worst: { type: 'string', default: '3' },
+      out: { type: 'string', default: join(RESULTS, 'random') }
+    }
+  })
+  const loads = values.loads?.split(',').map(Number)
+  if (loads?.some((l) => !(l > 0))) throw new Error('--loads: fractions of capacity, e.g. 0.2,0.4,0.6,0.8,0.9,1')
+  const o = {
+    seeds: parseSeeds(values.seeds),
+    durationS: Number(values.duration),
+    maxRequests: Number(values['max-requests']),
+    minDurationS: Number(values['min-duration']),
+    bisect: Number(values.bisect),
+    ...(loads ? { loads } : {}),
+    progress: err
+  }
+  const command = `npm run simulate -- random ${args.join(' ')}`.trim()
+  const { report, worst } = runRandom(o, command)
+  const outDir = join(values.out, '..')
+  const base = values.out.split('/').pop()!
+  mkdirSync(outDir, { recursive: true })
+  const plots = worst.slice(0, Number(values.worst)).map((s) => {
+    const load = worstLoad(s)
+    const file = `${base}-worst-${s.seed}.svg`
+    writeFileSync(join(outDir, file), svg(seedExperiment(s.seed, o, load)))
+    return { seed: s, load, svg: file }
+  })
+  const machine = `Machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), Node ${process.version}, shared with other work`
+  const md = randomMarkdown(report, plots, machine)
+  writeFileSync(`${values.out}.md`, `${md}\n`)
+  writeFileSync(`${values.out}.json`, `${compactJson(compactReport(report))}\n`)
+  process.stdout.write(`${md}\n`)
+  err(`wrote ${values.out}.{md,json}${plots.length > 0 ? ` and ${plots.length} plot(s)` : ''}`)
+}
+
+/**
+ * npm run simulate -- fidelity --url http://127.0.0.1:PORT [--profile file]: the same open-loop
+ * /classify arrivals against the live server and the simulator on its profile (measured first
+ * unless --profile names one), per class p99 and refusals side by side.
+ */
+async function runFidelityCmd (args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      url: { type: 'string' },
+      profile: { type: 'string' },
+      'profile-out': { type: 'string', default: join(BENCH, 'profiles', 'cpu-fidelity.json') },
+      rates: { type: 'string', default: '50,80,110' },
+      duration: { type: 'string', default: '30' },
+      'latency-share': { type: 'string', default: '0.1' },
+      seed: { type: 'string', default: '1' },
+      path: { type: 'string', default: '/classify' },
+      model: { type: 'string' },
+      image: { type: 'string', default: join(process.env.SWITCHYARD_SHARED_DIR ?? join(BENCH, '..', '..', 'shared'), 'images', 'dog.jpg') },
+      'decode-slots': { type: 'string', default: '4' },
+      'bulk-slots': { type: 'string', default: '2' },
+      'max-waiting': { type: 'string', default: '64' },
+      'latency-deadline': { type: 'string', default: '10000' },
+      'throughput-deadline': { type: 'string', default: '30000' },
+      out: { type: 'string', default: join(RESULTS, 'fidelity') }
+    }
+  })
+  if (values.url === undefined) throw new Error('fidelity needs --url of a running server')
+  const url = values.url.replace(/\/$/, '')
+  const models = await (await fetch(`${url}/models`)).json() as { models: Array<{ name: string, task: string }> }
+  const model = values.model ?? models.models.find((m) => m.task === 'classify')?.name
+  if (model === undefined) throw new Error('the server serves no classify model (--model)')
+  let profile: Profile
+  if (values.profile !== undefined) profile = loadProfile(values.profile)
+  else {
+    const out = values['profile-out']
+    const name = out.split('/').pop()!.replace(/\.json$/, '')
+    profile = await measureProfile({ url, name, image: values.image, sequential: 20, burst: 160, concurrency: 8, latencyWorkers: { cpu: 1 }, jitter: 0.1, command: `npm run simulate -- fidelity --url ${values.url} (profile step)` }, err)
+    writeFileSync(out, `${JSON.stringify(profile, null, 2)}\n`)
+    err(`wrote ${out}`)
+  }
+  const o = {
+    url,
+    path: values.path,
+    model,
+    image: values.image,
+    profile,
+    rates: values.rates.split(',').map(Number),
+    durationS: Number(values.duration),
+    latencyShare: Number(values['latency-share']),
+    seed: Number(values.seed),
+    decode: { slots: Number(values['decode-slots']), bulkSlots: Number(values['bulk-slots']), maxWaiting: Number(values['max-waiting']) },
+    deadlineMs: { latency: Number(values['latency-deadline']), throughput: Number(values['throughput-deadline']) }
+  }
+  const rows = await runFidelity(o, err)
+  const command = `npm run simulate -- fidelity ${args.join(' ')}`
+  const machine = `Machine: ${availableParallelism()} cores (${cpus()[0]?.model ?? '?'}), Node ${process.version}, shared with other work (load client, server and simulator on the same cores)`
+  const md = fidelityMarkdown(rows, o, command, machine)
+  mkdirSync(join(values.out, '..'), { recursive: true })
+  writeFileSync(`${values.out}.md`, `${md}\n`)
+  writeFileSync(`${values.out}.json`, `${compactJson(fidelityJson(rows, o, command))}\n`)
+  process.stdout.write(`${md}\n`)
+  err(`wrote ${values.out}.{md,json}`)
 }

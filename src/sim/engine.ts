@@ -19,6 +19,7 @@ import type { RouteReason } from '../router/router.js'
 import type { Strategy } from '../router/strategies.js'
 import type { PreparedImage } from '../worker/protocol.js'
 import type { Scenario } from './scenario.js'
+import { CorePool } from './core-pool.js'
 import { SimDevice } from './sim-device.js'
 import { seededRandom } from './simulated-executor.js'
 import { generate, type Workload } from './workload.js'
@@ -72,7 +73,25 @@ export interface DeviceStats {
   decisions: Record<string, number>
   /** mean |actual − predicted| finish, ms */
   meanAbsPredictionErrorMs: number
+  /** per class: how far the predicted finish (X-Switchyard-Predicted-Ms) was from the actual one, steady state */
+  prediction: Record<string, PredictionStats>
 }
+
+/**
+ * The error of the predicted finish, per device and class, over answers in steady state: those
+ * whose dispatch-to-answer span does not touch the STEADY_AFTER_EVENT_MS after a scenario event
+ * (a failure, a recovery, a slowdown). meanAbsRelError = mean |predicted − actual| / actual.
+ */
+export interface PredictionStats {
+  n: number
+  meanAbsRelError: number
+  /** mean actual / predicted (1: exact, > 1: slower than predicted) */
+  meanRatio: number
+  /** answers left out: within STEADY_AFTER_EVENT_MS of an event */
+  excluded: number
+}
+
+export const STEADY_AFTER_EVENT_MS = 30_000
 
 export interface Series {
   stepMs: number
@@ -112,7 +131,10 @@ export function runScenario (s: Scenario, o: RunOptions, workload?: Workload): R
   const sharedQueues = o.strategy === 'shared-queue'
     ? new Map(s.traffic.map((c) => [c.model, new RequestQueue()]))
     : undefined
-  const devices = s.devices.map((spec, i) => new SimDevice(spec, clock, seededRandom(s.seed * 7919 + i + 1), sharedQueues ? { sharedQueues } : {}))
+  // one pool of cores for decoding, each request's fixed cost and the CPU devices' batches,
+  // where the scenario says they share the host (fidelity); else decoding has slots of its own
+  const pool = s.host.sharedCores === true ? new CorePool(clock, s.host.cores ?? s.host.slots) : undefined
+  const devices = s.devices.map((spec, i) => new SimDevice(spec, clock, seededRandom(s.seed * 7919 + i + 1), { ...(sharedQueues ? { sharedQueues } : {}), ...(pool && (spec.kind ?? 'cpu') === 'cpu' ? { cores: pool } : {}) }))
   const byId = new Map(devices.map((d) => [d.id, d]))
   const source = { devices, get: (id: string) => byId.get(id) }
 
@@ -121,6 +143,11 @@ export function runScenario (s: Scenario, o: RunOptions, workload?: Workload): R
   const decisions = devices.map(() => new Map<string, number>())
   const devIndex = new Map(devices.map((d, i) => [d.id, i]))
   const predErr = new Float64Array(devices.length); const predN = new Float64Array(devices.length)
+  // steady-state prediction error per device × policy: Σ |p − a| / a, Σ a / p, n, excluded
+  const policyIndex = new Map(POLICIES.map((p, i) => [p, i]))
+  const relErr = new Float64Array(devices.length * POLICIES.length); const ratio = new Float64Array(relErr.length)
+  const relN = new Float64Array(relErr.length); const relOut = new Float64Array(relErr.length)
+  const eventAt = s.events.map((e) => e.atS * 1000)
   let retries = 0
   const observer: DispatchObserver = {
     decision: (device: string, _model: string, _policy: Policy, reason: RouteReason) => {
@@ -135,6 +162,15 @@ export function runScenario (s: Scenario, o: RunOptions, workload?: Workload): R
     predictionError: (device, _model, ms) => {
       const i = devIndex.get(device)!
       predErr[i]! += Math.abs(ms); predN[i]!++
+    },
+    prediction: (device, _model, policy, predictedMs, actualMs) => {
+      const k = devIndex.get(device)! * POLICIES.length + policyIndex.get(policy)!
+      const end = clock.now(); const start = end - actualMs
+      for (const at of eventAt) if (start < at + STEADY_AFTER_EVENT_MS && end >= at) { relOut[k]!++; return }
+      if (actualMs <= 0 || predictedMs <= 0) return
+      relErr[k]! += Math.abs(predictedMs - actualMs) / actualMs
+      ratio[k]! += actualMs / predictedMs
+      relN[k]!++
     }
   }
   const dispatcher = new Dispatcher(source, observer, clock, o.strategy)
@@ -163,7 +199,6 @@ export function runScenario (s: Scenario, o: RunOptions, workload?: Workload): R
   const arrive = (i: number): void => {
     const c = classes[w.cls[i]!]!
     const opts = { policy: c.policy, deadline: w.at[i]! + deadlines[w.cls[i]!]! }
-    pending++
     try {
       dispatcher.admit(c.model, opts) // refuse now rather than after decoding
     } catch {
@@ -173,11 +208,13 @@ export function runScenario (s: Scenario, o: RunOptions, workload?: Workload): R
     const accepted = gate.enter(c.policy, (release) => {
       const ms = decodeMs[w.cls[i]!]! * (1 + jitter * (2 * decodeRandom() - 1))
       decodeBusyMs += ms
-      clock.setTimer(clock.now() + ms, () => {
+      const decoded = (): void => {
         release()
         decodedAt[i] = clock.now()
         dispatcher.submit({ model: c.model, image: EMPTY_IMAGE, params: {}, opts }, (err) => finish(i, err === null))
-      })
+      }
+      if (pool) pool.run(ms, 1, decoded)
+      else clock.setTimer(clock.now() + ms, decoded)
     })
     if (!accepted) {
       const key = `${c.policy}:decode-queue-full`
@@ -185,11 +222,30 @@ export function runScenario (s: Scenario, o: RunOptions, workload?: Workload): R
       finish(i, false)
     }
   }
+  // each request's fixed cost (HTTP, routing, answer: host.requestMs) runs on the main thread,
+  // one request at a time, before admission — on the shared cores where there are
+  const requestMs = s.host.requestMs ?? 0
+  const mainQueue: number[] = []
+  let mainHead = 0; let mainBusy = false
+  const mainNext = (): void => {
+    if (mainHead >= mainQueue.length) { mainBusy = false; mainQueue.length = 0; mainHead = 0; return }
+    mainBusy = true
+    const i = mainQueue[mainHead++]!
+    const done = (): void => { arrive(i); mainNext() }
+    if (pool) pool.run(requestMs, 1, done)
+    else clock.setTimer(clock.now() + requestMs, done)
+  }
+  const enter = (i: number): void => {
+    pending++
+    if (requestMs <= 0) { arrive(i); return }
+    mainQueue.push(i)
+    if (!mainBusy) mainNext()
+  }
   // one timer at a time for arrivals: the next is scheduled when one fires
   let nextArrival = 0
   const arrivalTick = (): void => {
     const i = nextArrival++
-    arrive(i)
+    enter(i)
     if (nextArrival < n) clock.setTimer(w.at[nextArrival]!, arrivalTick)
   }
   if (n > 0) clock.setTimer(w.at[0]!, arrivalTick)
@@ -317,7 +373,11 @@ export function runScenario (s: Scenario, o: RunOptions, workload?: Workload): R
       util: samples > 0 ? busyAll[k]! / (samples * workerSlots(d)) : 0,
       utilThroughput: liveGen[k]! > 0 ? busyGen[k]! / liveGen[k]! : 0,
       decisions: Object.fromEntries(decisions[k]!),
-      meanAbsPredictionErrorMs: predN[k]! > 0 ? predErr[k]! / predN[k]! : 0
+      meanAbsPredictionErrorMs: predN[k]! > 0 ? predErr[k]! / predN[k]! : 0,
+      prediction: Object.fromEntries(POLICIES.flatMap((p, j) => {
+        const x = k * POLICIES.length + j
+        return relN[x]! + relOut[x]! > 0 ? [[p, { n: relN[x]!, meanAbsRelError: relN[x]! > 0 ? relErr[x]! / relN[x]! : NaN, meanRatio: relN[x]! > 0 ? ratio[x]! / relN[x]! : NaN, excluded: relOut[x]! }]] : []
+      }))
     })),
     decodeUtil: decodeBusyMs / (s.host.slots * o.durationMs),
     ...(series ? { series } : {}),

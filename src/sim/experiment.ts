@@ -155,6 +155,14 @@ export function checkTargets (s: Scenario, C: number, devCap: Record<string, num
       detail: h.devices.map((d) => `${d.id} ${(d.utilThroughput * 100).toFixed(1)} %`).join(', ')
     })
   }
+  const worst = sy.headline.devices.flatMap((d) => Object.entries(d.prediction).filter(([, p]) => p.n > 0).map(([policy, p]) => ({ at: `${d.id} ${policy}`, e: p.meanAbsRelError })))
+  if (worst.length > 0) {
+    out.push({
+      name: 'steady-state prediction error (mean |predicted − actual| / actual, 30 s after events left out) ≤ 20 % on every device and class, headline run',
+      pass: worst.every((w) => w.e <= 0.2),
+      detail: worst.map((w) => `${w.at} ${(w.e * 100).toFixed(1)} %`).join(', ')
+    })
+  }
   const baselines = reports.filter((r) => r !== sy)
   if (baselines.length > 0) {
     const beaten = baselines.filter((b) => b.sustainableRate > sy.sustainableRate)

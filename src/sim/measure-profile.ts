@@ -18,6 +18,8 @@ export interface MeasureOptions {
   burst: number
   concurrency: number
   latencyWorkers: Record<string, number>
+  /** per device id: cores a batch takes (intra-op threads); default: cpu = this machine's cores */
+  threads?: Record<string, number>
   jitter: number
   command: string
 }
@@ -26,20 +28,29 @@ export async function measureProfile (o: MeasureOptions, log: (s: string) => voi
   const body = readFileSync(o.image)
   const tasks = await (await fetch(`${o.url}/models`)).json() as { models: Array<{ name: string, task: 'classify' | 'detect' }> }
   const decodeMs: Record<string, number> = {}
+  // the per-request fixed cost: round trip − the parts the simulator models (decode, queue,
+  // inference, postprocess), over the sequential requests of every model
+  const fixed: number[] = []
+  const median = (xs: number[]): number => { const a = [...xs].sort((x, y) => x - y); return a[Math.floor(a.length / 2)]! }
   for (const m of tasks.models) {
     const path = `${o.url}/${m.task}/${encodeURIComponent(m.name)}`
     const post = async (policy: string): Promise<number> => {
+      const t0 = performance.now()
       const r = await fetch(path, { method: 'POST', body, headers: { 'content-type': 'application/octet-stream', 'x-switchyard-policy': policy } })
       await r.arrayBuffer()
+      const rtt = performance.now() - t0
       if (!r.ok) throw new Error(`${path}: HTTP ${r.status}`)
       const timing = r.headers.get('server-timing') ?? ''
-      const match = /decode;dur=([\d.]+)/.exec(timing)
-      return match ? Number(match[1]) : NaN
+      const part = (name: string): number => Number(new RegExp(`${name};dur=([\\d.]+)`).exec(timing)?.[1] ?? NaN)
+      const modelled = part('decode') + part('queue') + part('inference') + part('postprocess')
+      if (policy === 'latency' && Number.isFinite(modelled)) fixed.push(rtt - modelled)
+      return part('decode')
     }
     const times: number[] = []
+    await post('latency') // warm-up: connection, first-use allocations
+    fixed.pop() // not the warm-up
     for (let i = 0; i < o.sequential; i++) times.push(await post('latency'))
-    times.sort((a, b) => a - b)
-    decodeMs[m.name] = round(times[Math.floor(times.length / 2)]!, 3)
+    decodeMs[m.name] = round(median(times), 3)
     log(`${m.name}: decode median ${decodeMs[m.name]} ms over ${o.sequential} sequential requests`)
     let sent = 0
     const lane = async (): Promise<void> => { while (sent < o.burst) { sent++; await post('throughput') } }
@@ -48,8 +59,11 @@ export async function measureProfile (o: MeasureOptions, log: (s: string) => voi
   }
   const after = await getModels(o.url)
   const cores = availableParallelism()
-  const source = `measured on ${hostname()} (${cores} cores) at ${new Date().toISOString()} by ${o.command}: devices from GET /models (fitted cost after ${o.burst} throughput-class requests per model, ${o.concurrency} concurrent), decode from Server-Timing of ${o.sequential} sequential requests per model with ${o.image.split('/').pop()}; batch-time jitter ±${o.jitter * 100} % assumed`
-  return profileFromModels(after, { name: o.name, source, host: { cores, decodeMs, decodeJitter: 0.1 }, latencyWorkers: o.latencyWorkers, jitter: o.jitter })
+  const requestMs = round(Math.max(0, median(fixed)), 3)
+  log(`fixed cost per request (round trip − decode − queue − inference − postprocess): median ${requestMs} ms over ${fixed.length} sequential requests`)
+  const source = `measured on ${hostname()} (${cores} cores) at ${new Date().toISOString()} by ${o.command}: devices from GET /models (fitted cost after ${o.burst} throughput-class requests per model, ${o.concurrency} concurrent; calibrated: the startup calibration's fit), decode and the per-request fixed cost (round trip − Server-Timing's decode, queue, inference, postprocess) from ${o.sequential} sequential requests per model with ${o.image.split('/').pop()}; batch-time jitter ±${o.jitter * 100} % assumed`
+  const threads = o.threads ?? Object.fromEntries(after.models.flatMap((m) => m.devices).filter((d) => d.kind === 'cpu').map((d) => [d.id, cores]))
+  return profileFromModels(after, { name: o.name, source, host: { cores, decodeMs, decodeJitter: 0.1, requestMs }, latencyWorkers: o.latencyWorkers, threads, jitter: o.jitter })
 }
 
 async function getModels (url: string): Promise<ModelsResponse> {

@@ -16,6 +16,12 @@ export interface HostProfile {
   decodeMs: Record<string, number>
   /** relative spread of decode times (uniform ± this fraction) */
   decodeJitter?: number
+  /**
+   * ms of one core every request costs besides decoding and inference: HTTP parsing, body
+   * read, routing, the answer (and the client's own share, measured from it); the median of
+   * round trip − Server-Timing's decode, queue, inference and postprocess over sequential requests
+   */
+  requestMs?: number
 }
 
 export interface DeviceProfile extends SimDeviceSpec {
@@ -74,7 +80,24 @@ export interface ProfileMeta {
   host?: HostProfile
   /** per device id: reserved latency workers (GET /models does not say) */
   latencyWorkers?: Record<string, number>
+  /** per device id: cores one batch takes (intra-op threads) */
+  threads?: Record<string, number>
   jitter?: number
+}
+
+/** Least squares t(n) = a + b·n over calibration points (one point: a = 0); a and b kept ≥ 0. */
+export function fitCalibration (points: ReadonlyArray<{ batchSize: number, ms: number }>): { a: number, b: number } | undefined {
+  if (points.length === 0) return undefined
+  const n = points.length
+  let sx = 0; let sy = 0; let sxx = 0; let sxy = 0
+  for (const p of points) { sx += p.batchSize; sy += p.ms; sxx += p.batchSize * p.batchSize; sxy += p.batchSize * p.ms }
+  const den = n * sxx - sx * sx
+  let b = den > 0 ? (n * sxy - sx * sy) / den : sy / sx
+  let a = den > 0 ? (sy - b * sx) / n : 0
+  if (a < 0) { a = 0; b = sxy / sxx }
+  if (b < 0) { b = 0; a = sy / n }
+  const r = (x: number): number => Math.round(x * 1000) / 1000
+  return { a: r(a), b: r(b) }
 }
 
 /** One simulated device per served device, with each lane's fitted cost. */
@@ -84,11 +107,12 @@ export function profileFromModels (res: ModelsResponse, meta: ProfileMeta): Prof
     for (const d of m.devices) {
       let dev = devices.get(d.id)
       if (!dev) {
-        dev = { id: d.id, kind: d.kind, workers: d.workers, latencyWorkers: meta.latencyWorkers?.[d.id] ?? 0, maxQueue: d.queue.max, batchDelayMs: d.batchDelayMs, models: {} }
+        dev = { id: d.id, kind: d.kind, workers: d.workers, latencyWorkers: meta.latencyWorkers?.[d.id] ?? 0, ...(meta.threads?.[d.id] !== undefined ? { threads: meta.threads[d.id] } : {}), maxQueue: d.queue.max, batchDelayMs: d.batchDelayMs, models: {} }
         devices.set(d.id, dev)
       }
       if (d.cost.samples === 0 && d.calibration.length === 0) throw new Error(`device ${d.id} reports no cost for ${m.name} (not calibrated)`)
-      dev.models[m.name] = { a: d.cost.aMs, b: d.cost.bMs, maxBatchSize: d.maxBatchSize, ...(meta.jitter !== undefined ? { jitter: meta.jitter } : {}) }
+      const calibrated = fitCalibration(d.calibration)
+      dev.models[m.name] = { a: d.cost.aMs, b: d.cost.bMs, maxBatchSize: d.maxBatchSize, ...(meta.jitter !== undefined ? { jitter: meta.jitter } : {}), ...(calibrated ? { calibrated } : {}) }
     }
   }
   return { name: meta.name, source: meta.source, ...(meta.host ? { host: meta.host } : {}), devices: [...devices.values()] }

@@ -48,6 +48,11 @@ export function markdown (r: ExperimentReport): string {
     for (const st of r.strategies) lines.push(headlineRow(st.bulk, devIds))
     lines.push('')
   }
+  lines.push('Prediction error (headline run, steady state: answers within 30 s after an event left out): mean |predicted − actual| / actual of the finish each answer\'s X-Switchyard-Predicted-Ms announced, per device and class (answers; mean actual / predicted).', '')
+  lines.push(`| strategy | ${devIds.join(' | ')} |`)
+  lines.push(`| --- | ${devIds.map(() => '---').join(' | ')} |`)
+  for (const st of r.strategies) lines.push(`| ${st.strategy} | ${st.headline.devices.map(predictionCell).join(' | ')} |`)
+  lines.push('')
   lines.push('Refusals by reason (headline run):', '')
   for (const st of r.strategies) {
     const rej = Object.entries(st.headline.rejections)
@@ -65,6 +70,12 @@ export function markdown (r: ExperimentReport): string {
   for (const t of r.targets) lines.push(`- ${t.pass === true ? 'PASS' : t.pass === false ? '**FAIL**' : 'n/a'} — ${t.name}: ${t.detail}`)
   lines.push('', `Simulated in ${(r.wallMs / 1000).toFixed(1)} s of wall time.`, '')
   return lines.join('\n')
+}
+
+/** "latency 12 % (1,234; ×1.05), throughput …" for one device */
+export function predictionCell (d: RunResult['devices'][number]): string {
+  const parts = Object.entries(d.prediction).filter(([, p]) => p.n > 0).map(([policy, p]) => `${policy} ${(p.meanAbsRelError * 100).toFixed(1)} % (${n0(p.n)}; ×${p.meanRatio.toFixed(2)})`)
+  return parts.length > 0 ? parts.join(', ') : '–'
 }
 
 function headlineRow (h: RunResult, devIds: string[]): string {
@@ -116,7 +127,7 @@ function roundDeep (x: unknown): unknown {
 // ---- SVG ----------------------------------------------------------------------------------
 
 const COLORS: Record<string, string> = {
-  switchyard: '#d62728', 'fastest-only': '#1f77b4', 'round-robin': '#2ca02c', 'join-shortest-queue': '#9467bd', 'shared-queue': '#ff7f0e'
+  switchyard: '#d62728', 'fastest-only': '#1f77b4', 'round-robin': '#2ca02c', 'join-shortest-queue': '#9467bd', 'shared-queue': '#ff7f0e', 'speed-aware': '#8c564b'
 }
 const DEVICE_COLORS = ['#1b9e77', '#d95f02', '#7570b3', '#e7298a', '#66a61e', '#e6ab02']
 

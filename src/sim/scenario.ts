@@ -34,6 +34,14 @@ export interface HostSpec {
   profile: string
   /** cores decoding (decode slots); default: the profile's */
   cores?: number
+  /** decode slots when they differ from the cores (the server's decode.slots); default: cores */
+  slots?: number
+  /**
+   * the CPU devices run their batches on these same cores, as decoding and each request's fixed
+   * cost do (one pool, processor sharing: src/sim/core-pool.ts); default false — decoding has
+   * cores of its own and CPU devices are not slowed by it
+   */
+  sharedCores?: boolean
   /** of which throughput-class requests may hold (DecodeGate bulkSlots); default cores − 1, ≥ 1 */
   bulkSlots?: number
   /** requests waiting for a decode slot before more are refused; default 64 (the server's) */
@@ -78,7 +86,14 @@ export const DEFAULT_SWEEP = [0.2, 0.4, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 1, 1.05,
 export const DEFAULT_SLO: Slo = { latency: 100, throughput: 2000 }
 
 export interface HostModel {
+  /** decode slots (DecodeGate) */
   slots: number
+  /** the host's cores, where sharedCores; default slots */
+  cores?: number
+  /** CPU devices, decoding and each request's fixed cost share the cores (src/sim/core-pool.ts) */
+  sharedCores?: boolean
+  /** ms of one core per request besides decoding and inference (the profile's host.requestMs); default 0 */
+  requestMs?: number
   bulkSlots: number
   maxWaiting: number
   decodeMs: Record<string, number>
@@ -132,9 +147,13 @@ export function resolveScenario (f: ScenarioFile, profilesDir = PROFILES_DIR): S
   const hp = loadProfile(profilePath(f.host.profile, profilesDir))
   if (!hp.host) bad(`profile ${f.host.profile} has no host section (decode costs)`)
   const h: HostProfile = hp.host!
-  const slots = f.host.cores ?? h.cores
+  const cores = f.host.cores ?? h.cores
+  const slots = f.host.slots ?? cores
   const host: HostModel = {
     slots,
+    cores,
+    sharedCores: f.host.sharedCores ?? false,
+    requestMs: h.requestMs ?? 0,
     bulkSlots: f.host.bulkSlots ?? Math.max(1, slots - 1),
     maxWaiting: f.host.maxWaiting ?? 64,
     decodeMs: h.decodeMs,

@@ -5,10 +5,17 @@ import type { VirtualClock } from '../devices/clock.js'
 import type { RequestQueue } from '../devices/request-queue.js'
 import { Scheduler } from '../devices/scheduler.js'
 import type { PriceConfig } from '../router/price.js'
+import type { CorePool } from './core-pool.js'
 import { SimulatedExecutorFactory, type SimCondition, type SimCost } from './simulated-executor.js'
 
 export interface SimModelProfile extends SimCost {
   maxBatchSize: number
+  /**
+   * t(n) = a + b·n fitted to the startup calibration alone (the device with the machine to
+   * itself; `npm run simulate -- profile` records it). Used where the device shares the host's
+   * cores in the simulation, since contention is then simulated rather than baked into a and b.
+   */
+  calibrated?: { a: number, b: number }
 }
 
 export interface SimDeviceSpec {
@@ -19,6 +26,8 @@ export interface SimDeviceSpec {
   watts?: { busy: number, idle: number }
   workers: number
   latencyWorkers?: number
+  /** cores one batch takes (intra-op threads) where the device shares the host's cores; default 1 */
+  threads?: number
   maxQueue?: number
   batchDelayMs?: { latency: number, throughput: number }
   models: Record<string, SimModelProfile>
@@ -30,11 +39,13 @@ export class SimDevice extends Scheduler {
   readonly config: PriceConfig
   readonly executors: SimulatedExecutorFactory
 
-  constructor (spec: SimDeviceSpec, clock: VirtualClock, random: () => number, opts: { costWindow?: number, sharedQueues?: ReadonlyMap<string, RequestQueue>, calibrate?: boolean } = {}) {
+  constructor (spec: SimDeviceSpec, clock: VirtualClock, random: () => number, opts: { costWindow?: number, sharedQueues?: ReadonlyMap<string, RequestQueue>, calibrate?: boolean, cores?: CorePool } = {}) {
     super({ id: spec.id, workers: spec.workers, latencyWorkers: spec.latencyWorkers ?? 0, clock, costWindow: opts.costWindow ?? 128, restartBackoffMs: { initial: 250, max: 30_000 } })
     this.config = { kind: spec.kind ?? 'cpu', ...(spec.pricePerHour !== undefined ? { pricePerHour: spec.pricePerHour } : {}), ...(spec.watts !== undefined ? { watts: spec.watts } : {}) }
-    const costs = new Map(Object.entries(spec.models))
-    this.executors = new SimulatedExecutorFactory(clock, costs, this.condition, random, 1000)
+    // on the host's cores: the uncontended costs (contention is simulated), a batch as wide as its threads
+    const pooled = opts.cores !== undefined
+    const costs = new Map(Object.entries(spec.models).map(([m, p]): [string, SimModelProfile] => [m, pooled && p.calibrated ? { ...p, ...p.calibrated } : p]))
+    this.executors = new SimulatedExecutorFactory(clock, costs, this.condition, random, 1000, opts.cores ? { pool: opts.cores, width: spec.threads ?? 1 } : undefined)
     this.factory = this.executors
     for (const [model, p] of costs) {
       const sizes: number[] = []

@@ -9,6 +9,10 @@ import type { BatchCallback, Executor, ExecutorFactory } from '../devices/execut
 import type { QueuedItem } from '../devices/request-queue.js'
 import { BatchFailedError } from '../errors.js'
 import type { ItemResult } from '../postprocess/types.js'
+import type { CorePool } from './core-pool.js'
+
+/** Batches that run on the host's cores (a CPU device sharing them with decoding): the pool, and how many cores a batch takes (intra-op threads). */
+export interface SimCores { pool: CorePool, width: number }
 
 export interface SimCost {
   /** fixed ms per batch */
@@ -42,7 +46,7 @@ export function seededRandom (seed: number): () => number {
 }
 
 export class SimulatedExecutor extends EventEmitter implements Executor {
-  private pending: { done: BatchCallback, timer: object } | null = null
+  private pending: { done: BatchCallback, timer: object, pooled: boolean } | null = null
   private fault: 'exit' | 'throw' | null = null
   private ended = false
 
@@ -50,7 +54,8 @@ export class SimulatedExecutor extends EventEmitter implements Executor {
     private readonly clock: VirtualClock,
     private readonly costs: ReadonlyMap<string, SimCost>,
     private readonly condition: SimCondition,
-    private readonly random: () => number
+    private readonly random: () => number,
+    private readonly cores?: SimCores
   ) {
     super()
   }
@@ -69,14 +74,19 @@ export class SimulatedExecutor extends EventEmitter implements Executor {
     const ms = this.batchMs(model, n)
     const fault = this.fault
     this.fault = null
-    const timer = this.clock.setTimer(this.clock.now() + ms, () => {
+    const finish = (serviceMs: number): void => {
       this.pending = null
       if (fault === 'exit' || this.condition.down) { this.die(done); return }
       if (fault === 'throw') { done(new BatchFailedError('injected fault: run failed', false)); return }
       while (RESULTS.length < n) RESULTS.push(PLACEHOLDER)
-      done(null, { results: RESULTS, serviceMs: ms, postMs: 0 })
-    })
-    this.pending = { done, timer }
+      done(null, { results: RESULTS, serviceMs, postMs: 0 })
+    }
+    // on shared cores the batch takes longer while the host is oversubscribed, and the worker
+    // reports the time it took, as a real one does
+    const timer = this.cores
+      ? this.cores.pool.run(ms, this.cores.width, finish)
+      : this.clock.setTimer(this.clock.now() + ms, () => finish(ms))
+    this.pending = { done, timer, pooled: this.cores !== undefined }
   }
 
   /** The worker dies now: its running batch fails, it says 'exit'. */
@@ -84,7 +94,11 @@ export class SimulatedExecutor extends EventEmitter implements Executor {
     if (this.ended) return
     const p = this.pending
     this.pending = null
-    if (p) { this.clock.clearTimer(p.timer); this.die(p.done) } else this.die(null)
+    if (p) {
+      if (p.pooled) this.cores!.pool.cancel(p.timer)
+      else this.clock.clearTimer(p.timer)
+      this.die(p.done)
+    } else this.die(null)
   }
 
   private die (done: BatchCallback | null): void {
@@ -111,11 +125,12 @@ export class SimulatedExecutorFactory implements ExecutorFactory {
     private readonly costs: ReadonlyMap<string, SimCost>,
     readonly condition: SimCondition,
     private readonly random: () => number,
-    private readonly startMs = 0
+    private readonly startMs = 0,
+    private readonly cores?: SimCores
   ) {}
 
   create (): SimulatedExecutor {
-    const e = new SimulatedExecutor(this.clock, this.costs, this.condition, this.random)
+    const e = new SimulatedExecutor(this.clock, this.costs, this.condition, this.random, this.cores)
     this.started.push(e)
     return e
   }

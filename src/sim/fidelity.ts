@@ -1,0 +1,186 @@
+// `npm run simulate -- fidelity --url http://127.0.0.1:PORT`: is the simulator right about this
+// machine? The same open-loop Poisson /classify arrivals (generated once per rate from one
+// seed: identical times and classes) go to the live server and to the simulator on the
+// server's measured profile; per class p99 and refusals side by side. The simulator runs
+// twice: as it models a host now (the CPU device, decoding and each request's fixed cost on
+// one pool of cores: host.sharedCores, host.requestMs) and as it did before (decoding on
+// cores of its own, no fixed cost), so the difference the model makes is measured too.
+import { readFileSync } from 'node:fs'
+import { loadavg } from 'node:os'
+import { performance } from 'node:perf_hooks'
+import { round } from '../util/format.js'
+import { percentiles, runScenario, type RunResult } from './engine.js'
+import type { Profile } from './profile.js'
+import type { Scenario, TrafficClass } from './scenario.js'
+import { generate, type Workload } from './workload.js'
+
+export interface FidelityOptions {
+  url: string
+  /** the route and the model it serves */
+  path: string
+  model: string
+  image: string
+  profile: Profile
+  rates: number[]
+  durationS: number
+  latencyShare: number
+  seed: number
+  /** the server's decode.slots, decode.bulkSlots, decode.maxWaiting */
+  decode: { slots: number, bulkSlots: number, maxWaiting: number }
+  /** the server's routing.latencyDeadlineMs / throughputDeadlineMs (no deadline header is sent) */
+  deadlineMs: { latency: number, throughput: number }
+  /** pause between live runs, s */
+  pauseS?: number
+}
+
+export interface ClassSide { p50: number, p99: number, refused: number, offered: number }
+export interface FidelityRow {
+  ratePerS: number
+  offered: number
+  live: Record<string, ClassSide>
+  sim: Record<string, ClassSide>
+  /** the simulator without shared cores and fixed cost (the model before issue 17) */
+  simBefore: Record<string, ClassSide>
+  /** sim p99 / live p99 per class */
+  ratio: Record<string, number>
+  liveStatuses: Record<string, number>
+  /** the machine's 1-minute load average before and after the live run (other work on the same cores) */
+  loadAverage: [number, number]
+}
+
+export function fidelityTraffic (o: Pick<FidelityOptions, 'model' | 'latencyShare' | 'deadlineMs'>): TrafficClass[] {
+  return [
+    { model: o.model, policy: 'throughput', share: 1 - o.latencyShare, deadlineMs: o.deadlineMs.throughput },
+    { model: o.model, policy: 'latency', share: o.latencyShare, deadlineMs: o.deadlineMs.latency }
+  ]
+}
+
+/** The simulator's scenario for the live server: its profile's devices and host, its decode gate. */
+export function fidelityScenario (o: Pick<FidelityOptions, 'profile' | 'model' | 'latencyShare' | 'deadlineMs' | 'decode' | 'seed'>, shared = true): Scenario {
+  const h = o.profile.host
+  if (!h) throw new Error(`profile ${o.profile.name} has no host section`)
+  if (h.decodeMs[o.model] === undefined) throw new Error(`profile ${o.profile.name} has no decode cost for ${o.model}`)
+  return {
+    name: `fidelity-${o.profile.name}`,
+    description: 'the live server\'s profile, its decode gate, /classify traffic',
+    seed: o.seed,
+    durationS: 0,
+    load: 0,
+    sweep: [],
+    sweepS: 0,
+    host: { slots: o.decode.slots, bulkSlots: o.decode.bulkSlots, maxWaiting: o.decode.maxWaiting, decodeMs: h.decodeMs, jitter: h.decodeJitter ?? 0.1, source: `${o.profile.name}: ${o.profile.source}`, cores: h.cores, sharedCores: shared, requestMs: shared ? h.requestMs ?? 0 : 0 },
+    devices: o.profile.devices.map((d) => ({ ...d })),
+    sources: Object.fromEntries(o.profile.devices.map((d) => [d.id, o.profile.source])),
+    traffic: fidelityTraffic(o),
+    arrivals: { kind: 'poisson' },
+    events: [],
+    slo: { latency: 100, throughput: 2000 },
+    strategies: ['switchyard']
+  }
+}
+
+/** Sends the workload to the live server, open loop: request i at start + at[i], whatever is still running. */
+export async function runLive (o: FidelityOptions, w: Workload, traffic: TrafficClass[]): Promise<{ latency: Float64Array, ok: Uint8Array, statuses: Record<string, number> }> {
+  const body = readFileSync(o.image)
+  const latency = new Float64Array(w.count)
+  const ok = new Uint8Array(w.count)
+  const statuses: Record<string, number> = {}
+  const pending: Array<Promise<void>> = []
+  const start = performance.now() + 200
+  for (let i = 0; i < w.count; i++) {
+    const wait = start + w.at[i]! - performance.now()
+    if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait))
+    const policy = traffic[w.cls[i]!]!.policy
+    const t0 = performance.now()
+    pending.push(fetch(o.url + o.path, { method: 'POST', body, headers: { 'content-type': 'image/jpeg', 'x-switchyard-policy': policy }, signal: AbortSignal.timeout(120_000) }).then(async (res) => {
+      await res.arrayBuffer()
+      latency[i] = performance.now() - t0
+      ok[i] = res.ok ? 1 : 0
+      statuses[res.status] = (statuses[res.status] ?? 0) + 1
+    }, () => { statuses.error = (statuses.error ?? 0) + 1 }))
+  }
+  await Promise.all(pending)
+  return { latency, ok, statuses }
+}
+
+function sides (w: Workload, traffic: TrafficClass[], latency: (i: number) => number | null): Record<string, ClassSide> {
+  const out: Record<string, ClassSide> = {}
+  for (const [k, c] of traffic.entries()) {
+    const xs: number[] = []; let offered = 0; let refused = 0
+    for (let i = 0; i < w.count; i++) {
+      if (w.cls[i] !== k) continue
+      offered++
+      const l = latency(i)
+      if (l === null) refused++; else xs.push(l)
+    }
+    const p = percentiles(xs)
+    out[c.policy] = { p50: p.p50, p99: p.p99, refused: offered > 0 ? refused / offered : 0, offered }
+  }
+  return out
+}
+
+function simSides (r: RunResult): Record<string, ClassSide> {
+  const out: Record<string, ClassSide> = {}
+  for (const [policy, c] of Object.entries(r.byPolicy)) out[policy] = { p50: c.p50, p99: c.p99, refused: c.offered > 0 ? (c.rejected + c.unfinished) / c.offered : 0, offered: c.offered }
+  return out
+}
+
+export async function runFidelity (o: FidelityOptions, log: (s: string) => void): Promise<FidelityRow[]> {
+  const traffic = fidelityTraffic(o)
+  const durationMs = o.durationS * 1000
+  const live: Array<{ rate: number, w: Workload, res: Awaited<ReturnType<typeof runLive>>, load: [number, number] }> = []
+  // live first, every rate, so the simulator's own CPU use never overlaps a live run
+  for (const rate of o.rates) {
+    const w = generate({ kind: 'poisson' }, traffic, rate, durationMs, o.seed)
+    log(`live: ${rate} req/s for ${o.durationS} s (${w.count} requests)`)
+    const before = loadavg()[0]!
+    const res = await runLive(o, w, traffic)
+    live.push({ rate, w, res, load: [before, loadavg()[0]!] })
+    await new Promise((resolve) => setTimeout(resolve, (o.pauseS ?? 5) * 1000))
+  }
+  const now = fidelityScenario(o, true)
+  const before = fidelityScenario(o, false)
+  return live.map(({ rate, w, res, load }) => {
+    const sim = simSides(runScenario(now, { strategy: 'switchyard', ratePerS: rate, durationMs }, w))
+    const simBefore = simSides(runScenario(before, { strategy: 'switchyard', ratePerS: rate, durationMs }, w))
+    const l = sides(w, traffic, (i) => (res.ok[i] === 1 ? res.latency[i]! : null))
+    const ratio = Object.fromEntries(Object.keys(l).map((p) => [p, sim[p]!.p99 / l[p]!.p99]))
+    return { ratePerS: rate, offered: w.count, live: l, sim, simBefore, ratio, liveStatuses: res.statuses, loadAverage: load }
+  })
+}
+
+const ms = (x: number): string => (Number.isFinite(x) ? (x >= 100 ? Math.round(x).toString() : x.toFixed(1)) : '–')
+const pc = (x: number): string => `${(x * 100).toFixed(1)} %`
+
+export function fidelityMarkdown (rows: FidelityRow[], o: FidelityOptions, command: string, machine: string): string {
+  const h = o.profile.host!
+  const cpu = o.profile.devices.find((d) => d.kind === 'cpu')
+  const L: string[] = ['# Fidelity: the simulator against the live server on this machine (issue 17)', '']
+  L.push(`Command: \`${command}\`. ${machine}. Open-loop Poisson ${o.path} traffic, ${Math.round(o.latencyShare * 100)} % latency class (X-Switchyard-Policy), the rest throughput class, ${o.durationS} s per rate, identical arrival times and classes (seed ${o.seed}) for the live server and the simulator; live latency = the client's round trip. The server: started here with SWITCHYARD_MODELS_DIR=../shared/models and the default config (decode ${o.decode.slots} slots, ${o.decode.bulkSlots} for bulk, ≤ ${o.decode.maxWaiting} waiting).`, '')
+  L.push(`Profile \`${o.profile.name}\` (${o.profile.source}): host ${h.cores} cores, decode ${h.decodeMs[o.model]} ms/image, fixed cost ${h.requestMs ?? 0} ms/request${cpu ? `; ${cpu.id}: ${cpu.workers} workers (${cpu.latencyWorkers ?? 0} for latency), ${cpu.threads ?? 1} core(s) per batch, fitted t(n) = ${cpu.models[o.model]?.a} + ${cpu.models[o.model]?.b}·n ms, calibrated (alone) ${cpu.models[o.model]?.calibrated ? `${cpu.models[o.model]!.calibrated!.a} + ${cpu.models[o.model]!.calibrated!.b}·n` : '–'} ms` : ''}.`, '')
+  L.push('"sim" = the simulator as it models a host now: the CPU device\'s batches, decoding and each request\'s fixed cost on one pool of the host\'s cores (processor sharing, src/sim/core-pool.ts), the device at its calibrated (uncontended) cost. "before" = decoding on slots of its own, no fixed cost, the fitted cost (the model before issue 17). Target: sim p99 of each class within 25 % of live.', '')
+  L.push('| rate req/s | class | live p50 / p99 ms | sim p50 / p99 ms | sim / live p99 | before: p50 / p99 ms | refused live / sim / before | within 25 % |')
+  L.push('| --- | --- | --- | --- | --- | --- | --- | --- |')
+  for (const r of rows) {
+    for (const p of ['latency', 'throughput']) {
+      const l = r.live[p]; const s = r.sim[p]; const b = r.simBefore[p]
+      if (!l || !s || !b) continue
+      const ratio = r.ratio[p]!
+      L.push(`| ${r.ratePerS} | ${p} | ${ms(l.p50)} / ${ms(l.p99)} | ${ms(s.p50)} / ${ms(s.p99)} | ${Number.isFinite(ratio) ? ratio.toFixed(2) : '–'} | ${ms(b.p50)} / ${ms(b.p99)} | ${pc(l.refused)} / ${pc(s.refused)} / ${pc(b.refused)} | ${Math.abs(ratio - 1) <= 0.25 ? 'yes' : '**no**'} |`)
+    }
+  }
+  L.push('', `Live answers by status: ${rows.map((r) => `${r.ratePerS} req/s ${Object.entries(r.liveStatuses).map(([k, v]) => `${k}: ${v}`).join(', ')}`).join('; ')}.`, '')
+  L.push(`The machine's 1-minute load average before / after each live run (other work on the same ${h.cores} cores, which neither the profile nor the simulator can know): ${rows.map((r) => `${r.ratePerS} req/s ${r.loadAverage[0].toFixed(1)} / ${r.loadAverage[1].toFixed(1)}`).join('; ')}.`, '')
+  return L.join('\n')
+}
+
+export function fidelityJson (rows: FidelityRow[], o: FidelityOptions, command: string): object {
+  const rd = (x: unknown): unknown => {
+    if (typeof x === 'number') return Number.isFinite(x) ? round(x, 3) : null
+    if (Array.isArray(x)) return x.map(rd)
+    if (x !== null && typeof x === 'object') return Object.fromEntries(Object.entries(x).map(([k, v]) => [k, rd(v)]))
+    return x
+  }
+  const { profile, ...rest } = o
+  return { command, options: rest, profile, rows: rd(rows) }
+}

@@ -1,0 +1,109 @@
+// Generated scenarios and the judge of issue 17's targets. The generator: deterministic per seed,
+// within its documented ranges, and covering them (both kinds of device, arrivals and events).
+// The judge: its tolerances and floors, case by case. The harness: two short seeds end to end,
+// checked for consistency — not for who wins (that is bench/results/random.md).
+import t from 'tap'
+import { beats, judgeCell, sustainableOk, type CellMetrics } from './judge.js'
+import { runSeed, summarize, worstSeeds } from './random-run.js'
+import { parseSeeds, randomScenario, RANDOM_RANGES } from './random-scenario.js'
+import { capacity, decodeCapacity } from './scenario.js'
+
+t.test('a seed always gives the same scenario; another seed another one', async (t) => {
+  t.same(randomScenario(7), randomScenario(7))
+  t.notSame(randomScenario(7).devices, randomScenario(8).devices)
+})
+
+t.test('generated scenarios stay within the documented ranges and cover them', async (t) => {
+  const seen = { cpu: 0, gpu: 0, poisson: 0, bursty: 0, slowdown: 0, failure: 0, noLatency: 0, models: new Set<number>(), devices: new Set<number>() }
+  for (let seed = 1; seed <= 300; seed++) {
+    const s = randomScenario(seed)
+    const models = new Set(s.traffic.map((c) => c.model))
+    seen.models.add(models.size); seen.devices.add(s.devices.length)
+    if (s.devices.length < RANDOM_RANGES.devices[0] || s.devices.length > RANDOM_RANGES.devices[1]) t.fail(`seed ${seed}: ${s.devices.length} devices`)
+    for (const d of s.devices) {
+      seen[d.kind === 'cpu' ? 'cpu' : 'gpu']++
+      for (const m of models) if (!(d.models[m]!.a >= 0 && d.models[m]!.b > 0)) t.fail(`seed ${seed}: ${d.id} ${m} cost`)
+    }
+    const share = s.traffic.reduce((a, c) => a + c.share, 0)
+    const lat = s.traffic.filter((c) => c.policy === 'latency').reduce((a, c) => a + c.share, 0)
+    if (Math.abs(share - 1) > 1e-9 || lat > 0.7 + 1e-9) t.fail(`seed ${seed}: shares ${share}, latency ${lat}`)
+    if (lat === 0) seen.noLatency++
+    seen[s.arrivals.kind]++
+    if (s.arrivals.kind === 'bursty' && s.arrivals.factor * s.arrivals.burstS >= s.arrivals.periodS) t.fail(`seed ${seed}: burst exceeds its period`)
+    if (s.events.some((e) => e.slowdown !== undefined && e.slowdown > 1)) seen.slowdown++
+    if (s.events.some((e) => e.down === true)) seen.failure++
+    if (!(decodeCapacity(s) >= capacity(s))) t.fail(`seed ${seed}: decoding saturates before the devices`)
+    if (s.events.some((e) => e.atS >= s.durationS)) t.fail(`seed ${seed}: an event after the run`)
+  }
+  t.same([...seen.devices].sort(), [1, 2, 3, 4], '1–4 devices')
+  t.same([...seen.models].sort(), [1, 2, 3], '1–3 models')
+  for (const k of ['cpu', 'gpu', 'poisson', 'bursty', 'slowdown', 'failure', 'noLatency'] as const) t.ok(seen[k] > 10, `${k}: ${seen[k]}`)
+})
+
+t.test('run length: shortened for large fleets, never below the floor', async (t) => {
+  t.equal(randomScenario(3, { durationS: 60, maxRequests: 1e9 }).durationS, 60)
+  const big = randomScenario(3, { durationS: 60, maxRequests: 1000, minDurationS: 7 })
+  t.equal(big.durationS, 7)
+})
+
+t.test('seeds from the command line', async (t) => {
+  t.same(parseSeeds('1-3,7, 9-10'), [1, 2, 3, 7, 9, 10])
+  t.throws(() => parseSeeds('5-2'), /empty range/)
+  t.throws(() => parseSeeds('a'), /not a seed/)
+})
+
+const slo = { latency: 100, throughput: 2000 }
+const m = (latP99: number, thrP99: number, refused = 0): CellMetrics => ({ latP99, thrP99, refused })
+
+t.test('the judge: tolerances, floors, and refusals before p99', async (t) => {
+  // throughput p99: 25 % tolerance, and only above a quarter of the SLO (500 ms)
+  t.equal(beats(m(50, 1000), m(50, 1250), slo), null, '25 % better is within tolerance')
+  t.match(beats(m(50, 1000), m(50, 1260), slo), /throughput p99/, 'more than 25 % better beats')
+  t.equal(beats(m(50, 100), m(50, 490), slo), null, 'under a quarter of the SLO, no p99 beats')
+  // latency p99: 10 % tolerance, only above half the SLO (50 ms)
+  t.equal(beats(m(60, 100), m(66, 100), slo), null)
+  t.match(beats(m(60, 100), m(67, 100), slo), /latency p99/)
+  t.equal(beats(m(10, 100), m(45, 100), slo), null, 'under half the latency SLO')
+  // refusals: 0.5 pp
+  t.match(beats(m(90, 1900, 0.01), m(10, 100, 0.016), slo), /refuses 0\.6 pp less/, 'refusing less beats whatever the p99s')
+  t.equal(beats(m(90, 1900, 0.01), m(90, 1900, 0.014), slo), null, 'within 0.5 pp')
+  // a strategy that refuses more is not better on p99
+  t.equal(beats(m(10, 100, 0.02), m(90, 1900, 0.019), slo), null)
+  // a class without answers (NaN) is never the better p99
+  t.equal(beats(m(NaN, 100), m(90, 100), slo), null)
+})
+
+t.test('a cell: loss if any baseline beats switchyard, win if it beats them all, the 2× rule beside', async (t) => {
+  const sy = m(60, 1000)
+  const loss = judgeCell(sy, [{ strategy: 'a', m: m(60, 700) }, { strategy: 'b', m: m(200, 3000) }], slo)
+  t.equal(loss.verdict, 'loss')
+  t.same(loss.beatenBy.map((b) => b.strategy), ['a'])
+  t.equal(judgeCell(sy, [{ strategy: 'b', m: m(200, 3000) }, { strategy: 'c', m: m(60, 1000, 0.2) }], slo).verdict, 'win')
+  t.equal(judgeCell(sy, [{ strategy: 'b', m: m(200, 3000) }, { strategy: 'd', m: m(62, 1100) }], slo).verdict, 'tie')
+  const twice = judgeCell(m(60, 2100), [{ strategy: 'a', m: m(60, 1000) }, { strategy: 'b', m: m(60, 500, 0.3) }], slo)
+  t.equal(twice.worstRatio, 2.1, 'switchyard 2100 ms vs 1000 ms; b refuses more and does not count')
+  t.equal(twice.worstRatioAgainst, 'a')
+  t.same(sustainableOk(97, [100, 50]), { ok: true, ratio: 0.97, best: 100 })
+  t.equal(sustainableOk(96, [100]).ok, false)
+})
+
+t.test('two short seeds end to end: every cell judged as the judge says, counts add up', async (t) => {
+  const o = { durationS: 4, minDurationS: 4, maxRequests: 1e9, loads: [0.5, 1], bisect: 0 }
+  const seeds = [1, 2].map((seed) => runSeed(seed, o))
+  for (const { result, scenario } of seeds) {
+    t.equal(result.cells.length, 2)
+    t.equal(result.durationS, 4)
+    for (const c of result.cells) {
+      t.same(Object.keys(c.metrics), scenario.strategies, `seed ${result.seed} ${c.load}: every strategy measured`)
+      const again = judgeCell(c.metrics.switchyard!, scenario.strategies.filter((s) => s !== 'switchyard').map((s) => ({ strategy: s, m: c.metrics[s]! })), scenario.slo)
+      t.same(c.judgement, again)
+    }
+    for (const s of scenario.strategies) t.ok([0, 0.5, 1].includes(result.sustainable[s]!), `${s}: a grid load`)
+  }
+  const report = summarize(seeds.map((s) => s.result), o.loads, { ...o, seeds: [1, 2] }, 'test', 0)
+  t.equal(report.totals.cells, 4)
+  t.equal(report.aggregate.reduce((a, r) => a + r.win + r.tie + r.loss, 0), 4)
+  t.equal(report.totals.notBeaten, report.aggregate.reduce((a, r) => a + r.win + r.tie, 0))
+  const worst = worstSeeds(seeds.map((s) => s.result), 3)
+  t.ok(worst.every((w) => w.cells.some((c) => c.judgement.verdict === 'loss') || !w.sustainableCheck.ok), 'worst cases are seeds that lost a cell or the sustainable rule')
+})
