@@ -178,10 +178,10 @@ export async function inferRoutes (app: FastifyInstance, opts: InferRouteOptions
     })), {
       imageWidth: decoded.width,
       imageHeight: decoded.height,
-      iouThreshold: c.itemParams.iouThreshold ?? (spec.kind === 'yolox' ? spec.iouThreshold : 0.45),
+      iouThreshold: c.itemParams.iouThreshold ?? (spec.kind !== 'softmax' ? spec.iouThreshold : 0.45),
       iosThreshold: config.tiling.mergeIos,
       edgeMargin: config.tiling.edgeMargin,
-      maxDetections: spec.kind === 'yolox' ? spec.maxDetections : 300
+      maxDetections: spec.kind !== 'softmax' ? spec.maxDetections : 300
     })
     const mergeMs = performance.now() - mergeStart
 
