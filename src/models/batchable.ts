@@ -2,7 +2,8 @@
 // to a free one (batch-rewrite.ts) and the result is accepted only when a batch of several
 // calibration images gives the outputs of the same images run one by one through the original
 // file (every output, within BATCH_TOLERANCE). An accepted rewrite is written to the weights
-// cache (`<cacheDir>/batchable/<sha256 of the source>.onnx`, atomically) and the variant's
+// cache (`<cacheDir>/batchable/<sha256 of the source>.v1.onnx`, atomically; the temporary
+// directory if the cache is read-only) and the variant's
 // weightsPath points at it, so workers (threads or processes) load it like any weights file
 // and the device's max batch size applies (it is capped to 1 only for a static batch
 // dimension, read from the session). Otherwise the model stays batch 1. One log line per
@@ -12,6 +13,7 @@
 // does (variant-agreement.ts) — before anything is served.
 import { randomUUID } from 'node:crypto'
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as ort from 'onnxruntime-node'
 import type { Config } from '../config/schema.js'
@@ -118,8 +120,19 @@ export async function makeBatchable (model: ModelInfo, images: readonly Calibrat
       why = `the check failed: ${(err as Error).message.split('\n')[0]}`
     }
     if (why !== null) { results.push({ model: model.name, variant: v.name, outcome: 'kept', reason: why, changes: r.changes }); continue }
-    const path = join(cacheDir, 'batchable', `${v.weights.sha256}.v${REWRITE_VERSION}.onnx`)
-    await writeAtomically(path, r.bytes!)
+    const name = `${v.weights.sha256}.v${REWRITE_VERSION}.onnx`
+    let path: string | null = null
+    // the weights cache, else (read-only) the temporary directory
+    for (const dir of [join(cacheDir, 'batchable'), join(tmpdir(), 'switchyard-batchable')]) {
+      try {
+        await writeAtomically(join(dir, name), r.bytes!)
+        path = join(dir, name)
+        break
+      } catch (err) {
+        why = `cannot write the rewritten model: ${(err as Error).message}`
+      }
+    }
+    if (path === null) { results.push({ model: model.name, variant: v.name, outcome: 'kept', reason: why!, changes: r.changes }); continue }
     if (model.weightsPath === v.weightsPath && model.variant === v.name) model.weightsPath = path
     v.weightsPath = path
     results.push({ model: model.name, variant: v.name, outcome: 'rewritten', changes: r.changes, path })
