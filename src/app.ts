@@ -24,6 +24,7 @@ import { Metrics } from './metrics/metrics.js'
 import type { ModelInfo } from './models/model-spec.js'
 import { loadModel } from './models/model-repository.js'
 import { calibrationImages } from './models/calibration-images.js'
+import { makeAllBatchable } from './models/batchable.js'
 import { compareVariants } from './models/variant-agreement.js'
 import { checkDeviceVariants, unsuitedVariants } from './models/variants.js'
 import { round } from './util/format.js'
@@ -98,6 +99,12 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
       app.log.warn({ model: name }, `optional model ${name} is not available: ${(err as Error).message}`)
       missing.set(name, (err as Error).message)
     }
+  }
+  // batching by default: a batch dimension fixed to 1 is freed where a checked rewrite allows
+  try {
+    await makeAllBatchable(models, config, config.models.calibrationImages === null ? null : resolve(root, config.models.calibrationImages), weights.cacheDir, app.log)
+  } catch (err) {
+    throw new StartupError((err as Error).message)
   }
   await compareAllVariants(config, models, root, app.log)
   try {

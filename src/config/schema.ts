@@ -84,6 +84,7 @@ export const ConfigSchema = Type.Object({
     enabled: Type.Array(Type.String(), { minItems: 1, default: ['mobilenetv2', 'yolox-nano'] }),
     optional: Type.Array(Type.String(), { default: [], description: 'models whose failure to load leaves the server up (reported not ready)' }),
     calibrationImages: Type.Union([Type.String(), Type.Null()], { default: null, description: 'directory of images (jpg, png, webp) the variants of a model are compared on at startup; null: the built-in synthetic set' }),
+    staticBatch: Type.Array(Type.String(), { default: [], description: 'models served with the batch dimension their file declares: no batch rewrite at load (src/models/batchable.ts)' }),
     variantDrift: Type.Object({
       minTop1Agreement: Type.Number({ minimum: 0, maximum: 1, default: 0, description: 'a variant whose top-1 agrees with the most accurate variant on fewer of the calibration images is refused' }),
       maxScoreDifference: Type.Number({ minimum: 0, maximum: 1, default: 1, description: 'a variant whose scores differ more than this from the most accurate variant on some calibration image is refused' })

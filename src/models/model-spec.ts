@@ -18,20 +18,48 @@ const Resize = Type.Union([
 ])
 export type ResizeSpec = Static<typeof Resize>
 
+/** How a detector's output gives a box: centre and size or corners, in input pixels or 0–1 of the input's width and height. */
+const BoxFormat = (defaults: { format: 'cxcywh' | 'xyxy', normalized: boolean }) => Type.Object({
+  format: Type.Union([Type.Literal('cxcywh'), Type.Literal('xyxy')], { default: defaults.format, description: 'cxcywh: centre x, centre y, width, height; xyxy: corners x1, y1, x2, y2' }),
+  normalized: Type.Boolean({ default: defaults.normalized, description: 'true: 0–1 of the model input\'s width and height; false: model input pixels' })
+}, { additionalProperties: false, default: {} })
+
 const Decode = Type.Union([
   Type.Object({
     kind: Type.Literal('softmax'),
     topK: Type.Integer({ minimum: 1, default: 5 })
   }, { additionalProperties: false }),
+  // the decoders of detectors (src/postprocess/detectors.ts): one per output layout
   Type.Object({
+    /** YOLOX raw head: [B, N, 5 + classes] rows [tx, ty, tw, th, obj, cls…], grid-relative */
     kind: Type.Literal('yolox'),
     strides: Type.Array(Type.Integer({ minimum: 1 }), { minItems: 1 }),
     scoreThreshold: Type.Number({ minimum: 0, maximum: 1 }),
     iouThreshold: Type.Number({ minimum: 0, maximum: 1 }),
     maxDetections: Type.Integer({ minimum: 1, default: 300 })
+  }, { additionalProperties: false }),
+  Type.Object({
+    /** YOLOv8 / YOLO11 export: [B, 4 + classes, N], class scores, no objectness; per-class NMS */
+    kind: Type.Literal('yolov8'),
+    box: BoxFormat({ format: 'cxcywh', normalized: false }),
+    scoreThreshold: Type.Number({ minimum: 0, maximum: 1 }),
+    iouThreshold: Type.Number({ minimum: 0, maximum: 1 }),
+    maxDetections: Type.Integer({ minimum: 1, default: 300 })
+  }, { additionalProperties: false }),
+  Type.Object({
+    /** end-to-end (RT-DETR style): [B, N, 4 + classes], one box per query, no NMS */
+    kind: Type.Literal('end-to-end'),
+    box: BoxFormat({ format: 'cxcywh', normalized: true }),
+    /** probabilities as they are, or logits that want a sigmoid */
+    scores: Type.Union([Type.Literal('probabilities'), Type.Literal('logits')], { default: 'probabilities' }),
+    scoreThreshold: Type.Number({ minimum: 0, maximum: 1 }),
+    /** used only to merge the passes of a tiled request (no NMS within one image) */
+    iouThreshold: Type.Number({ minimum: 0, maximum: 1, default: 0.45 }),
+    maxDetections: Type.Integer({ minimum: 1, default: 300 })
   }, { additionalProperties: false })
 ])
 export type DecodeSpec = Static<typeof Decode>
+export type DetectorDecodeSpec = Exclude<DecodeSpec, { kind: 'softmax' }>
 
 const Weights = Type.Object({
   /** path inside a local models directory (SWITCHYARD_MODELS_DIR) */
@@ -87,6 +115,7 @@ export const ModelSpecSchema = Type.Object({
     std: Type.Tuple([Type.Number(), Type.Number(), Type.Number()])
   }, { additionalProperties: false }),
   output: Type.Object({
+    /** the output tensor decoded, by its name in the ONNX file (YOLOv8 exports: output0) */
     name: Type.String(),
     decode: Decode
   }, { additionalProperties: false })

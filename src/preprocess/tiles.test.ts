@@ -2,7 +2,7 @@
 import t from 'tap'
 import sharp from 'sharp'
 import { decodeFull, decodeImage } from './decode-image.js'
-import { cutTile, parseTilesQuery, planTiles, tileGrid, tilePositions, type TilingSettings } from './tiles.js'
+import { cutTile, parseTilesQuery, planTiles, tileCount, tileGrid, tilePositions, type TilingSettings } from './tiles.js'
 
 const input = { width: 416, height: 416 }
 const settings: TilingSettings = { default: 'off', overlap: 0.2, maxTiles: 64, autoScale: 2 }
@@ -66,9 +66,35 @@ t.test('tiles=<n> puts n tiles along the longer side', async (t) => {
   t.throws(() => planTiles(100, 100, input, { tiles: 8 }, settings), { code: 'SY_INVALID_QUERY' }, 'tiles under 32 px')
 })
 
-t.test('more tiles than maxTiles is a 422', async (t) => {
-  t.throws(() => planTiles(6000, 4000, input, { tiles: 'auto' }, settings), { code: 'SY_TOO_MANY_TILES', statusCode: 422 })
-  t.ok(planTiles(6000, 4000, input, { tiles: 'auto' }, { ...settings, maxTiles: 500 }))
+t.test('auto grows the tile until the grid fits maxTiles; tile_size and tiles=n as asked, else a 422', async (t) => {
+  const grown = planTiles(6000, 4000, input, { tiles: 'auto' }, settings)!
+  t.ok(grown.tiles.length <= 64, `${grown.xs.length}×${grown.ys.length} tiles`)
+  t.ok(grown.tileWidth > 416, `tiles of ${grown.tileWidth} px, resized to the input`)
+  t.ok(tileCount(6000, 4000, grown.tileWidth - 1, 0.2) > 64, 'the smallest tile that fits')
+  t.equal(planTiles(6000, 4000, input, { tiles: 'auto' }, { ...settings, maxTiles: 500 })!.tileWidth, 416, 'the input size while it fits')
+  t.ok(planTiles(3600, 2800, input, { tiles: 'auto' }, settings)!.tiles.length <= 64, 'the 10 MP photo refused before (9×11 = 99 tiles of 416)')
+  t.throws(() => planTiles(6000, 4000, input, { tiles: 'auto', tileSize: 416 }, settings), { code: 'SY_TOO_MANY_TILES', statusCode: 422 }, 'tile_size as asked')
+  t.throws(() => planTiles(6000, 4000, input, { tileSize: 416 }, settings), { code: 'SY_TOO_MANY_TILES' })
+  t.throws(() => planTiles(6000, 4000, input, { tiles: 32 }, settings), { code: 'SY_TOO_MANY_TILES' }, 'tiles=32: 32 columns as asked')
+})
+
+t.test('auto answers every image from 0.5 to 40 MP, any shape, within maxTiles', async (t) => {
+  const maxPixels = 40_000_000; const maxDimension = 16384
+  let planned = 0
+  for (let mp = 0.5; mp <= 40; mp += 0.5) {
+    for (const aspect of [1, 4 / 3, 3 / 2, 16 / 9, 3, 7, 1 / 2, 9 / 16]) {
+      const width = Math.min(maxDimension, Math.round(Math.sqrt(mp * 1e6 * aspect)))
+      const height = Math.min(maxDimension, Math.floor(Math.min(mp * 1e6, maxPixels) / width))
+      for (const s of [settings, { ...settings, maxTiles: 1 }, { ...settings, maxTiles: 8, overlap: 0.5 }, { ...settings, tileSize: 256 }]) {
+        const plan = planTiles(width, height, input, { tiles: 'auto' }, s)
+        if (plan === null) continue
+        planned++
+        if (plan.tiles.length > s.maxTiles) t.fail(`${width}×${height}, maxTiles ${s.maxTiles}: ${plan.tiles.length} tiles`)
+        if (plan.xs.at(-1)! + plan.tileWidth !== width || plan.ys.at(-1)! + plan.tileHeight !== height) t.fail(`${width}×${height}: not covered`)
+      }
+    }
+  }
+  t.ok(planned > 1000, `${planned} plans, every one within maxTiles and covering its image`)
 })
 
 t.test('a tile is the decoded pixels of its rectangle, ready for the model', async (t) => {

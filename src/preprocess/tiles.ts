@@ -14,10 +14,14 @@
 //   off   never
 //   auto  when the whole-image pass would shrink the image by more than `autoScale`
 //         (max(W / input width, H / input height) > autoScale, default 2: objects would be
-//         drawn at under half their size) and the grid has more than one tile
+//         drawn at under half their size) and the grid has more than one tile. The tile side
+//         starts at the model input (or tiling's tileSize) and grows until the grid fits
+//         `maxTiles` (tiles then resized to the input), so auto answers any image within
+//         images.maxPixels; a `tile_size` given with it is taken as asked
 //   n     n tiles along the longer side: T = ⌈L / (n − (n − 1)·o)⌉, each tile resized to the
 //         model's input (a zoom level chosen by the client)
-// A grid of one tile is no tiling (that tile is the whole image). A grid of more than `maxTiles` tiles is refused (422 SY_TOO_MANY_TILES), judged from the
+// A grid of one tile is no tiling (that tile is the whole image). A grid of more than `maxTiles`
+// tiles — tiles=n or tile_size as asked — is refused (422 SY_TOO_MANY_TILES), judged from the
 // header before decoding. Every tiled request also runs one whole-image pass (the ordinary
 // preprocessing of the whole image), which finds the objects larger than a tile.
 import { InvalidQuery, TooManyTiles } from '../errors.js'
@@ -91,6 +95,27 @@ export function tileGrid (width: number, height: number, tileSize: number, overl
   return { tileWidth, tileHeight, overlap, xs, ys, tiles }
 }
 
+/** Tiles of side `side` over width × height: columns × rows. */
+export function tileCount (width: number, height: number, side: number, overlap: number): number {
+  return tilePositions(width, side, overlap).length * tilePositions(height, side, overlap).length
+}
+
+/**
+ * The tile side `auto` uses: `start` (the model input, or the configured tile size) when its
+ * grid fits `maxTiles`, else the smallest side whose grid does (the count only falls as the
+ * side grows, and one tile the size of the image always fits), found by bisection.
+ */
+export function autoTileSize (width: number, height: number, start: number, overlap: number, maxTiles: number): number {
+  if (tileCount(width, height, start, overlap) <= maxTiles) return start
+  let lo = start; let hi = Math.max(width, height, start) // count(lo) > maxTiles ≥ count(hi)
+  while (hi - lo > 1) {
+    const mid = Math.floor((lo + hi) / 2)
+    if (tileCount(width, height, mid, overlap) <= maxTiles) hi = mid
+    else lo = mid
+  }
+  return hi
+}
+
 /**
  * The tiles for an image of width × height (oriented, from the header), or null when it is
  * not tiled. Throws 400 for contradictory options and 422 past the tile cap.
@@ -109,7 +134,8 @@ export function planTiles (width: number, height: number, input: { width: number
   } else {
     const shrink = Math.max(width / input.width, height / input.height)
     if (shrink <= s.autoScale) return null
-    plan = tileGrid(width, height, req.tileSize ?? s.tileSize ?? Math.min(input.width, input.height), overlap)
+    if (req.tileSize !== undefined) plan = tileGrid(width, height, req.tileSize, overlap) // as asked
+    else plan = tileGrid(width, height, autoTileSize(width, height, s.tileSize ?? Math.min(input.width, input.height), overlap, s.maxTiles), overlap)
   }
   if (plan.tiles.length === 1) return null // the one tile is the whole image: the plain pass
   if (plan.tiles.length > s.maxTiles) {

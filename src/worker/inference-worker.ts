@@ -10,7 +10,7 @@ import { parentPort, workerData } from 'node:worker_threads'
 import { performance } from 'node:perf_hooks'
 import * as ort from 'onnxruntime-node'
 import { softmaxTopK } from '../postprocess/softmax-top-k.js'
-import { decodeYolox } from '../postprocess/yolox-decode.js'
+import { checkDetectorOutput, decodeDetections } from '../postprocess/detectors.js'
 import { TensorLayout } from './tensor-layout.js'
 import type { ItemResult, MainToWorker, ModelFailure, ModelReport, RunMessage, WorkerInit, WorkerModel, WorkerToMain } from './protocol.js'
 
@@ -71,6 +71,10 @@ async function loadOne (model: WorkerModel): Promise<ModelReport> {
     const entry: Loaded = { model, session, layout, input: new Float32Array(maxBatchSize * 3 * layout.plane), maxBatchSize }
     loaded.set(model.name, entry)
     const outputShape = (session.outputMetadata.find((m) => m.name === model.output.name && m.isTensor) as { shape?: Array<number | string> } | undefined)?.shape ?? []
+    if (model.output.decode.kind !== 'softmax' && outputShape.length > 0) {
+      const why = checkDetectorOutput(model.output.decode, outputShape)
+      if (why !== null) throw new Error(`model ${model.name}: ${why}`)
+    }
     return { name: model.name, inputShape: meta.shape as Array<number | string>, outputShape, dynamicBatch, maxBatchSize, calibration: await calibrate(entry) }
   }
 }
@@ -161,28 +165,31 @@ function decode (entry: Loaded, output: ort.Tensor, items: RunMessage['items']):
   const n = items.length
   const per = data.length / n
   const spec = entry.model.output.decode
+  const dims = output.dims.slice(1).map(Number)
   const results: ItemResult[] = []
   for (let i = 0; i < n; i++) {
     const { image, params } = items[i]!
     const slice = data.subarray(i * per, (i + 1) * per)
     // a copy only when asked for (the Open Inference Protocol's raw outputs)
-    const raw = params.rawOutput === true ? { raw: { data: slice.slice(), shape: [1, ...output.dims.slice(1).map(Number)] } } : {}
+    const raw = params.rawOutput === true ? { raw: { data: slice.slice(), shape: [1, ...dims] } } : {}
     if (spec.kind === 'softmax') {
       results.push({ kind: 'classify', predictions: softmaxTopK(slice, entry.model.labels, params.topK ?? spec.topK), ...raw })
     } else {
       const { layout } = entry
       const { left, top } = layout.offset(image)
-      const rowLen = Number(output.dims[output.dims.length - 1])
-      const detections = decodeYolox(slice, rowLen, {
+      const detections = decodeDetections(spec, slice, dims, {
         inputWidth: layout.width,
         inputHeight: layout.height,
-        strides: spec.strides,
         ratio: Math.min(layout.width / image.originalWidth, layout.height / image.originalHeight),
         left,
         top,
         originalWidth: image.originalWidth,
         originalHeight: image.originalHeight
-      }, entry.model.labels, params.scoreThreshold ?? spec.scoreThreshold, params.iouThreshold ?? spec.iouThreshold, spec.maxDetections)
+      }, entry.model.labels, {
+        scoreThreshold: params.scoreThreshold ?? spec.scoreThreshold,
+        iouThreshold: params.iouThreshold ?? spec.iouThreshold,
+        maxDetections: spec.maxDetections
+      })
       results.push({ kind: 'detect', width: image.originalWidth, height: image.originalHeight, detections, ...raw })
     }
   }

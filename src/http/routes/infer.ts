@@ -47,8 +47,8 @@ const detectQuery = {
     score_threshold: { type: 'number', minimum: 0, maximum: 1 },
     iou_threshold: { type: 'number', minimum: 0, maximum: 1 },
     format: { type: 'string', enum: ['json', 'png', 'jpeg'], description: 'png or jpeg: answer the image with the boxes drawn (as Accept: image/png or image/jpeg does); default json' },
-    tiles: { type: 'string', maxLength: 8, description: 'auto, off or 1–32 (tiles along the longer side): cut a large image into overlapping tiles at the model input size, plus a whole-image pass' },
-    tile_size: { type: 'integer', minimum: 32, maximum: 4096, description: 'tile side in image pixels (default: the model input size)' },
+    tiles: { type: 'string', maxLength: 8, description: 'auto, off or 1–32 (tiles along the longer side): cut a large image into overlapping tiles at the model input size (auto: larger, resized to it, when that grid would exceed tiling.maxTiles), plus a whole-image pass' },
+    tile_size: { type: 'integer', minimum: 32, maximum: 4096, description: 'tile side in image pixels, as asked (default: the model input size, grown to fit tiling.maxTiles)' },
     tile_overlap: { type: 'number', minimum: 0, maximum: 0.75, description: 'overlap between neighbouring tiles (default 0.2)' }
   }
 } as const
@@ -179,10 +179,10 @@ export async function inferRoutes (app: FastifyInstance, opts: InferRouteOptions
     })), {
       imageWidth: decoded.width,
       imageHeight: decoded.height,
-      iouThreshold: c.itemParams.iouThreshold ?? (spec.kind === 'yolox' ? spec.iouThreshold : 0.45),
+      iouThreshold: c.itemParams.iouThreshold ?? (spec.kind !== 'softmax' ? spec.iouThreshold : 0.45),
       iosThreshold: config.tiling.mergeIos,
       edgeMargin: config.tiling.edgeMargin,
-      maxDetections: spec.kind === 'yolox' ? spec.maxDetections : 300
+      maxDetections: spec.kind !== 'softmax' ? spec.maxDetections : 300
     })
     const mergeMs = performance.now() - mergeStart
 

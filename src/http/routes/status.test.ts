@@ -8,7 +8,8 @@ import { SHARED_IMAGES, startServer } from '../../test-support/server.js'
 
 // two workers: only the first calibrates, and the lanes (with their calibration) must be its
 const server = await startServer(t, {
-  models: { enabled: ['mobilenetv2', 'yolox-nano', 'yolox-nano-dynamic'] },
+  // yolox-nano as exported (batch 1): the static cap; yolox-nano-dynamic freed at load
+  models: { enabled: ['mobilenetv2', 'yolox-nano', 'yolox-nano-dynamic'], staticBatch: ['yolox-nano'] },
   // one intra-op thread per worker, on any machine: an inference is then one thread's work, as
   // the main thread's share of a request is (see the event-loop test)
   devices: [{ id: 'cpu', kind: 'cpu', required: true, maxBatchSize: 4, workers: 2, intraOpThreads: 1 }]

@@ -124,9 +124,9 @@ t.test('model metadata gives the sessions\' real input and output names, types a
   })
   const det = await app.inject({ method: 'GET', url: `/v2/models/${DET}/versions/1` })
   t.equal(det.statusCode, 200)
-  t.same(det.json().inputs[0], { name: 'images', datatype: 'FP32', shape: [1, 3, 416, 416] }, 'a static batch of 1 is shown as 1')
+  t.same(det.json().inputs[0], { name: 'images', datatype: 'FP32', shape: [-1, 3, 416, 416] }, 'a batch exported as 1, freed at load, is shown as -1')
   t.same(det.json().outputs.map((o: { name: string, shape: number[] }) => [o.name, o.shape]), [
-    ['output', [1, 3549, 85]], ['num_detections', [-1]], ['boxes', [-1, -1, 4]], ['scores', [-1, -1]], ['classes', [-1, -1]], ['labels', [-1, -1]]
+    ['output', [-1, 3549, 85]], ['num_detections', [-1]], ['boxes', [-1, -1, 4]], ['scores', [-1, -1]], ['classes', [-1, -1]], ['labels', [-1, -1]]
   ])
   // the same shapes /models reports from the sessions
   const models = (await app.inject({ method: 'GET', url: '/models' })).json().models as Array<{ name: string, input: { shape: Array<number | string> } }>

@@ -1,0 +1,61 @@
+// The detector families: one output decoder per layout, selected by model.json's
+// `output.decode.kind`. Each turns one item's slice of the output tensor (its dimensions without
+// the batch) into boxes in original-image pixels, and says at load whether an output shape is
+// one it can read.
+//
+//   yolox       [N, 5 + C]  grid-relative rows, objectness × class (yolox-decode.ts)
+//   yolov8      [4 + C, N]  boxes and class scores, channels first; NMS (yolov8-decode.ts)
+//   end-to-end  [N, 4 + C]  one box per query (RT-DETR style); no NMS (end-to-end-decode.ts)
+import type { DetectorDecodeSpec } from '../models/model-spec.js'
+import type { DetectGeometry } from './box-geometry.js'
+import { decodeEndToEnd } from './end-to-end-decode.js'
+import type { Detection } from './types.js'
+import { decodeYolov8 } from './yolov8-decode.js'
+import { decodeYolox } from './yolox-decode.js'
+
+export type { DetectGeometry } from './box-geometry.js'
+
+export interface DetectParams { scoreThreshold: number, iouThreshold: number, maxDetections: number }
+
+type Of<K extends DetectorDecodeSpec['kind']> = Extract<DetectorDecodeSpec, { kind: K }>
+interface Decoder<S extends DetectorDecodeSpec> {
+  /** the item's output dimensions (batch left out) this decoder reads, with C classes */
+  layout: string
+  check: (dims: ReadonlyArray<number | string>, spec: S) => boolean
+  decode: (out: Float32Array, dims: readonly number[], spec: S, g: DetectGeometry, labels: readonly string[], p: DetectParams) => Detection[]
+}
+
+const known = (d: number | string | undefined): d is number => typeof d === 'number'
+
+const DECODERS: { [K in DetectorDecodeSpec['kind']]: Decoder<Of<K>> } = {
+  yolox: {
+    layout: '[N, 5 + C], N = Σ cells of the strides',
+    check: (dims) => dims.length === 2 && (!known(dims[1]) || dims[1] > 5),
+    decode: (out, dims, spec, g, labels, p) => decodeYolox(out, dims[1]!, { ...g, strides: spec.strides }, labels, p.scoreThreshold, p.iouThreshold, p.maxDetections)
+  },
+  yolov8: {
+    layout: '[4 + C, N]',
+    check: (dims) => dims.length === 2 && (!known(dims[0]) || dims[0] > 4),
+    decode: (out, dims, spec, g, labels, p) => decodeYolov8(out, dims, spec.box, g, labels, p.scoreThreshold, p.iouThreshold, p.maxDetections)
+  },
+  'end-to-end': {
+    layout: '[N, 4 + C]',
+    check: (dims) => dims.length === 2 && (!known(dims[1]) || dims[1] > 4),
+    decode: (out, dims, spec, g, labels, p) => decodeEndToEnd(out, dims, spec.box, spec.scores, g, labels, p.scoreThreshold, p.maxDetections)
+  }
+}
+
+function decoder<S extends DetectorDecodeSpec> (spec: S): Decoder<S> {
+  return DECODERS[spec.kind] as unknown as Decoder<S>
+}
+
+/** Why an output of `shape` (batch first, as the session declares it) cannot be decoded by `spec`, or null. */
+export function checkDetectorOutput (spec: DetectorDecodeSpec, shape: ReadonlyArray<number | string>): string | null {
+  const d = decoder(spec)
+  return d.check(shape.slice(1), spec) ? null : `output.decode.kind ${spec.kind} reads [B, ${d.layout.slice(1)}; the output's shape is [${shape.join(', ')}]`
+}
+
+/** One item's detections: `out` is its slice of the output, `dims` its dimensions without the batch. */
+export function decodeDetections (spec: DetectorDecodeSpec, out: Float32Array, dims: readonly number[], g: DetectGeometry, labels: readonly string[], p: DetectParams): Detection[] {
+  return decoder(spec).decode(out, dims, spec, g, labels, p)
+}
