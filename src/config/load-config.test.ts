@@ -32,6 +32,7 @@ t.test('environment overrides', async (t) => {
 
 t.test('invalid values fail naming the field and its source', async (t) => {
   t.equal(loadConfig({ file, root: REPO, env: { SWITCHYARD_ROUTING_STRATEGY: 'join-shortest-queue' } }).routing.strategy, 'join-shortest-queue', 'a baseline strategy from the environment')
+  t.equal(loadConfig({ file, root: REPO, env: { SWITCHYARD_ROUTING_STRATEGY: 'speed-aware' } }).routing.strategy, 'speed-aware', 'the speed-aware baseline from the environment')
   t.throws(() => loadConfig({ file, root: REPO, env: { SWITCHYARD_ROUTING_STRATEGY: 'random' } }), /\/routing\/strategy.*SWITCHYARD_ROUTING_STRATEGY/)
   t.throws(() => loadConfig({ file, root: REPO, env: { PORT: 'eighty' } }), new ConfigError('invalid config at /server/port: Expected integer (from PORT)'))
   t.throws(() => loadConfig({ file, root: REPO, env: { PORT: '70000' } }), /\/server\/port.*PORT/)

@@ -176,30 +176,40 @@ export function predict (device: DeviceView, lane: LaneView, policy: Policy, now
  * Rewrites the predictions in place; a no-op where no queue is shared.
  */
 export function shareQueues (candidates: Prediction[], devices: readonly DeviceView[], model: string, policy: Policy, now: number, items = 1): void {
+  let q: LaneView['queue'] | null = null
+  let sharers = 0; let cap = 0; let fleetWait = 0
   for (const c of candidates) {
-    const q = c.lane.queue
-    let sharers = 0
-    for (const d of devices) if (d.healthy && d.lanes.get(model)?.queue === q) sharers++
-    if (sharers < 2) continue
-    let cap = 0; let rate = 0; let first = Infinity; let empty = false
-    for (const d of devices) {
-      const l = d.lanes.get(model)
-      if (!d.healthy || l?.queue !== q) continue
-      cap += l.maxQueue
-      const load = deviceLoad(d, policy, now)
-      if (load.workers === 0) continue
-      if (load.minResidual < first) first = load.minResidual
-      if (load.backlog <= 0) empty = true
-      else rate += load.workers / load.backlog
+    if (c.lane.queue !== q) {
+      // once per queue (usually one per route): its consumers, their caps, the fleet's wait
+      q = c.lane.queue
+      sharers = 0; cap = 0
+      let rate = 0; let first = Infinity; let empty = false
+      scratch.length = 0
+      for (const d of devices) {
+        const l = d.lanes.get(model)
+        if (!d.healthy || l?.queue !== q) continue
+        sharers++
+        cap += l.maxQueue
+        const load = deviceLoad(d, policy, now)
+        scratch.push(d, load.minResidual)
+        if (load.workers === 0) continue
+        if (load.minResidual < first) first = load.minResidual
+        if (load.backlog <= 0) empty = true
+        else rate += load.workers / load.backlog
+      }
+      fleetWait = (first === Infinity ? 0 : first) + (empty || rate === 0 ? 0 : 1 / rate)
     }
-    const own = deviceLoad(c.device, policy, now).minResidual
-    const fleetWait = (first === Infinity ? 0 : first) + (empty || rate === 0 ? 0 : 1 / rate)
+    if (sharers < 2) continue
+    const at = scratch.indexOf(c.device)
+    const own = at >= 0 ? scratch[at + 1] as number : 0
     const waitMs = Math.max(own, fleetWait)
     c.finishMs += waitMs - c.waitMs
     c.waitMs = waitMs
     c.full = q.size + items > cap
   }
 }
+/** reused by shareQueues: device, its first free worker's residual, … */
+const scratch: Array<DeviceView | number> = []
 
 /** Rounds of batches: k items in batches of at most B, run on W workers side by side. */
 function rounds (k: number, B: number, W: number): number {

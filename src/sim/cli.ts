@@ -89,6 +89,10 @@ Sustainable rate at SLO (per strategy): the highest offered rate at which, at th
 sweep point below it, latency-class p99 ≤ its SLO, throughput-class p99 ≤ its SLO and ≤ 0.1 % of
 requests are refused; found on the sweep grid, then bisected 4 times (same seed). Wall times are of
 this noisy machine.
+Baselines (issue 17): the shared queue (Triton's rule) is capped at the sum of its lanes' caps
+and predicted over every worker that serves it; speed-aware places by the least predicted work
+weighted by device speed. Prediction error: per device and class, mean |predicted − actual| /
+actual of each answer's predicted finish, 30 s after any event left out.
 
 `
 }
