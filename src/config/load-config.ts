@@ -19,6 +19,8 @@ const ENV: ReadonlyArray<readonly [string, string, 'string' | 'int' | 'list']> =
   ['SWITCHYARD_SHUTDOWN_DELAY_MS', '/server/shutdownDelayMs', 'int'],
   ['SWITCHYARD_METRICS_PORT', '/metrics/port', 'int'],
   ['SWITCHYARD_METRICS_HOST', '/metrics/host', 'string'],
+  ['SWITCHYARD_AGENT_PORT', '/agent/port', 'int'],
+  ['SWITCHYARD_AGENT_HOST', '/agent/host', 'string'],
   ['SWITCHYARD_MODELS_DIR', '/models/localDir', 'string'],
   ['SWITCHYARD_CACHE_DIR', '/models/cacheDir', 'string'],
   ['SWITCHYARD_MODELS', '/models/enabled', 'list'],

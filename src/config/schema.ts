@@ -71,6 +71,11 @@ export const ConfigSchema = Type.Object({
     port: Type.Union([Type.Integer({ minimum: 0, maximum: 65535 }), Type.Null()], { default: null, description: 'serve /metrics on its own port instead of the API port' }),
     host: Type.String({ default: '127.0.0.1' })
   }, { additionalProperties: false, default: {} }),
+  agent: Type.Object({
+    port: Type.Union([Type.Integer({ minimum: 0, maximum: 65535 }), Type.Null()], { default: null, description: 'TCP port of the HAProxy agent-check endpoint (src/http/agent-check.ts): answers `up NN% maxconn:N` from the predicted finish; null: off' }),
+    host: Type.String({ default: '0.0.0.0' }),
+    referenceMs: Type.Number({ exclusiveMinimum: 0, default: 10, description: 'predicted finish (ms) reported as weight 100 %; the weight is 100 × referenceMs / finish, between 1 and 256 %' })
+  }, { additionalProperties: false, default: {} }),
   models: Type.Object({
     repository: Type.String({ default: 'models', description: 'directory of <model>/model.json configs, relative to the project root' }),
     localDir: Type.Union([Type.String(), Type.Null()], { default: null, description: 'directory searched for weights before any download (SWITCHYARD_MODELS_DIR)' }),
