@@ -16,6 +16,7 @@ import { RAW_IMAGE_TYPES } from './http/read-image.js'
 import { openapi } from './http/openapi.js'
 import { ORCA_FORMAT_HEADER, ORCA_HEADER, orcaReport } from './http/orca.js'
 import { startAgent } from './http/agent-check.js'
+import { adminFaultRoutes } from './http/routes/admin-faults.js'
 import { inferRoutes } from './http/routes/infer.js'
 import { metricsRoute } from './http/routes/metrics.js'
 import { playgroundRoutes } from './http/routes/playground.js'
@@ -168,6 +169,9 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
     await api.register(inferRoutes, { config, models: modelMap, dispatcher, gate, metrics, devices })
     await api.register(v2Routes, { ...v2, surface: 'infer' })
   })
+
+  // fault injection at run time: only where the config allows faults (404 otherwise)
+  if (config.faults.allow) await app.register(adminFaultRoutes, { config, devices })
 
   let metricsApp: FastifyInstance | null = null
   if (config.metrics.port === null) {
