@@ -41,7 +41,7 @@ export async function startReplicas (specs: readonly ReplicaSpec[], dir: string)
       server: { host: '127.0.0.1', port, logLevel: 'warn', shutdownDelayMs: 0 },
       models: { localDir: join(SHARED, 'models'), download: false, enabled: ['mobilenetv2', 'yolox-nano'] },
       routing: { calibrationRuns: 1 },
-      agent: { host: '127.0.0.1', port: agentPort },
+      agent: { host: '127.0.0.1', port: agentPort, referenceMs: 50, sharpness: 3 },
       devices: [{ id: 'cpu', kind: 'cpu', required: true, workers: 1, intraOpThreads: 1, maxBatchSize: 8, maxQueue: 128, batchDelayMs: { latency: 0, throughput: 5 } }]
     }))
     const slowMs = spec.slowMs ?? 0
@@ -156,15 +156,20 @@ export async function weights (h: Haproxy, backend: string): Promise<Record<stri
 
 export interface Answer { status: number, replica: string, ms: number, body: string }
 
-/** A bounded closed loop: `total` requests, `concurrency` at a time, each timed send to answer. */
-export async function closedLoop (port: number, total: number, concurrency: number, headers: Record<string, string>, image: Buffer): Promise<Answer[]> {
+/**
+ * A bounded closed loop: `concurrency` requests at a time until `total` were sent (or, with
+ * `seconds`, until that much time has passed), each timed send to answer.
+ */
+export async function closedLoop (port: number, total: number, concurrency: number, headers: Record<string, string>, image: Buffer, seconds = Infinity): Promise<Answer[]> {
   const answers: Answer[] = []
+  const until = performance.now() + seconds * 1000
   let next = 0
   const worker = async (): Promise<void> => {
-    while (next < total) {
+    while (next < total && performance.now() < until) {
       next++
       const t0 = performance.now()
       const r = await post(`http://127.0.0.1:${port}/classify`, image, { 'content-type': 'image/jpeg', ...headers })
+        .catch(() => ({ status: 0, headers: {} as Record<string, string>, body: '' }))
       answers.push({ status: r.status, replica: r.headers['x-switchyard-replica'] ?? '', ms: performance.now() - t0, body: r.body })
     }
   }

@@ -13,15 +13,18 @@ function signals (finish: Partial<Record<'latency' | 'throughput' | 'cost', numb
   return { queued: 0, running: 0, liveWorkers: 1, busyWorkers: 0, freeBatchSlots: 1, utilisation: 0, finishMs: new Map([['m', f]]), waitMs: new Map([['m', f]]), costPerImage: new Map() }
 }
 
-t.test('the weight is 100 % × referenceMs / predicted finish, within HAProxy\'s 1 … 256 %', async (t) => {
-  t.equal(agentReply(signals({ latency: 10 }), 'latency', 'm', 10, 40, false), 'up ready 100% maxconn:40\n')
-  t.equal(agentReply(signals({ latency: 60 }), 'latency', 'm', 10, 40, false), 'up ready 17% maxconn:40\n', 'six times slower: a sixth of the weight')
-  t.equal(agentReply(signals({ latency: 2 }), 'latency', 'm', 10, 40, false), 'up ready 256% maxconn:40\n', 'capped at 256 %')
-  t.equal(agentReply(signals({ latency: 1e5 }), 'latency', 'm', 10, 40, false), 'up ready 1% maxconn:40\n', 'never 0: the server stays in rotation')
-  t.equal(agentReply(signals({ latency: 10, throughput: 40 }), 'throughput', 'm', 10, 40, false), 'up ready 25% maxconn:40\n', 'per policy')
-  t.equal(agentReply(signals({}), 'latency', 'm', 10, 40, false), 'down\n', 'no healthy device serves the model')
-  t.equal(agentReply(signals({ latency: 10 }), 'latency', 'other', 10, 40, false), 'down\n', 'an unknown model')
-  t.equal(agentReply(signals({ latency: 10 }), 'latency', 'm', 10, 40, true), 'drain\n', 'shutting down: weight 0, connections finish')
+t.test('the weight is 100 % × (referenceMs / predicted finish)^k (sharpness for latency, 1 otherwise), within HAProxy\'s 1 … 256 %', async (t) => {
+  const linear = { referenceMs: 10, sharpness: 1 }
+  const squared = { referenceMs: 10, sharpness: 2 }
+  t.equal(agentReply(signals({ latency: 10 }), 'latency', 'm', squared, 40, false), 'up ready 100% maxconn:40\n')
+  t.equal(agentReply(signals({ latency: 60 }), 'latency', 'm', linear, 40, false), 'up ready 17% maxconn:40\n', 'six times slower, sharpness 1: a sixth of the weight')
+  t.equal(agentReply(signals({ latency: 20 }), 'latency', 'm', squared, 40, false), 'up ready 25% maxconn:40\n', 'twice as slow, sharpness 2: a quarter')
+  t.equal(agentReply(signals({ latency: 2 }), 'latency', 'm', squared, 40, false), 'up ready 256% maxconn:40\n', 'capped at 256 %')
+  t.equal(agentReply(signals({ latency: 1e5 }), 'latency', 'm', squared, 40, false), 'up ready 1% maxconn:40\n', 'never 0: the server stays in rotation')
+  t.equal(agentReply(signals({ latency: 10, throughput: 40 }), 'throughput', 'm', squared, 40, false), 'up ready 25% maxconn:40\n', 'per policy; throughput weights are linear whatever the sharpness')
+  t.equal(agentReply(signals({}), 'latency', 'm', squared, 40, false), 'down\n', 'no healthy device serves the model')
+  t.equal(agentReply(signals({ latency: 10 }), 'latency', 'other', squared, 40, false), 'down\n', 'an unknown model')
+  t.equal(agentReply(signals({ latency: 10 }), 'latency', 'm', squared, 40, true), 'drain\n', 'shutting down: weight 0, connections finish')
 })
 
 t.test('the agent-send line names the policy and model, both optional', async (t) => {

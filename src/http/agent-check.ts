@@ -5,12 +5,13 @@
 // configured weight; `drain` (shutting down) keeps it in the pool at weight 0; `down` (no
 // healthy device serves the model) takes it out.
 //
-// The weight is the router's own prediction: 100 × referenceMs / finish, the predicted finish
-// of a reference request (one image, router/pod-signals.ts) for the policy and model the agent
-// was asked about (`agent-send "latency\n"`, or `"throughput mobilenetv2\n"`; default: latency,
-// the classify route's model), between 1 and 256 %. A replica predicted to finish a latency
-// request in 60 ms gets a sixth of the weight of one predicted to finish it in 10 ms; backlog
-// counts, so weights even out as queues grow.
+// The weight is the router's own prediction: 100 × (referenceMs / finish)^k, finish being
+// the predicted finish of a reference request (one image, router/pod-signals.ts) for the policy
+// and model the agent was asked about (`agent-send "latency\n"`, or `"throughput mobilenetv2\n"`;
+// default: latency, the classify route's model), between 1 and 256 %. k is agent.sharpness for
+// the latency policy (default 2: a replica predicted to finish twice as late gets a quarter of
+// the latency work) and 1 for throughput and cost, whose work should spread by capacity.
+// Backlog counts in the finish, so weights even out as queues grow.
 import { createServer, type Server, type Socket } from 'node:net'
 import type { Policy } from '../config/schema.js'
 import { UNAVAILABLE_MS, type PodSignals } from '../router/pod-signals.js'
@@ -19,6 +20,7 @@ export interface AgentOptions {
   host: string
   port: number
   referenceMs: number
+  sharpness: number
   defaultModel: string
   signals: () => PodSignals
   /** per model: the most requests the replica would accept now (maxconn) */
@@ -31,11 +33,12 @@ const POLICIES: ReadonlySet<string> = new Set(['latency', 'throughput', 'cost'])
 const READ_MS = 25
 
 /** The reply line for one question; pure (tested without sockets). */
-export function agentReply (s: PodSignals, policy: Policy, model: string, referenceMs: number, capacity: number, shuttingDown: boolean): string {
+export function agentReply (s: PodSignals, policy: Policy, model: string, weight: { referenceMs: number, sharpness: number }, capacity: number, shuttingDown: boolean): string {
   if (shuttingDown) return 'drain\n'
   const finish = s.finishMs.get(model)?.[policy] ?? UNAVAILABLE_MS
   if (finish >= UNAVAILABLE_MS) return 'down\n'
-  const pct = Math.max(1, Math.min(256, Math.round(100 * referenceMs / Math.max(finish, 1e-3))))
+  const k = policy === 'latency' ? weight.sharpness : 1
+  const pct = Math.max(1, Math.min(256, Math.round(100 * (weight.referenceMs / Math.max(finish, 1e-3)) ** k)))
   return `up ready ${pct}% maxconn:${Math.max(1, capacity)}\n`
 }
 
@@ -63,7 +66,7 @@ export async function startAgent (o: AgentOptions): Promise<{ server: Server, po
       answered = true
       clearTimeout(timer)
       const q = parseAgentQuestion(buffered.split('\n')[0] ?? '', o.defaultModel)
-      socket.end(agentReply(o.signals(), q.policy, q.model, o.referenceMs, o.capacity(q.model), o.isShuttingDown()))
+      socket.end(agentReply(o.signals(), q.policy, q.model, o, o.capacity(q.model), o.isShuttingDown()))
     }
     const timer = setTimeout(answer, READ_MS)
     socket.setEncoding('latin1')
