@@ -196,6 +196,7 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
           host: config.agent.host,
           port: config.agent.port,
           referenceMs: config.agent.referenceMs,
+          sharpness: config.agent.sharpness,
           defaultModel: config.routes.classify,
           signals: pod,
           capacity: (model) => {
