@@ -14,6 +14,9 @@ import { ShuttingDown, StartupError, withRetryAfter } from './errors.js'
 import { clientErrorHandler, frameworkErrors, installErrorHandling } from './http/error-handler.js'
 import { RAW_IMAGE_TYPES } from './http/read-image.js'
 import { openapi } from './http/openapi.js'
+import { ORCA_FORMAT_HEADER, ORCA_HEADER, orcaReport } from './http/orca.js'
+import { startAgent } from './http/agent-check.js'
+import { adminFaultRoutes } from './http/routes/admin-faults.js'
 import { inferRoutes } from './http/routes/infer.js'
 import { metricsRoute } from './http/routes/metrics.js'
 import { playgroundRoutes } from './http/routes/playground.js'
@@ -30,6 +33,7 @@ import { checkDeviceVariants, unsuitedVariants } from './models/variants.js'
 import { round } from './util/format.js'
 import { DecodeGate } from './preprocess/decode-gate.js'
 import { Dispatcher } from './router/dispatcher.js'
+import { podSignals, type PodSignals } from './router/pod-signals.js'
 
 const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version
 
@@ -48,7 +52,8 @@ export interface Switchyard {
   metricsApp: FastifyInstance | null
   devices: DeviceSet
   metrics: Metrics
-  listen: () => Promise<{ api: string, metrics: string | null }>
+  /** agent: the HAProxy agent-check port (config.agent.port; null: off) */
+  listen: () => Promise<{ api: string, metrics: string | null, agent: number | null }>
   close: () => Promise<void>
   readonly shuttingDown: boolean
 }
@@ -116,7 +121,9 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
   const devices = await DeviceSet.open(config, models, missing, app.log, opts.deviceOptions)
 
   let shuttingDown = false
-  const metrics = new Metrics(() => devices.devices, () => devices.readiness())
+  const servedModels = (): string[] => config.models.enabled.filter((m) => devices.devices.some((d) => d.lanes.has(m)))
+  const pod = (): PodSignals => podSignals(devices.devices, servedModels(), realClock.now())
+  const metrics = new Metrics(() => devices.devices, () => devices.readiness(), pod)
   // measured GPU power replaces the configured watts where nvidia-smi answers (metrics/gpu-power.ts)
   const samplers: GpuPowerSampler[] = []
   for (const d of devices.devices) {
@@ -159,9 +166,21 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
   // a route registered outside it is open.
   await app.register(async function inference (api) {
     requireApiKeys(api, config)
+    // ORCA load report on answers that ask for one (http/orca.ts)
+    api.addHook('onSend', async (request, reply, payload) => {
+      const format = request.headers[ORCA_FORMAT_HEADER]
+      if (format !== undefined && request.inference) {
+        const report = orcaReport(format, pod(), request.inference.model || config.routes.classify)
+        if (report !== null) void reply.header(ORCA_HEADER, report)
+      }
+      return payload
+    })
     await api.register(inferRoutes, { config, models: modelMap, dispatcher, gate, metrics, devices })
     await api.register(v2Routes, { ...v2, surface: 'infer' })
   })
+
+  // fault injection at run time: only where the config allows faults (404 otherwise)
+  if (config.faults.allow) await app.register(adminFaultRoutes, { config, devices })
 
   let metricsApp: FastifyInstance | null = null
   if (config.metrics.port === null) {
@@ -171,6 +190,7 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
     await metricsApp.register(metricsRoute, { metrics })
   }
 
+  let agent: Awaited<ReturnType<typeof startAgent>> | null = null
   return {
     app,
     metricsApp,
@@ -180,7 +200,26 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
     async listen () {
       const api = await app.listen({ host: config.server.host, port: config.server.port })
       const m = metricsApp ? await metricsApp.listen({ host: config.metrics.host, port: config.metrics.port ?? 0 }) : null
-      return { api, metrics: m }
+      if (config.agent.port !== null) {
+        agent = await startAgent({
+          host: config.agent.host,
+          port: config.agent.port,
+          referenceMs: config.agent.referenceMs,
+          sharpness: config.agent.sharpness,
+          defaultModel: config.routes.classify,
+          signals: pod,
+          capacity: (model) => {
+            let n = 0
+            for (const d of devices.devices) {
+              const l = d.lanes.get(model)
+              if (l && d.healthy) n += l.maxQueue + d.liveWorkers * l.maxBatchSize
+            }
+            return n
+          },
+          isShuttingDown: () => shuttingDown
+        })
+      }
+      return { api, metrics: m, agent: agent === null ? null : agent.port }
     },
     async close () {
       if (shuttingDown) return
@@ -191,6 +230,7 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
       await devices.stop()
       for (const s of samplers) s.stop()
       await metricsApp?.close()
+      await agent?.close()
     }
   }
 }

@@ -23,8 +23,8 @@ async function main (): Promise<void> {
     process.stderr.write(`switchyard: startup failed: ${(err as Error).message}\n`)
     process.exit(1)
   }
-  const { api, metrics } = await server.listen()
-  server.app.log.info({ api, metrics: metrics ?? `${api}/metrics`, devices: server.devices.devices.map((d) => d.id) }, 'switchyard listening')
+  const { api, metrics, agent } = await server.listen()
+  server.app.log.info({ api, metrics: metrics ?? `${api}/metrics`, ...(agent !== null ? { agent } : {}), devices: server.devices.devices.map((d) => d.id) }, 'switchyard listening')
 
   let signalled = false
   const shutdown = (signal: string): void => {

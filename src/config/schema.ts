@@ -2,6 +2,7 @@
 // defaults a user sees; this schema is what every file and environment override is checked
 // against, so an invalid value fails at startup with the JSON path of the field.
 import { Type, type Static } from '@sinclair/typebox'
+import { FaultInjectionSchema } from '../devices/faults.js'
 import { STRATEGIES } from '../router/strategies.js'
 
 /** What a request asks for (X-Switchyard-Policy); the one declaration of the union.
@@ -43,7 +44,8 @@ export const DeviceSchema = Type.Object({
     factor: Type.Number({ minimum: 1, default: 4, description: 'a batch may run this many times its predicted time' }),
     floorMs: Type.Integer({ minimum: 1, default: 5000, description: 'and at least this long' })
   }, { additionalProperties: false, default: {}, description: 'a batch running past max(floorMs, factor × predicted ms) fails (its requests are retried elsewhere) and its worker is retired and replaced' }),
-  startTimeoutMs: Type.Integer({ minimum: 1, default: 120000, description: 'a replacement worker that has not started after this long counts as a failed start (the backoff goes on)' })
+  startTimeoutMs: Type.Integer({ minimum: 1, default: 120000, description: 'a replacement worker that has not started after this long counts as a failed start (the backoff goes on)' }),
+  isolation: Type.Optional(Type.Union([Type.Literal('thread'), Type.Literal('process')], { description: 'where the workers run: thread (worker_threads; a native crash or a hung run takes the server down or the worker for good) or process (a child process per worker, killed and replaced on a crash or hang; costs a copy of each image through a pipe). Default by kind: cpu thread, cuda process' }))
 }, { additionalProperties: false })
 export type DeviceConfig = Static<typeof DeviceSchema>
 
@@ -75,6 +77,12 @@ export const ConfigSchema = Type.Object({
   metrics: Type.Object({
     port: Type.Union([Type.Integer({ minimum: 0, maximum: 65535 }), Type.Null()], { default: null, description: 'serve /metrics on its own port instead of the API port' }),
     host: Type.String({ default: '127.0.0.1' })
+  }, { additionalProperties: false, default: {} }),
+  agent: Type.Object({
+    port: Type.Union([Type.Integer({ minimum: 0, maximum: 65535 }), Type.Null()], { default: null, description: 'TCP port of the HAProxy agent-check endpoint (src/http/agent-check.ts): answers `up NN% maxconn:N` from the predicted finish; null: off' }),
+    host: Type.String({ default: '0.0.0.0' }),
+    referenceMs: Type.Number({ exclusiveMinimum: 0, default: 10, description: 'predicted finish (ms) reported as weight 100 %; the weight is 100 × (referenceMs / finish)^k, between 1 and 256 % (k: sharpness for latency, 1 for throughput and cost)' }),
+    sharpness: Type.Number({ minimum: 0.5, maximum: 4, default: 2, description: 'exponent of the latency weight: 2 gives a replica predicted to finish twice as late a quarter of the latency work' })
   }, { additionalProperties: false, default: {} }),
   models: Type.Object({
     repository: Type.String({ default: 'models', description: 'directory of <model>/model.json configs, relative to the project root' }),
@@ -130,7 +138,17 @@ export const ConfigSchema = Type.Object({
     ]
   }),
   auth: Type.Object({
-    apiKeys: Type.Array(ApiKey, { default: [] })
+    apiKeys: Type.Array(ApiKey, { default: [] }),
+    adminKeys: Type.Array(Type.String({ minLength: 16 }), { default: [], description: 'keys for /admin and /v2/repository load/unload (X-Switchyard-Admin-Key); empty: those routes are off' })
+  }, { additionalProperties: false, default: {} }),
+  faults: Type.Object({
+    allow: Type.Boolean({ default: false, description: 'accept fault injection (config inject, POST /admin/faults): tests, benchmarks, failure rehearsals; never in production (SWITCHYARD_ALLOW_FAULTS=1)' }),
+    inject: Type.Array(FaultInjectionSchema, { default: [], description: 'faults applied at startup (SWITCHYARD_FAULTS: a JSON array of these; implies allow)' })
   }, { additionalProperties: false, default: {} })
 }, { additionalProperties: false })
 export type Config = Static<typeof ConfigSchema>
+
+/** Where a device's workers run when its config does not say: processes for CUDA (where native faults come from), threads for the CPU (bench/results/isolation.md). */
+export function deviceIsolation (d: Pick<DeviceConfig, 'kind' | 'isolation'>): 'thread' | 'process' {
+  return d.isolation ?? (d.kind === 'cuda' ? 'process' : 'thread')
+}

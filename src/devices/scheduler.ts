@@ -34,6 +34,7 @@ import { planBatch, type BatchSlot } from './batcher.js'
 import type { Clock, TimerHandle } from './clock.js'
 import { CostModel } from './cost-model.js'
 import type { BatchResult, Executor, ExecutorFactory } from './executor.js'
+import type { Fault, FaultMode } from './faults.js'
 import { RequestQueue, type QueueConsumer, type QueuedItem } from './request-queue.js'
 
 export interface Lane extends BatchSlot {
@@ -205,9 +206,9 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
     try { fn() } finally { this.holding--; this.pump() }
   }
 
-  /** Test hook: the next batch on the first live worker fails this way. */
-  injectFault (mode: 'exit' | 'throw'): void {
-    this.workers.find((w) => w.alive)?.executor?.injectFault?.(mode)
+  /** Fault injection (devices/faults.ts): the next batch on the first live worker fails this way. */
+  injectFault (fault: FaultMode | Fault): void {
+    this.workers.find((w) => w.alive)?.executor?.injectFault?.(fault)
   }
 
   /**

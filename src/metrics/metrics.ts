@@ -9,6 +9,7 @@ import type { BatchEvent } from '../devices/scheduler.js'
 import type { CancelReason, DispatchObserver } from '../router/dispatcher.js'
 import { joules, priceOf, pricePerMs } from '../router/price.js'
 import type { RejectReason, RouteReason } from '../router/router.js'
+import type { PodSignals } from '../router/pod-signals.js'
 import type { GpuPowerSampler } from './gpu-power.js'
 
 /** What metrics read from a device, at scrape time and per batch (any device: threads or simulated). */
@@ -70,7 +71,11 @@ export class Metrics implements DispatchObserver {
   readonly tiles: Counter<'device' | 'model'>
   readonly cancelledItems: Counter<'model' | 'reason'>
 
-  constructor (devices: () => readonly ObservedDevice[], modelReady: () => ReadonlyMap<string, boolean>) {
+  /**
+   * @param pod the pod-level signals (router/pod-signals.ts), read once per scrape; absent: those
+   *   gauges are not exported
+   */
+  constructor (devices: () => readonly ObservedDevice[], modelReady: () => ReadonlyMap<string, boolean>, pod?: () => PodSignals) {
     const registers = [this.registry]
     collectDefaultMetrics({ register: this.registry, prefix: 'switchyard_' })
     const dm = ['device', 'model'] as const
@@ -143,6 +148,7 @@ export class Metrics implements DispatchObserver {
       name: 'switchyard_model_ready', help: '1 when the model is loaded and warmed on at least one healthy device', labelNames: ['model'], registers,
       collect () { this.reset(); for (const [m, ok] of modelReady()) this.set({ model: m }, ok ? 1 : 0) }
     })
+    if (pod) podGauges(pod, registers)
   }
 
   /**
@@ -212,4 +218,35 @@ export class Metrics implements DispatchObserver {
   prediction (device: string, model: string, policy: Policy, predictedMs: number, actualMs: number): void {
     if (predictedMs > 0) this.predictionRatio.observe({ device, model, policy }, actualMs / predictedMs)
   }
+}
+
+/**
+ * Pod-level gauges, without a device label: one series each (per model and policy where
+ * labelled) for a balancer that scores whole pods — a Gateway API Inference Extension Endpoint
+ * Picker, a Prometheus Adapter rule for the HPA (router/pod-signals.ts).
+ */
+function podGauges (pod: () => PodSignals, registers: Registry[]): void {
+  // each gauge asks afresh: a scrape every few seconds, a few router predictions each
+  const read = pod
+  const scalar = (name: string, help: string, value: (s: PodSignals) => number): void => {
+    new Gauge({ name, help, registers, collect () { this.set(value(read())) } })
+  }
+  scalar('switchyard_pod_queued_requests', 'Requests queued, not yet running, summed over devices and models (one series per pod)', (s) => s.queued)
+  scalar('switchyard_pod_running_requests', 'Requests in batches running now, summed over devices and models (one series per pod)', (s) => s.running)
+  scalar('switchyard_pod_free_batch_slots', 'Live inference workers idle now, each able to start a batch at once', (s) => s.freeBatchSlots)
+  scalar('switchyard_pod_busy_workers_ratio', 'Share of the live inference workers running a batch now (1 with none alive)', (s) => s.utilisation)
+  new Gauge({
+    name: 'switchyard_pod_predicted_finish_seconds', help: 'The router\'s predicted finish of a one-image request with no deadline on the device it would pick, per model and policy (3600: no healthy device)', labelNames: ['model', 'policy'], registers,
+    collect () {
+      this.reset()
+      for (const [model, f] of read().finishMs) for (const policy of POLICIES) this.set({ model, policy }, f[policy] / 1000)
+    }
+  })
+  new Gauge({
+    name: 'switchyard_pod_predicted_cost_per_image', help: 'Predicted cost of one image under the cost policy on the device it would pick, in the configured currency (pricePerHour)', labelNames: ['model'], registers,
+    collect () {
+      this.reset()
+      for (const [model, c] of read().costPerImage) this.set({ model }, c)
+    }
+  })
 }

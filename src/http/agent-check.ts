@@ -1,0 +1,95 @@
+// HAProxy's agent check (https://docs.haproxy.org/2.6/configuration.html#5.2-agent-check): on a
+// small TCP port of its own, Switchyard tells a balancer in front of several replicas how much
+// work to send it. HAProxy connects every `agent-inter`, sends the server line's `agent-send`
+// string, and reads one line back: `up 35% maxconn:520`. The percentage scales the server's
+// configured weight; `drain` (shutting down) keeps it in the pool at weight 0; `down` (no
+// healthy device serves the model) takes it out.
+//
+// The weight is the router's own prediction: 100 × (referenceMs / finish)^k, finish being
+// the predicted finish of a reference request (one image, router/pod-signals.ts) for the policy
+// and model the agent was asked about (`agent-send "latency\n"`, or `"throughput mobilenetv2\n"`;
+// default: latency, the classify route's model), between 1 and 256 %. k is agent.sharpness for
+// the latency policy (default 2: a replica predicted to finish twice as late gets a quarter of
+// the latency work) and 1 for throughput and cost, whose work should spread by capacity.
+// Backlog counts in the finish, so weights even out as queues grow.
+import { createServer, type Server, type Socket } from 'node:net'
+import type { Policy } from '../config/schema.js'
+import { UNAVAILABLE_MS, type PodSignals } from '../router/pod-signals.js'
+
+export interface AgentOptions {
+  host: string
+  port: number
+  referenceMs: number
+  sharpness: number
+  defaultModel: string
+  signals: () => PodSignals
+  /** per model: the most requests the replica would accept now (maxconn) */
+  capacity: (model: string) => number
+  isShuttingDown: () => boolean
+}
+
+const POLICIES: ReadonlySet<string> = new Set(['latency', 'throughput', 'cost'])
+/** how long the agent waits for HAProxy's agent-send line before answering for the default */
+const READ_MS = 25
+
+/** The reply line for one question; pure (tested without sockets). */
+export function agentReply (s: PodSignals, policy: Policy, model: string, weight: { referenceMs: number, sharpness: number }, capacity: number, shuttingDown: boolean): string {
+  if (shuttingDown) return 'drain\n'
+  const finish = s.finishMs.get(model)?.[policy] ?? UNAVAILABLE_MS
+  if (finish >= UNAVAILABLE_MS) return 'down\n'
+  const k = policy === 'latency' ? weight.sharpness : 1
+  const pct = Math.max(1, Math.min(256, Math.round(100 * (weight.referenceMs / Math.max(finish, 1e-3)) ** k)))
+  return `up ready ${pct}% maxconn:${Math.max(1, capacity)}\n`
+}
+
+/** Parses HAProxy's agent-send line: `[policy] [model]`, either optional. */
+export function parseAgentQuestion (line: string, defaultModel: string): { policy: Policy, model: string } {
+  let policy: Policy = 'latency'
+  let model = defaultModel
+  for (const word of line.trim().split(/\s+/)) {
+    if (word === '') continue
+    if (POLICIES.has(word)) policy = word as Policy
+    else model = word
+  }
+  return { policy, model }
+}
+
+export async function startAgent (o: AgentOptions): Promise<{ server: Server, port: number, close: () => Promise<void> }> {
+  const sockets = new Set<Socket>()
+  const server = createServer((socket) => {
+    sockets.add(socket)
+    socket.setNoDelay(true)
+    let buffered = ''
+    let answered = false
+    const answer = (): void => {
+      if (answered) return
+      answered = true
+      clearTimeout(timer)
+      const q = parseAgentQuestion(buffered.split('\n')[0] ?? '', o.defaultModel)
+      socket.end(agentReply(o.signals(), q.policy, q.model, o, o.capacity(q.model), o.isShuttingDown()))
+    }
+    const timer = setTimeout(answer, READ_MS)
+    socket.setEncoding('latin1')
+    socket.on('data', (chunk: string) => {
+      buffered += chunk
+      if (buffered.includes('\n') || buffered.length > 256) answer()
+    })
+    socket.on('end', answer)
+    socket.on('error', () => { clearTimeout(timer); socket.destroy() })
+    socket.on('close', () => { clearTimeout(timer); sockets.delete(socket) })
+  })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(o.port, o.host, () => { server.off('error', reject); resolve() })
+  })
+  const address = server.address()
+  const port = typeof address === 'object' && address !== null ? address.port : o.port
+  return {
+    server,
+    port,
+    close: () => new Promise<void>((resolve) => {
+      for (const s of sockets) s.destroy()
+      server.close(() => resolve())
+    })
+  }
+}

@@ -1,0 +1,77 @@
+// Pod-level signals: what one replica tells the balancer in front of it. Exact, on a virtual
+// clock with the server's own Scheduler (SimDevice): the sums over devices and models, the
+// router's own predicted finish on the device it would pick, the cost per image, free slots,
+// and what a replica with no healthy device reports.
+import t from 'tap'
+import { VirtualClock } from '../devices/clock.js'
+import type { QueuedItem } from '../devices/request-queue.js'
+import { SimDevice, type SimDeviceSpec } from '../sim/sim-device.js'
+import { seededRandom } from '../sim/simulated-executor.js'
+import { podSignals, UNAVAILABLE_MS } from './pod-signals.js'
+import { route } from './router.js'
+
+const cpu: SimDeviceSpec = { id: 'cpu', kind: 'cpu', workers: 2, maxQueue: 4, batchDelayMs: { latency: 0, throughput: 5 }, models: { m: { a: 2, b: 10, maxBatchSize: 4 }, n: { a: 1, b: 3, maxBatchSize: 4 } } }
+const gpu: SimDeviceSpec = { id: 'gpu', kind: 'cuda', workers: 1, batchDelayMs: { latency: 0, throughput: 4 }, models: { m: { a: 4, b: 0.5, maxBatchSize: 16 } } }
+
+/** equal but for the least-squares fit's rounding */
+function close (a: number, b: number): boolean {
+  return Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(b))
+}
+
+function item (clock: VirtualClock, policy: 'latency' | 'throughput'): QueuedItem {
+  return { image: { pixels: new Uint8Array(0), width: 0, height: 0, originalWidth: 0, originalHeight: 0 }, params: {}, policy, deadline: 1e9, enqueuedAt: clock.now(), resolve: () => {}, reject: () => {} }
+}
+
+t.test('an idle pod: nothing queued or running, every worker free, the router\'s own finish', async (t) => {
+  const clock = new VirtualClock(0)
+  const devices = [new SimDevice(cpu, clock, seededRandom(1)), new SimDevice(gpu, clock, seededRandom(2))]
+  const s = podSignals(devices, ['m', 'n'], clock.now())
+  t.same([s.queued, s.running, s.liveWorkers, s.freeBatchSlots, s.utilisation], [0, 0, 3, 3, 0])
+  for (const policy of ['latency', 'throughput', 'cost'] as const) {
+    const r = route(devices, { model: 'm', policy, deadlineMs: Infinity }, 0)
+    t.ok(r.ok)
+    t.equal(s.finishMs.get('m')![policy], r.predictedMs, `${policy}: the router's prediction`)
+  }
+  t.ok(close(s.finishMs.get('m')!.latency, 4.5), 'latency: the GPU, t(1) = 4 + 0.5')
+  t.equal(s.waitMs.get('m')!.latency, 0, 'nothing ahead: no wait')
+  // cost: the CPU is cheaper per image ($0.17/h × 12 ms vs $2.99/h × (4 + 0.5) ms … per image)
+  const cpuPerMs = 0.17 / 3_600_000; const gpuPerMs = 2.99 / 3_600_000
+  t.ok(close(s.costPerImage.get('m')!, Math.min(cpuPerMs * 12, gpuPerMs * 4.5)), 'cost per image of the device the cost policy picks (the CPU)')
+  t.ok(close(s.finishMs.get('n')!.latency, 4), 'a model only the CPU serves: its t(1)')
+})
+
+t.test('under load: queued and running summed over devices and models, waits grow', async (t) => {
+  const clock = new VirtualClock(0)
+  const devices = [new SimDevice(cpu, clock, seededRandom(1)), new SimDevice(gpu, clock, seededRandom(2))]
+  const [c, g] = devices as [SimDevice, SimDevice]
+  const idle = podSignals(devices, ['m'], 0).finishMs.get('m')!.latency
+  // two latency items start at once on the CPU's two workers; one more queues behind them
+  for (let i = 0; i < 3; i++) c.enqueue('m', item(clock, 'latency'))
+  c.enqueue('n', item(clock, 'throughput')) // waits for a free worker
+  g.enqueue('m', item(clock, 'latency'))
+  const s = podSignals(devices, ['m', 'n'], clock.now())
+  t.equal(s.running, 3, 'two on the CPU, one on the GPU')
+  t.equal(s.queued, 2, 'one of m and one of n queued on the CPU')
+  t.equal(s.freeBatchSlots, 0)
+  t.equal(s.utilisation, 1)
+  t.ok(s.finishMs.get('m')!.latency > idle, 'the predicted finish grows with the work ahead')
+  t.ok(s.waitMs.get('m')!.latency > 0, 'and so does the wait')
+  clock.advance(1000)
+  const after = podSignals(devices, ['m', 'n'], clock.now())
+  t.same([after.queued, after.running, after.freeBatchSlots], [0, 0, 3], 'drained')
+  t.equal(after.finishMs.get('m')!.latency, idle)
+})
+
+t.test('every lane full: still the earliest finish; no healthy device: the sentinel', async (t) => {
+  const clock = new VirtualClock(0)
+  const only = new SimDevice({ ...cpu, workers: 1 }, clock, seededRandom(3))
+  for (let i = 0; i < 5; i++) only.enqueue('m', item(clock, 'throughput')) // 1 running (after its delay) + 4 queued = maxQueue
+  const full = podSignals([only], ['m'], clock.now())
+  t.ok(full.finishMs.get('m')!.latency < UNAVAILABLE_MS && full.finishMs.get('m')!.latency > 0, 'queue-full: the prediction, not the sentinel')
+  only.setDown(true)
+  clock.advance(100)
+  const down = podSignals([only], ['m'], clock.now())
+  t.equal(down.finishMs.get('m')!.latency, UNAVAILABLE_MS)
+  t.equal(down.liveWorkers, 0)
+  t.equal(down.utilisation, 1, 'no live worker reads as fully busy')
+})

@@ -1,0 +1,399 @@
+// The fleet simulator: N Switchyard replicas (pods) behind one front-end picker, on one virtual
+// clock. Each pod is what one server process is — its own devices (the server's Scheduler on
+// simulated executors), its own Dispatcher with the switchyard router, its own decode host
+// (DecodeGate, cores named in the scenario) — and follows the server's path: admit → decode
+// gate → decode → dispatch → answer. In front, the picker chooses a pod per request by one of
+// the rules real balancers use, from what it can know:
+//
+//   round-robin     a plain Kubernetes Service: the next pod in turn, knowing nothing
+//   least-requests  Envoy's LEAST_REQUEST: two pods at random, the one with fewer requests the
+//                   balancer itself has in flight there (its own live count, never stale)
+//   epp             the Gateway API Inference Extension Endpoint Picker with Switchyard's
+//                   configuration (docker/gaie/): per policy a profile scoring the pod's
+//                   predicted-finish gauge (weight 1), its queued-requests gauge (weight 1, the
+//                   queue scorer) and the EPP's own in-flight count per pod (active-request
+//                   scorer, weight 3: the one signal that is never stale, so a burst within one
+//                   scrape interval does not herd onto the pod that looked best); each score
+//                   min-max normalised over the candidates (lower is better → 1), the pod with
+//                   the highest sum picked (ties at random). The gauges are scraped: the picker
+//                   sees them as they were at the last scrape.
+//   haproxy-agent   HAProxy with docker/haproxy/haproxy.cfg: per policy a backend whose server
+//                   weights come from each replica's agent (http/agent-check.ts) at every
+//                   agent-inter, roundrobin over them (simulated as a draw proportional to the
+//                   weights: the same shares without HAProxy's exact order)
+//
+// Staleness: the gauges and agent weights are refreshed every `stalenessMs` of simulated time
+// (a scrape or agent interval), so the picker decides on values up to that old; 0 means
+// refreshed every millisecond.
+import type { Policy } from '../config/schema.js'
+import { VirtualClock } from '../devices/clock.js'
+import type { BatchEvent } from '../devices/scheduler.js'
+import { agentReply } from '../http/agent-check.js'
+import { DecodeGate } from '../preprocess/decode-gate.js'
+import { Dispatcher, type DispatchObserver } from '../router/dispatcher.js'
+import { podSignals, type PodSignals } from '../router/pod-signals.js'
+import type { PreparedImage } from '../worker/protocol.js'
+import { percentiles, type Percentiles } from './engine.js'
+import type { DeviceProfile } from './profile.js'
+import { capacity, decodeCapacity, resolveScenario, type Arrivals, type DeviceRef, type HostModel, type HostSpec, type Slo, type TrafficClass } from './scenario.js'
+import { SimDevice } from './sim-device.js'
+import { seededRandom } from './simulated-executor.js'
+import { generate } from './workload.js'
+
+export const FLEET_STRATEGIES = ['round-robin', 'least-requests', 'epp', 'haproxy-agent'] as const
+export type FleetStrategy = typeof FLEET_STRATEGIES[number]
+
+/** One kind of pod, `count` times: its decode host and devices (profiles, as in a scenario). */
+export interface PodTypeSpec {
+  type: string
+  count: number
+  host: HostSpec
+  devices: DeviceRef[]
+}
+
+export interface FleetScenarioFile {
+  name: string
+  description: string
+  seed?: number
+  durationS: number
+  /** offered load as a fraction of the fleet's capacity */
+  load: number
+  /** the scrape / agent interval of the headline runs, ms (default 50) */
+  stalenessMs?: number
+  /** the intervals compared (default 0, 50, 200, 1000) */
+  staleness?: number[]
+  pods: PodTypeSpec[]
+  traffic: TrafficClass[]
+  arrivals: Arrivals
+  slo?: Slo
+  strategies?: FleetStrategy[]
+  /** EPP scorer weights and picker (default finish 1, queue 1, active 3, max-score) */
+  epp?: EppSettings
+  /** HAProxy agent settings (default referenceMs 10, sharpness 2) */
+  agent?: { referenceMs: number, sharpness: number }
+}
+
+export interface EppSettings { finish: number, queue: number, active: number, picker: 'max-score' | 'weighted-random' }
+
+export interface PodType {
+  type: string
+  count: number
+  host: HostModel
+  devices: DeviceProfile[]
+  /** requests/s one pod sustains for the mix: min(devices, decoding) */
+  capacity: number
+}
+
+export interface FleetScenario {
+  name: string
+  description: string
+  seed: number
+  durationS: number
+  load: number
+  stalenessMs: number
+  staleness: number[]
+  podTypes: PodType[]
+  traffic: TrafficClass[]
+  arrivals: Arrivals
+  slo: Slo
+  strategies: FleetStrategy[]
+  epp: EppSettings
+  agent: { referenceMs: number, sharpness: number }
+  /** Σ over pods of their capacity, requests/s */
+  capacity: number
+}
+
+export function resolveFleet (f: FleetScenarioFile, profilesDir?: string): FleetScenario {
+  const podTypes = f.pods.map((p) => {
+    const s = resolveScenario({ name: `${f.name}/${p.type}`, description: '', durationS: f.durationS, load: f.load, host: p.host, devices: p.devices, traffic: f.traffic, arrivals: f.arrivals }, profilesDir)
+    return { type: p.type, count: p.count, host: s.host, devices: s.devices, capacity: Math.min(capacity(s), decodeCapacity(s)) }
+  })
+  for (const s of f.strategies ?? []) if (!(FLEET_STRATEGIES as readonly string[]).includes(s)) throw new Error(`fleet ${f.name}: unknown strategy ${s}`)
+  return {
+    name: f.name,
+    description: f.description,
+    seed: f.seed ?? 1,
+    durationS: f.durationS,
+    load: f.load,
+    stalenessMs: f.stalenessMs ?? 50,
+    staleness: f.staleness ?? [0, 50, 200, 1000],
+    podTypes,
+    traffic: f.traffic,
+    arrivals: f.arrivals,
+    slo: f.slo ?? { latency: 100, throughput: 2000 },
+    strategies: f.strategies ?? [...FLEET_STRATEGIES],
+    epp: { finish: 1, queue: 1, active: 3, picker: 'max-score', ...f.epp },
+    agent: f.agent ?? { referenceMs: 10, sharpness: 2 },
+    capacity: podTypes.reduce((a, t) => a + t.count * t.capacity, 0)
+  }
+}
+
+export interface FleetRunOptions {
+  strategy: FleetStrategy
+  stalenessMs: number
+  /** EPP settings instead of the scenario's */
+  epp?: EppSettings
+  /** offered load, requests/s (default: scenario load × capacity) */
+  ratePerS?: number
+  /** simulated ms (default: the scenario's duration) */
+  durationMs?: number
+  /** simulated ms after the last arrival to let accepted work finish; default 30 000 */
+  drainMs?: number
+}
+
+export interface FleetClassStats extends Percentiles {
+  policy: Policy
+  offered: number
+  served: number
+  refused: number
+  unfinished: number
+  /** served within the class SLO (p99 ms of the scenario) */
+  withinSlo: number
+  /** share of the class's requests each pod type received */
+  toPodType: Record<string, number>
+}
+
+export interface FleetResult {
+  strategy: FleetStrategy
+  stalenessMs: number
+  ratePerS: number
+  durationS: number
+  pods: number
+  offered: number
+  byPolicy: Record<string, FleetClassStats>
+  refused: number
+  refusals: Record<string, number>
+  /** per pod type and device id: busy worker time / worker time */
+  utilisation: Record<string, Record<string, number>>
+  wallMs: number
+}
+
+interface Pod {
+  index: number
+  type: number
+  devices: SimDevice[]
+  dispatcher: Dispatcher
+  gate: DecodeGate
+  decodeMs: number[]
+  jitter: number
+  /** requests the picker sent here and has not seen answered */
+  active: number
+}
+
+const EMPTY_IMAGE: PreparedImage = { pixels: new Uint8Array(0), width: 0, height: 0, originalWidth: 0, originalHeight: 0 }
+const PENDING = 0; const ANSWERED = 1; const REFUSED = 2
+
+export function runFleet (s: FleetScenario, o: FleetRunOptions): FleetResult {
+  const wallStart = performance.now()
+  const durationMs = o.durationMs ?? s.durationS * 1000
+  const ratePerS = o.ratePerS ?? s.load * s.capacity
+  const w = generate(s.arrivals, s.traffic, ratePerS, durationMs, s.seed)
+  const clock = new VirtualClock(0)
+  const classes = s.traffic
+  const models = [...new Set(classes.map((c) => c.model))]
+  const policies = classes.map((c) => c.policy)
+  const modelOf = classes.map((c) => models.indexOf(c.model))
+
+  // tallies
+  const refusals: Record<string, number> = {}
+  const refuse = (key: string): void => { refusals[key] = (refusals[key] ?? 0) + 1 }
+  const observer: DispatchObserver = {
+    decision: () => {},
+    rejected: (_d, _m, policy, reason) => refuse(`${policy}:${reason}`),
+    retry: () => {},
+    predictionError: () => {}
+  }
+
+  // the pods
+  const pods: Pod[] = []
+  const busy = s.podTypes.map((t) => new Map(t.devices.map((d) => [d.id, 0])))
+  const workerSlots = s.podTypes.map((t) => new Map(t.devices.map((d) => [d.id, 0])))
+  s.podTypes.forEach((t, ti) => {
+    for (let k = 0; k < t.count; k++) {
+      const index = pods.length
+      const devices = t.devices.map((spec, i) => new SimDevice(spec, clock, seededRandom(s.seed * 7919 + index * 31 + i + 1)))
+      const byId = new Map(devices.map((d) => [d.id, d]))
+      for (const d of devices) {
+        workerSlots[ti]!.set(d.id, workerSlots[ti]!.get(d.id)! + d.workers.length)
+        d.on('batch', (e: BatchEvent) => { const m = busy[ti]!; m.set(e.device, m.get(e.device)! + e.serviceMs) })
+      }
+      pods.push({
+        index,
+        type: ti,
+        devices,
+        dispatcher: new Dispatcher({ devices, get: (id: string) => byId.get(id) }, observer, clock, 'switchyard'),
+        gate: new DecodeGate(t.host.slots, t.host.bulkSlots, t.host.maxWaiting),
+        decodeMs: classes.map((c) => t.host.decodeMs[c.model]!),
+        jitter: t.host.jitter,
+        active: 0
+      })
+    }
+  })
+  const P = pods.length
+
+  // what the picker can know: gauges (or agent weights), refreshed every scrape interval
+  const finish = models.map(() => ({ latency: new Float64Array(P), throughput: new Float64Array(P), cost: new Float64Array(P) }))
+  const queued = new Float64Array(P)
+  const weightCum = models.map(() => ({ latency: new Float64Array(P), throughput: new Float64Array(P), cost: new Float64Array(P) }))
+  const needGauges = o.strategy === 'epp' || o.strategy === 'haproxy-agent'
+  const scrape = (): void => {
+    for (let i = 0; i < P; i++) {
+      const sig: PodSignals = podSignals(pods[i]!.devices, models, clock.now())
+      queued[i] = sig.queued
+      for (let m = 0; m < models.length; m++) {
+        const f = sig.finishMs.get(models[m]!)!
+        for (const p of ['latency', 'throughput', 'cost'] as const) {
+          finish[m]![p][i] = f[p]
+          if (o.strategy === 'haproxy-agent') {
+            const reply = agentReply(sig, p, models[m]!, s.agent, 1, false)
+            const pct = reply.startsWith('up') ? Number(/(\d+)%/.exec(reply)![1]) : 0
+            weightCum[m]![p][i] = (i > 0 ? weightCum[m]![p][i - 1]! : 0) + pct
+          }
+        }
+      }
+    }
+  }
+  const interval = Math.max(1, o.stalenessMs)
+  if (needGauges) {
+    scrape()
+    const tick = (): void => {
+      scrape()
+      if (clock.now() + interval <= durationMs) clock.setTimer(clock.now() + interval, tick)
+    }
+    clock.setTimer(interval, tick)
+  }
+
+  // the pickers
+  const random = seededRandom(s.seed * 3571 + 7)
+  let turn = 0
+  const epp = o.epp ?? s.epp
+  const pick = (cls: number): Pod => {
+    switch (o.strategy) {
+      case 'round-robin':
+        return pods[turn++ % P]!
+      case 'least-requests': {
+        const a = pods[Math.floor(random() * P)]!
+        const b = pods[Math.floor(random() * P)]!
+        return b.active < a.active ? b : a
+      }
+      case 'haproxy-agent': {
+        const cum = weightCum[modelOf[cls]!]![policies[cls]!]
+        const total = cum[P - 1]!
+        if (total <= 0) return pods[Math.floor(random() * P)]!
+        const u = random() * total
+        let lo = 0; let hi = P - 1
+        while (lo < hi) { const mid = (lo + hi) >> 1; if (cum[mid]! > u) hi = mid; else lo = mid + 1 }
+        return pods[lo]!
+      }
+      case 'epp': {
+        const f = finish[modelOf[cls]!]![policies[cls]!]
+        let fMin = Infinity; let fMax = -Infinity; let qMin = Infinity; let qMax = -Infinity; let aMin = Infinity; let aMax = -Infinity
+        for (let i = 0; i < P; i++) {
+          const fi = f[i]!; const qi = queued[i]!; const ai = pods[i]!.active
+          if (fi < fMin) fMin = fi; if (fi > fMax) fMax = fi
+          if (qi < qMin) qMin = qi; if (qi > qMax) qMax = qi
+          if (ai < aMin) aMin = ai; if (ai > aMax) aMax = ai
+        }
+        const norm = (x: number, lo: number, hi: number): number => (hi > lo ? (hi - x) / (hi - lo) : 1)
+        let best = -Infinity; let ties = 0; let chosen = 0
+        if (epp.picker === 'weighted-random') {
+          // A-Res: the largest u^(1/score) wins, so a pod is drawn in proportion to its score
+          for (let i = 0; i < P; i++) {
+            const sc = epp.finish * norm(f[i]!, fMin, fMax) + epp.queue * norm(queued[i]!, qMin, qMax) + epp.active * norm(pods[i]!.active, aMin, aMax)
+            const key = sc > 0 ? Math.log(random()) / sc : -Infinity
+            if (key > best) { best = key; chosen = i }
+          }
+          return pods[chosen]!
+        }
+        for (let i = 0; i < P; i++) {
+          const sc = epp.finish * norm(f[i]!, fMin, fMax) + epp.queue * norm(queued[i]!, qMin, qMax) + epp.active * norm(pods[i]!.active, aMin, aMax)
+          if (sc > best + 1e-12) { best = sc; ties = 1; chosen = i } else if (Math.abs(sc - best) <= 1e-12) {
+            // max-score picker, ties at random (reservoir)
+            ties++
+            if (random() * ties < 1) chosen = i
+          }
+        }
+        return pods[chosen]!
+      }
+    }
+  }
+
+  // per request
+  const n = w.count
+  const latency = new Float64Array(n)
+  const outcome = new Uint8Array(n)
+  const podOf = new Uint16Array(n)
+  let pending = 0
+  const finishReq = (i: number, ok: boolean): void => {
+    outcome[i] = ok ? ANSWERED : REFUSED
+    if (ok) latency[i] = clock.now() - w.at[i]!
+    pods[podOf[i]!]!.active--
+    pending--
+  }
+  const arrive = (i: number): void => {
+    const k = w.cls[i]!
+    const c = classes[k]!
+    const pod = pick(k)
+    podOf[i] = pod.index
+    pod.active++
+    pending++
+    const opts = { policy: c.policy, deadline: w.at[i]! + c.deadlineMs }
+    try {
+      pod.dispatcher.admit(c.model, opts)
+    } catch {
+      finishReq(i, false)
+      return
+    }
+    const accepted = pod.gate.enter(c.policy, (release) => {
+      const ms = pod.decodeMs[k]! * (1 + pod.jitter * (2 * random() - 1))
+      clock.setTimer(clock.now() + ms, () => {
+        release()
+        pod.dispatcher.submit({ model: c.model, image: EMPTY_IMAGE, params: {}, opts }, (err) => finishReq(i, err === null))
+      })
+    })
+    if (!accepted) { refuse(`${c.policy}:decode-queue-full`); finishReq(i, false) }
+  }
+  let next = 0
+  const arrivalTick = (): void => {
+    const i = next++
+    arrive(i)
+    if (next < n) clock.setTimer(w.at[next]!, arrivalTick)
+  }
+  if (n > 0) clock.setTimer(w.at[0]!, arrivalTick)
+
+  const limit = durationMs + (o.drainMs ?? 30_000)
+  for (;;) {
+    const at = clock.nextAt
+    if (at === Infinity || (at > durationMs && (pending === 0 || at > limit))) break
+    clock.step()
+  }
+
+  // statistics
+  const byPolicy: Record<string, FleetClassStats> = {}
+  for (const policy of [...new Set(policies)]) {
+    const xs: number[] = []
+    let offered = 0; let refused = 0; let unfinished = 0; let within = 0
+    const perType = new Float64Array(s.podTypes.length)
+    const slo = s.slo[policy === 'latency' ? 'latency' : 'throughput']
+    for (let i = 0; i < n; i++) {
+      if (policies[w.cls[i]!] !== policy) continue
+      offered++
+      perType[pods[podOf[i]!]!.type]!++
+      if (outcome[i] === REFUSED) { refused++; continue }
+      if (outcome[i] === PENDING) { unfinished++; continue }
+      xs.push(latency[i]!)
+      if (latency[i]! <= slo) within++
+    }
+    byPolicy[policy] = {
+      policy, offered, served: xs.length, refused, unfinished, withinSlo: within, ...percentiles(xs),
+      toPodType: Object.fromEntries(s.podTypes.map((t, ti) => [t.type, offered > 0 ? perType[ti]! / offered : 0]))
+    }
+  }
+  let refused = 0
+  for (let i = 0; i < n; i++) if (outcome[i] === REFUSED) refused++
+  const utilisation: Record<string, Record<string, number>> = {}
+  s.podTypes.forEach((t, ti) => {
+    utilisation[t.type] = Object.fromEntries([...busy[ti]!].map(([id, ms]) => [id, ms / (workerSlots[ti]!.get(id)! * durationMs)]))
+  })
+  return { strategy: o.strategy, stalenessMs: o.stalenessMs, ratePerS, durationS: durationMs / 1000, pods: P, offered: n, byPolicy, refused, refusals, utilisation, wallMs: performance.now() - wallStart }
+}
