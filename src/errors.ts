@@ -32,7 +32,7 @@ export const VariantNotFound = createError('SY_VARIANT_NOT_FOUND', 'No device se
 export const AdminRoutesOff = createError('SY_ADMIN_OFF', 'This route is off: it needs an admin key configured (auth.adminKeys, SWITCHYARD_ADMIN_KEYS)', 404)
 export const AdminKeyRequired = createError('SY_ADMIN_KEY_REQUIRED', 'This route needs an admin key (X-Switchyard-Admin-Key)', 401)
 export const AdminKeyInvalid = createError('SY_ADMIN_KEY_INVALID', 'The admin key (X-Switchyard-Admin-Key) is not valid', 403)
-export const ModelConfigured = createError('SY_MODEL_CONFIGURED', 'Model %s is configured (models.enabled, with its model.json): it is loaded at startup, not through the repository', 409)
+export const ModelConfigured = createError('SY_MODEL_CONFIGURED', 'Model %s is configured (models.enabled, with its model.json): it is loaded at startup, not through the repository', 400)
 export const ModelLoadRefused = createError('SY_MODEL_LOAD_REFUSED', 'Model %s was not loaded: %s', 422)
 
 // 408: the client was too slow to send its body

@@ -73,7 +73,9 @@ async function load (): Promise<{ models: ModelReport[], failures: ModelFailure[
 
 /** A plain ONNX model added at run time: session, checks, warm-up (its first run), calibration. */
 async function loadTensorModel (model: TensorModel, calibrationRuns: number): Promise<ModelReport> {
+  const t0 = performance.now()
   const session = await createSession(model)
+  const t1 = performance.now()
   let entry: LoadedTensorModel
   let calibration: ModelReport['calibration']
   try {
@@ -94,7 +96,8 @@ async function loadTensorModel (model: TensorModel, calibrationRuns: number): Pr
     dynamicBatch: entry.dynamicBatch,
     maxBatchSize: entry.maxBatchSize,
     calibration,
-    tensors: { inputs: entry.inputs.map((i) => i.spec), outputs: entry.outputs }
+    tensors: { inputs: entry.inputs.map((i) => i.spec), outputs: entry.outputs },
+    loadMs: { session: t1 - t0, calibration: performance.now() - t1 }
   }
 }
 

@@ -123,6 +123,8 @@ export interface ModelReport {
   calibration: Array<{ batchSize: number, ms: number }>
   /** a plain model's tensors (read from the session) */
   tensors?: { inputs: TensorSpec[], outputs: TensorSpec[] }
+  /** a plain model loaded at run time: wall ms to create its session, and to warm and calibrate it */
+  loadMs?: { session: number, calibration: number }
 }
 
 export interface ModelFailure { name: string, message: string }

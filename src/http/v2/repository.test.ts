@@ -152,7 +152,7 @@ t.test('the repository extension: index open; load and unload only with the admi
     t.same((await infer(s, 'tiny')).json().outputs[0].data, expectedY(1, 1))
 
     const configured = await s.app.inject({ method: 'POST', url: `/v2/repository/models/${CLS}/unload`, headers: admin })
-    t.equal(configured.statusCode, 409)
+    t.equal(configured.statusCode, 400)
     t.equal(configured.headers['x-switchyard-error'], 'SY_MODEL_CONFIGURED')
     const unknown = await s.app.inject({ method: 'POST', url: '/v2/repository/models/nothing-here/load', headers: admin })
     t.equal(unknown.statusCode, 404)
