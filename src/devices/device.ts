@@ -149,9 +149,16 @@ export class Device extends Scheduler {
     const done: typeof loaders = []
     try {
       for (const w of loaders) {
-        const r = await w.executor!.loadModel!(model, report === null ? this.opts.calibrationRuns : 0)
-        report ??= r
-        done.push(w)
+        // the worker runs nothing else while it loads: its batches go to the others meanwhile
+        w.held = true
+        try {
+          const r = await w.executor!.loadModel!(model, report === null ? this.opts.calibrationRuns : 0)
+          report ??= r
+          done.push(w)
+        } finally {
+          w.held = false
+          this.pump()
+        }
       }
     } catch (err) {
       if (!existed) for (const w of done) await w.executor?.unloadModel?.(model.name).catch(() => {})

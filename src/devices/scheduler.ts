@@ -60,6 +60,8 @@ export interface WorkerSlot {
   running: Running | null
   /** consecutive failed batches (circuit breaker) */
   errors: number
+  /** busy with something other than a batch (a model load): pump() gives it no work meanwhile */
+  held?: boolean
 }
 
 export interface BatchEvent {
@@ -223,7 +225,7 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
         const now = this.clock.now()
         // reserved latency workers come first, so latency work lands on them when they are free
         for (const slot of this.workers) {
-          if (!slot.alive || slot.running !== null) continue
+          if (!slot.alive || slot.running !== null || slot.held === true) continue
           const plan = planBatch(this.lanesList, now, !slot.takesThroughput)
           if (plan.action === 'idle') continue
           if (plan.action === 'wait') { this.wakeAt(plan.until); continue }
