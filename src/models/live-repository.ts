@@ -32,6 +32,8 @@ export interface VersionEntry {
   reason: string
   /** the files it was loaded from (signature); '' when not loaded */
   loadedSignature: string
+  /** the files last refused (signature): the poll does not try them again */
+  refusedSignature: string
   /** the devices it is loaded on */
   devices: string[]
 }
@@ -63,7 +65,7 @@ export interface LiveRepositoryOptions {
 
 /**
  * Events: 'loaded' (key, device ids) after a version's lanes were added — the server zeroes its
- * metric series; 'unloaded' (key).
+ * metric series; 'unloaded' (key); 'refused' (version, reason).
  */
 export class LiveRepository extends EventEmitter {
   readonly entries = new Map<string, Entry>()
@@ -129,12 +131,12 @@ export class LiveRepository extends EventEmitter {
     for (const v of wanted) {
       const have = e.versions.get(v)
       const disk = onDisk.find((d) => d.version === v)!
-      if (!have || have.loadedSignature !== disk.signature) {
-        // a refused version is tried again only once its files change
-        if (have?.state === 'UNAVAILABLE' && have.reason !== '' && have.loadedSignature === `refused:${disk.signature}`) continue
-        return true
-      }
+      if (have?.state === 'READY' && have.loadedSignature === disk.signature) continue
+      if (have?.refusedSignature === disk.signature) continue // refused as it is: tried again once its files change
+      return true
     }
+    // versions no longer selected go once a selected one serves (else they keep serving)
+    if (!wanted.some((v) => e.versions.get(v)?.state === 'READY')) return false
     for (const [v, have] of e.versions) if (have.state === 'READY' && !wanted.includes(v)) return true
     return false
   }
@@ -254,7 +256,7 @@ export class LiveRepository extends EventEmitter {
   private async loadVersion (e: Entry, disk: ScannedVersion): Promise<string | null> {
     const key = laneKey(e.name, disk.version)
     const before = e.versions.get(disk.version)
-    const entry: VersionEntry = before ?? { version: disk.version, state: 'LOADING', reason: '', loadedSignature: '', devices: [] }
+    const entry: VersionEntry = before ?? { version: disk.version, state: 'LOADING', reason: '', loadedSignature: '', refusedSignature: '', devices: [] }
     e.versions.set(disk.version, entry)
     const serving = entry.state === 'READY'
     if (!serving) entry.state = 'LOADING'
@@ -272,16 +274,18 @@ export class LiveRepository extends EventEmitter {
     }
     if (loadedOn.length === 0) return this.refuse(entry, disk, reasons.join('; ') || 'no healthy device', serving)
     if (reasons.length > 0) this.opts.log.warn({ model: e.name, version: disk.version, refused: reasons }, 'model version loaded on some devices only')
-    Object.assign(entry, { state: 'READY', reason: '', loadedSignature: disk.signature, devices: loadedOn } satisfies Partial<VersionEntry>)
+    Object.assign(entry, { state: 'READY', reason: '', loadedSignature: disk.signature, refusedSignature: '', devices: loadedOn } satisfies Partial<VersionEntry>)
     this.opts.log.info({ model: e.name, version: disk.version, devices: loadedOn }, 'model version ready')
     this.emit('loaded', key, loadedOn)
     return null
   }
 
   private refuse (entry: VersionEntry, disk: ScannedVersion, why: string, serving: boolean): string {
+    entry.refusedSignature = disk.signature
     // a version that serves keeps serving what it was loaded from; otherwise it is unavailable
-    if (!serving) Object.assign(entry, { state: 'UNAVAILABLE', reason: why, loadedSignature: `refused:${disk.signature}` } satisfies Partial<VersionEntry>)
+    if (!serving) Object.assign(entry, { state: 'UNAVAILABLE', reason: why, loadedSignature: '' } satisfies Partial<VersionEntry>)
     this.opts.log.warn({ version: disk.version, dir: disk.dir, reason: why }, 'model version refused')
+    this.emit('refused', disk.version, why)
     return why
   }
 
@@ -290,7 +294,7 @@ export class LiveRepository extends EventEmitter {
     const key = laneKey(e.name, version)
     entry.state = 'UNLOADING'
     await Promise.all(this.opts.devices.devices.filter((d) => d.lanes.has(key) || entry.devices.includes(d.id)).map((d) => d.unloadTensorModel(key)))
-    Object.assign(entry, { state: 'UNAVAILABLE', reason, loadedSignature: '', devices: [] } satisfies Partial<VersionEntry>)
+    Object.assign(entry, { state: 'UNAVAILABLE', reason, loadedSignature: '', refusedSignature: '', devices: [] } satisfies Partial<VersionEntry>)
     this.opts.log.info({ model: e.name, version, reason }, 'model version unloaded')
     this.emit('unloaded', key)
   }

@@ -255,9 +255,18 @@ t.test('bad models are refused with a clear error and the old version keeps serv
     t.match(index.find((e: { name: string, version: string }) => e.name === 'tiny' && e.version === '2'), { state: 'UNAVAILABLE', reason: why })
   }
   // a refused version is not retried by the poll until its files change; then it loads
+  let refusals = 0
+  s.repository.on('refused', () => { refusals++ })
   await s.repository.rescan()
+  t.equal(refusals, 0, 'the poll does not load the refused files again')
   t.equal((await infer(s, 'tiny')).json().model_version, '1')
   put(dir, 'tiny/2/model.onnx', good)
   await s.repository.rescan()
   t.same((await infer(s, 'tiny')).json().outputs[0].data, expectedY(1, 5), 'fixed: version 2 serves')
+  // the serving version's file replaced by a broken one: refused once, version 2 serves on as loaded
+  put(dir, 'tiny/2/model.onnx', Buffer.from('broken'))
+  await s.repository.rescan()
+  await s.repository.rescan()
+  t.equal(refusals, 1, 'refused once, not on every poll')
+  t.same((await infer(s, 'tiny')).json().outputs[0].data, expectedY(1, 5), 'the loaded version 2 keeps serving')
 })
