@@ -51,7 +51,8 @@ t.test('a plain ONNX model is served over /v2 with its own tensors, routed and b
   const dir = repoDir(t)
   put(dir, 'tiny/model.onnx', tinyModel({ offset: 1 })) // the flat layout: version 1
   put(dir, 'tiny-fixed/1/model.onnx', tinyModel({ offset: 1, batch: 1 }))
-  const s = await start(t, dir, { devices: [{ id: 'cpu', kind: 'cpu', required: true, maxBatchSize: 4, batchDelayMs: { throughput: 200 } }] })
+  // two workers: the first calibrates each model, the second loads it after the lane opened
+  const s = await start(t, dir, { devices: [{ id: 'cpu', kind: 'cpu', required: true, workers: 2, maxBatchSize: 4, batchDelayMs: { throughput: 200 } }] })
 
   const meta = await s.app.inject({ method: 'GET', url: '/v2/models/tiny' })
   t.equal(meta.statusCode, 200)

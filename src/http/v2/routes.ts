@@ -1,9 +1,11 @@
 // The Open Inference Protocol (KServe v2) over REST, beside /classify and /detect:
 //   GET  /v2                                     server metadata
 //   GET  /v2/health/live, /v2/health/ready       liveness, readiness (as /healthz, /readyz)
-//   GET  /v2/models/{name}[/versions/1]          model metadata (model-io.ts)
-//   GET  /v2/models/{name}[/versions/1]/ready    200 when loaded on a healthy device, else 503
-//   POST /v2/models/{name}[/versions/1]/infer    inference, JSON or binary (wire.ts)
+//   GET  /v2/models/{name}[/versions/{v}]        model metadata (model-io.ts; tensor-io.ts)
+//   GET  /v2/models/{name}[/versions/{v}]/ready  200 when loaded on a healthy device, else 503
+//   POST /v2/models/{name}[/versions/{v}]/infer  inference, JSON or binary (wire.ts)
+// A configured model has version 1; a plain ONNX model of the repository (live-repository.ts)
+// the versions served, each its own lane `<name>@<version>`, and its own tensors (tensor-io.ts).
 // An infer request takes the path of POST /classify and /detect through the server: routing
 // headers (requestOptions), admission before any decoding (dispatcher.admit), decode slots
 // (the gate, for encoded images only: a tensor input has nothing to decode), then
