@@ -1,7 +1,7 @@
 // Assembles a Switchyard server from a validated config: models → devices (workers,
 // calibration) → router → HTTP. Nothing listens until listen(); close() shuts down in order:
 // refuse new work, finish accepted work, stop the workers by message.
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import Fastify, { LogController, type FastifyInstance } from 'fastify'
 import multipart from '@fastify/multipart'
@@ -22,6 +22,8 @@ import { metricsRoute } from './http/routes/metrics.js'
 import { playgroundRoutes } from './http/routes/playground.js'
 import { statusRoutes } from './http/routes/status.js'
 import { v2Routes } from './http/v2/routes.js'
+import { repositoryRoutes } from './http/v2/repository-routes.js'
+import { LiveRepository } from './models/live-repository.js'
 import { GpuPowerSampler } from './metrics/gpu-power.js'
 import { Metrics } from './metrics/metrics.js'
 import type { ModelInfo } from './models/model-spec.js'
@@ -52,6 +54,8 @@ export interface Switchyard {
   metricsApp: FastifyInstance | null
   devices: DeviceSet
   metrics: Metrics
+  /** the plain ONNX models of the models directory, loaded and reloaded at run time */
+  repository: LiveRepository
   /** agent: the HAProxy agent-check port (config.agent.port; null: off) */
   listen: () => Promise<{ api: string, metrics: string | null, agent: number | null }>
   close: () => Promise<void>
@@ -123,7 +127,15 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
   let shuttingDown = false
   const servedModels = (): string[] => config.models.enabled.filter((m) => devices.devices.some((d) => d.lanes.has(m)))
   const pod = (): PodSignals => podSignals(devices.devices, servedModels(), realClock.now())
-  const metrics = new Metrics(() => devices.devices, () => devices.readiness(), pod)
+  const repository = new LiveRepository({
+    dir: repositoryDir(config, root),
+    exclude: configuredDirs(config, models, root),
+    configured: config.models.enabled,
+    config,
+    devices,
+    log: app.log
+  })
+  const metrics = new Metrics(() => devices.devices, () => new Map([...devices.readiness(), ...repository.readiness()]), pod)
   // measured GPU power replaces the configured watts where nvidia-smi answers (metrics/gpu-power.ts)
   const samplers: GpuPowerSampler[] = []
   for (const d of devices.devices) {
@@ -135,6 +147,14 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
     devices: devices.devices.map((d) => ({ id: d.id, models: [...d.lanes.values()].map((l) => ({ name: l.model, variant: l.variant })) })),
     routes: new Map(models.map((m) => [m.name, m.name === config.routes[m.task] ? [`/${m.task}`, `/${m.task}/:model`] : [`/${m.task}/:model`]]))
   })
+  // a version loaded later starts its series at zero too
+  repository.on('loaded', (key: string, ids: string[]) => {
+    metrics.zeroKnownSeries({
+      devices: ids.map((id) => ({ id, models: [{ name: key, variant: 'default' }] })),
+      routes: new Map([[key, ['/v2/models/:model/infer', '/v2/models/:model/versions/:version/infer']]])
+    })
+  })
+  await repository.start()
   const dispatcher = new Dispatcher(devices, metrics, realClock, config.routing.strategy)
   const gate = new DecodeGate(config.decode.slots, config.decode.bulkSlots, config.decode.maxWaiting)
 
@@ -155,12 +175,14 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
     if (shuttingDown && request.method === 'POST') throw withRetryAfter(new ShuttingDown(), 1)
   })
   await app.register(openapi, { version: PACKAGE_VERSION }) // before the routes it documents
-  await app.register(statusRoutes, { devices, isShuttingDown: () => shuttingDown })
+  await app.register(statusRoutes, { devices, repository, isShuttingDown: () => shuttingDown })
   await app.register(playgroundRoutes)
   const modelMap = new Map(models.map((m) => [m.name, m]))
-  const v2 = { prefix: '/v2', config, models: modelMap, devices, dispatcher, gate, metrics, isShuttingDown: () => shuttingDown }
+  const v2 = { prefix: '/v2', config, models: modelMap, devices, dispatcher, gate, metrics, repository, isShuttingDown: () => shuttingDown }
   // Open Inference Protocol (KServe v2) metadata and health: open, like /models and /readyz
   await app.register(v2Routes, { ...v2, surface: 'metadata' })
+  // the repository extension: the index is open, load/unload need the admin key (admin-key.ts)
+  await app.register(repositoryRoutes, { prefix: '/v2/repository', config, repository })
   // The inference context: every route registered in it needs an API key when keys are
   // configured (src/http/auth.ts). A new inference route gets auth by being registered here;
   // a route registered outside it is open.
@@ -196,6 +218,7 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
     metricsApp,
     devices,
     metrics,
+    repository,
     get shuttingDown () { return shuttingDown },
     async listen () {
       const api = await app.listen({ host: config.server.host, port: config.server.port })
@@ -225,6 +248,7 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
       if (shuttingDown) return
       shuttingDown = true // /readyz answers 503; new inference requests get 503 SY_SHUTTING_DOWN
       if (config.server.shutdownDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, config.server.shutdownDelayMs))
+      await repository.stop()
       await app.close() // stops accepting; answers 503 to new requests; waits for in-flight ones
       await devices.drain()
       await devices.stop()
@@ -233,6 +257,34 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
       await agent?.close()
     }
   }
+}
+
+/** The directory of plain ONNX models (modelRepository.dir, else models.localDir); null: none served. */
+function repositoryDir (config: Config, root: string): string | null {
+  if (!config.modelRepository.serve) return null
+  const dir = config.modelRepository.dir ?? config.models.localDir
+  return dir === null ? null : resolve(root, dir)
+}
+
+/** Names under the models directory that belong to configured models (model.json dirs, weights dirs): not plain models. */
+function configuredDirs (config: Config, models: readonly ModelInfo[], root: string): Set<string> {
+  const out = new Set<string>(config.models.enabled)
+  const top = (file: string): string => file.split(/[\\/]/)[0]!
+  for (const m of models) for (const v of m.variants) out.add(top(v.weights.file))
+  // every model.json's weights, enabled or not: their directories are not plain models either
+  const dir = resolve(root, config.models.repository)
+  let names: string[] = []
+  try { names = readdirSync(dir) } catch { /* no config repository: only the enabled models */ }
+  for (const name of names) {
+    out.add(name)
+    try {
+      const spec = JSON.parse(readFileSync(resolve(dir, name, 'model.json'), 'utf8')) as { weights?: { file?: unknown }, variants?: Record<string, { weights?: { file?: unknown } }> }
+      for (const w of [spec.weights, ...Object.values(spec.variants ?? {}).map((v) => v.weights)]) {
+        if (typeof w?.file === 'string') out.add(top(w.file))
+      }
+    } catch { /* not a model directory */ }
+  }
+  return out
 }
 
 /**

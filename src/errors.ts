@@ -27,10 +27,17 @@ export const AdminUnauthorized = createError('SY_ADMIN_UNAUTHORIZED', 'This rout
 // 404: nothing here by that name
 export const RouteNotFound = createError('SY_ROUTE_NOT_FOUND', 'No route %s %s', 404)
 export const ModelNotFound = createError('SY_MODEL_NOT_FOUND', 'No %s model named %s', 404)
-export const ModelVersionNotFound = createError('SY_MODEL_VERSION_NOT_FOUND', 'Model %s has no version %s (its only version is 1)', 404)
+export const ModelVersionNotFound = createError('SY_MODEL_VERSION_NOT_FOUND', 'Model %s has no version %s served (versions served: %s)', 404)
 export const DeviceNotFound = createError('SY_DEVICE_NOT_FOUND', 'No usable device %s serves model %s', 404)
 export const UnknownDevice = createError('SY_UNKNOWN_DEVICE', 'No device named %s', 404)
 export const VariantNotFound = createError('SY_VARIANT_NOT_FOUND', 'No device serves variant %s of model %s%s', 404)
+
+// the model repository (/v2/repository) and its admin key (auth.adminKeys)
+export const AdminRoutesOff = createError('SY_ADMIN_OFF', 'This route is off: it needs an admin key configured (auth.adminKeys, SWITCHYARD_ADMIN_KEYS)', 404)
+export const AdminKeyRequired = createError('SY_ADMIN_KEY_REQUIRED', 'This route needs an admin key (X-Switchyard-Admin-Key)', 401)
+export const AdminKeyInvalid = createError('SY_ADMIN_KEY_INVALID', 'The admin key (X-Switchyard-Admin-Key) is not valid', 403)
+export const ModelConfigured = createError('SY_MODEL_CONFIGURED', 'Model %s is configured (models.enabled, with its model.json): it is loaded at startup, not through the repository', 400)
+export const ModelLoadRefused = createError('SY_MODEL_LOAD_REFUSED', 'Model %s was not loaded: %s', 422)
 
 // 408: the client was too slow to send its body
 export const RequestTimeout = createError('SY_REQUEST_TIMEOUT', 'The request body did not arrive in time', 408)

@@ -28,7 +28,9 @@ const ENV: ReadonlyArray<readonly [string, string, 'string' | 'int' | 'list']> =
   ['SWITCHYARD_CLASSIFY_MODEL', '/routes/classify', 'string'],
   ['SWITCHYARD_DETECT_MODEL', '/routes/detect', 'string'],
   ['SWITCHYARD_DEFAULT_POLICY', '/routing/defaultPolicy', 'string'],
-  ['SWITCHYARD_ROUTING_STRATEGY', '/routing/strategy', 'string']
+  ['SWITCHYARD_ROUTING_STRATEGY', '/routing/strategy', 'string'],
+  ['SWITCHYARD_ADMIN_KEYS', '/auth/adminKeys', 'list'],
+  ['SWITCHYARD_REPOSITORY_POLL_MS', '/modelRepository/pollMs', 'int']
 ]
 
 export interface LoadOptions {

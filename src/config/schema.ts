@@ -35,6 +35,7 @@ export const DeviceSchema = Type.Object({
   models: Type.Optional(Type.Array(Type.String(), { description: 'models this device serves (default: all)' })),
   perModel: Type.Record(Type.String(), DeviceModelSettings, { default: {} }),
   variants: Type.Record(Type.String(), Type.String(), { default: {}, description: 'model → the variant this device loads (default: the first variant that lists this device kind)' }),
+  memoryBytes: Type.Optional(Type.Integer({ minimum: 1, description: 'memory the device may hold for model sessions, estimated as weights file × workers per model; a repository load beyond it is refused (default: the machine\'s memory on a CPU, no check on CUDA)' })),
   pricePerHour: Type.Optional(Type.Number({ minimum: 0, description: 'what the device costs per hour, busy or not (default by kind: src/router/price.ts)' })),
   watts: Type.Optional(Type.Object({
     busy: Type.Number({ minimum: 0, description: 'power drawn while running a batch' }),
@@ -64,6 +65,13 @@ const TilingModelSettings = Type.Object({
   maxTiles: Type.Optional(Type.Integer({ minimum: 1, maximum: 1024 })),
   autoScale: Type.Optional(Type.Number({ minimum: 1, maximum: 100 }))
 }, { additionalProperties: false })
+
+/** which versions of a repository model are served (Triton's version_policy) */
+const versionPolicy = (options: { description?: string } = {}) => Type.Union([
+  Type.Object({ latest: Type.Integer({ minimum: 1, description: 'the newest n versions' }) }, { additionalProperties: false }),
+  Type.Object({ specific: Type.Array(Type.Integer({ minimum: 1 }), { minItems: 1, description: 'these versions' }) }, { additionalProperties: false }),
+  Type.Object({ all: Type.Literal(true) }, { additionalProperties: false })
+], options)
 
 export const ConfigSchema = Type.Object({
   server: Type.Object({
@@ -97,6 +105,14 @@ export const ConfigSchema = Type.Object({
       minTop1Agreement: Type.Number({ minimum: 0, maximum: 1, default: 0, description: 'a variant whose top-1 agrees with the most accurate variant on fewer of the calibration images is refused' }),
       maxScoreDifference: Type.Number({ minimum: 0, maximum: 1, default: 1, description: 'a variant whose scores differ more than this from the most accurate variant on some calibration image is refused' })
     }, { additionalProperties: false, default: {} })
+  }, { additionalProperties: false, default: {} }),
+  modelRepository: Type.Object({
+    serve: Type.Boolean({ default: true, description: 'serve the plain ONNX models (no model.json) of the models directory over /v2, with their versions' }),
+    dir: Type.Union([Type.String(), Type.Null()], { default: null, description: 'the directory of <model>/<version>/model.onnx (null: models.localDir)' }),
+    pollMs: Type.Integer({ minimum: 0, default: 5000, description: 'rescan the directory this often and load what is new or changed, unload what is gone (0: only on /v2/repository load calls)' }),
+    // no schema default: TypeBox would merge it into a given policy of another kind
+    versionPolicy: Type.Optional(versionPolicy({ description: 'which versions are served: {"latest": n} (absent: {"latest": 1}), {"specific": [v, …]} or {"all": true}' })),
+    perModel: Type.Record(Type.String(), Type.Object({ versionPolicy: versionPolicy() }, { additionalProperties: false }), { default: {} })
   }, { additionalProperties: false, default: {} }),
   routes: Type.Object({
     classify: Type.String({ default: 'mobilenetv2' }),

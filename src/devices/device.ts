@@ -2,11 +2,12 @@
 // around a Scheduler (scheduler.ts). It starts the worker threads that run onnxruntime
 // sessions, has the first one calibrate every model, creates a lane per model from what the
 // workers report, and replaces workers that die. What runs when is the scheduler's business.
-import { availableParallelism } from 'node:os'
+import { statSync } from 'node:fs'
+import { availableParallelism, totalmem } from 'node:os'
 import { deviceIsolation, type DeviceConfig } from '../config/schema.js'
 import { DeviceUnavailableError, WorkerStartError } from '../errors.js'
 import type { ModelInfo } from '../models/model-spec.js'
-import type { ModelFailure, ModelReport, WorkerInit } from '../worker/protocol.js'
+import type { ModelFailure, ModelReport, TensorModel, WorkerInit } from '../worker/protocol.js'
 import { realClock, type Clock } from './clock.js'
 import type { Executor } from './executor.js'
 import { faultProblem, toFault, type Fault, type FaultMode } from './faults.js'
@@ -57,6 +58,8 @@ export class Device extends Scheduler {
   /** injected faults that outlive a worker: the slow-down, replacement starts still to fail */
   private slowMs = 0
   private failStarts = 0
+  /** model (lane key) → bytes of its weights file: what a session is estimated to hold */
+  private readonly weightBytes = new Map<string, number>()
 
   constructor (readonly config: DeviceConfig, private readonly opts: DeviceOptions) {
     super({
@@ -119,7 +122,10 @@ export class Device extends Scheduler {
   /** Starts the workers; the first one calibrates every model. Throws DeviceUnavailableError. */
   async start (models: ModelInfo[]): Promise<void> {
     const mine = this.config.models ? models.filter((m) => this.config.models!.includes(m.name)) : models
-    for (const m of mine) this.variantOf.set(m.name, m.variant)
+    for (const m of mine) {
+      this.variantOf.set(m.name, m.variant)
+      this.weightBytes.set(m.name, fileBytes(m.weightsPath))
+    }
     this.init = {
       device: { kind: this.kind, deviceId: this.config.deviceId, intraOpThreads: this.config.intraOpThreads || autoIntraOpThreads(this.kind, availableParallelism(), this.config.workers) },
       models: mine.map((m) => ({
@@ -165,6 +171,85 @@ export class Device extends Scheduler {
     return handle
   }
 
+  /**
+   * What the device may hold, estimated as the weights files of its models once per worker
+   * (`devices[].memoryBytes`; default: the machine's memory on a CPU, unknown — no check — on CUDA).
+   */
+  get memoryBudget (): number | null {
+    return this.config.memoryBytes ?? (this.kind === 'cpu' ? totalmem() : null)
+  }
+
+  get memoryEstimate (): number {
+    let sum = 0
+    for (const b of this.weightBytes.values()) sum += b
+    return sum * this.config.workers
+  }
+
+  /**
+   * Adds a plain ONNX model (the model repository) to every live worker — the first one
+   * warms and calibrates it, then its lane opens while the others warm it — so it takes traffic
+   * once calibrated. The same key again replaces the session (a reload) and keeps its queue.
+   * Throws (the reason) when it does not fit the memory budget or the first worker cannot load
+   * it; then nothing of it is loaded (a reload: the old session keeps serving).
+   */
+  async loadTensorModel (model: TensorModel, bytes: number): Promise<ModelReport> {
+    if (this.init === null) throw new DeviceUnavailableError(`device ${this.id} was not started`)
+    const budget = this.memoryBudget
+    const need = (this.memoryEstimate - (this.weightBytes.get(model.name) ?? 0) * this.config.workers) + bytes * this.config.workers
+    if (budget !== null && need > budget) {
+      throw new Error(`it does not fit device ${this.id}'s memory: ${mib(need)} MiB estimated (weights × ${this.config.workers} workers) with the models loaded, the budget is ${mib(budget)} MiB (devices[].memoryBytes)`)
+    }
+    const loaders = this.workers.filter((w) => w.alive && w.executor?.loadModel !== undefined)
+    if (loaders.length === 0) throw new Error(`device ${this.id} has no live worker that can load models`)
+    const [first, ...rest] = loaders
+    // the first worker creates, warms and calibrates it; it runs nothing else meanwhile (held),
+    // so its batches go to the device's other workers
+    let report: ModelReport
+    first!.held = true
+    try {
+      report = await first!.executor!.loadModel!(model, this.opts.calibrationRuns)
+    } catch (err) {
+      throw new Error(firstLine((err as Error).message))
+    } finally {
+      first!.held = false
+      this.pump()
+    }
+    // The others load it (warm-up only), held until they answer. A worker serves its messages in
+    // order, so a batch sent to one later waits behind its load: the lane opens now, as soon as
+    // the model is calibrated, and the first worker serves it meanwhile.
+    const others = rest.map(async (w) => {
+      w.held = true
+      try {
+        await w.executor!.loadModel!(model, 0)
+      } catch (err) {
+        // the same file loaded on the first worker: a failure here is the worker's (its batches
+        // of the model fail, and the circuit breaker replaces it with one that loads it at start)
+        this.opts.log?.warn({ device: this.id, worker: w.index, model: model.name, err: (err as Error).message }, 'a worker could not load a model the device serves')
+      } finally {
+        w.held = false
+        this.pump()
+      }
+    })
+    this.init = { ...this.init, tensorModels: [...(this.init.tensorModels ?? []).filter((m) => m.name !== model.name), model] }
+    this.weightBytes.set(model.name, bytes)
+    this.addLane(model.name, {
+      maxBatchSize: report.maxBatchSize,
+      delayMs: { ...this.config.batchDelayMs, ...this.config.perModel[model.name.split('@')[0]!]?.batchDelayMs },
+      maxQueue: this.config.maxQueue,
+      report
+    })
+    void Promise.all(others)
+    return report
+  }
+
+  /** Takes a plain model out of service: no new work, what is queued for it runs, then its sessions are released. */
+  async unloadTensorModel (name: string): Promise<void> {
+    await this.removeLane(name)
+    if (this.init !== null) this.init = { ...this.init, tensorModels: (this.init.tensorModels ?? []).filter((m) => m.name !== name) }
+    this.weightBytes.delete(name)
+    for (const w of this.workers) await w.executor?.unloadModel?.(name).catch(() => {})
+  }
+
   private createLanes (reports: ModelReport[]): void {
     for (const report of reports) {
       const per = this.config.perModel[report.name]
@@ -180,6 +265,12 @@ export class Device extends Scheduler {
     }
   }
 }
+
+function fileBytes (path: string): number {
+  try { return statSync(path).size } catch { return 0 }
+}
+
+const mib = (b: number): string => (b / 2 ** 20).toFixed(1)
 
 function firstLine (s: string): string {
   return s.split('\n')[0]!.replace(/\x1b\[[0-9;]*m/g, '').trim()

@@ -2,7 +2,7 @@
 // server it is a worker thread with onnxruntime sessions (worker-handle.ts); in the simulator
 // and in tests, a simulated executor whose batch times come from a device profile. The
 // scheduler (scheduler.ts) decides what runs when; an executor only runs it and reports back.
-import type { ItemResult } from '../worker/protocol.js'
+import type { ItemResult, ModelReport, TensorModel } from '../worker/protocol.js'
 import type { Fault, FaultMode } from './faults.js'
 import type { QueuedItem } from './request-queue.js'
 
@@ -31,6 +31,10 @@ export interface Executor {
   on: (event: 'exit', listener: (code: number) => void) => unknown
   /** Fault injection (devices/faults.ts); the old string form ('exit' | 'throw') keeps working. */
   injectFault?: (fault: FaultMode | Fault) => void
+  /** The model repository: adds a plain ONNX model's session at run time (warmed; calibrated when calibrationRuns > 0). */
+  loadModel?: (model: TensorModel, calibrationRuns: number) => Promise<ModelReport>
+  /** Releases a session added by loadModel. */
+  unloadModel?: (name: string) => Promise<void>
 }
 
 /** Starts a replacement executor for worker slot `index`. */

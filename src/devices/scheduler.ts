@@ -81,6 +81,8 @@ export interface WorkerSlot {
   running: Running | null
   /** consecutive failed batches (circuit breaker) */
   errors: number
+  /** busy with something other than a batch (a model load): pump() gives it no work meanwhile */
+  held?: boolean
 }
 
 export interface BatchEvent {
@@ -136,6 +138,8 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
   private pumpAgain = false
   protected closed = false
   private lastHealthy = false
+  /** lanes removed by removeLane() that still have queued or running items, with who waits for them */
+  private readonly draining = new Map<Lane, () => void>()
 
   constructor (private readonly sopts: SchedulerOptions) {
     super()
@@ -160,12 +164,43 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
   addLane (model: string, s: LaneSettings): Lane {
     const cost = new CostModel(this.sopts.costWindow)
     for (const c of s.report.calibration) cost.observe(c.batchSize, c.ms)
-    const queue = s.queue ?? new RequestQueue()
-    queue.consumers.push(this)
+    // a lane added again under its key (a reloaded model) keeps the queue: nothing queued is lost
+    const queue = s.queue ?? this.lanes.get(model)?.queue ?? new RequestQueue()
+    if (!queue.consumers.includes(this)) queue.consumers.push(this)
     const lane: Lane = { model, queue, maxBatchSize: s.maxBatchSize, delayMs: s.delayMs, maxQueue: s.maxQueue, inFlight: 0, cost, report: s.report, variant: s.variant ?? 'default' }
     this.lanes.set(model, lane)
-    this.lanesList = [...this.lanes.values()]
+    this.lanesList = [...this.lanes.values(), ...this.draining.keys()]
     return lane
+  }
+
+  /**
+   * Takes a lane out of service (the model repository's unload): the router and enqueue() no
+   * longer see it at once, while what is queued for it still runs; resolves when the last of
+   * it has finished (or was refused because the device lost its workers or stopped).
+   */
+  removeLane (model: string): Promise<void> {
+    const lane = this.lanes.get(model)
+    if (!lane) return Promise.resolve()
+    this.lanes.delete(model)
+    // nothing more will join its batches: what is queued goes at once, not after the batch delay
+    lane.delayMs = { latency: 0, throughput: 0 }
+    return new Promise((resolve) => {
+      this.draining.set(lane, resolve)
+      this.settleDrained()
+      this.pump()
+    })
+  }
+
+  private settleDrained (): void {
+    if (this.draining.size === 0) return
+    for (const [lane, resolve] of this.draining) {
+      if (lane.queue.size > 0 || lane.inFlight > 0) continue
+      this.draining.delete(lane)
+      this.lanesList = this.lanesList.filter((l) => l !== lane)
+      const i = lane.queue.consumers.indexOf(this)
+      if (i >= 0) lane.queue.consumers.splice(i, 1)
+      resolve()
+    }
   }
 
   /** Puts a started executor into worker slot `index`. */
@@ -231,11 +266,12 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
         this.expire(now) // a batch is never formed with an item whose deadline passed
         // reserved latency workers come first, so latency work lands on them when they are free
         for (const slot of this.workers) {
-          if (!slot.alive || slot.running !== null) continue
+          if (!slot.alive || slot.running !== null || slot.held === true) continue
           const plan = planBatch(this.lanesList, now, !slot.takesThroughput)
           if (plan.action === 'idle') continue
           if (plan.action === 'wait') { this.wakeAt(plan.until); continue }
-          const lane = this.lanes.get(plan.model)!
+          // (a draining lane and a lane loaded again may share a key: the one with the work)
+          const lane = this.lanesList.find((l) => l.model === plan.model && l.queue.size > 0) ?? this.lanes.get(plan.model)!
           this.dispatch(slot, lane, lane.queue.take(plan.policy, plan.count), now)
         }
       } while (this.pumpAgain)
@@ -309,11 +345,12 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
       else this.completed(slot, lane, items, run, res)
     }
     try {
-      executor.run(lane.model, items, (err, res) => { settle(err, res); this.pump() })
+      executor.run(lane.model, items, (err, res) => { settle(err, res); this.pump(); this.settleDrained() })
     } catch (err) {
       // e.g. postMessage refusing a transfer list: the batch fails, the slot is free again
       settle(new BatchFailedError(`the worker refused the batch: ${(err as Error).message}`, false))
       this.pumpAgain = true
+      this.settleDrained()
     }
   }
 
@@ -329,6 +366,7 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
     const err = new BatchFailedError(`batch ran past the watchdog limit of ${Math.round(limitMs)} ms`, true)
     for (const item of items) item.reject(err)
     this.pump()
+    this.settleDrained()
   }
 
   private completed (slot: WorkerSlot, lane: Lane, items: QueuedItem[], run: Running, res: BatchResult): void {
@@ -432,10 +470,11 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
   }
 
   private failQueued (reason: string): void {
-    for (const lane of this.lanes.values()) {
+    for (const lane of this.lanesList) { // draining lanes too
       if (lane.queue.servedBesides(this)) continue // a shared queue another device still serves
       for (const item of lane.queue.drain()) item.reject(new DeviceRefusedError(`device ${this.id}: ${reason}`))
     }
+    this.settleDrained()
   }
 
   /** Resolves once queued and running work has finished (or the device can no longer run it). */

@@ -5,7 +5,7 @@ import { extname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import { BatchFailedError, WorkerStartError } from '../errors.js'
-import type { ModelFailure, ModelReport, RunMessage, WorkerInit, WorkerToMain } from '../worker/protocol.js'
+import type { MainToWorker, ModelFailure, ModelReport, RunMessage, TensorModel, WorkerInit, WorkerToMain } from '../worker/protocol.js'
 import type { BatchCallback, Executor } from './executor.js'
 import { toFault, type Fault, type FaultMode } from './faults.js'
 import type { QueuedItem } from './request-queue.js'
@@ -16,11 +16,14 @@ const WORKER_URL = new URL(`../worker/inference-worker${extname(fileURLToPath(im
 interface Pending { items: number, done: BatchCallback }
 
 let nextBatchId = 1
+let nextRequestId = 1
 
 /** Emits 'exit' (code) when the worker thread ends for any reason other than stop(). */
 export class WorkerHandle extends EventEmitter implements Executor {
   private worker: Worker | null = null
   private readonly pending = new Map<number, Pending>()
+  /** load-model / unload-model requests waiting for the worker's answer */
+  private readonly requests = new Map<number, { resolve: (r?: ModelReport) => void, reject: (e: Error) => void }>()
   private stopping = false
   /** set to 1 to release a run blocked by a 'hang' fault (a thread cannot be killed) */
   private readonly hangRelease = new Int32Array(new SharedArrayBuffer(4))
@@ -54,6 +57,15 @@ export class WorkerHandle extends EventEmitter implements Executor {
             const p = this.pending.get(msg.batchId)
             this.pending.delete(msg.batchId)
             p?.done(new BatchFailedError(msg.message, false))
+            break
+          }
+          case 'model-loaded':
+          case 'model-unloaded':
+          case 'model-error': {
+            const r = this.requests.get(msg.requestId)
+            this.requests.delete(msg.requestId)
+            if (msg.type === 'model-error') r?.reject(new Error(msg.message))
+            else r?.resolve(msg.type === 'model-loaded' ? msg.report : undefined)
             break
           }
         }
@@ -93,6 +105,29 @@ export class WorkerHandle extends EventEmitter implements Executor {
     worker.postMessage({ type: 'run', batchId, model, items: batch } satisfies RunMessage, transfer)
   }
 
+  /**
+   * Adds a plain ONNX model's session (the model repository): created, warmed and — with
+   * calibrationRuns > 0 — calibrated in the worker, after the batch in progress.
+   */
+  async loadModel (model: TensorModel, calibrationRuns: number): Promise<ModelReport> {
+    const report = await this.request({ type: 'load-model', requestId: nextRequestId++, model, calibrationRuns })
+    return report!
+  }
+
+  /** Releases a plain model's session, after the batch in progress. */
+  async unloadModel (name: string): Promise<void> {
+    await this.request({ type: 'unload-model', requestId: nextRequestId++, name })
+  }
+
+  private request (msg: Extract<MainToWorker, { requestId: number }>): Promise<ModelReport | undefined> {
+    const worker = this.worker
+    if (!worker || !this.alive) return Promise.reject(new Error('worker is not running'))
+    return new Promise((resolve, reject) => {
+      this.requests.set(msg.requestId, { resolve, reject })
+      worker.postMessage(msg)
+    })
+  }
+
   /** Fault injection (devices/faults.ts); the worker ignores it unless faults are allowed. */
   injectFault (fault: FaultMode | Fault): void {
     const { mode, delayMs } = toFault(fault)
@@ -115,5 +150,7 @@ export class WorkerHandle extends EventEmitter implements Executor {
   private failAll (reason: string): void {
     for (const p of this.pending.values()) p.done(new BatchFailedError(reason, true))
     this.pending.clear()
+    for (const r of this.requests.values()) r.reject(new Error(reason))
+    this.requests.clear()
   }
 }

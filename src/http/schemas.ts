@@ -97,6 +97,8 @@ export const Readiness = Type.Object({
 
 const Nullable = <T extends TSchema>(s: T) => Type.Union([s, Type.Null()])
 
+const TensorSpec = Type.Object({ name: Type.String(), datatype: Type.String(), shape: Type.Array(Int, { description: '-1: the batch dimension (free) or a free output dimension' }) })
+
 export const ModelsReport = Type.Object({
   models: Type.Array(Type.Object({
     name: Type.String(),
@@ -141,5 +143,25 @@ export const ModelsReport = Type.Object({
     }))
   })),
   unavailable: Type.Record(Type.String(), Type.String(), { description: 'optional models that could not load, with why' }),
-  skippedDevices: Type.Record(Type.String(), Type.String(), { description: 'devices left out at startup, with why' })
+  skippedDevices: Type.Record(Type.String(), Type.String(), { description: 'devices left out at startup, with why' }),
+  repository: Type.Array(Type.Object({
+    name: Type.String(),
+    ready: Type.Boolean({ description: 'some version serves on a healthy device' }),
+    versions: Type.Array(Type.Object({
+      version: Type.String(),
+      state: Type.Union(['LOADING', 'READY', 'UNLOADING', 'UNAVAILABLE'].map((s) => Type.Literal(s))),
+      reason: Type.String({ description: 'why it is unavailable (refused: the error; unloaded)' }),
+      inputs: Type.Array(TensorSpec),
+      outputs: Type.Array(TensorSpec),
+      dynamicBatch: Nullable(Type.Boolean()),
+      devices: Type.Array(Type.Object({
+        id: Type.String(),
+        maxBatchSize: Int,
+        queue: Type.Object({ latency: Int, throughput: Int, max: Int }),
+        inFlight: Int,
+        cost: Type.Object({ aMs: Num, bMs: Num, samples: Int }),
+        calibration: Type.Array(Type.Object({ batchSize: Int, ms: Num }))
+      }))
+    }))
+  }), { description: 'plain ONNX models of the model repository, served over /v2 with their own tensors; lanes and metric series are named <model>@<version>' })
 })

@@ -3,9 +3,49 @@
 // asked for, as transferred Float32Arrays).
 import type { FaultMode } from '../devices/faults.js'
 import type { ModelSpec } from '../models/model-spec.js'
-import type { ItemResult } from '../postprocess/types.js'
+import type { ItemResult as DecodedResult } from '../postprocess/types.js'
 
-export type { Detection, ItemResult, Prediction, RawOutput } from '../postprocess/types.js'
+export type { Detection, Prediction, RawOutput } from '../postprocess/types.js'
+
+/** What a batch item yields: a decoded answer (classify, detect) or a plain model's output tensors. */
+export type ItemResult = DecodedResult | TensorsResult
+export type { DecodedResult }
+
+/** The result of a model with a decoder (a lane of a configured model never yields tensors). */
+export function decoded (r: ItemResult): DecodedResult {
+  if (r.kind === 'tensors') throw new Error('a plain model\'s tensors where a decoded answer was expected')
+  return r
+}
+
+/** The Open Inference Protocol's datatypes a plain ONNX model's tensors may have. */
+export type TensorDatatype = 'BOOL' | 'UINT8' | 'UINT16' | 'UINT32' | 'UINT64' | 'INT8' | 'INT16' | 'INT32' | 'INT64' | 'FP16' | 'FP32' | 'FP64'
+
+/** One input or output of a plain ONNX model as its session declares it. */
+export interface TensorSpec {
+  name: string
+  datatype: TensorDatatype
+  /** the session's shape: -1 for the (free) batch dimension, every other dimension fixed */
+  shape: number[]
+}
+
+/** One item's outputs of a plain model, each with batch dimension 1. */
+export interface TensorsResult {
+  kind: 'tensors'
+  outputs: Array<{ name: string, datatype: TensorDatatype, shape: number[], data: ArrayBufferView }>
+}
+
+/**
+ * A plain ONNX model (no model.json: no pre- or post-processing), served through the Open
+ * Inference Protocol with its own tensors. A batch item is `PreparedImage` with `tensor: true`
+ * whose bytes are the item's slice of every input, in `inputs` order (read from the session).
+ */
+export interface TensorModel {
+  kind: 'tensors'
+  /** the lane key: `<model>@<version>` */
+  name: string
+  weightsPath: string
+  maxBatchSize: number
+}
 
 export interface WorkerModel {
   name: string
@@ -21,6 +61,8 @@ export interface WorkerModel {
 export interface WorkerInit {
   device: { kind: 'cpu' | 'cuda', deviceId: number, intraOpThreads: number }
   models: WorkerModel[]
+  /** plain ONNX models loaded at run time (a replacement worker loads them too) */
+  tensorModels?: TensorModel[]
   /** timed runs per batch size (0: no calibration, e.g. a replacement worker) */
   calibrationRuns: number
   /** accept 'fault' messages (tests, benchmarks, rehearsals: faults.allow) */
@@ -70,6 +112,9 @@ export type MainToWorker =
   | RunMessage
   | { type: 'stop' }
   | { type: 'fault', mode: FaultMode, delayMs?: number }
+  // the model repository (models/live-repository.ts): sessions added and removed at run time
+  | { type: 'load-model', requestId: number, model: TensorModel, calibrationRuns: number }
+  | { type: 'unload-model', requestId: number, name: string }
 
 
 export interface ModelReport {
@@ -81,6 +126,10 @@ export interface ModelReport {
   maxBatchSize: number
   /** median worker ms per batch size (layout + run + decode, as served), from the calibration */
   calibration: Array<{ batchSize: number, ms: number }>
+  /** a plain model's tensors (read from the session) */
+  tensors?: { inputs: TensorSpec[], outputs: TensorSpec[] }
+  /** a plain model loaded at run time: wall ms to create its session, and to warm and calibrate it */
+  loadMs?: { session: number, calibration: number }
 }
 
 export interface ModelFailure { name: string, message: string }
@@ -90,3 +139,6 @@ export type WorkerToMain =
   | { type: 'init-error', message: string, providerUnavailable: boolean }
   | { type: 'result', batchId: number, results: ItemResult[], prepMs: number, runMs: number, postMs: number }
   | { type: 'batch-error', batchId: number, message: string }
+  | { type: 'model-loaded', requestId: number, report: ModelReport }
+  | { type: 'model-unloaded', requestId: number }
+  | { type: 'model-error', requestId: number, message: string }

@@ -13,7 +13,8 @@ import type { FaultMode } from '../devices/faults.js'
 import { softmaxTopK } from '../postprocess/softmax-top-k.js'
 import { checkDetectorOutput, decodeDetections } from '../postprocess/detectors.js'
 import { TensorLayout } from './tensor-layout.js'
-import type { ItemResult, MainToWorker, ModelFailure, ModelReport, RunMessage, WorkerInit, WorkerModel, WorkerToMain } from './protocol.js'
+import { calibrateTensors, executeTensors, openTensorModel, type LoadedTensorModel } from './tensor-model.js'
+import type { ItemResult, MainToWorker, ModelFailure, ModelReport, RunMessage, TensorModel, WorkerInit, WorkerModel, WorkerToMain } from './protocol.js'
 
 /** How a worker talks to its device: a thread's MessagePort or a child process's IPC channel. */
 export interface WorkerTransport {
@@ -37,6 +38,8 @@ interface Loaded {
 let port: WorkerTransport
 let init: WorkerInit
 const loaded = new Map<string, Loaded>()
+/** plain ONNX models (the model repository), by lane key */
+const tensorLoaded = new Map<string, LoadedTensorModel>()
 /** the next batch's fault (one-shot) */
 let pendingFault: Exclude<FaultMode, 'slow' | 'fail-start'> | null = null
 /** ms added to every batch (the 'slow' fault) */
@@ -49,7 +52,7 @@ function send (msg: WorkerToMain, transfer: ArrayBuffer[] = []): void {
   port.send(msg, transfer)
 }
 
-async function createSession (model: WorkerModel): Promise<ort.InferenceSession> {
+async function createSession (model: Pick<WorkerModel, 'weightsPath'>): Promise<ort.InferenceSession> {
   const options: ort.InferenceSession.SessionOptions = {
     executionProviders: init.device.kind === 'cuda' ? [{ name: 'cuda', deviceId: init.device.deviceId }] : ['cpu'],
     graphOptimizationLevel: 'all'
@@ -73,7 +76,51 @@ async function load (): Promise<{ models: ModelReport[], failures: ModelFailure[
       failures.push({ name: model.name, message })
     }
   }
+  // a replacement worker loads the plain models added at run time too (warmed, not calibrated)
+  for (const model of init.tensorModels ?? []) {
+    try {
+      await loadTensorModel(model, 0)
+    } catch (err) {
+      failures.push({ name: model.name, message: (err as Error).message })
+    }
+  }
   return { models: reports, failures }
+}
+
+/** A plain ONNX model added at run time: session, checks, warm-up (its first run), calibration. */
+async function loadTensorModel (model: TensorModel, calibrationRuns: number): Promise<ModelReport> {
+  const t0 = performance.now()
+  const session = await createSession(model)
+  const t1 = performance.now()
+  let entry: LoadedTensorModel
+  let calibration: ModelReport['calibration']
+  try {
+    entry = openTensorModel(model, session)
+    calibration = await calibrateTensors(entry, calibrationRuns)
+  } catch (err) {
+    await session.release()
+    throw err
+  }
+  const old = tensorLoaded.get(model.name)
+  tensorLoaded.set(model.name, entry)
+  if (old) await old.session.release()
+  const first = entry.inputs[0]!.spec
+  return {
+    name: model.name,
+    inputShape: first.shape,
+    outputShape: entry.outputs[0]?.shape ?? [],
+    dynamicBatch: entry.dynamicBatch,
+    maxBatchSize: entry.maxBatchSize,
+    calibration,
+    tensors: { inputs: entry.inputs.map((i) => i.spec), outputs: entry.outputs },
+    loadMs: { session: t1 - t0, calibration: performance.now() - t1 }
+  }
+}
+
+async function unloadTensorModel (name: string): Promise<void> {
+  const entry = tensorLoaded.get(name)
+  tensorLoaded.delete(name)
+  if (entry) await entry.session.release()
 }
 
 async function loadOne (model: WorkerModel): Promise<ModelReport> {
@@ -156,10 +203,12 @@ async function execute (entry: Loaded, items: RunMessage['items']): Promise<Exec
 }
 
 async function runBatch (msg: RunMessage): Promise<void> {
+  const plain = tensorLoaded.get(msg.model)
   const entry = loaded.get(msg.model)
-  if (!entry) throw new Error(`model ${msg.model} is not loaded in this worker`)
+  if (!entry && !plain) throw new Error(`model ${msg.model} is not loaded in this worker`)
   const n = msg.items.length
-  if (n > entry.maxBatchSize) throw new Error(`batch of ${n} exceeds ${msg.model}'s max batch ${entry.maxBatchSize}`)
+  const maxBatchSize = (entry ?? plain)!.maxBatchSize
+  if (n > maxBatchSize) throw new Error(`batch of ${n} exceeds ${msg.model}'s max batch ${maxBatchSize}`)
   if (pendingFault !== null) {
     const fault = pendingFault
     pendingFault = null
@@ -168,8 +217,8 @@ async function runBatch (msg: RunMessage): Promise<void> {
     if (fault === 'hang') hang()
     throw new Error('injected fault: run failed')
   }
-  const r = await execute(entry, msg.items)
-  const transfer = r.results.flatMap((x) => x.raw ? [x.raw.data.buffer as ArrayBuffer] : [])
+  const r = entry ? await execute(entry, msg.items) : await executeTensors(plain!, msg.items)
+  const transfer = r.results.flatMap((x) => x.kind === 'tensors' ? x.outputs.map((o) => o.data.buffer as ArrayBuffer) : x.raw ? [x.raw.data.buffer as ArrayBuffer] : [])
   send({ type: 'result', batchId: msg.batchId, ...r }, transfer)
 }
 
@@ -228,7 +277,9 @@ function hang (): void {
 
 async function stop (): Promise<void> {
   for (const { session } of loaded.values()) await session.release()
+  for (const { session } of tensorLoaded.values()) await session.release()
   loaded.clear()
+  tensorLoaded.clear()
   port.close()
 }
 
@@ -251,6 +302,19 @@ export function serveWorker (transport: WorkerTransport, workerInit: WorkerInit)
     // one message at a time, in order: a 'stop' waits for the run before it
     queue = queue.then(async () => {
       if (msg.type === 'stop') return stop()
+      if (msg.type === 'load-model') {
+        try {
+          send({ type: 'model-loaded', requestId: msg.requestId, report: await loadTensorModel(msg.model, msg.calibrationRuns) })
+        } catch (err) {
+          send({ type: 'model-error', requestId: msg.requestId, message: (err as Error).message })
+        }
+        return
+      }
+      if (msg.type === 'unload-model') {
+        await unloadTensorModel(msg.name)
+        send({ type: 'model-unloaded', requestId: msg.requestId })
+        return
+      }
       try {
         await runBatch(msg)
       } catch (err) {

@@ -1,7 +1,10 @@
 // The Switchyard playground: plain browser JavaScript, no build step, no network beyond this
 // server. Sends an image to POST /classify/:model or /detect/:model with the chosen routing
-// headers, shows labels with score bars, boxes over the image, how the request was served
-// (headers and the Server-Timing breakdown), and a live panel from GET /models and /metrics.
+// headers (policy, device, variant) and tiling, or a plain ONNX model's tensors to POST
+// /v2/models/:model[/versions/:v]/infer; shows labels with score bars, boxes over the image, the
+// output tensors, how the request was served (headers and the Server-Timing breakdown), and a
+// live panel from GET /models and /metrics. What it offers is read from /models: the configured
+// models with their variants, and every model the repository serves.
 const $ = (id) => document.getElementById(id)
 const form = $('request')
 const fileInput = $('file')
@@ -11,6 +14,7 @@ const SVG = 'http://www.w3.org/2000/svg'
 const PHASES = ['decode', 'queue', 'inference', 'postprocess']
 
 let models = []
+let repository = [] // plain ONNX models of the model repository (GET /models → repository)
 let image = null // the Blob to send
 let previewUrl = null
 
@@ -31,20 +35,59 @@ function say (message, isError = false) {
 
 const task = () => form.elements.task.value
 
-function fillModels () {
-  const select = $('model')
+/** Replaces a select's options, keeping the chosen value when it is still offered. */
+function offer (select, options) {
   const current = select.value
-  select.replaceChildren(...models.filter((m) => m.task === task()).map((m) => el('option', { value: m.name }, m.ready ? m.name : `${m.name} (not ready)`)))
+  select.replaceChildren(...options)
   if ([...select.options].some((o) => o.value === current)) select.value = current
+}
+
+function fillModels () {
+  const t = task()
+  const plain = t === 'tensors'
+  offer($('model'), plain
+    ? repository.map((m) => el('option', { value: m.name }, m.ready ? m.name : `${m.name} (not ready)`))
+    : models.filter((m) => m.task === t).map((m) => el('option', { value: m.name }, m.ready ? m.name : `${m.name} (not ready)`)))
+  $('tiles-field').hidden = t !== 'detect'
+  $('variant-field').hidden = plain
+  $('version-field').hidden = !plain
+  $('tensor-box').hidden = !plain
+  $('drop').hidden = plain
+  $('run').disabled = !plain && image === null
   fillDevices()
 }
 
 function fillDevices () {
-  const select = $('device')
-  const current = select.value
-  const model = models.find((m) => m.name === $('model').value)
-  select.replaceChildren(el('option', { value: '' }, 'any (routed)'), ...(model?.devices ?? []).map((d) => el('option', { value: d.id }, `${d.id} (${d.kind})`)))
-  if ([...select.options].some((o) => o.value === current)) select.value = current
+  const name = $('model').value
+  if (task() === 'tensors') {
+    const m = repository.find((x) => x.name === name)
+    const served = (m?.versions ?? []).filter((v) => v.state === 'READY')
+    const ids = [...new Set(served.flatMap((v) => v.devices.map((d) => d.id)))]
+    offer($('device'), [el('option', { value: '' }, 'any (routed)'), ...ids.map((id) => el('option', { value: id }, id))])
+    offer($('version'), [el('option', { value: '' }, 'newest served'), ...served.map((v) => el('option', { value: v.version }, v.version))])
+    fillTensorInput(m, served)
+    return
+  }
+  const model = models.find((m) => m.name === name)
+  offer($('device'), [el('option', { value: '' }, 'any (routed)'), ...(model?.devices ?? []).map((d) => el('option', { value: d.id }, `${d.id} (${d.kind})`))])
+  const variants = (model?.variants ?? []).filter((v) => v.served)
+  offer($('variant'), [el('option', { value: '' }, 'the device\'s'), ...(variants.length > 1 ? [el('option', { value: 'most-accurate' }, 'most accurate')] : []), ...variants.map((v) => el('option', { value: v.name }, v.name))])
+}
+
+/** A request body for the chosen plain model: every input, one item of zeros (edit before Run). */
+let filledFor = null
+function fillTensorInput (m, served) {
+  const v = served.find((x) => x.version === $('version').value) ?? served[served.length - 1]
+  const key = m && v ? `${m.name}@${v.version}` : null
+  if (key === filledFor) return
+  filledFor = key
+  if (!v) { $('tensor-input').value = ''; return }
+  const inputs = v.inputs.map((i) => {
+    const shape = [1, ...i.shape.slice(1)]
+    const n = shape.reduce((a, d) => a * d, 1)
+    return { name: i.name, datatype: i.datatype, shape, data: new Array(n).fill(i.datatype === 'BOOL' ? false : 0) }
+  })
+  $('tensor-input').value = JSON.stringify({ inputs })
 }
 
 function setImage (blob, name) {
@@ -74,6 +117,7 @@ document.addEventListener('paste', (e) => {
 })
 for (const r of form.elements.task) r.addEventListener('change', fillModels)
 $('model').addEventListener('change', fillDevices)
+$('version').addEventListener('change', fillDevices)
 
 /** Server-Timing: "decode;dur=1.2, queue;dur=0.1, ..." → { decode: 1.2, ... } */
 function serverTiming (header) {
@@ -85,19 +129,49 @@ function serverTiming (header) {
   return out
 }
 
+/** The routing headers every request carries: policy, pinned device, variant, API key. */
+function routingHeaders () {
+  const headers = { accept: 'application/json' }
+  if ($('policy').value) headers['x-switchyard-policy'] = $('policy').value
+  if ($('device').value) headers['x-switchyard-device'] = $('device').value
+  if (task() !== 'tensors' && $('variant').value) headers['x-switchyard-variant'] = $('variant').value
+  if ($('key').value) headers.authorization = `Bearer ${$('key').value}`
+  return headers
+}
+
+async function runTensors () {
+  const model = $('model').value
+  const version = $('version').value
+  const url = `/v2/models/${encodeURIComponent(model)}${version ? `/versions/${encodeURIComponent(version)}` : ''}/infer`
+  let body
+  try { body = JSON.stringify(JSON.parse($('tensor-input').value)) } catch (err) { say(`The inputs are not JSON: ${err.message}`, true); return }
+  $('run').disabled = true
+  say(`Sending to ${url} …`)
+  try {
+    const res = await fetch(url, { method: 'POST', body, headers: { ...routingHeaders(), 'content-type': 'application/json' } })
+    const answer = await res.json()
+    if (!res.ok) { say(`${res.status} ${res.headers.get('x-switchyard-error') ?? ''}: ${answer.error}`, true); return }
+    showTensors(answer, res.headers)
+    say(`Done: ${model} version ${answer.model_version} on ${res.headers.get('x-switchyard-device')}`)
+  } catch (err) {
+    say(`The request failed: ${err.message}`, true)
+  } finally {
+    $('run').disabled = false
+  }
+}
+
 form.addEventListener('submit', async (e) => {
   e.preventDefault()
+  if (task() === 'tensors') { await runTensors(); return }
   if (!image) { say('Choose an image first', true); fileInput.focus(); return }
   const t = task()
   const model = $('model').value
-  const headers = { 'content-type': image.type || 'application/octet-stream', accept: 'application/json' }
-  if ($('policy').value) headers['x-switchyard-policy'] = $('policy').value
-  if ($('device').value) headers['x-switchyard-device'] = $('device').value
-  if ($('key').value) headers.authorization = `Bearer ${$('key').value}`
+  const headers = { ...routingHeaders(), 'content-type': image.type || 'application/octet-stream' }
+  const query = t === 'detect' && $('tiles').value ? `?tiles=${encodeURIComponent($('tiles').value)}` : ''
   $('run').disabled = true
-  say(`Sending to /${t}/${model} …`)
+  say(`Sending to /${t}/${model}${query} …`)
   try {
-    const res = await fetch(`/${t}/${encodeURIComponent(model)}`, { method: 'POST', body: image, headers })
+    const res = await fetch(`/${t}/${encodeURIComponent(model)}${query}`, { method: 'POST', body: image, headers })
     const body = await res.json()
     if (!res.ok) { say(`${res.status} ${body.error}: ${body.message}`, true); return }
     show(t, body, res.headers)
@@ -118,8 +192,54 @@ function bar (score, colour) {
   return b
 }
 
+/** A plain model's answer: its output tensors as JSON, and how it was served. */
+function showTensors (answer, headers) {
+  $('result').hidden = false
+  $('stage').hidden = true
+  $('labels').replaceChildren()
+  $('answer-title').textContent = `Outputs of ${answer.model_name} version ${answer.model_version}`
+  const out = $('tensor-output')
+  out.hidden = false
+  out.textContent = answer.outputs.map((o) => `${o.name} ${o.datatype} [${o.shape.join(', ')}]\n${JSON.stringify(o.data)}`).join('\n\n')
+  showServed([
+    ['model', `${answer.model_name} version ${answer.model_version}`],
+    ['device', headers.get('x-switchyard-device') ?? '?'],
+    ['batch size', headers.get('x-switchyard-batch-size') ?? '?'],
+    ['policy', headers.get('x-switchyard-policy') ?? '?'],
+    ['predicted', `${headers.get('x-switchyard-predicted-ms') ?? '?'} ms`],
+    ['actual', `${headers.get('x-switchyard-actual-ms') ?? '?'} ms`]
+  ], headers, 0)
+}
+
+function showServed (served, headers, totalMs) {
+  $('served').replaceChildren(...served.flatMap(([k, v]) => [el('dt', {}, k), el('dd', { 'data-field': k }, v)]))
+  const timing = serverTiming(headers.get('server-timing'))
+  const total = timing.total ?? totalMs
+  const parts = PHASES.map((p) => [p, timing[p] ?? 0])
+  const other = Math.max(0, total - parts.reduce((s, [, v]) => s + v, 0))
+  parts.push(['other', other])
+  const barEl = $('timing')
+  barEl.setAttribute('role', 'img')
+  barEl.setAttribute('aria-label', `Server-Timing: ${parts.map(([p, v]) => `${p} ${v.toFixed(1)} ms`).join(', ')}`)
+  barEl.replaceChildren(...parts.map(([p, v]) => {
+    const s = el('span', { 'data-phase': p, title: `${p}: ${v.toFixed(2)} ms` })
+    s.style.width = `${total > 0 ? (v / total) * 100 : 0}%`
+    s.style.background = `var(--${p})`
+    return s
+  }))
+  $('timing-legend').replaceChildren(...parts.map(([p, v]) => {
+    const li = el('li')
+    const i = el('i', { 'aria-hidden': 'true' })
+    i.style.background = `var(--${p})`
+    li.append(i, document.createTextNode(`${p} ${v.toFixed(1)} ms`))
+    return li
+  }))
+}
+
 function show (t, body, headers) {
   $('result').hidden = false
+  $('stage').hidden = false
+  $('tensor-output').hidden = true
   const img = $('preview')
   img.src = previewUrl
   const svg = $('boxes')
@@ -172,36 +292,16 @@ function show (t, body, headers) {
 
   const served = [
     ['model', body.model],
+    ['variant', headers.get('x-switchyard-variant') ?? body.variant],
     ['device', headers.get('x-switchyard-device') ?? body.device],
     ['batch size', String(body.batchSize)],
     ['policy', body.policy],
+    ...(body.tiles ? [['tiles', `${body.tiles.count} (${body.tiles.grid.columns}×${body.tiles.grid.rows})${body.tiles.wholeImage ? ' + the whole image' : ''}`]] : []),
     ['predicted', `${headers.get('x-switchyard-predicted-ms') ?? body.timing.predictedMs} ms`],
     ['actual (after decode)', `${headers.get('x-switchyard-actual-ms') ?? '?'} ms`],
     ['total', `${body.timing.totalMs} ms`]
   ]
-  $('served').replaceChildren(...served.flatMap(([k, v]) => [el('dt', {}, k), el('dd', { 'data-field': k }, v)]))
-
-  const timing = serverTiming(headers.get('server-timing'))
-  const total = timing.total ?? body.timing.totalMs
-  const parts = PHASES.map((p) => [p, timing[p] ?? 0])
-  const other = Math.max(0, total - parts.reduce((s, [, v]) => s + v, 0))
-  parts.push(['other', other])
-  const barEl = $('timing')
-  barEl.setAttribute('role', 'img')
-  barEl.setAttribute('aria-label', `Server-Timing: ${parts.map(([p, v]) => `${p} ${v.toFixed(1)} ms`).join(', ')}`)
-  barEl.replaceChildren(...parts.map(([p, v]) => {
-    const s = el('span', { 'data-phase': p, title: `${p}: ${v.toFixed(2)} ms` })
-    s.style.width = `${total > 0 ? (v / total) * 100 : 0}%`
-    s.style.background = `var(--${p})`
-    return s
-  }))
-  $('timing-legend').replaceChildren(...parts.map(([p, v]) => {
-    const li = el('li')
-    const i = el('i', { 'aria-hidden': 'true' })
-    i.style.background = `var(--${p})`
-    li.append(i, document.createTextNode(`${p} ${v.toFixed(1)} ms`))
-    return li
-  }))
+  showServed(served, headers, body.timing.totalMs)
 }
 
 // ---- live panel: queue depth and running work from /models, images/s from /metrics -----------
@@ -225,10 +325,15 @@ async function refresh () {
     const report = await res.json()
     const first = models.length === 0
     models = report.models
-    if (first) { fillModels(); $('run').disabled = image === null }
+    const known = repository.map((m) => `${m.name}:${m.versions.map((v) => v.version + v.state).join()}`).join()
+    repository = report.repository ?? []
+    const changed = known !== repository.map((m) => `${m.name}:${m.versions.map((v) => v.version + v.state).join()}`).join()
+    // models the repository loads later appear without a reload of the page
+    if (first || (changed && task() === 'tensors')) fillModels()
     const devices = new Map()
-    for (const m of report.models) {
-      for (const d of m.devices) {
+    const lanes = [...report.models.map((m) => m.devices), ...repository.flatMap((m) => m.versions.map((v) => v.devices.map((d) => ({ ...d, healthy: true }))))]
+    for (const ds of lanes) {
+      for (const d of ds) {
         const row = devices.get(d.id) ?? { id: d.id, healthy: d.healthy, queued: 0, running: 0 }
         row.queued += d.queue.latency + d.queue.throughput
         row.running += d.inFlight

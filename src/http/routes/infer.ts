@@ -15,7 +15,7 @@ import { cutTile, parseTilesQuery, planTiles, type TilePlan, type TilingRequest,
 import { mergeTiles } from '../../postprocess/merge-tiles.js'
 import { dispatchMany } from '../../router/dispatch-many.js'
 import type { Dispatcher, DispatchOptions } from '../../router/dispatcher.js'
-import type { Detection, ItemParams, PreparedImage } from '../../worker/protocol.js'
+import { decoded, type Detection, type ItemParams, type PreparedImage } from '../../worker/protocol.js'
 import { annotate } from '../answer-headers.js'
 import { clientGone } from '../client-gone.js'
 import { decodeGated, decodeSlot } from '../decode-slot.js'
@@ -297,7 +297,7 @@ export async function inferRoutes (app: FastifyInstance, opts: InferRouteOptions
         totalMs: round(totalMs),
         predictedMs: round(done.predictedMs)
       }
-      const r = done.result
+      const r = decoded(done.result)
       if (r.kind === 'classify') {
         return { model: model.name, variant: ran, device: done.device, batchSize: done.batchSize, policy: ro.policy, predictions: r.predictions, timing }
       }

@@ -5,12 +5,13 @@
 // Server-Timing bar — and the live device panel. Every wait is for a DOM condition.
 // SWITCHYARD_UPDATE_SCREENSHOT=1 rewrites docs/playground.png from this run.
 /// <reference lib="dom" />
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { chromium, type Browser } from 'playwright-core'
 import sharp from 'sharp'
 import t from 'tap'
+import { tinyModel } from '../../test-support/onnx-writer.js'
 import { REPO, SHARED_IMAGES, startServer } from '../../test-support/server.js'
 
 const CHROMIUM = process.env.SWITCHYARD_CHROMIUM ?? '/usr/bin/chromium'
@@ -19,8 +20,18 @@ const WAIT = { timeout: 120_000 }
 if (!existsSync(CHROMIUM)) {
   t.fail(`no Chromium at ${CHROMIUM}: install Debian's chromium package (apt-get install chromium; .ci/run does) or set SWITCHYARD_CHROMIUM`)
 } else {
-  const server = await startServer(t)
+  // a model repository with one plain ONNX model (written now), rescanned by the test
+  const repo = mkdtempSync(join(tmpdir(), 'switchyard-playground-'))
+  t.teardown(() => rmSync(repo, { recursive: true, force: true }))
+  const plain = (name: string, offset: number): void => {
+    mkdirSync(join(repo, name, '1'), { recursive: true })
+    writeFileSync(join(repo, name, '1', 'model.onnx'), tinyModel({ offset }))
+  }
+  plain('tiny', 1)
+  const server = await startServer(t, { modelRepository: { dir: repo, pollMs: 0 } })
   const { api } = await server.listen()
+  /** every POST the page sends, to check what the controls put in it */
+  const sent: Array<{ url: string, headers: Record<string, string> }> = []
   const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'] })
   t.teardown(() => browser.close())
   const page = await browser.newPage({ viewport: { width: 1280, height: 860 } })
@@ -31,6 +42,7 @@ if (!existsSync(CHROMIUM)) {
   page.on('console', (m) => { if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) failures.push(`console: ${m.text()}`) })
   page.on('response', (r) => { if (r.status() >= 400 && !expectingError) failures.push(`${r.status()} ${r.request().method()} ${r.url()}`) })
   page.on('request', (r) => { if (!r.url().startsWith(api) && !r.url().startsWith('blob:') && !r.url().startsWith('data:')) failures.push(`request off the server: ${r.url()}`) })
+  page.on('request', (r) => { if (r.method() === 'POST') sent.push({ url: r.url().slice(api.length), headers: r.headers() }) })
 
   const photo = join(SHARED_IMAGES, 'dog.jpg')
   const bytes = readFileSync(photo)
@@ -141,6 +153,64 @@ if (!existsSync(CHROMIUM)) {
     await page.waitForSelector('#status.error', WAIT)
     expectingError = false
     t.match(await page.textContent('#status'), /^400 SY_INVALID_IMAGE: /)
+  })
+
+  t.test('the controls offer what the API does: cost policy, variant, tiling', async (t) => {
+    await page.setInputFiles('#file', photo)
+    t.same(await page.$$eval('#policy option', (os) => os.map((o) => (o as HTMLOptionElement).value)), ['', 'latency', 'throughput', 'cost'])
+    await page.check('input[name=task][value=classify]')
+    t.ok(await page.isHidden('#tiles-field'), 'no tiling for a classification')
+    const variants = await page.$$eval('#variant option', (os) => os.map((o) => (o as HTMLOptionElement).value))
+    t.ok(variants.includes('int8'), `the variant served is offered (${variants.join(', ')})`)
+    await page.selectOption('#variant', 'int8')
+    await page.selectOption('#policy', 'cost')
+    await page.selectOption('#device', '')
+    sent.length = 0
+    await page.click('#run')
+    // the answer of this request (the page still shows the last one until it comes)
+    await page.waitForFunction(() => document.querySelector('#served dd[data-field="policy"]')?.textContent === 'cost', null, WAIT)
+    t.equal(sent[0]?.headers['x-switchyard-variant'], 'int8', 'the variant goes in X-Switchyard-Variant')
+    t.equal(sent[0]?.headers['x-switchyard-policy'], 'cost')
+    t.equal(await page.textContent('#served dd[data-field="policy"]'), 'cost', 'served under the cost policy')
+    t.equal(await page.textContent('#served dd[data-field="variant"]'), 'int8')
+
+    await page.check('input[name=task][value=detect]')
+    await page.waitForSelector('#tiles-field:not([hidden])', WAIT)
+    await page.selectOption('#tiles', '2')
+    await page.selectOption('#policy', 'latency')
+    sent.length = 0
+    await page.click('#run')
+    await page.waitForSelector('#served dd[data-field="tiles"]', WAIT)
+    t.match(sent[0]?.url, /^\/detect\/yolox-nano\?tiles=2$/, 'tiling goes in ?tiles')
+    t.match(await page.textContent('#served dd[data-field="tiles"]'), /^\d+ \(\d+×\d+\)/, 'the answer shows the tiles')
+    await page.selectOption('#tiles', '')
+  })
+
+  t.test('any model the repository serves: its tensors in, its outputs back; one loaded later appears', async (t) => {
+    await page.check('input[name=task][value=tensors]')
+    await page.waitForSelector('#model option[value="tiny"]', { state: 'attached', ...WAIT })
+    t.ok(await page.isHidden('#drop'), 'no image for a plain model')
+    t.same(JSON.parse(await page.inputValue('#tensor-input')), { inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4], data: [0, 0, 0, 0] }] }, 'the inputs filled from the session\'s metadata')
+    await page.fill('#tensor-input', JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4], data: [1, 2, 3, 4] }] }))
+    sent.length = 0
+    await page.click('#run')
+    await page.waitForSelector('#tensor-output:not([hidden])', WAIT)
+    t.equal(sent[0]?.url, '/v2/models/tiny/infer')
+    t.match(await page.textContent('#tensor-output'), /y FP32 \[1, 4\]\n\[3,5,7,9\]/, 'x·2 + 1')
+    t.equal(await page.textContent('#served dd[data-field="device"]'), 'cpu')
+
+    plain('later', 5)
+    await server.repository.rescan()
+    await page.waitForSelector('#model option[value="later"]', { state: 'attached', ...WAIT })
+    await page.selectOption('#model', 'later')
+    await page.waitForFunction(() => (document.getElementById('version') as HTMLSelectElement).options.length === 2, null, WAIT)
+    await page.selectOption('#version', '1')
+    await page.fill('#tensor-input', JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4], data: [0, 0, 0, 0] }] }))
+    sent.length = 0
+    await page.click('#run')
+    await page.waitForFunction(() => /\[5,5,5,5\]/.test(document.getElementById('tensor-output')!.textContent ?? ''), null, WAIT)
+    t.equal(sent[0]?.url, '/v2/models/later/versions/1/infer', 'the version chosen')
+    await page.check('input[name=task][value=classify]')
   })
 
   t.test('nothing was fetched from elsewhere and no script failed', async (t) => {

@@ -3,12 +3,14 @@
 // with input specs, batch support and the live cost model per device).
 import type { FastifyInstance } from 'fastify'
 import type { DeviceSet } from '../../devices/device-set.js'
+import { laneKey, type LiveRepository } from '../../models/live-repository.js'
 import { priceOf } from '../../router/price.js'
 import { round } from '../../util/format.js'
 import { Health, ModelsReport, Readiness, errorResponses } from '../schemas.js'
 
 export interface StatusRouteOptions {
   devices: DeviceSet
+  repository: LiveRepository
   isShuttingDown: () => boolean
 }
 
@@ -35,6 +37,40 @@ export async function statusRoutes (app: FastifyInstance, opts: StatusRouteOptio
     }
     return reply.code(ready ? 200 : 503).send(body)
   })
+
+  const { repository } = opts
+  const repositoryReport = () => {
+    const ready = repository.readiness()
+    return [...repository.entries.values()].map((e) => ({
+      name: e.name,
+      ready: ready.get(e.name) === true,
+      versions: [...e.versions.values()].sort((a, b) => a.version - b.version).map((v) => {
+        const key = laneKey(e.name, v.version)
+        const report = v.state === 'READY' ? repository.report(key) : undefined
+        return {
+          version: String(v.version),
+          state: v.state,
+          reason: v.reason,
+          inputs: report?.tensors?.inputs ?? [],
+          outputs: report?.tensors?.outputs ?? [],
+          dynamicBatch: report?.dynamicBatch ?? null,
+          devices: devices.devices.flatMap((d) => {
+            const lane = d.lanes.get(key)
+            return lane
+              ? [{
+                  id: d.id,
+                  maxBatchSize: lane.maxBatchSize,
+                  queue: { latency: lane.queue.latency.length, throughput: lane.queue.throughput.length, max: lane.maxQueue },
+                  inFlight: lane.inFlight,
+                  cost: { aMs: round(lane.cost.a, 3), bMs: round(lane.cost.b, 3), samples: lane.cost.samples },
+                  calibration: lane.report.calibration.map((c) => ({ batchSize: c.batchSize, ms: round(c.ms, 3) }))
+                }]
+              : []
+          })
+        }
+      })
+    }))
+  }
 
   app.get('/models', {
     schema: { summary: 'Models, their inputs, the devices serving them, queues and fitted cost models', tags: ['status'], response: { 200: ModelsReport, ...internal } }
@@ -87,6 +123,7 @@ export async function statusRoutes (app: FastifyInstance, opts: StatusRouteOptio
         }
       }),
       unavailable: Object.fromEntries(devices.unavailableModels),
+      repository: repositoryReport(),
       skippedDevices: Object.fromEntries(devices.skippedDevices)
     }
   })

@@ -21,9 +21,9 @@
 // Request parameters: top_k (1–1000), score_threshold, iou_threshold (0–1), as the query of
 // /classify and /detect; binary_data_output (every output in binary).
 import type { ModelInfo } from '../../models/model-spec.js'
-import type { ItemParams, ItemResult, ModelReport } from '../../worker/protocol.js'
+import type { DecodedResult, ItemParams, ModelReport } from '../../worker/protocol.js'
 import { InvalidInferRequest, TooManyItems } from '../../errors.js'
-import { bytesElements, elementCount, fp32Values, type InferRequest, type RequestOutput, type ResponseTensor } from './wire.js'
+import { bytesElements, elementCount, fp32Values, type Datatype, type InferRequest, type RequestOutput, type ResponseTensor } from './wire.js'
 
 export const IMAGE_INPUT = 'encoded_image'
 /** items (images or tensor rows) in one request: each is a queued request of its own */
@@ -40,7 +40,7 @@ export function maxJsonValues (model: ModelInfo): number {
   return MAX_JSON_ITEMS * 3 * model.input.width * model.input.height + 4096
 }
 
-export interface TensorMetadata { name: string, datatype: 'FP32' | 'INT32' | 'BYTES', shape: number[] }
+export interface TensorMetadata { name: string, datatype: Datatype, shape: number[] }
 export interface ModelMetadata {
   name: string
   versions: string[]
@@ -143,7 +143,7 @@ export function planInfer (model: ModelInfo, req: InferRequest): Plan {
 }
 
 /** The requested outputs, items in request order. */
-export function assembleOutputs (model: ModelInfo, plan: Plan, results: ItemResult[]): ResponseTensor[] {
+export function assembleOutputs (model: ModelInfo, plan: Plan, results: DecodedResult[]): ResponseTensor[] {
   const n = results.length
   return plan.outputs.map(({ name, binary }): ResponseTensor => {
     if (name === model.output.name) {

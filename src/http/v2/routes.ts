@@ -1,9 +1,11 @@
 // The Open Inference Protocol (KServe v2) over REST, beside /classify and /detect:
 //   GET  /v2                                     server metadata
 //   GET  /v2/health/live, /v2/health/ready       liveness, readiness (as /healthz, /readyz)
-//   GET  /v2/models/{name}[/versions/1]          model metadata (model-io.ts)
-//   GET  /v2/models/{name}[/versions/1]/ready    200 when loaded on a healthy device, else 503
-//   POST /v2/models/{name}[/versions/1]/infer    inference, JSON or binary (wire.ts)
+//   GET  /v2/models/{name}[/versions/{v}]        model metadata (model-io.ts; tensor-io.ts)
+//   GET  /v2/models/{name}[/versions/{v}]/ready  200 when loaded on a healthy device, else 503
+//   POST /v2/models/{name}[/versions/{v}]/infer  inference, JSON or binary (wire.ts)
+// A configured model has version 1; a plain ONNX model of the repository (live-repository.ts)
+// the versions served, each its own lane `<name>@<version>`, and its own tensors (tensor-io.ts).
 // An infer request takes the path of POST /classify and /detect through the server: routing
 // headers (requestOptions), admission before any decoding (dispatcher.admit), decode slots
 // (the gate, for encoded images only: a tensor input has nothing to decode), then every item
@@ -24,11 +26,13 @@ import type { ModelInfo } from '../../models/model-spec.js'
 import type { DecodeGate } from '../../preprocess/decode-gate.js'
 import { decodeImage } from '../../preprocess/decode-image.js'
 import type { DispatchOptions, Dispatched, Dispatcher } from '../../router/dispatcher.js'
-import type { PreparedImage } from '../../worker/protocol.js'
+import { decoded, type PreparedImage } from '../../worker/protocol.js'
 import { annotate } from '../answer-headers.js'
 import { requestOptions } from '../request-options.js'
 import { assembleOutputs, checkNames, maxJsonValues, modelMetadata, planInfer, type Plan } from './model-io.js'
 import { encodeInferResponse, parseInferRequest } from './wire.js'
+import type { LiveRepository } from '../../models/live-repository.js'
+import { assembleTensors, planTensors, tensorJsonValues, tensorMetadata } from './tensor-io.js'
 
 export interface V2RouteOptions {
   config: Config
@@ -40,6 +44,8 @@ export interface V2RouteOptions {
   isShuttingDown: () => boolean
   /** which routes this registration adds: metadata and health (open), or infer (behind API keys) */
   surface: 'metadata' | 'infer'
+  /** the plain ONNX models loaded at run time, with their versions */
+  repository: LiveRepository
 }
 
 interface Params { model: string, version?: string }
@@ -55,7 +61,7 @@ const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import
  * health: open) outside the inference context, `surface: 'infer'` inside it (API keys apply).
  */
 export async function v2Routes (app: FastifyInstance, opts: V2RouteOptions): Promise<void> {
-  const { config, models, devices, dispatcher, gate, metrics } = opts
+  const { config, models, devices, dispatcher, gate, metrics, repository } = opts
   for (const m of models.values()) checkNames(m)
   if (opts.surface === 'infer') app.decorateRequest('inference', null as unknown as FastifyRequest['inference'])
   // Any Content-Type (tritonclient sends none; JSON or application/octet-stream otherwise): the
@@ -64,10 +70,12 @@ export async function v2Routes (app: FastifyInstance, opts: V2RouteOptions): Pro
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: config.images.maxBodyBytes }, (_req, body, done) => done(null, body))
 
+  /** a plain model of the repository: its served version (the newest, or the one asked for) */
+  const plainModel = (p: Params): { key: string, version: number } | undefined => models.has(p.model) ? undefined : repository.resolve(p.model, p.version)
   const lookup = (p: Params): ModelInfo => {
     const model = models.get(p.model)
     if (!model) throw new ModelNotFound('served', p.model)
-    if (p.version !== undefined && p.version !== '1') throw new ModelVersionNotFound(p.model, p.version)
+    if (p.version !== undefined && p.version !== '1') throw new ModelVersionNotFound(p.model, p.version, '1')
     return model
   }
   const ready = (): boolean => !opts.isShuttingDown() && [...devices.readiness().values()].every(Boolean)
@@ -80,11 +88,22 @@ export async function v2Routes (app: FastifyInstance, opts: V2RouteOptions): Pro
   })
 
   const metadata = async (request: FastifyRequest<{ Params: Params }>) => {
+    const plain = plainModel(request.params)
+    if (plain) {
+      const tensors = repository.report(plain.key)?.tensors
+      if (!tensors) throw new ModelNotFound('served', request.params.model)
+      return tensorMetadata(request.params.model, repository.served(request.params.model), tensors)
+    }
     const model = lookup(request.params)
     const report = devices.devices.find((d) => d.lanes.has(model.name))?.lanes.get(model.name)?.report
     return modelMetadata(model, report)
   }
   const modelReady = async (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
+    const plain = plainModel(request.params)
+    if (plain) {
+      const r = !opts.isShuttingDown() && devices.devices.some((d) => d.healthy && d.lanes.has(plain.key))
+      return reply.code(r ? 200 : 503).send({ name: request.params.model, ready: r })
+    }
     const model = lookup(request.params)
     const r = !opts.isShuttingDown() && devices.readiness().get(model.name) === true
     return reply.code(r ? 200 : 503).send({ name: model.name, ready: r })
@@ -94,6 +113,8 @@ export async function v2Routes (app: FastifyInstance, opts: V2RouteOptions): Pro
     const started = performance.now()
     // an unknown name is not a metric label: clients could mint label values without end
     request.inference = { model: models.has(request.params.model) ? request.params.model : '', device: '', variant: '' }
+    const plain = plainModel(request.params)
+    if (plain) return inferPlain(request, reply, plain.key, started)
     const model = lookup(request.params)
     const name = model.name
     const ro = requestOptions(request.headers, config.routing)
@@ -142,8 +163,59 @@ export async function v2Routes (app: FastifyInstance, opts: V2RouteOptions): Pro
       totalMs
     })
 
-    const outputs = assembleOutputs(model, plan, done.map((d) => d.done.result))
+    const outputs = assembleOutputs(model, plan, done.map((d) => decoded(d.done.result)))
     const encoded = encodeInferResponse({ model_name: name, model_version: '1', ...(req.id !== undefined ? { id: req.id } : {}) }, outputs)
+    if (encoded.headerLength === null) return reply.type('application/json').send(encoded.body)
+    return reply.header('inference-header-content-length', String(encoded.headerLength)).type('application/octet-stream').send(encoded.body)
+  }
+
+  /** A plain model's request: its own tensors, each item routed to a lane `key` (model@version). */
+  async function inferPlain (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply, key: string, started: number) {
+    request.inference.model = key
+    const tensors = repository.report(key)?.tensors
+    const ro = requestOptions(request.headers, config.routing)
+    const routing: DispatchOptions = { policy: ro.policy, deadline: started + ro.deadlineMs, pinned: ro.pinned }
+    const body = request.body
+    if (!Buffer.isBuffer(body) || body.length === 0) throw new InvalidInferRequest('the body carries no JSON inference request')
+    dispatcher.admit(key, routing) // refuses a version no healthy device serves (503) before parsing
+    const req = parseInferRequest(body, request.headers['inference-header-content-length'], tensorJsonValues(tensors!))
+    const plan = planTensors(request.params.model, tensors!, req)
+    const settled = await Promise.allSettled(plan.items.map((bytes) => {
+      const image = (): PreparedImage => ({ pixels: bytes.slice(), width: 0, height: 0, originalWidth: 0, originalHeight: 0, tensor: true })
+      return dispatcher.dispatch(key, image(), {}, routing, async () => image())
+    }))
+    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected')
+    if (failed) throw failed.reason
+    const done = (settled as Array<PromiseFulfilledResult<Dispatched>>).map((s) => s.value)
+    const totalMs = performance.now() - started
+    const devicesUsed = [...new Set(done.map((d) => d.device))].join(',')
+    request.inference.device = devicesUsed
+    request.inference.variant = 'default'
+    for (const d of done) {
+      const labels = { device: d.device, model: key, policy: ro.policy }
+      metrics.queueWait.observe(labels, d.queueMs / 1000)
+      metrics.inference.observe(labels, d.inferenceMs / 1000)
+    }
+    metrics.request.observe({ device: done[0]!.device, model: key, policy: ro.policy }, totalMs / 1000)
+    const most = (f: (x: Dispatched) => number): number => Math.max(...done.map(f))
+    annotate(reply, {
+      device: devicesUsed,
+      variant: 'default',
+      batchSize: done.map((d) => d.batchSize).join(','),
+      policy: ro.policy,
+      predictedMs: most((d) => d.predictedMs),
+      decodeMs: 0,
+      queueMs: most((d) => d.queueMs),
+      inferenceMs: most((d) => d.inferenceMs),
+      postprocessMs: most((d) => d.postprocessMs),
+      totalMs
+    })
+    const results = done.map((d) => {
+      if (d.result.kind !== 'tensors') throw new Error(`lane ${key} answered without tensors`)
+      return d.result
+    })
+    const version = key.slice(key.lastIndexOf('@') + 1)
+    const encoded = encodeInferResponse({ model_name: request.params.model, model_version: version, ...(req.id !== undefined ? { id: req.id } : {}) }, assembleTensors(plan, results))
     if (encoded.headerLength === null) return reply.type('application/json').send(encoded.body)
     return reply.header('inference-header-content-length', String(encoded.headerLength)).type('application/octet-stream').send(encoded.body)
   }

@@ -214,7 +214,7 @@ export function bytesElements (t: RequestInput, expected: number, base64: boolea
 }
 
 /** Visits JSON data row-major, flat or nested, without recursion (depth is bounded anyway). */
-function flatten (t: RequestInput, visit: (v: unknown) => void): void {
+export function flatten (t: RequestInput, visit: (v: unknown) => void): void {
   if (!Array.isArray(t.data)) throw bad(`input ${t.name}: data must be an array`)
   const stack: Array<{ a: unknown[], i: number }> = [{ a: t.data, i: 0 }]
   while (stack.length > 0) {
@@ -230,9 +230,10 @@ function flatten (t: RequestInput, visit: (v: unknown) => void): void {
 
 export interface ResponseTensor {
   name: string
-  datatype: 'FP32' | 'INT32' | 'BYTES'
+  datatype: Datatype
   shape: number[]
-  data: Float32Array | Int32Array | string[]
+  /** BYTES: strings; otherwise the typed array of the datatype (FP16 as its Uint16 bits, BOOL as Uint8) */
+  data: ArrayBufferView | string[]
   /** sent as binary data after the JSON header */
   binary: boolean
 }
@@ -250,7 +251,7 @@ export function encodeInferResponse (head: { model_name: string, model_version: 
     ...head,
     outputs: outputs.map((o) => {
       const base = { name: o.name, datatype: o.datatype, shape: o.shape }
-      if (!o.binary) return { ...base, data: Array.isArray(o.data) ? o.data : Array.from(o.data) }
+      if (!o.binary) return { ...base, data: Array.isArray(o.data) ? o.data : jsonValues(o.datatype, o.data) }
       const bytes = binaryOf(o)
       parts.push(bytes)
       return { ...base, parameters: { binary_data_size: bytes.length } }
@@ -259,6 +260,24 @@ export function encodeInferResponse (head: { model_name: string, model_version: 
   const header = Buffer.from(JSON.stringify(json))
   if (parts.length === 0) return { body: header, headerLength: null }
   return { body: Buffer.concat([header, ...parts]), headerLength: header.length }
+}
+
+/** A typed array as JSON values: 64-bit integers as numbers, BOOL as booleans, FP16 bits as numbers. */
+function jsonValues (datatype: Datatype, data: ArrayBufferView): unknown[] {
+  const values = Array.from(data as unknown as ArrayLike<number | bigint>)
+  if (datatype === 'BOOL') return values.map((v) => v !== 0)
+  if (datatype === 'FP16') return values.map((v) => halfToFloat(Number(v)))
+  if (datatype === 'INT64' || datatype === 'UINT64') return values.map(Number)
+  return values
+}
+
+function halfToFloat (h: number): number {
+  const sign = h & 0x8000 ? -1 : 1
+  const exp = (h >> 10) & 0x1f
+  const frac = h & 0x3ff
+  if (exp === 0) return sign * 2 ** -14 * (frac / 1024)
+  if (exp === 31) return frac === 0 ? sign * Infinity : NaN
+  return sign * 2 ** (exp - 15) * (1 + frac / 1024)
 }
 
 function binaryOf (o: ResponseTensor): Buffer {
