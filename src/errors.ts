@@ -52,6 +52,9 @@ export const NoHealthyDevice = createError('SY_NO_HEALTHY_DEVICE', 'No healthy d
 export const InferenceFailed = createError('SY_INFERENCE_FAILED', 'Inference failed on every device tried: %s', 503)
 export const ShuttingDown = createError('SY_SHUTTING_DOWN', 'The server is shutting down', 503)
 
+// 504: accepted, but its deadline passed before it could run (a hung or slow device)
+export const DeadlineExceeded = createError('SY_DEADLINE_EXCEEDED', 'The deadline passed before the request ran: it waited %d ms in the queue of device %s', 504)
+
 // 500: a bug (logged with its stack; the client learns nothing more)
 export const Internal = createError('SY_INTERNAL', 'Internal server error', 500)
 

@@ -67,7 +67,9 @@ export class Device extends Scheduler {
       costWindow: opts.costWindow,
       ...(opts.breakerThreshold !== undefined ? { breakerThreshold: opts.breakerThreshold } : {}),
       ...(opts.restartBackoffMs !== undefined ? { restartBackoffMs: opts.restartBackoffMs } : {}),
-      ...(opts.log !== undefined ? { log: opts.log } : {})
+      ...(opts.log !== undefined ? { log: opts.log } : {}),
+      watchdog: config.watchdog,
+      startTimeoutMs: config.startTimeoutMs
     })
     this.kind = config.kind
     this.isolation = deviceIsolation(config)

@@ -22,10 +22,13 @@ export interface Executor {
   run: (model: string, items: readonly QueuedItem[], done: BatchCallback) => void
   /** Finishes the batch in progress, then ends (by message: never a forced stop mid-run). */
   stop: () => Promise<void>
+  /**
+   * Forcibly ends the executor NOW (process mode: SIGKILL the child process); it then emits
+   * 'exit'. Thread executors do not implement it (a thread cannot be killed mid-run).
+   */
+  kill?: () => void
   /** 'exit' (code): the executor ended on its own (a worker thread that died). */
   on: (event: 'exit', listener: (code: number) => void) => unknown
-  /** Forcibly ends the executor now (process isolation: SIGKILL); it then emits 'exit'. Threads cannot. */
-  kill?: () => void
   /** Fault injection (devices/faults.ts); the old string form ('exit' | 'throw') keeps working. */
   injectFault?: (fault: FaultMode | Fault) => void
 }
