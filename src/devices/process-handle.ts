@@ -77,11 +77,12 @@ export class ProcessHandle extends EventEmitter implements Executor {
       })
       child.on('exit', (code, signal) => {
         this.alive = false
+        const expected = this.stopping // decided before failAll(), whose callbacks may stop() this handle
         const c = exitCode(code, signal)
         const how = signal !== null ? `killed by ${signal}` : `exited with code ${c}`
         if (!settled) { settled = true; reject(new WorkerStartError(`worker process ${how} during startup`, false)) }
         this.failAll(`worker process ${how}`)
-        if (!this.stopping) this.emit('exit', c)
+        if (!expected) this.emit('exit', c)
       })
       child.send(init)
     })
@@ -113,10 +114,12 @@ export class ProcessHandle extends EventEmitter implements Executor {
     child.kill('SIGKILL')
   }
 
-  /** Finishes the batch in progress, releases the sessions, lets the child exit. */
+  /** Finishes the batch in progress, releases the sessions, lets the child exit; a child still starting is killed. */
   async stop (): Promise<void> {
     const child = this.child
-    if (!child || !this.alive) { await this.exited; return }
+    if (child === null) return
+    // still starting (a start the scheduler gave up on), or already gone: nothing to finish
+    if (!this.alive) { this.stopping = true; this.kill(); await this.exited; return }
     this.stopping = true
     this.send({ type: 'stop' })
     await this.exited

@@ -2,17 +2,21 @@
 // worker threads, and the faults that only a process boundary survives. Every request is
 // pinned where placement matters; every wait is on an event (a device's 'health' and 'batch'
 // events, a worker's 'exit'), never on a time.
-//   cpu-t: worker threads, started slow (faults.inject: +100 ms a batch, from its calibration on)
-//   cpu-p: one worker in a child process
+//   cpu-t: worker threads, started slow (faults.inject: +100 ms a batch, from its calibration
+//          on); the default watchdog (5 s)
+//   cpu-p: one worker in a child process; its watchdog fires after 2 s (4 × predicted if more: far beyond any batch
+//          here but a hung one, whatever the machine's load)
 import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
+import type { Worker } from 'node:worker_threads'
 import t from 'tap'
 import { SHARED_IMAGES, startServer } from '../test-support/server.js'
 import type { BatchEvent, Device } from './device.js'
 import type { Executor } from './executor.js'
 import { ProcessHandle } from './process-handle.js'
+import type { WorkerHandle } from './worker-handle.js'
 
 const photo = (name: string): Buffer => readFileSync(join(SHARED_IMAGES, name))
 const jpeg = { 'content-type': 'image/jpeg' }
@@ -25,7 +29,7 @@ const device = { kind: 'cpu', required: true, workers: 1, intraOpThreads: 1, max
 const server = await startServer(t, {
   server: { logLevel: 'warn' },
   faults: { allow: true, inject: [{ device: 'cpu-t', mode: 'slow', delayMs: SLOW_MS }] },
-  devices: [{ ...device, id: 'cpu-t', isolation: 'thread' }, { ...device, id: 'cpu-p', isolation: 'process' }]
+  devices: [{ ...device, id: 'cpu-t', isolation: 'thread' }, { ...device, id: 'cpu-p', isolation: 'process', watchdog: { factor: 4, floorMs: 2000 } }]
 }, { logStream, deviceOptions: { restartBackoffMs: { initial: 20, max: 1000 } } })
 const { app, devices } = server
 const cpuT = devices.get('cpu-t')!
@@ -123,6 +127,36 @@ t.test("'hang': a child process whose run never returns is killed, its request a
   t.equal(res.headers['x-switchyard-device'], 'cpu-t', 'retried on the other device')
   await healthy(cpuP)
   t.equal((await post('/classify', 'dog.jpg', 'cpu-p')).headers['x-switchyard-device'], 'cpu-p', 'the device serves again')
+})
+
+t.test("'hang' under the watchdog: the hung child is killed, the request retried elsewhere, the device replaced", async (t) => {
+  const hung = executorOf(cpuP) as ProcessHandle
+  const exited = once(hung, 'exit')
+  logs.length = 0
+  cpuP.injectFault('hang')
+  const res = await post('/classify', 'eagle.jpg', 'cpu-p')
+  t.equal(res.statusCode, 200, 'answered')
+  t.equal(res.headers['x-switchyard-device'], 'cpu-t', 'by the retry on the other device')
+  t.same(await exited, [137], 'the watchdog killed the child (SIGKILL)')
+  t.ok(logs.some((l) => l.device === 'cpu-p' && /watchdog/.test(String(l.msg))), 'and said so')
+  await healthy(cpuP)
+  t.not((executorOf(cpuP) as ProcessHandle).pid, hung.pid, 'a new child process')
+  t.equal((await post('/classify', 'eagle.jpg', 'cpu-p')).headers['x-switchyard-device'], 'cpu-p', 'the device serves again')
+})
+
+t.test("'hang' in a worker thread: the watchdog abandons it, and the thread, released, ends instead of wedging the process", async (t) => {
+  const hung = executorOf(cpuT) as WorkerHandle
+  // the thread itself (private: a thread is never killed, so nothing else needs it)
+  const thread = (hung as unknown as { worker: Worker }).worker
+  const ended = once(thread, 'exit')
+  cpuT.injectFault('hang')
+  const res = await post('/classify', 'giraffe.jpg', 'cpu-t')
+  t.equal(res.statusCode, 200, 'answered')
+  t.equal(res.headers['x-switchyard-device'], 'cpu-p', 'by the retry on the other device')
+  await ended // without the release the thread would block in Atomics.wait for good
+  t.pass('the abandoned thread ended')
+  await healthy(cpuT)
+  t.equal((await post('/classify', 'giraffe.jpg', 'cpu-t')).headers['x-switchyard-device'], 'cpu-t', 'the device serves again')
 })
 
 t.test("'fail-start': the next replacement starts fail, and the backoff goes on until one starts", async (t) => {

@@ -30,7 +30,7 @@ export async function adminFaultRoutes (app: FastifyInstance, opts: AdminFaultRo
   app.removeContentTypeParser('application/json')
   app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: 4096 }, (_req, body, done) => {
     try {
-      done(null, JSON.parse(body as string))
+      done(null, body === '' ? undefined : JSON.parse(body as string))
     } catch (err) {
       done(new InvalidFault(`the body is not JSON: ${(err as Error).message}`), undefined)
     }
