@@ -29,6 +29,8 @@ import { checkDeviceVariants, unsuitedVariants } from './models/variants.js'
 import { round } from './util/format.js'
 import { DecodeGate } from './preprocess/decode-gate.js'
 import { Dispatcher } from './router/dispatcher.js'
+import { createJobs, type Jobs } from './jobs/jobs.js'
+import { jobRoutes } from './jobs/job-routes.js'
 
 const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version
 
@@ -47,6 +49,8 @@ export interface Switchyard {
   metricsApp: FastifyInstance | null
   devices: DeviceSet
   metrics: Metrics
+  /** asynchronous jobs; null when config.jobs.enabled is false */
+  jobs: Jobs | null
   listen: () => Promise<{ api: string, metrics: string | null }>
   close: () => Promise<void>
   readonly shuttingDown: boolean
@@ -154,6 +158,18 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
     await api.register(v2Routes, { ...v2, surface: 'infer' })
   })
 
+  // asynchronous jobs (src/jobs/): their own auth check (a job belongs to the key that submitted it)
+  let jobs: Jobs | null = null
+  if (config.jobs.enabled) {
+    try {
+      jobs = await createJobs(config, { models, devices, dispatcher, gate, metrics, log: app.log })
+    } catch (err) {
+      await devices.stop()
+      throw new StartupError(`jobs: ${(err as Error).message}`)
+    }
+    await app.register(jobRoutes, { config, models: modelMap, backend: jobs.backend, metrics })
+  }
+
   let metricsApp: FastifyInstance | null = null
   if (config.metrics.port === null) {
     await app.register(metricsRoute, { metrics })
@@ -167,6 +183,7 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
     metricsApp,
     devices,
     metrics,
+    jobs,
     get shuttingDown () { return shuttingDown },
     async listen () {
       const api = await app.listen({ host: config.server.host, port: config.server.port })
@@ -178,10 +195,12 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
       shuttingDown = true // /readyz answers 503; new inference requests get 503 SY_SHUTTING_DOWN
       if (config.server.shutdownDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, config.server.shutdownDelayMs))
       await app.close() // stops accepting; answers 503 to new requests; waits for in-flight ones
+      await jobs?.stopPulling() // job images taken finish and are stored; the rest stay queued
       await devices.drain()
       await devices.stop()
       for (const s of samplers) s.stop()
       await metricsApp?.close()
+      await jobs?.close()
     }
   }
 }

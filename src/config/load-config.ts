@@ -25,7 +25,9 @@ const ENV: ReadonlyArray<readonly [string, string, 'string' | 'int' | 'list']> =
   ['SWITCHYARD_CLASSIFY_MODEL', '/routes/classify', 'string'],
   ['SWITCHYARD_DETECT_MODEL', '/routes/detect', 'string'],
   ['SWITCHYARD_DEFAULT_POLICY', '/routing/defaultPolicy', 'string'],
-  ['SWITCHYARD_ROUTING_STRATEGY', '/routing/strategy', 'string']
+  ['SWITCHYARD_ROUTING_STRATEGY', '/routing/strategy', 'string'],
+  ['SWITCHYARD_JOBS_NATS_URL', '/jobs/nats/url', 'string'],
+  ['SWITCHYARD_JOBS_REPLICA', '/jobs/replica', 'string']
 ]
 
 export interface LoadOptions {
