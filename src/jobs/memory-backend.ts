@@ -69,7 +69,12 @@ export class MemoryBackend implements JobBackend {
       const list = this.waiters.get(model) ?? []
       this.waiters.set(model, list)
       list.push(done)
-      function done (): void { clearTimeout(timer); resolve() }
+      function done (): void {
+        clearTimeout(timer)
+        const at = list.indexOf(done)
+        if (at >= 0) list.splice(at, 1)
+        resolve()
+      }
     })
   }
 

@@ -55,6 +55,8 @@ export class NatsBackend implements JobBackend {
   private readonly inFlight = new Set<JsMsg>()
   private readonly heartbeat: NodeJS.Timeout
   private statsCache: { at: number, value: Promise<JobStats> } | null = null
+  /** pullers waiting for work, per model: woken by a submission on any replica */
+  private readonly waiters = new Map<string, Array<() => void>>()
 
   private constructor (
     private readonly opts: NatsBackendOptions,
@@ -67,6 +69,16 @@ export class NatsBackend implements JobBackend {
     this.stream = `${opts.prefix}_JOBS`
     // images running longer than half the ack wait are reported as still being worked on
     this.heartbeat = setInterval(() => { for (const m of this.inFlight) m.working() }, Math.max(500, opts.ackWaitMs / 2)).unref()
+    // a submission on any replica: its key's consumer joins the turns now, idle pullers wake
+    const sub = nc.subscribe(`${opts.prefix}.notify.*`)
+    void (async () => {
+      for await (const m of sub) {
+        const model = untoken(m.subject.slice(m.subject.lastIndexOf('.') + 1))
+        const t = this.turns.get(model)
+        if (t !== undefined) t.refreshedAt = 0
+        for (const w of this.waiters.get(model)?.splice(0) ?? []) w()
+      }
+    })()
   }
 
   static async connect (opts: NatsBackendOptions): Promise<NatsBackend> {
@@ -117,6 +129,7 @@ export class NatsBackend implements JobBackend {
       await this.js.publish(subject, json({ j: meta.id, i, k: meta.key, m: meta.model } satisfies WireItem), { msgID: `${meta.id}.${i}` })
     })
     this.statsCache = null
+    this.nc.publish(`${this.opts.prefix}.notify.${token(meta.model)}`)
   }
 
   async get (id: string): Promise<JobView | null> {
@@ -126,7 +139,7 @@ export class NatsBackend implements JobBackend {
     const results: ItemResult[] = []
     if (meta.images > 0) {
       const it = await this.kv.history({ key: `res.${id}.*` })
-      for await (const e of it) if (e.operation === 'PUT') results.push(parse<ItemResult>(e.value))
+      for await (const e of it) if (e?.operation === 'PUT') results.push(parse<ItemResult>(e.value)) // the iterator may yield undefined when its ordered consumer resets
     }
     results.sort((a, b) => a.index - b.index)
     let finishedAt: number | null = null
@@ -148,11 +161,11 @@ export class NatsBackend implements JobBackend {
     return n
   }
 
-  /** the durables of a model's keys, refreshed from the server at most once a second */
-  private async durablesOf (model: string, force: boolean): Promise<{ durables: string[], next: number, refreshedAt: number }> {
+  /** the durables of a model's keys, refreshed from the server after a submission (notify) and every few seconds */
+  private async durablesOf (model: string): Promise<{ durables: string[], next: number, refreshedAt: number }> {
     let t = this.turns.get(model)
     const now = Date.now()
-    if (t === undefined || (force && now - t.refreshedAt > 1000)) {
+    if (t === undefined || now - t.refreshedAt > 5000) {
       const prefix = `${token(model)}_`
       const names: string[] = []
       for await (const page of this.jsm.consumers.list(this.stream)) {
@@ -169,7 +182,7 @@ export class NatsBackend implements JobBackend {
   async take (model: string, n: number): Promise<Delivery[]> {
     if (n <= 0) return []
     const out: Delivery[] = []
-    const t = await this.durablesOf(model, false)
+    const t = await this.durablesOf(model)
     const k = t.durables.length
     if (k > 0) {
       // first pass: an equal share per key, starting with the key whose turn it is; second
@@ -191,7 +204,6 @@ export class NatsBackend implements JobBackend {
         out.push(...got.map((m) => this.deliver(model, m)))
       }
     }
-    if (out.length === 0) await this.durablesOf(model, true) // new keys may have come
     return out
   }
 
@@ -206,8 +218,19 @@ export class NatsBackend implements JobBackend {
     return msgs
   }
 
-  waitForWork (_model: string, ms: number): Promise<void> {
-    return new Promise((resolve) => setTimeout(resolve, ms))
+  waitForWork (model: string, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms)
+      const list = this.waiters.get(model) ?? []
+      this.waiters.set(model, list)
+      list.push(done)
+      function done (): void {
+        clearTimeout(timer)
+        const at = list.indexOf(done)
+        if (at >= 0) list.splice(at, 1)
+        resolve()
+      }
+    })
   }
 
   stats (): Promise<JobStats> {
@@ -233,6 +256,7 @@ export class NatsBackend implements JobBackend {
 
   async close (): Promise<void> {
     clearInterval(this.heartbeat)
+    for (const list of this.waiters.values()) for (const w of list.splice(0)) w()
     await this.nc.drain()
   }
 
