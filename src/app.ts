@@ -14,6 +14,7 @@ import { ShuttingDown, StartupError, withRetryAfter } from './errors.js'
 import { clientErrorHandler, frameworkErrors, installErrorHandling } from './http/error-handler.js'
 import { RAW_IMAGE_TYPES } from './http/read-image.js'
 import { openapi } from './http/openapi.js'
+import { adminFaultRoutes } from './http/routes/admin-faults.js'
 import { inferRoutes } from './http/routes/infer.js'
 import { metricsRoute } from './http/routes/metrics.js'
 import { playgroundRoutes } from './http/routes/playground.js'
@@ -157,6 +158,9 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
     await api.register(inferRoutes, { config, models: modelMap, dispatcher, gate, metrics, devices })
     await api.register(v2Routes, { ...v2, surface: 'infer' })
   })
+
+  // fault injection at run time: only where the config allows faults (404 otherwise)
+  if (config.faults.allow) await app.register(adminFaultRoutes, { config, devices })
 
   // asynchronous jobs (src/jobs/): their own auth check (a job belongs to the key that submitted it)
   let jobs: Jobs | null = null

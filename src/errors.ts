@@ -14,18 +14,22 @@ export const InvalidHeader = createError('SY_INVALID_HEADER', 'Invalid header %s
 export const InvalidMultipart = createError('SY_INVALID_MULTIPART', 'Malformed multipart/form-data body: %s', 400)
 /** an Open Inference Protocol request that breaks the protocol or does not fit the model */
 export const InvalidInferRequest = createError('SY_INVALID_INFER_REQUEST', 'Invalid inference request: %s', 400)
+/** a POST /admin/faults body that names no fault this server can inject (devices/faults.ts) */
+export const InvalidFault = createError('SY_INVALID_FAULT', 'Invalid fault: %s', 400)
 /** a request HTTP or Fastify itself refuses (bad URL encoding, bad Content-Length, ...) */
 export const BadRequest = createError('SY_BAD_REQUEST', 'Bad request: %s', 400)
 
 // 401/403: access control
 export const Unauthorized = createError('SY_UNAUTHORIZED', 'An API key is required (Authorization: Bearer <key> or X-API-Key)', 401)
 export const Forbidden = createError('SY_FORBIDDEN', 'This API key has no access to model %s', 403)
+export const AdminUnauthorized = createError('SY_ADMIN_UNAUTHORIZED', 'This route needs an admin key (X-Switchyard-Admin-Key)', 401)
 
 // 404: nothing here by that name
 export const RouteNotFound = createError('SY_ROUTE_NOT_FOUND', 'No route %s %s', 404)
 export const ModelNotFound = createError('SY_MODEL_NOT_FOUND', 'No %s model named %s', 404)
 export const ModelVersionNotFound = createError('SY_MODEL_VERSION_NOT_FOUND', 'Model %s has no version %s (its only version is 1)', 404)
 export const DeviceNotFound = createError('SY_DEVICE_NOT_FOUND', 'No usable device %s serves model %s', 404)
+export const UnknownDevice = createError('SY_UNKNOWN_DEVICE', 'No device named %s', 404)
 export const VariantNotFound = createError('SY_VARIANT_NOT_FOUND', 'No device serves variant %s of model %s%s', 404)
 
 // 408: the client was too slow to send its body
@@ -57,6 +61,9 @@ export const JobTooLarge = createError('SY_JOB_TOO_LARGE', 'The job\'s images ex
 export const UrlFetchFailed = createError('SY_URL_FETCH_FAILED', 'Fetching %s failed: %s', 422)
 export const JobQuotaExceeded = createError('SY_JOB_QUOTA', 'This API key has %d images queued or running; %d more would pass its limit of %d (jobs.maxOutstandingPerKey)', 429)
 export const JobsUnavailable = createError('SY_JOBS_UNAVAILABLE', 'The job queue is unavailable: %s', 503)
+
+// 504: accepted, but its deadline passed before it could run (a hung or slow device)
+export const DeadlineExceeded = createError('SY_DEADLINE_EXCEEDED', 'The deadline passed before the request ran: it waited %d ms in the queue of device %s', 504)
 
 // 500: a bug (logged with its stack; the client learns nothing more)
 export const Internal = createError('SY_INTERNAL', 'Internal server error', 500)

@@ -5,8 +5,9 @@ import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { Value } from '@sinclair/typebox/value'
 import { ConfigError } from '../errors.js'
+import { faultProblem } from '../devices/faults.js'
 import { deepMerge, type Json } from '../util/merge.js'
-import { ConfigSchema, type Config } from './schema.js'
+import { ConfigSchema, deviceIsolation, type Config } from './schema.js'
 
 
 
@@ -69,6 +70,26 @@ export function loadConfig (opts: LoadOptions = {}): Config {
     raw.devices = parseDeviceList(env.SWITCHYARD_DEVICES)
     sources.set('/devices', 'SWITCHYARD_DEVICES')
   }
+  if (env.SWITCHYARD_ADMIN_KEYS) {
+    setPath(raw, '/auth/adminKeys', coerce(env.SWITCHYARD_ADMIN_KEYS, 'list'))
+    sources.set('/auth/adminKeys', 'SWITCHYARD_ADMIN_KEYS')
+  }
+  if (env.SWITCHYARD_FAULTS) {
+    let inject: unknown
+    try {
+      inject = JSON.parse(env.SWITCHYARD_FAULTS)
+    } catch (err) {
+      throw new ConfigError(`SWITCHYARD_FAULTS is not valid JSON: ${(err as Error).message}`)
+    }
+    setPath(raw, '/faults/inject', inject)
+    setPath(raw, '/faults/allow', true)
+    sources.set('/faults/inject', 'SWITCHYARD_FAULTS')
+  }
+  if (env.SWITCHYARD_ALLOW_FAULTS !== undefined && env.SWITCHYARD_ALLOW_FAULTS !== '') {
+    if (!/^(1|true|0|false)$/.test(env.SWITCHYARD_ALLOW_FAULTS)) throw new ConfigError(`SWITCHYARD_ALLOW_FAULTS must be 1, true, 0 or false (got "${env.SWITCHYARD_ALLOW_FAULTS}")`)
+    if (env.SWITCHYARD_FAULTS === undefined || env.SWITCHYARD_FAULTS === '') setPath(raw, '/faults/allow', /^(1|true)$/.test(env.SWITCHYARD_ALLOW_FAULTS))
+    sources.set('/faults/allow', 'SWITCHYARD_ALLOW_FAULTS')
+  }
   if (env.SWITCHYARD_API_KEYS) {
     setPath(raw, '/auth/apiKeys', parseApiKeys(env.SWITCHYARD_API_KEYS))
     sources.set('/auth/apiKeys', 'SWITCHYARD_API_KEYS')
@@ -103,6 +124,15 @@ function checkConsistency (config: Config): void {
   }
   for (const [i, name] of config.models.optional.entries()) {
     if (!enabled.has(name)) throw new ConfigError(`invalid config at /models/optional/${i}: model "${name}" is not in /models/enabled`)
+  }
+  for (const [i, f] of config.faults.inject.entries()) {
+    const device = config.devices.find((d) => d.id === f.device)
+    if (device === undefined) throw new ConfigError(`invalid config at /faults/inject/${i}/device: no device "${f.device}"`)
+    const problem = faultProblem(f, deviceIsolation(device))
+    if (problem !== null) throw new ConfigError(`invalid config at /faults/inject/${i}: ${problem}`)
+  }
+  if (config.faults.inject.length > 0 && !config.faults.allow) {
+    throw new ConfigError('invalid config at /faults/inject: faults are injected but /faults/allow is false')
   }
   if (config.decode.bulkSlots > config.decode.slots) {
     throw new ConfigError('invalid config at /decode/bulkSlots: must not exceed /decode/slots')

@@ -2,6 +2,7 @@
 // defaults a user sees; this schema is what every file and environment override is checked
 // against, so an invalid value fails at startup with the JSON path of the field.
 import { Type, type Static } from '@sinclair/typebox'
+import { FaultInjectionSchema } from '../devices/faults.js'
 import { STRATEGIES } from '../router/strategies.js'
 
 /** What a request asks for (X-Switchyard-Policy); the one declaration of the union.
@@ -38,7 +39,13 @@ export const DeviceSchema = Type.Object({
   watts: Type.Optional(Type.Object({
     busy: Type.Number({ minimum: 0, description: 'power drawn while running a batch' }),
     idle: Type.Number({ minimum: 0, description: 'power drawn while idle' })
-  }, { additionalProperties: false, description: 'default by kind: src/router/price.ts; measured by nvidia-smi on a CUDA device where it exists' }))
+  }, { additionalProperties: false, description: 'default by kind: src/router/price.ts; measured by nvidia-smi on a CUDA device where it exists' })),
+  watchdog: Type.Object({
+    factor: Type.Number({ minimum: 1, default: 4, description: 'a batch may run this many times its predicted time' }),
+    floorMs: Type.Integer({ minimum: 1, default: 5000, description: 'and at least this long' })
+  }, { additionalProperties: false, default: {}, description: 'a batch running past max(floorMs, factor × predicted ms) fails (its requests are retried elsewhere) and its worker is retired and replaced' }),
+  startTimeoutMs: Type.Integer({ minimum: 1, default: 120000, description: 'a replacement worker that has not started after this long counts as a failed start (the backoff goes on)' }),
+  isolation: Type.Optional(Type.Union([Type.Literal('thread'), Type.Literal('process')], { description: 'where the workers run: thread (worker_threads; a native crash or a hung run takes the server down or the worker for good) or process (a child process per worker, killed and replaced on a crash or hang; costs a copy of each image through a pipe). Default by kind: cpu thread, cuda process' }))
 }, { additionalProperties: false })
 export type DeviceConfig = Static<typeof DeviceSchema>
 
@@ -148,7 +155,17 @@ export const ConfigSchema = Type.Object({
     }, { additionalProperties: false, default: {} })
   }, { additionalProperties: false, default: {} }),
   auth: Type.Object({
-    apiKeys: Type.Array(ApiKey, { default: [] })
+    apiKeys: Type.Array(ApiKey, { default: [] }),
+    adminKeys: Type.Array(Type.String({ minLength: 16 }), { default: [], description: 'keys for /admin and /v2/repository load/unload (X-Switchyard-Admin-Key); empty: those routes are off' })
+  }, { additionalProperties: false, default: {} }),
+  faults: Type.Object({
+    allow: Type.Boolean({ default: false, description: 'accept fault injection (config inject, POST /admin/faults): tests, benchmarks, failure rehearsals; never in production (SWITCHYARD_ALLOW_FAULTS=1)' }),
+    inject: Type.Array(FaultInjectionSchema, { default: [], description: 'faults applied at startup (SWITCHYARD_FAULTS: a JSON array of these; implies allow)' })
   }, { additionalProperties: false, default: {} })
 }, { additionalProperties: false })
 export type Config = Static<typeof ConfigSchema>
+
+/** Where a device's workers run when its config does not say: processes for CUDA (where native faults come from), threads for the CPU (bench/results/isolation.md). */
+export function deviceIsolation (d: Pick<DeviceConfig, 'kind' | 'isolation'>): 'thread' | 'process' {
+  return d.isolation ?? (d.kind === 'cuda' ? 'process' : 'thread')
+}

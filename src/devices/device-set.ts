@@ -27,7 +27,8 @@ export class DeviceSet {
     // Triton's rule (a baseline): every device consumes one queue per model
     const sharedQueues = config.routing.strategy === 'shared-queue' ? new Map(models.map((m) => [m.name, new RequestQueue()])) : undefined
     for (const dc of config.devices) {
-      const device = new Device(dc, { calibrationRuns: config.routing.calibrationRuns, costWindow: config.routing.costWindow, log, ...(sharedQueues ? { sharedQueues } : {}), ...opts })
+      const faults = { allowFaults: config.faults.allow, faults: config.faults.inject.filter((f) => f.device === dc.id) }
+      const device = new Device(dc, { calibrationRuns: config.routing.calibrationRuns, costWindow: config.routing.costWindow, log, ...(sharedQueues ? { sharedQueues } : {}), ...faults, ...opts })
       try {
         await device.start(modelsFor(dc, models)) // each model with the weights of this device's variant
       } catch (err) {

@@ -3,12 +3,14 @@
 // sessions, has the first one calibrate every model, creates a lane per model from what the
 // workers report, and replaces workers that die. What runs when is the scheduler's business.
 import { availableParallelism } from 'node:os'
-import type { DeviceConfig } from '../config/schema.js'
+import { deviceIsolation, type DeviceConfig } from '../config/schema.js'
 import { DeviceUnavailableError, WorkerStartError } from '../errors.js'
 import type { ModelInfo } from '../models/model-spec.js'
 import type { ModelFailure, ModelReport, WorkerInit } from '../worker/protocol.js'
 import { realClock, type Clock } from './clock.js'
 import type { Executor } from './executor.js'
+import { faultProblem, toFault, type Fault, type FaultMode } from './faults.js'
+import { ProcessHandle } from './process-handle.js'
 import type { RequestQueue } from './request-queue.js'
 import type { Log } from '../util/log.js'
 import { Scheduler } from './scheduler.js'
@@ -30,7 +32,10 @@ export function autoIntraOpThreads (kind: DeviceConfig['kind'], cores: number, w
 export interface DeviceOptions {
   calibrationRuns: number
   costWindow: number
+  /** accept fault injection (devices/faults.ts): config faults.allow */
   allowFaults?: boolean
+  /** faults this device starts with (config faults.inject) */
+  faults?: Fault[]
   log?: Log
   /** consecutive failed batches before a worker is replaced (circuit breaker) */
   breakerThreshold?: number
@@ -47,6 +52,11 @@ export class Device extends Scheduler {
   private init: WorkerInit | null = null
   /** model → the variant loaded here (the weights sent to the workers are that variant's) */
   private readonly variantOf = new Map<string, string>()
+  /** thread (worker_threads) or process (a child process per worker) */
+  readonly isolation: 'thread' | 'process'
+  /** injected faults that outlive a worker: the slow-down, replacement starts still to fail */
+  private slowMs = 0
+  private failStarts = 0
 
   constructor (readonly config: DeviceConfig, private readonly opts: DeviceOptions) {
     super({
@@ -57,10 +67,53 @@ export class Device extends Scheduler {
       costWindow: opts.costWindow,
       ...(opts.breakerThreshold !== undefined ? { breakerThreshold: opts.breakerThreshold } : {}),
       ...(opts.restartBackoffMs !== undefined ? { restartBackoffMs: opts.restartBackoffMs } : {}),
-      ...(opts.log !== undefined ? { log: opts.log } : {})
+      ...(opts.log !== undefined ? { log: opts.log } : {}),
+      watchdog: config.watchdog,
+      startTimeoutMs: config.startTimeoutMs
     })
     this.kind = config.kind
-    this.factory = { spawn: (_index, done) => { this.startWorker(0).then((h) => done(null, h), (err: Error) => done(err)) } }
+    this.isolation = deviceIsolation(config)
+    this.factory = {
+      spawn: (_index, done) => {
+        const failStart = this.failStarts > 0
+        if (failStart) this.failStarts--
+        this.startWorker(0, undefined, failStart).then((h) => done(null, h), (err: Error) => done(err))
+      }
+    }
+  }
+
+  /**
+   * Fault injection (devices/faults.ts). 'slow' applies to every worker, replacements
+   * included, until cleared; 'fail-start' to the next replacement starts; the others to the
+   * next batch of the first live worker. Throws when faults are not allowed here or the fault
+   * cannot be (a 'crash' in a worker thread).
+   */
+  override injectFault (fault: FaultMode | Fault): void {
+    const f = toFault(fault)
+    if (this.opts.allowFaults !== true) throw new Error(`device ${this.id} does not accept faults (faults.allow is off)`)
+    const problem = faultProblem(f, this.isolation)
+    if (problem !== null) throw new Error(`device ${this.id}: ${problem}`)
+    if (f.mode === 'slow') {
+      this.slowMs = f.delayMs ?? 0
+      for (const w of this.workers) w.executor?.injectFault?.(f)
+    } else if (f.mode === 'fail-start') {
+      this.failStarts += f.count ?? 1
+    } else {
+      super.injectFault(f)
+    }
+  }
+
+  /** Clears the faults that last: the slow-down and replacement starts still to fail. */
+  clearFaults (): void {
+    this.failStarts = 0
+    if (this.slowMs === 0) return
+    this.slowMs = 0
+    for (const w of this.workers) w.executor?.injectFault?.({ mode: 'slow', delayMs: 0 })
+  }
+
+  /** The faults that last, as they stand (GET and DELETE /admin/faults answer them). */
+  get faults (): { slowMs: number, failStarts: number } {
+    return { slowMs: this.slowMs, failStarts: this.failStarts }
   }
 
   /** Starts the workers; the first one calibrates every model. Throws DeviceUnavailableError. */
@@ -81,8 +134,10 @@ export class Device extends Scheduler {
       calibrationRuns: this.opts.calibrationRuns,
       allowFaults: this.opts.allowFaults === true
     }
+    // a configured slow-down holds from the first batch, calibration included (a slow replica's costs)
+    for (const f of this.opts.faults ?? []) if (f.mode === 'slow' || f.mode === 'fail-start') this.injectFault(f)
     for (let i = 0; i < this.config.workers; i++) {
-      let handle: WorkerHandle
+      let handle: Executor
       try {
         // lanes come from the first worker, the one that calibrates (the others report none)
         handle = await this.startWorker(i === 0 ? this.opts.calibrationRuns : 0, i > 0 ? undefined : (started) => {
@@ -98,12 +153,14 @@ export class Device extends Scheduler {
       }
       this.adopt(i, handle)
     }
+    for (const f of this.opts.faults ?? []) if (f.mode !== 'slow' && f.mode !== 'fail-start') this.injectFault(f)
   }
 
-  private async startWorker (calibrationRuns: number, onReady?: (r: { models: ModelReport[], failures: ModelFailure[] }) => void): Promise<WorkerHandle & Executor> {
+  private async startWorker (calibrationRuns: number, onReady?: (r: { models: ModelReport[], failures: ModelFailure[] }) => void, failStart = false): Promise<Executor> {
     if (this.init === null) throw new DeviceUnavailableError(`device ${this.id} was not started`)
-    const handle = new WorkerHandle()
-    const started = await handle.start({ ...this.init, calibrationRuns })
+    const handle = this.isolation === 'process' ? new ProcessHandle() : new WorkerHandle()
+    const faults = this.opts.allowFaults === true ? { faults: { slowMs: this.slowMs, failStart } } : {}
+    const started = await handle.start({ ...this.init, calibrationRuns, ...faults })
     onReady?.(started)
     return handle
   }

@@ -3,6 +3,7 @@
 // and in tests, a simulated executor whose batch times come from a device profile. The
 // scheduler (scheduler.ts) decides what runs when; an executor only runs it and reports back.
 import type { ItemResult } from '../worker/protocol.js'
+import type { Fault, FaultMode } from './faults.js'
 import type { QueuedItem } from './request-queue.js'
 
 export interface BatchResult {
@@ -21,10 +22,15 @@ export interface Executor {
   run: (model: string, items: readonly QueuedItem[], done: BatchCallback) => void
   /** Finishes the batch in progress, then ends (by message: never a forced stop mid-run). */
   stop: () => Promise<void>
+  /**
+   * Forcibly ends the executor NOW (process mode: SIGKILL the child process); it then emits
+   * 'exit'. Thread executors do not implement it (a thread cannot be killed mid-run).
+   */
+  kill?: () => void
   /** 'exit' (code): the executor ended on its own (a worker thread that died). */
   on: (event: 'exit', listener: (code: number) => void) => unknown
-  /** Test hook: the next batch fails this way. */
-  injectFault?: (mode: 'exit' | 'throw') => void
+  /** Fault injection (devices/faults.ts); the old string form ('exit' | 'throw') keeps working. */
+  injectFault?: (fault: FaultMode | Fault) => void
 }
 
 /** Starts a replacement executor for worker slot `index`. */

@@ -61,6 +61,22 @@ export class RequestQueue {
     return (policy === 'latency' ? this.latency : this.throughput).splice(0, n)
   }
 
+  /** Removes one item (its client went away); false when it is not queued here. */
+  remove (item: QueuedItem): boolean {
+    const list = item.policy === 'latency' ? this.latency : this.throughput
+    // the first item not earlier than it, then along the equal deadlines
+    let lo = 0; let hi = list.length
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (list[mid]!.deadline < item.deadline) lo = mid + 1
+      else hi = mid
+    }
+    for (let i = lo; i < list.length && list[i]!.deadline === item.deadline; i++) {
+      if (list[i] === item) { list.splice(i, 1); return true }
+    }
+    return false
+  }
+
   /** Removes everything (shutdown, device loss). */
   drain (): QueuedItem[] {
     return this.latency.splice(0).concat(this.throughput.splice(0))

@@ -15,14 +15,26 @@
 //   busyUntil         when the running batch is predicted to end (cost model), 0 when idle
 // pump() and the router (router.ts) read these same fields, so they cannot disagree about
 // which worker takes which work.
+//
+// Nothing accepted is left without an answer (see docs/architecture.md, Faults):
+//   guard      executor.run throwing synchronously fails that batch like a batch that threw
+//   watchdog   a batch running past max(floorMs, factor × predicted ms) fails, its worker is
+//              retired (killed where the executor can be: a process; a thread is abandoned)
+//              and replaced; a late result from the abandoned executor is ignored
+//   deadlines  an item whose deadline passed while queued is answered SY_DEADLINE_EXCEEDED
+//              instead of run: when a batch is formed, and by a timer at the earliest queued
+//              deadline, so it does not wait behind a hung worker
+//   start      a replacement that does not start within startTimeoutMs counts as a failed
+//              start (the backoff goes on); should it arrive later, it is stopped
 import { EventEmitter } from 'node:events'
-import { BatchFailedError, DeviceRefusedError } from '../errors.js'
+import { BatchFailedError, DeadlineExceeded, DeviceRefusedError } from '../errors.js'
 import type { Log } from '../util/log.js'
 import type { ModelReport } from '../worker/protocol.js'
 import { planBatch, type BatchSlot } from './batcher.js'
 import type { Clock, TimerHandle } from './clock.js'
 import { CostModel } from './cost-model.js'
 import type { BatchResult, Executor, ExecutorFactory } from './executor.js'
+import type { Fault, FaultMode } from './faults.js'
 import { RequestQueue, type QueueConsumer, type QueuedItem } from './request-queue.js'
 
 export interface Lane extends BatchSlot {
@@ -47,7 +59,16 @@ export interface LaneSettings {
   queue?: RequestQueue
 }
 
-interface Running { lane: Lane, size: number, startedAt: number, predictedMs: number }
+interface Running {
+  lane: Lane
+  size: number
+  startedAt: number
+  predictedMs: number
+  /** the watchdog's timer; null once the batch settled */
+  watchdog: TimerHandle | null
+  /** set once the batch has been answered (a result, an error, the watchdog): later callbacks are ignored */
+  settled: boolean
+}
 
 export interface WorkerSlot {
   readonly index: number
@@ -84,8 +105,15 @@ export interface SchedulerOptions {
   /** consecutive failed batches before a worker is replaced (circuit breaker; default 3) */
   breakerThreshold?: number
   restartBackoffMs?: { initial: number, max: number }
+  /** a batch running longer than max(floorMs, factor × predicted ms) fails and its worker is retired (default 4, 5000) */
+  watchdog?: { factor: number, floorMs: number }
+  /** a replacement executor that has not started after this long counts as a failed start (default 120000) */
+  startTimeoutMs?: number
   log?: Log
 }
+
+export const DEFAULT_WATCHDOG = { factor: 4, floorMs: 5000 } as const
+export const DEFAULT_START_TIMEOUT_MS = 120_000
 
 /**
  * Events: 'batch' (BatchEvent) after every executed batch; 'health' (boolean) when it flips.
@@ -100,6 +128,9 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
   private lanesList: Lane[] = []
   private timer: TimerHandle | null = null
   private timerAt = Infinity
+  /** the deadline sweep: a timer at the earliest deadline queued */
+  private sweep: TimerHandle | null = null
+  private sweepAt = Infinity
   private pumping = false
   private holding = 0
   private pumpAgain = false
@@ -160,6 +191,7 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
       return
     }
     lane.queue.push(item)
+    if (item.deadline < this.sweepAt) this.sweepFrom(item.deadline)
     const consumers = lane.queue.consumers
     if (consumers.length === 1) this.pump()
     else for (const c of consumers) c.pump()
@@ -174,9 +206,17 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
     try { fn() } finally { this.holding--; this.pump() }
   }
 
-  /** Test hook: the next batch on the first live worker fails this way. */
-  injectFault (mode: 'exit' | 'throw'): void {
-    this.workers.find((w) => w.alive)?.executor?.injectFault?.(mode)
+  /** Fault injection (devices/faults.ts): the next batch on the first live worker fails this way. */
+  injectFault (fault: FaultMode | Fault): void {
+    this.workers.find((w) => w.alive)?.executor?.injectFault?.(fault)
+  }
+
+  /**
+   * Removes a still-queued item (its client went away) without answering it; false when it is
+   * not queued here (running, answered, or never here). An item in a running batch still runs.
+   */
+  cancel (model: string, item: QueuedItem): boolean {
+    return this.lanes.get(model)?.queue.remove(item) ?? false
   }
 
   /** Gives every free worker what the batcher says it should run. */
@@ -188,6 +228,7 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
       do {
         this.pumpAgain = false
         const now = this.clock.now()
+        this.expire(now) // a batch is never formed with an item whose deadline passed
         // reserved latency workers come first, so latency work lands on them when they are free
         for (const slot of this.workers) {
           if (!slot.alive || slot.running !== null) continue
@@ -210,20 +251,84 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
     this.timer = this.clock.setTimer(at, () => { this.timer = null; this.timerAt = Infinity; this.pump() })
   }
 
+  /**
+   * Answers SY_DEADLINE_EXCEEDED to every queued item whose deadline has passed (queues are in
+   * deadline order per class: only heads are looked at), then sets the sweep timer at the
+   * earliest deadline still queued.
+   */
+  private expire (now: number): void {
+    let next = Infinity
+    for (const lane of this.lanesList) {
+      next = Math.min(next, this.expireList(lane.queue.latency, now), this.expireList(lane.queue.throughput, now))
+    }
+    // a timer later than needed is moved; one earlier than needed fires and finds nothing
+    if (next === Infinity ? this.sweep !== null : next < this.sweepAt) this.sweepFrom(next)
+  }
+
+  /** expire() for one class of one queue; returns the earliest deadline left in it */
+  private expireList (list: QueuedItem[], now: number): number {
+    while (list.length > 0 && list[0]!.deadline <= now) {
+      const item = list.shift()!
+      item.reject(new DeadlineExceeded(Math.round(now - item.enqueuedAt), this.id))
+    }
+    return list.length > 0 ? list[0]!.deadline : Infinity
+  }
+
+  /** (Re)sets the deadline sweep timer to `at` (Infinity: none). */
+  private sweepFrom (at: number): void {
+    if (this.sweep !== null) this.clock.clearTimer(this.sweep)
+    this.sweep = null
+    this.sweepAt = at
+    if (at === Infinity || this.closed) return
+    this.sweep = this.clock.setTimer(at, () => {
+      this.sweep = null
+      this.sweepAt = Infinity
+      if (this.closed) return
+      this.expire(this.clock.now()) // answers what is due and sets the next sweep
+      this.pump()
+    })
+  }
+
   private dispatch (slot: WorkerSlot, lane: Lane, items: QueuedItem[], now: number): void {
     const predictedMs = lane.cost.predict(items.length)
-    const run: Running = { lane, size: items.length, startedAt: now, predictedMs }
+    const run: Running = { lane, size: items.length, startedAt: now, predictedMs, watchdog: null, settled: false }
     const executor = slot.executor!
     slot.running = run
     slot.busyUntil = now + predictedMs
     lane.inFlight += items.length
-    executor.run(lane.model, items, (err, res) => {
+    const w = this.sopts.watchdog ?? DEFAULT_WATCHDOG
+    const limitMs = Math.max(w.floorMs, Number.isFinite(predictedMs) ? w.factor * predictedMs : 0)
+    run.watchdog = this.clock.setTimer(now + limitMs, () => { run.watchdog = null; this.overran(slot, executor, run, items, limitMs) })
+    const settle = (err: Error | null, res?: BatchResult): void => {
+      if (run.settled) return // the watchdog answered already, or a second callback
+      run.settled = true
+      if (run.watchdog !== null) { this.clock.clearTimer(run.watchdog); run.watchdog = null }
       lane.inFlight -= items.length
       if (slot.running === run) { slot.running = null; slot.busyUntil = 0 }
       if (err !== null || res === undefined) this.failed(slot, executor, lane, items, err ?? new BatchFailedError('no result', false))
       else this.completed(slot, lane, items, run, res)
-      this.pump()
-    })
+    }
+    try {
+      executor.run(lane.model, items, (err, res) => { settle(err, res); this.pump() })
+    } catch (err) {
+      // e.g. postMessage refusing a transfer list: the batch fails, the slot is free again
+      settle(new BatchFailedError(`the worker refused the batch: ${(err as Error).message}`, false))
+      this.pumpAgain = true
+    }
+  }
+
+  /** The watchdog: the batch ran past its limit. It fails; its worker is retired and replaced. */
+  private overran (slot: WorkerSlot, executor: Executor, run: Running, items: QueuedItem[], limitMs: number): void {
+    if (run.settled) return
+    run.settled = true
+    run.lane.inFlight -= items.length
+    this.sopts.log?.warn({ device: this.id, worker: slot.index, model: run.lane.model, batchSize: items.length, limitMs: Math.round(limitMs) }, 'watchdog: batch ran past its limit; retiring the worker')
+    // retired first, so that the items' retries cannot land on this worker; a process executor
+    // is killed, a thread cannot be (it is abandoned: see retire)
+    if (slot.executor === executor) this.retire(slot, true)
+    const err = new BatchFailedError(`batch ran past the watchdog limit of ${Math.round(limitMs)} ms`, true)
+    for (const item of items) item.reject(err)
+    this.pump()
   }
 
   private completed (slot: WorkerSlot, lane: Lane, items: QueuedItem[], run: Running, res: BatchResult): void {
@@ -259,8 +364,12 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
     }
   }
 
-  /** Takes a failed worker out of service and starts a replacement with backoff. */
-  private retire (slot: WorkerSlot): void {
+  /**
+   * Takes a failed worker out of service and starts a replacement with backoff. `hung`: it is
+   * still running a batch — killed where the executor can be (a process); a thread cannot be
+   * stopped mid-run, so it is abandoned: told to stop once its run returns, its result ignored.
+   */
+  private retire (slot: WorkerSlot, hung = false): void {
     const executor = slot.executor
     if (executor === null) return
     slot.executor = null
@@ -268,7 +377,8 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
     slot.running = null
     slot.busyUntil = 0
     slot.errors = 0
-    void executor.stop() // after its error the worker is idle: a stop message is safe
+    if (hung && executor.kill !== undefined) executor.kill()
+    else void executor.stop() // after its error the worker is idle: a stop message is safe
     this.refreshWorkers()
     if (this.liveWorkers === 0) this.failQueued('device has no live worker')
     this.replace(slot, this.sopts.restartBackoffMs?.initial ?? 250)
@@ -278,9 +388,20 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
     const factory = this.factory
     if (factory === null || this.closed) return
     const max = this.sopts.restartBackoffMs?.max ?? 30_000
+    const timeoutMs = this.sopts.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS
     this.clock.setTimer(this.clock.now() + delay, () => {
       if (this.closed) return
-      factory.spawn(slot.index, (err, executor) => {
+      let answered = false
+      // a start that never calls back is a failed start: the backoff goes on
+      const timeout = this.clock.setTimer(this.clock.now() + timeoutMs, () => {
+        answered = true
+        this.sopts.log?.warn({ device: this.id, worker: slot.index, timeoutMs, retryInMs: delay }, 'replacement worker did not start in time')
+        this.replace(slot, Math.min(delay * 2, max))
+      })
+      const spawned = (err: Error | null, executor?: Executor): void => {
+        if (answered) { void executor?.stop(); return } // too late: its slot has moved on
+        answered = true
+        this.clock.clearTimer(timeout)
         if (this.closed) { void executor?.stop(); return }
         if (err !== null || executor === undefined) {
           this.sopts.log?.warn({ device: this.id, worker: slot.index, err: err?.message, retryInMs: delay }, 'replacement worker failed to start')
@@ -289,7 +410,12 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
         }
         this.sopts.log?.info({ device: this.id, worker: slot.index }, 'replacement worker ready')
         this.adopt(slot.index, executor)
-      })
+      }
+      try {
+        factory.spawn(slot.index, spawned)
+      } catch (err) {
+        spawned(err as Error)
+      }
     })
   }
 
@@ -324,6 +450,7 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
     this.closed = true
     if (this.timer !== null) this.clock.clearTimer(this.timer)
     this.timer = null
+    this.sweepFrom(Infinity)
     this.failQueued('device stopped')
     const running = this.workers.map((w) => w.executor?.stop())
     for (const w of this.workers) { w.executor = null; w.alive = false }

@@ -7,6 +7,7 @@ import { Worker } from 'node:worker_threads'
 import { BatchFailedError, WorkerStartError } from '../errors.js'
 import type { ModelFailure, ModelReport, RunMessage, WorkerInit, WorkerToMain } from '../worker/protocol.js'
 import type { BatchCallback, Executor } from './executor.js'
+import { toFault, type Fault, type FaultMode } from './faults.js'
 import type { QueuedItem } from './request-queue.js'
 
 // Source (.ts under the test loader, which workers inherit) or build output (.js).
@@ -21,10 +22,12 @@ export class WorkerHandle extends EventEmitter implements Executor {
   private worker: Worker | null = null
   private readonly pending = new Map<number, Pending>()
   private stopping = false
+  /** set to 1 to release a run blocked by a 'hang' fault (a thread cannot be killed) */
+  private readonly hangRelease = new Int32Array(new SharedArrayBuffer(4))
   alive = false
 
   async start (init: WorkerInit): Promise<{ models: ModelReport[], failures: ModelFailure[] }> {
-    const worker = new Worker(WORKER_URL, { workerData: init, name: 'switchyard-inference' })
+    const worker = new Worker(WORKER_URL, { workerData: { ...init, hangRelease: this.hangRelease.buffer }, name: 'switchyard-inference' })
     this.worker = worker
     return new Promise((resolve, reject) => {
       let settled = false
@@ -90,9 +93,10 @@ export class WorkerHandle extends EventEmitter implements Executor {
     worker.postMessage({ type: 'run', batchId, model, items: batch } satisfies RunMessage, transfer)
   }
 
-  /** Test hook: make the next batch fail by exiting the thread or throwing. */
-  injectFault (mode: 'exit' | 'throw'): void {
-    this.worker?.postMessage({ type: 'fault', mode })
+  /** Fault injection (devices/faults.ts); the worker ignores it unless faults are allowed. */
+  injectFault (fault: FaultMode | Fault): void {
+    const { mode, delayMs } = toFault(fault)
+    this.worker?.postMessage({ type: 'fault', mode, ...(delayMs !== undefined ? { delayMs } : {}) })
   }
 
   /** Finish the batch in progress, release sessions, let the thread exit. */
@@ -101,6 +105,9 @@ export class WorkerHandle extends EventEmitter implements Executor {
     if (!worker || !this.alive) return
     this.stopping = true
     const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()))
+    // a run blocked by a 'hang' fault gives up (its batch fails), so the stop message is read
+    Atomics.store(this.hangRelease, 0, 1)
+    Atomics.notify(this.hangRelease, 0)
     worker.postMessage({ type: 'stop' })
     await exited
   }

@@ -30,7 +30,7 @@ export function installErrorHandling (app: FastifyInstance, maxBodyBytes: number
 
   app.setErrorHandler((err: AnyError, request, reply) => {
     const m = map(err, request, maxBodyBytes)
-    if (m.statusCode >= 500 && m.statusCode !== 503) request.log.error({ err }, 'unhandled error')
+    if (m.statusCode >= 500 && m.statusCode !== 503 && m.statusCode !== 504) request.log.error({ err }, 'unhandled error')
     send(reply, m, request)
   })
 }

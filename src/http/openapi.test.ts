@@ -50,7 +50,7 @@ t.test('inference operations: body, headers, every error status with its declare
       t.same(codes, DECLARED_ERRORS.filter((e) => e.statusCode === status).map((e) => e.code).sort(), `${path}: ${status} lists the codes errors.ts declares`)
     }
   }
-  t.same(ERROR_STATUSES, [400, 401, 403, 404, 408, 413, 415, 422, 429, 431, 500, 503])
+  t.same(ERROR_STATUSES, [400, 401, 403, 404, 408, 413, 415, 422, 429, 431, 500, 503, 504])
   const detect = doc.paths['/detect'].post.responses['200'].content
   t.same(Object.keys(detect).sort(), ['application/json', 'image/jpeg', 'image/png'], '/detect answers JSON or a drawn image')
   t.ok(doc.paths['/detect'].post.parameters.some((p: { name: string }) => p.name === 'format'), '?format is documented')

@@ -6,6 +6,7 @@
 import { EventEmitter } from 'node:events'
 import type { VirtualClock } from '../devices/clock.js'
 import type { BatchCallback, Executor, ExecutorFactory } from '../devices/executor.js'
+import { toFault, type Fault, type FaultMode } from '../devices/faults.js'
 import type { QueuedItem } from '../devices/request-queue.js'
 import { BatchFailedError } from '../errors.js'
 import type { ItemResult } from '../postprocess/types.js'
@@ -93,8 +94,9 @@ export class SimulatedExecutor extends EventEmitter implements Executor {
     this.emit('exit', 70)
   }
 
-  injectFault (mode: 'exit' | 'throw'): void {
-    this.fault = mode
+  injectFault (fault: FaultMode | Fault): void {
+    const { mode } = toFault(fault)
+    if (mode === 'exit' || mode === 'throw') this.fault = mode
   }
 
   async stop (): Promise<void> {

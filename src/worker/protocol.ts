@@ -1,6 +1,7 @@
 // Messages between a device's main-thread handle and its inference worker. Pixel buffers are
 // offered in the transfer list; results come back as plain objects (raw output slices, when
 // asked for, as transferred Float32Arrays).
+import type { FaultMode } from '../devices/faults.js'
 import type { ModelSpec } from '../models/model-spec.js'
 import type { ItemResult } from '../postprocess/types.js'
 
@@ -22,8 +23,12 @@ export interface WorkerInit {
   models: WorkerModel[]
   /** timed runs per batch size (0: no calibration, e.g. a replacement worker) */
   calibrationRuns: number
-  /** accept 'fault' messages (tests only) */
+  /** accept 'fault' messages (tests, benchmarks, rehearsals: faults.allow) */
   allowFaults: boolean
+  /** faults a new worker starts with (devices/faults.ts): the device's slow-down, a start that fails */
+  faults?: { slowMs: number, failStart: boolean }
+  /** thread isolation only: set to 1 (and notified) to release a worker blocked by a 'hang' fault so it can stop */
+  hangRelease?: SharedArrayBuffer
 }
 
 /**
@@ -64,7 +69,7 @@ export interface RunMessage {
 export type MainToWorker =
   | RunMessage
   | { type: 'stop' }
-  | { type: 'fault', mode: 'exit' | 'throw' }
+  | { type: 'fault', mode: FaultMode, delayMs?: number }
 
 
 export interface ModelReport {

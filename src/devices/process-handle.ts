@@ -1,0 +1,136 @@
+// The main thread's end of one inference worker in a child process (process isolation): the
+// same worker code as a thread (worker/worker-core.ts), behind a process boundary, so that a
+// native crash (abort, segfault) ends the child only and a run that never returns can be
+// killed (SIGKILL) — neither is possible with a worker thread. Batches go over the IPC channel
+// with V8 serialisation ('advanced'): typed arrays cross as bytes, one copy each way
+// (bench/results/isolation.md measures what that costs per image against threads).
+import { fork, type ChildProcess } from 'node:child_process'
+import { EventEmitter } from 'node:events'
+import { extname } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { BatchFailedError, WorkerStartError } from '../errors.js'
+import type { ModelFailure, ModelReport, RunMessage, WorkerInit, WorkerToMain, MainToWorker } from '../worker/protocol.js'
+import type { BatchCallback, Executor } from './executor.js'
+import { toFault, type Fault, type FaultMode } from './faults.js'
+import type { QueuedItem } from './request-queue.js'
+
+// Source (.ts under the test loader, which fork() passes on in execArgv) or build output (.js).
+const ENTRY = fileURLToPath(new URL(`../worker/inference-process${extname(fileURLToPath(import.meta.url))}`, import.meta.url))
+
+let nextBatchId = 1
+
+/** Exit code of a child that ended by a signal, as a shell reports it (SIGABRT 134, SIGKILL 137). */
+function exitCode (code: number | null, signal: NodeJS.Signals | null): number {
+  if (code !== null) return code
+  const n = signal === null ? 0 : ({ SIGABRT: 6, SIGKILL: 9, SIGSEGV: 11, SIGTERM: 15, SIGBUS: 7, SIGILL: 4, SIGFPE: 8 } as Record<string, number>)[signal] ?? 0
+  return 128 + n
+}
+
+/** Emits 'exit' (code) when the child ends for any reason other than stop(), kill() included. */
+export class ProcessHandle extends EventEmitter implements Executor {
+  private child: ChildProcess | null = null
+  private readonly pending = new Map<number, BatchCallback>()
+  private stopping = false
+  private exited: Promise<void> = Promise.resolve()
+  alive = false
+
+  /** the child's pid (tests, logs) */
+  get pid (): number | undefined {
+    return this.child?.pid
+  }
+
+  async start (init: WorkerInit): Promise<{ models: ModelReport[], failures: ModelFailure[] }> {
+    const child = fork(ENTRY, [], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    this.child = child
+    this.exited = new Promise((resolve) => child.once('exit', () => resolve()))
+    return new Promise((resolve, reject) => {
+      let settled = false
+      child.on('message', (msg: WorkerToMain) => {
+        switch (msg.type) {
+          case 'ready':
+            settled = true
+            this.alive = true
+            resolve({ models: msg.models, failures: msg.failures })
+            break
+          case 'init-error':
+            settled = true
+            reject(new WorkerStartError(msg.message, msg.providerUnavailable))
+            child.kill('SIGKILL') // idle, and any process may be killed
+            break
+          case 'result': {
+            const done = this.pending.get(msg.batchId)
+            this.pending.delete(msg.batchId)
+            done?.(null, { results: msg.results, serviceMs: msg.prepMs + msg.runMs + msg.postMs, postMs: msg.postMs })
+            break
+          }
+          case 'batch-error': {
+            const done = this.pending.get(msg.batchId)
+            this.pending.delete(msg.batchId)
+            done?.(new BatchFailedError(msg.message, false))
+            break
+          }
+        }
+      })
+      child.on('error', (err) => {
+        // fork failed, or a message could not be sent; the 'exit' event follows if it ran
+        if (!settled) { settled = true; reject(new WorkerStartError(err.message, false)) }
+      })
+      child.on('exit', (code, signal) => {
+        this.alive = false
+        const c = exitCode(code, signal)
+        const how = signal !== null ? `killed by ${signal}` : `exited with code ${c}`
+        if (!settled) { settled = true; reject(new WorkerStartError(`worker process ${how} during startup`, false)) }
+        this.failAll(`worker process ${how}`)
+        if (!this.stopping) this.emit('exit', c)
+      })
+      child.send(init)
+    })
+  }
+
+  run (model: string, items: readonly QueuedItem[], done: BatchCallback): void {
+    const child = this.child
+    if (!child || !this.alive || !child.connected) {
+      queueMicrotask(() => done(new BatchFailedError('worker process is not running', true)))
+      return
+    }
+    const batchId = nextBatchId++
+    const batch: RunMessage['items'] = []
+    for (const { image, params } of items) batch.push({ image, params })
+    this.pending.set(batchId, done)
+    this.send({ type: 'run', batchId, model, items: batch })
+  }
+
+  /** Fault injection (devices/faults.ts); the worker ignores it unless faults are allowed. */
+  injectFault (fault: FaultMode | Fault): void {
+    const { mode, delayMs } = toFault(fault)
+    this.send({ type: 'fault', mode, ...(delayMs !== undefined ? { delayMs } : {}) })
+  }
+
+  /** Ends the child now (SIGKILL), whatever it is doing; 'exit' follows, and its batch fails. */
+  kill (): void {
+    const child = this.child
+    if (child === null || child.exitCode !== null || child.signalCode !== null) return
+    child.kill('SIGKILL')
+  }
+
+  /** Finishes the batch in progress, releases the sessions, lets the child exit. */
+  async stop (): Promise<void> {
+    const child = this.child
+    if (!child || !this.alive) { await this.exited; return }
+    this.stopping = true
+    this.send({ type: 'stop' })
+    await this.exited
+  }
+
+  private send (msg: MainToWorker): void {
+    const child = this.child
+    if (child === null || !child.connected) return
+    // a send that fails (the child just died) surfaces as its 'exit', which fails the batch
+    child.send(msg, () => {})
+  }
+
+  private failAll (reason: string): void {
+    for (const done of this.pending.values()) done(new BatchFailedError(reason, true))
+    this.pending.clear()
+  }
+}
