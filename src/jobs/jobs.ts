@@ -58,9 +58,19 @@ export async function createJobs (config: Config, deps: JobDeps): Promise<Jobs> 
       log: deps.log
     }))
     : []
+  // every series exists from the first scrape, at 0, for each model this replica serves
+  for (const m of served) {
+    deps.metrics.jobsSubmitted.inc({ model: m.name }, 0)
+    deps.metrics.jobRedeliveries.inc({ model: m.name }, 0)
+    for (const outcome of ['ok', 'failed']) deps.metrics.jobImagesDone.inc({ model: m.name, outcome }, 0)
+  }
   deps.metrics.jobs = {
-    stats: () => backend.stats(),
-    running: () => new Map(pullers.map((p, i) => [served[i]!.name, p.running]))
+    stats: async () => {
+      const s = await backend.stats()
+      for (const m of served) if (!s.queued.has(m.name)) s.queued.set(m.name, 0)
+      return s
+    },
+    running: () => new Map(served.map((m) => [m.name, pullers.find((p) => p.model === m.name)?.running ?? 0]))
   }
   for (const p of pullers) p.start()
   let stopped: Promise<void> | null = null

@@ -52,6 +52,10 @@ export class Puller {
 
   constructor (private readonly d: PullerDeps) {}
 
+  get model (): string {
+    return this.d.model.name
+  }
+
   start (): void {
     for (const dev of this.d.devices) dev.on('batch', this.onBatch)
     this.loop = this.run()
