@@ -75,10 +75,21 @@ export async function jobRoutes (app: FastifyInstance, opts: JobRouteOptions): P
     void reply.code(202).header('location', statusUrl)
     return { id: meta.id, state: 'queued', model: model.name, images: meta.images, statusUrl }
   }
-  app.post('/jobs', submit)
-  app.post('/jobs/:model', submit)
+  const security: Array<Record<string, string[]>> = [{ bearer: [] }, { apiKey: [] }]
+  const query = {
+    type: 'object',
+    properties: {
+      top_k: { type: 'string', description: 'classify: 1–1000' },
+      score_threshold: { type: 'string', description: 'detect: 0–1' },
+      iou_threshold: { type: 'string', description: 'detect: 0–1' },
+      callback: { type: 'string', description: 'URL POSTed the job summary when it is done (jobs.callbacks.allowedHosts only)' }
+    }
+  }
+  const description = 'Queues images as one job and answers 202 {id, state, model, images, statusUrl} (Location: statusUrl). Body: one image (image/*, application/octet-stream), a batch (multipart/form-data, every file part an image), or application/json {"urls": [...], "callback"?: "..."} fetched from jobs.urls.allowedHosts only. X-Switchyard-Policy: throughput (default) or cost. Everything is checked before anything is queued.'
+  app.post('/jobs', { schema: { tags: ['jobs'], summary: 'Submit a job (the default classifier)', description, querystring: query, security } }, submit)
+  app.post('/jobs/:model', { schema: { tags: ['jobs'], summary: 'Submit a job to a model', description, querystring: query, params: { type: 'object', properties: { model: { type: 'string' } }, required: ['model'] }, security } }, submit)
 
-  app.get('/jobs/:id', async (request: FastifyRequest<{ Params: { id: string } }>, reply) => {
+  app.get('/jobs/:id', { schema: { tags: ['jobs'], summary: 'A job: state, progress, and one result per image (only for the key that submitted it)', params: { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] }, security } }, async (request: FastifyRequest<{ Params: { id: string } }>, reply) => {
     const who = principal(request, reply)
     const id = request.params.id
     const job = /^[0-9a-f-]{36}$/.test(id) ? await queueCall(() => backend.get(id)) : null

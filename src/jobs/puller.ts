@@ -66,7 +66,9 @@ export class Puller {
     this.closed = true
     for (const dev of this.d.devices) dev.off('batch', this.onBatch)
     this.wake()
-    await this.loop
+    // a take() that hangs on an unreachable queue does not hold up the shutdown: what it
+    // returns after the stop is handed back (below)
+    await Promise.race([this.loop, new Promise((resolve) => setTimeout(resolve, 2000).unref())])
     while (this.running > 0) await new Promise((resolve) => setTimeout(resolve, 10))
   }
 
@@ -96,6 +98,7 @@ export class Puller {
         await this.sleep(RETRY_MS)
         continue
       }
+      if (this.closed) { for (const d of taken) d.retryLater(0); break }
       if (taken.length === 0) { await backend.waitForWork(model.name, IDLE_MS); continue }
       for (const delivery of taken) void this.handle(delivery)
     }

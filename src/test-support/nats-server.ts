@@ -35,9 +35,13 @@ export async function startNatsServer (): Promise<NatsServer> {
     proc.once('error', reject)
   })
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()))
+  // never outlive the test or benchmark that started it, even when that one crashes
+  const reap = (): void => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL') }
+  process.once('exit', reap)
   return {
     url: `nats://127.0.0.1:${port}`,
     async stop () {
+      process.off('exit', reap)
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM')
       await exited
       rmSync(dir, { recursive: true, force: true })

@@ -27,10 +27,13 @@ export function startReplica (config: Record<string, unknown>, env: Record<strin
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', SWITCHYARD_CONFIG: file, ...env },
     stdio: ['ignore', 'pipe', 'pipe']
   })
+  // never outlive the test or benchmark that started it, even when that one crashes
+  const reap = (): void => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL') }
+  process.once('exit', reap)
   let out = ''
   let err = ''
   const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolve) => {
-    proc.on('exit', (code, signal) => { rmSync(dir, { recursive: true, force: true }); resolve({ code, signal }) })
+    proc.on('exit', (code, signal) => { process.off('exit', reap); rmSync(dir, { recursive: true, force: true }); resolve({ code, signal }) })
   })
   const api = new Promise<string>((resolve, reject) => {
     proc.stdout!.on('data', (d: Buffer) => {
