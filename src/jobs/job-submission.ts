@@ -70,9 +70,11 @@ async function readBody (request: FastifyRequest, config: Config): Promise<Submi
     const urls = body.urls as string[]
     if (urls.length > maxImages) throw new JobTooManyImages(maxImages)
     if (body.callback !== undefined && typeof body.callback !== 'string') throw new InvalidJob('callback is a URL string')
+    const cb = (body.callback as string | undefined) ?? callback
+    if (cb !== null) checkAllowedUrl(cb, config.jobs.callbacks.allowedHosts, 'callback')
     const checked = urls.map((u) => checkAllowedUrl(u, config.jobs.urls.allowedHosts, 'image URL')) // all before any fetch
     const images = await fetchAll(checked, config)
-    return { images, names: urls, callback: (body.callback as string | undefined) ?? callback }
+    return { images, names: urls, callback: cb }
   }
   if (!RAW_IMAGE_TYPES.test(type)) throw new UnsupportedMediaType(type === '' ? '(none)' : type)
   const body = request.body
