@@ -73,7 +73,7 @@ try {
   const apis = await Promise.all(replicas.slice(1).map((r) => r.api))
   const allUp = Date.now()
   log(`replicas ${apis.join(' ')}`)
-  interface Result { index: number, ok: boolean, replica: string, at: number }
+  interface Result { index: number, ok: boolean, replica: string, storedAt: string }
   interface Job { state: string, done: number, images: number, results: Result[] }
   const get = async (api: string, key: string, id: string): Promise<Job> => {
     const res = await fetch(`${api}/jobs/${id}`, { headers: auth(key) })
@@ -110,8 +110,8 @@ try {
   // 1. 2,000 images as jobs, counted from the moment all three replicas listen
   await waitAll(api, BIG, ids)
   const all = await check(api, BIG, ids, 50)
-  const counted = all.list.filter((r) => r.at >= allUp)
-  const lastAt = Math.max(...all.list.map((r) => r.at))
+  const counted = all.list.filter((r) => Date.parse(r.storedAt) >= allUp)
+  const lastAt = Math.max(...all.list.map((r) => Date.parse(r.storedAt)))
   const jobsSeconds = (lastAt - allUp) / 1000
   const jobsRps = counted.length / jobsSeconds
   const perReplicaCounted = [1, 2, 3].map((i) => counted.filter((r) => r.replica === `r${i}`).length)

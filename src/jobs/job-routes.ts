@@ -101,7 +101,7 @@ export async function jobRoutes (app: FastifyInstance, opts: JobRouteOptions): P
       progress: job.meta.images === 0 ? 1 : job.results.length / job.meta.images,
       createdAt: new Date(job.meta.createdAt).toISOString(),
       finishedAt: job.finishedAt === null ? null : new Date(job.finishedAt).toISOString(),
-      results: job.results.map((r) => ({ index: r.index, name: job.meta.names[r.index], ok: r.ok, replica: r.replica, device: r.device, ...r.output, ...(r.error ? { error: r.error } : {}) }))
+      results: job.results.map((r) => ({ index: r.index, name: job.meta.names[r.index], ok: r.ok, replica: r.replica, device: r.device, storedAt: new Date(r.at).toISOString(), ...r.output, ...(r.error ? { error: r.error } : {}) }))
     }
   })
 }

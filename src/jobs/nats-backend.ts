@@ -183,26 +183,23 @@ export class NatsBackend implements JobBackend {
     if (n <= 0) return []
     const out: Delivery[] = []
     const t = await this.durablesOf(model)
-    const k = t.durables.length
-    if (k > 0) {
-      // first pass: an equal share per key, starting with the key whose turn it is; second
-      // pass: what is left goes to the keys that had more than their share
-      const share = Math.max(1, Math.floor(n / k))
-      const full: string[] = []
-      const start = t.next
-      for (let s = 0; s < k && out.length < n; s++) {
-        const durable = t.durables[(start + s) % k]!
-        const want = Math.min(share, n - out.length)
-        const got = await this.fetch(durable, want)
-        out.push(...got.map((m) => this.deliver(model, m)))
-        if (got.length === want) full.push(durable)
-      }
-      t.next = (start + 1) % k
-      for (const durable of full) {
-        if (out.length >= n) break
-        const got = await this.fetch(durable, n - out.length)
-        out.push(...got.map((m) => this.deliver(model, m)))
-      }
+    // each key's backlog now; keys without one are skipped
+    const pending = await Promise.all(t.durables.map(async (d) => {
+      try { return (await this.jsm.consumers.info(this.stream, d)).num_pending } catch { return 0 }
+    }))
+    const alloc = shares(n, pending)
+    const full: number[] = []
+    for (let i = 0; i < t.durables.length && out.length < n; i++) {
+      if (alloc[i]! === 0) continue
+      const got = await this.fetch(t.durables[i]!, alloc[i]!)
+      out.push(...got.map((m) => this.deliver(model, m)))
+      if (got.length === alloc[i]!) full.push(i)
+    }
+    // what a key did not have goes to the keys that had all they were given
+    for (const i of full) {
+      if (out.length >= n) break
+      const got = await this.fetch(t.durables[i]!, n - out.length)
+      out.push(...got.map((m) => this.deliver(model, m)))
     }
     return out
   }
@@ -284,6 +281,10 @@ export class NatsBackend implements JobBackend {
       meta: () => this.metaOf(w.j),
       bytes: async () => {
         const b = await this.os.getBlob(object)
+        if (b === null && m.info.redeliveryCount > 1 && await this.kv.get(`res.${w.j}.${w.i}`) !== null) {
+          // stored by an earlier delivery whose acknowledgement was lost: nothing left to do
+          throw Object.assign(new Error(`image ${object} was answered by an earlier delivery`), { alreadyStored: true })
+        }
         if (b === null) throw new Error(`image ${object} is not in the object store`)
         return Buffer.from(b.buffer, b.byteOffset, b.byteLength)
       },
@@ -298,9 +299,11 @@ export class NatsBackend implements JobBackend {
             finished = await this.get(w.j)
           }
         }
-        await this.os.delete(object).catch(() => undefined) // already gone after an earlier delivery
         this.inFlight.delete(m)
         await m.ackAck()
+        // the bytes are not needed once the result is stored (a redelivery finds the result
+        // first); already gone after an earlier delivery
+        this.os.delete(object).catch(() => undefined)
         this.statsCache = null
         return { stored, finished }
       },
@@ -340,6 +343,35 @@ export class NatsBackend implements JobBackend {
       }
     }
   }
+}
+
+/**
+ * Splits n free slots between keys with these backlogs: every key with work gets at least one,
+ * the rest in inverse proportion to the backlog, so a key with ten images queued beside one
+ * with a million is served almost at once (it finishes about as fast as alone), and the big
+ * key still gets a slot every round and its full share once the small ones are done.
+ */
+export function shares (n: number, pending: readonly number[]): number[] {
+  const alloc = pending.map(() => 0)
+  const active = pending.map((p, i) => [p, i] as const).filter(([p]) => p > 0)
+  if (active.length === 0 || n <= 0) return alloc
+  let left = n
+  // at least one each, smallest backlog first
+  for (const [, i] of [...active].sort((a, b) => a[0] - b[0])) { if (left === 0) break; alloc[i] = 1; left-- }
+  const weight = active.reduce((s, [p]) => s + 1 / p, 0)
+  for (const [p, i] of active) {
+    const extra = Math.min(p - alloc[i]!, Math.floor(left * (1 / p) / weight))
+    alloc[i]! += extra
+  }
+  // what rounding left over: smallest backlog first
+  let rest = n - alloc.reduce((a, b) => a + b, 0)
+  for (const [p, i] of [...active].sort((a, b) => a[0] - b[0])) {
+    if (rest <= 0) break
+    const more = Math.min(rest, p - alloc[i]!)
+    alloc[i]! += more
+    rest -= more
+  }
+  return alloc
 }
 
 async function eachLimited (n: number, limit: number, fn: (i: number) => Promise<void>): Promise<void> {

@@ -149,6 +149,12 @@ export class Puller {
         : { width: res.width, height: res.height, detections: res.detections }
       await this.store(dl, { ok: true, device: done.r!.device, output })
     } catch (err) {
+      if ((err as { alreadyStored?: boolean }).alreadyStored === true) {
+        // an earlier delivery stored the result and its acknowledgement was lost: complete()
+        // stores nothing (the first result wins) and acknowledges
+        await this.store(dl, failure(409, 'SY_INTERNAL', 'duplicate delivery')).catch(() => undefined)
+        return
+      }
       // the queue itself failed (fetching the image, storing the result): the delivery is
       // not acknowledged, so the queue offers it again after its ack wait
       this.d.log.warn({ model: model.name, job: dl.jobId, index: dl.index, err: (err as Error).message }, 'job image not completed; it will be delivered again')
