@@ -48,8 +48,8 @@ const untoken = (t: string): string => Buffer.from(t, 'hex').toString('utf8')
 export class NatsBackend implements JobBackend {
   readonly kind = 'nats'
   private readonly stream: string
-  /** per model: the consumer durables of its keys, in turn order, and whose turn it is */
-  private readonly turns = new Map<string, { durables: string[], next: number, refreshedAt: number }>()
+  /** per model: the consumer durables of its keys, and when they were listed */
+  private readonly turns = new Map<string, { durables: string[], refreshedAt: number }>()
   private readonly knownConsumers = new Set<string>()
   private readonly metaCache = new Map<string, JobMeta>()
   private readonly inFlight = new Set<JsMsg>()
@@ -162,7 +162,7 @@ export class NatsBackend implements JobBackend {
   }
 
   /** the durables of a model's keys, refreshed from the server after a submission (notify) and every few seconds */
-  private async durablesOf (model: string): Promise<{ durables: string[], next: number, refreshedAt: number }> {
+  private async durablesOf (model: string): Promise<{ durables: string[], refreshedAt: number }> {
     let t = this.turns.get(model)
     const now = Date.now()
     if (t === undefined || now - t.refreshedAt > 5000) {
@@ -172,8 +172,7 @@ export class NatsBackend implements JobBackend {
         for (const ci of (Array.isArray(page) ? page : [page])) if (ci.name.startsWith(prefix)) names.push(ci.name)
       }
       names.sort()
-      const next = t === undefined ? 0 : t.next
-      t = { durables: names, next: names.length === 0 ? 0 : next % names.length, refreshedAt: now }
+      t = { durables: names, refreshedAt: now }
       this.turns.set(model, t)
     }
     return t
