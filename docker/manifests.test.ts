@@ -317,6 +317,9 @@ t.test('the HPA scales the Deployment on queue depth from Prometheus Adapter', a
   const rule = parseYaml(readYaml('docker/k8s/prometheus-adapter/configmap.yaml').data['config.yaml']).rules[0]
   const helm = readYaml('docker/k8s/prometheus-adapter/values.yaml').rules.custom[0]
   t.same(helm, rule, 'the Helm values carry the same rule as the ConfigMap')
+  const external = parseYaml(readYaml('docker/k8s/prometheus-adapter/configmap.yaml').data['config.yaml']).externalRules[0]
+  t.same(readYaml('docker/k8s/prometheus-adapter/values.yaml').rules.external[0], external, 'and the same external rule')
+  t.match(external.seriesQuery, /^switchyard_jobs_queued_images\{/, 'the external rule serves the job queue\'s lag')
   for (const dir of KUSTOMIZATIONS) {
     const docs = render(dir)
     const dep = docs.find((d) => d.kind === 'Deployment')
@@ -329,6 +332,11 @@ t.test('the HPA scales the Deployment on queue depth from Prometheus Adapter', a
     t.equal(m.pods.metric.name, rule.name.as, `${dir}: the metric the adapter rule serves`)
     t.equal(m.pods.target.type, 'AverageValue', `${dir}: averaged per pod`)
     t.ok(Number(m.pods.target.averageValue) > 0)
+    // the job queue's lag (issue 21): a second trigger in the same HPA, as an External metric
+    const lag = hpa.spec.metrics.find((x: { type: string }) => x.type === 'External')
+    t.equal(lag?.external.metric.name, external.name.as, `${dir}: the job queue's lag, from the adapter's external rule`)
+    t.equal(lag?.external.target.type, 'AverageValue', `${dir}: divided by the pods`)
+    t.equal(docs.filter((d) => d.kind === 'HorizontalPodAutoscaler').length, 1, `${dir}: one autoscaler`)
   }
 })
 

@@ -36,6 +36,8 @@ import { round } from './util/format.js'
 import { DecodeGate } from './preprocess/decode-gate.js'
 import { Dispatcher } from './router/dispatcher.js'
 import { podSignals, type PodSignals } from './router/pod-signals.js'
+import { createJobs, type Jobs } from './jobs/jobs.js'
+import { jobRoutes } from './jobs/job-routes.js'
 
 const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version
 
@@ -56,6 +58,8 @@ export interface Switchyard {
   metrics: Metrics
   /** the plain ONNX models of the models directory, loaded and reloaded at run time */
   repository: LiveRepository
+  /** asynchronous jobs; null when config.jobs.enabled is false */
+  jobs: Jobs | null
   /** agent: the HAProxy agent-check port (config.agent.port; null: off) */
   listen: () => Promise<{ api: string, metrics: string | null, agent: number | null }>
   close: () => Promise<void>
@@ -204,6 +208,18 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
   // fault injection at run time: only where the config allows faults (404 otherwise)
   if (config.faults.allow) await app.register(adminFaultRoutes, { config, devices })
 
+  // asynchronous jobs (src/jobs/): their own auth check (a job belongs to the key that submitted it)
+  let jobs: Jobs | null = null
+  if (config.jobs.enabled) {
+    try {
+      jobs = await createJobs(config, { models, devices, dispatcher, gate, metrics, log: app.log })
+    } catch (err) {
+      await devices.stop()
+      throw new StartupError(`jobs: ${(err as Error).message}`)
+    }
+    await app.register(jobRoutes, { config, models: modelMap, backend: jobs.backend, metrics })
+  }
+
   let metricsApp: FastifyInstance | null = null
   if (config.metrics.port === null) {
     await app.register(metricsRoute, { metrics })
@@ -219,6 +235,7 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
     devices,
     metrics,
     repository,
+    jobs,
     get shuttingDown () { return shuttingDown },
     async listen () {
       const api = await app.listen({ host: config.server.host, port: config.server.port })
@@ -250,11 +267,13 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
       if (config.server.shutdownDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, config.server.shutdownDelayMs))
       await repository.stop()
       await app.close() // stops accepting; answers 503 to new requests; waits for in-flight ones
+      await jobs?.stopPulling() // job images taken finish and are stored; the rest stay queued
       await devices.drain()
       await devices.stop()
       for (const s of samplers) s.stop()
       await metricsApp?.close()
       await agent?.close()
+      await jobs?.close()
     }
   }
 }

@@ -59,6 +59,16 @@ export const NoHealthyDevice = createError('SY_NO_HEALTHY_DEVICE', 'No healthy d
 export const InferenceFailed = createError('SY_INFERENCE_FAILED', 'Inference failed on every device tried: %s', 503)
 export const ShuttingDown = createError('SY_SHUTTING_DOWN', 'The server is shutting down', 503)
 
+// asynchronous jobs (src/jobs/): each bad submission is refused before anything is queued
+export const InvalidJob = createError('SY_INVALID_JOB', 'Invalid job: %s', 400)
+export const UrlNotAllowed = createError('SY_URL_NOT_ALLOWED', 'URL %s is not allowed: %s', 400)
+export const JobNotFound = createError('SY_JOB_NOT_FOUND', 'No job %s', 404)
+export const JobTooManyImages = createError('SY_JOB_TOO_MANY_IMAGES', 'The job carries more than %d images (jobs.maxImages); split it', 413)
+export const JobTooLarge = createError('SY_JOB_TOO_LARGE', 'The job\'s images exceed %d bytes in all (jobs.maxBytes); split it', 413)
+export const UrlFetchFailed = createError('SY_URL_FETCH_FAILED', 'Fetching %s failed: %s', 422)
+export const JobQuotaExceeded = createError('SY_JOB_QUOTA', 'This API key has %d images queued or running; %d more would pass its limit of %d (jobs.maxOutstandingPerKey)', 429)
+export const JobsUnavailable = createError('SY_JOBS_UNAVAILABLE', 'The job queue is unavailable: %s', 503)
+
 // 504: accepted, but its deadline passed before it could run (a hung or slow device)
 export const DeadlineExceeded = createError('SY_DEADLINE_EXCEEDED', 'The deadline passed before the request ran: it waited %d ms in the queue of device %s', 504)
 

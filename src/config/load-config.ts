@@ -30,7 +30,9 @@ const ENV: ReadonlyArray<readonly [string, string, 'string' | 'int' | 'list']> =
   ['SWITCHYARD_DEFAULT_POLICY', '/routing/defaultPolicy', 'string'],
   ['SWITCHYARD_ROUTING_STRATEGY', '/routing/strategy', 'string'],
   ['SWITCHYARD_ADMIN_KEYS', '/auth/adminKeys', 'list'],
-  ['SWITCHYARD_REPOSITORY_POLL_MS', '/modelRepository/pollMs', 'int']
+  ['SWITCHYARD_REPOSITORY_POLL_MS', '/modelRepository/pollMs', 'int'],
+  ['SWITCHYARD_JOBS_NATS_URL', '/jobs/nats/url', 'string'],
+  ['SWITCHYARD_JOBS_REPLICA', '/jobs/replica', 'string']
 ]
 
 export interface LoadOptions {

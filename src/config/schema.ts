@@ -153,6 +153,30 @@ export const ConfigSchema = Type.Object({
       { id: 'cuda:0', kind: 'cuda', deviceId: 0 }
     ]
   }),
+  jobs: Type.Object({
+    enabled: Type.Boolean({ default: true, description: 'serve POST /jobs and GET /jobs/:id (asynchronous jobs, src/jobs/)' }),
+    pull: Type.Boolean({ default: true, description: 'this replica runs queued job images on its devices when they have free throughput capacity (false: it only takes submissions and answers status)' }),
+    replica: Type.Union([Type.String({ minLength: 1, maxLength: 128 }), Type.Null()], { default: null, description: 'name of this replica in job results (default: hostname:pid) (SWITCHYARD_JOBS_REPLICA)' }),
+    maxImages: Type.Integer({ minimum: 1, maximum: 100000, default: 1000, description: 'images in one job; more: 413' }),
+    maxBytes: Type.Integer({ minimum: 1, default: 256 * 1024 * 1024, description: 'bytes of all images of one job; more: 413' }),
+    maxOutstandingPerKey: Type.Integer({ minimum: 1, default: 20000, description: 'images one API key may have queued or running; a job that would pass it: 429' }),
+    retentionMs: Type.Integer({ minimum: 1000, default: 3600000, description: 'how long a finished job and its results are kept' }),
+    itemDeadlineMs: Type.Integer({ minimum: 1, default: 600000, description: 'deadline each image of a job is dispatched with (throughput class)' }),
+    urls: Type.Object({
+      allowedHosts: Type.Array(Type.String(), { default: [], description: 'hosts (name or name:port) the image URLs of a job may name; empty: URL jobs are refused' }),
+      timeoutMs: Type.Integer({ minimum: 1, default: 10000 })
+    }, { additionalProperties: false, default: {} }),
+    callbacks: Type.Object({
+      allowedHosts: Type.Array(Type.String(), { default: [], description: 'hosts (name or name:port) a completion callback may be sent to; empty: callbacks are refused' }),
+      timeoutMs: Type.Integer({ minimum: 1, default: 5000 })
+    }, { additionalProperties: false, default: {} }),
+    nats: Type.Object({
+      url: Type.Union([Type.String(), Type.Null()], { default: null, description: 'NATS server(s) with JetStream, comma-separated; null: the in-memory queue of this process (SWITCHYARD_JOBS_NATS_URL)' }),
+      prefix: Type.String({ pattern: '^[A-Za-z0-9_-]+$', default: 'SWITCHYARD', description: 'names of the stream, object store and key-value buckets start with it' }),
+      ackWaitMs: Type.Integer({ minimum: 1000, default: 30000, description: 'an image handed to a replica that has not stored its result by then is delivered again' }),
+      maxDeliver: Type.Integer({ minimum: 1, default: 10, description: 'deliveries of one image before it is stored as failed' })
+    }, { additionalProperties: false, default: {} })
+  }, { additionalProperties: false, default: {} }),
   auth: Type.Object({
     apiKeys: Type.Array(ApiKey, { default: [] }),
     adminKeys: Type.Array(Type.String({ minLength: 16 }), { default: [], description: 'keys for /admin and /v2/repository load/unload (X-Switchyard-Admin-Key); empty: those routes are off' })

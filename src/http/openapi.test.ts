@@ -31,7 +31,7 @@ const INFERENCE = ['/classify', '/classify/{model}', '/detect', '/detect/{model}
 t.test('every route is documented; the documentation routes are not', async (t) => {
   const V2 = ['/v2/', '/v2/health/live', '/v2/health/ready', ...['/v2/models/{model}', '/v2/models/{model}/versions/{version}'].flatMap((b) => [b, `${b}/infer`, `${b}/ready`])]
   const REPOSITORY = ['/v2/repository/index', '/v2/repository/models/{name}/load', '/v2/repository/models/{name}/unload']
-  t.same(Object.keys(doc.paths).sort(), [...INFERENCE, ...V2, ...REPOSITORY, '/healthz', '/metrics', '/models', '/readyz'].sort())
+  t.same(Object.keys(doc.paths).sort(), [...INFERENCE, ...V2, ...REPOSITORY, '/healthz', '/metrics', '/models', '/readyz', '/jobs', '/jobs/{model}', '/jobs/{id}'].sort())
   t.same(Object.keys(doc.paths['/classify']), ['post'])
   t.same(doc.paths['/models'].get.tags, ['status'])
 })

@@ -48,7 +48,7 @@ async function openapiPlugin (app: FastifyInstance, opts: { version: string }): 
         version: opts.version,
         description: 'Image classification and object detection, each request sent to the device (CPU or CUDA GPU) where it will finish best. Every error is `{statusCode, error, message}` with a stable `error` code; 429 and 503 carry Retry-After.'
       },
-      tags: [{ name: 'inference' }, { name: 'status' }, { name: 'repository', description: 'the model repository extension of the Open Inference Protocol' }],
+      tags: [{ name: 'inference' }, { name: 'status' }, { name: 'repository', description: 'the model repository extension of the Open Inference Protocol' }, { name: 'jobs', description: 'asynchronous jobs (docs/jobs.md)' }],
       components: {
         securitySchemes: {
           bearer: { type: 'http', scheme: 'bearer', description: 'an API key, when the server has auth.apiKeys' },

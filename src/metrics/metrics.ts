@@ -38,6 +38,12 @@ type Complete<All, Listed> = [Exclude<All, Listed>] extends [never] ? true : fal
 const complete: [Complete<Policy, typeof POLICIES[number]>, Complete<RouteReason, typeof ROUTE_REASONS[number]>, Complete<RejectReason, typeof REJECTION_REASONS[number]>, Complete<CancelReason, typeof CANCEL_REASONS[number]>] = [true, true, true, true]
 void complete
 
+/** What the job gauges read (src/jobs/): the queue's state, and this replica's running images. */
+export interface ObservedJobs {
+  stats: () => Promise<{ queued: ReadonlyMap<string, number>, oldestMs: number }>
+  running: () => ReadonlyMap<string, number>
+}
+
 /** What is known at startup: the devices with the models they serve, each model's routes. */
 export interface KnownSeries {
   devices: ReadonlyArray<{ id: string, models: ReadonlyArray<{ name: string, variant: string }> }>
@@ -70,6 +76,11 @@ export class Metrics implements DispatchObserver {
   private readonly power = new Map<string, GpuPowerSampler>()
   readonly tiles: Counter<'device' | 'model'>
   readonly cancelledItems: Counter<'model' | 'reason'>
+  // asynchronous jobs (src/jobs/): counters here, gauges read from `jobs` at scrape time
+  readonly jobsSubmitted: Counter<'model'>
+  readonly jobImagesDone: Counter<'model' | 'outcome'>
+  readonly jobRedeliveries: Counter<'model'>
+  jobs: ObservedJobs | null = null
 
   /**
    * @param pod the pod-level signals (router/pod-signals.ts), read once per scrape; absent: those
@@ -94,6 +105,32 @@ export class Metrics implements DispatchObserver {
     this.tiles = new Counter({ name: 'switchyard_tile_images_total', help: 'Images run for tiled requests (the tiles and each whole-image pass), by device', labelNames: dm, registers })
     this.cancelledItems = new Counter({ name: 'switchyard_requests_cancelled_total', help: 'Items taken out of a device queue without running: their client went away (client-disconnect) or their deadline passed (deadline, answered 504)', labelNames: ['model', 'reason'], registers })
     this.retries = new Counter({ name: 'switchyard_batch_retries_total', help: 'Requests whose batch failed on this device and were retried on another', labelNames: dm, registers })
+
+    this.jobsSubmitted = new Counter({ name: 'switchyard_jobs_submitted_images_total', help: 'Images accepted in jobs (POST /jobs) by this replica', labelNames: ['model'], registers })
+    this.jobImagesDone = new Counter({ name: 'switchyard_jobs_done_images_total', help: 'Job images whose one result this replica stored, by outcome (ok, failed)', labelNames: ['model', 'outcome'], registers })
+    this.jobRedeliveries = new Counter({ name: 'switchyard_jobs_redelivered_images_total', help: 'Job images this replica received again (after another replica died, or its ack wait passed)', labelNames: ['model'], registers })
+    const jobsOf = (): ObservedJobs | null => this.jobs
+    new Gauge({
+      name: 'switchyard_jobs_queued_images', help: 'Job images queued, not yet taken by any replica, per model (with NATS: the whole queue, as every replica sees it; the autoscaler\'s lag)', labelNames: ['model'], registers,
+      async collect () {
+        this.reset()
+        const j = jobsOf()
+        if (j === null) return
+        try { for (const [model, n] of (await j.stats()).queued) this.set({ model }, n) } catch { /* queue unreachable now: no sample this scrape */ }
+      }
+    })
+    new Gauge({
+      name: 'switchyard_jobs_running_images', help: 'Job images this replica has taken and not yet stored a result for, per model', labelNames: ['model'], registers,
+      collect () { this.reset(); const j = jobsOf(); if (j !== null) for (const [model, n] of j.running()) this.set({ model }, n) }
+    })
+    new Gauge({
+      name: 'switchyard_jobs_oldest_age_seconds', help: 'Age of the oldest job image still queued or running (0: none)', registers,
+      async collect () {
+        const j = jobsOf()
+        if (j === null) { this.set(0); return }
+        try { this.set((await j.stats()).oldestMs / 1000) } catch { /* queue unreachable now: no sample this scrape */ }
+      }
+    })
 
     // from the busy time of executed batches (router/price.ts): joules = busy watts × s, cost = price per hour × h
     this.energy = new Counter({ name: 'switchyard_energy_joules_total', help: 'Estimated energy of executed batches: busy watts (measured by nvidia-smi where available, else configured) × batch time', labelNames: ['device', 'model', 'variant'], registers })

@@ -1,0 +1,32 @@
+// Free throughput capacity read from a real scheduler (SimDevice: the server's Scheduler with
+// simulated executors) on a virtual clock.
+import t from 'tap'
+import { VirtualClock } from '../devices/clock.js'
+import type { QueuedItem } from '../devices/request-queue.js'
+import { SimDevice } from '../sim/sim-device.js'
+import { seededRandom } from '../sim/simulated-executor.js'
+import { freeThroughputSlots } from './capacity.js'
+
+const IMAGE = { pixels: new Uint8Array(1), width: 1, height: 1, originalWidth: 1, originalHeight: 1 }
+
+function item (clock: VirtualClock, policy: 'latency' | 'throughput'): QueuedItem {
+  return { image: IMAGE, params: {}, policy, deadline: clock.now() + 10_000, enqueuedAt: clock.now(), resolve: () => {}, reject: () => {} }
+}
+
+t.test('one batch per bulk-taking worker, minus throughput items already queued', async (t) => {
+  const clock = new VirtualClock()
+  const device = new SimDevice({ id: 'cpu', workers: 3, latencyWorkers: 1, models: { m: { a: 5, b: 10, maxBatchSize: 4 } }, batchDelayMs: { latency: 0, throughput: 5 } }, clock, seededRandom(1))
+  t.equal(freeThroughputSlots([device], 'm'), 8, 'two workers take bulk work (one is reserved for latency): 2 × 4')
+  t.equal(freeThroughputSlots([device], 'other'), 0, 'a model the device does not serve')
+  for (let i = 0; i < 4; i++) device.enqueue('m', item(clock, 'throughput'))
+  t.equal(device.workers.filter((w) => w.running !== null).length, 1, 'a full batch started at once')
+  t.equal(freeThroughputSlots([device], 'm'), 8, 'running work does not count: each worker is offered one batch ahead')
+  for (let i = 0; i < 3; i++) device.enqueue('m', item(clock, 'throughput'))
+  t.equal(freeThroughputSlots([device], 'm'), 5, 'three queued (waiting for the batch delay) count against it')
+  device.enqueue('m', item(clock, 'latency'))
+  t.equal(freeThroughputSlots([device], 'm'), 5, 'latency-class work does not')
+  clock.runUntil(10_000)
+  t.equal(freeThroughputSlots([device], 'm'), 8, 'all free again')
+  for (let i = 0; i < 20; i++) device.enqueue('m', item(clock, 'throughput'))
+  t.equal(freeThroughputSlots([device], 'm'), 0, 'never negative')
+})

@@ -1,0 +1,27 @@
+// Free throughput capacity of this replica for one model: how many more throughput-class
+// items its devices could take now without anything waiting longer than one batch. A read-only
+// view of the schedulers' public state (worker slots, lane queues): it changes nothing there.
+//
+//   free = Σ over healthy devices serving the model,
+//            over live workers that take throughput work:   B   (the lane's max batch size)
+//        − Σ throughput-class items already queued in those lanes
+//
+// i.e. each worker that takes bulk work is offered one full batch beyond what it runs now: an
+// idle worker starts it at once, a busy one finds it waiting when its batch ends, so pulling
+// never leaves a worker idle for a round trip to the queue and never piles up more than one
+// batch per worker (the rest stays in the shared queue, where another replica can take it).
+// HTTP throughput-class requests queued on the devices count against it like job items.
+import type { Scheduler } from '../devices/scheduler.js'
+
+export function freeThroughputSlots (devices: readonly Pick<Scheduler, 'healthy' | 'lanes' | 'workers'>[], model: string): number {
+  let free = 0
+  for (const d of devices) {
+    if (!d.healthy) continue
+    const lane = d.lanes.get(model)
+    if (lane === undefined) continue
+    let takers = 0
+    for (const w of d.workers) if (w.alive && w.takesThroughput) takers++
+    free += takers * lane.maxBatchSize - lane.queue.throughput.length
+  }
+  return Math.max(0, free)
+}

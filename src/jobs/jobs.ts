@@ -1,0 +1,87 @@
+// Assembly of asynchronous jobs: the backend (the in-memory queue, or NATS JetStream when
+// jobs.nats.url is set), one Puller per model this replica serves, the metrics' view of the
+// queue, and the completion callbacks. app.ts registers jobRoutes with `backend` and stops
+// the pullers before it drains the devices.
+import { hostname } from 'node:os'
+import type { Config } from '../config/schema.js'
+import type { DeviceSet } from '../devices/device-set.js'
+import type { Metrics } from '../metrics/metrics.js'
+import type { ModelInfo } from '../models/model-spec.js'
+import type { DecodeGate } from '../preprocess/decode-gate.js'
+import type { Dispatcher } from '../router/dispatcher.js'
+import type { Log } from '../util/log.js'
+import { freeThroughputSlots } from './capacity.js'
+import { sendCallback } from './completion-callback.js'
+import type { JobBackend } from './job-types.js'
+import { MemoryBackend } from './memory-backend.js'
+import { NatsBackend } from './nats-backend.js'
+import { Puller } from './puller.js'
+
+export interface Jobs {
+  backend: JobBackend
+  replica: string
+  /** stops taking images; resolves once those taken have their results stored */
+  stopPulling: () => Promise<void>
+  close: () => Promise<void>
+}
+
+export interface JobDeps {
+  models: readonly ModelInfo[]
+  devices: DeviceSet
+  dispatcher: Dispatcher
+  gate: DecodeGate
+  metrics: Metrics
+  log: Log
+}
+
+export async function createJobs (config: Config, deps: JobDeps): Promise<Jobs> {
+  const settings = config.jobs
+  const replica = settings.replica ?? `${hostname()}:${process.pid}`
+  const served = deps.models.filter((m) => deps.devices.devices.some((d) => d.lanes.has(m.name)))
+  const backend: JobBackend = settings.nats.url === null
+    ? new MemoryBackend({ retentionMs: settings.retentionMs })
+    : await NatsBackend.connect({ ...settings.nats, url: settings.nats.url, retentionMs: settings.retentionMs, models: served.map((m) => m.name), log: deps.log })
+  const pullers = settings.pull
+    ? served.map((model) => new Puller({
+      backend,
+      model,
+      free: () => freeThroughputSlots(deps.devices.devices, model.name),
+      devices: deps.devices.devices,
+      dispatcher: deps.dispatcher,
+      gate: deps.gate,
+      metrics: deps.metrics,
+      images: config.images,
+      replica,
+      itemDeadlineMs: settings.itemDeadlineMs,
+      maxDeliver: settings.nats.maxDeliver,
+      onFinished: (job) => { void sendCallback(job, settings.callbacks, deps.log) },
+      log: deps.log
+    }))
+    : []
+  // every series exists from the first scrape, at 0, for each model this replica serves
+  for (const m of served) {
+    deps.metrics.jobsSubmitted.inc({ model: m.name }, 0)
+    deps.metrics.jobRedeliveries.inc({ model: m.name }, 0)
+    for (const outcome of ['ok', 'failed']) deps.metrics.jobImagesDone.inc({ model: m.name, outcome }, 0)
+  }
+  deps.metrics.jobs = {
+    stats: async () => {
+      const s = await backend.stats()
+      for (const m of served) if (!s.queued.has(m.name)) s.queued.set(m.name, 0)
+      return s
+    },
+    running: () => new Map(served.map((m) => [m.name, pullers.find((p) => p.model === m.name)?.running ?? 0]))
+  }
+  for (const p of pullers) p.start()
+  let stopped: Promise<void> | null = null
+  const stopPulling = (): Promise<void> => (stopped ??= Promise.all(pullers.map((p) => p.stop())).then(() => undefined))
+  return {
+    backend,
+    replica,
+    stopPulling,
+    async close () {
+      await stopPulling()
+      await backend.close()
+    }
+  }
+}

@@ -1,0 +1,380 @@
+// Jobs on NATS JetStream (client `nats` 2.29.3, checked against Debian's nats-server 2.9.10):
+// any number of replicas share one queue, and any of them answers GET /jobs/{id}.
+//
+//   stream  <P>_JOBS        work-queue retention, subjects <P>.jobs.<model>.<key>: one message
+//                           per image, { job, index } only — the bytes are not in it (NATS
+//                           payloads are limited to 1 MB by default, images here to 16 MiB)
+//   objects <P>_IMAGES      the image bytes, named <job>/<index>; deleted once the result is stored
+//   kv      <P>_JOBS_KV     meta.<job> (the job), res.<job>.<index> (its one result per image),
+//                           count.<job> (results stored), fin.<job> (when the last one was)
+//
+// One durable pull consumer per model and API key, filtered on its subject (nats-server 2.9
+// has one filter subject per consumer, and a work-queue stream's consumers may not overlap):
+// a replica takes as many images as it has free batch slots, split round-robin over the keys
+// that have work, so one key's million images do not starve another's ten. At least once:
+// an image is acknowledged only after its result is stored; a replica that dies (or passes
+// ack_wait, which `working()` extends while an image runs) has it delivered to another. The
+// result is written with a create (fails if the key exists): one stored result per image
+// however often it is delivered, and the count moves once per stored result, so exactly one
+// delivery sees the job finish (and sends the callback).
+//
+// Retention: key-value entries expire retentionMs after they were written (the bucket's max
+// age); set it longer than a job takes.
+import { AckPolicy, connect, DeliverPolicy, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager, type JsMsg, type KV, type NatsConnection, type ObjectStore } from 'nats'
+import type { Log } from '../util/log.js'
+import type { Delivery, ItemResult, JobBackend, JobMeta, JobStats, JobView } from './job-types.js'
+
+export interface NatsBackendOptions {
+  url: string
+  prefix: string
+  ackWaitMs: number
+  retentionMs: number
+  /** models this replica takes images of */
+  models: readonly string[]
+  log: Log
+}
+
+interface WireItem { j: string, i: number, k: string, m: string }
+
+const enc = new TextEncoder()
+const dec = new TextDecoder()
+const json = (v: unknown): Uint8Array => enc.encode(JSON.stringify(v))
+const parse = <T>(b: Uint8Array): T => JSON.parse(dec.decode(b)) as T
+
+/** subject- and consumer-name-safe token of any string */
+const token = (s: string): string => Buffer.from(s, 'utf8').toString('hex')
+const untoken = (t: string): string => Buffer.from(t, 'hex').toString('utf8')
+
+export class NatsBackend implements JobBackend {
+  readonly kind = 'nats'
+  private readonly stream: string
+  /** per model: the consumer durables of its keys, and when they were listed */
+  private readonly turns = new Map<string, { durables: string[], refreshedAt: number }>()
+  private readonly knownConsumers = new Set<string>()
+  private readonly metaCache = new Map<string, JobMeta>()
+  private readonly inFlight = new Set<JsMsg>()
+  private readonly heartbeat: NodeJS.Timeout
+  private statsCache: { at: number, value: Promise<JobStats> } | null = null
+  /** pullers waiting for work, per model: woken by a submission on any replica */
+  private readonly waiters = new Map<string, Array<() => void>>()
+
+  private constructor (
+    private readonly opts: NatsBackendOptions,
+    private readonly nc: NatsConnection,
+    private readonly jsm: JetStreamManager,
+    private readonly js: JetStreamClient,
+    private readonly kv: KV,
+    private readonly os: ObjectStore
+  ) {
+    this.stream = `${opts.prefix}_JOBS`
+    // images running longer than half the ack wait are reported as still being worked on
+    this.heartbeat = setInterval(() => { for (const m of this.inFlight) m.working() }, Math.max(500, opts.ackWaitMs / 2)).unref()
+    // a submission on any replica: its key's consumer joins the turns now, idle pullers wake
+    const sub = nc.subscribe(`${opts.prefix}.notify.*`)
+    void (async () => {
+      for await (const m of sub) {
+        const model = untoken(m.subject.slice(m.subject.lastIndexOf('.') + 1))
+        const t = this.turns.get(model)
+        if (t !== undefined) t.refreshedAt = 0
+        for (const w of this.waiters.get(model)?.splice(0) ?? []) w()
+      }
+    })()
+  }
+
+  static async connect (opts: NatsBackendOptions): Promise<NatsBackend> {
+    const nc = await connect({ servers: opts.url.split(',').map((s) => s.trim()), name: 'switchyard', maxReconnectAttempts: -1 })
+    const jsm = await nc.jetstreamManager()
+    const stream = `${opts.prefix}_JOBS`
+    const config = { name: stream, subjects: [`${opts.prefix}.jobs.>`], retention: RetentionPolicy.Workqueue, storage: StorageType.File, duplicate_window: 120_000_000_000 }
+    try {
+      await jsm.streams.info(stream)
+    } catch {
+      await jsm.streams.add(config)
+    }
+    const js = nc.jetstream()
+    const kv = await js.views.kv(`${opts.prefix}_JOBS_KV`, { history: 1, ttl: opts.retentionMs })
+    const os = await js.views.os(`${opts.prefix}_IMAGES`)
+    return new NatsBackend(opts, nc, jsm, js, kv, os)
+  }
+
+  private subject (model: string, key: string): string {
+    return `${this.opts.prefix}.jobs.${token(model)}.${token(key) || '_'}`
+  }
+
+  private durable (model: string, key: string): string {
+    return `${token(model)}_${token(key) || '_'}`
+  }
+
+  private async ensureConsumer (model: string, key: string): Promise<void> {
+    const durable = this.durable(model, key)
+    if (this.knownConsumers.has(durable)) return
+    await this.jsm.consumers.add(this.stream, {
+      durable_name: durable,
+      filter_subject: this.subject(model, key),
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: this.opts.ackWaitMs * 1_000_000,
+      max_deliver: -1,
+      max_ack_pending: 20_000
+    })
+    this.knownConsumers.add(durable)
+  }
+
+  async submit (meta: JobMeta, images: Buffer[]): Promise<void> {
+    await this.kv.put(`meta.${meta.id}`, json(meta))
+    await this.ensureConsumer(meta.model, meta.key)
+    await eachLimited(images.length, 8, async (i) => { await this.os.putBlob({ name: `${meta.id}/${i}` }, images[i]!) })
+    const subject = this.subject(meta.model, meta.key)
+    await eachLimited(images.length, 64, async (i) => {
+      await this.js.publish(subject, json({ j: meta.id, i, k: meta.key, m: meta.model } satisfies WireItem), { msgID: `${meta.id}.${i}` })
+    })
+    this.statsCache = null
+    this.nc.publish(`${this.opts.prefix}.notify.${token(meta.model)}`)
+  }
+
+  async get (id: string): Promise<JobView | null> {
+    const m = await this.kv.get(`meta.${id}`)
+    if (m === null || m.operation !== 'PUT') return null
+    const meta = parse<JobMeta>(m.value)
+    const results: ItemResult[] = []
+    if (meta.images > 0) {
+      const it = await this.kv.history({ key: `res.${id}.*` })
+      for await (const e of it) if (e?.operation === 'PUT') results.push(parse<ItemResult>(e.value)) // the iterator may yield undefined when its ordered consumer resets
+    }
+    results.sort((a, b) => a.index - b.index)
+    let finishedAt: number | null = null
+    if (results.length >= meta.images) {
+      const fin = await this.kv.get(`fin.${id}`)
+      finishedAt = fin !== null && fin.operation === 'PUT' ? Number(dec.decode(fin.value)) : Math.max(0, ...results.map((r) => r.at))
+    }
+    return { meta, results, finishedAt }
+  }
+
+  async outstanding (key: string): Promise<number> {
+    let n = 0
+    for (const model of this.opts.models) {
+      try {
+        const ci = await this.jsm.consumers.info(this.stream, this.durable(model, key))
+        n += ci.num_pending + ci.num_ack_pending
+      } catch { /* no consumer yet: nothing queued for this key */ }
+    }
+    return n
+  }
+
+  /** the durables of a model's keys, refreshed from the server after a submission (notify) and every few seconds */
+  private async durablesOf (model: string): Promise<{ durables: string[], refreshedAt: number }> {
+    let t = this.turns.get(model)
+    const now = Date.now()
+    if (t === undefined || now - t.refreshedAt > 5000) {
+      const prefix = `${token(model)}_`
+      const names: string[] = []
+      for await (const page of this.jsm.consumers.list(this.stream)) {
+        for (const ci of (Array.isArray(page) ? page : [page])) if (ci.name.startsWith(prefix)) names.push(ci.name)
+      }
+      names.sort()
+      t = { durables: names, refreshedAt: now }
+      this.turns.set(model, t)
+    }
+    return t
+  }
+
+  async take (model: string, n: number): Promise<Delivery[]> {
+    if (n <= 0) return []
+    const out: Delivery[] = []
+    const t = await this.durablesOf(model)
+    // each key's backlog now; keys without one are skipped
+    const pending = await Promise.all(t.durables.map(async (d) => {
+      try { return (await this.jsm.consumers.info(this.stream, d)).num_pending } catch { return 0 }
+    }))
+    const alloc = shares(n, pending)
+    const full: number[] = []
+    for (let i = 0; i < t.durables.length && out.length < n; i++) {
+      if (alloc[i]! === 0) continue
+      const got = await this.fetch(t.durables[i]!, alloc[i]!)
+      out.push(...got.map((m) => this.deliver(model, m)))
+      if (got.length === alloc[i]!) full.push(i)
+    }
+    // what a key did not have goes to the keys that had all they were given
+    for (const i of full) {
+      if (out.length >= n) break
+      const got = await this.fetch(t.durables[i]!, n - out.length)
+      out.push(...got.map((m) => this.deliver(model, m)))
+    }
+    return out
+  }
+
+  private async fetch (durable: string, batch: number): Promise<JsMsg[]> {
+    const msgs: JsMsg[] = []
+    try {
+      for await (const m of this.js.fetch(this.stream, durable, { batch, no_wait: true })) msgs.push(m)
+    } catch (err) {
+      // a consumer removed meanwhile: forget it until the next refresh
+      this.opts.log.warn({ durable, err: (err as Error).message }, 'job queue: fetch failed')
+    }
+    return msgs
+  }
+
+  waitForWork (model: string, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms)
+      const list = this.waiters.get(model) ?? []
+      this.waiters.set(model, list)
+      list.push(done)
+      function done (): void {
+        clearTimeout(timer)
+        const at = list.indexOf(done)
+        if (at >= 0) list.splice(at, 1)
+        resolve()
+      }
+    })
+  }
+
+  stats (): Promise<JobStats> {
+    const now = Date.now()
+    if (this.statsCache !== null && now - this.statsCache.at < 1000) return this.statsCache.value
+    const value = (async () => {
+      const queued = new Map<string, number>()
+      for await (const page of this.jsm.consumers.list(this.stream)) {
+        for (const ci of (Array.isArray(page) ? page : [page])) {
+          const model = untoken(ci.name.split('_')[0]!)
+          queued.set(model, (queued.get(model) ?? 0) + ci.num_pending)
+        }
+      }
+      const si = await this.jsm.streams.info(this.stream)
+      // a work-queue stream holds exactly the unacknowledged images: its first is the oldest
+      const oldestMs = si.state.messages === 0 ? 0 : Math.max(0, now - Date.parse(si.state.first_ts))
+      return { queued, oldestMs }
+    })()
+    this.statsCache = { at: now, value }
+    value.catch(() => { this.statsCache = null })
+    return value
+  }
+
+  async close (): Promise<void> {
+    clearInterval(this.heartbeat)
+    for (const list of this.waiters.values()) for (const w of list.splice(0)) w()
+    await this.nc.drain()
+  }
+
+  private async metaOf (id: string): Promise<JobMeta | null> {
+    const cached = this.metaCache.get(id)
+    if (cached !== undefined) return cached
+    const e = await this.kv.get(`meta.${id}`)
+    if (e === null || e.operation !== 'PUT') return null
+    const meta = parse<JobMeta>(e.value)
+    if (this.metaCache.size > 1000) this.metaCache.clear()
+    this.metaCache.set(id, meta)
+    return meta
+  }
+
+  private deliver (model: string, m: JsMsg): Delivery {
+    const w = parse<WireItem>(m.data)
+    this.inFlight.add(m)
+    const object = `${w.j}/${w.i}`
+    return {
+      jobId: w.j,
+      index: w.i,
+      key: w.k,
+      model,
+      deliveries: m.info.redeliveryCount,
+      meta: () => this.metaOf(w.j),
+      bytes: async () => {
+        const b = await this.os.getBlob(object)
+        if (b === null && m.info.redeliveryCount > 1 && await this.kv.get(`res.${w.j}.${w.i}`) !== null) {
+          // stored by an earlier delivery whose acknowledgement was lost: nothing left to do
+          throw Object.assign(new Error(`image ${object} was answered by an earlier delivery`), { alreadyStored: true })
+        }
+        if (b === null) throw new Error(`image ${object} is not in the object store`)
+        return Buffer.from(b.buffer, b.byteOffset, b.byteLength)
+      },
+      complete: async (r) => {
+        const stored = await this.createResult(w.j, w.i, r)
+        let finished: JobView | null = null
+        if (stored) {
+          const count = await this.increment(`count.${w.j}`)
+          const meta = await this.metaOf(w.j)
+          if (meta !== null && count === meta.images) {
+            await this.kv.put(`fin.${w.j}`, enc.encode(String(Date.now())))
+            finished = await this.get(w.j)
+          }
+        }
+        this.inFlight.delete(m)
+        await m.ackAck()
+        // the bytes are not needed once the result is stored (a redelivery finds the result
+        // first); already gone after an earlier delivery
+        this.os.delete(object).catch(() => undefined)
+        this.statsCache = null
+        return { stored, finished }
+      },
+      retryLater: (delayMs) => {
+        this.inFlight.delete(m)
+        m.nak(delayMs)
+      }
+    }
+  }
+
+  /** true if this call stored the image's result; false if one was stored before */
+  private async createResult (job: string, index: number, r: ItemResult): Promise<boolean> {
+    try {
+      await this.kv.create(`res.${job}.${index}`, json(r))
+      return true
+    } catch (err) {
+      if (/wrong last sequence|key exists/i.test((err as Error).message)) return false
+      throw err
+    }
+  }
+
+  /** compare-and-set increment; the value after this call's increment */
+  private async increment (key: string): Promise<number> {
+    for (;;) {
+      const e = await this.kv.get(key)
+      try {
+        if (e === null || e.operation !== 'PUT') {
+          await this.kv.create(key, enc.encode('1'))
+          return 1
+        }
+        const n = Number(dec.decode(e.value)) + 1
+        await this.kv.update(key, enc.encode(String(n)), e.revision)
+        return n
+      } catch (err) {
+        if (!/wrong last sequence|key exists/i.test((err as Error).message)) throw err
+        // another replica stored a result of the same job in between: read again
+      }
+    }
+  }
+}
+
+/**
+ * Splits n free slots between keys with these backlogs: every key with work gets at least one,
+ * the rest in inverse proportion to the backlog, so a key with ten images queued beside one
+ * with a million is served almost at once (it finishes about as fast as alone), and the big
+ * key still gets a slot every round and its full share once the small ones are done.
+ */
+export function shares (n: number, pending: readonly number[]): number[] {
+  const alloc = pending.map(() => 0)
+  const active = pending.map((p, i) => [p, i] as const).filter(([p]) => p > 0)
+  if (active.length === 0 || n <= 0) return alloc
+  let left = n
+  // at least one each, smallest backlog first
+  for (const [, i] of [...active].sort((a, b) => a[0] - b[0])) { if (left === 0) break; alloc[i] = 1; left-- }
+  const weight = active.reduce((s, [p]) => s + 1 / p, 0)
+  for (const [p, i] of active) {
+    const extra = Math.min(p - alloc[i]!, Math.floor(left * (1 / p) / weight))
+    alloc[i]! += extra
+  }
+  // what rounding left over: smallest backlog first
+  let rest = n - alloc.reduce((a, b) => a + b, 0)
+  for (const [p, i] of [...active].sort((a, b) => a[0] - b[0])) {
+    if (rest <= 0) break
+    const more = Math.min(rest, p - alloc[i]!)
+    alloc[i]! += more
+    rest -= more
+  }
+  return alloc
+}
+
+async function eachLimited (n: number, limit: number, fn: (i: number) => Promise<void>): Promise<void> {
+  let next = 0
+  const worker = async (): Promise<void> => { while (next < n) await fn(next++) }
+  await Promise.all(Array.from({ length: Math.min(limit, n) }, worker))
+}

@@ -1,0 +1,195 @@
+// Runs queued job images of one model on this replica's devices — the late-binding pull: the
+// replica takes images from the queue only while its devices have free throughput capacity
+// (capacity.ts), so a fast replica takes more and a slow or busy one fewer, and what no
+// replica has taken yet stays in the shared queue. Each image goes the HTTP path's way:
+// decode gate (throughput class) → Dispatcher (admission, routing, batching, one retry) →
+// one stored result, then the acknowledgement. A refusal that means "not now" (429/503) hands
+// the image back to the queue; a bad image is stored as that image's failed result.
+import type { EventEmitter } from 'node:events'
+import type { Config } from '../config/schema.js'
+import { decodeGated } from '../http/decode-slot.js'
+import type { Metrics } from '../metrics/metrics.js'
+import type { ModelInfo } from '../models/model-spec.js'
+import { decodeImage } from '../preprocess/decode-image.js'
+import type { DecodeGate } from '../preprocess/decode-gate.js'
+import type { Dispatcher } from '../router/dispatcher.js'
+import type { Log } from '../util/log.js'
+import { decoded, type PreparedImage } from '../worker/protocol.js'
+import type { Delivery, ItemResult, JobBackend, JobView } from './job-types.js'
+
+export interface PullerDeps {
+  backend: JobBackend
+  model: ModelInfo
+  /** free throughput slots of this replica's devices for the model (capacity.ts) */
+  free: () => number
+  /** emit 'batch' when a batch ends (the schedulers): capacity may have freed */
+  devices: readonly EventEmitter[]
+  dispatcher: Dispatcher
+  gate: DecodeGate
+  metrics: Metrics
+  images: Config['images']
+  replica: string
+  itemDeadlineMs: number
+  maxDeliver: number
+  onFinished: (job: JobView) => void
+  log: Log
+}
+
+/** how long a refused image waits before it is offered again */
+const RETRY_MS = 1000
+/** fallback re-check of capacity and work when no event came (health changes, another replica's submissions) */
+const IDLE_MS = 200
+
+export class Puller {
+  /** taken from the queue, not yet in a device queue (being fetched or decoded) */
+  private preparing = 0
+  /** taken, result not yet stored */
+  running = 0
+  private closed = false
+  private wakeUp: (() => void) | null = null
+  private loop: Promise<void> | null = null
+  private readonly onBatch = (): void => this.wake()
+
+  constructor (private readonly d: PullerDeps) {}
+
+  get model (): string {
+    return this.d.model.name
+  }
+
+  start (): void {
+    for (const dev of this.d.devices) dev.on('batch', this.onBatch)
+    this.loop = this.run()
+  }
+
+  /** Stops taking images; those taken finish (their results are stored) before it resolves. */
+  async stop (): Promise<void> {
+    this.closed = true
+    for (const dev of this.d.devices) dev.off('batch', this.onBatch)
+    this.wake()
+    // a take() that hangs on an unreachable queue does not hold up the shutdown: what it
+    // returns after the stop is handed back (below)
+    await Promise.race([this.loop, new Promise((resolve) => setTimeout(resolve, 2000).unref())])
+    while (this.running > 0) await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+
+  private wake (): void {
+    const w = this.wakeUp
+    this.wakeUp = null
+    w?.()
+  }
+
+  private sleep (ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => { this.wakeUp = null; resolve() }, ms)
+      this.wakeUp = () => { clearTimeout(timer); resolve() }
+    })
+  }
+
+  private async run (): Promise<void> {
+    const { backend, model } = this.d
+    while (!this.closed) {
+      const free = this.d.free() - this.preparing
+      if (free <= 0) { await this.sleep(IDLE_MS); continue }
+      let taken: Delivery[]
+      try {
+        taken = await backend.take(model.name, free)
+      } catch (err) {
+        this.d.log.warn({ model: model.name, err: (err as Error).message }, 'job queue: take failed')
+        await this.sleep(RETRY_MS)
+        continue
+      }
+      if (this.closed) { for (const d of taken) d.retryLater(0); break }
+      if (taken.length === 0) { await backend.waitForWork(model.name, IDLE_MS); continue }
+      for (const delivery of taken) void this.handle(delivery)
+    }
+  }
+
+  private async handle (dl: Delivery): Promise<void> {
+    const { model, metrics } = this.d
+    this.preparing++
+    this.running++
+    if (dl.deliveries > 1) metrics.jobRedeliveries.inc({ model: model.name })
+    let handedOn = false
+    const toDevice = (): void => { if (!handedOn) { handedOn = true; this.preparing-- } }
+    try {
+      const meta = await dl.meta()
+      if (meta === null) { await this.store(dl, failure(410, 'SY_JOB_NOT_FOUND', `job ${dl.jobId} is gone`)); return }
+      if (dl.deliveries > this.d.maxDeliver) {
+        await this.store(dl, failure(503, 'SY_INFERENCE_FAILED', `delivered ${dl.deliveries - 1} times without a stored result (jobs.nats.maxDeliver)`))
+        return
+      }
+      const bytes = await dl.bytes()
+      let image: PreparedImage
+      try {
+        image = (await decodeGated(this.d.gate, metrics, meta.policy, model, bytes, this.d.images)).image
+      } catch (err) {
+        toDevice()
+        if (transient(err)) { this.requeue(dl); return }
+        await this.store(dl, errorOf(err))
+        return
+      }
+      toDevice()
+      const done = await new Promise<{ err: Error | null, r?: Parameters<Parameters<Dispatcher['submit']>[1]>[1] }>((resolve) => {
+        this.d.dispatcher.submit({
+          model: model.name,
+          image,
+          params: meta.params,
+          opts: { policy: meta.policy, deadline: performance.now() + this.d.itemDeadlineMs },
+          prepareAgain: () => decodeImage(bytes, model, this.d.images)
+        }, (err, r) => resolve({ err, r }))
+      })
+      if (done.err !== null) {
+        if (transient(done.err)) { this.requeue(dl); return }
+        await this.store(dl, errorOf(done.err))
+        return
+      }
+      const res = decoded(done.r!.result)
+      const output: Record<string, unknown> = res.kind === 'classify'
+        ? { predictions: res.predictions }
+        : { width: res.width, height: res.height, detections: res.detections }
+      await this.store(dl, { ok: true, device: done.r!.device, output })
+    } catch (err) {
+      if ((err as { alreadyStored?: boolean }).alreadyStored === true) {
+        // an earlier delivery stored the result and its acknowledgement was lost: complete()
+        // stores nothing (the first result wins) and acknowledges
+        await this.store(dl, failure(409, 'SY_INTERNAL', 'duplicate delivery')).catch(() => undefined)
+        return
+      }
+      // the queue itself failed (fetching the image, storing the result): the delivery is
+      // not acknowledged, so the queue offers it again after its ack wait
+      this.d.log.warn({ model: model.name, job: dl.jobId, index: dl.index, err: (err as Error).message }, 'job image not completed; it will be delivered again')
+    } finally {
+      toDevice()
+      this.running--
+      this.wake()
+    }
+  }
+
+  private requeue (dl: Delivery): void {
+    dl.retryLater(RETRY_MS)
+  }
+
+  private async store (dl: Delivery, r: Pick<ItemResult, 'ok' | 'device' | 'output' | 'error'>): Promise<void> {
+    const result: ItemResult = { index: dl.index, replica: this.d.replica, at: Date.now(), ...r }
+    const { stored, finished } = await dl.complete(result)
+    if (stored) this.d.metrics.jobImagesDone.inc({ model: this.d.model.name, outcome: r.ok ? 'ok' : 'failed' })
+    if (finished !== null) this.d.onFinished(finished)
+  }
+}
+
+function failure (statusCode: number, error: string, message: string): Pick<ItemResult, 'ok' | 'error'> {
+  return { ok: false, error: { statusCode, error, message } }
+}
+
+/** 429 (overloaded) and 503 (no healthy device, shutting down, failed on every device): try later */
+function transient (err: unknown): boolean {
+  const status = (err as { statusCode?: number }).statusCode
+  return status === 429 || status === 503
+}
+
+function errorOf (err: unknown): Pick<ItemResult, 'ok' | 'error'> {
+  const e = err as { statusCode?: number, code?: string, message?: string }
+  const statusCode = typeof e.statusCode === 'number' && e.statusCode < 500 ? e.statusCode : 500
+  return failure(statusCode, statusCode === 500 ? 'SY_INTERNAL' : (e.code ?? 'SY_INTERNAL'), statusCode === 500 ? 'Internal server error' : (e.message ?? ''))
+}
+
