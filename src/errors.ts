@@ -22,7 +22,6 @@ export const BadRequest = createError('SY_BAD_REQUEST', 'Bad request: %s', 400)
 // 401/403: access control
 export const Unauthorized = createError('SY_UNAUTHORIZED', 'An API key is required (Authorization: Bearer <key> or X-API-Key)', 401)
 export const Forbidden = createError('SY_FORBIDDEN', 'This API key has no access to model %s', 403)
-export const AdminUnauthorized = createError('SY_ADMIN_UNAUTHORIZED', 'This route needs an admin key (X-Switchyard-Admin-Key)', 401)
 
 // 404: nothing here by that name
 export const RouteNotFound = createError('SY_ROUTE_NOT_FOUND', 'No route %s %s', 404)

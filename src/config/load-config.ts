@@ -74,10 +74,6 @@ export function loadConfig (opts: LoadOptions = {}): Config {
     raw.devices = parseDeviceList(env.SWITCHYARD_DEVICES)
     sources.set('/devices', 'SWITCHYARD_DEVICES')
   }
-  if (env.SWITCHYARD_ADMIN_KEYS) {
-    setPath(raw, '/auth/adminKeys', coerce(env.SWITCHYARD_ADMIN_KEYS, 'list'))
-    sources.set('/auth/adminKeys', 'SWITCHYARD_ADMIN_KEYS')
-  }
   if (env.SWITCHYARD_FAULTS) {
     let inject: unknown
     try {

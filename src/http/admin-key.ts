@@ -1,7 +1,9 @@
 // The admin key (auth.adminKeys, header X-Switchyard-Admin-Key) in front of the routes that
-// change the server: /v2/repository load and unload (and /admin). With no key configured those
-// routes are off (404 SY_ADMIN_OFF); with keys, a missing key is 401, a wrong one 403. Keys are
-// compared as sha256 digests in constant time, so neither length nor content leaks by timing.
+// change the server: /v2/repository load and unload, and /admin/faults. With no key configured
+// the repository routes are off (404 SY_ADMIN_OFF) while /admin/faults, which exists only with
+// faults.allow, stays open (`open: true`); with keys, a missing key is 401, a wrong one 403.
+// Keys are compared as sha256 digests in constant time, so neither length nor content leaks by
+// timing.
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Config } from '../config/schema.js'
@@ -23,8 +25,13 @@ export function checkAdminKey (request: Pick<FastifyRequest, 'headers'>, hashes:
   if (!ok) throw new AdminKeyInvalid()
 }
 
-/** Every route registered in `scope` needs the admin key (an onRequest hook). */
-export function requireAdminKey (scope: FastifyInstance, config: Pick<Config, 'auth'>): void {
+/**
+ * Every route registered in `scope` needs the admin key (an onRequest hook). `open`: with no key
+ * configured the routes are open rather than off (the fault routes, which exist only with
+ * faults.allow).
+ */
+export function requireAdminKey (scope: FastifyInstance, config: Pick<Config, 'auth'>, opts: { open?: boolean } = {}): void {
   const hashes = config.auth.adminKeys.map(digest)
+  if (hashes.length === 0 && opts.open === true) return
   scope.addHook('onRequest', async (request) => checkAdminKey(request, hashes))
 }

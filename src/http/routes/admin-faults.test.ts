@@ -28,10 +28,10 @@ t.test('allowed, with admin keys: the key is required; faults are injected, list
   const { app, devices } = await startServer(t, { faults: { allow: true }, auth: { adminKeys: [KEY] } })
   const cpu = devices.get('cpu')!
   const slow = { device: 'cpu', mode: 'slow', delayMs: 200 }
-  for (const headers of [json, { ...json, 'x-switchyard-admin-key': `${KEY}x` }, { ...json, 'x-api-key': KEY }]) {
+  for (const [headers, status, error] of [[json, 401, 'SY_ADMIN_KEY_REQUIRED'], [{ ...json, 'x-switchyard-admin-key': `${KEY}x` }, 403, 'SY_ADMIN_KEY_INVALID'], [{ ...json, 'x-api-key': KEY }, 401, 'SY_ADMIN_KEY_REQUIRED']] as const) {
     const res = await app.inject({ method: 'POST', url: '/admin/faults', headers, payload: slow })
-    t.equal(res.statusCode, 401)
-    t.equal(res.json().error, 'SY_ADMIN_UNAUTHORIZED')
+    t.equal(res.statusCode, status)
+    t.equal(res.json().error, error)
   }
   t.equal((await app.inject({ method: 'GET', url: '/admin/faults' })).statusCode, 401)
   t.equal((await app.inject({ method: 'DELETE', url: '/admin/faults/cpu' })).statusCode, 401)

@@ -12,7 +12,7 @@ import type { DeviceSet } from '../../devices/device-set.js'
 import { FaultInjectionSchema, faultProblem, type FaultInjection } from '../../devices/faults.js'
 import { InvalidFault, UnknownDevice } from '../../errors.js'
 import { clip } from '../../util/format.js'
-import { requireAdminKey } from '../admin-auth.js'
+import { requireAdminKey } from '../admin-key.js'
 
 export interface AdminFaultRouteOptions {
   config: Pick<Config, 'auth'>
@@ -25,7 +25,7 @@ function state (d: Device): { device: string, isolation: 'thread' | 'process', h
 
 export async function adminFaultRoutes (app: FastifyInstance, opts: AdminFaultRouteOptions): Promise<void> {
   const { devices } = opts
-  requireAdminKey(app, opts.config)
+  requireAdminKey(app, opts.config, { open: true })
   // our own JSON parsing in this context: a malformed body is a bad fault (400), not a 415
   app.removeContentTypeParser('application/json')
   app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: 4096 }, (_req, body, done) => {
