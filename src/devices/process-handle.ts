@@ -1,5 +1,5 @@
 // The main thread's end of one inference worker in a child process (process isolation): the
-// same worker code as a thread (worker/worker-core.ts), behind a process boundary, so that a
+// same worker code as a thread (worker/inference-worker.ts), behind a process boundary, so that a
 // native crash (abort, segfault) ends the child only and a run that never returns can be
 // killed (SIGKILL) — neither is possible with a worker thread. Batches go over the IPC channel
 // with V8 serialisation ('advanced'): typed arrays cross as bytes, one copy each way

@@ -11,7 +11,7 @@ import { toFault, type Fault, type FaultMode } from './faults.js'
 import type { QueuedItem } from './request-queue.js'
 
 // Source (.ts under the test loader, which workers inherit) or build output (.js).
-const WORKER_URL = new URL(`../worker/inference-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url)
+const WORKER_URL = new URL(`../worker/inference-thread${extname(fileURLToPath(import.meta.url))}`, import.meta.url)
 
 interface Pending { items: number, done: BatchCallback }
 

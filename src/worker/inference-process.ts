@@ -1,9 +1,9 @@
 // Entry of an inference worker in a child process (process isolation): the worker
-// (worker-core.ts) on the IPC channel to the server. The first message is the init; a crash
+// (inference-worker.ts) on the IPC channel to the server. The first message is the init; a crash
 // here (a native abort, a segfault in a provider) ends this process only, and the server
 // replaces it.
 import type { MainToWorker, WorkerInit, WorkerToMain } from './protocol.js'
-import { serveWorker } from './worker-core.js'
+import { serveWorker } from './inference-worker.js'
 
 if (process.send === undefined) throw new Error('inference-process must be started with an IPC channel (child_process.fork)')
 

@@ -1,14 +1,262 @@
-// Entry of an inference worker thread (thread isolation): the worker (worker-core.ts) on the
-// thread's MessagePort. Buffers in the transfer list move or, when V8 cannot detach them
-// (sharp's native memory), are copied once.
-import { parentPort, workerData } from 'node:worker_threads'
-import type { MainToWorker, WorkerInit } from './protocol.js'
-import { serveWorker } from './worker-core.js'
+// One inference worker, wherever it runs (a worker thread: inference-thread.ts; a child
+// process: inference-process.ts): owns an onnxruntime session per model on one device, turns
+// prepared pixels into the input tensor, runs the batch and decodes the outputs. The main
+// thread never calls session.run(): it blocks the JS thread for the whole inference.
+//
+// Lifecycle: init → sessions created, warmed up, calibrated → 'ready'.
+// 'run' messages are served one at a time. 'stop' finishes the current run, releases the
+// sessions and closes the transport; the main thread never terminate()s a worker thread that
+// may be inside run() (onnxruntime-node aborts the whole process when that happens).
+import { performance } from 'node:perf_hooks'
+import * as ort from 'onnxruntime-node'
+import type { FaultMode } from '../devices/faults.js'
+import { softmaxTopK } from '../postprocess/softmax-top-k.js'
+import { decodeYolox } from '../postprocess/yolox-decode.js'
+import { TensorLayout } from './tensor-layout.js'
+import type { ItemResult, MainToWorker, ModelFailure, ModelReport, RunMessage, WorkerInit, WorkerModel, WorkerToMain } from './protocol.js'
 
-const port = parentPort!
-serveWorker({
-  isolation: 'thread',
-  send: (msg, transfer = []) => port.postMessage(msg, transfer),
-  onMessage: (listener) => port.on('message', (msg: MainToWorker) => listener(msg)),
-  close: () => port.close()
-}, workerData as WorkerInit)
+/** How a worker talks to its device: a thread's MessagePort or a child process's IPC channel. */
+export interface WorkerTransport {
+  /** 'process': the worker owns its process, so a 'crash' fault may abort it */
+  readonly isolation: 'thread' | 'process'
+  send: (msg: WorkerToMain, transfer?: ArrayBuffer[]) => void
+  onMessage: (listener: (msg: MainToWorker) => void) => void
+  /** after 'stop': lets the thread or process end */
+  close: () => void
+}
+
+interface Loaded {
+  model: WorkerModel
+  session: ort.InferenceSession
+  layout: TensorLayout
+  /** input buffer for the largest batch, reused by every run */
+  input: Float32Array
+  maxBatchSize: number
+}
+
+let port: WorkerTransport
+let init: WorkerInit
+const loaded = new Map<string, Loaded>()
+/** the next batch's fault (one-shot) */
+let pendingFault: Exclude<FaultMode, 'slow' | 'fail-start'> | null = null
+/** ms added to every batch (the 'slow' fault) */
+let slowMs = 0
+/** what Atomics.wait blocks on: a slow batch's timed wait, a hung batch's endless one */
+let waitCell = new Int32Array(new SharedArrayBuffer(4))
+let queue: Promise<void> = Promise.resolve()
+
+function send (msg: WorkerToMain, transfer: ArrayBuffer[] = []): void {
+  port.send(msg, transfer)
+}
+
+async function createSession (model: WorkerModel): Promise<ort.InferenceSession> {
+  const options: ort.InferenceSession.SessionOptions = {
+    executionProviders: init.device.kind === 'cuda' ? [{ name: 'cuda', deviceId: init.device.deviceId }] : ['cpu'],
+    graphOptimizationLevel: 'all'
+  }
+  if (init.device.intraOpThreads > 0) options.intraOpNumThreads = init.device.intraOpThreads
+  return ort.InferenceSession.create(model.weightsPath, options)
+}
+
+const PROVIDER_UNAVAILABLE = /Failed to load shared library|providers_cuda|cudaError|CUDA (driver|runtime)/i
+
+/** Loads every model; one that fails is reported, unless the device itself is unusable. */
+async function load (): Promise<{ models: ModelReport[], failures: ModelFailure[] }> {
+  const reports: ModelReport[] = []
+  const failures: ModelFailure[] = []
+  for (const model of init.models) {
+    try {
+      reports.push(await loadOne(model))
+    } catch (err) {
+      const message = (err as Error).message
+      if (PROVIDER_UNAVAILABLE.test(message)) throw err
+      failures.push({ name: model.name, message })
+    }
+  }
+  return { models: reports, failures }
+}
+
+async function loadOne (model: WorkerModel): Promise<ModelReport> {
+  {
+    const session = await createSession(model)
+    const meta = session.inputMetadata.find((m) => m.name === model.input.name)
+    if (!meta || !meta.isTensor) throw new Error(`model ${model.name} has no tensor input named ${model.input.name} (inputs: ${session.inputNames.join(', ')})`)
+    const dynamicBatch = typeof meta.shape[0] !== 'number'
+    const maxBatchSize = dynamicBatch ? model.maxBatchSize : Math.min(model.maxBatchSize, Number(meta.shape[0]) || 1)
+    const layout = new TensorLayout(model.input, model.preprocess)
+    const entry: Loaded = { model, session, layout, input: new Float32Array(maxBatchSize * 3 * layout.plane), maxBatchSize }
+    loaded.set(model.name, entry)
+    const outputShape = (session.outputMetadata.find((m) => m.name === model.output.name && m.isTensor) as { shape?: Array<number | string> } | undefined)?.shape ?? []
+    return { name: model.name, inputShape: meta.shape as Array<number | string>, outputShape, dynamicBatch, maxBatchSize, calibration: await calibrate(entry) }
+  }
+}
+
+/**
+ * Warm-up, then the median time of `calibrationRuns` batches for n = 1, 2, 4, … max batch.
+ * Each timed batch goes through exactly what a served batch does — tensor layout, run, output
+ * decoding (execute()) — on blank images of the model's input size, so the cost model is seeded
+ * with the same quantity it is refitted on (the worker time the 'result' message reports).
+ */
+async function calibrate (entry: Loaded): Promise<ModelReport['calibration']> {
+  const { width, height } = entry.model.input
+  const blank = { pixels: new Uint8Array(width * height * 3), width, height, originalWidth: width, originalHeight: height }
+  const items: RunMessage['items'] = Array.from({ length: entry.maxBatchSize }, () => ({ image: blank, params: {} }))
+  await execute(entry, items.slice(0, 1)) // the first run allocates and (on CUDA) picks kernels
+  if (init.calibrationRuns === 0) return []
+  const sizes: number[] = []
+  for (let n = 1; n < entry.maxBatchSize; n *= 2) sizes.push(n)
+  sizes.push(entry.maxBatchSize)
+  const out: ModelReport['calibration'] = []
+  for (const n of sizes) {
+    const batch = items.slice(0, n)
+    await execute(entry, batch)
+    const times: number[] = []
+    for (let i = 0; i < init.calibrationRuns; i++) {
+      const r = await execute(entry, batch)
+      times.push(r.prepMs + r.runMs + r.postMs)
+    }
+    times.sort((a, b) => a - b)
+    out.push({ batchSize: n, ms: times[Math.floor(times.length / 2)]! })
+  }
+  return out
+}
+
+async function runSession (entry: Loaded, n: number): Promise<ort.InferenceSession.OnnxValueMapType> {
+  const { layout, model } = entry
+  const data = entry.input.subarray(0, n * 3 * layout.plane)
+  const tensor = new ort.Tensor('float32', data, [n, 3, layout.height, layout.width])
+  return entry.session.run({ [model.input.name]: tensor })
+}
+
+interface Executed { results: ItemResult[], prepMs: number, runMs: number, postMs: number }
+
+/** One batch, as served and as calibrated: tensor layout → session.run → output decoding. */
+async function execute (entry: Loaded, items: RunMessage['items']): Promise<Executed> {
+  const n = items.length
+  const t0 = performance.now()
+  for (let i = 0; i < n; i++) {
+    const image = items[i]!.image
+    if (image.tensor === true) copyTensor(entry, image.pixels, i)
+    else entry.layout.write(image, entry.input, i)
+  }
+  // a 'slow' device: the time passes inside the timed section without burning a core
+  if (slowMs > 0) Atomics.wait(waitCell, 0, 0, slowMs)
+  const t1 = performance.now()
+  const outputs = await runSession(entry, n)
+  const t2 = performance.now()
+  const output = outputs[entry.model.output.name]
+  if (!output) throw new Error(`model ${entry.model.name} has no output named ${entry.model.output.name}`)
+  const results = decode(entry, output, items)
+  for (const t of Object.values(outputs)) t.dispose()
+  return { results, prepMs: t1 - t0, runMs: t2 - t1, postMs: performance.now() - t2 }
+}
+
+async function runBatch (msg: RunMessage): Promise<void> {
+  const entry = loaded.get(msg.model)
+  if (!entry) throw new Error(`model ${msg.model} is not loaded in this worker`)
+  const n = msg.items.length
+  if (n > entry.maxBatchSize) throw new Error(`batch of ${n} exceeds ${msg.model}'s max batch ${entry.maxBatchSize}`)
+  if (pendingFault !== null) {
+    const fault = pendingFault
+    pendingFault = null
+    if (fault === 'exit') process.exit(70) // a worker dying mid-batch, as a native fault would
+    if (fault === 'crash') process.abort() // a native crash: SIGABRT (process isolation only)
+    if (fault === 'hang') hang()
+    throw new Error('injected fault: run failed')
+  }
+  const r = await execute(entry, msg.items)
+  const transfer = r.results.flatMap((x) => x.raw ? [x.raw.data.buffer as ArrayBuffer] : [])
+  send({ type: 'result', batchId: msg.batchId, ...r }, transfer)
+}
+
+/** A ready input tensor (one item's float32 bytes), copied byte for byte: no alignment needed. */
+function copyTensor (entry: Loaded, bytes: Uint8Array, index: number): void {
+  const size = 3 * entry.layout.plane * 4
+  if (bytes.byteLength !== size) throw new Error(`tensor item of ${bytes.byteLength} bytes, expected ${size}`)
+  new Uint8Array(entry.input.buffer, entry.input.byteOffset + index * size, size).set(bytes)
+}
+
+function decode (entry: Loaded, output: ort.Tensor, items: RunMessage['items']): ItemResult[] {
+  const data = output.data as Float32Array
+  const n = items.length
+  const per = data.length / n
+  const spec = entry.model.output.decode
+  const results: ItemResult[] = []
+  for (let i = 0; i < n; i++) {
+    const { image, params } = items[i]!
+    const slice = data.subarray(i * per, (i + 1) * per)
+    // a copy only when asked for (the Open Inference Protocol's raw outputs)
+    const raw = params.rawOutput === true ? { raw: { data: slice.slice(), shape: [1, ...output.dims.slice(1).map(Number)] } } : {}
+    if (spec.kind === 'softmax') {
+      results.push({ kind: 'classify', predictions: softmaxTopK(slice, entry.model.labels, params.topK ?? spec.topK), ...raw })
+    } else {
+      const { layout } = entry
+      const { left, top } = layout.offset(image)
+      const rowLen = Number(output.dims[output.dims.length - 1])
+      const detections = decodeYolox(slice, rowLen, {
+        inputWidth: layout.width,
+        inputHeight: layout.height,
+        strides: spec.strides,
+        ratio: Math.min(layout.width / image.originalWidth, layout.height / image.originalHeight),
+        left,
+        top,
+        originalWidth: image.originalWidth,
+        originalHeight: image.originalHeight
+      }, entry.model.labels, params.scoreThreshold ?? spec.scoreThreshold, params.iouThreshold ?? spec.iouThreshold, spec.maxDetections)
+      results.push({ kind: 'detect', width: image.originalWidth, height: image.originalHeight, detections, ...raw })
+    }
+  }
+  return results
+}
+
+/**
+ * The run never returns: the worker blocks in Atomics.wait, its event loop stopped, no CPU
+ * used. In a child process only SIGKILL ends it. A worker thread cannot be killed, so its
+ * device may release it (init.hangRelease) when it stops the worker; the batch then fails.
+ */
+function hang (): void {
+  while (Atomics.load(waitCell, 0) === 0) Atomics.wait(waitCell, 0, 0)
+  throw new Error('injected fault: hung run released')
+}
+
+async function stop (): Promise<void> {
+  for (const { session } of loaded.values()) await session.release()
+  loaded.clear()
+  port.close()
+}
+
+function onFault (mode: FaultMode, delayMs: number | undefined): void {
+  if (!init.allowFaults) return
+  if (mode === 'slow') { slowMs = delayMs ?? 0; return }
+  if (mode === 'fail-start') return // the device's business: it starts the next worker failing
+  // a native abort in a thread would end the whole server: refused (the device refuses it first)
+  pendingFault = mode === 'crash' && port.isolation !== 'process' ? 'throw' : mode
+}
+
+/** Serves one worker's life on `transport`: load, 'ready', then runs until 'stop'. */
+export function serveWorker (transport: WorkerTransport, workerInit: WorkerInit): void {
+  port = transport
+  init = workerInit
+  if (init.hangRelease !== undefined) waitCell = new Int32Array(init.hangRelease)
+  if (init.allowFaults) slowMs = init.faults?.slowMs ?? 0
+  port.onMessage((msg: MainToWorker) => {
+    if (msg.type === 'fault') { onFault(msg.mode, msg.delayMs); return }
+    // one message at a time, in order: a 'stop' waits for the run before it
+    queue = queue.then(async () => {
+      if (msg.type === 'stop') return stop()
+      try {
+        await runBatch(msg)
+      } catch (err) {
+        send({ type: 'batch-error', batchId: msg.batchId, message: (err as Error).message })
+      }
+    })
+  })
+  if (init.allowFaults && init.faults?.failStart === true) {
+    send({ type: 'init-error', message: 'injected fault: worker start failed', providerUnavailable: false })
+    return
+  }
+  load().then(
+    ({ models, failures }) => send({ type: 'ready', models, failures }),
+    (err: Error) => send({ type: 'init-error', message: err.message, providerUnavailable: PROVIDER_UNAVAILABLE.test(err.message) })
+  )
+}
