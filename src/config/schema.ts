@@ -45,7 +45,7 @@ export const DeviceSchema = Type.Object({
     factor: Type.Number({ minimum: 1, default: 4, description: 'a batch may run this many times its predicted time' }),
     floorMs: Type.Integer({ minimum: 1, default: 5000, description: 'and at least this long' })
   }, { additionalProperties: false, default: {}, description: 'a batch running past max(floorMs, factor × predicted ms) fails (its requests are retried elsewhere) and its worker is retired and replaced' }),
-  startTimeoutMs: Type.Integer({ minimum: 1, default: 120000, description: 'a replacement worker that has not started after this long counts as a failed start (the backoff goes on)' }),
+  startTimeoutMs: Type.Integer({ minimum: 1, default: 120000, description: 'a worker (first or replacement) that has not started after this long counts as a failed start (a replacement: the backoff goes on)' }),
   isolation: Type.Optional(Type.Union([Type.Literal('thread'), Type.Literal('process')], { description: 'where the workers run: thread (worker_threads; a native crash or a hung run takes the server down or the worker for good) or process (a child process per worker, killed and replaced on a crash or hang; costs a copy of each image through a pipe). Default by kind: cpu thread, cuda process' }))
 }, { additionalProperties: false })
 export type DeviceConfig = Static<typeof DeviceSchema>

@@ -14,7 +14,7 @@ import { faultProblem, toFault, type Fault, type FaultMode } from './faults.js'
 import { ProcessHandle } from './process-handle.js'
 import type { RequestQueue } from './request-queue.js'
 import type { Log } from '../util/log.js'
-import { Scheduler } from './scheduler.js'
+import { DEFAULT_START_TIMEOUT_MS, Scheduler } from './scheduler.js'
 import { WorkerHandle } from './worker-handle.js'
 
 export type { BatchEvent, Lane } from './scheduler.js'
@@ -166,9 +166,31 @@ export class Device extends Scheduler {
     if (this.init === null) throw new DeviceUnavailableError(`device ${this.id} was not started`)
     const handle = this.isolation === 'process' ? new ProcessHandle() : new WorkerHandle()
     const faults = this.opts.allowFaults === true ? { faults: { slowMs: this.slowMs, failStart } } : {}
-    const started = await handle.start({ ...this.init, calibrationRuns, ...faults })
+    const started = await this.withinStartTimeout(handle, handle.start({ ...this.init, calibrationRuns, ...faults }))
     onReady?.(started)
     return handle
+  }
+
+  /**
+   * A worker that has not started within startTimeoutMs counts as failed (a device whose first
+   * workers never come up is left out at startup; a replacement's backoff goes on). The late
+   * worker is ended: killed where it can be (a process), else stopped by message once it starts.
+   */
+  private withinStartTimeout<T> (handle: Executor, starting: Promise<T>): Promise<T> {
+    const limitMs = this.config.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS
+    return new Promise<T>((resolve, reject) => {
+      let timedOut = false
+      const timer = this.clock.setTimer(this.clock.now() + limitMs, () => {
+        timedOut = true
+        if (handle.kill) handle.kill()
+        reject(new WorkerStartError(`worker did not start within ${limitMs} ms (devices[].startTimeoutMs)`, false))
+      })
+      starting.then((v) => {
+        if (!timedOut) { this.clock.clearTimer(timer); resolve(v) } else void handle.stop()
+      }, (err: unknown) => {
+        if (!timedOut) { this.clock.clearTimer(timer); reject(err) }
+      })
+    })
   }
 
   /**
