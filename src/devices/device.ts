@@ -38,6 +38,8 @@ export interface DeviceOptions {
   clock?: Clock
   /** per model, a queue shared by every device (the shared-queue routing strategy) */
   sharedQueues?: ReadonlyMap<string, RequestQueue>
+  /** per model, the throughput pool every device pulls from (the late-binding routing strategy) */
+  pools?: ReadonlyMap<string, RequestQueue>
 }
 
 export class Device extends Scheduler {
@@ -114,13 +116,15 @@ export class Device extends Scheduler {
     for (const report of reports) {
       const per = this.config.perModel[report.name]
       const queue = this.opts.sharedQueues?.get(report.name)
+      const pool = this.opts.pools?.get(report.name)
       this.addLane(report.name, {
         maxBatchSize: report.maxBatchSize,
         delayMs: { ...this.config.batchDelayMs, ...per?.batchDelayMs },
         maxQueue: this.config.maxQueue,
         report,
         variant: this.variantOf.get(report.name)!,
-        ...(queue !== undefined ? { queue } : {})
+        ...(queue !== undefined ? { queue } : {}),
+        ...(pool !== undefined ? { pool } : {})
       })
     }
   }
