@@ -27,7 +27,7 @@ export class DeviceSet {
     // Triton's rule (a baseline): every device consumes one queue per model
     const sharedQueues = config.routing.strategy === 'shared-queue' ? new Map(models.map((m) => [m.name, new RequestQueue()])) : undefined
     // late binding: one throughput pool per model that every device pulls from
-    const pools = config.routing.strategy === 'late-binding' ? new Map(models.map((m) => [m.name, new RequestQueue()])) : undefined
+    const pools = config.routing.strategy === 'switchyard' || config.routing.strategy === 'late-binding' ? new Map<string, RequestQueue>() : undefined
     for (const dc of config.devices) {
       const device = new Device(dc, { calibrationRuns: config.routing.calibrationRuns, costWindow: config.routing.costWindow, log, ...(sharedQueues ? { sharedQueues } : {}), ...(pools ? { pools } : {}), ...opts })
       try {

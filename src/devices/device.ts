@@ -9,7 +9,7 @@ import type { ModelInfo } from '../models/model-spec.js'
 import type { ModelFailure, ModelReport, WorkerInit } from '../worker/protocol.js'
 import { realClock, type Clock } from './clock.js'
 import type { Executor } from './executor.js'
-import type { RequestQueue } from './request-queue.js'
+import { RequestQueue } from './request-queue.js'
 import type { Log } from '../util/log.js'
 import { Scheduler } from './scheduler.js'
 import { WorkerHandle } from './worker-handle.js'
@@ -38,8 +38,8 @@ export interface DeviceOptions {
   clock?: Clock
   /** per model, a queue shared by every device (the shared-queue routing strategy) */
   sharedQueues?: ReadonlyMap<string, RequestQueue>
-  /** per model, the throughput pool every device pulls from (the late-binding routing strategy) */
-  pools?: ReadonlyMap<string, RequestQueue>
+  /** per (model, variant) — key `model@variant`, filled as devices start — the throughput pool every device running it pulls from (late binding) */
+  pools?: Map<string, RequestQueue>
 }
 
 export class Device extends Scheduler {
@@ -116,7 +116,9 @@ export class Device extends Scheduler {
     for (const report of reports) {
       const per = this.config.perModel[report.name]
       const queue = this.opts.sharedQueues?.get(report.name)
-      const pool = this.opts.pools?.get(report.name)
+      const poolKey = `${report.name}@${this.variantOf.get(report.name)!}`
+      let pool = this.opts.pools?.get(poolKey)
+      if (this.opts.pools !== undefined && pool === undefined) { pool = new RequestQueue(); this.opts.pools.set(poolKey, pool) }
       this.addLane(report.name, {
         maxBatchSize: report.maxBatchSize,
         delayMs: { ...this.config.batchDelayMs, ...per?.batchDelayMs },

@@ -74,6 +74,10 @@ t.test('late-binding routes only single throughput items into the pool: latency,
   const router = new Router('late-binding')
   const req = { model: 'm', deadlineMs: 60_000 }
   t.match(router.route([cpu, gpu], { ...req, policy: 'throughput' }, 0), { ok: true, pooled: true, reason: 'late-binding', predictedMs: 5 })
+  t.match(new Router('switchyard').route([cpu, gpu], { ...req, policy: 'throughput' }, 0), { ok: true, pooled: true }, 'switchyard binds late too (the default)')
+  const early = new Router('early-binding').route([cpu, gpu], { ...req, policy: 'throughput' }, 0)
+  t.match(early, { ok: true, device: 'gpu', reason: 'best-throughput' }, 'early-binding: the old rule, bound at arrival')
+  t.notOk(early.ok && early.pooled)
   const latency = router.route([cpu, gpu], { ...req, policy: 'latency' }, 0)
   t.match(latency, { ok: true, reason: 'earliest-finish' })
   t.notOk(latency.ok && latency.pooled)

@@ -38,6 +38,8 @@
 //                       worker is free first takes the next batch (devices built with shared
 //                       queues; the router only admits, predicting the queue over all the
 //                       workers that serve it and capping it at the sum of their lanes' caps)
+//   (default: `switchyard` and its alias `late-binding` pool where the devices were built with
+//   pools; `early-binding` is the rule above alone, every item bound at arrival)
 //   late-binding        switchyard, but a throughput request of one item (not pinned, not a
 //                       retry, not tiled) joins one pool per model that every device's free
 //                       workers pull from (src/devices/late-binding.ts: a slower device pulls
@@ -237,12 +239,12 @@ export class Router {
     if (candidates.length === 0) return { ok: false, reason: 'no-healthy-device', retryAfterS: 1, predictedMs: 0 }
     if (this.strategy === 'shared-queue') shareQueues(candidates, devices, req.model, req.policy, now, items)
     const reason: RouteReason | null = req.pinned !== undefined ? 'pinned' : exclude.length > 0 ? 'retry' : null
-    if (this.strategy === 'late-binding' && reason === null && req.policy === 'throughput' && items === 1) {
+    if ((this.strategy === 'switchyard' || this.strategy === 'late-binding') && reason === null && req.policy === 'throughput' && items === 1) {
       const pooled = routePooled(candidates, req)
       if (pooled !== null) return pooled
     }
     // a pinned request or a retry has one sensible rule: the earliest finish where allowed
-    const strategy = reason === null && this.strategy !== 'late-binding' ? this.strategy : 'switchyard'
+    const strategy = reason === null && this.strategy !== 'late-binding' && this.strategy !== 'early-binding' ? this.strategy : 'switchyard'
     const pool = strategy === 'fastest-only' ? [fastest(candidates)] : candidates
     const open = pool.filter((c) => !c.full)
     if (open.length === 0) {
@@ -292,6 +294,7 @@ export class Router {
         return { pred: c, finishMs: c.finishMs, reason: 'speed-aware' }
       }
       case 'late-binding': // routed as switchyard (bound) where not pooled
+      case 'early-binding':
         return this.choose('switchyard', open, req)
       case 'shared-queue': {
         // the queue is shared: the item runs wherever a worker frees up first

@@ -131,7 +131,7 @@ export function runScenario (s: Scenario, o: RunOptions, workload?: Workload): R
   const sharedQueues = o.strategy === 'shared-queue'
     ? new Map(s.traffic.map((c) => [c.model, new RequestQueue()]))
     : undefined
-  const pools = o.strategy === 'late-binding'
+  const pools = o.strategy === 'switchyard' || o.strategy === 'late-binding'
     ? new Map(s.traffic.map((c) => [c.model, new RequestQueue()]))
     : undefined
   // one pool of cores for decoding, each request's fixed cost and the CPU devices' batches,
