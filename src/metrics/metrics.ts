@@ -18,7 +18,7 @@ export interface ObservedDevice {
   readonly liveWorkers: number
   /** price and power settings */
   readonly config: Pick<DeviceConfig, 'kind' | 'pricePerHour' | 'watts'>
-  readonly lanes: ReadonlyMap<string, { model: string, variant: string, queue: { size: number }, inFlight: number, cost: { a: number, b: number } }>
+  readonly lanes: ReadonlyMap<string, { model: string, variant: string, queue: { size: number }, inFlight: number, cost: { a: number, b: number }, readonly pool?: { size: number } }>
   on: (event: 'batch', listener: (e: BatchEvent) => void) => unknown
 }
 
@@ -116,8 +116,15 @@ export class Metrics implements DispatchObserver {
 
     const each = (fn: (d: ObservedDevice) => void): void => { for (const d of devices()) fn(d) }
     new Gauge({
-      name: 'switchyard_queue_depth', help: 'Requests queued (not yet running) per device and model', labelNames: dm, registers,
-      collect () { this.reset(); each((d) => { for (const l of d.lanes.values()) this.set({ device: d.id, model: l.model }, l.queue.size) }) }
+      name: 'switchyard_queue_depth', help: 'Requests queued (not yet running) per device and model; device="pool": the throughput pool every device pulls from (late binding)', labelNames: dm, registers,
+      collect () {
+        this.reset()
+        const pools = new Map<{ size: number }, string>()
+        each((d) => { for (const l of d.lanes.values()) { this.set({ device: d.id, model: l.model }, l.queue.size); if (l.pool) pools.set(l.pool, l.model) } })
+        const byModel = new Map<string, number>()
+        for (const [pool, model] of pools) byModel.set(model, (byModel.get(model) ?? 0) + pool.size)
+        for (const [model, n] of byModel) this.set({ device: 'pool', model }, n)
+      }
     })
     new Gauge({
       name: 'switchyard_in_flight', help: 'Requests in batches running now per device and model', labelNames: dm, registers,
