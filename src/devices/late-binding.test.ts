@@ -107,3 +107,27 @@ t.test('the pool is admitted and predicted over every device serving it', async 
   const tight = new Router('late-binding').route([cpu, gpu], { model: 'm', policy: 'throughput', deadlineMs: 50 }, 0)
   t.match(tight, { ok: false, reason: 'deadline' })
 })
+
+t.test('when the fast device fails, the slow one takes what it had left in the pool', async (t) => {
+  const { clock, cpu, gpu, pool } = fleet()
+  const out: Outcome[] = []
+  for (let i = 0; i < 20; i++) pool.push(item(clock, 'throughput', out))
+  cpu.pump(); gpu.pump()
+  t.equal(cpu.workers[0]!.running, null, 'the GPU drains 20 items in 30 ms: the CPU waits')
+  t.equal(pool.size, 12, 'the GPU runs a batch of 8')
+  gpu.setDown(true)
+  clock.advance(10_000)
+  t.equal(by(out, 'cpu'), 12, 'the CPU ran the 12 pooled items once the GPU was gone')
+  t.equal(out.filter((o) => o.err !== undefined).length, 8, 'the batch that was running on the GPU failed (the dispatcher retries it)')
+  t.equal(pool.size, 0)
+})
+
+t.test('a pooled item whose client went away is removed from the pool', async (t) => {
+  const { clock, cpu, gpu, pool } = fleet()
+  const out: Outcome[] = []
+  gpu.workers[0]!.busyUntil = 0
+  for (let i = 0; i < 9; i++) gpu.enqueue('m', item(clock, 'throughput', out), true)
+  const last = pool.throughput[pool.throughput.length - 1]!
+  t.ok(cpu.cancel('m', last), 'any device serving the pool can cancel it')
+  t.notOk(pool.throughput.includes(last))
+})
