@@ -140,7 +140,7 @@ export const ConfigSchema = Type.Object({
   }, { additionalProperties: false, default: {} }),
   routing: Type.Object({
     defaultPolicy: policy({ default: 'latency' }),
-    strategy: Type.Union(STRATEGIES.map((s) => Type.Literal(s)), { default: 'switchyard', description: 'how devices are chosen: switchyard (policy, queues and learned costs), or a baseline to measure it against — fastest-only, round-robin, join-shortest-queue, shared-queue (Triton: one queue per model, the first free worker takes the next batch), speed-aware (least predicted work weighted by device speed)' }),
+    strategy: Type.Union(STRATEGIES.map((s) => Type.Literal(s)), { default: 'switchyard', description: 'how devices are chosen: switchyard (policy, queues and learned costs), or a baseline to measure it against — fastest-only, round-robin, join-shortest-queue, shared-queue (Triton: one queue per model, the first free worker takes the next batch), speed-aware (least predicted work weighted by device speed), late-binding (the same as switchyard: throughput items wait in one pool per model that free workers pull from, cost-aware), early-binding (switchyard\'s rule before late binding: each throughput item bound to one device at arrival)' }),
     throughputDeadlineMs: Type.Integer({ minimum: 1, default: 30000, description: 'deadline assumed for throughput requests that give none' }),
     latencyDeadlineMs: Type.Integer({ minimum: 1, default: 10000, description: 'deadline assumed for latency requests that give none' }),
     costWindow: Type.Integer({ minimum: 4, maximum: 10000, default: 128, description: 'executed batches the cost model is fitted over' }),

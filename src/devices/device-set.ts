@@ -26,9 +26,11 @@ export class DeviceSet {
     for (const [name, why] of missing) set.unavailableModels.set(name, why)
     // Triton's rule (a baseline): every device consumes one queue per model
     const sharedQueues = config.routing.strategy === 'shared-queue' ? new Map(models.map((m) => [m.name, new RequestQueue()])) : undefined
+    // late binding: one throughput pool per model that every device pulls from
+    const pools = config.routing.strategy === 'switchyard' || config.routing.strategy === 'late-binding' ? new Map<string, RequestQueue>() : undefined
     for (const dc of config.devices) {
       const faults = { allowFaults: config.faults.allow, faults: config.faults.inject.filter((f) => f.device === dc.id) }
-      const device = new Device(dc, { calibrationRuns: config.routing.calibrationRuns, costWindow: config.routing.costWindow, log, ...(sharedQueues ? { sharedQueues } : {}), ...faults, ...opts })
+      const device = new Device(dc, { calibrationRuns: config.routing.calibrationRuns, costWindow: config.routing.costWindow, log, ...(sharedQueues ? { sharedQueues } : {}), ...(pools ? { pools } : {}), ...faults, ...opts })
       try {
         await device.start(modelsFor(dc, models)) // each model with the weights of this device's variant
       } catch (err) {

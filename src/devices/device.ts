@@ -12,7 +12,7 @@ import { realClock, type Clock } from './clock.js'
 import type { Executor } from './executor.js'
 import { faultProblem, toFault, type Fault, type FaultMode } from './faults.js'
 import { ProcessHandle } from './process-handle.js'
-import type { RequestQueue } from './request-queue.js'
+import { RequestQueue } from './request-queue.js'
 import type { Log } from '../util/log.js'
 import { DEFAULT_START_TIMEOUT_MS, Scheduler } from './scheduler.js'
 import { WorkerHandle } from './worker-handle.js'
@@ -44,6 +44,8 @@ export interface DeviceOptions {
   clock?: Clock
   /** per model, a queue shared by every device (the shared-queue routing strategy) */
   sharedQueues?: ReadonlyMap<string, RequestQueue>
+  /** per (model, variant) — key `model@variant`, filled as devices start — the throughput pool every device running it pulls from (late binding) */
+  pools?: Map<string, RequestQueue>
 }
 
 export class Device extends Scheduler {
@@ -276,13 +278,17 @@ export class Device extends Scheduler {
     for (const report of reports) {
       const per = this.config.perModel[report.name]
       const queue = this.opts.sharedQueues?.get(report.name)
+      const poolKey = `${report.name}@${this.variantOf.get(report.name)!}`
+      let pool = this.opts.pools?.get(poolKey)
+      if (this.opts.pools !== undefined && pool === undefined) { pool = new RequestQueue(); this.opts.pools.set(poolKey, pool) }
       this.addLane(report.name, {
         maxBatchSize: report.maxBatchSize,
         delayMs: { ...this.config.batchDelayMs, ...per?.batchDelayMs },
         maxQueue: this.config.maxQueue,
         report,
         variant: this.variantOf.get(report.name)!,
-        ...(queue !== undefined ? { queue } : {})
+        ...(queue !== undefined ? { queue } : {}),
+        ...(pool !== undefined ? { pool } : {})
       })
     }
   }

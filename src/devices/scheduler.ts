@@ -35,6 +35,7 @@ import type { Clock, TimerHandle } from './clock.js'
 import { CostModel } from './cost-model.js'
 import type { BatchResult, Executor, ExecutorFactory } from './executor.js'
 import type { Fault, FaultMode } from './faults.js'
+import { pullCount, type PoolMember } from './late-binding.js'
 import { RequestQueue, type QueueConsumer, type QueuedItem } from './request-queue.js'
 
 export interface Lane extends BatchSlot {
@@ -46,6 +47,8 @@ export interface Lane extends BatchSlot {
   report: ModelReport
   /** the model variant whose weights this lane runs */
   readonly variant: string
+  /** the throughput pool several devices pull from (late binding, late-binding.ts); absent: none */
+  readonly pool?: RequestQueue
 }
 
 export interface LaneSettings {
@@ -57,6 +60,8 @@ export interface LaneSettings {
   variant?: string
   /** a queue shared with other devices (the shared-queue strategy); default: the lane's own */
   queue?: RequestQueue
+  /** a throughput pool shared with other devices (the late-binding strategy) */
+  pool?: RequestQueue
 }
 
 interface Running {
@@ -167,7 +172,8 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
     // a lane added again under its key (a reloaded model) keeps the queue: nothing queued is lost
     const queue = s.queue ?? this.lanes.get(model)?.queue ?? new RequestQueue()
     if (!queue.consumers.includes(this)) queue.consumers.push(this)
-    const lane: Lane = { model, queue, maxBatchSize: s.maxBatchSize, delayMs: s.delayMs, maxQueue: s.maxQueue, inFlight: 0, cost, report: s.report, variant: s.variant ?? 'default' }
+    if (s.pool !== undefined && !s.pool.consumers.includes(this)) s.pool.consumers.push(this)
+    const lane: Lane = { model, queue, maxBatchSize: s.maxBatchSize, delayMs: s.delayMs, maxQueue: s.maxQueue, inFlight: 0, cost, report: s.report, variant: s.variant ?? 'default', ...(s.pool ? { pool: s.pool } : {}) }
     this.lanes.set(model, lane)
     this.lanesList = [...this.lanes.values(), ...this.draining.keys()]
     return lane
@@ -218,16 +224,17 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
     this.pump()
   }
 
-  /** Accepts an item (admission control happened in the router). */
-  enqueue (model: string, item: QueuedItem): void {
+  /** Accepts an item (admission control happened in the router); `pooled`: into the lane's shared throughput pool. */
+  enqueue (model: string, item: QueuedItem, pooled = false): void {
     const lane = this.lanes.get(model)
     if (!lane || !this.healthy) {
       item.reject(new DeviceRefusedError(`device ${this.id} cannot take model ${model} now`))
       return
     }
-    lane.queue.push(item)
+    const queue = pooled && lane.pool !== undefined && item.policy !== 'latency' ? lane.pool : lane.queue
+    queue.push(item)
     if (item.deadline < this.sweepAt) this.sweepFrom(item.deadline)
-    const consumers = lane.queue.consumers
+    const consumers = queue.consumers
     if (consumers.length === 1) this.pump()
     else for (const c of consumers) c.pump()
   }
@@ -251,7 +258,57 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
    * not queued here (running, answered, or never here). An item in a running batch still runs.
    */
   cancel (model: string, item: QueuedItem): boolean {
-    return this.lanes.get(model)?.queue.remove(item) ?? false
+    const lane = this.lanes.get(model)
+    if (lane === undefined) return false
+    return lane.queue.remove(item) || (lane.pool?.remove(item) ?? false)
+  }
+
+  /** What late binding needs to know of this device for `model`'s pool (late-binding.ts); null: it takes none. */
+  poolMember (model: string, now: number): PoolMember | null {
+    const lane = this.lanes.get(model)
+    if (lane === undefined || !this.healthy) return null
+    let backlog = 0
+    for (const l of this.lanesList) {
+      const q = l.queue.size
+      if (q > 0) backlog += Math.ceil(q / l.maxBatchSize) * l.cost.a + q * l.cost.b
+    }
+    let workers = 0; let first = Infinity
+    for (const w of this.workers) {
+      if (!w.takesThroughput) continue
+      workers++
+      const r = w.running === null ? 0 : Math.max(0, w.busyUntil - now)
+      if (r < first) first = r
+    }
+    if (workers === 0) return null
+    const B = lane.maxBatchSize
+    return { eff: lane.cost.throughput(B), reachMs: first + backlog / workers, workers, maxBatchSize: B, predict: (n) => lane.cost.predict(n) }
+  }
+
+  /** Late binding: a free throughput worker's batch from a pool, or when to look again. */
+  private planPool (now: number): { lane: Lane, count: number } | { wake: number } | null {
+    let wake = Infinity
+    let best: { lane: Lane, count: number } | null = null
+    let bestDeadline = Infinity
+    for (const lane of this.lanesList) {
+      const pool = lane.pool
+      if (pool === undefined || pool.throughput.length === 0) continue
+      const list = pool.throughput
+      const due = list[0]!.enqueuedAt + lane.delayMs.throughput
+      if (list.length < lane.maxBatchSize && now < due) { wake = Math.min(wake, due); continue }
+      const own = this.poolMember(lane.model, now)
+      if (own === null) continue
+      const others: PoolMember[] = []
+      for (const c of pool.consumers) {
+        if (c === this) continue
+        const m = (c as Partial<Scheduler>).poolMember?.(lane.model, now)
+        if (m) others.push(m)
+      }
+      const n = pullCount(own, others, list.length)
+      // among the pools ready to pull from, the most urgent head goes first (as in the batcher)
+      if (n > 0 && (best === null || list[0]!.deadline < bestDeadline)) { best = { lane, count: n }; bestDeadline = list[0]!.deadline }
+    }
+    if (best !== null) return best
+    return wake === Infinity ? null : { wake }
   }
 
   /** Gives every free worker what the batcher says it should run. */
@@ -268,6 +325,11 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
         for (const slot of this.workers) {
           if (!slot.alive || slot.running !== null || slot.held === true) continue
           const plan = planBatch(this.lanesList, now, !slot.takesThroughput)
+          if (plan.action !== 'dispatch' && slot.takesThroughput) {
+            const pooled = this.planPool(now)
+            if (pooled !== null && 'lane' in pooled) { this.dispatch(slot, pooled.lane, pooled.lane.pool!.take('throughput', pooled.count), now); continue }
+            if (pooled !== null) this.wakeAt(pooled.wake)
+          }
           if (plan.action === 'idle') continue
           if (plan.action === 'wait') { this.wakeAt(plan.until); continue }
           // (a draining lane and a lane loaded again may share a key: the one with the work)
@@ -296,6 +358,7 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
     let next = Infinity
     for (const lane of this.lanesList) {
       next = Math.min(next, this.expireList(lane.queue.latency, now), this.expireList(lane.queue.throughput, now))
+      if (lane.pool !== undefined) next = Math.min(next, this.expireList(lane.pool.throughput, now))
     }
     // a timer later than needed is moved; one earlier than needed fires and finds nothing
     if (next === Infinity ? this.sweep !== null : next < this.sweepAt) this.sweepFrom(next)
@@ -419,6 +482,8 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
     else void executor.stop() // after its error the worker is idle: a stop message is safe
     this.refreshWorkers()
     if (this.liveWorkers === 0) this.failQueued('device has no live worker')
+    // the pools' other devices may now take what this one would have reached first
+    for (const lane of this.lanesList) for (const c of lane.pool?.consumers ?? []) if (c !== this) c.pump()
     this.replace(slot, this.sopts.restartBackoffMs?.initial ?? 250)
   }
 
@@ -471,15 +536,17 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
 
   private failQueued (reason: string): void {
     for (const lane of this.lanesList) { // draining lanes too
-      if (lane.queue.servedBesides(this)) continue // a shared queue another device still serves
-      for (const item of lane.queue.drain()) item.reject(new DeviceRefusedError(`device ${this.id}: ${reason}`))
+      for (const q of lane.pool !== undefined ? [lane.queue, lane.pool] : [lane.queue]) {
+        if (q.servedBesides(this)) continue // a shared queue another device still serves
+        for (const item of q.drain()) item.reject(new DeviceRefusedError(`device ${this.id}: ${reason}`))
+      }
     }
     this.settleDrained()
   }
 
   /** Resolves once queued and running work has finished (or the device can no longer run it). */
   async drain (): Promise<void> {
-    while (this.healthy && this.lanesList.some((l) => l.queue.size > 0 || l.inFlight > 0)) {
+    while (this.healthy && this.lanesList.some((l) => l.queue.size > 0 || l.inFlight > 0 || (l.pool?.size ?? 0) > 0)) {
       await new Promise<void>((resolve) => this.clock.setTimer(this.clock.now() + 5, resolve))
     }
   }

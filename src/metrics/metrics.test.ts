@@ -89,6 +89,10 @@ t.test('a real rejection counts on top of its zero series', async (t) => {
   t.same(rejected.filter((m) => m.value !== '0').map((m) => [m.labels, m.value]), [[{ device: '', model: 'mobilenetv2', policy: 'latency', reason: 'deadline' }, '1']])
 })
 
+t.test('the throughput pool every device pulls from (late binding, the default) has its queue depth', async (t) => {
+  for (const model of MODELS) t.equal(sample('switchyard_queue_depth', { device: 'pool', model })?.value, '0', `switchyard_queue_depth{device="pool",model="${model}"} 0`)
+})
+
 t.test('an answered request records actual / predicted finish for its device and class', async (t) => {
   const image = readFileSync(join(SHARED, 'images', 'dog.jpg'))
   const r = await server.app.inject({ method: 'POST', url: '/classify', payload: image, headers: { 'content-type': 'image/jpeg', 'x-switchyard-policy': 'latency' } })

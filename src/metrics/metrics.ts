@@ -19,7 +19,7 @@ export interface ObservedDevice {
   readonly liveWorkers: number
   /** price and power settings */
   readonly config: Pick<DeviceConfig, 'kind' | 'pricePerHour' | 'watts'>
-  readonly lanes: ReadonlyMap<string, { model: string, variant: string, queue: { size: number }, inFlight: number, cost: { a: number, b: number } }>
+  readonly lanes: ReadonlyMap<string, { model: string, variant: string, queue: { size: number }, inFlight: number, cost: { a: number, b: number }, readonly pool?: { size: number } }>
   on: (event: 'batch', listener: (e: BatchEvent) => void) => unknown
 }
 
@@ -29,7 +29,7 @@ export interface ObservedDevice {
  * The compile-time checks below fail when the router gains a reason this list lacks.
  */
 export const POLICIES = ['latency', 'throughput', 'cost'] as const satisfies readonly Policy[]
-export const ROUTE_REASONS = ['pinned', 'earliest-finish', 'best-throughput', 'overflow', 'lowest-cost', 'retry', 'fastest-only', 'round-robin', 'join-shortest-queue', 'shared-queue', 'speed-aware'] as const satisfies readonly RouteReason[]
+export const ROUTE_REASONS = ['pinned', 'earliest-finish', 'best-throughput', 'overflow', 'lowest-cost', 'retry', 'fastest-only', 'round-robin', 'join-shortest-queue', 'shared-queue', 'speed-aware', 'late-binding', 'early-binding'] as const satisfies readonly RouteReason[]
 /** the router's refusals, plus the two the HTTP path and the dispatcher add */
 export const REJECTION_REASONS = ['deadline', 'queue-full', 'no-healthy-device', 'unknown-device', 'decode-queue-full', 'inference-failed'] as const satisfies ReadonlyArray<RejectReason | 'decode-queue-full' | 'inference-failed'>
 /** why items leave a queue without running */
@@ -158,8 +158,15 @@ export class Metrics implements DispatchObserver {
 
     const each = (fn: (d: ObservedDevice) => void): void => { for (const d of devices()) fn(d) }
     new Gauge({
-      name: 'switchyard_queue_depth', help: 'Requests queued (not yet running) per device and model', labelNames: dm, registers,
-      collect () { this.reset(); each((d) => { for (const l of d.lanes.values()) this.set({ device: d.id, model: l.model }, l.queue.size) }) }
+      name: 'switchyard_queue_depth', help: 'Requests queued (not yet running) per device and model; device="pool": the throughput pool every device pulls from (late binding)', labelNames: dm, registers,
+      collect () {
+        this.reset()
+        const pools = new Map<{ size: number }, string>()
+        each((d) => { for (const l of d.lanes.values()) { this.set({ device: d.id, model: l.model }, l.queue.size); if (l.pool) pools.set(l.pool, l.model) } })
+        const byModel = new Map<string, number>()
+        for (const [pool, model] of pools) byModel.set(model, (byModel.get(model) ?? 0) + pool.size)
+        for (const [model, n] of byModel) this.set({ device: 'pool', model }, n)
+      }
     })
     new Gauge({
       name: 'switchyard_in_flight', help: 'Requests in batches running now per device and model', labelNames: dm, registers,

@@ -226,7 +226,7 @@ export class Dispatcher {
       }
     }
     if (opts.signal !== undefined) job.queued = { device, item }
-    device.enqueue(model, item)
+    device.enqueue(model, item, decision.pooled === true)
   }
 
   private failed (job: Job, tried: string[], lastError: Error | null, done: DispatchCallback): void {

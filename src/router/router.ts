@@ -38,6 +38,14 @@
 //                       worker is free first takes the next batch (devices built with shared
 //                       queues; the router only admits, predicting the queue over all the
 //                       workers that serve it and capping it at the sum of their lanes' caps)
+//   (default: `switchyard` and its alias `late-binding` pool where the devices were built with
+//   pools; `early-binding` is the rule above alone, every item bound at arrival)
+//   late-binding        switchyard, but a throughput request of one item (not pinned, not a
+//                       retry, not tiled) joins one pool per model that every device's free
+//                       workers pull from (src/devices/late-binding.ts: a slower device pulls
+//                       n items only if t_d(n) ≤ F of the faster ones). Predicted and admitted
+//                       over the pool: finish = F(P+1) over every device serving it, cap = the
+//                       sum of their lanes' caps. Latency, cost, pinned and tiled stay bound.
 //   cost       → the lowest predicted cost per inference, price_per_ms_d · t(n) / n (n and
 //                finish_d as for throughput; price.ts), among those meeting the deadline;
 //                ties by finish_d
@@ -49,6 +57,7 @@
 // deadline the answer is `deadline` with Retry-After = the smallest predicted wait (s, ≥ 1);
 // every lane full: `queue-full`; no healthy device serves the model: `no-healthy-device`.
 import type { Policy } from '../config/schema.js'
+import { poolFinishMs, type PoolMember } from '../devices/late-binding.js'
 import { costPerInference, type PriceConfig } from './price.js'
 import type { Strategy } from './strategies.js'
 
@@ -71,6 +80,8 @@ export interface LaneView {
   cost: { a: number, b: number, predict: (n: number) => number, throughput: (n: number) => number }
   /** the model variant this lane runs */
   readonly variant?: string
+  /** the shared throughput pool (late-binding strategy) */
+  readonly pool?: { size: number, throughput: { length: number } }
 }
 
 export interface DeviceView {
@@ -101,7 +112,7 @@ export type RouteReason = 'pinned' | 'earliest-finish' | 'best-throughput' | 'ov
 export type RejectReason = 'deadline' | 'queue-full' | 'no-healthy-device' | 'unknown-device'
 
 export type RouteDecision =
-  | { ok: true, device: string, predictedMs: number, reason: RouteReason }
+  | { ok: true, device: string, predictedMs: number, reason: RouteReason, pooled?: boolean }
   | { ok: false, reason: RejectReason, retryAfterS: number, predictedMs: number }
 
 export interface Prediction {
@@ -238,8 +249,12 @@ export class Router {
     if (candidates.length === 0) return { ok: false, reason: 'no-healthy-device', retryAfterS: 1, predictedMs: 0 }
     if (this.strategy === 'shared-queue') shareQueues(candidates, devices, req.model, req.policy, now, items)
     const reason: RouteReason | null = req.pinned !== undefined ? 'pinned' : exclude.length > 0 ? 'retry' : null
+    if ((this.strategy === 'switchyard' || this.strategy === 'late-binding') && reason === null && req.policy === 'throughput' && items === 1) {
+      const pooled = routePooled(candidates, req)
+      if (pooled !== null) return pooled
+    }
     // a pinned request or a retry has one sensible rule: the earliest finish where allowed
-    const strategy = reason === null ? this.strategy : 'switchyard'
+    const strategy = reason === null && this.strategy !== 'late-binding' && this.strategy !== 'early-binding' ? this.strategy : 'switchyard'
     const pool = strategy === 'fastest-only' ? [fastest(candidates)] : candidates
     const open = pool.filter((c) => !c.full)
     if (open.length === 0) {
@@ -288,6 +303,9 @@ export class Router {
         const c = open.reduce((a, x) => (speedAwareWork(x, req.items ?? 1) < speedAwareWork(a, req.items ?? 1) ? x : a))
         return { pred: c, finishMs: c.finishMs, reason: 'speed-aware' }
       }
+      case 'late-binding': // routed as switchyard (bound) where not pooled
+      case 'early-binding':
+        return this.choose('switchyard', open, req)
       case 'shared-queue': {
         // the queue is shared: the item runs wherever a worker frees up first
         const c = open.reduce((a, x) => (x.finishMs < a.finishMs ? x : a))
@@ -295,6 +313,38 @@ export class Router {
       }
     }
   }
+}
+
+/**
+ * Late binding: a throughput item joins its model's pool (every candidate lane has the same
+ * one; else null: routed bound). Predicted finish F(P+1) over the devices serving the pool
+ * (late-binding.ts), each reaching it after its residual busy time and its own bound queue
+ * (the prediction's wait); capped at the sum of their lanes' caps.
+ */
+function routePooled (candidates: Prediction[], req: RouteRequest): RouteDecision | null {
+  const pool = candidates[0]?.lane.pool
+  if (pool === undefined) return null
+  const members: PoolMember[] = []
+  let cap = 0; let best: Prediction | null = null
+  for (const c of candidates) {
+    if (c.lane.pool !== pool) return null
+    cap += c.lane.maxQueue
+    members.push({ eff: c.throughput, reachMs: c.waitMs, workers: c.workers, maxBatchSize: c.lane.maxBatchSize, predict: (n) => c.lane.cost.predict(n) })
+    if (c.workers > 0 && (best === null || c.throughput > best.throughput)) best = c
+  }
+  if (best === null) return null
+  const P = pool.throughput.length + 1
+  const finishMs = poolFinishMs(members, P) + (P < best.lane.maxBatchSize ? best.lane.delayMs.throughput : 0)
+  const retryAfterS = Math.max(1, Math.ceil(minWait(candidates) / 1000))
+  if (pool.size + 1 > cap) return { ok: false, reason: 'queue-full', retryAfterS, predictedMs: finishMs }
+  if (finishMs > req.deadlineMs) return { ok: false, reason: 'deadline', retryAfterS, predictedMs: finishMs }
+  return { ok: true, device: best.device.id, predictedMs: finishMs, reason: 'late-binding', pooled: true }
+}
+
+function minWait (cs: Prediction[]): number {
+  let m = Infinity
+  for (const c of cs) if (c.waitMs < m) m = c.waitMs
+  return m === Infinity ? 0 : m
 }
 
 /** The switchyard strategy, stateless: what tests and simple callers use. */

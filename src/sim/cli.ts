@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { runScenario } from './engine.js'
 import { runExperiment, type ExperimentReport } from './experiment.js'
+import { STRATEGIES, type Strategy } from '../router/strategies.js'
 import { plan, planText } from './plan.js'
 import { compactReport, randomMarkdown, runRandom, seedExperiment, worstLoad } from './random-run.js'
 import { parseSeeds } from './random-scenario.js'
@@ -169,6 +170,12 @@ function runPolicies (names: string[]): void {
   err(`wrote ${join(RESULTS, 'simulate-policies.md')}`)
 }
 
+/** --switchyard <strategy>: a candidate rule judged in switchyard's place */
+function strategyArg (v: string): Strategy {
+  if (!(STRATEGIES as readonly string[]).includes(v)) throw new Error(`--switchyard: one of ${STRATEGIES.join(', ')}`)
+  return v as Strategy
+}
+
 /** npm run simulate -- random --seeds 1-50: generated scenarios, judged by issue 17's targets */
 function runRandomCmd (args: string[]): void {
   const { values } = parseArgs({
@@ -181,6 +188,7 @@ function runRandomCmd (args: string[]): void {
       loads: { type: 'string' },
       bisect: { type: 'string', default: '2' },
       worst: { type: 'string', default: '3' },
+      switchyard: { type: 'string' },
       out: { type: 'string', default: join(RESULTS, 'random') }
     }
   })
@@ -192,6 +200,7 @@ function runRandomCmd (args: string[]): void {
     maxRequests: Number(values['max-requests']),
     minDurationS: Number(values['min-duration']),
     bisect: Number(values.bisect),
+    ...(values.switchyard !== undefined ? { switchyard: strategyArg(values.switchyard) } : {}),
     ...(loads ? { loads } : {}),
     progress: err
   }

@@ -131,10 +131,13 @@ export function runScenario (s: Scenario, o: RunOptions, workload?: Workload): R
   const sharedQueues = o.strategy === 'shared-queue'
     ? new Map(s.traffic.map((c) => [c.model, new RequestQueue()]))
     : undefined
+  const pools = o.strategy === 'switchyard' || o.strategy === 'late-binding'
+    ? new Map(s.traffic.map((c) => [c.model, new RequestQueue()]))
+    : undefined
   // one pool of cores for decoding, each request's fixed cost and the CPU devices' batches,
   // where the scenario says they share the host (fidelity); else decoding has slots of its own
   const pool = s.host.sharedCores === true ? new CorePool(clock, s.host.cores ?? s.host.slots) : undefined
-  const devices = s.devices.map((spec, i) => new SimDevice(spec, clock, seededRandom(s.seed * 7919 + i + 1), { ...(sharedQueues ? { sharedQueues } : {}), ...(pool && (spec.kind ?? 'cpu') === 'cpu' ? { cores: pool } : {}) }))
+  const devices = s.devices.map((spec, i) => new SimDevice(spec, clock, seededRandom(s.seed * 7919 + i + 1), { ...(sharedQueues ? { sharedQueues } : {}), ...(pools ? { pools } : {}), ...(pool && (spec.kind ?? 'cpu') === 'cpu' ? { cores: pool } : {}) }))
   const byId = new Map(devices.map((d) => [d.id, d]))
   const source = { devices, get: (id: string) => byId.get(id) }
 

@@ -6,6 +6,7 @@
 import { round } from '../util/format.js'
 import { runScenario, type RunResult } from './engine.js'
 import { meetsSlo, refused, type ExperimentReport, type StrategyReport } from './experiment.js'
+import type { Strategy } from '../router/strategies.js'
 import { judgeCell, sustainableOk, TOLERANCE, type CellJudgement, type CellMetrics } from './judge.js'
 import { randomScenario, type RandomScenarioOptions } from './random-scenario.js'
 import { capacity, decodeCapacity, deviceCapacity, type Scenario, type Slo } from './scenario.js'
@@ -18,7 +19,14 @@ export interface RandomRunOptions extends RandomScenarioOptions {
   loads?: number[]
   /** bisection steps for the sustainable rate past the last passing load; default 2 */
   bisect?: number
+  /** the strategy run in switchyard's place and judged as switchyard (a candidate rule; default: switchyard) */
+  switchyard?: Strategy
   progress?: (msg: string) => void
+}
+
+/** The strategy a run of `st` uses: the candidate in switchyard's place. */
+function runAs (st: Strategy, o: { switchyard?: Strategy }): Strategy {
+  return st === 'switchyard' && o.switchyard !== undefined ? o.switchyard : st
 }
 
 export interface Cell {
@@ -64,7 +72,7 @@ export function runSeed (seed: number, o: Omit<RandomRunOptions, 'seeds'> = {}):
   const runs = new Map<string, RunResult[]>(strategies.map((st) => [st, []]))
   for (const load of loads) {
     const w = generate(s.arrivals, s.traffic, load * C, durationMs, s.seed)
-    for (const st of strategies) runs.get(st)!.push(runScenario(s, { strategy: st, ratePerS: load * C, durationMs }, w))
+    for (const st of strategies) runs.get(st)!.push(runScenario(s, { strategy: runAs(st, o), ratePerS: load * C, durationMs }, w))
     o.progress?.(`random-${seed}: ${Math.round(load * 100)} % done`)
   }
   const cells: Cell[] = loads.map((load, i) => {
@@ -88,7 +96,7 @@ export function runSeed (seed: number, o: Omit<RandomRunOptions, 'seeds'> = {}):
       for (let k = 0; k < (o.bisect ?? 2); k++) {
         const mid = (lo + hi) / 2
         const w = generate(s.arrivals, s.traffic, mid * C, durationMs, s.seed)
-        if (meetsSlo(s, runScenario(s, { strategy: st, ratePerS: mid * C, durationMs }, w))) lo = mid; else hi = mid
+        if (meetsSlo(s, runScenario(s, { strategy: runAs(st, o), ratePerS: mid * C, durationMs }, w))) lo = mid; else hi = mid
       }
     }
     sustainable[st] = lo
@@ -178,7 +186,7 @@ export function seedExperiment (seed: number, o: Omit<RandomRunOptions, 'seeds'>
     const rs = runs.get(st)!
     const sweep = loads.map((l, i) => ({ load: l, ratePerS: l * C, result: rs[i]!, pass: meetsSlo(s, rs[i]!) }))
     const headline = st === 'switchyard'
-      ? runScenario(s, { strategy: st, ratePerS: load * C, durationMs: s.durationS * 1000, series: true }, generate(s.arrivals, s.traffic, load * C, s.durationS * 1000, s.seed))
+      ? runScenario(s, { strategy: runAs(st, o), ratePerS: load * C, durationMs: s.durationS * 1000, series: true }, generate(s.arrivals, s.traffic, load * C, s.durationS * 1000, s.seed))
       : rs[loads.indexOf(load)]!
     return { strategy: st, headline, bulk: headline, sweep, sustainableRate: result.sustainable[st]! * C, sustainableLoad: result.sustainable[st]! }
   })

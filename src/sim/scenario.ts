@@ -184,7 +184,7 @@ export function resolveScenario (f: ScenarioFile, profilesDir = PROFILES_DIR): S
     arrivals: f.arrivals,
     events: f.events ?? [],
     slo: f.slo ?? DEFAULT_SLO,
-    strategies: f.strategies ?? [...STRATEGIES]
+    strategies: f.strategies ?? STRATEGIES.filter((st) => st !== 'late-binding' && st !== 'early-binding') // an alias and the old rule, not baselines: named to be run
   }
 }
 

@@ -39,7 +39,7 @@ export class SimDevice extends Scheduler {
   readonly config: PriceConfig
   readonly executors: SimulatedExecutorFactory
 
-  constructor (spec: SimDeviceSpec, clock: VirtualClock, random: () => number, opts: { costWindow?: number, sharedQueues?: ReadonlyMap<string, RequestQueue>, calibrate?: boolean, cores?: CorePool } = {}) {
+  constructor (spec: SimDeviceSpec, clock: VirtualClock, random: () => number, opts: { costWindow?: number, sharedQueues?: ReadonlyMap<string, RequestQueue>, pools?: ReadonlyMap<string, RequestQueue>, calibrate?: boolean, cores?: CorePool } = {}) {
     super({ id: spec.id, workers: spec.workers, latencyWorkers: spec.latencyWorkers ?? 0, clock, costWindow: opts.costWindow ?? 128, restartBackoffMs: { initial: 250, max: 30_000 } })
     this.config = { kind: spec.kind ?? 'cpu', ...(spec.pricePerHour !== undefined ? { pricePerHour: spec.pricePerHour } : {}), ...(spec.watts !== undefined ? { watts: spec.watts } : {}) }
     // on the host's cores: the uncontended costs (contention is simulated), a batch as wide as its threads
@@ -52,13 +52,15 @@ export class SimDevice extends Scheduler {
       for (let n = 1; n < p.maxBatchSize; n *= 2) sizes.push(n)
       sizes.push(p.maxBatchSize)
       const queue = opts.sharedQueues?.get(model)
+      const pool = opts.pools?.get(model)
       this.addLane(model, {
         maxBatchSize: p.maxBatchSize,
         delayMs: spec.batchDelayMs ?? { latency: 0, throughput: 5 },
         maxQueue: spec.maxQueue ?? 256,
         // the startup calibration, as a real device would measure it (nominal costs)
         report: { name: model, inputShape: [], outputShape: [], dynamicBatch: p.maxBatchSize > 1, maxBatchSize: p.maxBatchSize, calibration: opts.calibrate === false ? [] : sizes.map((n) => ({ batchSize: n, ms: p.a + p.b * n })) },
-        ...(queue ? { queue } : {})
+        ...(queue ? { queue } : {}),
+        ...(pool ? { pool } : {})
       })
     }
     for (let i = 0; i < spec.workers; i++) this.adopt(i, this.executors.create())

@@ -1,0 +1,133 @@
+// Late binding (routing.strategy `late-binding`): throughput items wait in one pool per model
+// that free workers pull from; a slower device pulls only what it would finish before the
+// faster ones reach it. Real Schedulers (SimDevice) on a virtual clock: every time is exact.
+import t from 'tap'
+import { Router } from '../router/router.js'
+import { SimDevice } from '../sim/sim-device.js'
+import { seededRandom } from '../sim/simulated-executor.js'
+import { VirtualClock } from './clock.js'
+import { poolFinishMs, pullCount, type PoolMember } from './late-binding.js'
+import { RequestQueue, type CompletedItem, type QueuedItem } from './request-queue.js'
+
+const IMAGE = { pixels: new Uint8Array(1), width: 1, height: 1, originalWidth: 1, originalHeight: 1 }
+interface Outcome { at: number, done?: CompletedItem, err?: Error }
+
+function item (clock: VirtualClock, policy: 'latency' | 'throughput', out: Outcome[]): QueuedItem {
+  return {
+    image: IMAGE, params: {}, policy, deadline: clock.now() + 60_000, enqueuedAt: clock.now(),
+    resolve: (done) => out.push({ at: clock.now(), done }),
+    reject: (err) => out.push({ at: clock.now(), err })
+  }
+}
+
+// GPU: t(n) = 4 + n, batches of 8 → eff 8/12 = 0.67 img/ms. CPU: t(n) = 50·n, batches of 2 → eff 0.02.
+// The CPU is built first, so it is asked first whenever the pool grows.
+function fleet (): { clock: VirtualClock, cpu: SimDevice, gpu: SimDevice, pool: RequestQueue } {
+  const clock = new VirtualClock()
+  const pools = new Map([['m', new RequestQueue()]])
+  const delay = { latency: 0, throughput: 0 }
+  const cpu = new SimDevice({ id: 'cpu', workers: 1, batchDelayMs: delay, models: { m: { a: 0, b: 50, maxBatchSize: 2 } } }, clock, seededRandom(1), { pools })
+  const gpu = new SimDevice({ id: 'gpu', kind: 'cuda', workers: 1, batchDelayMs: delay, models: { m: { a: 4, b: 1, maxBatchSize: 8 } } }, clock, seededRandom(2), { pools })
+  return { clock, cpu, gpu, pool: pools.get('m')! }
+}
+
+const by = (out: Outcome[], id: string): number => out.filter((o) => o.done?.device === id).length
+
+t.test('the pull rule: t_d(n) ≤ F of the faster devices, F = min reach + max(t_*(min(P, B_*)), P / Σ G·eff)', async (t) => {
+  const gpu: PoolMember = { eff: 8 / 12, reachMs: 0, workers: 1, maxBatchSize: 8, predict: (n) => 4 + n }
+  const cpu: PoolMember = { eff: 2 / 100, reachMs: 0, workers: 1, maxBatchSize: 2, predict: (n) => 50 * n }
+  t.equal(poolFinishMs([gpu], 4), 8, 'a small pool costs one batch: t(4) = 8')
+  t.equal(poolFinishMs([gpu], 80), 120, '80 items at 2/3 img/ms')
+  t.equal(poolFinishMs([{ ...gpu, reachMs: 30 }], 4), 38, 'after its residual busy time')
+  t.equal(pullCount(cpu, [gpu], 4), 0, 'the GPU finishes 4 items in 8 ms: the CPU takes none')
+  t.equal(pullCount(cpu, [gpu], 60), 1, 'F = 90: one item (50 ms), not two (100 ms)')
+  t.equal(pullCount(cpu, [gpu], 80), 2, 'F = 120: a full batch of two')
+  t.equal(pullCount(gpu, [cpu], 3), 3, 'the fastest device always pulls')
+})
+
+t.test('a slow CPU never strands work that a free fast GPU reaches sooner', async (t) => {
+  const { clock, cpu, gpu, pool } = fleet()
+  const out: Outcome[] = []
+  for (let i = 0; i < 4; i++) pool.push(item(clock, 'throughput', out))
+  cpu.pump(); gpu.pump()
+  clock.advance(1000)
+  t.equal(by(out, 'gpu'), 4, 'all four on the GPU')
+  t.same(out.map((o) => o.at), [8, 8, 8, 8], 'done at t(4) = 8 ms; a CPU batch of 2 would have ended at 100 ms')
+  t.equal(pool.size, 0)
+})
+
+t.test('a free slow device takes work when the fast one is a long way behind', async (t) => {
+  const { clock, cpu, gpu, pool } = fleet()
+  const out: Outcome[] = []
+  for (let i = 0; i < 80; i++) pool.push(item(clock, 'throughput', out))
+  cpu.pump(); gpu.pump()
+  t.equal(cpu.workers[0]!.running?.size, 2, 'the GPU needs ~120 ms for the pool; the CPU finishes two in 100')
+  clock.advance(1000)
+  t.equal(out.length, 80)
+  t.equal(by(out, 'cpu'), 2)
+  t.equal(by(out, 'gpu'), 78)
+  t.ok(out.every((o) => o.at <= 120), 'nothing finished later than the GPU alone would have')
+})
+
+t.test('late-binding routes only single throughput items into the pool: latency, cost, pinned and tiled stay bound', async (t) => {
+  const { cpu, gpu, pool } = fleet()
+  const router = new Router('late-binding')
+  const req = { model: 'm', deadlineMs: 60_000 }
+  t.match(router.route([cpu, gpu], { ...req, policy: 'throughput' }, 0), { ok: true, pooled: true, reason: 'late-binding', predictedMs: 5 })
+  t.match(new Router('switchyard').route([cpu, gpu], { ...req, policy: 'throughput' }, 0), { ok: true, pooled: true }, 'switchyard binds late too (the default)')
+  const early = new Router('early-binding').route([cpu, gpu], { ...req, policy: 'throughput' }, 0)
+  t.match(early, { ok: true, device: 'gpu', reason: 'best-throughput' }, 'early-binding: the old rule, bound at arrival')
+  t.notOk(early.ok && early.pooled)
+  const latency = router.route([cpu, gpu], { ...req, policy: 'latency' }, 0)
+  t.match(latency, { ok: true, reason: 'earliest-finish' })
+  t.notOk(latency.ok && latency.pooled)
+  const pinned = router.route([cpu, gpu], { ...req, policy: 'throughput', pinned: 'cpu' }, 0)
+  t.match(pinned, { ok: true, device: 'cpu', reason: 'pinned' })
+  t.notOk(pinned.ok && pinned.pooled)
+  const cost = router.route([cpu, gpu], { ...req, policy: 'cost' }, 0)
+  t.notOk(cost.ok && cost.pooled, 'the cost policy\'s choice is bound')
+  const tiled = router.route([cpu, gpu], { ...req, policy: 'throughput', items: 4 }, 0)
+  t.notOk(tiled.ok && tiled.pooled, 'a tiled request\'s images stay together on one device')
+  // a latency item handed to enqueue as pooled still lands in its device's own queue
+  const out: Outcome[] = []
+  const clock = new VirtualClock()
+  gpu.workers[0]!.busyUntil = 0
+  cpu.enqueue('m', item(clock, 'latency', out), true)
+  t.equal(pool.size, 0, 'never pooled')
+})
+
+t.test('the pool is admitted and predicted over every device serving it', async (t) => {
+  const { clock, cpu, gpu, pool } = fleet()
+  const out: Outcome[] = []
+  for (let i = 0; i < 79; i++) pool.push(item(clock, 'throughput', out))
+  const d = new Router('late-binding').route([cpu, gpu], { model: 'm', policy: 'throughput', deadlineMs: 60_000 }, 0)
+  // P = 80 items over the GPU's 2/3 and the CPU's 1/50 img/ms: 80 / (0.6667 + 0.02) = 116.5 ms
+  t.match(d, { ok: true, pooled: true })
+  t.ok(d.ok && Math.abs(d.predictedMs - 80 / (8 / 12 + 2 / 100)) < 1e-6, `predicted ${d.predictedMs}`)
+  const tight = new Router('late-binding').route([cpu, gpu], { model: 'm', policy: 'throughput', deadlineMs: 50 }, 0)
+  t.match(tight, { ok: false, reason: 'deadline' })
+})
+
+t.test('when the fast device fails, the slow one takes what it had left in the pool', async (t) => {
+  const { clock, cpu, gpu, pool } = fleet()
+  const out: Outcome[] = []
+  for (let i = 0; i < 20; i++) pool.push(item(clock, 'throughput', out))
+  cpu.pump(); gpu.pump()
+  t.equal(cpu.workers[0]!.running, null, 'the GPU drains 20 items in 30 ms: the CPU waits')
+  t.equal(pool.size, 12, 'the GPU runs a batch of 8')
+  gpu.setDown(true)
+  clock.advance(10_000)
+  t.equal(by(out, 'cpu'), 12, 'the CPU ran the 12 pooled items once the GPU was gone')
+  t.equal(out.filter((o) => o.err !== undefined).length, 8, 'the batch that was running on the GPU failed (the dispatcher retries it)')
+  t.equal(pool.size, 0)
+})
+
+t.test('a pooled item whose client went away is removed from the pool', async (t) => {
+  const { clock, cpu, gpu, pool } = fleet()
+  const out: Outcome[] = []
+  gpu.workers[0]!.busyUntil = 0
+  for (let i = 0; i < 9; i++) gpu.enqueue('m', item(clock, 'throughput', out), true)
+  const last = pool.throughput[pool.throughput.length - 1]!
+  t.ok(cpu.cancel('m', last), 'any device serving the pool can cancel it')
+  t.notOk(pool.throughput.includes(last))
+})
