@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { resolveFleet, runFleet, type FleetResult, type FleetStrategy } from '../src/sim/fleet.js'
 import { REPO, table } from './harness.js'
 
-const file = process.argv[2] ?? join(REPO, 'bench/scenarios/fleet-100.json')
+const file = process.argv[2] ?? join(REPO, 'bench/fleet-scenarios/fleet-100.json')
 const scenario = resolveFleet(JSON.parse(readFileSync(file, 'utf8')), join(REPO, 'bench/profiles'))
 const STALENESS_S = Number(process.env.BENCH_FLEET_STALENESS_S ?? 60)
 const HEADLINE_S = Number(process.env.BENCH_FLEET_HEADLINE_S ?? scenario.durationS)
