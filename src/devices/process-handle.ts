@@ -9,15 +9,14 @@ import { EventEmitter } from 'node:events'
 import { extname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { BatchFailedError, WorkerStartError } from '../errors.js'
-import type { ModelFailure, ModelReport, RunMessage, WorkerInit, WorkerToMain, MainToWorker } from '../worker/protocol.js'
+import type { ModelFailure, ModelReport, RunMessage, TensorModel, WorkerInit, WorkerToMain, MainToWorker } from '../worker/protocol.js'
 import type { BatchCallback, Executor } from './executor.js'
 import { toFault, type Fault, type FaultMode } from './faults.js'
 import type { QueuedItem } from './request-queue.js'
+import { WorkerReplies } from './worker-replies.js'
 
 // Source (.ts under the test loader, which fork() passes on in execArgv) or build output (.js).
 const ENTRY = fileURLToPath(new URL(`../worker/inference-process${extname(fileURLToPath(import.meta.url))}`, import.meta.url))
-
-let nextBatchId = 1
 
 /** Exit code of a child that ended by a signal, as a shell reports it (SIGABRT 134, SIGKILL 137). */
 function exitCode (code: number | null, signal: NodeJS.Signals | null): number {
@@ -29,7 +28,8 @@ function exitCode (code: number | null, signal: NodeJS.Signals | null): number {
 /** Emits 'exit' (code) when the child ends for any reason other than stop(), kill() included. */
 export class ProcessHandle extends EventEmitter implements Executor {
   private child: ChildProcess | null = null
-  private readonly pending = new Map<number, BatchCallback>()
+  /** batches and model-repository requests waiting for the worker's answer */
+  private readonly replies = new WorkerReplies()
   private stopping = false
   private exited: Promise<void> = Promise.resolve()
   alive = false
@@ -46,6 +46,7 @@ export class ProcessHandle extends EventEmitter implements Executor {
     return new Promise((resolve, reject) => {
       let settled = false
       child.on('message', (msg: WorkerToMain) => {
+        if (this.replies.settle(msg)) return
         switch (msg.type) {
           case 'ready':
             settled = true
@@ -57,18 +58,6 @@ export class ProcessHandle extends EventEmitter implements Executor {
             reject(new WorkerStartError(msg.message, msg.providerUnavailable))
             child.kill('SIGKILL') // idle, and any process may be killed
             break
-          case 'result': {
-            const done = this.pending.get(msg.batchId)
-            this.pending.delete(msg.batchId)
-            done?.(null, { results: msg.results, serviceMs: msg.prepMs + msg.runMs + msg.postMs, postMs: msg.postMs })
-            break
-          }
-          case 'batch-error': {
-            const done = this.pending.get(msg.batchId)
-            this.pending.delete(msg.batchId)
-            done?.(new BatchFailedError(msg.message, false))
-            break
-          }
         }
       })
       child.on('error', (err) => {
@@ -81,7 +70,7 @@ export class ProcessHandle extends EventEmitter implements Executor {
         const c = exitCode(code, signal)
         const how = signal !== null ? `killed by ${signal}` : `exited with code ${c}`
         if (!settled) { settled = true; reject(new WorkerStartError(`worker process ${how} during startup`, false)) }
-        this.failAll(`worker process ${how}`)
+        this.replies.failAll(`worker process ${how}`)
         if (!expected) this.emit('exit', c)
       })
       child.send(init)
@@ -94,11 +83,26 @@ export class ProcessHandle extends EventEmitter implements Executor {
       queueMicrotask(() => done(new BatchFailedError('worker process is not running', true)))
       return
     }
-    const batchId = nextBatchId++
+    const batchId = this.replies.batch(done)
     const batch: RunMessage['items'] = []
     for (const { image, params } of items) batch.push({ image, params })
-    this.pending.set(batchId, done)
     this.send({ type: 'run', batchId, model, items: batch })
+  }
+
+  /** The model repository: a plain ONNX model's session added (warmed, calibrated) in the child, after the batch in progress. */
+  async loadModel (model: TensorModel, calibrationRuns: number): Promise<ModelReport> {
+    this.running()
+    return this.replies.loadModel((m) => this.send(m), model, calibrationRuns)
+  }
+
+  /** Releases a plain model's session in the child, after the batch in progress. */
+  async unloadModel (name: string): Promise<void> {
+    this.running()
+    await this.replies.unloadModel((m) => this.send(m), name)
+  }
+
+  private running (): void {
+    if (this.child === null || !this.alive || !this.child.connected) throw new Error('worker process is not running')
   }
 
   /** Fault injection (devices/faults.ts); the worker ignores it unless faults are allowed. */
@@ -132,8 +136,4 @@ export class ProcessHandle extends EventEmitter implements Executor {
     child.send(msg, () => {})
   }
 
-  private failAll (reason: string): void {
-    for (const done of this.pending.values()) done(new BatchFailedError(reason, true))
-    this.pending.clear()
-  }
 }

@@ -5,25 +5,21 @@ import { extname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import { BatchFailedError, WorkerStartError } from '../errors.js'
-import type { MainToWorker, ModelFailure, ModelReport, RunMessage, TensorModel, WorkerInit, WorkerToMain } from '../worker/protocol.js'
+import type { ModelFailure, ModelReport, RunMessage, TensorModel, WorkerInit, WorkerToMain } from '../worker/protocol.js'
 import type { BatchCallback, Executor } from './executor.js'
 import { toFault, type Fault, type FaultMode } from './faults.js'
 import type { QueuedItem } from './request-queue.js'
+import { WorkerReplies } from './worker-replies.js'
 
 // Source (.ts under the test loader, which workers inherit) or build output (.js).
 const WORKER_URL = new URL(`../worker/inference-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url)
 
-interface Pending { items: number, done: BatchCallback }
-
-let nextBatchId = 1
-let nextRequestId = 1
 
 /** Emits 'exit' (code) when the worker thread ends for any reason other than stop(). */
 export class WorkerHandle extends EventEmitter implements Executor {
   private worker: Worker | null = null
-  private readonly pending = new Map<number, Pending>()
-  /** load-model / unload-model requests waiting for the worker's answer */
-  private readonly requests = new Map<number, { resolve: (r?: ModelReport) => void, reject: (e: Error) => void }>()
+  /** batches and model-repository requests waiting for the worker's answer */
+  private readonly replies = new WorkerReplies()
   private stopping = false
   /** set to 1 to release a run blocked by a 'hang' fault (a thread cannot be killed) */
   private readonly hangRelease = new Int32Array(new SharedArrayBuffer(4))
@@ -35,6 +31,7 @@ export class WorkerHandle extends EventEmitter implements Executor {
     return new Promise((resolve, reject) => {
       let settled = false
       worker.on('message', (msg: WorkerToMain) => {
+        if (this.replies.settle(msg)) return
         switch (msg.type) {
           case 'ready':
             settled = true
@@ -47,37 +44,16 @@ export class WorkerHandle extends EventEmitter implements Executor {
             // an idle worker that failed to init is safe to end
             void worker.terminate()
             break
-          case 'result': {
-            const p = this.pending.get(msg.batchId)
-            this.pending.delete(msg.batchId)
-            p?.done(null, { results: msg.results, serviceMs: msg.prepMs + msg.runMs + msg.postMs, postMs: msg.postMs })
-            break
-          }
-          case 'batch-error': {
-            const p = this.pending.get(msg.batchId)
-            this.pending.delete(msg.batchId)
-            p?.done(new BatchFailedError(msg.message, false))
-            break
-          }
-          case 'model-loaded':
-          case 'model-unloaded':
-          case 'model-error': {
-            const r = this.requests.get(msg.requestId)
-            this.requests.delete(msg.requestId)
-            if (msg.type === 'model-error') r?.reject(new Error(msg.message))
-            else r?.resolve(msg.type === 'model-loaded' ? msg.report : undefined)
-            break
-          }
         }
       })
       worker.on('error', (err) => {
         if (!settled) { settled = true; reject(new WorkerStartError(err.message, false)) }
-        this.failAll(`worker error: ${err.message}`)
+        this.replies.failAll(`worker error: ${err.message}`)
       })
       worker.on('exit', (code) => {
         this.alive = false
         if (!settled) { settled = true; reject(new WorkerStartError(`worker exited with code ${code} during startup`, false)) }
-        this.failAll(`worker exited with code ${code}`)
+        this.replies.failAll(`worker exited with code ${code}`)
         if (!this.stopping) this.emit('exit', code)
       })
     })
@@ -89,7 +65,7 @@ export class WorkerHandle extends EventEmitter implements Executor {
       queueMicrotask(() => done(new BatchFailedError('worker is not running', true)))
       return
     }
-    const batchId = nextBatchId++
+    const batchId = this.replies.batch(done)
     // Offered for transfer. sharp's output lives in native (external) memory, which V8 cannot
     // detach, so postMessage copies it once (~0.3 MB per image); a JS-allocated buffer would be
     // moved. Either way the main thread may still hold the pixels afterwards, or find them
@@ -101,7 +77,6 @@ export class WorkerHandle extends EventEmitter implements Executor {
       const buf = image.pixels.buffer
       if (buf instanceof ArrayBuffer && image.pixels.byteOffset === 0 && image.pixels.byteLength === buf.byteLength) transfer.push(buf)
     }
-    this.pending.set(batchId, { items: items.length, done })
     worker.postMessage({ type: 'run', batchId, model, items: batch } satisfies RunMessage, transfer)
   }
 
@@ -110,22 +85,19 @@ export class WorkerHandle extends EventEmitter implements Executor {
    * calibrationRuns > 0 — calibrated in the worker, after the batch in progress.
    */
   async loadModel (model: TensorModel, calibrationRuns: number): Promise<ModelReport> {
-    const report = await this.request({ type: 'load-model', requestId: nextRequestId++, model, calibrationRuns })
-    return report!
+    const worker = this.running()
+    return this.replies.loadModel((m) => worker.postMessage(m), model, calibrationRuns)
   }
 
   /** Releases a plain model's session, after the batch in progress. */
   async unloadModel (name: string): Promise<void> {
-    await this.request({ type: 'unload-model', requestId: nextRequestId++, name })
+    const worker = this.running()
+    await this.replies.unloadModel((m) => worker.postMessage(m), name)
   }
 
-  private request (msg: Extract<MainToWorker, { requestId: number }>): Promise<ModelReport | undefined> {
-    const worker = this.worker
-    if (!worker || !this.alive) return Promise.reject(new Error('worker is not running'))
-    return new Promise((resolve, reject) => {
-      this.requests.set(msg.requestId, { resolve, reject })
-      worker.postMessage(msg)
-    })
+  private running (): Worker {
+    if (!this.worker || !this.alive) throw new Error('worker is not running')
+    return this.worker
   }
 
   /** Fault injection (devices/faults.ts); the worker ignores it unless faults are allowed. */
@@ -147,10 +119,4 @@ export class WorkerHandle extends EventEmitter implements Executor {
     await exited
   }
 
-  private failAll (reason: string): void {
-    for (const p of this.pending.values()) p.done(new BatchFailedError(reason, true))
-    this.pending.clear()
-    for (const r of this.requests.values()) r.reject(new Error(reason))
-    this.requests.clear()
-  }
 }

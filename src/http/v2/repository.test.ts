@@ -271,3 +271,15 @@ t.test('bad models are refused with a clear error and the old version keeps serv
   t.equal(refusals, 1, 'refused once, not on every poll')
   t.same((await infer(s, 'tiny')).json().outputs[0].data, expectedY(1, 5), 'the loaded version 2 keeps serving')
 })
+
+t.test('a device whose workers run in child processes (the CUDA default) loads, serves and unloads a plain model too', async (t) => {
+  const dir = repoDir(t)
+  put(dir, 'tiny/1/model.onnx', tinyModel({ offset: 3 }))
+  const s = await start(t, dir, { auth: { adminKeys: [ADMIN] }, devices: [{ id: 'cpu', kind: 'cpu', required: true, maxBatchSize: 4, isolation: 'process' }] })
+  t.same((await infer(s, 'tiny', 2)).json().outputs[0].data, expectedY(2, 3), 'loaded at startup in the child, answered from it')
+  t.equal((await s.app.inject({ method: 'POST', url: '/v2/repository/models/tiny/unload', headers: admin })).statusCode, 200)
+  t.equal((await infer(s, 'tiny')).statusCode, 404, 'unloaded')
+  put(dir, 'tiny/1/model.onnx', tinyModel({ offset: 5 }))
+  t.equal((await s.app.inject({ method: 'POST', url: '/v2/repository/models/tiny/load', headers: admin })).statusCode, 200)
+  t.same((await infer(s, 'tiny')).json().outputs[0].data, expectedY(1, 5), 'loaded again over /v2/repository')
+})
