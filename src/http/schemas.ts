@@ -136,7 +136,7 @@ export const ModelsReport = Type.Object({
       workers: Int,
       maxBatchSize: Int,
       batchDelayMs: Type.Object({ latency: Num, throughput: Num }),
-      queue: Type.Object({ latency: Int, throughput: Int, max: Int }),
+      queue: Type.Object({ latency: Int, throughput: Int, pool: Type.Optional(Type.Integer({ minimum: 0, description: 'throughput items waiting in the late-binding pool this device pulls from (shared with the other devices serving the model)' })), max: Int }),
       inFlight: Int,
       cost: Type.Object({ aMs: Num, bMs: Num, samples: Int }, { description: 'the fitted cost model t(n) = a + b·n' }),
       calibration: Type.Array(Type.Object({ batchSize: Int, ms: Num }))
@@ -157,7 +157,7 @@ export const ModelsReport = Type.Object({
       devices: Type.Array(Type.Object({
         id: Type.String(),
         maxBatchSize: Int,
-        queue: Type.Object({ latency: Int, throughput: Int, max: Int }),
+        queue: Type.Object({ latency: Int, throughput: Int, pool: Type.Optional(Type.Integer({ minimum: 0, description: 'throughput items waiting in the late-binding pool this device pulls from (shared with the other devices serving the model)' })), max: Int }),
         inFlight: Int,
         cost: Type.Object({ aMs: Num, bMs: Num, samples: Int }),
         calibration: Type.Array(Type.Object({ batchSize: Int, ms: Num }))

@@ -11,10 +11,13 @@
 // never leaves a worker idle for a round trip to the queue and never piles up more than one
 // batch per worker (the rest stays in the shared queue, where another replica can take it).
 // HTTP throughput-class requests queued on the devices count against it like job items.
+import type { RequestQueue } from '../devices/request-queue.js'
 import type { Scheduler } from '../devices/scheduler.js'
 
 export function freeThroughputSlots (devices: readonly Pick<Scheduler, 'healthy' | 'lanes' | 'workers'>[], model: string): number {
   let free = 0
+  // throughput items in a late-binding pool (shared by the devices) count once
+  const pools = new Set<RequestQueue>()
   for (const d of devices) {
     if (!d.healthy) continue
     const lane = d.lanes.get(model)
@@ -22,6 +25,8 @@ export function freeThroughputSlots (devices: readonly Pick<Scheduler, 'healthy'
     let takers = 0
     for (const w of d.workers) if (w.alive && w.takesThroughput) takers++
     free += takers * lane.maxBatchSize - lane.queue.throughput.length
+    if (lane.pool !== undefined) pools.add(lane.pool)
   }
+  for (const p of pools) free -= p.throughput.length
   return Math.max(0, free)
 }

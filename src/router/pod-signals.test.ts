@@ -4,7 +4,8 @@
 // and what a replica with no healthy device reports.
 import t from 'tap'
 import { VirtualClock } from '../devices/clock.js'
-import type { QueuedItem } from '../devices/request-queue.js'
+import { RequestQueue, type QueuedItem } from '../devices/request-queue.js'
+import { freeThroughputSlots } from '../jobs/capacity.js'
 import { SimDevice, type SimDeviceSpec } from '../sim/sim-device.js'
 import { seededRandom } from '../sim/simulated-executor.js'
 import { podSignals, UNAVAILABLE_MS } from './pod-signals.js'
@@ -74,4 +75,16 @@ t.test('every lane full: still the earliest finish; no healthy device: the senti
   t.equal(down.finishMs.get('m')!.latency, UNAVAILABLE_MS)
   t.equal(down.liveWorkers, 0)
   t.equal(down.utilisation, 1, 'no live worker reads as fully busy')
+})
+
+t.test('throughput items waiting in a late-binding pool count as queued, once for the pool, and take free slots', async (t) => {
+  const clock = new VirtualClock(0)
+  const pool = new RequestQueue()
+  const pools = new Map([['m', pool]])
+  const devices = [new SimDevice(cpu, clock, seededRandom(1), { pools }), new SimDevice(gpu, clock, seededRandom(2), { pools })]
+  const before = freeThroughputSlots(devices, 'm')
+  // put where the pool keeps them, without running them (the clock never moves here)
+  for (let i = 0; i < 3; i++) pool.push(item(clock, 'throughput'))
+  t.equal(podSignals(devices, ['m', 'n'], clock.now()).queued, 3, 'three items in the pool both devices pull from: three queued, not six')
+  t.equal(freeThroughputSlots(devices, 'm'), before - 3, 'and they fill free slots a job puller would otherwise take')
 })

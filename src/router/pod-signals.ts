@@ -39,14 +39,18 @@ const router = new Router('switchyard')
 
 export function podSignals (devices: ReadonlyArray<DeviceView & { config?: PriceConfig }>, models: readonly string[], now: number): PodSignals {
   let queued = 0; let running = 0; let live = 0; let busy = 0
+  // throughput items waiting in a late-binding pool are queued too: each pool counted once,
+  // however many devices pull from it
+  const pools = new Set<{ readonly size: number }>()
   for (const d of devices) {
-    for (const l of d.lanes.values()) { queued += l.queue.size; running += l.inFlight }
+    for (const l of d.lanes.values()) { queued += l.queue.size; running += l.inFlight; if (l.pool !== undefined) pools.add(l.pool) }
     for (const w of d.workers) {
       if (!w.alive) continue
       live++
       if (w.busyUntil > 0) busy++
     }
   }
+  for (const p of pools) queued += p.size
   const finishMs = new Map<string, Record<Policy, number>>()
   const waitMs = new Map<string, Record<Policy, number>>()
   const costPerImage = new Map<string, number>()

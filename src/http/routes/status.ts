@@ -60,7 +60,7 @@ export async function statusRoutes (app: FastifyInstance, opts: StatusRouteOptio
               ? [{
                   id: d.id,
                   maxBatchSize: lane.maxBatchSize,
-                  queue: { latency: lane.queue.latency.length, throughput: lane.queue.throughput.length, max: lane.maxQueue },
+                  queue: { latency: lane.queue.latency.length, throughput: lane.queue.throughput.length, ...(lane.pool !== undefined ? { pool: lane.pool.throughput.length } : {}), max: lane.maxQueue },
                   inFlight: lane.inFlight,
                   cost: { aMs: round(lane.cost.a, 3), bMs: round(lane.cost.b, 3), samples: lane.cost.samples },
                   calibration: lane.report.calibration.map((c) => ({ batchSize: c.batchSize, ms: round(c.ms, 3) }))
@@ -114,7 +114,7 @@ export async function statusRoutes (app: FastifyInstance, opts: StatusRouteOptio
               workers: d.liveWorkers,
               maxBatchSize: lane.maxBatchSize,
               batchDelayMs: lane.delayMs,
-              queue: { latency: lane.queue.latency.length, throughput: lane.queue.throughput.length, max: lane.maxQueue },
+              queue: { latency: lane.queue.latency.length, throughput: lane.queue.throughput.length, ...(lane.pool !== undefined ? { pool: lane.pool.throughput.length } : {}), max: lane.maxQueue },
               inFlight: lane.inFlight,
               cost: { aMs: round(lane.cost.a, 3), bMs: round(lane.cost.b, 3), samples: lane.cost.samples },
               calibration: lane.report.calibration.map((c) => ({ batchSize: c.batchSize, ms: round(c.ms, 3) }))
