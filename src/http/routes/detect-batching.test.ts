@@ -19,9 +19,11 @@ const { app } = server
  */
 function meetInQueue (model: string, n: number): void {
   const device = server.devices.get('cpu')!
+  const lane = device.lanes.get(model)!
   const pump = device.pump.bind(device)
   device.pump = () => {
-    if (device.lanes.get(model)!.queue.throughput.length < n) return
+    // throughput items wait in the device's own queue, or in the late-binding pool it pulls from
+    if (lane.queue.throughput.length + (lane.pool?.throughput.length ?? 0) < n) return
     device.pump = pump
     pump()
   }
