@@ -128,7 +128,10 @@ function runStage (stage: Stage, dir: string): void {
       for (const src of c.sources) cpSync(repoPath(src), join(dir, c.dest, basename(src)), { recursive: true })
     } else if (i.cmd === 'RUN') {
       const command = i.args.replace(/^(--\S+\s+)+/, '')
-      const r = spawnSync('/bin/sh', ['-c', command], { cwd: dir, env: { ...passed, ...stageEnv(stage) }, encoding: 'utf8', timeout: 240_000 })
+      // packages already in this machine's npm cache are taken from it without asking the registry
+      // again (a slow registry made the install outlast its limit once): what is checked is that
+      // the stage's own commands produce a working install, not the registry's latency
+      const r = spawnSync('/bin/sh', ['-c', command], { cwd: dir, env: { npm_config_prefer_offline: 'true', ...passed, ...stageEnv(stage) }, encoding: 'utf8', timeout: 240_000 })
       if (r.status !== 0) throw new Error(`Dockerfile:${i.line} \`${command}\` failed (${r.status ?? r.signal}):\n${`${r.stdout}${r.stderr}`.slice(-3000)}`)
     }
   }
