@@ -35,6 +35,7 @@ import { checkDeviceVariants, unsuitedVariants } from './models/variants.js'
 import { round } from './util/format.js'
 import { DecodeGate } from './preprocess/decode-gate.js'
 import { Dispatcher } from './router/dispatcher.js'
+import { defaultQueueBytes, QueueBudget } from './devices/queue-budget.js'
 import { podSignals, type PodSignals } from './router/pod-signals.js'
 import { createJobs, type Jobs } from './jobs/jobs.js'
 import { jobRoutes } from './jobs/job-routes.js'
@@ -159,7 +160,7 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
     })
   })
   await repository.start()
-  const dispatcher = new Dispatcher(devices, metrics, realClock, config.routing.strategy)
+  const dispatcher = new Dispatcher(devices, metrics, realClock, config.routing.strategy, new QueueBudget(config.routing.maxQueuedBytes > 0 ? config.routing.maxQueuedBytes : defaultQueueBytes()))
   const gate = new DecodeGate(config.decode.slots, config.decode.bulkSlots, config.decode.maxWaiting)
 
   app.addContentTypeParser(RAW_IMAGE_TYPES, { parseAs: 'buffer', bodyLimit: config.images.maxBodyBytes }, (_req, body, done) => done(null, body))

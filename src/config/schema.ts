@@ -46,6 +46,9 @@ export const DeviceSchema = Type.Object({
     floorMs: Type.Integer({ minimum: 1, default: 5000, description: 'and at least this long' })
   }, { additionalProperties: false, default: {}, description: 'a batch running past max(floorMs, factor × predicted ms) fails (its requests are retried elsewhere) and its worker is retired and replaced' }),
   startTimeoutMs: Type.Integer({ minimum: 1, default: 120000, description: 'a worker (first or replacement) that has not started after this long counts as a failed start (a replacement: the backoff goes on)' }),
+  riders: Type.Object({
+    budget: Type.Number({ minimum: 0, maximum: 100, default: 1, description: 'throughput items may ride with a latency batch where the cost model says filling a batch is cheap (b < a), as long as the batch takes at most (1 + budget) × its time alone and meets its deadline; 0: latency batches run alone (src/devices/riders.ts)' })
+  }, { additionalProperties: false, default: {} }),
   isolation: Type.Optional(Type.Union([Type.Literal('thread'), Type.Literal('process')], { description: 'where the workers run: thread (worker_threads; a native crash or a hung run takes the server down or the worker for good) or process (a child process per worker, killed and replaced on a crash or hang; costs a copy of each image through a pipe). Default by kind: cpu thread, cuda process' }))
 }, { additionalProperties: false })
 export type DeviceConfig = Static<typeof DeviceSchema>
@@ -144,6 +147,7 @@ export const ConfigSchema = Type.Object({
     throughputDeadlineMs: Type.Integer({ minimum: 1, default: 30000, description: 'deadline assumed for throughput requests that give none' }),
     latencyDeadlineMs: Type.Integer({ minimum: 1, default: 10000, description: 'deadline assumed for latency requests that give none' }),
     costWindow: Type.Integer({ minimum: 4, maximum: 10000, default: 128, description: 'executed batches the cost model is fitted over' }),
+    maxQueuedBytes: Type.Integer({ minimum: 0, default: 0, description: 'bytes of prepared images accepted requests may hold while queued or running; past it, 429 SY_OVERLOADED with Retry-After. 0: sized from the machine (an eighth of its memory, at most 2 GiB; src/devices/queue-budget.ts)' }),
     calibrationRuns: Type.Integer({ minimum: 1, maximum: 50, default: 3, description: 'timed runs per batch size at startup' })
   }, { additionalProperties: false, default: {} }),
   devices: Type.Array(DeviceSchema, {

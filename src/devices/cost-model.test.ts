@@ -42,3 +42,25 @@ t.test('never negative', async (t) => {
   m.observe(1, 10); m.observe(8, 2) // noise that would fit a negative slope
   t.ok(m.b >= 0 && m.a >= 0, `a=${m.a} b=${m.b}`)
 })
+
+t.test('drift: a device that slows down 3× is predicted 3× slower within a few batches, not once the window turns over', async (t) => {
+  const m = new CostModel(128)
+  for (let i = 0; i < 64; i++) m.observe(8, 10 + 2 * 8)
+  t.ok(Math.abs(m.predict(8) - 26) < 1e-6)
+  for (let i = 0; i < 6; i++) m.observe(8, 3 * 26)
+  t.ok(m.predict(8) > 0.8 * 78, `after 6 slow batches t(8) = ${m.predict(8).toFixed(1)} ms (actual 78; the window's fit alone says ${(26 * 64 + 78 * 6) / 70 | 0})`)
+  t.ok(m.driftFactor > 1.2)
+  // recovered: back to 26 ms; drift falls back inside its dead band as the window absorbs it
+  for (let i = 0; i < 8; i++) m.observe(8, 26)
+  t.ok(m.predict(8) < 1.25 * 26, `recovered: t(8) = ${m.predict(8).toFixed(1)} ms`)
+})
+
+t.test('drift: batch-time jitter of ±15 % stays inside the dead band (the fit alone predicts)', async (t) => {
+  const m = new CostModel(32)
+  const jitter = [1.15, 0.85, 1.1, 0.9, 1.15, 0.85, 1.05, 0.95]
+  for (let i = 0; i < 200; i++) {
+    const n = 1 + (i % 8)
+    m.observe(n, (4 + 3 * n) * jitter[i % jitter.length]!)
+    t.equal(m.driftFactor, 1, `batch ${i}`)
+  }
+})

@@ -11,14 +11,27 @@
 // fitted; the last fitted slope is kept and the intercept moves to match the observed mean.
 // Both parameters are kept non-negative: a negative cost would let the router promise
 // the impossible.
+//
+// Drift: a window of 128 batches follows a device that suddenly slows down (thermal
+// throttling, a noisy neighbour, a GPU shared with another job) or recovers only as the window
+// turns over — seconds of promises off by the slowdown factor. Beside the fit, an exponentially
+// weighted mean of actual / predicted over the last batches (weight DRIFT_WEIGHT each, so
+// about five batches of memory) says how far the fit is off right now:
+//   drift ← drift + w·(t_observed / t_fit(n) − drift)        before the batch is fitted in
+// Outside a dead band (|drift − 1| > DRIFT_BAND: batch-time jitter stays inside it), a and b
+// are scaled by drift; as the window absorbs the new speed, the ratio returns to 1 by itself.
 
 export class CostModel {
   private readonly n: Float64Array
   private readonly t: Float64Array
   private size = 0
   private next = 0
-  a = 0
-  b = 0
+  /** the least-squares fit over the window */
+  private fitA = 0
+  private fitB = 0
+  private drift = 1
+  /** drift, where it is outside the dead band; else 1 */
+  private scale = 1
 
   constructor (readonly window: number) {
     this.n = new Float64Array(window)
@@ -27,12 +40,27 @@ export class CostModel {
 
   /** Records one executed batch of `batchSize` items that took `ms`, and refits. */
   observe (batchSize: number, ms: number): void {
+    if (this.size >= DRIFT_MIN_SAMPLES) {
+      const fit = this.fitA + this.fitB * batchSize
+      if (fit > 0) {
+        this.drift += DRIFT_WEIGHT * (ms / fit - this.drift)
+        this.scale = Math.abs(this.drift - 1) > DRIFT_BAND ? this.drift : 1
+      }
+    }
     this.n[this.next] = batchSize
     this.t[this.next] = ms
     this.next = (this.next + 1) % this.window
     if (this.size < this.window) this.size++
     this.fit()
   }
+
+  /** fixed cost of a run, ms (the fit, scaled by drift) */
+  get a (): number { return this.fitA * this.scale }
+  /** marginal cost of one more image, ms (the fit, scaled by drift) */
+  get b (): number { return this.fitB * this.scale }
+
+  /** how far the fit is off now: recent actual / predicted (1 inside the dead band) */
+  get driftFactor (): number { return this.scale }
 
   /** Predicted ms to run a batch of n. */
   predict (n: number): number {
@@ -60,8 +88,13 @@ export class CostModel {
       sxx += dn * dn
       sxy += dn * (this.t[i]! - mt)
     }
-    if (sxx > 0) this.b = Math.max(0, sxy / sxx)
-    else if (this.b === 0) this.b = mt / mn / 2 // one size seen, nothing fitted yet: split evenly
-    this.a = Math.max(0, mt - this.b * mn)
+    if (sxx > 0) this.fitB = Math.max(0, sxy / sxx)
+    else if (this.fitB === 0) this.fitB = mt / mn / 2 // one size seen, nothing fitted yet: split evenly
+    this.fitA = Math.max(0, mt - this.fitB * mn)
   }
 }
+
+/** drift's weight per batch, the dead band around 1, and the samples before it is tracked */
+const DRIFT_WEIGHT = 0.25
+const DRIFT_BAND = 0.2
+const DRIFT_MIN_SAMPLES = 8

@@ -74,7 +74,8 @@ export class Device extends Scheduler {
       ...(opts.restartBackoffMs !== undefined ? { restartBackoffMs: opts.restartBackoffMs } : {}),
       ...(opts.log !== undefined ? { log: opts.log } : {}),
       watchdog: config.watchdog,
-      startTimeoutMs: config.startTimeoutMs
+      startTimeoutMs: config.startTimeoutMs,
+      ...(config.riders !== undefined ? { riders: config.riders } : {})
     })
     this.kind = config.kind
     this.isolation = deviceIsolation(config)

@@ -36,6 +36,7 @@ import { CostModel } from './cost-model.js'
 import type { BatchResult, Executor, ExecutorFactory } from './executor.js'
 import type { Fault, FaultMode } from './faults.js'
 import { pullCount, type PoolMember } from './late-binding.js'
+import { DEFAULT_RIDER_BUDGET, riderCount } from './riders.js'
 import { RequestQueue, type QueueConsumer, type QueuedItem } from './request-queue.js'
 
 export interface Lane extends BatchSlot {
@@ -116,6 +117,8 @@ export interface SchedulerOptions {
   watchdog?: { factor: number, floorMs: number }
   /** a replacement executor that has not started after this long counts as a failed start (default 120000) */
   startTimeoutMs?: number
+  /** throughput items riding with latency batches where filling a batch is cheap (riders.ts); budget 0: off (default 1) */
+  riders?: { budget: number }
   log?: Log
 }
 
@@ -334,12 +337,31 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
           if (plan.action === 'wait') { this.wakeAt(plan.until); continue }
           // (a draining lane and a lane loaded again may share a key: the one with the work)
           const lane = this.lanesList.find((l) => l.model === plan.model && l.queue.size > 0) ?? this.lanes.get(plan.model)!
-          this.dispatch(slot, lane, lane.queue.take(plan.policy, plan.count), now)
+          const items = lane.queue.take(plan.policy, plan.count)
+          if (plan.policy === 'latency' && slot.takesThroughput) this.addRiders(lane, items, now)
+          this.dispatch(slot, lane, items, now)
         }
       } while (this.pumpAgain)
     } finally {
       this.pumping = false
     }
+  }
+
+  /** Latency batch `items` takes throughput riders (riders.ts): the lane's own queue first, then its pool. */
+  private addRiders (lane: Lane, items: QueuedItem[], now: number): void {
+    const own = lane.queue.throughput; const pool = lane.pool?.throughput
+    const available = own.length + (pool?.length ?? 0)
+    if (available === 0) return
+    const r = riderCount(lane.cost, items.length, lane.maxBatchSize, this.ridersBudget, items[0]!.deadline - now, available)
+    if (r === 0) return
+    const fromOwn = Math.min(r, own.length)
+    for (const item of lane.queue.take('throughput', fromOwn)) items.push(item)
+    if (r > fromOwn) for (const item of lane.pool!.take('throughput', r - fromOwn)) items.push(item)
+  }
+
+  /** riders' budget (riders.ts) */
+  get ridersBudget (): number {
+    return this.sopts.riders?.budget ?? DEFAULT_RIDER_BUDGET
   }
 
   private wakeAt (at: number): void {

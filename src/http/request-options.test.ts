@@ -3,7 +3,7 @@
 import t from 'tap'
 import { requestOptions } from './request-options.js'
 
-const routing = { defaultPolicy: 'latency' as const, strategy: 'switchyard' as const, latencyDeadlineMs: 10_000, throughputDeadlineMs: 30_000, costWindow: 128, calibrationRuns: 1 }
+const routing = { defaultPolicy: 'latency' as const, strategy: 'switchyard' as const, latencyDeadlineMs: 10_000, throughputDeadlineMs: 30_000, costWindow: 128, calibrationRuns: 1, maxQueuedBytes: 0 }
 
 t.test('policy cost: batched work, so the throughput deadline by default', async (t) => {
   t.same(requestOptions({ 'x-switchyard-policy': 'Cost' }, routing), { policy: 'cost', deadlineMs: 30_000, pinned: undefined, variant: undefined })

@@ -17,6 +17,7 @@
 // with hundreds of thousands of requests. dispatch() is its promise form for HTTP handlers.
 import type { Policy } from '../config/schema.js'
 import type { Clock } from '../devices/clock.js'
+import type { QueueBudget } from '../devices/queue-budget.js'
 import type { CompletedItem, QueuedItem } from '../devices/request-queue.js'
 import type { Scheduler } from '../devices/scheduler.js'
 import { BatchFailedError, DeadlineExceeded, DeadlineUnmeetable, DeviceNotFound, DeviceRefusedError, InferenceFailed, NoHealthyDevice, Overloaded, RequestCancelledError, withRetryAfter } from '../errors.js'
@@ -68,6 +69,10 @@ export interface Job {
   prepareAgain?: () => Promise<PreparedImage>
   /** where the job is queued now (set by the dispatcher while it waits in a device queue) */
   queued?: { device: Scheduler, item: QueuedItem } | undefined
+  /** bytes its prepared image holds (admission by memory); default: the image's pixel bytes when first placed */
+  bytes?: number
+  /** bytes charged to the budget now (set by the dispatcher) */
+  charged?: number
 }
 
 export type DispatchCallback = (err: Error | null, done?: Dispatched) => void
@@ -79,9 +84,11 @@ export class Dispatcher {
     private readonly devices: DeviceSource,
     private readonly observer: DispatchObserver,
     private readonly clock: Clock,
-    strategy: Strategy = 'switchyard'
+    strategy: Strategy = 'switchyard',
+    /** the bytes accepted items may hold (queue-budget.ts); absent: not counted */
+    private readonly budget?: QueueBudget
   ) {
-    this.router = new Router(strategy)
+    this.router = new Router(strategy, budget)
   }
 
   /**
@@ -122,7 +129,9 @@ export class Dispatcher {
     const now = this.clock.now()
     let first: RouteDecision | undefined
     if (opts.policy === 'latency' || opts.pinned !== undefined) {
-      first = this.router.route(this.devices.devices, { model, policy: opts.policy, deadlineMs: opts.deadline - now, pinned: opts.pinned, items: k, variant: opts.variant }, now)
+      let bytes = 0
+      for (const im of images) bytes += im.pixels.byteLength
+      first = this.router.route(this.devices.devices, { model, policy: opts.policy, deadlineMs: opts.deadline - now, pinned: opts.pinned, items: k, variant: opts.variant, bytes }, now)
       if (!first.ok) {
         this.observer.rejected(opts.pinned ?? '', model, opts.policy, first.reason)
         return Promise.reject(rejection(first, model, opts, now))
@@ -158,6 +167,7 @@ export class Dispatcher {
       const q = job.queued
       if (q === undefined || !q.device.cancel(job.model, q.item)) return // running (or between attempts): it finishes
       job.queued = undefined
+      this.release(job)
       finish(this.cancelled(job))
     }
     const finish: DispatchCallback = (err, r) => {
@@ -178,14 +188,16 @@ export class Dispatcher {
     // the client went away before this attempt was queued (a retry decoding again, a request still being admitted)
     if (opts.signal?.aborted === true) { done(this.cancelled(job)); return }
     const now = this.clock.now()
+    job.bytes ??= job.image.pixels.byteLength // (before the pixels move to a worker)
     const decision = placed ?? this.router.route(this.devices.devices, {
       model,
       policy: opts.policy,
-      // a retry was already accepted: it is not refused for the deadline again
+      // a retry was already accepted: it is not refused for the deadline or memory again
       deadlineMs: attempt === 1 ? opts.deadline - now : Infinity,
       pinned: attempt === 1 ? opts.pinned : undefined,
       exclude: tried,
-      variant: opts.variant
+      variant: opts.variant,
+      bytes: attempt === 1 ? job.bytes : 0
     }, now)
     if (!decision.ok) {
       if (attempt > 1) { this.failed(job, tried, lastError, done); return }
@@ -203,6 +215,7 @@ export class Dispatcher {
       enqueuedAt: now,
       resolve: (c) => {
         job.queued = undefined
+        this.release(job)
         const actualMs = this.clock.now() - now
         this.observer.predictionError(c.device, model, actualMs - decision.predictedMs)
         this.observer.prediction?.(c.device, model, opts.policy, decision.predictedMs, actualMs)
@@ -210,6 +223,7 @@ export class Dispatcher {
       },
       reject: (err) => {
         job.queued = undefined
+        this.release(job)
         if (err instanceof DeadlineExceeded) this.observer.cancelled?.(model, 'deadline')
         if (!(err instanceof BatchFailedError || err instanceof DeviceRefusedError)) { done(err); return }
         tried.push(decision.device)
@@ -226,7 +240,18 @@ export class Dispatcher {
       }
     }
     if (opts.signal !== undefined) job.queued = { device, item }
+    if (this.budget !== undefined && job.bytes > 0) { this.budget.take(job.bytes); job.charged = job.bytes }
     device.enqueue(model, item, decision.pooled === true)
+  }
+
+  /** Gives the job's bytes back to the budget (answered, refused, cancelled, or off to another attempt). */
+  private release (job: Job): void {
+    if (job.charged !== undefined && job.charged > 0) { this.budget?.give(job.charged); job.charged = 0 }
+  }
+
+  /** bytes accepted items hold now, and the budget (absent: none kept) */
+  get queuedBytes (): { bytes: number, maxBytes: number } | null {
+    return this.budget === undefined ? null : { bytes: this.budget.bytes, maxBytes: this.budget.maxBytes }
   }
 
   private failed (job: Job, tried: string[], lastError: Error | null, done: DispatchCallback): void {

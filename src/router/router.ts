@@ -58,6 +58,8 @@
 // every lane full: `queue-full`; no healthy device serves the model: `no-healthy-device`.
 import type { Policy } from '../config/schema.js'
 import { poolFinishMs, type PoolMember } from '../devices/late-binding.js'
+import type { QueueBudget } from '../devices/queue-budget.js'
+import { riderCount } from '../devices/riders.js'
 import { costPerInference, type PriceConfig } from './price.js'
 import type { Strategy } from './strategies.js'
 
@@ -91,6 +93,8 @@ export interface DeviceView {
   lanes: ReadonlyMap<string, LaneView>
   /** kind, price and power (cost policy); absent: free */
   readonly config?: PriceConfig
+  /** devices[].riders.budget: throughput items ride with latency batches (riders.ts); absent: 0 */
+  readonly ridersBudget?: number
 }
 
 export interface RouteRequest {
@@ -106,6 +110,8 @@ export interface RouteRequest {
   items?: number
   /** only lanes running this variant (X-Switchyard-Variant) */
   variant?: string | undefined
+  /** bytes of the prepared images the request will hold while queued (admission by memory; 0: not counted) */
+  bytes?: number
 }
 
 export type RouteReason = 'pinned' | 'earliest-finish' | 'best-throughput' | 'overflow' | 'lowest-cost' | 'retry' | Exclude<Strategy, 'switchyard'>
@@ -127,6 +133,8 @@ export interface Prediction {
   costPerInference: number
   /** the device's workers that would take the request (live; for bulk work, those taking it) */
   workers: number
+  /** of finishMs, what throughput items riding with a latency item add (riders.ts): routing and the deadline look past it (the scheduler sheds riders that would break a deadline) */
+  ridersMs: number
 }
 
 /** What a device has ahead of a request of `policy`: queued work (ms of worker time), the workers that would take it, the first of them to free up. */
@@ -156,8 +164,13 @@ export function predict (device: DeviceView, lane: LaneView, policy: Policy, now
   const B = lane.maxBatchSize
   const waitMs = load.minResidual + load.backlog / Math.max(1, load.workers)
   let serviceMs: number
+  let ridersMs = 0
   if (policy === 'latency') {
     serviceMs = lane.delayMs.latency + (items === 1 ? lane.cost.predict(1) : rounds(items, B, load.workers) * lane.cost.predict(Math.min(items, B)))
+    if (items === 1) {
+      const r = riders(device, lane)
+      if (r > 0) ridersMs = lane.cost.predict(1 + r) - lane.cost.predict(1)
+    }
   } else {
     if (items === 1) {
       const n = Math.min(B, lane.queue.throughput.length + 1)
@@ -170,7 +183,8 @@ export function predict (device: DeviceView, lane: LaneView, policy: Policy, now
     device,
     lane,
     waitMs,
-    finishMs: waitMs + serviceMs,
+    finishMs: waitMs + serviceMs + ridersMs,
+    ridersMs,
     throughput: lane.cost.throughput(B),
     full: lane.queue.size + items > lane.maxQueue,
     costPerInference: costPerInference(device.config, lane, policy),
@@ -222,6 +236,19 @@ export function shareQueues (candidates: Prediction[], devices: readonly DeviceV
 /** reused by shareQueues: device, its first free worker's residual, … */
 const scratch: Array<DeviceView | number> = []
 
+/**
+ * Throughput items that would ride with a latency item (riders.ts) on a device whose workers all
+ * take throughput work (a reserved latency worker runs latency batches alone): as many as wait
+ * now, within the budget. The deadline is not known here; the scheduler also holds to it.
+ */
+function riders (device: DeviceView, lane: LaneView): number {
+  const budget = device.ridersBudget ?? 0
+  if (budget <= 0 || !(lane.cost.b < lane.cost.a)) return 0
+  for (const w of device.workers) if (w.alive && !w.takesThroughput) return 0
+  const waiting = lane.queue.throughput.length + (lane.pool?.throughput.length ?? 0)
+  return waiting === 0 ? 0 : riderCount(lane.cost, 1, lane.maxBatchSize, budget, Infinity, waiting)
+}
+
 /** Rounds of batches: k items in batches of at most B, run on W workers side by side. */
 function rounds (k: number, B: number, W: number): number {
   return Math.ceil(Math.ceil(k / B) / Math.max(1, W))
@@ -231,7 +258,8 @@ function rounds (k: number, B: number, W: number): number {
 export class Router {
   private turn = 0
 
-  constructor (readonly strategy: Strategy = 'switchyard') {}
+  /** `budget`: the bytes accepted requests may hold (queue-budget.ts); absent: not counted */
+  constructor (readonly strategy: Strategy = 'switchyard', private readonly budget?: QueueBudget) {}
 
   route (devices: readonly DeviceView[], req: RouteRequest, now: number): RouteDecision {
     if (req.pinned !== undefined && !devices.some((d) => d.id === req.pinned && d.lanes.has(req.model))) {
@@ -248,9 +276,12 @@ export class Router {
     }
     if (candidates.length === 0) return { ok: false, reason: 'no-healthy-device', retryAfterS: 1, predictedMs: 0 }
     if (this.strategy === 'shared-queue') shareQueues(candidates, devices, req.model, req.policy, now, items)
+    // over the memory budget, no queue has room
+    const overBudget = this.budget !== undefined && !this.budget.fits(req.bytes ?? 0)
+    if (overBudget) for (const c of candidates) c.full = true
     const reason: RouteReason | null = req.pinned !== undefined ? 'pinned' : exclude.length > 0 ? 'retry' : null
     if ((this.strategy === 'switchyard' || this.strategy === 'late-binding') && reason === null && req.policy === 'throughput' && items === 1) {
-      const pooled = routePooled(candidates, req)
+      const pooled = routePooled(candidates, req, this.budget === undefined ? null : overBudget)
       if (pooled !== null) return pooled
     }
     // a pinned request or a retry has one sensible rule: the earliest finish where allowed
@@ -261,7 +292,7 @@ export class Router {
       return { ok: false, reason: 'queue-full', retryAfterS: drainS(pool), predictedMs: minFinish(pool) }
     }
     const choice = this.choose(strategy, open, req)
-    if (choice === null || choice.finishMs > req.deadlineMs) {
+    if (choice === null || choice.finishMs - choice.pred.ridersMs > req.deadlineMs) {
       return { ok: false, reason: 'deadline', retryAfterS: drainS(open), predictedMs: choice?.finishMs ?? minFinish(open) }
     }
     return { ok: true, device: choice.pred.device.id, predictedMs: choice.finishMs, reason: reason ?? choice.reason }
@@ -270,10 +301,14 @@ export class Router {
   private choose (strategy: Strategy, open: Prediction[], req: RouteRequest): { pred: Prediction, finishMs: number, reason: RouteReason } | null {
     switch (strategy) {
       case 'switchyard': {
-        const meeting = open.filter((c) => c.finishMs <= req.deadlineMs)
+        const meeting = open.filter((c) => c.finishMs - c.ridersMs <= req.deadlineMs)
         if (meeting.length === 0) return null
+        if (req.policy === 'latency') {
+          // where it could finish first; riders then spend only the latency budget
+          const first = meeting.reduce((a, c) => (c.finishMs - c.ridersMs < a.finishMs - a.ridersMs ? c : a))
+          return { pred: first, finishMs: first.finishMs, reason: 'earliest-finish' }
+        }
         const earliest = meeting.reduce((a, c) => (c.finishMs < a.finishMs ? c : a))
-        if (req.policy === 'latency') return { pred: earliest, finishMs: earliest.finishMs, reason: 'earliest-finish' }
         if (req.policy === 'cost') {
           const cheapest = meeting.reduce((a, c) => (c.costPerInference < a.costPerInference || (c.costPerInference === a.costPerInference && c.finishMs < a.finishMs) ? c : a))
           return { pred: cheapest, finishMs: cheapest.finishMs, reason: 'lowest-cost' }
@@ -319,9 +354,11 @@ export class Router {
  * Late binding: a throughput item joins its model's pool (every candidate lane has the same
  * one; else null: routed bound). Predicted finish F(P+1) over the devices serving the pool
  * (late-binding.ts), each reaching it after its residual busy time and its own bound queue
- * (the prediction's wait); capped at the sum of their lanes' caps.
+ * (the prediction's wait). Admitted by time — the finish meets the deadline — and by memory,
+ * where a budget is kept (`overBudget`; null: none kept, capped at the sum of the lanes' item
+ * caps instead).
  */
-function routePooled (candidates: Prediction[], req: RouteRequest): RouteDecision | null {
+function routePooled (candidates: Prediction[], req: RouteRequest, overBudget: boolean | null): RouteDecision | null {
   const pool = candidates[0]?.lane.pool
   if (pool === undefined) return null
   const members: PoolMember[] = []
@@ -336,7 +373,7 @@ function routePooled (candidates: Prediction[], req: RouteRequest): RouteDecisio
   const P = pool.throughput.length + 1
   const finishMs = poolFinishMs(members, P) + (P < best.lane.maxBatchSize ? best.lane.delayMs.throughput : 0)
   const retryAfterS = Math.max(1, Math.ceil(minWait(candidates) / 1000))
-  if (pool.size + 1 > cap) return { ok: false, reason: 'queue-full', retryAfterS, predictedMs: finishMs }
+  if (overBudget ?? pool.size + 1 > cap) return { ok: false, reason: 'queue-full', retryAfterS, predictedMs: finishMs }
   if (finishMs > req.deadlineMs) return { ok: false, reason: 'deadline', retryAfterS, predictedMs: finishMs }
   return { ok: true, device: best.device.id, predictedMs: finishMs, reason: 'late-binding', pooled: true }
 }

@@ -10,6 +10,7 @@
 // the ones the server's own code makes (the queued item, its callbacks).
 import type { Policy } from '../config/schema.js'
 import { VirtualClock } from '../devices/clock.js'
+import { QueueBudget } from '../devices/queue-budget.js'
 import { RequestQueue } from '../devices/request-queue.js'
 import type { BatchEvent } from '../devices/scheduler.js'
 import { priceOf, pricePerMs } from '../router/price.js'
@@ -18,7 +19,7 @@ import { Dispatcher, type DispatchObserver } from '../router/dispatcher.js'
 import type { RouteReason } from '../router/router.js'
 import type { Strategy } from '../router/strategies.js'
 import type { PreparedImage } from '../worker/protocol.js'
-import type { Scenario } from './scenario.js'
+import { DEFAULT_IMAGE_BYTES, DEFAULT_SIM_QUEUE_BYTES, type Scenario } from './scenario.js'
 import { CorePool } from './core-pool.js'
 import { SimDevice } from './sim-device.js'
 import { seededRandom } from './simulated-executor.js'
@@ -176,7 +177,7 @@ export function runScenario (s: Scenario, o: RunOptions, workload?: Workload): R
       relN[k]!++
     }
   }
-  const dispatcher = new Dispatcher(source, observer, clock, o.strategy)
+  const dispatcher = new Dispatcher(source, observer, clock, o.strategy, new QueueBudget(s.host.maxQueuedBytes ?? DEFAULT_SIM_QUEUE_BYTES))
   const gate = new DecodeGate(s.host.slots, s.host.bulkSlots, s.host.maxWaiting)
   const decodeRandom = seededRandom(s.seed * 104729 + 17)
 
@@ -190,6 +191,7 @@ export function runScenario (s: Scenario, o: RunOptions, workload?: Workload): R
 
   const classes = s.traffic
   const decodeMs = classes.map((c) => s.host.decodeMs[c.model]!)
+  const imageBytes = classes.map((c) => s.host.imageBytes?.[c.model] ?? DEFAULT_IMAGE_BYTES)
   const jitter = s.host.jitter
   const deadlines = classes.map((c) => c.deadlineMs)
 
@@ -214,7 +216,7 @@ export function runScenario (s: Scenario, o: RunOptions, workload?: Workload): R
       const decoded = (): void => {
         release()
         decodedAt[i] = clock.now()
-        dispatcher.submit({ model: c.model, image: EMPTY_IMAGE, params: {}, opts }, (err) => finish(i, err === null))
+        dispatcher.submit({ model: c.model, image: EMPTY_IMAGE, bytes: imageBytes[w.cls[i]!]!, params: {}, opts }, (err) => finish(i, err === null))
       }
       if (pool) pool.run(ms, 1, decoded)
       else clock.setTimer(clock.now() + ms, decoded)

@@ -46,6 +46,10 @@ export interface HostSpec {
   bulkSlots?: number
   /** requests waiting for a decode slot before more are refused; default 64 (the server's) */
   maxWaiting?: number
+  /** bytes of prepared images accepted requests may hold (the server's routing.maxQueuedBytes); default 1 GiB */
+  maxQueuedBytes?: number
+  /** bytes of one prepared image per model; default 224 × 224 × 3 */
+  imageBytes?: Record<string, number>
 }
 
 export interface DeviceRef {
@@ -85,6 +89,11 @@ export interface ScenarioFile {
 export const DEFAULT_SWEEP = [0.2, 0.4, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 1, 1.05, 1.1, 1.2]
 export const DEFAULT_SLO: Slo = { latency: 100, throughput: 2000 }
 
+/** the simulated server's memory budget for queued images (deterministic: not sized from this machine) */
+export const DEFAULT_SIM_QUEUE_BYTES = 1024 ** 3
+/** a prepared MobileNetV2 input: 224 × 224 RGB bytes */
+export const DEFAULT_IMAGE_BYTES = 224 * 224 * 3
+
 export interface HostModel {
   /** decode slots (DecodeGate) */
   slots: number
@@ -96,6 +105,10 @@ export interface HostModel {
   requestMs?: number
   bulkSlots: number
   maxWaiting: number
+  /** admission by memory (src/devices/queue-budget.ts); default DEFAULT_SIM_QUEUE_BYTES */
+  maxQueuedBytes?: number
+  /** bytes of one prepared image per model; default DEFAULT_IMAGE_BYTES */
+  imageBytes?: Record<string, number>
   decodeMs: Record<string, number>
   jitter: number
   source: string
@@ -156,6 +169,8 @@ export function resolveScenario (f: ScenarioFile, profilesDir = PROFILES_DIR): S
     requestMs: h.requestMs ?? 0,
     bulkSlots: f.host.bulkSlots ?? Math.max(1, slots - 1),
     maxWaiting: f.host.maxWaiting ?? 64,
+    ...(f.host.maxQueuedBytes !== undefined ? { maxQueuedBytes: f.host.maxQueuedBytes } : {}),
+    ...(f.host.imageBytes !== undefined ? { imageBytes: f.host.imageBytes } : {}),
     decodeMs: h.decodeMs,
     jitter: h.decodeJitter ?? 0.1,
     source: `${hp.name}: ${hp.source}`

@@ -30,6 +30,8 @@ export interface SimDeviceSpec {
   threads?: number
   maxQueue?: number
   batchDelayMs?: { latency: number, throughput: number }
+  /** devices[].riders.budget (src/devices/riders.ts); default 1 */
+  ridersBudget?: number
   models: Record<string, SimModelProfile>
 }
 
@@ -40,7 +42,7 @@ export class SimDevice extends Scheduler {
   readonly executors: SimulatedExecutorFactory
 
   constructor (spec: SimDeviceSpec, clock: VirtualClock, random: () => number, opts: { costWindow?: number, sharedQueues?: ReadonlyMap<string, RequestQueue>, pools?: ReadonlyMap<string, RequestQueue>, calibrate?: boolean, cores?: CorePool } = {}) {
-    super({ id: spec.id, workers: spec.workers, latencyWorkers: spec.latencyWorkers ?? 0, clock, costWindow: opts.costWindow ?? 128, restartBackoffMs: { initial: 250, max: 30_000 } })
+    super({ id: spec.id, workers: spec.workers, latencyWorkers: spec.latencyWorkers ?? 0, clock, costWindow: opts.costWindow ?? 128, restartBackoffMs: { initial: 250, max: 30_000 }, ...(spec.ridersBudget !== undefined ? { riders: { budget: spec.ridersBudget } } : {}) })
     this.config = { kind: spec.kind ?? 'cpu', ...(spec.pricePerHour !== undefined ? { pricePerHour: spec.pricePerHour } : {}), ...(spec.watts !== undefined ? { watts: spec.watts } : {}) }
     // on the host's cores: the uncontended costs (contention is simulated), a batch as wide as its threads
     const pooled = opts.cores !== undefined

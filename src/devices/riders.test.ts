@@ -1,0 +1,84 @@
+// Batches latency work can share (issue 17): throughput items ride with a latency batch where
+// the cost model says filling a batch is cheap (b < a), within the latency budget and the
+// deadline; on a CPU (b ≫ a) nothing rides. Real Schedulers (SimDevice) on a virtual clock.
+import t from 'tap'
+import { SimDevice } from '../sim/sim-device.js'
+import { seededRandom } from '../sim/simulated-executor.js'
+import { VirtualClock } from './clock.js'
+import { RequestQueue, type CompletedItem, type QueuedItem } from './request-queue.js'
+import { riderCount } from './riders.js'
+
+const IMAGE = { pixels: new Uint8Array(1), width: 1, height: 1, originalWidth: 1, originalHeight: 1 }
+interface Outcome { at: number, policy: string, done?: CompletedItem, err?: Error }
+
+function item (clock: VirtualClock, policy: 'latency' | 'throughput', out: Outcome[], deadlineMs = 60_000): QueuedItem {
+  return {
+    image: IMAGE, params: {}, policy, deadline: clock.now() + deadlineMs, enqueuedAt: clock.now(),
+    resolve: (done) => out.push({ at: clock.now(), policy, done }),
+    reject: (err) => out.push({ at: clock.now(), policy, err })
+  }
+}
+
+const gpuCost = { a: 8, b: 2, predict: (n: number) => 8 + 2 * n }
+const cpuCost = { a: 2, b: 24, predict: (n: number) => 2 + 24 * n }
+
+t.test('how many ride: t(n + r) ≤ (1 + budget)·t(n), within the deadline, the batch and what waits', async (t) => {
+  t.equal(riderCount(gpuCost, 1, 32, 1, 1000, 100), 5, 't(1) = 10: up to 20 ms, t(6) = 20')
+  t.equal(riderCount(gpuCost, 1, 32, 0.5, 1000, 100), 2, 'budget 0.5: up to 15 ms, t(3) = 14')
+  t.equal(riderCount(gpuCost, 2, 32, 1, 1000, 100), 6, 'a latency batch of 2: t(2) = 12, up to 24 ms, t(8) = 24')
+  t.equal(riderCount(gpuCost, 1, 32, 1, 16, 100), 3, 'the deadline in 16 ms: t(4) = 16')
+  t.equal(riderCount(gpuCost, 1, 32, 1, 1000, 2), 2, 'only two wait')
+  t.equal(riderCount(gpuCost, 1, 4, 1, 1000, 100), 3, 'the batch limit')
+  t.equal(riderCount(gpuCost, 1, 32, 0, 1000, 100), 0, 'budget 0: off')
+  t.equal(riderCount(cpuCost, 1, 8, 1, 1000, 100), 0, 'a CPU: b ≥ a, nothing rides (each rider would cost the latency item a whole image)')
+  t.equal(riderCount({ a: 5, b: 0, predict: () => 5 }, 1, 8, 1, 1000, 100), 7, 'a free marginal image: the batch fills')
+})
+
+function device (models: Record<string, { a: number, b: number, maxBatchSize: number }>, riders?: number): { clock: VirtualClock, dev: SimDevice, pool: RequestQueue } {
+  const clock = new VirtualClock()
+  const pools = new Map([['m', new RequestQueue()]])
+  const dev = new SimDevice({ id: 'gpu', kind: 'cuda', workers: 1, batchDelayMs: { latency: 0, throughput: 50 }, models, ...(riders !== undefined ? { ridersBudget: riders } : {}) }, clock, seededRandom(1), { pools })
+  return { clock, dev, pool: pools.get('m')! }
+}
+
+t.test('on a GPU, throughput items waiting in the queue and the pool ride with a latency item', async (t) => {
+  const { clock, dev, pool } = device({ m: { a: 8, b: 2, maxBatchSize: 32 } })
+  const out: Outcome[] = []
+  // 3 bound throughput items and 10 in the pool wait for their batch delay (50 ms)
+  for (let i = 0; i < 3; i++) dev.enqueue('m', item(clock, 'throughput', out))
+  for (let i = 0; i < 10; i++) pool.push(item(clock, 'throughput', out))
+  dev.enqueue('m', item(clock, 'latency', out))
+  clock.advance(20)
+  t.equal(out.length, 6, 'the latency item and 5 riders answered together')
+  t.same(out.map((o) => o.at), [20, 20, 20, 20, 20, 20], 'at t(6) = 20 ms: twice its 10 ms alone (budget 1)')
+  t.same(out.map((o) => o.done?.batchSize), [6, 6, 6, 6, 6, 6])
+  t.equal(out.filter((o) => o.policy === 'latency').length, 1)
+  t.equal(pool.size, 8, 'the device\'s own 3 rode first, then 2 from the pool')
+})
+
+t.test('budget 0 (devices[].riders.budget): the latency item runs alone', async (t) => {
+  const { clock, dev } = device({ m: { a: 8, b: 2, maxBatchSize: 32 } }, 0)
+  const out: Outcome[] = []
+  for (let i = 0; i < 3; i++) dev.enqueue('m', item(clock, 'throughput', out))
+  dev.enqueue('m', item(clock, 'latency', out))
+  clock.advance(10)
+  t.same(out.map((o) => [o.at, o.policy, o.done?.batchSize]), [[10, 'latency', 1]])
+})
+
+t.test('on a CPU the cost model says no: the latency item runs alone', async (t) => {
+  const { clock, dev } = device({ m: { a: 2, b: 24, maxBatchSize: 8 } })
+  const out: Outcome[] = []
+  for (let i = 0; i < 3; i++) dev.enqueue('m', item(clock, 'throughput', out))
+  dev.enqueue('m', item(clock, 'latency', out))
+  clock.advance(26)
+  t.same(out.map((o) => [o.at, o.policy, o.done?.batchSize]), [[26, 'latency', 1]])
+})
+
+t.test('riders never make a latency item miss its deadline', async (t) => {
+  const { clock, dev } = device({ m: { a: 8, b: 2, maxBatchSize: 32 } })
+  const out: Outcome[] = []
+  for (let i = 0; i < 10; i++) dev.enqueue('m', item(clock, 'throughput', out))
+  dev.enqueue('m', item(clock, 'latency', out, 14))
+  clock.advance(14)
+  t.same(out.map((o) => [o.at, o.done?.batchSize]), [[14, 3], [14, 3], [14, 3]], 'deadline in 14 ms: t(3) = 14, two riders, not five')
+})
