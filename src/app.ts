@@ -160,8 +160,10 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
     })
   })
   await repository.start()
-  const dispatcher = new Dispatcher(devices, metrics, realClock, config.routing.strategy, new QueueBudget(config.routing.maxQueuedBytes > 0 ? config.routing.maxQueuedBytes : defaultQueueBytes()))
-  const gate = new DecodeGate(config.decode.slots, config.decode.bulkSlots, config.decode.maxWaiting)
+  // one memory budget for what accepted requests hold: bodies waiting to be decoded, prepared images queued and running
+  const queueBudget = new QueueBudget(config.routing.maxQueuedBytes > 0 ? config.routing.maxQueuedBytes : defaultQueueBytes())
+  const dispatcher = new Dispatcher(devices, metrics, realClock, config.routing.strategy, queueBudget)
+  const gate = new DecodeGate(config.decode.slots, config.decode.bulkSlots, config.decode.maxWaiting, queueBudget)
 
   app.addContentTypeParser(RAW_IMAGE_TYPES, { parseAs: 'buffer', bodyLimit: config.images.maxBodyBytes }, (_req, body, done) => done(null, body))
   await app.register(multipart, {

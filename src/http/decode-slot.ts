@@ -9,8 +9,9 @@ import type { DecodeGate } from '../preprocess/decode-gate.js'
 import { decodeImage, type ImageLimits } from '../preprocess/decode-image.js'
 import type { PreparedImage } from '../worker/protocol.js'
 
-export async function decodeSlot (gate: DecodeGate, metrics: Metrics, policy: Policy, model: string): Promise<() => void> {
-  const release = await gate.acquire(policy === 'latency' ? 'latency' : 'throughput')
+/** `bytes`: the body's, held against the memory budget while it waits (decode-gate.ts) */
+export async function decodeSlot (gate: DecodeGate, metrics: Metrics, policy: Policy, model: string, bytes = 0): Promise<() => void> {
+  const release = await gate.acquire(policy === 'latency' ? 'latency' : 'throughput', bytes)
   if (release !== null) return release
   metrics.rejected('', model, policy, 'decode-queue-full')
   throw withRetryAfter(new Overloaded('too many images waiting to be decoded'), 1)
@@ -18,7 +19,7 @@ export async function decodeSlot (gate: DecodeGate, metrics: Metrics, policy: Po
 
 /** Decodes and resizes one image for `model` while holding a decode slot; how long it took. */
 export async function decodeGated (gate: DecodeGate, metrics: Metrics, policy: Policy, model: Pick<ModelSpec, 'name' | 'input' | 'preprocess'>, bytes: Buffer, limits: ImageLimits): Promise<{ image: PreparedImage, decodeMs: number }> {
-  const release = await decodeSlot(gate, metrics, policy, model.name)
+  const release = await decodeSlot(gate, metrics, policy, model.name, bytes.length)
   const start = performance.now()
   try {
     const image = await decodeImage(bytes, model, limits)

@@ -1,5 +1,6 @@
 // Decode slots: bulk requests hold at most bulkSlots; latency requests jump the queue.
 import t from 'tap'
+import { QueueBudget } from '../devices/queue-budget.js'
 import { DecodeGate } from './decode-gate.js'
 
 t.test('throughput requests cannot take every slot', async (t) => {
@@ -52,4 +53,21 @@ t.test('the callback form grants synchronously when a slot is free and refuses p
   first!()
   t.ok(second, 'granted when the slot is released, in the release call')
   second!()
+})
+
+t.test('the waiting room counts bytes against the memory budget (queue-budget.ts): held while waiting, given back when a slot is granted', async (t) => {
+  const budget = new QueueBudget(1000)
+  const gate = new DecodeGate(1, 1, 100, budget)
+  const releases: Array<() => void> = []
+  t.ok(gate.enter('throughput', (r) => releases.push(r), 600), 'a free slot: decoding at once, nothing held')
+  t.equal(budget.bytes, 0)
+  t.ok(gate.enter('throughput', (r) => releases.push(r), 600), 'waits, holding 600 bytes')
+  t.equal(budget.bytes, 600)
+  t.notOk(gate.enter('latency', () => t.fail('never granted'), 600), 'refused: 1200 bytes would pass the budget, though only one waits')
+  t.ok(gate.enter('latency', (r) => releases.push(r), 400), '400 more fit')
+  t.equal(budget.bytes, 1000)
+  releases.shift()!()
+  t.equal(budget.bytes, 600, 'the latency waiter got the slot and its bytes back')
+  releases.shift()!()
+  t.equal(budget.bytes, 0)
 })

@@ -116,7 +116,7 @@ export async function inferRoutes (app: FastifyInstance, opts: InferRouteOptions
    * the same decode gate as the first (it is the same kind of work on the same pool).
    */
   async function drawn (reply: FastifyReply, bytes: Buffer, detections: Detection[], format: Exclude<AnswerFormat, 'json'>, policy: Policy, model: string): Promise<Buffer> {
-    const release = await decodeSlot(gate, metrics, policy, model)
+    const release = await decodeSlot(gate, metrics, policy, model, bytes.length)
     const start = performance.now()
     let image: Buffer
     try {
@@ -151,7 +151,7 @@ export async function inferRoutes (app: FastifyInstance, opts: InferRouteOptions
   async function detectTiled (c: TiledCall): Promise<(Record<string, unknown> & { detections: Detection[] }) | null> {
     const { model, routing } = c
     const name = model.name
-    const release = await decodeSlot(gate, metrics, routing.policy, name)
+    const release = await decodeSlot(gate, metrics, routing.policy, name, c.bytes.length)
     const decodeStart = performance.now()
     let plan: TilePlan | null
     let decoded: DecodedImage
