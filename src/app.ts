@@ -162,6 +162,7 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
   await repository.start()
   // one memory budget for what accepted requests hold: bodies waiting to be decoded, prepared images queued and running
   const queueBudget = new QueueBudget(config.routing.maxQueuedBytes > 0 ? config.routing.maxQueuedBytes : defaultQueueBytes())
+  metrics.queueBudget = queueBudget
   const dispatcher = new Dispatcher(devices, metrics, realClock, config.routing.strategy, queueBudget)
   const gate = new DecodeGate(config.decode.slots, config.decode.bulkSlots, config.decode.maxWaiting, queueBudget)
 

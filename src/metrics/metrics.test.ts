@@ -56,6 +56,12 @@ t.test('a fresh server exports its rejection and retry series at 0', async (t) =
   }
 })
 
+t.test('the memory budget admission keeps (routing.maxQueuedBytes): nothing held yet, the limit sized from the machine', async (t) => {
+  t.equal(sample('switchyard_queued_bytes', {})?.value, '0')
+  const limit = Number(sample('switchyard_queued_bytes_limit', {})?.value)
+  t.ok(limit > 0 && limit <= 2 * 1024 ** 3, `limit ${limit} bytes: an eighth of the memory, at most 2 GiB`)
+})
+
 t.test('and every device × model × policy series', async (t) => {
   for (const model of MODELS) {
     for (const policy of POLICIES) {

@@ -81,6 +81,8 @@ export class Metrics implements DispatchObserver {
   readonly jobImagesDone: Counter<'model' | 'outcome'>
   readonly jobRedeliveries: Counter<'model'>
   jobs: ObservedJobs | null = null
+  /** the memory budget admission keeps (src/devices/queue-budget.ts); null: none */
+  queueBudget: { readonly bytes: number, readonly maxBytes: number } | null = null
 
   /**
    * @param pod the pod-level signals (router/pod-signals.ts), read once per scrape; absent: those
@@ -110,6 +112,15 @@ export class Metrics implements DispatchObserver {
     this.jobImagesDone = new Counter({ name: 'switchyard_jobs_done_images_total', help: 'Job images whose one result this replica stored, by outcome (ok, failed)', labelNames: ['model', 'outcome'], registers })
     this.jobRedeliveries = new Counter({ name: 'switchyard_jobs_redelivered_images_total', help: 'Job images this replica received again (after another replica died, or its ack wait passed)', labelNames: ['model'], registers })
     const jobsOf = (): ObservedJobs | null => this.jobs
+    const budgetOf = (): { readonly bytes: number, readonly maxBytes: number } | null => this.queueBudget
+    new Gauge({
+      name: 'switchyard_queued_bytes', help: 'Bytes accepted requests hold now: prepared images queued or running, and bodies waiting for a decode slot (admission by memory, routing.maxQueuedBytes)', registers,
+      collect () { const b = budgetOf(); this.set(b?.bytes ?? 0) }
+    })
+    new Gauge({
+      name: 'switchyard_queued_bytes_limit', help: 'The memory budget for accepted requests (routing.maxQueuedBytes, or sized from the machine): past it, 429', registers,
+      collect () { const b = budgetOf(); this.set(b?.maxBytes ?? 0) }
+    })
     new Gauge({
       name: 'switchyard_jobs_queued_images', help: 'Job images queued, not yet taken by any replica, per model (with NATS: the whole queue, as every replica sees it; the autoscaler\'s lag)', labelNames: ['model'], registers,
       async collect () {
