@@ -6,7 +6,7 @@
 // rule, kept as a baseline) every device serving a model consumes the same queue, and
 // whichever worker is free first takes the next batch: `consumers` are told of each push.
 import type { Policy } from '../config/schema.js'
-import type { ItemParams, PreparedImage, ItemResult } from '../worker/protocol.js'
+import type { ItemParams, PreparedImage, ItemResult } from '../core/items.js'
 
 export interface QueuedItem {
   image: PreparedImage

@@ -12,7 +12,7 @@ import { SimDevice } from '../sim/sim-device.js'
 import { seededRandom } from '../sim/simulated-executor.js'
 import { Dispatcher, type Dispatched } from './dispatcher.js'
 import { dispatchMany } from './dispatch-many.js'
-import type { PreparedImage } from '../worker/protocol.js'
+import type { PreparedImage } from '../core/items.js'
 
 const img = (n: number): PreparedImage => ({ pixels: new Uint8Array([n]), width: 1, height: 1, originalWidth: 1, originalHeight: 1 })
 const opts = { policy: 'latency' as const, deadline: Infinity }

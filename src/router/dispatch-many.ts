@@ -4,7 +4,7 @@
 //
 // Every image settles before the call does, failed or not, so no tile of a refused request is
 // still running once the client has its answer; the first error is rethrown.
-import type { ItemParams, PreparedImage } from '../worker/protocol.js'
+import type { ItemParams, PreparedImage } from '../core/items.js'
 import type { Dispatched, DispatchOptions, Dispatcher } from './dispatcher.js'
 
 export interface BatchReport {

@@ -21,7 +21,7 @@ import type { QueueBudget } from '../devices/queue-budget.js'
 import type { CompletedItem, QueuedItem } from '../devices/request-queue.js'
 import type { Scheduler } from '../devices/scheduler.js'
 import { BatchFailedError, DeadlineExceeded, DeadlineUnmeetable, DeviceNotFound, DeviceRefusedError, InferenceFailed, NoHealthyDevice, Overloaded, RequestCancelledError, withRetryAfter } from '../errors.js'
-import type { ItemParams, PreparedImage } from '../worker/protocol.js'
+import type { ItemParams, PreparedImage } from '../core/items.js'
 import { Router, type RejectReason, type RouteDecision, type RouteReason, type Strategy } from './router.js'
 
 export interface DispatchOptions {
