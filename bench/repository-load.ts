@@ -75,6 +75,8 @@ const input = Buffer.from(new Float32Array(3 * 224 * 224).buffer)
 const json = Buffer.from(JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 3, 224, 224], parameters: { binary_data_size: input.length } }] }))
 const first = await fetch(`${url}/v2/models/newnet/infer`, { method: 'POST', body: Buffer.concat([json, input]), headers: { 'inference-header-content-length': String(json.length) } })
 const firstAnswered = performance.now()
+// where the first request's time went in the server (Server-Timing: queue, inference)
+const timing = Object.fromEntries((first.headers.get('server-timing') ?? '').split(',').map((p) => p.trim().split(';dur=')).map(([k, v]) => [k, Number(v)]))
 const loadEnd = firstAnswered
 await new Promise((resolve) => setTimeout(resolve, PHASE_S * 1000))
 running = false
@@ -105,14 +107,22 @@ const result = {
     loadCallMs: Math.round(loadAnswered - loadStart),
     toFirstAnswerMs: Math.round(firstAnswered - loadStart),
     firstAnswerStatus: first.status,
+    firstQueueMs: Math.round(timing.queue ?? -1),
+    firstInferenceMs: Math.round(timing.inference ?? -1),
     workerSessionMs: Math.round(report?.loadMs?.session ?? -1),
     workerCalibrationMs: Math.round(report?.loadMs?.calibration ?? -1),
     calibration: report?.calibration,
+    /** to the first answer, over the first worker's session creation + warm-up and calibration (the same run) */
+    ratioFirstAnswer: 0,
+    ratioLoadCall: 0,
     inputs: meta.inputs
   },
   phases,
   statuses
 }
+const worker = result.load.workerSessionMs + result.load.workerCalibrationMs
+result.load.ratioLoadCall = Math.round(result.load.loadCallMs / worker * 100) / 100
+result.load.ratioFirstAnswer = Math.round(result.load.toFirstAnswerMs / worker * 100) / 100
 writeFileSync(join(REPO, 'bench/results/repository-load.json'), JSON.stringify(result, null, 2) + '\n')
 const md = `# A model loaded over /v2/repository while another serves at half its capacity
 
@@ -130,6 +140,10 @@ the repository as \`newnet/1/model.onnx\` and loaded with \`POST /v2/repository/
 | load call → first answer of newnet (${result.load.firstAnswerStatus}) | ${result.load.toFirstAnswerMs} |
 | of which in the first worker: session creation | ${result.load.workerSessionMs} |
 | of which in the first worker: warm-up and calibration | ${result.load.workerCalibrationMs} |
+| the first request in the server: queued / inference | ${result.load.firstQueueMs} / ${result.load.firstInferenceMs} |
+
+Over the first worker's session creation + warm-up and calibration (${worker} ms, the same run): load
+call answered ${result.load.ratioLoadCall}×, first answer ${result.load.ratioFirstAnswer}×.
 
 /classify, by when the request was sent (during = from the copy to newnet's first answer):
 

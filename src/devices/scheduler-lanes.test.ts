@@ -106,9 +106,11 @@ t.test('openLane: the new model\'s first request runs on the worker that calibra
   t.ok(device.lanes.has('new'), 'the lane opens once calibrated')
   t.same(loads.slice(1), [{ worker: 1, calibrate: false, at: 500 }], 'then the other worker loads it (no calibration)')
   t.equal(device.workers[0]!.running?.lane.model, 'other', 'with nothing of the new model queued, the calibrating worker serves on')
+  t.equal(device.workers[0]!.running?.size, 1, 'one item at a time while it opens the lane (a batch of 4 would take 45 ms)')
   const busyUntil = device.workers[0]!.busyUntil
-  submit(clock, device, 'new', 'latency', out) // its first request, behind 4 queued items of the other model
-  t.equal(device.lanes.get('other')!.queue.size, 4, 'four of the other model still queued, with earlier deadlines')
+  t.equal(busyUntil, 515)
+  submit(clock, device, 'new', 'latency', out) // its first request, behind 7 queued items of the other model
+  t.equal(device.lanes.get('other')!.queue.size, 7, 'seven of the other model still queued, with earlier deadlines')
   clock.runUntil(busyUntil)
   t.equal(device.workers[0]!.running?.lane.model, 'new', 'the calibrating worker takes the new model\'s request next, before the other model\'s queue')
   clock.runUntil(busyUntil + 15)
@@ -117,11 +119,13 @@ t.test('openLane: the new model\'s first request runs on the worker that calibra
   clock.runUntil(800)
   await settle()
   await others
+  device.together(() => { for (let i = 0; i < 4; i++) submit(clock, device, 'other', 'latency', out) })
+  t.equal(device.workers[0]!.running?.size, 4, 'full batches again once the other worker has loaded it')
   t.equal(device.workers[1]!.held, false, 'the other worker serves again once it has loaded it')
   t.equal(device.workers[0]!.opens ?? null, null, 'and the new lane no longer goes first')
   clock.runUntil(2000)
   t.equal(out.filter((o) => o.err !== undefined).length, 0, 'nothing refused or failed')
-  t.equal(out.length, 13)
+  t.equal(out.length, 17)
 })
 
 t.test('openLane: while the general worker is held by a load, the reserved latency worker takes bulk work', async (t) => {

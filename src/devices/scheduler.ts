@@ -217,7 +217,9 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
    *     first plan is the new lane's, and the new lane's work goes first there until the other
    *     workers have loaded the model — it is the lane's only server until then, while the
    *     others' lanes keep the workers they had (a request to the new model does not queue
-   *     behind other models' work on the one worker that can run it).
+   *     behind other models' work on the one worker that can run it); meanwhile it takes other
+   *     models' work one item at a time, so the new model's first request, arriving just after
+   *     the lane opened, waits at most one item's time there, not a whole batch's.
    *  3. The other workers load it (no calibration) at the same time, each held until it answers.
    * Resolves, once the lane is open, with the report and `others` (settles when the other
    * workers have answered; a worker that fails is logged — its batches of the model fail, and
@@ -407,16 +409,18 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
             if (first.action === 'dispatch') { const lane = slot.opens[0]!; this.dispatch(slot, lane, lane.queue.take(first.policy, first.count), now); continue }
           }
           const plan = planBatch(this.lanesList, now, !slot.takesThroughput)
+          // opening a lane, a worker takes other work one item at a time: the new model's first request waits at most that
+          const most = slot.opens != null ? 1 : Infinity
           if (plan.action !== 'dispatch' && slot.takesThroughput) {
             const pooled = this.planPool(now)
-            if (pooled !== null && 'lane' in pooled) { this.dispatch(slot, pooled.lane, pooled.lane.pool!.take('throughput', pooled.count), now); continue }
+            if (pooled !== null && 'lane' in pooled) { this.dispatch(slot, pooled.lane, pooled.lane.pool!.take('throughput', Math.min(most, pooled.count)), now); continue }
             if (pooled !== null) this.wakeAt(pooled.wake)
           }
           if (plan.action === 'idle') continue
           if (plan.action === 'wait') { this.wakeAt(plan.until); continue }
           // (a draining lane and a lane loaded again may share a key: the one with the work)
           const lane = this.lanesList.find((l) => l.model === plan.model && l.queue.size > 0) ?? this.lanes.get(plan.model)!
-          this.dispatch(slot, lane, lane.queue.take(plan.policy, plan.count), now)
+          this.dispatch(slot, lane, lane.queue.take(plan.policy, Math.min(most, plan.count)), now)
         }
       } while (this.pumpAgain)
     } finally {
