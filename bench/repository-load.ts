@@ -107,8 +107,10 @@ const result = {
     loadCallMs: Math.round(loadAnswered - loadStart),
     toFirstAnswerMs: Math.round(firstAnswered - loadStart),
     firstAnswerStatus: first.status,
+    firstDecodeMs: Math.round(timing.decode ?? -1),
     firstQueueMs: Math.round(timing.queue ?? -1),
     firstInferenceMs: Math.round(timing.inference ?? -1),
+    firstServerMs: Math.round(timing.total ?? -1),
     workerSessionMs: Math.round(report?.loadMs?.session ?? -1),
     workerCalibrationMs: Math.round(report?.loadMs?.calibration ?? -1),
     calibration: report?.calibration,
@@ -140,7 +142,7 @@ the repository as \`newnet/1/model.onnx\` and loaded with \`POST /v2/repository/
 | load call → first answer of newnet (${result.load.firstAnswerStatus}) | ${result.load.toFirstAnswerMs} |
 | of which in the first worker: session creation | ${result.load.workerSessionMs} |
 | of which in the first worker: warm-up and calibration | ${result.load.workerCalibrationMs} |
-| the first request in the server: queued / inference | ${result.load.firstQueueMs} / ${result.load.firstInferenceMs} |
+| the first request in the server (Server-Timing): total / input read / queued / inference | ${result.load.firstServerMs} / ${result.load.firstDecodeMs} / ${result.load.firstQueueMs} / ${result.load.firstInferenceMs} |
 
 Over the first worker's session creation + warm-up and calibration (${worker} ms, the same run): load
 call answered ${result.load.ratioLoadCall}×, first answer ${result.load.ratioFirstAnswer}×.

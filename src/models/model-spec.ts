@@ -153,4 +153,8 @@ export interface ModelInfo extends Omit<ModelSpec, 'weights' | 'variants' | 'var
   variant: string
   /** absolute path of the verified weights file of `variant` */
   weightsPath: string
+  /** the version served (`<name>/<version>/model.json`; the flat layout: 1) */
+  version: number
+  /** the versions on disk, ascending */
+  versions: number[]
 }

@@ -76,7 +76,7 @@ export function modelMetadata (model: ModelInfo, report: ModelReport | undefined
   const outputShape = report && report.outputShape.length > 0 ? report.outputShape.map(dim) : [-1]
   return {
     name: model.name,
-    versions: ['1'],
+    versions: [String(model.version)],
     platform: 'onnxruntime_onnx',
     inputs: [
       { name: input.name, datatype: 'FP32', shape: [dim(report?.inputShape[0]), 3, input.height, input.width] },
