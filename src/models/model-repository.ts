@@ -66,6 +66,9 @@ export async function readModelSpec (repository: string, name: string, policy: V
   if (first) throw new ModelConfigError(`model ${name}: invalid ${file} at ${first.path || '/'}: ${first.message}`)
   const spec = value as ModelSpec
   if (spec.name !== name) throw new ModelConfigError(`model ${name}: ${file} names itself "${spec.name}"`)
+  if (spec.output.roles !== undefined && spec.output.decode.kind !== 'yolov8' && spec.output.decode.kind !== 'end-to-end') {
+    throw new ModelConfigError(`model ${name}: ${file} names output roles, which only the yolov8 and end-to-end decoders read (decode.kind is ${spec.output.decode.kind})`)
+  }
   const variantList = variantsOf(spec, file)
   for (const [alias, variant] of Object.entries(spec.aliases ?? {})) {
     if (!variantList.some((v) => v.name === variant)) throw new ModelConfigError(`model ${name}: ${file} aliases ${alias} to variant "${variant}", which the model does not have`)
