@@ -71,6 +71,8 @@ t.test('on the server: the served version answers /classify and /v2, the index l
   const r = await s.app.inject({ method: 'POST', url: '/classify', payload: photo, headers: { 'content-type': 'image/jpeg' } })
   t.equal(r.statusCode, 200)
   t.equal(r.json().predictions.length, 2, 'version 2\'s model.json (topK 2) is the one served')
+  const listed = (await s.app.inject('/models')).json().models.map((m: { name: string, version: string }) => [m.name, m.version])
+  t.same(listed, [[CLS, '2'], ['yolox-nano', '1']], '/models names the version served')
   const meta = await s.app.inject({ method: 'GET', url: `/v2/models/${CLS}` })
   t.same(meta.json().versions, ['2'])
   t.equal((await s.app.inject({ method: 'GET', url: `/v2/models/${CLS}/versions/2` })).statusCode, 200)

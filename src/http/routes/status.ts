@@ -87,6 +87,7 @@ export async function statusRoutes (app: FastifyInstance, opts: StatusRouteOptio
           name: m.name,
           task: m.task,
           description: m.description,
+          version: String(m.version),
           ready: ready.get(m.name) === true,
           labels: m.labelList.length,
           input: {
