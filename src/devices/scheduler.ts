@@ -215,11 +215,11 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
    *     other workers serve the other models.
    *  2. On its report the lane opens on that worker, in the same turn as it is released: its
    *     first plan is the new lane's, and the new lane's work goes first there until the other
-   *     workers have loaded the model — it is the lane's only server until then, while the
-   *     others' lanes keep the workers they had (a request to the new model does not queue
-   *     behind other models' work on the one worker that can run it); meanwhile it takes other
-   *     models' work one item at a time, so the new model's first request, arriving just after
-   *     the lane opened, waits at most one item's time there, not a whole batch's.
+   *     workers have loaded the model — it is the lane's only server until then, so a request
+   *     to the new model does not queue behind other models' work on the one worker that can
+   *     run it; meanwhile it takes other models' work one item at a time, so the new model's
+   *     first request, arriving just after the lane opened, waits at most one item's time
+   *     there, not a whole batch's.
    *  3. The other workers load it (no calibration) at the same time, each held until it answers.
    * Resolves, once the lane is open, with the report and `others` (settles when the other
    * workers have answered; a worker that fails is logged — its batches of the model fail, and

@@ -13,9 +13,9 @@
 //
 // deriveSplitFromYolox: the same rows split in two by Slice, as exports that give boxes and
 // scores separately (model.json `output.roles`):
-//   pred_boxes = rows[..., 0:4]   [B, 3549, 4]     pred_scores = rows[..., 4:]   [B, 3549, 80]
-// or, with `labels`, the best class only: pred_scores = ReduceMax [B, 3549], pred_labels = ArgMax
-// (int64). (Named apart from the Open Inference Protocol's decoded outputs: boxes, scores, labels.)
+//   boxes = rows[..., 0:4]   [B, 3549, 4]     scores = rows[..., 4:]   [B, 3549, 80]
+// or, with `labels`, the best class only: scores = ReduceMax [B, 3549], labels = ArgMax (int64) —
+// named as RT-DETR exports name them (and as the Open Inference Protocol's decoded outputs).
 import { createHash } from 'node:crypto'
 import { readFile, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
@@ -95,9 +95,8 @@ export async function deriveYolov8FromYolox (yoloxFile: string, outFile: string,
 }
 
 /**
- * Writes a detector with boxes and scores as separate outputs (`pred_boxes` [B, N, 4] centre/size
- * in input pixels, `pred_scores` [B, N, C]; with `labels`: `pred_scores` [B, N] and `pred_labels`
- * [B, N] int64).
+ * Writes a detector with boxes and scores as separate outputs (`boxes` [B, N, 4] centre/size in
+ * input pixels, `scores` [B, N, C]; with `labels`: `scores` [B, N] and `labels` [B, N] int64).
  */
 export async function deriveSplitFromYolox (yoloxFile: string, outFile: string, opts: { labels?: boolean, inputSize?: number, strides?: number[] } = {}): Promise<{ sha256: string, bytes: number }> {
   const model = onnx.ModelProto.decode(await readFile(yoloxFile))
@@ -107,19 +106,19 @@ export async function deriveSplitFromYolox (yoloxFile: string, outFile: string, 
   const axis = (i: number): OnnxNs.IAttributeProto => onnx.AttributeProto.create({ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i })
   const keep0 = onnx.AttributeProto.create({ name: 'keepdims', type: onnx.AttributeProto.AttributeType.INT, i: 0 })
   g.node!.push(
-    node('Slice', ['sy_rows', 'sy_0', 'sy_4', 'sy_axis'], ['pred_boxes']),
-    node('Slice', ['sy_rows', 'sy_4', 'sy_rows_end', 'sy_axis'], [opts.labels === true ? 'sy_class_scores' : 'pred_scores'])
+    node('Slice', ['sy_rows', 'sy_0', 'sy_4', 'sy_axis'], ['boxes']),
+    node('Slice', ['sy_rows', 'sy_4', 'sy_rows_end', 'sy_axis'], [opts.labels === true ? 'sy_class_scores' : 'scores'])
   )
   const n = { dimValue: rows }
   if (opts.labels === true) {
     g.node!.push(
       // opset 11: ReduceMax takes its axes as an attribute
-      node('ReduceMax', ['sy_class_scores'], ['pred_scores'], [onnx.AttributeProto.create({ name: 'axes', type: onnx.AttributeProto.AttributeType.INTS, ints: [2] }), keep0]),
-      node('ArgMax', ['sy_class_scores'], ['pred_labels'], [axis(2), keep0])
+      node('ReduceMax', ['sy_class_scores'], ['scores'], [onnx.AttributeProto.create({ name: 'axes', type: onnx.AttributeProto.AttributeType.INTS, ints: [2] }), keep0]),
+      node('ArgMax', ['sy_class_scores'], ['labels'], [axis(2), keep0])
     )
-    g.output = [tensorInfo('pred_boxes', FLOAT, [batch, n, { dimValue: 4 }]), tensorInfo('pred_scores', FLOAT, [batch, n]), tensorInfo('pred_labels', INT64, [batch, n])]
+    g.output = [tensorInfo('boxes', FLOAT, [batch, n, { dimValue: 4 }]), tensorInfo('scores', FLOAT, [batch, n]), tensorInfo('labels', INT64, [batch, n])]
   } else {
-    g.output = [tensorInfo('pred_boxes', FLOAT, [batch, n, { dimValue: 4 }]), tensorInfo('pred_scores', FLOAT, [batch, n, { dimValue: classes }])]
+    g.output = [tensorInfo('boxes', FLOAT, [batch, n, { dimValue: 4 }]), tensorInfo('scores', FLOAT, [batch, n, { dimValue: classes }])]
   }
   return write(model, outFile)
 }

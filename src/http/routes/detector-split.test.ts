@@ -1,8 +1,9 @@
 // Detectors whose boxes and scores are separate outputs (model.json `output.roles`) on a real
 // network: YOLOX-Nano's output decoded in the graph and split in two by Slice at test time
-// (test-support/derive-yolov8.ts, written to a temporary directory, never committed) — pred_boxes
-// [B, N, 4] and pred_scores [B, N, 80], or pred_scores [B, N] and pred_labels [B, N] (int64) — served beside
-// YOLOX-Nano through the server and its workers, and finding what YOLOX finds on the shared photos.
+// (test-support/derive-yolov8.ts, written to a temporary directory, never committed) — boxes
+// [B, N, 4] and scores [B, N, 80], or scores [B, N] and labels [B, N] (int64), named as RT-DETR
+// exports name them — served beside YOLOX-Nano through the server and its workers, finding what
+// YOLOX finds on the shared photos, over /detect and /v2.
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -33,11 +34,11 @@ async function derive (name: string, labels: boolean, roles: Record<string, stri
     labels: 'labels.txt',
     input: yolox.input,
     preprocess: yolox.preprocess,
-    output: { name: 'pred_boxes', roles, decode: { kind: 'yolov8', box: { format: 'cxcywh', normalized: false }, scoreThreshold: 0.25, iouThreshold: 0.45 } }
+    output: { name: 'boxes', roles, decode: { kind: 'yolov8', box: { format: 'cxcywh', normalized: false }, scoreThreshold: 0.25, iouThreshold: 0.45 } }
   }))
 }
-await derive(SCORES, false, { boxes: 'pred_boxes', scores: 'pred_scores' })
-await derive(LABELS, true, { boxes: 'pred_boxes', scores: 'pred_scores', labels: 'pred_labels' })
+await derive(SCORES, false, { boxes: 'boxes', scores: 'scores' })
+await derive(LABELS, true, { boxes: 'boxes', scores: 'scores', labels: 'labels' })
 
 const { app } = await startServer(t, {
   models: { repository: repo, localDir: weights, enabled: ['mobilenetv2-12-int8', 'yolox-nano', SCORES, LABELS] },
@@ -72,3 +73,17 @@ for (const name of [SCORES, LABELS]) {
     t.ok(found / wanted >= 0.95, `recall ${found}/${wanted}`)
   })
 }
+
+t.test('over /v2: the decoded outputs only (the model\'s own are named as they are), the same boxes as /detect', async (t) => {
+  const meta = (await app.inject({ method: 'GET', url: `/v2/models/${LABELS}` })).json()
+  t.same(meta.outputs.map((o: { name: string }) => o.name), ['num_detections', 'boxes', 'scores', 'classes', 'labels'])
+  const photo = readFileSync(join(SHARED_IMAGES, PHOTOS[0]!))
+  const res = await app.inject({ method: 'POST', url: `/v2/models/${LABELS}/infer`, payload: { inputs: [{ name: 'encoded_image', datatype: 'BYTES', shape: [1], data: [photo.toString('base64')] }] } })
+  t.equal(res.statusCode, 200, res.body.slice(0, 300))
+  const outputs = res.json().outputs as Array<{ name: string, data: number[] }>
+  const dets = await detect(LABELS, PHOTOS[0]!)
+  t.equal(outputs.find((o) => o.name === 'num_detections')!.data[0], dets.length)
+  t.same(outputs.find((o) => o.name === 'boxes')!.data.slice(0, 4), [dets[0]!.box.x1, dets[0]!.box.y1, dets[0]!.box.x2, dets[0]!.box.y2].map(Math.fround))
+  const asked = await app.inject({ method: 'POST', url: `/v2/models/${LABELS}/infer`, payload: { inputs: [{ name: 'encoded_image', datatype: 'BYTES', shape: [1], data: [photo.toString('base64')] }], outputs: [{ name: 'nothing' }] } })
+  t.equal(asked.statusCode, 400, 'an output it does not have is refused')
+})
