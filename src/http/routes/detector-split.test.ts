@@ -39,9 +39,11 @@ async function derive (name: string, labels: boolean, roles: Record<string, stri
 }
 await derive(SCORES, false, { boxes: 'boxes', scores: 'scores' })
 await derive(LABELS, true, { boxes: 'boxes', scores: 'scores', labels: 'labels' })
+const WRONG = 'split-wrong-role'
+await derive(WRONG, false, { boxes: 'boxes', scores: 'class_scores' }) // an output it does not have
 
 const { app } = await startServer(t, {
-  models: { repository: repo, localDir: weights, enabled: ['mobilenetv2-12-int8', 'yolox-nano', SCORES, LABELS] },
+  models: { repository: repo, localDir: weights, enabled: ['mobilenetv2-12-int8', 'yolox-nano', SCORES, LABELS, WRONG], optional: [WRONG] },
   routes: { classify: 'mobilenetv2-12-int8', detect: 'yolox-nano' }
 })
 
@@ -52,9 +54,10 @@ const detect = async (model: string, photo: string): Promise<Det[]> => {
   return res.json().detections
 }
 
-t.test('both derived detectors load (the server frees their batch) and are ready', async (t) => {
-  const { models } = (await app.inject('/models')).json()
+t.test('both derived detectors load (the server frees their batch) and are ready; a role naming an output the model lacks is refused at load', async (t) => {
+  const { models, unavailable } = (await app.inject('/models')).json()
   for (const name of [SCORES, LABELS]) t.match(models.find((x: { name: string }) => x.name === name), { task: 'detect', ready: true, input: { dynamicBatch: true } })
+  t.match(unavailable[WRONG], /output\.roles names class_scores, which the model does not output \(outputs: boxes, scores\)/)
 })
 
 for (const name of [SCORES, LABELS]) {
