@@ -149,10 +149,11 @@ export class LiveRepository extends EventEmitter {
     const ready = this.opts.devices.readiness()
     for (const name of this.opts.configured) {
       const v = this.opts.configuredVersions?.get(name) ?? { version: 1, versions: [1] }
+      const selected = selectVersions(v.versions, this.policyOf(name))
       for (const version of v.versions.length > 0 ? v.versions : [v.version]) {
         out.push(version === v.version
           ? { name, version: String(version), state: ready.get(name) === true ? 'READY' : 'UNAVAILABLE', reason: '' }
-          : { name, version: String(version), state: 'UNAVAILABLE', reason: 'not selected by the version policy (a configured model serves the newest version it selects)' })
+          : { name, version: String(version), state: 'UNAVAILABLE', reason: selected.includes(version) ? `a configured model serves one version, the newest its policy selects (${v.version})` : 'not selected by the version policy' })
       }
     }
     const found = this.enabled ? await scanRepository(this.opts.dir!, this.opts.exclude) : new Map()
