@@ -227,9 +227,8 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
    * when the first worker cannot load it (a reload: the old lane keeps serving).
    */
   async openLane (model: string, settings: (report: ModelReport) => LaneSettings, load: (executor: Executor, calibrate: boolean) => Promise<ModelReport>): Promise<{ report: ModelReport, lane: Lane, others: Promise<void> }> {
-    const live = this.workers.filter((w) => w.alive && w.executor !== null)
     // (a worker held by another model's load takes this one after it, in its message order)
-    const free = live.filter((w) => w.held !== true)
+    const free = this.workers.filter((w) => w.alive && w.executor !== null && w.held !== true)
     if (free.length === 0) throw new Error(`device ${this.id} has no live worker to load ${model} on`)
     let first = free[0]!
     for (const w of free) {
@@ -249,7 +248,8 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
     const lane = this.addLane(model, settings(report))
     const opens: readonly Lane[] = [lane]
     if (first.executor === executor) first.opens = opens // (a worker that died meanwhile: its replacement loads the model at start)
-    const others = live.filter((w) => w !== first && w.alive && w.executor !== null).map(async (w) => {
+    // every other live worker now (a replacement adopted meanwhile too: it started without the model)
+    const others = this.workers.filter((w) => w !== first && w.alive && w.executor !== null).map(async (w) => {
       const ex = w.executor!
       this.hold(w, true)
       try {
