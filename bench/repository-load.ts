@@ -75,7 +75,13 @@ const input = Buffer.from(new Float32Array(3 * 224 * 224).buffer)
 const json = Buffer.from(JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 3, 224, 224], parameters: { binary_data_size: input.length } }] }))
 const first = await fetch(`${url}/v2/models/newnet/infer`, { method: 'POST', body: Buffer.concat([json, input]), headers: { 'inference-header-content-length': String(json.length) } })
 const firstAnswered = performance.now()
+// where the first request's time went in the server (Server-Timing: queue, inference)
+const timing = Object.fromEntries((first.headers.get('server-timing') ?? '').split(',').map((p) => p.trim().split(';dur=')).map(([k, v]) => [k, Number(v)]))
 const loadEnd = firstAnswered
+// the same request again, the model loaded everywhere: what one round trip costs here now
+const againStart = performance.now()
+await (await fetch(`${url}/v2/models/newnet/infer`, { method: 'POST', body: Buffer.concat([json, input]), headers: { 'inference-header-content-length': String(json.length) } })).arrayBuffer()
+const againMs = performance.now() - againStart
 await new Promise((resolve) => setTimeout(resolve, PHASE_S * 1000))
 running = false
 await load
@@ -105,14 +111,27 @@ const result = {
     loadCallMs: Math.round(loadAnswered - loadStart),
     toFirstAnswerMs: Math.round(firstAnswered - loadStart),
     firstAnswerStatus: first.status,
+    firstDecodeMs: Math.round(timing.decode ?? -1),
+    firstQueueMs: Math.round(timing.queue ?? -1),
+    firstInferenceMs: Math.round(timing.inference ?? -1),
+    firstServerMs: Math.round(timing.total ?? -1),
+    /** the first answer's round trip (after the load call answered), and the next request's */
+    firstRoundTripMs: Math.round(firstAnswered - loadAnswered),
+    nextRoundTripMs: Math.round(againMs),
     workerSessionMs: Math.round(report?.loadMs?.session ?? -1),
     workerCalibrationMs: Math.round(report?.loadMs?.calibration ?? -1),
     calibration: report?.calibration,
+    /** to the first answer, over the first worker's session creation + warm-up and calibration (the same run) */
+    ratioFirstAnswer: 0,
+    ratioLoadCall: 0,
     inputs: meta.inputs
   },
   phases,
   statuses
 }
+const worker = result.load.workerSessionMs + result.load.workerCalibrationMs
+result.load.ratioLoadCall = Math.round(result.load.loadCallMs / worker * 100) / 100
+result.load.ratioFirstAnswer = Math.round(result.load.toFirstAnswerMs / worker * 100) / 100
 writeFileSync(join(REPO, 'bench/results/repository-load.json'), JSON.stringify(result, null, 2) + '\n')
 const md = `# A model loaded over /v2/repository while another serves at half its capacity
 
@@ -130,6 +149,16 @@ the repository as \`newnet/1/model.onnx\` and loaded with \`POST /v2/repository/
 | load call → first answer of newnet (${result.load.firstAnswerStatus}) | ${result.load.toFirstAnswerMs} |
 | of which in the first worker: session creation | ${result.load.workerSessionMs} |
 | of which in the first worker: warm-up and calibration | ${result.load.workerCalibrationMs} |
+| the first request's round trip (from the load call's answer) | ${result.load.firstRoundTripMs} |
+| of which in the server (Server-Timing): total / input read / queued / inference | ${result.load.firstServerMs} / ${result.load.firstDecodeMs} / ${result.load.firstQueueMs} / ${result.load.firstInferenceMs} |
+| the next request's round trip (the same request again) | ${result.load.nextRoundTripMs} |
+
+Over the first worker's session creation + warm-up and calibration (${worker} ms, the same run): load
+call answered ${result.load.ratioLoadCall}×, first answer ${result.load.ratioFirstAnswer}×. The first request's round trip
+is an ordinary one (compare the next request's): the lane opens on the worker that calibrated the
+model, whose next work is the new model's (Scheduler.openLane). Before that change (main at
+c23e05a) this bench measured 1.04× and 1.21×: the first request queued behind a batch of /classify
+on the one worker that had the model.
 
 /classify, by when the request was sent (during = from the copy to newnet's first answer):
 

@@ -27,7 +27,7 @@ import { LiveRepository } from './models/live-repository.js'
 import { GpuPowerSampler } from './metrics/gpu-power.js'
 import { Metrics } from './metrics/metrics.js'
 import type { ModelInfo } from './models/model-spec.js'
-import { loadModel } from './models/model-repository.js'
+import { configuredVersions, loadModel } from './models/model-repository.js'
 import { calibrationImages } from './models/calibration-images.js'
 import { makeAllBatchable } from './models/batchable.js'
 import { compareVariants } from './models/variant-agreement.js'
@@ -107,7 +107,7 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
   }
   for (const name of config.models.enabled) {
     try {
-      models.push(await loadModel(resolve(root, config.models.repository), name, weights))
+      models.push(await loadModel(resolve(root, config.models.repository), name, weights, config.modelRepository.perModel[name]?.versionPolicy ?? config.modelRepository.versionPolicy))
     } catch (err) {
       if (!config.models.optional.includes(name)) throw new StartupError((err as Error).message)
       app.log.warn({ model: name }, `optional model ${name} is not available: ${(err as Error).message}`)
@@ -136,6 +136,7 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
     dir: repositoryDir(config, root),
     exclude: configuredDirs(config, models, root),
     configured: config.models.enabled,
+    configuredVersions: new Map(models.map((m) => [m.name, { version: m.version, versions: m.versions }])),
     config,
     devices,
     log: app.log
@@ -300,12 +301,14 @@ function configuredDirs (config: Config, models: readonly ModelInfo[], root: str
   try { names = readdirSync(dir) } catch { /* no config repository: only the enabled models */ }
   for (const name of names) {
     out.add(name)
-    try {
-      const spec = JSON.parse(readFileSync(resolve(dir, name, 'model.json'), 'utf8')) as { weights?: { file?: unknown }, variants?: Record<string, { weights?: { file?: unknown } }> }
-      for (const w of [spec.weights, ...Object.values(spec.variants ?? {}).map((v) => v.weights)]) {
-        if (typeof w?.file === 'string') out.add(top(w.file))
-      }
-    } catch { /* not a model directory */ }
+    for (const v of configuredVersions(dir, name)) { // every version's
+      try {
+        const spec = JSON.parse(readFileSync(resolve(v.dir, 'model.json'), 'utf8')) as { weights?: { file?: unknown }, variants?: Record<string, { weights?: { file?: unknown } }> }
+        for (const w of [spec.weights, ...Object.values(spec.variants ?? {}).map((v) => v.weights)]) {
+          if (typeof w?.file === 'string') out.add(top(w.file))
+        }
+      } catch { /* not a model directory */ }
+    }
   }
   return out
 }

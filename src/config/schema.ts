@@ -96,7 +96,7 @@ export const ConfigSchema = Type.Object({
     sharpness: Type.Number({ minimum: 0.5, maximum: 4, default: 2, description: 'exponent of the latency weight: 2 gives a replica predicted to finish twice as late a quarter of the latency work' })
   }, { additionalProperties: false, default: {} }),
   models: Type.Object({
-    repository: Type.String({ default: 'models', description: 'directory of <model>/model.json configs, relative to the project root' }),
+    repository: Type.String({ default: 'models', description: 'directory of <model>/model.json configs (or <model>/<version>/model.json, served by modelRepository.versionPolicy), relative to the project root' }),
     localDir: Type.Union([Type.String(), Type.Null()], { default: null, description: 'directory searched for weights before any download (SWITCHYARD_MODELS_DIR)' }),
     cacheDir: Type.String({ default: '.cache/models', description: 'downloaded weights, sha256-verified' }),
     download: Type.Boolean({ default: true, description: 'fetch missing weights from their pinned URL' }),

@@ -211,11 +211,12 @@ export class Device extends Scheduler {
   }
 
   /**
-   * Adds a plain ONNX model (the model repository) to every live worker — the first one
-   * warms and calibrates it, then its lane opens while the others warm it — so it takes traffic
-   * once calibrated. The same key again replaces the session (a reload) and keeps its queue.
-   * Throws (the reason) when it does not fit the memory budget or the first worker cannot load
-   * it; then nothing of it is loaded (a reload: the old session keeps serving).
+   * Adds a plain ONNX model (the model repository) to every live worker — one warms and
+   * calibrates it, then its lane opens on that worker while the others load it
+   * (Scheduler.openLane) — so it takes traffic once calibrated. The same key again replaces the
+   * session (a reload) and keeps its queue. Throws (the reason) when it does not fit the memory
+   * budget or the first worker cannot load it; then nothing of it is loaded (a reload: the old
+   * session keeps serving).
    */
   async loadTensorModel (model: TensorModel, bytes: number): Promise<ModelReport> {
     if (this.init === null) throw new DeviceUnavailableError(`device ${this.id} was not started`)
@@ -224,46 +225,24 @@ export class Device extends Scheduler {
     if (budget !== null && need > budget) {
       throw new Error(`it does not fit device ${this.id}'s memory: ${mib(need)} MiB estimated (weights × ${this.config.workers} workers) with the models loaded, the budget is ${mib(budget)} MiB (devices[].memoryBytes)`)
     }
-    const loaders = this.workers.filter((w) => w.alive && w.executor?.loadModel !== undefined)
-    if (loaders.length === 0) throw new Error(`device ${this.id} has no live worker that can load models`)
-    const [first, ...rest] = loaders
-    // the first worker creates, warms and calibrates it; it runs nothing else meanwhile (held),
-    // so its batches go to the device's other workers
+    const runs = this.opts.calibrationRuns
+    const load = (executor: Executor, calibrate: boolean): Promise<ModelReport> => executor.loadModel !== undefined
+      ? executor.loadModel(model, calibrate ? runs : 0)
+      : Promise.reject(new Error('this worker cannot load models'))
     let report: ModelReport
-    first!.held = true
     try {
-      report = await first!.executor!.loadModel!(model, this.opts.calibrationRuns)
+      ({ report } = await this.openLane(model.name, (r) => ({
+        maxBatchSize: r.maxBatchSize,
+        delayMs: { ...this.config.batchDelayMs, ...this.config.perModel[model.name.split('@')[0]!]?.batchDelayMs },
+        maxQueue: this.config.maxQueue,
+        report: r
+      }), load))
     } catch (err) {
       throw new Error(firstLine((err as Error).message))
-    } finally {
-      first!.held = false
-      this.pump()
     }
-    // The others load it (warm-up only), held until they answer. A worker serves its messages in
-    // order, so a batch sent to one later waits behind its load: the lane opens now, as soon as
-    // the model is calibrated, and the first worker serves it meanwhile.
-    const others = rest.map(async (w) => {
-      w.held = true
-      try {
-        await w.executor!.loadModel!(model, 0)
-      } catch (err) {
-        // the same file loaded on the first worker: a failure here is the worker's (its batches
-        // of the model fail, and the circuit breaker replaces it with one that loads it at start)
-        this.opts.log?.warn({ device: this.id, worker: w.index, model: model.name, err: (err as Error).message }, 'a worker could not load a model the device serves')
-      } finally {
-        w.held = false
-        this.pump()
-      }
-    })
+    // replacement workers load it at start (warmed, not calibrated)
     this.init = { ...this.init, tensorModels: [...(this.init.tensorModels ?? []).filter((m) => m.name !== model.name), model] }
     this.weightBytes.set(model.name, bytes)
-    this.addLane(model.name, {
-      maxBatchSize: report.maxBatchSize,
-      delayMs: { ...this.config.batchDelayMs, ...this.config.perModel[model.name.split('@')[0]!]?.batchDelayMs },
-      maxQueue: this.config.maxQueue,
-      report
-    })
-    void Promise.all(others)
     return report
   }
 

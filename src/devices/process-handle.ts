@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events'
 import { extname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { BatchFailedError, WorkerStartError } from '../errors.js'
-import type { ModelFailure, ModelReport, RunMessage, TensorModel, WorkerInit, WorkerToMain, MainToWorker } from '../worker/protocol.js'
+import type { ModelFailure, ModelReport, RunMessage, TensorModel, WorkerInit, MainToWorker } from '../worker/protocol.js'
 import type { BatchCallback, Executor } from './executor.js'
 import { toFault, type Fault, type FaultMode } from './faults.js'
 import type { QueuedItem } from './request-queue.js'
@@ -45,21 +45,15 @@ export class ProcessHandle extends EventEmitter implements Executor {
     this.exited = new Promise((resolve) => child.once('exit', () => resolve()))
     return new Promise((resolve, reject) => {
       let settled = false
-      child.on('message', (msg: WorkerToMain) => {
-        if (this.replies.settle(msg)) return
-        switch (msg.type) {
-          case 'ready':
-            settled = true
-            this.alive = true
-            resolve({ models: msg.models, failures: msg.failures })
-            break
-          case 'init-error':
-            settled = true
-            reject(new WorkerStartError(msg.message, msg.providerUnavailable))
-            child.kill('SIGKILL') // idle, and any process may be killed
-            break
-        }
-      })
+      child.on('message', this.replies.listen((r) => {
+        settled = true
+        this.alive = true
+        resolve(r)
+      }, (err) => {
+        settled = true
+        reject(err)
+        child.kill('SIGKILL') // idle, and any process may be killed
+      }))
       child.on('error', (err) => {
         // fork failed, or a message could not be sent; the 'exit' event follows if it ran
         if (!settled) { settled = true; reject(new WorkerStartError(err.message, false)) }

@@ -70,3 +70,97 @@ t.test('a held worker (loading a model) gets no batches; the others take them', 
   clock.runUntil(100)
   t.equal(out.length, 2)
 })
+
+// openLane (the model repository's load): one worker loads and calibrates the model while the
+// other serves; the lane opens on that worker, whose next plan is the new lane's while the
+// other worker loads it in turn. Loads take virtual time (calibration 500 ms, a plain load 300 ms).
+function loading (workers: number, latencyWorkers: number): { clock: VirtualClock, device: SimDevice, loads: Array<{ worker: number, calibrate: boolean, at: number }>, open: () => Promise<{ others: Promise<void> }> } {
+  const clock = new VirtualClock()
+  // the simulated executors know the new model's costs; its lane starts absent
+  const models = { other: { a: 5, b: 10, maxBatchSize: 4 }, new: { a: 5, b: 10, maxBatchSize: 4 } }
+  const device = new SimDevice({ id: 'cpu', workers, latencyWorkers, models, batchDelayMs: { latency: 0, throughput: 0 } }, clock, seededRandom(1))
+  void device.removeLane('new')
+  const loads: Array<{ worker: number, calibrate: boolean, at: number }> = []
+  const report = { name: 'new', inputShape: [], outputShape: [], dynamicBatch: true, maxBatchSize: 4, calibration: [{ batchSize: 1, ms: 15 }, { batchSize: 4, ms: 45 }] }
+  const open = async (): Promise<{ others: Promise<void> }> => device.openLane('new', (r) => ({ maxBatchSize: r.maxBatchSize, delayMs: { latency: 0, throughput: 0 }, maxQueue: 64, report: r }), (executor, calibrate) => {
+    loads.push({ worker: device.workers.findIndex((w) => w.executor === executor), calibrate, at: clock.now() })
+    return new Promise((resolve) => clock.setTimer(clock.now() + (calibrate ? 500 : 300), () => resolve(report)))
+  })
+  return { clock, device, loads, open }
+}
+const settle = async (): Promise<void> => { for (let i = 0; i < 3; i++) await new Promise((resolve) => setImmediate(resolve)) }
+
+t.test('openLane: the new model\'s first request runs on the worker that calibrated it, before the other models\' queued work', async (t) => {
+  const { clock, device, loads, open } = loading(2, 0)
+  const out: Outcome[] = []
+  const opening = open()
+  t.same(loads, [{ worker: 0, calibrate: true, at: 0 }], 'an idle worker loads and calibrates it')
+  t.equal(device.workers[0]!.held, true, 'held meanwhile')
+  t.notOk(device.lanes.has('new'), 'no lane before it is calibrated')
+  clock.runUntil(480)
+  device.together(() => { for (let i = 0; i < 12; i++) submit(clock, device, 'other', 'latency', out) }) // a backlog of the other model
+  t.equal(device.workers[1]!.running?.size, 4, 'the other worker serves the other model meanwhile')
+  clock.runUntil(500)
+  await settle()
+  const { others } = await opening
+  t.ok(device.lanes.has('new'), 'the lane opens once calibrated')
+  t.same(loads.slice(1), [{ worker: 1, calibrate: false, at: 500 }], 'then the other worker loads it (no calibration)')
+  t.equal(device.workers[0]!.running?.lane.model, 'other', 'with nothing of the new model queued, the calibrating worker serves on')
+  t.equal(device.workers[0]!.running?.size, 1, 'one item at a time while it opens the lane (a batch of 4 would take 45 ms)')
+  const busyUntil = device.workers[0]!.busyUntil
+  t.equal(busyUntil, 515)
+  submit(clock, device, 'new', 'latency', out) // its first request, behind 7 queued items of the other model
+  t.equal(device.lanes.get('other')!.queue.size, 7, 'seven of the other model still queued, with earlier deadlines')
+  clock.runUntil(busyUntil)
+  t.equal(device.workers[0]!.running?.lane.model, 'new', 'the calibrating worker takes the new model\'s request next, before the other model\'s queue')
+  clock.runUntil(busyUntil + 15)
+  t.same(out.filter((o) => o.at === busyUntil + 15).map((o) => o.done?.batchSize), [1], 'answered after one batch of its own, t(1) = 15 ms')
+  t.equal(device.workers[0]!.running?.lane.model, 'other', 'then the other model\'s queue')
+  clock.runUntil(800)
+  await settle()
+  await others
+  device.together(() => { for (let i = 0; i < 4; i++) submit(clock, device, 'other', 'latency', out) })
+  t.equal(device.workers[0]!.running?.size, 4, 'full batches again once the other worker has loaded it')
+  t.equal(device.workers[1]!.held, false, 'the other worker serves again once it has loaded it')
+  t.equal(device.workers[0]!.opens ?? null, null, 'and the new lane no longer goes first')
+  clock.runUntil(2000)
+  t.equal(out.filter((o) => o.err !== undefined).length, 0, 'nothing refused or failed')
+  t.equal(out.length, 17)
+})
+
+t.test('openLane: while the general worker is held by a load, the reserved latency worker takes bulk work', async (t) => {
+  const { clock, device, loads, open } = loading(2, 1)
+  const out: Outcome[] = []
+  const opening = open()
+  t.same(loads, [{ worker: 0, calibrate: true, at: 0 }], 'the reserved worker (idle, first) calibrates; the general one serves')
+  submit(clock, device, 'other', 'throughput', out)
+  t.equal(device.workers[1]!.running?.lane.model, 'other', 'the general worker takes bulk work meanwhile')
+  clock.runUntil(500)
+  await settle()
+  await opening
+  t.equal(device.workers[1]!.held, true, 'now the general worker loads the model')
+  t.equal(device.workers[0]!.takesThroughput, true, 'so the reserved one takes bulk work')
+  device.together(() => {
+    submit(clock, device, 'other', 'throughput', out)
+    submit(clock, device, 'new', 'throughput', out)
+  })
+  t.equal(device.workers[0]!.running?.lane.model, 'new', 'the new model\'s bulk request first, on the worker that calibrated it')
+  clock.runUntil(515)
+  t.equal(device.workers[0]!.running?.lane.model, 'other', 'then the other model\'s, without waiting for the load (ends at 800)')
+  clock.runUntil(530)
+  t.same(out.map((o) => [o.at, o.done?.batchSize]), [[15, 1], [515, 1], [530, 1]])
+  clock.runUntil(800)
+  await settle()
+  t.equal(device.workers[0]!.takesThroughput, false, 'once the general worker is back, the reserved one is latency-only again')
+})
+
+t.test('openLane: a worker running a batch is not chosen while another is idle', async (t) => {
+  const { clock, device, loads, open } = loading(2, 0)
+  const out: Outcome[] = []
+  submit(clock, device, 'other', 'latency', out)
+  t.equal(device.workers[0]!.running?.lane.model, 'other')
+  void open()
+  t.same(loads, [{ worker: 1, calibrate: true, at: 0 }], 'the idle worker loads it: its load does not wait behind a batch')
+  clock.runUntil(2000)
+  await settle()
+})

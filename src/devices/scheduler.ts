@@ -89,6 +89,11 @@ export interface WorkerSlot {
   errors: number
   /** busy with something other than a batch (a model load): pump() gives it no work meanwhile */
   held?: boolean
+  /**
+   * The lane of a model this worker has just loaded and calibrated (openLane), as a list of one
+   * for the batcher: its work goes first here while the device's other workers still load it.
+   */
+  opens?: readonly Lane[] | null
 }
 
 export interface BatchEvent {
@@ -148,6 +153,8 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
   private lastHealthy = false
   /** lanes removed by removeLane() that still have queued or running items, with who waits for them */
   private readonly draining = new Map<Lane, () => void>()
+  /** loads holding each worker (openLane): a worker may load two models one after the other */
+  private readonly holds = new Map<WorkerSlot, number>()
 
   constructor (private readonly sopts: SchedulerOptions) {
     super()
@@ -191,6 +198,7 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
     const lane = this.lanes.get(model)
     if (!lane) return Promise.resolve()
     this.lanes.delete(model)
+    for (const w of this.workers) if (w.opens?.[0] === lane) w.opens = null
     // nothing more will join its batches: what is queued goes at once, not after the batch delay
     lane.delayMs = { latency: 0, throughput: 0 }
     return new Promise((resolve) => {
@@ -198,6 +206,77 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
       this.settleDrained()
       this.pump()
     })
+  }
+
+  /**
+   * Brings a model loaded at run time into service (the model repository). `load(executor,
+   * calibrate)` has one worker create the model's session (and, with `calibrate`, warm and
+   * calibrate it); `settings(report)` makes its lane from what the calibrating worker reports.
+   *  1. One worker loads and calibrates it: an idle one if any (else the one whose batch ends
+   *     first: its load waits behind that batch), held meanwhile — pump() gives it no batches,
+   *     and while a general worker is held a reserved one takes bulk work too, so the device's
+   *     other workers serve the other models.
+   *  2. On its report the lane opens on that worker, in the same turn as it is released: its
+   *     first plan is the new lane's, and the new lane's work goes first there until the other
+   *     workers have loaded the model — it is the lane's only server until then, so a request
+   *     to the new model does not queue behind other models' work on the one worker that can
+   *     run it; meanwhile it takes other models' work one item at a time, so the new model's
+   *     first request, arriving just after the lane opened, waits at most one item's time
+   *     there, not a whole batch's.
+   *  3. The other workers load it (no calibration) at the same time, each held until it answers.
+   * Resolves, once the lane is open, with the report and `others` (settles when the other
+   * workers have answered; a worker that fails is logged — its batches of the model fail, and
+   * the circuit breaker replaces it with one that loads it at start). Rejects, opening nothing,
+   * when the first worker cannot load it (a reload: the old lane keeps serving).
+   */
+  async openLane (model: string, settings: (report: ModelReport) => LaneSettings, load: (executor: Executor, calibrate: boolean) => Promise<ModelReport>): Promise<{ report: ModelReport, lane: Lane, others: Promise<void> }> {
+    // (a worker held by another model's load takes this one after it, in its message order)
+    const free = this.workers.filter((w) => w.alive && w.executor !== null && w.held !== true)
+    if (free.length === 0) throw new Error(`device ${this.id} has no live worker to load ${model} on`)
+    let first = free[0]!
+    for (const w of free) {
+      const end = w.running === null ? 0 : w.busyUntil
+      const best = first.running === null ? 0 : first.busyUntil
+      if (end < best) first = w
+    }
+    const executor = first.executor!
+    this.hold(first, true)
+    let report: ModelReport
+    try {
+      report = await load(executor, true)
+    } catch (err) {
+      if (first.executor === executor) this.hold(first, false)
+      throw err
+    }
+    const lane = this.addLane(model, settings(report))
+    const opens: readonly Lane[] = [lane]
+    if (first.executor === executor) first.opens = opens // (a worker that died meanwhile: its replacement loads the model at start)
+    // every other live worker now (a replacement adopted meanwhile too: it started without the model)
+    const others = this.workers.filter((w) => w !== first && w.alive && w.executor !== null).map(async (w) => {
+      const ex = w.executor!
+      this.hold(w, true)
+      try {
+        await load(ex, false)
+      } catch (err) {
+        this.sopts.log?.warn({ device: this.id, worker: w.index, model, err: (err as Error).message }, 'a worker could not load a model the device serves')
+      } finally {
+        if (w.executor === ex) this.hold(w, false)
+      }
+    })
+    // released last, in one turn with the others held: the pump below plans the new lane first
+    if (first.executor === executor) this.hold(first, false)
+    const done = Promise.all(others).then(() => { if (first.opens === opens) first.opens = null; this.pump() })
+    return { report, lane, others: done }
+  }
+
+  /** Holds a worker out of the batcher's reach (a model load) or releases it; which workers take bulk work follows. */
+  private hold (slot: WorkerSlot, held: boolean): void {
+    const n = (this.holds.get(slot) ?? 0) + (held ? 1 : -1)
+    if (n > 0) this.holds.set(slot, n)
+    else this.holds.delete(slot)
+    slot.held = n > 0
+    this.refreshWorkers()
+    if (!held) this.pump()
   }
 
   private settleDrained (): void {
@@ -327,18 +406,25 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
         // reserved latency workers come first, so latency work lands on them when they are free
         for (const slot of this.workers) {
           if (!slot.alive || slot.running !== null || slot.held === true) continue
+          if (slot.opens != null) {
+            // the lane this worker just opened: its only server while the others load the model
+            const first = planBatch(slot.opens, now)
+            if (first.action === 'dispatch') { const lane = slot.opens[0]!; this.dispatch(slot, lane, lane.queue.take(first.policy, first.count), now); continue }
+          }
           const plan = planBatch(this.lanesList, now, !slot.takesThroughput)
+          // opening a lane, a worker takes other work one item at a time: the new model's first request waits at most that
+          const most = slot.opens != null ? 1 : Infinity
           if (plan.action !== 'dispatch' && slot.takesThroughput) {
             const pooled = this.planPool(now)
-            if (pooled !== null && 'lane' in pooled) { this.dispatch(slot, pooled.lane, pooled.lane.pool!.take('throughput', pooled.count), now); continue }
+            if (pooled !== null && 'lane' in pooled) { this.dispatch(slot, pooled.lane, pooled.lane.pool!.take('throughput', Math.min(most, pooled.count)), now); continue }
             if (pooled !== null) this.wakeAt(pooled.wake)
           }
           if (plan.action === 'idle') continue
           if (plan.action === 'wait') { this.wakeAt(plan.until); continue }
           // (a draining lane and a lane loaded again may share a key: the one with the work)
           const lane = this.lanesList.find((l) => l.model === plan.model && l.queue.size > 0) ?? this.lanes.get(plan.model)!
-          const items = lane.queue.take(plan.policy, plan.count)
-          if (plan.policy === 'latency' && slot.takesThroughput) this.addRiders(lane, items, now)
+          const items = lane.queue.take(plan.policy, Math.min(most, plan.count))
+          if (plan.policy === 'latency' && slot.takesThroughput && most === Infinity) this.addRiders(lane, items, now)
           this.dispatch(slot, lane, items, now)
         }
       } while (this.pumpAgain)
@@ -500,6 +586,9 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
     slot.running = null
     slot.busyUntil = 0
     slot.errors = 0
+    slot.held = false
+    slot.opens = null
+    this.holds.delete(slot)
     if (hung && executor.kill !== undefined) executor.kill()
     else void executor.stop() // after its error the worker is idle: a stop message is safe
     this.refreshWorkers()
@@ -546,8 +635,9 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
 
   /** Recomputes which live workers take throughput work, and the device's health. */
   protected refreshWorkers (): void {
+    // a general worker held by a model load serves nothing meanwhile: a reserved one stands in
     let generalAlive = false
-    for (const w of this.workers) if (w.alive && !w.reserved) generalAlive = true
+    for (const w of this.workers) if (w.alive && !w.reserved && w.held !== true) generalAlive = true
     for (const w of this.workers) w.takesThroughput = w.alive && (!w.reserved || !generalAlive)
     const h = this.healthy
     if (h !== this.lastHealthy) {

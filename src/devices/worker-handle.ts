@@ -5,7 +5,7 @@ import { extname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import { BatchFailedError, WorkerStartError } from '../errors.js'
-import type { ModelFailure, ModelReport, RunMessage, TensorModel, WorkerInit, WorkerToMain } from '../worker/protocol.js'
+import type { ModelFailure, ModelReport, RunMessage, TensorModel, WorkerInit } from '../worker/protocol.js'
 import type { BatchCallback, Executor } from './executor.js'
 import { toFault, type Fault, type FaultMode } from './faults.js'
 import type { QueuedItem } from './request-queue.js'
@@ -30,22 +30,15 @@ export class WorkerHandle extends EventEmitter implements Executor {
     this.worker = worker
     return new Promise((resolve, reject) => {
       let settled = false
-      worker.on('message', (msg: WorkerToMain) => {
-        if (this.replies.settle(msg)) return
-        switch (msg.type) {
-          case 'ready':
-            settled = true
-            this.alive = true
-            resolve({ models: msg.models, failures: msg.failures })
-            break
-          case 'init-error':
-            settled = true
-            reject(new WorkerStartError(msg.message, msg.providerUnavailable))
-            // an idle worker that failed to init is safe to end
-            void worker.terminate()
-            break
-        }
-      })
+      worker.on('message', this.replies.listen((r) => {
+        settled = true
+        this.alive = true
+        resolve(r)
+      }, (err) => {
+        settled = true
+        reject(err)
+        void worker.terminate() // an idle worker that failed to init is safe to end
+      }))
       worker.on('error', (err) => {
         if (!settled) { settled = true; reject(new WorkerStartError(err.message, false)) }
         this.replies.failAll(`worker error: ${err.message}`)

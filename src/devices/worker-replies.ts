@@ -1,9 +1,10 @@
 // What a device's end of one worker waits for, whatever carries the messages (a thread's
 // MessagePort: worker-handle.ts; a child process's IPC channel: process-handle.ts): batches
 // sent and not yet answered, and model-repository requests (load-model, unload-model). One
-// place matches the worker's replies to them and fails all of them when the worker is gone.
-import { BatchFailedError } from '../errors.js'
-import type { MainToWorker, ModelReport, TensorModel, WorkerToMain } from '../worker/protocol.js'
+// place matches the worker's replies to them and fails all of them when the worker is gone, and
+// answers the worker's start (listen()).
+import { BatchFailedError, WorkerStartError } from '../errors.js'
+import type { MainToWorker, ModelFailure, ModelReport, TensorModel, WorkerToMain } from '../worker/protocol.js'
 import type { BatchCallback } from './executor.js'
 
 type ModelRequest = Extract<MainToWorker, { requestId: number }>
@@ -20,6 +21,19 @@ export class WorkerReplies {
     const id = nextBatchId++
     this.batches.set(id, done)
     return id
+  }
+
+  /**
+   * The listener for every message of a starting worker: replies are settled; 'ready' calls
+   * `started` with the models it loaded, 'init-error' calls `failed` (the worker is idle then,
+   * and may be ended).
+   */
+  listen (started: (r: { models: ModelReport[], failures: ModelFailure[] }) => void, failed: (err: WorkerStartError) => void): (msg: WorkerToMain) => void {
+    return (msg) => {
+      if (this.settle(msg)) return
+      if (msg.type === 'ready') started({ models: msg.models, failures: msg.failures })
+      else if (msg.type === 'init-error') failed(new WorkerStartError(msg.message, msg.providerUnavailable))
+    }
   }
 
   /** Settles what `msg` answers; false for a message that answers nothing (ready, init-error). */

@@ -104,6 +104,7 @@ export const ModelsReport = Type.Object({
     name: Type.String(),
     task: Type.Union([Type.Literal('classify'), Type.Literal('detect')]),
     description: Type.Optional(Type.String()),
+    version: Type.Optional(Type.String({ description: 'the version served (models/<name>/<version>/model.json; the flat layout: 1)' })),
     ready: Type.Boolean(),
     labels: Int,
     input: Type.Object({

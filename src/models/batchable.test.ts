@@ -70,6 +70,8 @@ t.test('a batch the rewrite cannot free: the original file, batch 1, one warning
     preprocess: { resize: { mode: 'stretch' }, scale: 1 / 255, mean: [0, 0, 0], std: [1, 1, 1] },
     output: { name: 'y', decode: { kind: 'softmax', topK: 3 } },
     variants: [variant],
+    version: 1,
+    versions: [1],
     variant: 'default',
     weightsPath: file
   }

@@ -58,6 +58,8 @@ export interface LiveRepositoryOptions {
   exclude: ReadonlySet<string>
   /** models served from model.json (listed in the index, never loaded or unloaded here) */
   configured: readonly string[]
+  /** per configured model: the version served and the versions on disk (absent: version 1 alone) */
+  configuredVersions?: ReadonlyMap<string, { version: number, versions: readonly number[] }>
   config: Pick<Config, 'modelRepository'>
   devices: DeviceSet
   log: Log
@@ -143,7 +145,17 @@ export class LiveRepository extends EventEmitter {
 
   /** The index (POST /v2/repository/index): every model on disk or loaded, each version with its state. */
   async index (readyOnly = false): Promise<IndexEntry[]> {
-    const out: IndexEntry[] = this.opts.configured.map((name) => ({ name, version: '1', state: this.opts.devices.readiness().get(name) === true ? 'READY' : 'UNAVAILABLE', reason: '' }))
+    const out: IndexEntry[] = []
+    const ready = this.opts.devices.readiness()
+    for (const name of this.opts.configured) {
+      const v = this.opts.configuredVersions?.get(name) ?? { version: 1, versions: [1] }
+      const selected = selectVersions(v.versions, this.policyOf(name))
+      for (const version of v.versions.length > 0 ? v.versions : [v.version]) {
+        out.push(version === v.version
+          ? { name, version: String(version), state: ready.get(name) === true ? 'READY' : 'UNAVAILABLE', reason: '' }
+          : { name, version: String(version), state: 'UNAVAILABLE', reason: selected.includes(version) ? `a configured model serves one version, the newest its policy selects (${v.version})` : 'not selected by the version policy' })
+      }
+    }
     const found = this.enabled ? await scanRepository(this.opts.dir!, this.opts.exclude) : new Map()
     const names = [...new Set([...found.keys(), ...this.entries.keys()])].sort()
     for (const name of names) {

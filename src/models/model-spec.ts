@@ -115,8 +115,14 @@ export const ModelSpecSchema = Type.Object({
     std: Type.Tuple([Type.Number(), Type.Number(), Type.Number()])
   }, { additionalProperties: false }),
   output: Type.Object({
-    /** the output tensor decoded, by its name in the ONNX file (YOLOv8 exports: output0) */
+    /** the output tensor decoded, by its name in the ONNX file (YOLOv8 exports: output0); with `roles`, the one /v2 returns raw */
     name: Type.String(),
+    /** detectors whose boxes and scores are separate outputs (src/postprocess/split-decode.ts): the output of each role, by name */
+    roles: Type.Optional(Type.Object({
+      boxes: Type.String({ description: '[B, N, 4], in decode.box\'s format' }),
+      scores: Type.String({ description: '[B, N, C] class scores, or [B, N] with labels' }),
+      labels: Type.Optional(Type.String({ description: '[B, N] class index of each box' }))
+    }, { additionalProperties: false })),
     decode: Decode
   }, { additionalProperties: false })
 }, { additionalProperties: false })
@@ -153,4 +159,8 @@ export interface ModelInfo extends Omit<ModelSpec, 'weights' | 'variants' | 'var
   variant: string
   /** absolute path of the verified weights file of `variant` */
   weightsPath: string
+  /** the version served (`<name>/<version>/model.json`; the flat layout: 1) */
+  version: number
+  /** the versions on disk, ascending */
+  versions: number[]
 }

@@ -13,7 +13,7 @@ import { readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 
 export const MODEL_NAME = /^[a-z0-9][a-z0-9._-]{0,127}$/
-const VERSION_DIR = /^[1-9][0-9]{0,8}$/
+export const VERSION_DIR = /^[1-9][0-9]{0,8}$/
 
 export interface ScannedVersion {
   version: number

@@ -86,7 +86,7 @@ t.test('model configs: missing and invalid ones name the model and field', async
   await t.rejects(readModelSpec(join(REPO, 'models'), 'resnet-9000'), /model resnet-9000: no .*model\.json/)
   const repo = tmp()
   mkdirSync(join(repo, 'bad'))
-  const { labelList: _labels, variantList: _variants, ...json } = read
+  const { labelList: _labels, variantList: _variants, version: _version, versions: _versions, ...json } = read
   writeFileSync(join(repo, 'bad', 'model.json'), JSON.stringify({ ...json, name: 'bad', task: 'segment' }))
   await t.rejects(readModelSpec(repo, 'bad'), /model bad: invalid .*model\.json at \/task/)
 })

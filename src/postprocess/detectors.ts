@@ -6,9 +6,12 @@
 //   yolox       [N, 5 + C]  grid-relative rows, objectness × class (yolox-decode.ts)
 //   yolov8      [4 + C, N]  boxes and class scores, channels first; NMS (yolov8-decode.ts)
 //   end-to-end  [N, 4 + C]  one box per query (RT-DETR style); no NMS (end-to-end-decode.ts)
+// With model.json's `output.roles`, yolov8 and end-to-end read boxes and scores from separate
+// outputs instead ([N, 4] and [N, C], or [N] with labels [N]; split-decode.ts), NMS as their kind.
 import type { DetectorDecodeSpec } from '../models/model-spec.js'
 import type { DetectGeometry } from './box-geometry.js'
 import { decodeEndToEnd } from './end-to-end-decode.js'
+import { checkSplitShapes, decodeSplit, type SplitOutputs } from './split-decode.js'
 import type { Detection } from './types.js'
 import { decodeYolov8 } from './yolov8-decode.js'
 import { decodeYolox } from './yolox-decode.js'
@@ -58,4 +61,22 @@ export function checkDetectorOutput (spec: DetectorDecodeSpec, shape: ReadonlyAr
 /** One item's detections: `out` is its slice of the output, `dims` its dimensions without the batch. */
 export function decodeDetections (spec: DetectorDecodeSpec, out: Float32Array, dims: readonly number[], g: DetectGeometry, labels: readonly string[], p: DetectParams): Detection[] {
   return decoder(spec).decode(out, dims, spec, g, labels, p)
+}
+
+/** Why split outputs (model.json `output.roles`) of these shapes cannot be decoded by `spec`, or null. */
+export function checkSplitOutputs (spec: DetectorDecodeSpec, shapes: Parameters<typeof checkSplitShapes>[0]): string | null {
+  if (spec.kind === 'yolox') return 'output roles are read by the yolov8 and end-to-end decoders only'
+  return checkSplitShapes(shapes)
+}
+
+/** One item's detections from split outputs (its slices of boxes, scores and labels). */
+export function decodeSplitDetections (spec: DetectorDecodeSpec, out: SplitOutputs, g: DetectGeometry, labels: readonly string[], p: DetectParams): Detection[] {
+  if (spec.kind === 'yolox') throw new Error('output roles are read by the yolov8 and end-to-end decoders only')
+  return decodeSplit(out, {
+    box: spec.box,
+    scores: spec.kind === 'end-to-end' ? spec.scores : 'probabilities',
+    iouThreshold: spec.kind === 'yolov8' ? p.iouThreshold : null,
+    scoreThreshold: p.scoreThreshold,
+    maxDetections: p.maxDetections
+  }, g, labels)
 }

@@ -10,6 +10,12 @@
 //   output0 = transpose(concat(cxcy, wh, scores), [0, 2, 1])   → [B, 84, 3549]
 // which is the Ultralytics YOLOv8 export's layout: centre/size boxes in input pixels, then class
 // scores, channels first. The batch stays fixed to 1 as in the source file (the server frees it).
+//
+// deriveSplitFromYolox: the same rows split in two by Slice, as exports that give boxes and
+// scores separately (model.json `output.roles`):
+//   boxes = rows[..., 0:4]   [B, 3549, 4]     scores = rows[..., 4:]   [B, 3549, 80]
+// or, with `labels`, the best class only: scores = ReduceMax [B, 3549], labels = ArgMax (int64) —
+// named as RT-DETR exports name them (and as the Open Inference Protocol's decoded outputs).
 import { createHash } from 'node:crypto'
 import { readFile, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
@@ -33,11 +39,8 @@ function node (opType: string, inputs: string[], outputs: string[], attributes: 
   return onnx.NodeProto.create({ opType, input: inputs, output: outputs, name: `sy_${outputs[0]}`, attribute: attributes })
 }
 
-/** Writes the derived model to `outFile`; returns its sha256 and size. */
-export async function deriveYolov8FromYolox (yoloxFile: string, outFile: string, opts: { inputSize?: number, strides?: number[] } = {}): Promise<{ sha256: string, bytes: number }> {
-  const size = opts.inputSize ?? 416
-  const strides = opts.strides ?? [8, 16, 32]
-  const model = onnx.ModelProto.decode(await readFile(yoloxFile))
+/** YOLOX's output decoded inside the graph: appends the nodes up to `sy_rows` [B, N, 4 + C]. */
+function decodedRows (model: OnnxNs.ModelProto, size: number, strides: number[]): { classes: number, rows: number, batch: OnnxNs.TensorShapeProto.IDimension } {
   const g = model.graph!
   const source = g.output![0]!
   const rows = strides.reduce((n, s) => n + Math.floor(size / s) ** 2, 0)
@@ -67,15 +70,55 @@ export async function deriveYolov8FromYolox (yoloxFile: string, outFile: string,
     node('Exp', ['sy_twth'], ['sy_ewh']),
     node('Mul', ['sy_ewh', 'sy_stride'], ['sy_wh']),
     node('Mul', ['sy_cls', 'sy_obj'], ['sy_scores']),
-    node('Concat', ['sy_cxcy', 'sy_wh', 'sy_scores'], ['sy_rows'], [onnx.AttributeProto.create({ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 2 })]),
-    node('Transpose', ['sy_rows'], ['output0'], [onnx.AttributeProto.create({ name: 'perm', type: onnx.AttributeProto.AttributeType.INTS, ints: [0, 2, 1] })])
+    node('Concat', ['sy_cxcy', 'sy_wh', 'sy_scores'], ['sy_rows'], [onnx.AttributeProto.create({ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 2 })])
   )
-  const batch = source.type!.tensorType!.shape!.dim![0]!
-  g.output = [onnx.ValueInfoProto.create({
-    name: 'output0',
-    type: { tensorType: { elemType: FLOAT, shape: { dim: [batch, { dimValue: 4 + classes }, { dimValue: rows }] } } }
-  })]
+  return { classes, rows, batch: source.type!.tensorType!.shape!.dim![0]! }
+}
+
+const tensorInfo = (name: string, elemType: number, dim: OnnxNs.TensorShapeProto.IDimension[]): OnnxNs.ValueInfoProto =>
+  onnx.ValueInfoProto.create({ name, type: { tensorType: { elemType, shape: { dim } } } })
+
+async function write (model: OnnxNs.ModelProto, outFile: string): Promise<{ sha256: string, bytes: number }> {
   const bytes = onnx.ModelProto.encode(model).finish()
   await writeFile(outFile, bytes)
   return { sha256: createHash('sha256').update(bytes).digest('hex'), bytes: bytes.length }
+}
+
+/** Writes the derived model to `outFile`; returns its sha256 and size. */
+export async function deriveYolov8FromYolox (yoloxFile: string, outFile: string, opts: { inputSize?: number, strides?: number[] } = {}): Promise<{ sha256: string, bytes: number }> {
+  const model = onnx.ModelProto.decode(await readFile(yoloxFile))
+  const g = model.graph!
+  const { classes, rows, batch } = decodedRows(model, opts.inputSize ?? 416, opts.strides ?? [8, 16, 32])
+  g.node!.push(node('Transpose', ['sy_rows'], ['output0'], [onnx.AttributeProto.create({ name: 'perm', type: onnx.AttributeProto.AttributeType.INTS, ints: [0, 2, 1] })]))
+  g.output = [tensorInfo('output0', FLOAT, [batch, { dimValue: 4 + classes }, { dimValue: rows }])]
+  return write(model, outFile)
+}
+
+/**
+ * Writes a detector with boxes and scores as separate outputs (`boxes` [B, N, 4] centre/size in
+ * input pixels, `scores` [B, N, C]; with `labels`: `scores` [B, N] and `labels` [B, N] int64).
+ */
+export async function deriveSplitFromYolox (yoloxFile: string, outFile: string, opts: { labels?: boolean, inputSize?: number, strides?: number[] } = {}): Promise<{ sha256: string, bytes: number }> {
+  const model = onnx.ModelProto.decode(await readFile(yoloxFile))
+  const g = model.graph!
+  const { classes, rows, batch } = decodedRows(model, opts.inputSize ?? 416, opts.strides ?? [8, 16, 32])
+  g.initializer!.push(int64Tensor('sy_rows_end', [4 + classes]))
+  const axis = (i: number): OnnxNs.IAttributeProto => onnx.AttributeProto.create({ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i })
+  const keep0 = onnx.AttributeProto.create({ name: 'keepdims', type: onnx.AttributeProto.AttributeType.INT, i: 0 })
+  g.node!.push(
+    node('Slice', ['sy_rows', 'sy_0', 'sy_4', 'sy_axis'], ['boxes']),
+    node('Slice', ['sy_rows', 'sy_4', 'sy_rows_end', 'sy_axis'], [opts.labels === true ? 'sy_class_scores' : 'scores'])
+  )
+  const n = { dimValue: rows }
+  if (opts.labels === true) {
+    g.node!.push(
+      // opset 11: ReduceMax takes its axes as an attribute
+      node('ReduceMax', ['sy_class_scores'], ['scores'], [onnx.AttributeProto.create({ name: 'axes', type: onnx.AttributeProto.AttributeType.INTS, ints: [2] }), keep0]),
+      node('ArgMax', ['sy_class_scores'], ['labels'], [axis(2), keep0])
+    )
+    g.output = [tensorInfo('boxes', FLOAT, [batch, n, { dimValue: 4 }]), tensorInfo('scores', FLOAT, [batch, n]), tensorInfo('labels', INT64, [batch, n])]
+  } else {
+    g.output = [tensorInfo('boxes', FLOAT, [batch, n, { dimValue: 4 }]), tensorInfo('scores', FLOAT, [batch, n, { dimValue: classes }])]
+  }
+  return write(model, outFile)
 }

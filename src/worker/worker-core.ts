@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks'
 import * as ort from 'onnxruntime-node'
 import type { FaultMode } from '../devices/faults.js'
 import { softmaxTopK } from '../postprocess/softmax-top-k.js'
-import { checkDetectorOutput, decodeDetections } from '../postprocess/detectors.js'
+import { checkDetectorOutput, checkSplitOutputs, decodeDetections, decodeSplitDetections } from '../postprocess/detectors.js'
 import { TensorLayout } from './tensor-layout.js'
 import { calibrateTensors, executeTensors, openTensorModel, type LoadedTensorModel } from './tensor-model.js'
 import type { ItemResult, MainToWorker, ModelFailure, ModelReport, RunMessage, TensorModel, WorkerInit, WorkerModel, WorkerToMain } from './protocol.js'
@@ -133,8 +133,16 @@ async function loadOne (model: WorkerModel): Promise<ModelReport> {
     const layout = new TensorLayout(model.input, model.preprocess)
     const entry: Loaded = { model, session, layout, input: new Float32Array(maxBatchSize * 3 * layout.plane), maxBatchSize }
     loaded.set(model.name, entry)
-    const outputShape = (session.outputMetadata.find((m) => m.name === model.output.name && m.isTensor) as { shape?: Array<number | string> } | undefined)?.shape ?? []
-    if (model.output.decode.kind !== 'softmax' && outputShape.length > 0) {
+    const shapeOf = (name: string): Array<number | string> | undefined => (session.outputMetadata.find((m) => m.name === name && m.isTensor) as { shape?: Array<number | string> } | undefined)?.shape
+    const outputShape = shapeOf(model.output.name) ?? []
+    const roles = model.output.roles
+    if (model.output.decode.kind !== 'softmax' && roles !== undefined) {
+      // boxes and scores (and labels) as separate outputs: each must exist, their shapes fit
+      const missing = Object.values(roles).filter((n) => shapeOf(n) === undefined)
+      if (missing.length > 0) throw new Error(`model ${model.name}: output.roles names ${missing.join(', ')}, which the model does not output (outputs: ${session.outputNames.join(', ')})`)
+      const why = checkSplitOutputs(model.output.decode, { boxes: shapeOf(roles.boxes)!, scores: shapeOf(roles.scores)!, ...(roles.labels !== undefined ? { labels: shapeOf(roles.labels)! } : {}) })
+      if (why !== null) throw new Error(`model ${model.name}: ${why}`)
+    } else if (model.output.decode.kind !== 'softmax' && outputShape.length > 0) {
       const why = checkDetectorOutput(model.output.decode, outputShape)
       if (why !== null) throw new Error(`model ${model.name}: ${why}`)
     }
@@ -197,7 +205,7 @@ async function execute (entry: Loaded, items: RunMessage['items']): Promise<Exec
   const t2 = performance.now()
   const output = outputs[entry.model.output.name]
   if (!output) throw new Error(`model ${entry.model.name} has no output named ${entry.model.output.name}`)
-  const results = decode(entry, output, items)
+  const results = decode(entry, output, items, outputs)
   for (const t of Object.values(outputs)) t.dispose()
   return { results, prepMs: t1 - t0, runMs: t2 - t1, postMs: performance.now() - t2 }
 }
@@ -229,11 +237,12 @@ function copyTensor (entry: Loaded, bytes: Uint8Array, index: number): void {
   new Uint8Array(entry.input.buffer, entry.input.byteOffset + index * size, size).set(bytes)
 }
 
-function decode (entry: Loaded, output: ort.Tensor, items: RunMessage['items']): ItemResult[] {
+function decode (entry: Loaded, output: ort.Tensor, items: RunMessage['items'], outputs: ort.InferenceSession.OnnxValueMapType): ItemResult[] {
   const data = output.data as Float32Array
   const n = items.length
   const per = data.length / n
   const spec = entry.model.output.decode
+  const roles = entry.model.output.roles
   const dims = output.dims.slice(1).map(Number)
   const results: ItemResult[] = []
   for (let i = 0; i < n; i++) {
@@ -246,7 +255,7 @@ function decode (entry: Loaded, output: ort.Tensor, items: RunMessage['items']):
     } else {
       const { layout } = entry
       const { left, top } = layout.offset(image)
-      const detections = decodeDetections(spec, slice, dims, {
+      const g = {
         inputWidth: layout.width,
         inputHeight: layout.height,
         ratio: Math.min(layout.width / image.originalWidth, layout.height / image.originalHeight),
@@ -254,15 +263,37 @@ function decode (entry: Loaded, output: ort.Tensor, items: RunMessage['items']):
         top,
         originalWidth: image.originalWidth,
         originalHeight: image.originalHeight
-      }, entry.model.labels, {
+      }
+      const p = {
         scoreThreshold: params.scoreThreshold ?? spec.scoreThreshold,
         iouThreshold: params.iouThreshold ?? spec.iouThreshold,
         maxDetections: spec.maxDetections
-      })
+      }
+      const detections = roles === undefined
+        ? decodeDetections(spec, slice, dims, g, entry.model.labels, p)
+        : decodeSplitDetections(spec, splitSlice(outputs, roles, i, n), g, entry.model.labels, p)
       results.push({ kind: 'detect', width: image.originalWidth, height: image.originalHeight, detections, ...raw })
     }
   }
   return results
+}
+
+/** Item `i`'s slices (of a batch of n) of split detector outputs: boxes, scores and labels. */
+function splitSlice (outputs: ort.InferenceSession.OnnxValueMapType, roles: NonNullable<WorkerModel['output']['roles']>, i: number, n: number): { boxes: Float32Array, scores: Float32Array, labels: ArrayLike<number | bigint> | null, n: number } {
+  const item = <T extends { length: number, subarray: (a: number, b: number) => T }>(data: T): T => data.subarray(i * data.length / n, (i + 1) * data.length / n)
+  const tensor = (name: string): ort.Tensor => {
+    const t = outputs[name]
+    if (!t) throw new Error(`the model has no output named ${name}`)
+    return t
+  }
+  const boxes = tensor(roles.boxes)
+  const labels = roles.labels === undefined ? null : tensor(roles.labels).data as Float32Array | Int32Array | BigInt64Array
+  return {
+    boxes: item(boxes.data as Float32Array),
+    scores: item(tensor(roles.scores).data as Float32Array),
+    labels: labels === null ? null : item(labels as Float32Array),
+    n: Number(boxes.dims[1])
+  }
 }
 
 /**

@@ -3,6 +3,7 @@
 // with input specs, batch support and the live cost model per device).
 import type { FastifyInstance } from 'fastify'
 import type { DeviceSet } from '../../devices/device-set.js'
+import type { Lane } from '../../devices/device.js'
 import { laneKey, type LiveRepository } from '../../models/live-repository.js'
 import { priceOf } from '../../router/price.js'
 import { round } from '../../util/format.js'
@@ -12,6 +13,17 @@ export interface StatusRouteOptions {
   devices: DeviceSet
   repository: LiveRepository
   isShuttingDown: () => boolean
+}
+
+/** What /models shows of one device's lane, for a configured model and a plain one alike: its queue, batch limit and cost model. */
+function laneView (lane: Lane) {
+  return {
+    maxBatchSize: lane.maxBatchSize,
+    queue: { latency: lane.queue.latency.length, throughput: lane.queue.throughput.length, ...(lane.pool !== undefined ? { pool: lane.pool.throughput.length } : {}), max: lane.maxQueue },
+    inFlight: lane.inFlight,
+    cost: { aMs: round(lane.cost.a, 3), bMs: round(lane.cost.b, 3), samples: lane.cost.samples },
+    calibration: lane.report.calibration.map((c) => ({ batchSize: c.batchSize, ms: round(c.ms, 3) }))
+  }
 }
 
 export async function statusRoutes (app: FastifyInstance, opts: StatusRouteOptions): Promise<void> {
@@ -56,16 +68,7 @@ export async function statusRoutes (app: FastifyInstance, opts: StatusRouteOptio
           dynamicBatch: report?.dynamicBatch ?? null,
           devices: devices.devices.flatMap((d) => {
             const lane = d.lanes.get(key)
-            return lane
-              ? [{
-                  id: d.id,
-                  maxBatchSize: lane.maxBatchSize,
-                  queue: { latency: lane.queue.latency.length, throughput: lane.queue.throughput.length, ...(lane.pool !== undefined ? { pool: lane.pool.throughput.length } : {}), max: lane.maxQueue },
-                  inFlight: lane.inFlight,
-                  cost: { aMs: round(lane.cost.a, 3), bMs: round(lane.cost.b, 3), samples: lane.cost.samples },
-                  calibration: lane.report.calibration.map((c) => ({ batchSize: c.batchSize, ms: round(c.ms, 3) }))
-                }]
-              : []
+            return lane ? [{ id: d.id, ...laneView(lane) }] : []
           })
         }
       })
@@ -84,6 +87,7 @@ export async function statusRoutes (app: FastifyInstance, opts: StatusRouteOptio
           name: m.name,
           task: m.task,
           description: m.description,
+          version: String(m.version),
           ready: ready.get(m.name) === true,
           labels: m.labelList.length,
           input: {
@@ -112,12 +116,8 @@ export async function statusRoutes (app: FastifyInstance, opts: StatusRouteOptio
               healthy: d.healthy,
               price: priceOf(d.config),
               workers: d.liveWorkers,
-              maxBatchSize: lane.maxBatchSize,
               batchDelayMs: lane.delayMs,
-              queue: { latency: lane.queue.latency.length, throughput: lane.queue.throughput.length, ...(lane.pool !== undefined ? { pool: lane.pool.throughput.length } : {}), max: lane.maxQueue },
-              inFlight: lane.inFlight,
-              cost: { aMs: round(lane.cost.a, 3), bMs: round(lane.cost.b, 3), samples: lane.cost.samples },
-              calibration: lane.report.calibration.map((c) => ({ batchSize: c.batchSize, ms: round(c.ms, 3) }))
+              ...laneView(lane)
             }
           })
         }

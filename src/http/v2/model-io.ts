@@ -12,7 +12,8 @@
 // shows the session's real shape (-1 where the batch dimension is dynamic).
 //
 // Outputs — the model's raw output tensor (FP32, the session's name and shape with N as the
-// batch), and the decoded answer as tensors:
+// batch; none for a detector with separate outputs, model.json `output.roles`), and the decoded
+// answer as tensors:
 //   classify: scores FP32 [N, k] (softmax, descending), indices INT32 [N, k], labels BYTES [N, k]
 //   detect:   num_detections INT32 [N]; boxes FP32 [N, D, 4] (x1, y1, x2, y2 in the original
 //             image's pixels — the input tensor's pixels for a tensor input), scores FP32 [N, D],
@@ -64,6 +65,13 @@ const DECODED: Record<ModelInfo['task'], TensorMetadata[]> = {
   ]
 }
 
+/**
+ * The model's raw output offered over /v2 by its name, or null: a detector whose boxes and scores
+ * are separate outputs (`output.roles`) answers its decoded outputs only — exports commonly name
+ * those outputs boxes, scores and labels, as the protocol's decoded outputs are named.
+ */
+const rawName = (model: ModelInfo): string | null => model.output.roles === undefined ? model.output.name : null
+
 /** A session dimension as the protocol writes it: symbolic or unknown → -1. */
 const dim = (d: number | string | undefined): number => typeof d === 'number' && d >= 0 ? d : -1
 
@@ -76,19 +84,19 @@ export function modelMetadata (model: ModelInfo, report: ModelReport | undefined
   const outputShape = report && report.outputShape.length > 0 ? report.outputShape.map(dim) : [-1]
   return {
     name: model.name,
-    versions: ['1'],
+    versions: [String(model.version)],
     platform: 'onnxruntime_onnx',
     inputs: [
       { name: input.name, datatype: 'FP32', shape: [dim(report?.inputShape[0]), 3, input.height, input.width] },
       { name: IMAGE_INPUT, datatype: 'BYTES', shape: [-1] }
     ],
-    outputs: [{ name: output.name, datatype: 'FP32', shape: outputShape }, ...DECODED[model.task]]
+    outputs: [...(rawName(model) !== null ? [{ name: output.name, datatype: 'FP32', shape: outputShape } satisfies TensorMetadata] : []), ...DECODED[model.task]]
   }
 }
 
 /** The names a model's inputs and outputs may not share with the decoded ones (startup check). */
 export function checkNames (model: ModelInfo): void {
-  const names = [model.input.name, IMAGE_INPUT, model.output.name, ...DECODED[model.task].map((o) => o.name)]
+  const names = [model.input.name, IMAGE_INPUT, ...(rawName(model) !== null ? [model.output.name] : []), ...DECODED[model.task].map((o) => o.name)]
   if (new Set(names).size !== names.length) throw new Error(`model ${model.name}: its input/output names clash with the Open Inference Protocol's decoded outputs (${names.join(', ')})`)
 }
 
@@ -131,14 +139,15 @@ export function planInfer (model: ModelInfo, req: InferRequest): Plan {
     ? { topK: intParam(p.top_k, 'top_k', 1, 1000) }
     : { scoreThreshold: unitParam(p.score_threshold, 'score_threshold'), iouThreshold: unitParam(p.iou_threshold, 'iou_threshold') }
   const allBinary = boolParam(p.binary_data_output, 'binary_data_output') ?? false
-  const known = [model.output.name, ...DECODED[model.task].map((o) => o.name)]
+  const raw = rawName(model)
+  const known = [...(raw !== null ? [raw] : []), ...DECODED[model.task].map((o) => o.name)]
   const outputs = (req.outputs ?? known.map((name): RequestOutput => ({ name, parameters: {} }))).map((o) => {
     if (!known.includes(o.name)) throw bad(`model ${model.name} has no output ${o.name} (outputs: ${known.join(', ')})`)
     if (o.parameters.classification !== undefined) throw bad(`the classification extension is not supported: ask for the scores, indices and labels outputs`)
     return { name: o.name, binary: boolParam(o.parameters.binary_data, `output ${o.name} binary_data`) ?? allBinary }
   })
   // the raw output is copied out of the worker only when it is asked for
-  if (outputs.some((o) => o.name === model.output.name)) params.rawOutput = true
+  if (raw !== null && outputs.some((o) => o.name === raw)) params.rawOutput = true
   return { items, params: dropUndefined(params), outputs }
 }
 
@@ -146,7 +155,7 @@ export function planInfer (model: ModelInfo, req: InferRequest): Plan {
 export function assembleOutputs (model: ModelInfo, plan: Plan, results: DecodedResult[]): ResponseTensor[] {
   const n = results.length
   return plan.outputs.map(({ name, binary }): ResponseTensor => {
-    if (name === model.output.name) {
+    if (name === rawName(model)) {
       const per = results[0]!.raw!.data.length
       const data = new Float32Array(n * per)
       results.forEach((r, i) => data.set(r.raw!.data, i * per))

@@ -75,7 +75,7 @@ export async function v2Routes (app: FastifyInstance, opts: V2RouteOptions): Pro
   const lookup = (p: Params): ModelInfo => {
     const model = models.get(p.model)
     if (!model) throw new ModelNotFound('served', p.model)
-    if (p.version !== undefined && p.version !== '1') throw new ModelVersionNotFound(p.model, p.version, '1')
+    if (p.version !== undefined && p.version !== String(model.version)) throw new ModelVersionNotFound(p.model, p.version, String(model.version))
     return model
   }
   const ready = (): boolean => !opts.isShuttingDown() && [...devices.readiness().values()].every(Boolean)
@@ -164,7 +164,7 @@ export async function v2Routes (app: FastifyInstance, opts: V2RouteOptions): Pro
     })
 
     const outputs = assembleOutputs(model, plan, done.map((d) => decoded(d.done.result)))
-    const encoded = encodeInferResponse({ model_name: name, model_version: '1', ...(req.id !== undefined ? { id: req.id } : {}) }, outputs)
+    const encoded = encodeInferResponse({ model_name: name, model_version: String(model.version), ...(req.id !== undefined ? { id: req.id } : {}) }, outputs)
     if (encoded.headerLength === null) return reply.type('application/json').send(encoded.body)
     return reply.header('inference-header-content-length', String(encoded.headerLength)).type('application/octet-stream').send(encoded.body)
   }
