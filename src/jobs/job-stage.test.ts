@@ -1,0 +1,121 @@
+// The stage between the job queue and the devices (job-stage.ts): what each key may take, and
+// which ready images go to the devices when a worker is free. The scenario at the end runs the
+// puller's decisions against the server's own Scheduler (SimDevice) on a virtual clock.
+import t from 'tap'
+import { VirtualClock } from '../devices/clock.js'
+import { SimDevice } from '../sim/sim-device.js'
+import { seededRandom } from '../sim/simulated-executor.js'
+import { freeThroughputSlots, startableSlots } from './capacity.js'
+import { FairQueue } from './fair-queue.js'
+import { JobStage } from './job-stage.js'
+
+t.test('one key holds one batch ahead; a key arriving beside it may take its own at once', async (t) => {
+  const s = new JobStage<string>()
+  t.same(s.allowance(8).total, 16)
+  t.equal(s.allowance(8).perKey('big'), 8, 'a key alone: as many as the free slots')
+  for (let i = 0; i < 8; i++) s.hold('big')
+  const a = s.allowance(8)
+  t.equal(a.perKey('big'), 0, 'the big key holds its batch: it takes no more')
+  t.equal(a.perKey('small'), 8, 'a newly arrived key may still take a batch')
+  for (let i = 0; i < 8; i++) s.hold('small')
+  t.equal(s.allowance(8).total, 0, 'never more than two batches ahead in all')
+  t.equal(s.allowance(0).total, 0, 'no free slot (the devices are busy with HTTP work): nothing is taken')
+  for (let i = 0; i < 8; i++) s.drop('small')
+  t.equal(s.heldBy('small'), 0)
+  t.throws(() => s.drop('small'), /nothing held/)
+})
+
+t.test('release: only what was made ready, split by backlog, oldest first within a key', async (t) => {
+  const s = new JobStage<string>()
+  for (let i = 0; i < 8; i++) { s.hold('big'); s.ready('big', `b${i}`) }
+  for (let i = 0; i < 8; i++) s.hold('small')
+  for (let i = 0; i < 5; i++) s.ready('small', `s${i}`)
+  t.same(s.release(0, () => 0), [], 'no idle worker: nothing')
+  const backlog = (k: string): number => (k === 'big' ? 592 : 22)
+  t.same(s.release(4, backlog), ['b0', 's0', 's1', 's2'], 'the big key one, the small key (the smaller backlog) the rest')
+  t.equal(s.held, 12)
+  t.equal(s.readyCount, 9)
+  t.same(s.release(8, backlog), ['b1', 'b2', 'b3', 'b4', 'b5', 'b6', 's3', 's4'], 'the small key has two ready: the big key takes what is left')
+  t.equal(s.heldBy('small'), 3, 'three of the small key are still being prepared')
+  t.same(s.drain(), ['b7'])
+  t.equal(s.held, 3)
+})
+
+interface Img { key: string, n: number }
+
+/**
+ * One replica on a virtual clock: a FairQueue (the embedded job queue), one worker with batches
+ * of 8 (t(n) = 100 + 50·n ms) and the puller's decisions, with a fetch + decode of 20 ms per
+ * pull. `staged`: the JobStage (ready images wait until a worker is idle); otherwise the design
+ * before it: take up to the free slots, each image into the device queue once decoded.
+ * Returns when each key's last image finished.
+ */
+function run (staged: boolean, submissions: Array<{ at: number, key: string, images: number }>): Map<string, number> {
+  const clock = new VirtualClock()
+  const device = new SimDevice({ id: 'cpu', workers: 1, models: { m: { a: 100, b: 50, maxBatchSize: 8 } }, batchDelayMs: { latency: 0, throughput: 5 } }, clock, seededRandom(1))
+  const queue = new FairQueue<Img>()
+  const stage = new JobStage<Img>()
+  const left = new Map<string, number>()
+  const finished = new Map<string, number>()
+  let preparing = 0
+  const IMAGE = { pixels: new Uint8Array(1), width: 1, height: 1, originalWidth: 1, originalHeight: 1 }
+  const toDevice = (img: Img): void => {
+    device.enqueue('m', {
+      image: IMAGE, params: {}, policy: 'throughput', deadline: clock.now() + 600_000, enqueuedAt: clock.now(),
+      resolve: () => {
+        const n = left.get(img.key)! - 1
+        left.set(img.key, n)
+        if (n === 0) finished.set(img.key, clock.now())
+      },
+      reject: (e) => { throw e }
+    })
+  }
+  const release = (): void => {
+    for (const img of stage.release(startableSlots([device], 'm'), (k) => queue.sizeOf(k))) toDevice(img)
+  }
+  const pull = (): void => {
+    let taken: Img[]
+    if (staged) {
+      release()
+      const { total, perKey } = stage.allowance(freeThroughputSlots([device], 'm'))
+      taken = queue.take(total, perKey)
+      for (const img of taken) stage.hold(img.key)
+    } else {
+      taken = queue.take(freeThroughputSlots([device], 'm') - preparing)
+      preparing += taken.length
+    }
+    if (taken.length === 0) return
+    clock.setTimer(clock.now() + 20, () => {
+      if (staged) { for (const img of taken) stage.ready(img.key, img); release() } else { preparing -= taken.length; for (const img of taken) toDevice(img) }
+      pull()
+    })
+  }
+  // the puller wakes when a batch ends (its handler runs before the device looks at its queue again) and on a submission
+  device.on('batch', () => { if (staged) release(); clock.setTimer(clock.now(), pull) })
+  for (const s of submissions) {
+    clock.setTimer(s.at, () => {
+      for (let i = 0; i < s.images; i++) queue.push(s.key, { key: s.key, n: i })
+      left.set(s.key, (left.get(s.key) ?? 0) + s.images)
+      pull()
+    })
+  }
+  clock.runUntil(600_000)
+  return finished
+}
+
+t.test('two keys 20:1 — the small key finishes within 2× its time alone, since it waits only for the running batch', async (t) => {
+  const small = { key: 'small', images: 30 }
+  for (const staged of [true, false]) {
+    const alone = run(staged, [{ at: 1000, ...small }]).get('small')! - 1000
+    // submitted mid-way through one of the big key's batches
+    const beside = run(staged, [{ at: 0, key: 'big', images: 600 }, { at: 1250, ...small }])
+    const ratio = (beside.get('small')! - 1250) / alone
+    if (staged) {
+      t.equal(alone, 1925, 'alone: 20 ms to fetch, batches of 8, 8, 8 (500 ms each), then 6 (400 ms, after the 5 ms batch delay)')
+      t.ok(ratio <= 2, `beside the big key: ${ratio.toFixed(2)}× its time alone`)
+      t.ok(beside.get('big')! > beside.get('small')!, 'the big key kept going and finished later')
+    } else {
+      t.ok(ratio > 2, `without the stage (the design before): ${ratio.toFixed(2)}× — its images queued behind a full batch of the big key's`)
+    }
+  }
+})
