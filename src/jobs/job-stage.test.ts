@@ -7,7 +7,7 @@ import { SimDevice } from '../sim/sim-device.js'
 import { seededRandom } from '../sim/simulated-executor.js'
 import { freeThroughputSlots, startableSlots } from './capacity.js'
 import { FairQueue } from './fair-queue.js'
-import { JobStage } from './job-stage.js'
+import { JobStage, STARVE_AFTER } from './job-stage.js'
 
 t.test('one key holds one batch ahead; a key arriving beside it may take its own at once', async (t) => {
   const s = new JobStage<string>()
@@ -25,20 +25,51 @@ t.test('one key holds one batch ahead; a key arriving beside it may take its own
   t.throws(() => s.drop('small'), /nothing held/)
 })
 
-t.test('release: only what was made ready, split by backlog, oldest first within a key', async (t) => {
+t.test('release: only what was made ready, the smallest backlog first, oldest first within a key', async (t) => {
   const s = new JobStage<string>()
   for (let i = 0; i < 8; i++) { s.hold('big'); s.ready('big', `b${i}`) }
   for (let i = 0; i < 8; i++) s.hold('small')
   for (let i = 0; i < 5; i++) s.ready('small', `s${i}`)
   t.same(s.release(0, () => 0), [], 'no idle worker: nothing')
   const backlog = (k: string): number => (k === 'big' ? 592 : 22)
-  t.same(s.release(4, backlog), ['b0', 's0', 's1', 's2'], 'the big key one, the small key (the smaller backlog) the rest')
+  t.same(s.release(4, backlog), ['s0', 's1', 's2', 's3'], 'the small key (the smaller backlog) first')
   t.equal(s.held, 12)
   t.equal(s.readyCount, 9)
-  t.same(s.release(8, backlog), ['b1', 'b2', 'b3', 'b4', 'b5', 'b6', 's3', 's4'], 'the small key has two ready: the big key takes what is left')
+  t.same(s.release(8, backlog), ['s4', 'b0', 'b1', 'b2', 'b3', 'b4', 'b5', 'b6'], 'the small key has one ready: the big key takes what is left')
   t.equal(s.heldBy('small'), 3, 'three of the small key are still being prepared')
   t.same(s.drain(), ['b7'])
   t.equal(s.held, 3)
+})
+
+t.test('a key passed over three releases in a row gets one in the next', async (t) => {
+  const s = new JobStage<string>()
+  const backlog = (k: string): number => (k === 'big' ? 1000 : 1)
+  s.hold('big'); s.ready('big', 'b0')
+  const got: string[][] = []
+  for (let r = 0; r < 4; r++) {
+    for (let i = 0; i < 2; i++) { s.hold(`small${r}`); s.ready(`small${r}`, `s${r}.${i}`) }
+    got.push(s.release(2, backlog))
+  }
+  t.same(got, [['s0.0', 's0.1'], ['s1.0', 's1.1'], ['s2.0', 's2.1'], ['s3.0', 'b0']], 'small keys keep arriving; the big key still runs')
+  t.equal(STARVE_AFTER, 3)
+})
+
+t.test('decode turns: the key with the smaller backlog first, so many at once', async (t) => {
+  const s = new JobStage<string>()
+  const started: string[] = []
+  const backlog = (k: string): number => (k === 'big' ? 500 : 20)
+  for (let i = 0; i < 4; i++) { s.hold('big'); s.queueTurn('big', () => started.push(`b${i}`)) }
+  for (const go of s.nextTurns(2, backlog)) go()
+  t.same(started, ['b0', 'b1'], 'two at once')
+  for (let i = 0; i < 2; i++) { s.hold('small'); s.queueTurn('small', () => started.push(`s${i}`)) }
+  t.same(s.nextTurns(2, backlog), [], 'no turn free')
+  s.endTurn()
+  for (const go of s.nextTurns(2, backlog)) go()
+  t.same(started, ['b0', 'b1', 's0'], 'the newly arrived key is next, ahead of the big key\'s older images')
+  s.endTurn(); s.endTurn()
+  for (const go of s.nextTurns(2, backlog)) go()
+  t.same(started, ['b0', 'b1', 's0', 's1', 'b2'])
+  t.throws(() => { s.endTurn(); s.endTurn(); s.endTurn() }, /no preparation/)
 })
 
 interface Img { key: string, n: number }

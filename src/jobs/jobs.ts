@@ -47,6 +47,7 @@ export async function createJobs (config: Config, deps: JobDeps): Promise<Jobs> 
       model,
       free: () => freeThroughputSlots(deps.devices.devices, model.name),
       startable: () => startableSlots(deps.devices.devices, model.name),
+      decodeSlots: config.decode.bulkSlots,
       devices: deps.devices.devices,
       dispatcher: deps.dispatcher,
       gate: deps.gate,

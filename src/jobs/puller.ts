@@ -27,6 +27,8 @@ export interface PullerDeps {
   free: () => number
   /** throughput slots of idle workers (capacity.ts startableSlots): how much to hand to the devices now */
   startable: () => number
+  /** images of this model decoded at once (the decode gate's throughput-class slots) */
+  decodeSlots: number
   /** emit 'batch' when a batch ends (the schedulers): capacity may have freed */
   devices: readonly EventEmitter[]
   dispatcher: Dispatcher
@@ -117,6 +119,17 @@ export class Puller {
     for (const go of this.stage.release(n, (key) => this.d.backend.backlog(name, key))) { this.releasing++; go(true) }
   }
 
+  /** Starts the decodes whose turn it is. */
+  private startTurns (): void {
+    const name = this.d.model.name
+    for (const start of this.stage.nextTurns(this.d.decodeSlots, (key) => this.d.backend.backlog(name, key))) start()
+  }
+
+  private endTurn (): void {
+    this.stage.endTurn()
+    this.startTurns()
+  }
+
   private async run (): Promise<void> {
     const { backend, model } = this.d
     while (!this.closed) {
@@ -154,16 +167,20 @@ export class Puller {
       }
       const bytes = await dl.bytes()
       let image: PreparedImage
+      // a turn to decode: the key with the smaller backlog first (job-stage.ts)
+      await new Promise<void>((start) => { this.stage.queueTurn(dl.key, start); this.startTurns() })
       try {
         image = (await decodeGated(this.d.gate, metrics, meta.policy, model, bytes, this.d.images)).image
       } catch (err) {
+        this.endTurn()
         unstage()
         if (transient(err)) { this.requeue(dl); return }
         await this.store(dl, errorOf(err))
         return
       }
+      this.endTurn()
       // ready: it waits in the stage until a worker can start it (release() drops it from there)
-      const released = await new Promise<boolean>((resolve) => {
+      const released = this.closed ? false : await new Promise<boolean>((resolve) => {
         this.stage.ready(dl.key, (release) => { staged = false; resolve(release) })
         this.release()
       })
