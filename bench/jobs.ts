@@ -10,6 +10,8 @@
 //      loop, 16 connections each) → images/s per replica (its capacity share) and in all
 //   3. SIGKILL: 400 images as jobs, replica r2 killed by SIGKILL once it has stored 30 → still
 //      one result per image (those it held are delivered again after ack_wait, 5 s here)
+//   2b. the same comparison interleaved: jobs for 12 s with every replica busy, then saturated
+//      HTTP for 12 s, twice (load on a shared machine drifts over the minutes phase 1 takes)
 //   4. latency probe on r1 (two workers, one reserved for latency-class work): a latency-class
 //      POST /classify every 100 ms while r1 runs jobs, then while it gets the same rate of
 //      throughput-class HTTP requests (open loop, the rate its jobs ran at just before),
@@ -32,6 +34,7 @@ const PHOTOS = ['dog.jpg', 'eagle.jpg', 'horses.jpg', 'person.jpg', 'scream.jpg'
 const SLOW_MS = [0, 250, 750]
 const HTTP_SECONDS = Number(process.env.BENCH_JOBS_HTTP_SECONDS ?? 20)
 const PROBE_SECONDS = Number(process.env.BENCH_JOBS_PROBE_SECONDS ?? 8)
+const RATE_SECONDS = Number(process.env.BENCH_JOBS_RATE_SECONDS ?? 12)
 const ONLY = process.env.BENCH_JOBS_ONLY?.split(',').map((x) => x.trim()) ?? null
 const phase = (name: string): boolean => ONLY === null || ONLY.includes(name)
 const KILL_IMAGES = 400
@@ -184,6 +187,39 @@ try {
     ]
   }
 
+  // 2b. the same comparison interleaved in short segments (machine load drifts over minutes):
+  // jobs, then saturated throughput-class HTTP, twice, each counted over RATE_SECONDS
+  let rate: Record<string, unknown> | null = null
+  let md2: string[] = []
+  if (phase('rate')) {
+    const doneAll = async (): Promise<number> => (await Promise.all(apis.map((a) => metric(a, 'switchyard_jobs_done_images_total')))).reduce((x, y) => x + y, 0)
+    const segs: Array<{ jobs: number, http: number }> = []
+    for (let round = 0; round < 2; round++) {
+      const jobIds = await submitMany(BIG, Math.ceil((RATE_SECONDS + 3) * 40 / 50))
+      await sleep(2000) // every replica is at work
+      const d0 = await doneAll(); const t0 = performance.now()
+      await sleep(RATE_SECONDS * 1000)
+      const jobs = (await doneAll() - d0) / ((performance.now() - t0) / 1000)
+      await waitAll(api, BIG, jobIds)
+      let n = 0
+      const h0 = performance.now()
+      const hEnd = Date.now() + (RATE_SECONDS + 2) * 1000
+      let counting = false; let c0 = 0
+      const counter = setTimeout(() => { counting = true; c0 = performance.now() }, 2000)
+      await Promise.all(apis.flatMap((a) => Array.from({ length: 16 }, async (_, c) => {
+        let k = c
+        while (Date.now() < hEnd) { const st = await classify(a, 'throughput', k++); if (st === 200 && counting) n++; else if (st !== 200) await sleep(50) }
+      })))
+      clearTimeout(counter)
+      const http = n / ((performance.now() - (counting ? c0 : h0)) / 1000)
+      segs.push({ jobs, http })
+      log(`rate ${round + 1}: jobs ${jobs.toFixed(1)} images/s, HTTP ${http.toFixed(1)} images/s = ${(jobs / http).toFixed(2)}×`)
+    }
+    const j = segs.reduce((a, x) => a + x.jobs, 0); const h = segs.reduce((a, x) => a + x.http, 0)
+    rate = { seconds: RATE_SECONDS, rounds: segs.map((x) => ({ jobsImagesPerSecond: round1(x.jobs), httpImagesPerSecond: round1(x.http), ratio: round2(x.jobs / x.http) })), ratio: round2(j / h) }
+    md2 = [`- **Throughput, interleaved** (jobs for ${RATE_SECONDS} s with every replica busy, then saturated throughput-class HTTP for ${RATE_SECONDS} s, twice): ${segs.map((x) => `${x.jobs.toFixed(1)} vs ${x.http.toFixed(1)} images/s`).join('; ')} → **${(j / h).toFixed(2)}×** (target ≥ 0.9×).`]
+  }
+
   // 3. latency probe on r1: beside jobs, then beside the same rate of throughput-class HTTP
   let probe: Record<string, unknown> | null = null
   let md3: string[] = []
@@ -328,6 +364,7 @@ try {
     machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version, note: 'shared 2-core machine; three replicas and nats-server compete for the cores' },
     setup: { replicas: 3, slowMsPerBatch: SLOW_MS, workersPerReplica: [2, 1, 1], latencyWorkers: [1, 0, 0], maxBatchSize: 8, model: 'mobilenetv2', ackWaitMs: 5000, natsServer: '2.9.10', natsClient: 'nats@2.29.3' },
     ...(throughput ?? {}),
+    ...(rate !== null ? { rate } : {}),
     ...(probe !== null ? { probe } : {}),
     ...(kill !== null ? { kill } : {}),
     ...(fairness !== null ? { fairness } : {})
@@ -338,7 +375,7 @@ try {
     `${results.machine.model}, ${results.machine.cpus} cores (shared with other work), Node ${results.machine.node}; nats-server 2.9.10 (Debian), client nats@2.29.3.`,
     `Three replicas (child processes), mobilenetv2, one CPU worker taking bulk work each (r1 has a second, reserved for latency-class work), batches of up to 8, injected per-batch delay ${SLOW_MS.join(' / ')} ms (SWITCHYARD_FAULTS slow).`,
     '',
-    ...md1, ...md3, ...md4, ...md5,
+    ...md1, ...md2, ...md3, ...md4, ...md5,
     ''
   ].join('\n')
   const out = ONLY === null ? join(REPO, 'bench/results') : '/tmp'
