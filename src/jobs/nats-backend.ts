@@ -10,8 +10,9 @@
 //
 // One durable pull consumer per model and API key, filtered on its subject (nats-server 2.9
 // has one filter subject per consumer, and a work-queue stream's consumers may not overlap):
-// a replica takes as many images as it has free batch slots, split round-robin over the keys
-// that have work, so one key's million images do not starve another's ten. At least once:
+// a replica takes as many images as it has free batch slots, split over the keys that have
+// work by their backlogs (shares.ts) within what each key may still hold on the replica
+// (job-stage.ts), so one key's million images do not starve another's ten. At least once:
 // an image is acknowledged only after its result is stored; a replica that dies (or passes
 // ack_wait, which `working()` extends while an image runs) has it delivered to another. The
 // result is written with a create (fails if the key exists): one stored result per image
