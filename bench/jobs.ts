@@ -18,6 +18,7 @@
 //      alternated twice → the probe's latency beside each
 //   5. two keys 20:1: the small key's 30 images alone, then submitted right after the big
 //      key's 600 → how long the small key's job takes in each case (twice, alternated)
+// BENCH_JOBS_BULK_SLOTS=n sets the replicas' decode.bulkSlots (default 2).
 // BENCH_JOBS_ONLY=probe,fairness runs only those phases (2,000 images are not run) and writes
 // /tmp/switchyard-bench-jobs.md instead of bench/results/.
 // The machine has 2 cores shared with other work: the replicas compete for them (as pods on a
@@ -56,6 +57,7 @@ try {
     routing: { calibrationRuns: 1 },
     devices: [{ id: 'cpu', kind: 'cpu', required: true, workers: name === 'r1' ? 2 : 1, latencyWorkers: name === 'r1' ? 1 : 0, intraOpThreads: 1, maxBatchSize: 8, maxQueue: 1024 }],
     auth: { apiKeys: [{ name: 'big', sha256: sha256(BIG) }, { name: 'small', sha256: sha256(SMALL) }] },
+    ...(process.env.BENCH_JOBS_BULK_SLOTS !== undefined ? { decode: { bulkSlots: Number(process.env.BENCH_JOBS_BULK_SLOTS) } } : {}),
     jobs: { replica: name, pull, maxImages: 1000, maxOutstandingPerKey: 100000, nats: { url: nats.url, ackWaitMs: 5000 } }
   })
   const front = startReplica(replicaConfig('api', false))
