@@ -1,5 +1,5 @@
 // What one replica holds of the job queue for one model, per API key, between taking images
-// from the queue and handing them to its devices — and the two decisions made there (policy:
+// from the queue and handing them to its devices — and the three decisions made there (policy:
 // no I/O, no clock; the Puller is the mechanism):
 //
 //   take     how many more images the replica may take, and from each key. Each key may hold
@@ -12,7 +12,6 @@
 //            ready (a key passed over three times in a row gets one). Until then images wait here,
 //            decoded, where their order can still change: the device queue is first come,
 //            first served, so whatever is handed to it early is ahead of a key that arrives later.
-//
 //   prepare  which taken image is decoded next, when the replica decodes (the decode gate's
 //            throughput-class slots) slower than its workers run: the key with the smaller
 //            backlog first, so a newly arrived key does not wait behind the images another key
@@ -22,7 +21,8 @@
 // Without the stage (images dispatched as soon as decoded, up to one batch ahead per worker),
 // a small key submitted beside a big one waited for the big key's running batch and for the
 // whole batch already queued behind it before its first image ran (measured 2.35× its time
-// alone for 20:1); with it, only for the running batch.
+// alone for 20:1); with it, only for the running batch (and the images being decoded).
+
 /** a key with ready images passed over in this many releases in a row gets one in the next */
 export const STARVE_AFTER = 3
 
