@@ -10,8 +10,17 @@
 //      loop, 16 connections each) → images/s per replica (its capacity share) and in all
 //   3. SIGKILL: 400 images as jobs, replica r2 killed by SIGKILL once it has stored 30 → still
 //      one result per image (those it held are delivered again after ack_wait, 5 s here)
-//   4. two keys 20:1: the small key's 30 images alone, then submitted right after the big
-//      key's 600 → how long the small key's job takes in each case
+//   2b. the same comparison interleaved: jobs for 12 s with every replica busy, then saturated
+//      HTTP for 12 s, twice (load on a shared machine drifts over the minutes phase 1 takes)
+//   4. latency probe on r1 (two workers, one reserved for latency-class work): a latency-class
+//      POST /classify every 100 ms while r1 runs jobs, then while it gets the same rate of
+//      throughput-class HTTP requests (open loop, the rate its jobs ran at just before),
+//      alternated twice → the probe's latency beside each
+//   5. two keys 20:1: the small key's 30 images alone, then submitted right after the big
+//      key's 600 → how long the small key's job takes in each case (twice, alternated)
+// BENCH_JOBS_BULK_SLOTS=n sets the replicas' decode.bulkSlots (default 2).
+// BENCH_JOBS_ONLY=probe,fairness runs only those phases (2,000 images are not run) and writes
+// /tmp/switchyard-bench-jobs.md instead of bench/results/.
 // The machine has 2 cores shared with other work: the replicas compete for them (as pods on a
 // node would), so capacities are measured in the same run and only ratios are quoted.
 import { createHash, randomBytes } from 'node:crypto'
@@ -25,6 +34,10 @@ import { multipart, REPO, SHARED_IMAGES, SHARED_MODELS } from '../src/test-suppo
 const PHOTOS = ['dog.jpg', 'eagle.jpg', 'horses.jpg', 'person.jpg', 'scream.jpg'].map((p) => readFileSync(join(SHARED_IMAGES, p)))
 const SLOW_MS = [0, 250, 750]
 const HTTP_SECONDS = Number(process.env.BENCH_JOBS_HTTP_SECONDS ?? 20)
+const PROBE_SECONDS = Number(process.env.BENCH_JOBS_PROBE_SECONDS ?? 8)
+const RATE_SECONDS = Number(process.env.BENCH_JOBS_RATE_SECONDS ?? 12)
+const ONLY = process.env.BENCH_JOBS_ONLY?.split(',').map((x) => x.trim()) ?? null
+const phase = (name: string): boolean => ONLY === null || ONLY.includes(name)
 const KILL_IMAGES = 400
 const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex')
 const BIG = `sy_${randomBytes(24).toString('base64url')}`
@@ -36,13 +49,15 @@ const nats = await startNatsServer()
 const replicas: Replica[] = []
 const log = (s: string): void => { process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${s}\n`) }
 try {
+  // r1 also has a worker reserved for latency-class work (the probe's); it takes no bulk work
   const replicaConfig = (name: string, pull: boolean): Record<string, unknown> => ({
     server: { host: '127.0.0.1', port: 0, logLevel: 'info', shutdownDelayMs: 0 },
     models: { localDir: SHARED_MODELS, download: false, enabled: ['mobilenetv2'] },
     routes: { detect: 'mobilenetv2' },
     routing: { calibrationRuns: 1 },
-    devices: [{ id: 'cpu', kind: 'cpu', required: true, workers: 1, intraOpThreads: 1, maxBatchSize: 8, maxQueue: 1024 }],
+    devices: [{ id: 'cpu', kind: 'cpu', required: true, workers: name === 'r1' ? 2 : 1, latencyWorkers: name === 'r1' ? 1 : 0, intraOpThreads: 1, maxBatchSize: 8, maxQueue: 1024 }],
     auth: { apiKeys: [{ name: 'big', sha256: sha256(BIG) }, { name: 'small', sha256: sha256(SMALL) }] },
+    ...(process.env.BENCH_JOBS_BULK_SLOTS !== undefined ? { decode: { bulkSlots: Number(process.env.BENCH_JOBS_BULK_SLOTS) } } : {}),
     jobs: { replica: name, pull, maxImages: 1000, maxOutstandingPerKey: 100000, nats: { url: nats.url, ackWaitMs: 5000 } }
   })
   const front = startReplica(replicaConfig('api', false))
@@ -62,17 +77,6 @@ try {
     return ids
   }
 
-  log('jobs: submitting 2,000 images (40 × 50) before any replica runs')
-  const s0 = performance.now()
-  const ids = await submitMany(BIG, 40)
-  const submitSeconds = (performance.now() - s0) / 1000
-  log(`jobs: submitted in ${submitSeconds.toFixed(1)} s; starting r1–r3 together`)
-  for (let i = 0; i < 3; i++) {
-    replicas.push(startReplica(replicaConfig(`r${i + 1}`, true), SLOW_MS[i]! > 0 ? { SWITCHYARD_FAULTS: JSON.stringify([{ device: 'cpu', mode: 'slow', delayMs: SLOW_MS[i] }]) } : {}))
-  }
-  const apis = await Promise.all(replicas.slice(1).map((r) => r.api))
-  const allUp = Date.now()
-  log(`replicas ${apis.join(' ')}`)
   interface Result { index: number, ok: boolean, replica: string, storedAt: string }
   interface Job { state: string, done: number, images: number, results: Result[] }
   const get = async (api: string, key: string, id: string): Promise<Job> => {
@@ -106,106 +110,295 @@ try {
     }
     return { images: ids.length * perJob, results, oneEach, ok, perReplica, list }
   }
-
-  // 1. 2,000 images as jobs, counted from the moment all three replicas listen
-  await waitAll(api, BIG, ids)
-  const all = await check(api, BIG, ids, 50)
-  const counted = all.list.filter((r) => Date.parse(r.storedAt) >= allUp)
-  const lastAt = Math.max(...all.list.map((r) => Date.parse(r.storedAt)))
-  const jobsSeconds = (lastAt - allUp) / 1000
-  const jobsRps = counted.length / jobsSeconds
-  const perReplicaCounted = [1, 2, 3].map((i) => counted.filter((r) => r.replica === `r${i}`).length)
-  const jobShare = perReplicaCounted.map((n) => n / counted.length)
-  log(`jobs: ${counted.length} images in ${jobsSeconds.toFixed(1)} s after all three listened = ${jobsRps.toFixed(2)} images/s; ${all.list.length - counted.length} ran before`)
-
-  // 2. HTTP baseline
-  log(`HTTP: throughput class, 16 connections per replica, ${HTTP_SECONDS} s`)
-  const httpCounts = [0, 0, 0]
-  let httpErrors = 0
-  const until = Date.now() + HTTP_SECONDS * 1000
-  await Promise.all(apis.flatMap((api, r) => Array.from({ length: 16 }, async (_, c) => {
-    let n = c
-    while (Date.now() < until) {
-      const res = await fetch(`${api}/classify`, { method: 'POST', body: new Uint8Array(PHOTOS[n++ % PHOTOS.length]!), headers: { 'content-type': 'image/jpeg', 'x-switchyard-policy': 'throughput', ...auth(BIG) } })
-      await res.arrayBuffer()
-      if (res.status === 200) httpCounts[r]!++
-      else { httpErrors++; await sleep(50) }
-    }
-  })))
-  const httpRps = httpCounts.map((n) => n / HTTP_SECONDS)
-  const httpTotal = httpRps.reduce((a, b) => a + b, 0)
-  const capacityShare = httpRps.map((x) => x / httpTotal)
-  log(`HTTP: ${httpRps.map((x) => x.toFixed(1)).join(' / ')} images/s, ${httpTotal.toFixed(1)} in all (${httpErrors} refused)`)
-
-  const shareDeviation = jobShare.map((x, i) => (x - capacityShare[i]!) / capacityShare[i]!)
-  log(`jobs vs HTTP: ${(jobsRps / httpTotal).toFixed(2)}×; shares ${jobShare.map((x) => x.toFixed(3)).join(' / ')} vs capacity ${capacityShare.map((x) => x.toFixed(3)).join(' / ')}`)
-
-  // 3. SIGKILL mid-run
-  log(`kill: ${KILL_IMAGES} images, r2 killed by SIGKILL after it stored 30 of them`)
   const metric = async (api: string, name: string): Promise<number> => {
     const text = await (await fetch(`${api}/metrics`)).text()
     return text.split('\n').filter((l) => l.startsWith(name)).reduce((a, l) => a + Number(l.split(' ').pop()), 0)
   }
-  const r2Before = await metric(apis[1]!, 'switchyard_jobs_done_images_total')
-  const killIds: string[] = []
-  const submitting = submitMany(BIG, KILL_IMAGES / 50).then((x) => { killIds.push(...x) })
-  while ((await metric(apis[1]!, 'switchyard_jobs_done_images_total')) - r2Before < 30) await sleep(50)
-  const redeliveredBefore = (await metric(apis[0]!, 'switchyard_jobs_redelivered_images_total')) + (await metric(apis[2]!, 'switchyard_jobs_redelivered_images_total'))
-  replicas[2]!.proc.kill('SIGKILL')
-  await replicas[2]!.exited
-  await submitting
-  await waitAll(api, BIG, killIds)
-  const killed = await check(api, BIG, killIds, 50)
-  const redelivered = (await metric(apis[0]!, 'switchyard_jobs_redelivered_images_total')) + (await metric(apis[2]!, 'switchyard_jobs_redelivered_images_total')) - redeliveredBefore
-  log(`kill: ${killed.results} results for ${killed.images} images, one each: ${killed.oneEach}, redelivered ${redelivered}`)
+  /** CPU seconds (user + system) used so far by the processes (Linux /proc; clock ticks of 10 ms) */
+  const cpuSeconds = (pids: number[]): number => pids.reduce((sum, pid) => {
+    try {
+      const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+      return sum + (Number(f[11]) + Number(f[12])) / 100
+    } catch { return sum }
+  }, 0)
+  const classify = async (api: string, policy: string, n: number): Promise<number> => {
+    const res = await fetch(`${api}/classify`, { method: 'POST', body: new Uint8Array(PHOTOS[n % PHOTOS.length]!), headers: { 'content-type': 'image/jpeg', 'x-switchyard-policy': policy, ...auth(BIG) } })
+    await res.arrayBuffer()
+    return res.status
+  }
 
-  // 4. two keys, 20:1 (on the two replicas left)
-  log('fairness: the small key alone (30 images), then after the big key (600)')
-  const a0 = performance.now()
-  const aloneId = await submit(SMALL, 30)
-  const aloneMs = (await waitAll(api, SMALL, [aloneId])) - a0
-  const bigIds = await submitMany(BIG, 12)
-  const backlog = await metric(api, 'switchyard_jobs_queued_images')
-  const s1 = performance.now()
-  const sharedId = await submit(SMALL, 30)
-  const sharedMs = (await waitAll(api, SMALL, [sharedId])) - s1
-  const bigDoneMs = (await waitAll(api, BIG, bigIds)) - s1
-  log(`fairness: small key ${(aloneMs / 1000).toFixed(2)} s alone, ${(sharedMs / 1000).toFixed(2)} s with ${backlog} of the big key's images queued (big key done ${(bigDoneMs / 1000).toFixed(1)} s)`)
+  // 1. 2,000 images as jobs, counted from the moment all three replicas listen
+  let ids: string[] = []
+  let submitSeconds = 0
+  if (phase('throughput')) {
+    log('jobs: submitting 2,000 images (40 × 50) before any replica runs')
+    const s0 = performance.now()
+    ids = await submitMany(BIG, 40)
+    submitSeconds = (performance.now() - s0) / 1000
+    log(`jobs: submitted in ${submitSeconds.toFixed(1)} s; starting r1–r3 together`)
+  }
+  for (let i = 0; i < 3; i++) {
+    replicas.push(startReplica(replicaConfig(`r${i + 1}`, true), SLOW_MS[i]! > 0 ? { SWITCHYARD_FAULTS: JSON.stringify([{ device: 'cpu', mode: 'slow', delayMs: SLOW_MS[i] }]) } : {}))
+  }
+  const apis = await Promise.all(replicas.slice(1).map((r) => r.api))
+  const allUp = Date.now()
+  log(`replicas ${apis.join(' ')}`)
+
+  let throughput: Record<string, unknown> | null = null
+  let md1: string[] = []
+  if (phase('throughput')) {
+    await waitAll(api, BIG, ids)
+    const all = await check(api, BIG, ids, 50)
+    const counted = all.list.filter((r) => Date.parse(r.storedAt) >= allUp)
+    const lastAt = Math.max(...all.list.map((r) => Date.parse(r.storedAt)))
+    const jobsSeconds = (lastAt - allUp) / 1000
+    const jobsRps = counted.length / jobsSeconds
+    const perReplicaCounted = [1, 2, 3].map((i) => counted.filter((r) => r.replica === `r${i}`).length)
+    const jobShare = perReplicaCounted.map((n) => n / counted.length)
+    log(`jobs: ${counted.length} images in ${jobsSeconds.toFixed(1)} s after all three listened = ${jobsRps.toFixed(2)} images/s; ${all.list.length - counted.length} ran before`)
+
+    // 2. HTTP baseline
+    log(`HTTP: throughput class, 16 connections per replica, ${HTTP_SECONDS} s`)
+    const httpCounts = [0, 0, 0]
+    let httpErrors = 0
+    const until = Date.now() + HTTP_SECONDS * 1000
+    await Promise.all(apis.flatMap((api, r) => Array.from({ length: 16 }, async (_, c) => {
+      let n = c
+      while (Date.now() < until) {
+        if (await classify(api, 'throughput', n++) === 200) httpCounts[r]!++
+        else { httpErrors++; await sleep(50) }
+      }
+    })))
+    const httpRps = httpCounts.map((n) => n / HTTP_SECONDS)
+    const httpTotal = httpRps.reduce((a, b) => a + b, 0)
+    const capacityShare = httpRps.map((x) => x / httpTotal)
+    log(`HTTP: ${httpRps.map((x) => x.toFixed(1)).join(' / ')} images/s, ${httpTotal.toFixed(1)} in all (${httpErrors} refused)`)
+    const shareDeviation = jobShare.map((x, i) => (x - capacityShare[i]!) / capacityShare[i]!)
+    log(`jobs vs HTTP: ${(jobsRps / httpTotal).toFixed(2)}×; shares ${jobShare.map((x) => x.toFixed(3)).join(' / ')} vs capacity ${capacityShare.map((x) => x.toFixed(3)).join(' / ')}`)
+    throughput = {
+      http: { seconds: HTTP_SECONDS, imagesPerSecond: httpRps.map(round1), total: round1(httpTotal), refused: httpErrors, capacityShare: capacityShare.map(round3) },
+      jobs: { images: 2000, submitSeconds: round1(submitSeconds), results: all.results, ok: all.ok, oneResultPerImage: all.oneEach, perReplicaAll: all.perReplica, countedFromAllListening: counted.length, countedSeconds: round1(jobsSeconds), imagesPerSecond: round2(jobsRps), vsHttp: round3(jobsRps / httpTotal), perReplicaCounted, share: jobShare.map(round3), shareDeviationFromCapacity: shareDeviation.map(round3) }
+    }
+    md1 = [
+      '| replica | slow ms/batch | HTTP images/s (capacity) | capacity share | job images (counted) | job share | share vs capacity |',
+      '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+      ...[0, 1, 2].map((i) => `| r${i + 1} | ${SLOW_MS[i]} | ${httpRps[i]!.toFixed(1)} | ${capacityShare[i]!.toFixed(3)} | ${perReplicaCounted[i]} | ${jobShare[i]!.toFixed(3)} | ${pct(shareDeviation[i]!)} |`),
+      '',
+      `- **Throughput**: jobs ${jobsRps.toFixed(2)} images/s (${counted.length} images stored from the moment all three replicas listened to the last result, ${jobsSeconds.toFixed(1)} s; the other ${all.list.length - counted.length} ran while the later replicas were still starting); HTTP saturated afterwards on the same processes (throughput class, 16 connections per replica, ${HTTP_SECONDS} s) ${httpTotal.toFixed(2)} images/s → **${(jobsRps / httpTotal).toFixed(2)}×** (target ≥ 0.9×). Submitting the 2,000 (40 POSTs of 50, four at a time, to the fourth, submission-only replica) took ${submitSeconds.toFixed(1)} s before the replicas started.`,
+      `- **One result per image**: ${all.results} results for 2,000 images, one per image: ${all.oneEach}, ok: ${all.ok}; per replica ${JSON.stringify(all.perReplica)}.`
+    ]
+  }
+
+  // 2b. the same comparison interleaved in short segments (machine load drifts over minutes):
+  // jobs, then saturated throughput-class HTTP, twice, each counted over RATE_SECONDS
+  let rate: Record<string, unknown> | null = null
+  let md2: string[] = []
+  if (phase('rate')) {
+    const doneAll = async (): Promise<number> => (await Promise.all(apis.map((a) => metric(a, 'switchyard_jobs_done_images_total')))).reduce((x, y) => x + y, 0)
+    const segs: Array<{ jobs: number, http: number, jobsBatch: number, httpBatch: number }> = []
+    /** Σ over replicas of the batch-size histogram's sum and count (mean batch = Δsum / Δcount) */
+    const batches = async (): Promise<[number, number]> => {
+      const s = await Promise.all(apis.map(async (a) => [await metric(a, 'switchyard_batch_size_sum'), await metric(a, 'switchyard_batch_size_count')] as const))
+      return [s.reduce((x, y) => x + y[0], 0), s.reduce((x, y) => x + y[1], 0)]
+    }
+    const meanBatch = (a: [number, number], b: [number, number]): number => (b[0] - a[0]) / Math.max(1, b[1] - a[1])
+    for (let round = 0; round < 2; round++) {
+      const jobIds = await submitMany(BIG, Math.ceil((RATE_SECONDS + 3) * 40 / 50))
+      await sleep(2000) // every replica is at work
+      const d0 = await doneAll(); const b0 = await batches(); const t0 = performance.now()
+      await sleep(RATE_SECONDS * 1000)
+      const jobs = (await doneAll() - d0) / ((performance.now() - t0) / 1000)
+      const jobsBatch = meanBatch(b0, await batches())
+      await waitAll(api, BIG, jobIds)
+      let n = 0
+      const h0 = performance.now()
+      const hEnd = Date.now() + (RATE_SECONDS + 2) * 1000
+      let counting = false; let c0 = 0
+      let hb0: Promise<[number, number]> = Promise.resolve([0, 0])
+      const counter = setTimeout(() => { counting = true; c0 = performance.now(); hb0 = batches() }, 2000)
+      await Promise.all(apis.flatMap((a) => Array.from({ length: 16 }, async (_, c) => {
+        let k = c
+        while (Date.now() < hEnd) { const st = await classify(a, 'throughput', k++); if (st === 200 && counting) n++; else if (st !== 200) await sleep(50) }
+      })))
+      clearTimeout(counter)
+      const http = n / ((performance.now() - (counting ? c0 : h0)) / 1000)
+      const httpBatch = meanBatch(await hb0, await batches())
+      segs.push({ jobs, http, jobsBatch, httpBatch })
+      log(`rate ${round + 1}: jobs ${jobs.toFixed(1)} images/s (mean batch ${jobsBatch.toFixed(1)}), HTTP ${http.toFixed(1)} images/s (mean batch ${httpBatch.toFixed(1)}) = ${(jobs / http).toFixed(2)}×`)
+    }
+    const j = segs.reduce((a, x) => a + x.jobs, 0); const h = segs.reduce((a, x) => a + x.http, 0)
+    rate = { seconds: RATE_SECONDS, rounds: segs.map((x) => ({ jobsImagesPerSecond: round1(x.jobs), httpImagesPerSecond: round1(x.http), ratio: round2(x.jobs / x.http), jobsMeanBatch: round1(x.jobsBatch), httpMeanBatch: round1(x.httpBatch) })), ratio: round2(j / h) }
+    md2 = [`- **Throughput, interleaved** (jobs for ${RATE_SECONDS} s with every replica busy, then saturated throughput-class HTTP for ${RATE_SECONDS} s, twice): ${segs.map((x) => `${x.jobs.toFixed(1)} vs ${x.http.toFixed(1)} images/s (mean batch ${x.jobsBatch.toFixed(1)} vs ${x.httpBatch.toFixed(1)})`).join('; ')} → **${(j / h).toFixed(2)}×** (target ≥ 0.9×).`]
+  }
+
+  // 3. latency probe on r1: beside jobs, then beside the same rate of throughput-class HTTP
+  let probe: Record<string, unknown> | null = null
+  let md3: string[] = []
+  if (phase('probe')) {
+    const r1 = apis[0]!
+    const pctl = (xs: number[], q: number): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN }
+    /** a latency-class request every 100 ms (one at a time) for `seconds`; its latencies, ms */
+    const runProbe = async (seconds: number): Promise<{ ms: number[], refused: number }> => {
+      const ms: number[] = []
+      let refused = 0
+      const end = performance.now() + seconds * 1000
+      for (let n = 0; performance.now() < end; n++) {
+        const t0 = performance.now()
+        const status = await classify(r1, 'latency', n)
+        const dt = performance.now() - t0
+        if (status === 200) ms.push(dt); else refused++
+        await sleep(Math.max(0, 100 - dt))
+      }
+      return { ms, refused }
+    }
+    const rounds: Array<{ jobsRate: number[], jobs: { ms: number[], refused: number }, httpRate: number[], http: { ms: number[], refused: number }, httpRefused: number, cpuJobs: number, cpuHttp: number }> = []
+    // the server processes: the replicas, the submission-only one, nats-server
+    const pids = [...replicas.map((r) => r.proc.pid!), nats.pid]
+    const live = apis
+    const doneNow = (): Promise<number[]> => Promise.all(live.map((a) => metric(a, 'switchyard_jobs_done_images_total')))
+    for (let round = 0; round < 2; round++) {
+      // beside jobs: enough queued to keep every replica busy for the whole probe
+      log(`probe ${round + 1}: beside jobs, ${PROBE_SECONDS} s`)
+      const jobIds = await submitMany(BIG, Math.ceil((PROBE_SECONDS + 1) * 32 / 50) + 1)
+      await sleep(1000) // the replicas have started on them
+      const done0 = await doneNow()
+      const t0 = performance.now()
+      const c0 = cpuSeconds(pids)
+      const jobs = await runProbe(PROBE_SECONDS)
+      const cpuJobs = (cpuSeconds(pids) - c0) / ((performance.now() - t0) / 1000)
+      const done1 = await doneNow()
+      const jobsRate = done1.map((d, i) => (d - done0[i]!) / ((performance.now() - t0) / 1000))
+      await waitAll(api, BIG, jobIds)
+      // beside throughput-class HTTP: each replica gets the rate it ran jobs at (open loop)
+      log(`probe ${round + 1}: beside throughput-class HTTP at ${jobsRate.map((r) => r.toFixed(1)).join(' / ')} requests/s, ${PROBE_SECONDS} s`)
+      let httpRefused = 0
+      const sent = live.map(() => 0)
+      const inflight: Array<Promise<void>> = []
+      const h0 = performance.now()
+      let stop = false
+      const senders = live.map(async (a, i) => {
+        while (!stop && jobsRate[i]! > 0) {
+          const wait = h0 + (sent[i]! * 1000) / jobsRate[i]! - performance.now()
+          if (wait > 0) { await sleep(wait); continue }
+          inflight.push(classify(a, 'throughput', sent[i]!++).then((st) => { if (st !== 200) httpRefused++ }))
+        }
+      })
+      await sleep(1000) // the same lead-in as the jobs had
+      const hc0 = cpuSeconds(pids)
+      const ht0 = performance.now()
+      const http = await runProbe(PROBE_SECONDS)
+      const cpuHttp = (cpuSeconds(pids) - hc0) / ((performance.now() - ht0) / 1000)
+      stop = true
+      await Promise.all(senders)
+      const httpRate = sent.map((n) => n / ((performance.now() - h0) / 1000))
+      await Promise.all(inflight)
+      rounds.push({ jobsRate, jobs, httpRate, http, httpRefused, cpuJobs, cpuHttp })
+      log(`probe ${round + 1}: p50/p95 ${pctl(jobs.ms, 0.5).toFixed(0)}/${pctl(jobs.ms, 0.95).toFixed(0)} ms beside jobs, ${pctl(http.ms, 0.5).toFixed(0)}/${pctl(http.ms, 0.95).toFixed(0)} ms beside HTTP; the servers used ${cpuJobs.toFixed(2)} vs ${cpuHttp.toFixed(2)} cores`)
+    }
+    const all = (which: 'jobs' | 'http'): number[] => rounds.flatMap((r) => r[which].ms)
+    const summary = (xs: number[]): { n: number, p50: number, p95: number, p99: number, max: number } => ({ n: xs.length, p50: round1(pctl(xs, 0.5)), p95: round1(pctl(xs, 0.95)), p99: round1(pctl(xs, 0.99)), max: round1(Math.max(...xs)) })
+    const sj = summary(all('jobs')); const sh = summary(all('http'))
+    probe = {
+      replica: 'r1 (two workers, one reserved for latency-class work)',
+      seconds: PROBE_SECONDS,
+      rounds: rounds.map((r) => ({ jobsImagesPerSecond: r.jobsRate.map(round1), httpRequestsPerSecond: r.httpRate.map(round1), httpRefused: r.httpRefused, serverCoresBesideJobs: round2(r.cpuJobs), serverCoresBesideHttp: round2(r.cpuHttp), besideJobs: summary(r.jobs.ms), besideHttp: summary(r.http.ms), probeRefused: r.jobs.refused + r.http.refused })),
+      besideJobs: sj,
+      besideHttp: sh,
+      p95Ratio: round2(sj.p95 / sh.p95)
+    }
+    md3 = [
+      `- **Latency probe** (r1: two workers, one reserved for latency-class work; a latency-class \`POST /classify\` every 100 ms, one at a time, ${PROBE_SECONDS} s per segment, alternated twice: beside jobs, then beside throughput-class HTTP sent open-loop to each replica at the rate it had just run jobs at — r1 / r2 / r3 ${rounds.map((r) => `${r.jobsRate.map((x) => x.toFixed(1)).join(' / ')} → ${r.httpRate.map((x) => x.toFixed(1)).join(' / ')} per s`).join('; ')}): p50 / p95 / p99 / max **${sj.p50} / ${sj.p95} / ${sj.p99} / ${sj.max} ms beside jobs** (${sj.n} probes) vs **${sh.p50} / ${sh.p95} / ${sh.p99} / ${sh.max} ms beside HTTP** (${sh.n}); p95 ratio ${(sj.p95 / sh.p95).toFixed(2)} (target: no worse). CPU used by the server processes (the replicas, the submission-only one, nats-server; /proc) during the probe: ${rounds.map((r) => `${r.cpuJobs.toFixed(2)} cores beside jobs vs ${r.cpuHttp.toFixed(2)} beside HTTP`).join('; ')} — for the same images per second.`
+    ]
+  }
+
+  // 4. SIGKILL mid-run
+  let kill: Record<string, unknown> | null = null
+  let md4: string[] = []
+  if (phase('kill')) {
+    log(`kill: ${KILL_IMAGES} images, r2 killed by SIGKILL after it stored 30 of them`)
+    const r2Before = await metric(apis[1]!, 'switchyard_jobs_done_images_total')
+    const killIds: string[] = []
+    const submitting = submitMany(BIG, KILL_IMAGES / 50).then((x) => { killIds.push(...x) })
+    while ((await metric(apis[1]!, 'switchyard_jobs_done_images_total')) - r2Before < 30) await sleep(50)
+    const redeliveredBefore = (await metric(apis[0]!, 'switchyard_jobs_redelivered_images_total')) + (await metric(apis[2]!, 'switchyard_jobs_redelivered_images_total'))
+    replicas[2]!.proc.kill('SIGKILL')
+    await replicas[2]!.exited
+    await submitting
+    await waitAll(api, BIG, killIds)
+    const killed = await check(api, BIG, killIds, 50)
+    const redelivered = (await metric(apis[0]!, 'switchyard_jobs_redelivered_images_total')) + (await metric(apis[2]!, 'switchyard_jobs_redelivered_images_total')) - redeliveredBefore
+    log(`kill: ${killed.results} results for ${killed.images} images, one each: ${killed.oneEach}, redelivered ${redelivered}`)
+    kill = { images: killed.images, results: killed.results, ok: killed.ok, oneResultPerImage: killed.oneEach, perReplica: killed.perReplica, redeliveredToOthers: redelivered }
+    md4 = [`- **SIGKILL**: ${KILL_IMAGES} images, r2 killed after storing 30 of them: ${killed.results} results, one per image: ${killed.oneEach}, ok ${killed.ok}; ${redelivered} images delivered again to r1/r3; per replica ${JSON.stringify(killed.perReplica)}.`]
+  }
+
+  // 5. two keys, 20:1 (on the replicas left), twice: alone, then beside the big key
+  let fairness: Record<string, unknown> | null = null
+  let md5: string[] = []
+  if (phase('fairness')) {
+    const rounds: Array<{ aloneMs: number, sharedMs: number, aloneAcceptedMs: number, sharedAcceptedMs: number, backlog: number, bigDoneMs: number }> = []
+    for (let round = 0; round < 2; round++) {
+      log(`fairness ${round + 1}: the small key alone (30 images), then after the big key (600)`)
+      const a0 = performance.now()
+      const aloneId = await submit(SMALL, 30)
+      const a202 = performance.now()
+      const aloneEnd = await waitAll(api, SMALL, [aloneId])
+      const aloneMs = aloneEnd - a0
+      const aloneAcceptedMs = aloneEnd - a202
+      const bigIds = await submitMany(BIG, 12)
+      const backlog = await metric(api, 'switchyard_jobs_queued_images')
+      const s1 = performance.now()
+      const sharedId = await submit(SMALL, 30)
+      const s202 = performance.now()
+      const sharedEnd = await waitAll(api, SMALL, [sharedId])
+      const sharedMs = sharedEnd - s1
+      const sharedAcceptedMs = sharedEnd - s202
+      const sharedJob = await get(api, SMALL, sharedId)
+      const wall1 = Date.now() - (performance.now() - s1)
+      const byReplica: Record<string, number[]> = {}
+      for (const r of sharedJob.results) (byReplica[r.replica] ??= []).push(Math.round((Date.parse(r.storedAt) - wall1)))
+      log(`fairness ${round + 1}: the small key's results beside the big key, ms after submission, per replica: ${JSON.stringify(Object.fromEntries(Object.entries(byReplica).map(([k, v]) => [k, v.sort((a, b) => a - b)])))}`)
+      const bigDoneMs = (await waitAll(api, BIG, bigIds)) - s1
+      rounds.push({ aloneMs, sharedMs, aloneAcceptedMs, sharedAcceptedMs, backlog, bigDoneMs })
+      log(`fairness ${round + 1}: small key ${(aloneMs / 1000).toFixed(2)} s alone, ${(sharedMs / 1000).toFixed(2)} s with ${backlog} of the big key's images queued = ${(sharedMs / aloneMs).toFixed(2)}×; from the 202: ${(aloneAcceptedMs / 1000).toFixed(2)} s and ${(sharedAcceptedMs / 1000).toFixed(2)} s = ${(sharedAcceptedMs / aloneAcceptedMs).toFixed(2)}× (big key done ${(bigDoneMs / 1000).toFixed(1)} s)`)
+    }
+    const alone = rounds.reduce((a, r) => a + r.aloneMs, 0)
+    const shared = rounds.reduce((a, r) => a + r.sharedMs, 0)
+    const aloneAcc = rounds.reduce((a, r) => a + r.aloneAcceptedMs, 0)
+    const sharedAcc = rounds.reduce((a, r) => a + r.sharedAcceptedMs, 0)
+    fairness = { smallImages: 30, bigImages: 600, rounds: rounds.map((r) => ({ bigQueuedWhenSmallSubmitted: r.backlog, smallAloneSeconds: round2(r.aloneMs / 1000), smallBesideBigSeconds: round2(r.sharedMs / 1000), ratio: round2(r.sharedMs / r.aloneMs), fromAccepted: { aloneSeconds: round2(r.aloneAcceptedMs / 1000), besideBigSeconds: round2(r.sharedAcceptedMs / 1000), ratio: round2(r.sharedAcceptedMs / r.aloneAcceptedMs) }, bigDoneSeconds: round1(r.bigDoneMs / 1000) })), ratio: round2(shared / alone), ratioFromAccepted: round2(sharedAcc / aloneAcc) }
+    md5 = [`- **Two keys 20:1** (${phase('kill') ? 'r1 and r3' : 'r1–r3'}; twice, alternated): the small key's 30 images took ${rounds.map((r) => `${(r.aloneMs / 1000).toFixed(2)} s alone and ${(r.sharedMs / 1000).toFixed(2)} s submitted right after the big key's 600 (${r.backlog} of them still queued then) = ${(r.sharedMs / r.aloneMs).toFixed(2)}×`).join('; ')} — **${(shared / alone).toFixed(2)}×** over both, counted from the POST (target ≤ 2×); counted from the 202 (the submission itself, 30 images read, checked and stored, is slower on a machine whose cores the replicas keep busy): ${rounds.map((r) => `${(r.aloneAcceptedMs / 1000).toFixed(2)} s vs ${(r.sharedAcceptedMs / 1000).toFixed(2)} s`).join('; ')} = **${(sharedAcc / aloneAcc).toFixed(2)}×**; the big key's 600 were done after ${rounds.map((r) => `${(r.bigDoneMs / 1000).toFixed(1)} s`).join(' and ')}.`]
+  }
 
   const results = {
-    command: 'npm run bench:jobs',
+    command: ONLY === null ? 'npm run bench:jobs' : `BENCH_JOBS_ONLY=${ONLY.join(',')} npm run bench:jobs`,
     machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version, note: 'shared 2-core machine; three replicas and nats-server compete for the cores' },
-    setup: { replicas: 3, slowMsPerBatch: SLOW_MS, workersPerReplica: 1, maxBatchSize: 8, model: 'mobilenetv2', ackWaitMs: 5000, natsServer: '2.9.10', natsClient: 'nats@2.29.3' },
-    http: { seconds: HTTP_SECONDS, imagesPerSecond: httpRps.map(round1), total: round1(httpTotal), refused: httpErrors, capacityShare: capacityShare.map(round3) },
-    jobs: { images: 2000, submitSeconds: round1(submitSeconds), results: all.results, ok: all.ok, oneResultPerImage: all.oneEach, perReplicaAll: all.perReplica, countedFromAllListening: counted.length, countedSeconds: round1(jobsSeconds), imagesPerSecond: round2(jobsRps), vsHttp: round3(jobsRps / httpTotal), perReplicaCounted, share: jobShare.map(round3), shareDeviationFromCapacity: shareDeviation.map(round3) },
-    kill: { images: killed.images, results: killed.results, ok: killed.ok, oneResultPerImage: killed.oneEach, perReplica: killed.perReplica, redeliveredToOthers: redelivered },
-    fairness: { smallImages: 30, bigImages: 600, bigQueuedWhenSmallSubmitted: backlog, smallAloneSeconds: round2(aloneMs / 1000), smallBesideBigSeconds: round2(sharedMs / 1000), ratio: round2(sharedMs / aloneMs), bigDoneSeconds: round1(bigDoneMs / 1000) }
+    setup: { replicas: 3, slowMsPerBatch: SLOW_MS, workersPerReplica: [2, 1, 1], latencyWorkers: [1, 0, 0], maxBatchSize: 8, model: 'mobilenetv2', ackWaitMs: 5000, natsServer: '2.9.10', natsClient: 'nats@2.29.3' },
+    ...(throughput ?? {}),
+    ...(rate !== null ? { rate } : {}),
+    ...(probe !== null ? { probe } : {}),
+    ...(kill !== null ? { kill } : {}),
+    ...(fairness !== null ? { fairness } : {})
   }
-  const pct = (x: number): string => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)} %`
   const md = [
-    '# Jobs on NATS JetStream: `npm run bench:jobs`',
+    `# Jobs on NATS JetStream: \`${results.command}\``,
     '',
     `${results.machine.model}, ${results.machine.cpus} cores (shared with other work), Node ${results.machine.node}; nats-server 2.9.10 (Debian), client nats@2.29.3.`,
-    `Three replicas (child processes), mobilenetv2, one CPU worker each, batches of up to 8, injected per-batch delay ${SLOW_MS.join(' / ')} ms (SWITCHYARD_FAULTS slow).`,
+    `Three replicas (child processes), mobilenetv2, one CPU worker taking bulk work each (r1 has a second, reserved for latency-class work), batches of up to 8, injected per-batch delay ${SLOW_MS.join(' / ')} ms (SWITCHYARD_FAULTS slow).`,
     '',
-    '| replica | slow ms/batch | HTTP images/s (capacity) | capacity share | job images (counted) | job share | share vs capacity |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
-    ...[0, 1, 2].map((i) => `| r${i + 1} | ${SLOW_MS[i]} | ${httpRps[i]!.toFixed(1)} | ${capacityShare[i]!.toFixed(3)} | ${perReplicaCounted[i]} | ${jobShare[i]!.toFixed(3)} | ${pct(shareDeviation[i]!)} |`),
-    '',
-    `- **Throughput**: jobs ${jobsRps.toFixed(2)} images/s (${counted.length} images stored from the moment all three replicas listened to the last result, ${jobsSeconds.toFixed(1)} s; the other ${all.list.length - counted.length} ran while the later replicas were still starting); HTTP saturated afterwards on the same processes (throughput class, 16 connections per replica, ${HTTP_SECONDS} s) ${httpTotal.toFixed(2)} images/s → **${(jobsRps / httpTotal).toFixed(2)}×** (target ≥ 0.9×). Submitting the 2,000 (40 POSTs of 50, four at a time, to the fourth, submission-only replica) took ${submitSeconds.toFixed(1)} s before the replicas started.`,
-    `- **One result per image**: ${all.results} results for 2,000 images, one per image: ${all.oneEach}, ok: ${all.ok}; per replica ${JSON.stringify(all.perReplica)}.`,
-    `- **SIGKILL**: ${KILL_IMAGES} images, r2 killed after storing 30 of them: ${killed.results} results, one per image: ${killed.oneEach}, ok ${killed.ok}; ${redelivered} images delivered again to r1/r3; per replica ${JSON.stringify(killed.perReplica)}.`,
-    `- **Two keys 20:1** (r1 and r3): the small key's 30 images took ${(aloneMs / 1000).toFixed(2)} s alone and ${(sharedMs / 1000).toFixed(2)} s submitted right after the big key's 600 (${backlog} of them still queued then) = **${(sharedMs / aloneMs).toFixed(2)}×** (target ≤ 2×); the big key's 600 were done after ${(bigDoneMs / 1000).toFixed(1)} s.`,
+    ...md1, ...md2, ...md3, ...md4, ...md5,
     ''
   ].join('\n')
-  writeFileSync(join(REPO, 'bench/results/jobs.md'), md)
-  writeFileSync(join(REPO, 'bench/results/jobs.json'), JSON.stringify(results, null, 2))
+  const out = ONLY === null ? join(REPO, 'bench/results') : '/tmp'
+  writeFileSync(join(out, ONLY === null ? 'jobs.md' : 'switchyard-bench-jobs.md'), md)
+  writeFileSync(join(out, ONLY === null ? 'jobs.json' : 'switchyard-bench-jobs.json'), JSON.stringify(results, null, 2))
   process.stdout.write(md)
 } finally {
   await Promise.all(replicas.map((r) => r.stop()))
   await nats.stop()
 }
 
+function pct (x: number): string { return `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)} %` }
 function round1 (x: number): number { return Math.round(x * 10) / 10 }
 function round2 (x: number): number { return Math.round(x * 100) / 100 }
 function round3 (x: number): number { return Math.round(x * 1000) / 1000 }

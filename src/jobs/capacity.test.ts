@@ -5,7 +5,7 @@ import { VirtualClock } from '../devices/clock.js'
 import type { QueuedItem } from '../devices/request-queue.js'
 import { SimDevice } from '../sim/sim-device.js'
 import { seededRandom } from '../sim/simulated-executor.js'
-import { freeThroughputSlots } from './capacity.js'
+import { freeThroughputSlots, startableSlots } from './capacity.js'
 
 const IMAGE = { pixels: new Uint8Array(1), width: 1, height: 1, originalWidth: 1, originalHeight: 1 }
 
@@ -29,4 +29,18 @@ t.test('one batch per bulk-taking worker, minus throughput items already queued'
   t.equal(freeThroughputSlots([device], 'm'), 8, 'all free again')
   for (let i = 0; i < 20; i++) device.enqueue('m', item(clock, 'throughput'))
   t.equal(freeThroughputSlots([device], 'm'), 0, 'never negative')
+})
+
+t.test('what may start now: a batch per idle bulk-taking worker, minus throughput items queued', async (t) => {
+  const clock = new VirtualClock()
+  const device = new SimDevice({ id: 'cpu', workers: 3, latencyWorkers: 1, models: { m: { a: 5, b: 10, maxBatchSize: 4 } }, batchDelayMs: { latency: 0, throughput: 5 } }, clock, seededRandom(1))
+  t.equal(startableSlots([device], 'm'), 8, 'two idle workers take bulk work: 2 × 4 (the reserved one does not)')
+  for (let i = 0; i < 4; i++) device.enqueue('m', item(clock, 'throughput'))
+  t.equal(startableSlots([device], 'm'), 4, 'one worker runs a batch: only the idle one may start more')
+  for (let i = 0; i < 3; i++) device.enqueue('m', item(clock, 'throughput'))
+  t.equal(startableSlots([device], 'm'), 1, 'three queued for it (waiting for the batch delay)')
+  device.enqueue('m', item(clock, 'latency'))
+  t.equal(startableSlots([device], 'm'), 1, 'latency-class work runs on the reserved worker: it does not count')
+  clock.runUntil(10_000)
+  t.equal(startableSlots([device], 'm'), 8, 'all idle again')
 })

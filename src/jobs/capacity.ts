@@ -11,6 +11,11 @@
 // never leaves a worker idle for a round trip to the queue and never piles up more than one
 // batch per worker (the rest stays in the shared queue, where another replica can take it).
 // HTTP throughput-class requests queued on the devices count against it like job items.
+//
+// What may start now is narrower (startableSlots): the slots of workers that are idle this
+// moment. The puller takes images up to freeThroughputSlots() (they are fetched and decoded
+// ahead) but hands them to the devices only up to startableSlots(), so the order between API
+// keys is decided when a worker can start them, not a batch earlier (job-stage.ts).
 import type { RequestQueue } from '../devices/request-queue.js'
 import type { Scheduler } from '../devices/scheduler.js'
 
@@ -25,6 +30,26 @@ export function freeThroughputSlots (devices: readonly Pick<Scheduler, 'healthy'
     let takers = 0
     for (const w of d.workers) if (w.alive && w.takesThroughput) takers++
     free += takers * lane.maxBatchSize - lane.queue.throughput.length
+    if (lane.pool !== undefined) pools.add(lane.pool)
+  }
+  for (const p of pools) free -= p.throughput.length
+  return Math.max(0, free)
+}
+
+/**
+ * Throughput-class items this replica's devices would start now: a full batch per idle,
+ * live worker that takes bulk work, minus the throughput items already queued for it.
+ */
+export function startableSlots (devices: readonly Pick<Scheduler, 'healthy' | 'lanes' | 'workers'>[], model: string): number {
+  let free = 0
+  const pools = new Set<RequestQueue>()
+  for (const d of devices) {
+    if (!d.healthy) continue
+    const lane = d.lanes.get(model)
+    if (lane === undefined) continue
+    let idle = 0
+    for (const w of d.workers) if (w.alive && w.takesThroughput && w.running === null && w.held !== true) idle++
+    free += Math.max(0, idle * lane.maxBatchSize - lane.queue.throughput.length)
     if (lane.pool !== undefined) pools.add(lane.pool)
   }
   for (const p of pools) free -= p.throughput.length

@@ -28,3 +28,15 @@ t.test('heads are the oldest item of each key', async (t) => {
   t.same([...q.heads()], [1, 2])
   t.same([...q.items()].sort(), [1, 2, 3])
 })
+
+t.test('a limit per key: a key at its limit is passed over, the others go on taking turns', async (t) => {
+  const q = new FairQueue<string>()
+  for (let i = 0; i < 10; i++) q.push('big', `b${i}`)
+  for (let i = 0; i < 10; i++) q.push('small', `s${i}`)
+  t.same(q.take(8, (k) => (k === 'big' ? 1 : 8)), ['b0', 's0', 's1', 's2', 's3', 's4', 's5', 's6'], 'the big key may take one more, the small one eight')
+  t.same(q.take(8, () => 0), [], 'no key may take any')
+  t.same(q.take(3, (k) => (k === 'small' ? 0 : 5)), ['b1', 'b2', 'b3'])
+  t.equal(q.sizeOf('big'), 6)
+  t.equal(q.sizeOf('small'), 3)
+  t.equal(q.sizeOf('none'), 0)
+})

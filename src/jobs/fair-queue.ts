@@ -23,12 +23,28 @@ export class FairQueue<T> {
     this.count++
   }
 
-  /** Up to n items, one per key per round, starting where the last call stopped. */
-  take (n: number): T[] {
+  /** items queued for one key */
+  sizeOf (key: string): number {
+    return this.perKey.get(key)?.length ?? 0
+  }
+
+  /**
+   * Up to n items, one per key per round, starting where the last call stopped; at most
+   * `perKey(key)` from a key (a key whose limit is reached keeps its turn for the next call).
+   */
+  take (n: number, perKey?: (key: string) => number): T[] {
     const out: T[] = []
-    while (out.length < n && this.turn.length > 0) {
+    const limit = perKey === undefined ? null : new Map<string, number>()
+    let skipped = 0 // keys passed over in a row because their limit was reached
+    while (out.length < n && this.turn.length > 0 && skipped < this.turn.length) {
       if (this.next >= this.turn.length) this.next = 0
       const key = this.turn[this.next]!
+      if (limit !== null) {
+        const left = limit.get(key) ?? perKey!(key)
+        if (left <= 0) { limit.set(key, 0); this.next++; skipped++; continue }
+        limit.set(key, left - 1)
+      }
+      skipped = 0
       const q = this.perKey.get(key)!
       out.push(q.shift()!)
       this.count--

@@ -80,8 +80,13 @@ export interface JobBackend {
   get: (id: string) => Promise<JobView | null>
   /** images of this key queued or running, for the per-key limit */
   outstanding: (key: string) => Promise<number>
-  /** up to n deliveries for `model`, shared round-robin between the keys that have work */
-  take: (model: string, n: number) => Promise<Delivery[]>
+  /**
+   * Up to n deliveries for `model`, shared between the keys that have work, at most
+   * `perKey(key)` of a key (job-stage.ts: what each key may still hold on this replica).
+   */
+  take: (model: string, n: number, perKey?: (key: string) => number) => Promise<Delivery[]>
+  /** images of this key queued for `model` and not taken, as last seen (weights the hand-over to the devices) */
+  backlog: (model: string, key: string) => number
   /** resolves when take() may find work again (a submission), or after `ms` */
   waitForWork: (model: string, ms: number) => Promise<void>
   stats: () => Promise<JobStats>

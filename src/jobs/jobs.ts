@@ -10,7 +10,7 @@ import type { ModelInfo } from '../models/model-spec.js'
 import type { DecodeGate } from '../preprocess/decode-gate.js'
 import type { Dispatcher } from '../router/dispatcher.js'
 import type { Log } from '../util/log.js'
-import { freeThroughputSlots } from './capacity.js'
+import { freeThroughputSlots, startableSlots } from './capacity.js'
 import { sendCallback } from './completion-callback.js'
 import type { JobBackend } from './job-types.js'
 import { MemoryBackend } from './memory-backend.js'
@@ -46,6 +46,8 @@ export async function createJobs (config: Config, deps: JobDeps): Promise<Jobs> 
       backend,
       model,
       free: () => freeThroughputSlots(deps.devices.devices, model.name),
+      startable: () => startableSlots(deps.devices.devices, model.name),
+      decodeSlots: config.decode.bulkSlots,
       devices: deps.devices.devices,
       dispatcher: deps.dispatcher,
       gate: deps.gate,

@@ -68,3 +68,19 @@ t.test('finished jobs are forgotten after the retention', async (t) => {
   t.equal(await b.get('done'), null, 'then forgotten')
   t.not(await b.get('open'), null, 'an unfinished job is kept')
 })
+
+t.test('waitForWork waits for a submission even while images are queued (the caller may hold enough of those keys)', async (t) => {
+  const b = new MemoryBackend({ retentionMs: 1000 })
+  t.teardown(() => b.close())
+  await b.submit(meta('big', 'a', 5), bytes(5))
+  let woken = false
+  const waiting = b.waitForWork('m', 60_000).then(() => { woken = true })
+  await new Promise((resolve) => setImmediate(resolve))
+  t.equal(woken, false, 'not at once: the queue holds only key a\'s images')
+  t.same((await b.take('m', 4, (k) => (k === 'a' ? 0 : 4))).length, 0, 'take() with key a at its limit finds nothing')
+  await b.submit(meta('small', 'b', 1), bytes(1))
+  await waiting
+  t.equal(woken, true, 'a submission wakes it')
+  t.equal(b.backlog('m', 'a'), 5)
+  t.same((await b.take('m', 4, (k) => (k === 'a' ? 0 : 4))).map((d) => d.key), ['b'])
+})

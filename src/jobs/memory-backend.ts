@@ -3,6 +3,7 @@
 // forgotten: GET answers 404). Nothing survives a restart — for that, jobs.nats.url.
 import { FairQueue } from './fair-queue.js'
 import type { Delivery, ItemResult, JobBackend, JobMeta, JobStats, JobView } from './job-types.js'
+import { Waiters } from './waiters.js'
 
 interface StoredJob {
   meta: JobMeta
@@ -28,7 +29,7 @@ export class MemoryBackend implements JobBackend {
   private readonly perKey = new Map<string, number>()
   /** handed out, not yet completed */
   private readonly running = new Set<Pending>()
-  private readonly waiters = new Map<string, Array<() => void>>()
+  private readonly waiters = new Waiters()
   private readonly sweeper: NodeJS.Timeout
   private readonly now: () => number
 
@@ -56,26 +57,20 @@ export class MemoryBackend implements JobBackend {
     return this.perKey.get(key) ?? 0
   }
 
-  async take (model: string, n: number): Promise<Delivery[]> {
+  async take (model: string, n: number, perKey?: (key: string) => number): Promise<Delivery[]> {
     const q = this.queues.get(model)
     if (q === undefined || n <= 0) return []
-    return q.take(n).map((p) => this.deliver(model, p))
+    return q.take(n, perKey).map((p) => this.deliver(model, p))
+  }
+
+  backlog (model: string, key: string): number {
+    return this.queues.get(model)?.sizeOf(key) ?? 0
   }
 
   waitForWork (model: string, ms: number): Promise<void> {
-    if ((this.queues.get(model)?.size ?? 0) > 0) return Promise.resolve()
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms)
-      const list = this.waiters.get(model) ?? []
-      this.waiters.set(model, list)
-      list.push(done)
-      function done (): void {
-        clearTimeout(timer)
-        const at = list.indexOf(done)
-        if (at >= 0) list.splice(at, 1)
-        resolve()
-      }
-    })
+    // not resolved at once while images are queued: the caller may have found only keys it
+    // may not take from now (take()'s perKey); it waits for a submission, a hand-back or `ms`
+    return this.waiters.wait(model, ms)
   }
 
   async stats (): Promise<JobStats> {
@@ -98,7 +93,7 @@ export class MemoryBackend implements JobBackend {
 
   async close (): Promise<void> {
     clearInterval(this.sweeper)
-    for (const list of this.waiters.values()) for (const w of list.splice(0)) w()
+    this.waiters.wakeAll()
   }
 
   private queue (model: string): FairQueue<Pending> {
@@ -108,8 +103,7 @@ export class MemoryBackend implements JobBackend {
   }
 
   private wake (model: string): void {
-    const list = this.waiters.get(model)
-    if (list !== undefined) for (const w of list.splice(0)) w()
+    this.waiters.wake(model)
   }
 
   private deliver (model: string, p: Pending): Delivery {

@@ -10,8 +10,9 @@
 //
 // One durable pull consumer per model and API key, filtered on its subject (nats-server 2.9
 // has one filter subject per consumer, and a work-queue stream's consumers may not overlap):
-// a replica takes as many images as it has free batch slots, split round-robin over the keys
-// that have work, so one key's million images do not starve another's ten. At least once:
+// a replica takes as many images as it has free batch slots, split over the keys that have
+// work by their backlogs (shares.ts) within what each key may still hold on the replica
+// (job-stage.ts), so one key's million images do not starve another's ten. At least once:
 // an image is acknowledged only after its result is stored; a replica that dies (or passes
 // ack_wait, which `working()` extends while an image runs) has it delivered to another. The
 // result is written with a create (fails if the key exists): one stored result per image
@@ -23,6 +24,8 @@
 import { AckPolicy, connect, DeliverPolicy, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager, type JsMsg, type KV, type NatsConnection, type ObjectStore } from 'nats'
 import type { Log } from '../util/log.js'
 import type { Delivery, ItemResult, JobBackend, JobMeta, JobStats, JobView } from './job-types.js'
+import { shares } from './shares.js'
+import { Waiters } from './waiters.js'
 
 export interface NatsBackendOptions {
   url: string
@@ -56,7 +59,9 @@ export class NatsBackend implements JobBackend {
   private readonly heartbeat: NodeJS.Timeout
   private statsCache: { at: number, value: Promise<JobStats> } | null = null
   /** pullers waiting for work, per model: woken by a submission on any replica */
-  private readonly waiters = new Map<string, Array<() => void>>()
+  private readonly waiters = new Waiters()
+  /** per model and key: its consumer's pending images at the last take() */
+  private readonly pendingSeen = new Map<string, Map<string, number>>()
 
   private constructor (
     private readonly opts: NatsBackendOptions,
@@ -76,7 +81,7 @@ export class NatsBackend implements JobBackend {
         const model = untoken(m.subject.slice(m.subject.lastIndexOf('.') + 1))
         const t = this.turns.get(model)
         if (t !== undefined) t.refreshedAt = 0
-        for (const w of this.waiters.get(model)?.splice(0) ?? []) w()
+        this.waiters.wake(model)
       }
     })()
   }
@@ -178,7 +183,7 @@ export class NatsBackend implements JobBackend {
     return t
   }
 
-  async take (model: string, n: number): Promise<Delivery[]> {
+  async take (model: string, n: number, perKey?: (key: string) => number): Promise<Delivery[]> {
     if (n <= 0) return []
     const out: Delivery[] = []
     const t = await this.durablesOf(model)
@@ -186,21 +191,33 @@ export class NatsBackend implements JobBackend {
     const pending = await Promise.all(t.durables.map(async (d) => {
       try { return (await this.jsm.consumers.info(this.stream, d)).num_pending } catch { return 0 }
     }))
-    const alloc = shares(n, pending)
+    const keys = t.durables.map((d) => untoken(d.slice(d.indexOf('_') + 1)))
+    const seen = new Map<string, number>()
+    keys.forEach((k, i) => seen.set(k, pending[i]!))
+    this.pendingSeen.set(model, seen)
+    // what each key may take: its backlog, within its limit on this replica
+    const may = pending.map((p, i) => Math.min(p, perKey === undefined ? p : Math.max(0, perKey(keys[i]!))))
+    const alloc = shares(n, may, pending)
     const full: number[] = []
     for (let i = 0; i < t.durables.length && out.length < n; i++) {
       if (alloc[i]! === 0) continue
       const got = await this.fetch(t.durables[i]!, alloc[i]!)
       out.push(...got.map((m) => this.deliver(model, m)))
+      may[i]! -= got.length
       if (got.length === alloc[i]!) full.push(i)
     }
-    // what a key did not have goes to the keys that had all they were given
+    // what a key did not have goes to the keys that had all they were given (within their limit)
     for (const i of full) {
-      if (out.length >= n) break
-      const got = await this.fetch(t.durables[i]!, n - out.length)
+      const more = Math.min(n - out.length, may[i]!)
+      if (more <= 0) continue
+      const got = await this.fetch(t.durables[i]!, more)
       out.push(...got.map((m) => this.deliver(model, m)))
     }
     return out
+  }
+
+  backlog (model: string, key: string): number {
+    return this.pendingSeen.get(model)?.get(key) ?? 0
   }
 
   private async fetch (durable: string, batch: number): Promise<JsMsg[]> {
@@ -215,18 +232,7 @@ export class NatsBackend implements JobBackend {
   }
 
   waitForWork (model: string, ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms)
-      const list = this.waiters.get(model) ?? []
-      this.waiters.set(model, list)
-      list.push(done)
-      function done (): void {
-        clearTimeout(timer)
-        const at = list.indexOf(done)
-        if (at >= 0) list.splice(at, 1)
-        resolve()
-      }
-    })
+    return this.waiters.wait(model, ms)
   }
 
   stats (): Promise<JobStats> {
@@ -252,7 +258,7 @@ export class NatsBackend implements JobBackend {
 
   async close (): Promise<void> {
     clearInterval(this.heartbeat)
-    for (const list of this.waiters.values()) for (const w of list.splice(0)) w()
+    this.waiters.wakeAll()
     await this.nc.drain()
   }
 
@@ -342,35 +348,6 @@ export class NatsBackend implements JobBackend {
       }
     }
   }
-}
-
-/**
- * Splits n free slots between keys with these backlogs: every key with work gets at least one,
- * the rest in inverse proportion to the backlog, so a key with ten images queued beside one
- * with a million is served almost at once (it finishes about as fast as alone), and the big
- * key still gets a slot every round and its full share once the small ones are done.
- */
-export function shares (n: number, pending: readonly number[]): number[] {
-  const alloc = pending.map(() => 0)
-  const active = pending.map((p, i) => [p, i] as const).filter(([p]) => p > 0)
-  if (active.length === 0 || n <= 0) return alloc
-  let left = n
-  // at least one each, smallest backlog first
-  for (const [, i] of [...active].sort((a, b) => a[0] - b[0])) { if (left === 0) break; alloc[i] = 1; left-- }
-  const weight = active.reduce((s, [p]) => s + 1 / p, 0)
-  for (const [p, i] of active) {
-    const extra = Math.min(p - alloc[i]!, Math.floor(left * (1 / p) / weight))
-    alloc[i]! += extra
-  }
-  // what rounding left over: smallest backlog first
-  let rest = n - alloc.reduce((a, b) => a + b, 0)
-  for (const [p, i] of [...active].sort((a, b) => a[0] - b[0])) {
-    if (rest <= 0) break
-    const more = Math.min(rest, p - alloc[i]!)
-    alloc[i]! += more
-    rest -= more
-  }
-  return alloc
 }
 
 async function eachLimited (n: number, limit: number, fn: (i: number) => Promise<void>): Promise<void> {

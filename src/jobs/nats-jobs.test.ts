@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import type { InjectOptions } from 'fastify'
 import { connect, type KV } from 'nats'
+import type { Log } from '../util/log.js'
 import { startNatsServer } from '../test-support/nats-server.js'
 import { startReplica, type Replica } from '../test-support/replica.js'
 import { multipart, SHARED_IMAGES, SHARED_MODELS, startServer } from '../test-support/server.js'
@@ -159,3 +160,23 @@ t.test('two keys, two replicas, one killed: one result per image, the small key 
 function withKey (f: { payload: Buffer, headers: Record<string, string> }, key: Record<string, string>): { payload: Buffer, headers: Record<string, string> } {
   return { payload: f.payload, headers: { ...f.headers, ...key } }
 }
+
+t.test('take() from the real server: at most what each key may still hold here, weighted by backlog', async (t) => {
+  const { NatsBackend } = await import('./nats-backend.js')
+  const quiet: Log = { info: () => {}, warn: () => {} }
+  const b = await NatsBackend.connect({ url: nats.url, prefix: 'TAKE', ackWaitMs: 30_000, retentionMs: 60_000, models: ['m'], log: quiet })
+  t.teardown(() => b.close())
+  const meta = (id: string, key: string, images: number) => ({ id, key, model: 'm', task: 'classify' as const, policy: 'throughput' as const, params: {}, images, names: Array.from({ length: images }, (_, i) => `${i}`), createdAt: 0, callback: null })
+  await b.submit(meta('big', 'big', 12), Array.from({ length: 12 }, () => Buffer.from([1])))
+  await b.submit(meta('small', 'small', 3), Array.from({ length: 3 }, () => Buffer.from([2])))
+  const first = await b.take('m', 8, (k) => (k === 'big' ? 2 : 8))
+  t.same(first.map((d) => d.key).sort(), ['big', 'big', 'small', 'small', 'small'], 'the big key only the two it may still hold; the small key all it has')
+  t.equal(b.backlog('m', 'big'), 12, 'backlogs as seen before this take')
+  t.equal(b.backlog('m', 'small'), 3)
+  t.same(await b.take('m', 8, () => 0), [], 'no key may take any')
+  const second = await b.take('m', 4)
+  t.same(second.map((d) => d.key), ['big', 'big', 'big', 'big'])
+  t.equal(b.backlog('m', 'big'), 10)
+  t.equal(b.backlog('m', 'small'), 0)
+  for (const d of [...first, ...second]) await d.complete({ index: d.index, ok: true, replica: 'r', at: 0 })
+})

@@ -2,9 +2,11 @@
 // replica takes images from the queue only while its devices have free throughput capacity
 // (capacity.ts), so a fast replica takes more and a slow or busy one fewer, and what no
 // replica has taken yet stays in the shared queue. Each image goes the HTTP path's way:
-// decode gate (throughput class) → Dispatcher (admission, routing, batching, one retry) →
-// one stored result, then the acknowledgement. A refusal that means "not now" (429/503) hands
-// the image back to the queue; a bad image is stored as that image's failed result.
+// decode gate (throughput class) → the stage (job-stage.ts: decoded, it waits until a worker
+// can start it, and the keys' order is decided then) → Dispatcher (admission, routing,
+// batching, one retry) → one stored result, then the acknowledgement. A refusal that means
+// "not now" (429/503) hands the image back to the queue; a bad image is stored as that
+// image's failed result.
 import type { EventEmitter } from 'node:events'
 import type { Config } from '../config/schema.js'
 import { decodeGated } from '../http/decode-slot.js'
@@ -16,12 +18,17 @@ import type { Dispatcher } from '../router/dispatcher.js'
 import type { Log } from '../util/log.js'
 import { decoded, type PreparedImage } from '../worker/protocol.js'
 import type { Delivery, ItemResult, JobBackend, JobView } from './job-types.js'
+import { JobStage } from './job-stage.js'
 
 export interface PullerDeps {
   backend: JobBackend
   model: ModelInfo
-  /** free throughput slots of this replica's devices for the model (capacity.ts) */
+  /** free throughput slots of this replica's devices for the model (capacity.ts): how much to take */
   free: () => number
+  /** throughput slots of idle workers (capacity.ts startableSlots): how much to hand to the devices now */
+  startable: () => number
+  /** images of this model decoded at once (the decode gate's throughput-class slots) */
+  decodeSlots: number
   /** emit 'batch' when a batch ends (the schedulers): capacity may have freed */
   devices: readonly EventEmitter[]
   dispatcher: Dispatcher
@@ -40,15 +47,22 @@ const RETRY_MS = 1000
 /** fallback re-check of capacity and work when no event came (health changes, another replica's submissions) */
 const IDLE_MS = 200
 
+/** called when a staged image is released (true) or handed back at shutdown (false) */
+type Go = (release: boolean) => void
+
 export class Puller {
-  /** taken from the queue, not yet in a device queue (being fetched or decoded) */
-  private preparing = 0
+  /** taken from the queue and not yet handed to the devices, per key (being prepared, or ready) */
+  private readonly stage = new JobStage<Go>()
+  /** released from the stage, not yet submitted to the dispatcher (a microtask away) */
+  private releasing = 0
   /** taken, result not yet stored */
   running = 0
   private closed = false
   private wakeUp: (() => void) | null = null
   private loop: Promise<void> | null = null
-  private readonly onBatch = (): void => this.wake()
+  // a batch ended: a worker is free now (synchronously, before its device looks at its queue
+  // again), so what is ready goes into that batch; and there may be room to take more
+  private readonly onBatch = (): void => { this.release(); this.wake() }
 
   constructor (private readonly d: PullerDeps) {}
 
@@ -65,6 +79,7 @@ export class Puller {
   async stop (): Promise<void> {
     this.closed = true
     for (const dev of this.d.devices) dev.off('batch', this.onBatch)
+    for (const go of this.stage.drain()) go(false)
     this.wake()
     // a take() that hangs on an unreachable queue does not hold up the shutdown: what it
     // returns after the stop is handed back (below)
@@ -78,39 +93,71 @@ export class Puller {
     w?.()
   }
 
-  private sleep (ms: number): Promise<void> {
+  /** until wake(), `ms`, or `also` settles — whichever comes first */
+  private sleep (ms: number, also?: Promise<void>): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(() => { this.wakeUp = null; resolve() }, ms)
-      this.wakeUp = () => { clearTimeout(timer); resolve() }
+      let done = false
+      const finish = (): void => {
+        if (done) return
+        done = true
+        clearTimeout(timer)
+        if (this.wakeUp === finish) this.wakeUp = null
+        resolve()
+      }
+      const timer = setTimeout(finish, ms)
+      this.wakeUp = finish
+      also?.then(finish, finish)
     })
+  }
+
+  /** Hands ready images to the devices, as many as idle workers can start now. */
+  private release (): void {
+    if (this.closed || this.stage.readyCount === 0) return
+    const n = this.d.startable() - this.releasing
+    if (n <= 0) return
+    const name = this.d.model.name
+    for (const go of this.stage.release(n, (key) => this.d.backend.backlog(name, key))) { this.releasing++; go(true) }
+  }
+
+  /** Starts the decodes whose turn it is. */
+  private startTurns (): void {
+    const name = this.d.model.name
+    for (const start of this.stage.nextTurns(this.d.decodeSlots, (key) => this.d.backend.backlog(name, key))) start()
+  }
+
+  private endTurn (): void {
+    this.stage.endTurn()
+    this.startTurns()
   }
 
   private async run (): Promise<void> {
     const { backend, model } = this.d
     while (!this.closed) {
-      const free = this.d.free() - this.preparing
-      if (free <= 0) { await this.sleep(IDLE_MS); continue }
+      this.release()
+      const { total, perKey } = this.stage.allowance(this.d.free())
+      if (total <= 0) { await this.sleep(IDLE_MS); continue }
       let taken: Delivery[]
       try {
-        taken = await backend.take(model.name, free)
+        taken = await backend.take(model.name, total, perKey)
       } catch (err) {
         this.d.log.warn({ model: model.name, err: (err as Error).message }, 'job queue: take failed')
         await this.sleep(RETRY_MS)
         continue
       }
       if (this.closed) { for (const d of taken) d.retryLater(0); break }
-      if (taken.length === 0) { await backend.waitForWork(model.name, IDLE_MS); continue }
+      // nothing to take (or only from keys that hold enough here): a submission, a batch's end or the timeout
+      if (taken.length === 0) { await this.sleep(IDLE_MS, backend.waitForWork(model.name, IDLE_MS)); continue }
       for (const delivery of taken) void this.handle(delivery)
     }
   }
 
   private async handle (dl: Delivery): Promise<void> {
     const { model, metrics } = this.d
-    this.preparing++
+    this.stage.hold(dl.key)
     this.running++
     if (dl.deliveries > 1) metrics.jobRedeliveries.inc({ model: model.name })
-    let handedOn = false
-    const toDevice = (): void => { if (!handedOn) { handedOn = true; this.preparing-- } }
+    let staged = true
+    const unstage = (): void => { if (staged) { staged = false; this.stage.drop(dl.key) } }
     try {
       const meta = await dl.meta()
       if (meta === null) { await this.store(dl, failure(410, 'SY_JOB_NOT_FOUND', `job ${dl.jobId} is gone`)); return }
@@ -120,16 +167,26 @@ export class Puller {
       }
       const bytes = await dl.bytes()
       let image: PreparedImage
+      // a turn to decode: the key with the smaller backlog first (job-stage.ts)
+      await new Promise<void>((start) => { this.stage.queueTurn(dl.key, start); this.startTurns() })
       try {
         image = (await decodeGated(this.d.gate, metrics, meta.policy, model, bytes, this.d.images)).image
       } catch (err) {
-        toDevice()
+        this.endTurn()
+        unstage()
         if (transient(err)) { this.requeue(dl); return }
         await this.store(dl, errorOf(err))
         return
       }
-      toDevice()
+      this.endTurn()
+      // ready: it waits in the stage until a worker can start it (release() drops it from there)
+      const released = this.closed ? false : await new Promise<boolean>((resolve) => {
+        this.stage.ready(dl.key, (release) => { staged = false; resolve(release) })
+        this.release()
+      })
+      if (!released) { dl.retryLater(0); return } // shutting down: back to the queue
       const done = await new Promise<{ err: Error | null, r?: Parameters<Parameters<Dispatcher['submit']>[1]>[1] }>((resolve) => {
+        this.releasing--
         this.d.dispatcher.submit({
           model: model.name,
           image,
@@ -159,7 +216,7 @@ export class Puller {
       // not acknowledged, so the queue offers it again after its ack wait
       this.d.log.warn({ model: model.name, job: dl.jobId, index: dl.index, err: (err as Error).message }, 'job image not completed; it will be delivered again')
     } finally {
-      toDevice()
+      unstage()
       this.running--
       this.wake()
     }

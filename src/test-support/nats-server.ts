@@ -19,7 +19,7 @@ export async function freePort (): Promise<number> {
   })
 }
 
-export interface NatsServer { url: string, stop: () => Promise<void> }
+export interface NatsServer { url: string, /** the server's process id (benchmarks read its CPU time) */ pid: number, stop: () => Promise<void> }
 
 export async function startNatsServer (): Promise<NatsServer> {
   const dir = mkdtempSync(join(tmpdir(), 'switchyard-nats-'))
@@ -40,6 +40,7 @@ export async function startNatsServer (): Promise<NatsServer> {
   process.once('exit', reap)
   return {
     url: `nats://127.0.0.1:${port}`,
+    pid: proc.pid!,
     async stop () {
       process.off('exit', reap)
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM')
