@@ -7,14 +7,14 @@
 // 2. staleness: the pickers that read gauges (epp, haproxy-agent) at 0, 50, 200 and 1000 ms,
 //    for BENCH_FLEET_STALENESS_S simulated seconds each (default 60), beside round-robin and
 //    least-requests (which read none) over the same arrivals
-import { readFileSync, writeFileSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { join } from 'node:path'
-import { resolveFleet, runFleet, type FleetResult, type FleetStrategy } from '../src/sim/fleet.js'
+import { loadFleet, runFleet, type FleetResult, type FleetStrategy } from '../src/sim/fleet.js'
 import { REPO, table } from './harness.js'
 
 const file = process.argv[2] ?? join(REPO, 'bench/fleet-scenarios/fleet-100.json')
-const scenario = resolveFleet(JSON.parse(readFileSync(file, 'utf8')), join(REPO, 'bench/profiles'))
+const scenario = loadFleet(file)
 const STALENESS_S = Number(process.env.BENCH_FLEET_STALENESS_S ?? 60)
 const HEADLINE_S = Number(process.env.BENCH_FLEET_HEADLINE_S ?? scenario.durationS)
 const r1 = (x: number): number => Math.round(x * 10) / 10

@@ -1,7 +1,9 @@
 // The fleet simulator's logic on a small fleet (2 GPU pods, 6 CPU pods, a few simulated
 // seconds): capacity arithmetic, determinism, and what each picker does with what it knows.
 import t from 'tap'
-import { EPP_PROFILES, eppProfiles, eppProfilesFromConfig, resolveFleet, runFleet, type FleetScenarioFile } from './fleet.js'
+import { join } from 'node:path'
+import { EPP_PROFILES, eppProfiles, eppProfilesFromConfig, loadFleet, resolveFleet, runFleet, type FleetScenarioFile } from './fleet.js'
+import { resolveHardware } from './scenario.js'
 
 const file: FleetScenarioFile = {
   name: 'fleet-small',
@@ -134,4 +136,13 @@ t.test('EPP profiles: from an EndpointPickerConfig, and the earlier one-profile 
   const one = eppProfiles({ finish: 2, queue: 0, active: 1, picker: 'weighted-random' })
   t.same(one.latency, one.throughput, 'one profile for every policy (the earlier scenario form)')
   t.equal(one.cost.finish, 2)
+})
+
+t.test('a fleet scenario file: its pod types read by the scenario\'s own reading of a machine (resolveHardware)', async (t) => {
+  const fleet = loadFleet(join(import.meta.dirname, '..', '..', 'bench', 'fleet-scenarios', 'fleet-100.json'))
+  t.same(fleet.podTypes.map((p) => [p.type, p.count]), [['gpu', 20], ['cpu', 80]])
+  const gpu = resolveHardware('x', { host: { profile: 'cpu-here', cores: 24 }, devices: [{ profile: 'gpu-slow-assumed' }, { profile: 'cpu-here' }] }, fleet.traffic)
+  t.same({ host: fleet.podTypes[0]!.host, devices: fleet.podTypes[0]!.devices }, { host: gpu.host, devices: gpu.devices }, 'the same host and devices a scenario gets')
+  t.throws(() => resolveFleet({ ...file, traffic: [{ ...file.traffic[0]!, share: 0.5 }] }), /scenario fleet-small\/gpu: traffic shares sum to 0.5/, 'checked as a scenario is, named by pod type')
+  t.throws(() => resolveFleet({ ...file, pods: [{ ...file.pods[0]!, devices: [{ profile: 'cpu-here', device: 'nope' }] }] }), /fleet-small\/gpu: profile cpu-here has no device nope/)
 })

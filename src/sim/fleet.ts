@@ -9,26 +9,31 @@
 //   least-requests  Envoy's LEAST_REQUEST: two pods at random, the one with fewer requests the
 //                   balancer itself has in flight there (its own live count, never stale)
 //   epp             the Gateway API Inference Extension Endpoint Picker with Switchyard's
-//                   configuration (docker/gaie/): per policy a profile scoring the pod's
-//                   predicted-finish gauge (weight 1), its queued-requests gauge (weight 1, the
-//                   queue scorer) and the EPP's own in-flight count per pod (active-request
-//                   scorer, weight 3: the one signal that is never stale, so a burst within one
-//                   scrape interval does not herd onto the pod that looked best); each score
-//                   min-max normalised over the candidates (lower is better → 1), the pod with
-//                   the highest sum picked (ties at random). The gauges are scraped: the picker
-//                   sees them as they were at the last scrape.
+//                   configuration (docker/k8s/gaie/epp-config.yaml, EPP_PROFILES below): per
+//                   policy a profile scoring the pod's predicted-finish gauge, its
+//                   queued-requests gauge (queue scorer) and the EPP's own in-flight count per
+//                   pod (active-request scorer: the one signal that is never stale), weighted;
+//                   each score normalised over the candidates' min–max, or a fixed range where
+//                   the profile sets one (lower is better → 1), the pod with the highest sum
+//                   picked (ties at random). The gauges are scraped: the picker sees them as
+//                   they were at the last scrape.
 //   haproxy-agent   HAProxy with docker/haproxy/haproxy.cfg: per policy a backend whose server
 //                   weights come from each replica's agent (http/agent-check.ts) at every
 //                   agent-inter, roundrobin over them (simulated as a draw proportional to the
 //                   weights: the same shares without HAProxy's exact order)
+//   oracle          not a balancer: the floor. Latency-class requests go to the pod predicted
+//                   to answer first, judged on every pod's state at that moment (no scrape);
+//                   throughput-class requests as the EPP places them
 //
 // Staleness: the gauges and agent weights are refreshed every `stalenessMs` of simulated time
 // (a scrape or agent interval), so the picker decides on values up to that old; 0 means
 // refreshed every millisecond.
+import { readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import type { Policy } from '../config/schema.js'
 import { VirtualClock } from '../devices/clock.js'
 import type { BatchEvent } from '../devices/scheduler.js'
-import { agentReply } from '../http/agent-check.js'
+import { agentReply, type AgentWeight } from '../http/agent-check.js'
 import { DecodeGate } from '../preprocess/decode-gate.js'
 import { Dispatcher, type DispatchObserver, type Dispatched } from '../router/dispatcher.js'
 import { podSignals, type PodSignals } from '../router/pod-signals.js'
@@ -36,7 +41,7 @@ import { Router } from '../router/router.js'
 import type { PreparedImage } from '../worker/protocol.js'
 import { percentiles, type Percentiles } from './engine.js'
 import type { DeviceProfile } from './profile.js'
-import { capacity, decodeCapacity, resolveScenario, type Arrivals, type DeviceRef, type HostModel, type HostSpec, type Slo, type TrafficClass } from './scenario.js'
+import { capacity, decodeCapacity, DEFAULT_SLO, PROFILES_DIR, resolveHardware, type Arrivals, type DeviceRef, type HostModel, type HostSpec, type ScenarioFile, type Slo, type TrafficClass } from './scenario.js'
 import { SimDevice } from './sim-device.js'
 import { seededRandom } from './simulated-executor.js'
 import { generate } from './workload.js'
@@ -54,11 +59,8 @@ export interface PodTypeSpec {
   devices: DeviceRef[]
 }
 
-export interface FleetScenarioFile {
-  name: string
-  description: string
-  seed?: number
-  durationS: number
+/** A fleet scenario (bench/fleet-scenarios/*.json): a scenario's traffic, arrivals and SLOs (scenario.ts), pod types instead of one machine. */
+export interface FleetScenarioFile extends Pick<ScenarioFile, 'name' | 'description' | 'seed' | 'durationS' | 'traffic' | 'arrivals' | 'slo'> {
   /** offered load as a fraction of the fleet's capacity */
   load: number
   /** the scrape / agent interval of the headline runs, ms (default 50) */
@@ -66,14 +68,11 @@ export interface FleetScenarioFile {
   /** the intervals compared (default 0, 50, 200, 1000) */
   staleness?: number[]
   pods: PodTypeSpec[]
-  traffic: TrafficClass[]
-  arrivals: Arrivals
-  slo?: Slo
   strategies?: FleetStrategy[]
   /** EPP scheduling profiles (scorer weights and picker) per policy, or one for all; default EPP_PROFILES (docker/k8s/gaie/epp-config.yaml) */
   epp?: EppProfile | Partial<EppProfiles>
-  /** HAProxy agent settings (default referenceMs 10, sharpness 2) */
-  agent?: { referenceMs: number, sharpness: number }
+  /** HAProxy agent settings (default referenceMs 10, sharpness 2, backlogFloor 0.5) */
+  agent?: AgentWeight
 }
 
 /** one EPP scheduling profile: scorer weights (predicted-finish attribute, queue-scorer, active-request-scorer) and the picker */
@@ -110,7 +109,7 @@ export interface FleetScenario {
   slo: Slo
   strategies: FleetStrategy[]
   epp: EppProfiles
-  agent: { referenceMs: number, sharpness: number }
+  agent: AgentWeight
   /** Σ over pods of their capacity, requests/s */
   capacity: number
 }
@@ -177,10 +176,16 @@ export function eppProfiles (e?: EppProfile | Partial<EppProfiles>): EppProfiles
   return { latency: { ...EPP_PROFILES.latency, ...p.latency }, throughput: { ...EPP_PROFILES.throughput, ...p.throughput }, cost: { ...EPP_PROFILES.cost, ...p.cost } }
 }
 
-export function resolveFleet (f: FleetScenarioFile, profilesDir?: string): FleetScenario {
+/** A fleet scenario file, its profiles from the profiles folder beside its own (as loadScenario). */
+export function loadFleet (file: string): FleetScenario {
+  return resolveFleet(JSON.parse(readFileSync(file, 'utf8')) as FleetScenarioFile, join(dirname(file), '..', 'profiles'))
+}
+
+export function resolveFleet (f: FleetScenarioFile, profilesDir = PROFILES_DIR): FleetScenario {
   const podTypes = f.pods.map((p) => {
-    const s = resolveScenario({ name: `${f.name}/${p.type}`, description: '', durationS: f.durationS, load: f.load, host: p.host, devices: p.devices, traffic: f.traffic, arrivals: f.arrivals }, profilesDir)
-    return { type: p.type, count: p.count, host: s.host, devices: s.devices, capacity: Math.min(capacity(s), decodeCapacity(s)) }
+    const hw = resolveHardware(`${f.name}/${p.type}`, p, f.traffic, profilesDir)
+    const mix = { ...hw, traffic: f.traffic }
+    return { type: p.type, count: p.count, host: hw.host, devices: hw.devices, capacity: Math.min(capacity(mix), decodeCapacity(mix)) }
   })
   for (const s of f.strategies ?? []) if (!(FLEET_STRATEGIES as readonly string[]).includes(s)) throw new Error(`fleet ${f.name}: unknown strategy ${s}`)
   return {
@@ -194,7 +199,7 @@ export function resolveFleet (f: FleetScenarioFile, profilesDir?: string): Fleet
     podTypes,
     traffic: f.traffic,
     arrivals: f.arrivals,
-    slo: f.slo ?? { latency: 100, throughput: 2000 },
+    slo: f.slo ?? DEFAULT_SLO,
     strategies: f.strategies ?? [...FLEET_PICKERS],
     epp: eppProfiles(f.epp),
     agent: f.agent ?? { referenceMs: 10, sharpness: 2 },
