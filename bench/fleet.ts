@@ -80,7 +80,7 @@ const md = [
   '',
   scenario.description,
   '',
-  `Fleet capacity ${Math.round(scenario.capacity)} requests/s (${scenario.podTypes.map((t) => `${t.count} ${t.type} pods × ${Math.round(t.capacity)}/s`).join(', ')}); offered ${Math.round(headline[0]!.ratePerS)}/s = ${scenario.load * 100} %. Every pod runs Switchyard's own scheduler and router; the picker in front is one of four rules (src/sim/fleet.ts).`,
+  `Fleet capacity ${Math.round(scenario.capacity)} requests/s (${scenario.podTypes.map((t) => `${t.count} ${t.type} pods × ${Math.round(t.capacity)}/s`).join(', ')}); offered ${Math.round(headline[0]!.ratePerS)}/s = ${scenario.load * 100} %. Every pod runs Switchyard's own scheduler and router; the picker in front is one of four rules (src/sim/fleet.ts), beside the oracle (the floor, below).`,
   '',
   `## Headline: ${HEADLINE_S} simulated s, gauges ${scenario.stalenessMs} ms late`,
   '',
