@@ -6,7 +6,7 @@
 //   - the agent check sets each server's weight from that replica's predicted finish, per
 //     policy (agent-send): the slow replica's latency weight ends well below the others'
 //   - latency-class requests avoid it (roundrobin over the sharp latency weights)
-//   - throughput-class requests (roundrobin over the throughput weights) still use it
+//   - throughput-class requests (leastconn over the throughput weights) still use it
 //   - /readyz is the health check: a replica that stops is taken out, the rest answer
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -47,7 +47,7 @@ const count = (answers: Array<{ replica: string, status: number }>): Record<stri
 }
 
 t.test('throughput work uses every replica, the slow one too; the agent learns it is slow', async (t) => {
-  // roundrobin over the throughput weights: the slow replica's batches teach its cost model the delay
+  // leastconn over the throughput weights: the slow replica's batches teach its cost model the delay
   const thr = await closedLoop(h.port, 90, 6, { 'x-switchyard-policy': 'throughput' }, image)
   t.ok(thr.every((a) => a.status === 200), 'every request answered 200')
   const c = count(thr)

@@ -19,8 +19,10 @@
 //                   they were at the last scrape.
 //   haproxy-agent   HAProxy with docker/haproxy/haproxy.cfg: per policy a backend whose server
 //                   weights come from each replica's agent (http/agent-check.ts) at every
-//                   agent-inter, roundrobin over them (simulated as a draw proportional to the
-//                   weights: the same shares without HAProxy's exact order)
+//                   agent-inter; latency: roundrobin over them (simulated as a draw proportional
+//                   to the weights: the same shares without HAProxy's exact order); throughput
+//                   and cost: weighted leastconn over the balancer's own in-flight count per
+//                   backend (an idle server first, else the least (in flight + 1) / weight)
 //   oracle          not a balancer: the floor. Latency-class requests go to the pod predicted
 //                   to answer first, judged on every pod's state at that moment (no scrape);
 //                   throughput-class requests as the EPP places them
@@ -261,6 +263,8 @@ interface Pod {
   active: number
   /** latency-class requests here not yet dispatched to a device (waiting for or in decoding) */
   latencyDecoding: number
+  /** throughput- and cost-class requests the picker sent here and has not seen answered */
+  bulkActive: number
 }
 
 const EMPTY_IMAGE: PreparedImage = { pixels: new Uint8Array(0), width: 0, height: 0, originalWidth: 0, originalHeight: 0 }
@@ -309,7 +313,8 @@ export function runFleet (s: FleetScenario, o: FleetRunOptions): FleetResult {
         decodeMs: classes.map((c) => t.host.decodeMs[c.model]!),
         jitter: t.host.jitter,
         active: 0,
-        latencyDecoding: 0
+        latencyDecoding: 0,
+        bulkActive: 0
       })
     }
   })
@@ -350,6 +355,7 @@ export function runFleet (s: FleetScenario, o: FleetRunOptions): FleetResult {
   // the pickers
   const random = seededRandom(s.seed * 3571 + 7)
   let turn = 0
+  let bulkTurn = 0
   const epp = o.epp ?? s.epp
   const oracleRouter = new Router('switchyard')
   const pick = (cls: number): Pod => {
@@ -362,6 +368,7 @@ export function runFleet (s: FleetScenario, o: FleetRunOptions): FleetResult {
         return b.active < a.active ? b : a
       }
       case 'haproxy-agent': {
+        if (policies[cls] !== 'latency') return leastconnPick(cls)
         const cum = weightCum[modelOf[cls]!]![policies[cls]!]
         const total = cum[P - 1]!
         if (total <= 0) return pods[Math.floor(random() * P)]!
@@ -375,6 +382,26 @@ export function runFleet (s: FleetScenario, o: FleetRunOptions): FleetResult {
       case 'oracle':
         return policies[cls] === 'latency' ? oraclePick(cls) : eppPick(cls, epp[policies[cls]!])
     }
+  }
+  /**
+   * HAProxy's weighted leastconn (the throughput and cost backends): an idle server first (key 0,
+   * whatever its weight; among several, the next in turn), else the least (in flight + 1) / weight
+   */
+  const leastconnPick = (cls: number): Pod => {
+    const policy = policies[cls]!
+    const cum = weightCum[modelOf[cls]!]![policy]
+    let best = Infinity; let chosen = -1
+    for (let k = 0; k < P; k++) {
+      const i = (bulkTurn + k) % P
+      const w = cum[i]! - (i > 0 ? cum[i - 1]! : 0)
+      if (w <= 0) continue
+      const inflight = pods[i]!.bulkActive
+      const key = inflight === 0 ? 0 : (inflight + 1) / w
+      if (key < best) { best = key; chosen = i; if (key === 0) break }
+    }
+    if (chosen < 0) return pods[Math.floor(random() * P)]!
+    if (best === 0) bulkTurn = chosen + 1
+    return pods[chosen]!
   }
   const norm = (x: number, lo: number, hi: number): number => (hi > lo ? (hi - x) / (hi - lo) : 1)
   /** the EPP's scheduling profile: scorers min-max normalised over the candidates, weighted, summed; then the picker */
@@ -439,7 +466,9 @@ export function runFleet (s: FleetScenario, o: FleetRunOptions): FleetResult {
   const finishReq = (i: number, ok: boolean): void => {
     outcome[i] = ok ? ANSWERED : REFUSED
     if (ok) latency[i] = clock.now() - w.at[i]!
-    pods[podOf[i]!]!.active--
+    const p = pods[podOf[i]!]!
+    p.active--
+    if (policies[w.cls[i]!] !== 'latency') p.bulkActive--
     pending--
   }
   const arrive = (i: number): void => {
@@ -448,6 +477,7 @@ export function runFleet (s: FleetScenario, o: FleetRunOptions): FleetResult {
     const pod = pick(k)
     podOf[i] = pod.index
     pod.active++
+    if (c.policy !== 'latency') pod.bulkActive++
     pending++
     const opts = { policy: c.policy, deadline: w.at[i]! + c.deadlineMs }
     try {
