@@ -7,7 +7,9 @@
 // a mixed load for BENCH_HAPROXY_SECONDS — latency-class requests open loop at a fixed rate,
 // throughput-class requests closed loop at a fixed concurrency — after a short warm-up.
 // Reported: latency-class p50/p99 (ms, send to answer, through HAProxy), throughput-class
-// goodput (200 answers per second), and where each class went.
+// goodput (200 answers per second), where each class went, and agent / baseline per round (the
+// same round: the same machine load, as near as a shared machine allows).
+//   BENCH_HAPROXY_FROM=bench/results/haproxy.json npm run bench:haproxy   re-renders the table only
 import { readFileSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { join } from 'node:path'
@@ -15,12 +17,13 @@ import { closedLoop, haproxyConfig, openLoop, SHARED, startHaproxy, startReplica
 import { REPO, table } from './harness.js'
 
 const SECONDS = Number(process.env.BENCH_HAPROXY_SECONDS ?? 20)
-const ROUNDS = Number(process.env.BENCH_HAPROXY_ROUNDS ?? 2)
+const ROUNDS = Number(process.env.BENCH_HAPROXY_ROUNDS ?? 4)
 const SLOW_MS = 40
 const LATENCY_RATE = Number(process.env.BENCH_HAPROXY_LATENCY_RATE ?? 4)
 const BULK_CONNECTIONS = Number(process.env.BENCH_HAPROXY_BULK ?? 6)
 const BALANCINGS: Balancing[] = ['roundrobin', 'leastconn', 'agent']
 const image = readFileSync(join(SHARED, 'images', 'dog.jpg'))
+class Skip extends Error {}
 
 function pct (xs: number[], q: number): number {
   if (xs.length === 0) return NaN
@@ -33,10 +36,13 @@ const share = (as: Answer[]): Record<string, number> => {
   return out
 }
 
+type Run = { balancing: Balancing, round: number, latency: { n: number, ok: number, p50: number, p99: number, byReplica: Record<string, number> }, throughput: { ok: number, goodputPerS: number, p50: number, byReplica: Record<string, number> } }
+const from = process.env.BENCH_HAPROXY_FROM
+const runs: Run[] = from !== undefined ? (JSON.parse(readFileSync(from, 'utf8')) as { runs: Run[] }).runs : []
 const tmp = tempDir()
-const replicas = await startReplicas([{}, {}, { slowMs: SLOW_MS }], tmp.dir)
-const runs: Array<{ balancing: Balancing, round: number, latency: { n: number, ok: number, p50: number, p99: number, byReplica: Record<string, number> }, throughput: { ok: number, goodputPerS: number, p50: number, byReplica: Record<string, number> } }> = []
+const replicas = from !== undefined ? [] : await startReplicas([{}, {}, { slowMs: SLOW_MS }], tmp.dir)
 try {
+  if (from !== undefined) throw new Skip()
   for (let round = 1; round <= ROUNDS; round++) {
     for (const balancing of BALANCINGS) {
       const h = await startHaproxy(haproxyConfig(balancing), replicas, tmp.dir)
@@ -61,10 +67,13 @@ try {
       }
     }
   }
+} catch (e) {
+  if (!(e instanceof Skip)) throw e
 } finally {
   await stopReplicas(replicas)
   tmp.remove()
 }
+const rounds = Math.max(...runs.map((r) => r.round))
 
 // pooled over rounds: every latency answer of a configuration, every throughput answer
 const pooled = BALANCINGS.map((b) => {
@@ -74,12 +83,17 @@ const pooled = BALANCINGS.map((b) => {
 const of = (b: Balancing) => pooled.find((p) => p.balancing === b)!
 const ratioRr = Math.round(of('agent').latencyP99 / of('roundrobin').latencyP99 * 100) / 100
 const ratioLc = Math.round(of('agent').latencyP99 / of('leastconn').latencyP99 * 100) / 100
+const r2 = (x: number): number => Math.round(x * 100) / 100
+const perRound = Array.from({ length: rounds }, (_, i) => {
+  const at = (b: Balancing): Run => runs.find((r) => r.round === i + 1 && r.balancing === b)!
+  return { round: i + 1, rr: r2(at('agent').latency.p99 / at('roundrobin').latency.p99), lc: r2(at('agent').latency.p99 / at('leastconn').latency.p99), goodput: r2(at('agent').throughput.goodputPerS / at('roundrobin').throughput.goodputPerS) }
+})
 const machine = { cpus: cpus().length, model: cpus()[0]?.model, node: process.version }
 const md = [
   `# HAProxy in front of three replicas, one slowed — ${new Date().toISOString().slice(0, 10)}, ${machine.cpus} × ${machine.model}, Node ${machine.node}`,
   '',
   'Command: `npm run bench:haproxy` (Debian\'s haproxy 2.6; three `node dist/main.js` replicas on loopback, each one CPU device, one worker, one intra-op thread; replica sy3 with `SWITCHYARD_FAULTS=[{"device":"cpu","mode":"slow","delayMs":40}]`). ' +
-    `Per configuration and round: ${LATENCY_RATE} latency-class requests/s open loop plus ${BULK_CONNECTIONS} throughput-class connections closed loop, ${SECONDS} s after a 3 s warm-up; configurations interleaved over ${ROUNDS} rounds on the same replicas. The machine has 2 cores shared with other jobs: the three replicas, HAProxy and the client compete for them, so absolute times are noisy; compare within this run.`,
+    `Per configuration and round: ${LATENCY_RATE} latency-class requests/s open loop plus ${BULK_CONNECTIONS} throughput-class connections closed loop, ${SECONDS} s after a 3 s warm-up; configurations interleaved over ${rounds} rounds on the same replicas. The machine has 2 cores shared with other jobs: the three replicas, HAProxy and the client compete for them, so absolute times are noisy; compare within this run.`,
   '',
   table(runs.map((r) => ({
     round: r.round,
@@ -94,8 +108,10 @@ const md = [
   '',
   `Worst latency-class p99 over the rounds: agent weights ${of('agent').latencyP99} ms, roundrobin ${of('roundrobin').latencyP99} ms, leastconn ${of('leastconn').latencyP99} ms — agent / roundrobin = ${ratioRr} (target ≤ 0.7), agent / leastconn = ${ratioLc} (target ≤ 1). ` +
     `Mean throughput-class goodput: agent ${of('agent').goodput}/s, roundrobin ${of('roundrobin').goodput}/s, leastconn ${of('leastconn').goodput}/s.`,
+  '',
+  `Same round, agent weights over the baselines: latency p99 / roundrobin ${perRound.map((p) => p.rr).join(', ')}; / leastconn ${perRound.map((p) => p.lc).join(', ')}; throughput goodput / roundrobin ${perRound.map((p) => p.goodput).join(', ')} (rounds 1–${rounds}).`,
   ''
 ].join('\n')
 process.stdout.write(md + '\n')
 writeFileSync(join(REPO, 'bench/results/haproxy.md'), md)
-writeFileSync(join(REPO, 'bench/results/haproxy.json'), JSON.stringify({ machine, seconds: SECONDS, rounds: ROUNDS, latencyRate: LATENCY_RATE, bulkConnections: BULK_CONNECTIONS, slowMs: SLOW_MS, runs, pooled, ratios: { agentOverRoundrobin: ratioRr, agentOverLeastconn: ratioLc } }, null, 2))
+if (from === undefined) writeFileSync(join(REPO, 'bench/results/haproxy.json'), JSON.stringify({ machine, seconds: SECONDS, rounds, latencyRate: LATENCY_RATE, bulkConnections: BULK_CONNECTIONS, slowMs: SLOW_MS, runs, pooled, ratios: { agentOverRoundrobin: ratioRr, agentOverLeastconn: ratioLc, perRound } }, null, 2))

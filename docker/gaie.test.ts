@@ -5,8 +5,9 @@
 //   - the pieces fit: pool selector ↔ both Deployments, pool → EPP Service, route → pool, one
 //     HPA per Deployment on a Switchyard gauge, EPP → its ConfigMap and pool
 //   - the EPP configuration passes the llm-d-router config schema; every reference resolves; one
-//     profile per policy, each scoring its own predicted-finish attribute with the queue scorer
-//     beside it; the header-profile handler reads X-Switchyard-Policy with latency as default
+//     profile per policy, each scoring its own predicted-finish attribute beside the EPP's
+//     in-flight count (and the queue scorer, but for latency); the fleet simulator's EPP runs the
+//     same profiles; the header-profile handler reads X-Switchyard-Policy with latency as default
 //   - against a live server: every metric the EPP maps (and the HPA's adapter rule) exists as
 //     exactly one series, and the values move under load
 import { readFileSync } from 'node:fs'
@@ -20,6 +21,7 @@ import { Deployment } from 'kubernetes-models/apps/v1'
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2'
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1'
 import { Role, RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1'
+import { EPP_PROFILES, eppProfilesFromConfig } from '../src/sim/fleet.js'
 import { startServer, SHARED_IMAGES } from '../src/test-support/server.js'
 import { readText, repoPath, run, which, yamlDocuments } from './support.js'
 
@@ -135,9 +137,14 @@ t.test('the EPP configuration: schema, references, one profile per policy', asyn
     const own = scorers.find((x: any) => x.plugin.type === 'endpoint-attribute-scorer')
     t.equal(own?.plugin.parameters.attributeKey, finishKey[profile.name], `${profile.name}: scores its own prediction`)
     t.equal(own?.plugin.parameters.algorithm.type, 'linear_lower_is_better')
-    t.ok(scorers.some((x: any) => x.plugin.type === 'queue-scorer'), `${profile.name}: the queue scorer beside it`)
+    // the queued-requests gauge counts bulk work, which latency requests jump
+    t.equal(scorers.some((x: any) => x.plugin.type === 'queue-scorer'), profile.name !== 'latency', `${profile.name}: ${profile.name === 'latency' ? 'no' : 'the'} queue scorer beside it`)
+    t.ok(scorers.some((x: any) => x.plugin.type === 'active-request-scorer'), `${profile.name}: the EPP's own in-flight count, never stale`)
     t.ok(scorers.every((x: any) => typeof x.weight === 'number' && x.weight > 0), 'every scorer weighted')
   }
+  const latencyRange = pluginNamed('finish-latency').parameters.algorithm.normalization?.fixedRange
+  t.ok(latencyRange !== undefined && latencyRange.min < latencyRange.max, 'latency: the finish gauge over a fixed range (seconds), so every pod good enough ties and the in-flight count spreads them')
+  t.same(eppProfilesFromConfig(eppConfig), EPP_PROFILES, 'the fleet simulator runs exactly these profiles (src/sim/fleet.ts)')
   const attributes = new Set(extractor.customMetrics.map((m: any) => m.attributeKey))
   for (const key of Object.values(finishKey)) t.ok(attributes.has(key), `${key} is extracted`)
 })

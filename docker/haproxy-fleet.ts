@@ -41,7 +41,7 @@ export async function startReplicas (specs: readonly ReplicaSpec[], dir: string)
       server: { host: '127.0.0.1', port, logLevel: 'warn', shutdownDelayMs: 0 },
       models: { localDir: join(SHARED, 'models'), download: false, enabled: ['mobilenetv2', 'yolox-nano'] },
       routing: { calibrationRuns: 1 },
-      agent: { host: '127.0.0.1', port: agentPort, referenceMs: 50, sharpness: 3 },
+      agent: { host: '127.0.0.1', port: agentPort, referenceMs: 30, sharpness: 2 },
       devices: [{ id: 'cpu', kind: 'cpu', required: true, workers: 1, intraOpThreads: 1, maxBatchSize: 8, maxQueue: 128, batchDelayMs: { latency: 0, throughput: 5 } }]
     }))
     const slowMs = spec.slowMs ?? 0

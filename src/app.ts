@@ -251,6 +251,7 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
           port: config.agent.port,
           referenceMs: config.agent.referenceMs,
           sharpness: config.agent.sharpness,
+          backlogFloor: config.agent.backlogFloor,
           defaultModel: config.routes.classify,
           signals: pod,
           capacity: (model) => {

@@ -92,8 +92,9 @@ export const ConfigSchema = Type.Object({
   agent: Type.Object({
     port: Type.Union([Type.Integer({ minimum: 0, maximum: 65535 }), Type.Null()], { default: null, description: 'TCP port of the HAProxy agent-check endpoint (src/http/agent-check.ts): answers `up NN% maxconn:N` from the predicted finish; null: off' }),
     host: Type.String({ default: '0.0.0.0' }),
-    referenceMs: Type.Number({ exclusiveMinimum: 0, default: 10, description: 'predicted finish (ms) reported as weight 100 %; the weight is 100 × (referenceMs / finish)^k, between 1 and 256 % (k: sharpness for latency, 1 for throughput and cost)' }),
-    sharpness: Type.Number({ minimum: 0.5, maximum: 4, default: 2, description: 'exponent of the latency weight: 2 gives a replica predicted to finish twice as late a quarter of the latency work' })
+    referenceMs: Type.Number({ exclusiveMinimum: 0, default: 10, description: 'predicted service time (ms) of a one-image request reported as weight 100 %; the weight is 100 × (referenceMs / service)^k × backlog, between 1 and 256 % (k: sharpness for latency, 1 for throughput and cost)' }),
+    sharpness: Type.Number({ minimum: 0.5, maximum: 4, default: 2, description: 'exponent of the latency weight: 2 gives a replica twice as slow per image a quarter of the latency work' }),
+    backlogFloor: Type.Number({ minimum: 0.01, maximum: 1, default: 0.5, description: 'the least the backlog factor (service / predicted finish) may be: how far a queue may lower a replica\'s weight between two agent polls' })
   }, { additionalProperties: false, default: {} }),
   models: Type.Object({
     repository: Type.String({ default: 'models', description: 'directory of <model>/model.json configs (or <model>/<version>/model.json, served by modelRepository.versionPolicy), relative to the project root' }),

@@ -8,12 +8,16 @@ import { loadConfig } from '../config/load-config.js'
 import { join } from 'node:path'
 import { agentReply, parseAgentQuestion } from './agent-check.js'
 
-function signals (finish: Partial<Record<'latency' | 'throughput' | 'cost', number>>): PodSignals {
+type P = Partial<Record<'latency' | 'throughput' | 'cost', number>>
+/** a replica's signals for model m: predicted finish and wait per policy, time per image (default: finish − wait) */
+function signals (finish: P, wait: P = {}, image: P = {}): PodSignals {
   const f = { latency: UNAVAILABLE_MS, throughput: UNAVAILABLE_MS, cost: UNAVAILABLE_MS, ...finish }
-  return { queued: 0, running: 0, liveWorkers: 1, busyWorkers: 0, freeBatchSlots: 1, utilisation: 0, finishMs: new Map([['m', f]]), waitMs: new Map([['m', f]]), costPerImage: new Map() }
+  const w = { latency: 0, throughput: 0, cost: 0, ...wait }
+  const i = { latency: f.latency - w.latency, throughput: f.throughput - w.throughput, cost: f.cost - w.cost, ...image }
+  return { queued: 0, running: 0, liveWorkers: 1, busyWorkers: 0, freeBatchSlots: 1, utilisation: 0, finishMs: new Map([['m', f]]), waitMs: new Map([['m', w]]), costPerImage: new Map(), imageMs: new Map([['m', i]]) }
 }
 
-t.test('the weight is 100 % × (referenceMs / predicted finish)^k (sharpness for latency, 1 otherwise), within HAProxy\'s 1 … 256 %', async (t) => {
+t.test('idle, the weight is 100 % × (referenceMs / time per image)^k (sharpness for latency, 1 otherwise), within HAProxy\'s 1 … 256 %', async (t) => {
   const linear = { referenceMs: 10, sharpness: 1 }
   const squared = { referenceMs: 10, sharpness: 2 }
   t.equal(agentReply(signals({ latency: 10 }), 'latency', 'm', squared, 40, false), 'up ready 100% maxconn:40\n')
@@ -25,6 +29,21 @@ t.test('the weight is 100 % × (referenceMs / predicted finish)^k (sharpness for
   t.equal(agentReply(signals({}), 'latency', 'm', squared, 40, false), 'down\n', 'no healthy device serves the model')
   t.equal(agentReply(signals({ latency: 10 }), 'latency', 'other', squared, 40, false), 'down\n', 'an unknown model')
   t.equal(agentReply(signals({ latency: 10 }), 'latency', 'm', squared, 40, true), 'drain\n', 'shutting down: weight 0, connections finish')
+})
+
+t.test('a backlog lowers the weight by at most backlogFloor: speed sets the shares, a queue only tilts them', async (t) => {
+  const w = { referenceMs: 10, sharpness: 2 }
+  // service 10 ms; 10 ms of wait ahead: finish 20 ms, backlog factor 1/2
+  t.equal(agentReply(signals({ latency: 20 }, { latency: 10 }), 'latency', 'm', w, 40, false), 'up ready 50% maxconn:40\n', 'a wait as long as the service: half')
+  // a batch just started: 200 ms to wait. The finish alone would give (10/210)^2 → 1 %, and the
+  // replica would get nothing until the next poll while its batch ends in the meantime
+  t.equal(agentReply(signals({ latency: 210 }, { latency: 200 }), 'latency', 'm', w, 40, false), 'up ready 50% maxconn:40\n', 'a long wait: still half, never less')
+  t.equal(agentReply(signals({ latency: 210 }, { latency: 200 }), 'latency', 'm', { ...w, backlogFloor: 0.1 }, 40, false), 'up ready 10% maxconn:40\n', 'agent.backlogFloor sets how far')
+  // a replica three times slower per image (its injected delay is in its service time) stays far below
+  t.equal(agentReply(signals({ latency: 30 }), 'latency', 'm', w, 40, false), 'up ready 11% maxconn:40\n', 'a slower device: (1/3)^2 whatever its queue')
+  // throughput: the replica's capacity sets the weight (5 ms an image: every worker on full
+  // batches), whatever one queued request's batch would take; 40 ms service of 90 finish: 0.5
+  t.equal(agentReply(signals({ throughput: 90 }, { throughput: 50 }, { throughput: 5 }), 'throughput', 'm', w, 40, false), 'up ready 100% maxconn:40\n', 'throughput: 10/5 × max(0.5, 40/90)')
 })
 
 t.test('the agent-send line names the policy and model, both optional', async (t) => {

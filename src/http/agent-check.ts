@@ -5,13 +5,23 @@
 // configured weight; `drain` (shutting down) keeps it in the pool at weight 0; `down` (no
 // healthy device serves the model) takes it out.
 //
-// The weight is the router's own prediction: 100 × (referenceMs / finish)^k, finish being
-// the predicted finish of a reference request (one image, router/pod-signals.ts) for the policy
-// and model the agent was asked about (`agent-send "latency\n"`, or `"throughput mobilenetv2\n"`;
-// default: latency, the classify route's model), between 1 and 256 %. k is agent.sharpness for
-// the latency policy (default 2: a replica predicted to finish twice as late gets a quarter of
-// the latency work) and 1 for throughput and cost, whose work should spread by capacity.
-// Backlog counts in the finish, so weights even out as queues grow.
+// The weight is the replica's speed for that class of work, from the router's own prediction
+// (router/pod-signals.ts) for the policy and model the agent was asked about (`agent-send
+// "latency\n"`, or `"throughput mobilenetv2\n"`; default: latency, the classify route's model):
+// 100 × (referenceMs / per-image time)^k × backlog, between 1 and 256 %.
+//   - per-image time (PodSignals.imageMs): for latency t(1) on the device the router picks (a
+//     latency request runs alone), k = agent.sharpness (default 2: a replica twice as slow per
+//     image gets a quarter of the latency work); for throughput and cost one over the replica's
+//     capacity (every bulk-taking worker running full batches), k = 1, so bulk work spreads in
+//     proportion to capacity. Both move only as the cost models do.
+//   - backlog = the reference request's service / its predicted finish (what is queued ahead
+//     makes it smaller), never below agent.backlogFloor (default 0.5): a queue ahead lowers the
+//     weight, by at most half.
+// The bounded swing is the point. HAProxy applies a weight until the next poll (agent-inter), and
+// roundrobin over weights that follow the instantaneous finish (a batch just started: weight
+// 1 %; just ended: 256 %) sends a whole poll interval's requests to whichever replica happened to
+// be idle at the last poll — the herding bench/results/haproxy.md showed (56 of 60 latency
+// requests on one replica). Speed sets the shares; the backlog only tilts them.
 import { createServer, type Server, type Socket } from 'node:net'
 import type { Policy } from '../config/schema.js'
 import { UNAVAILABLE_MS, type PodSignals } from '../router/pod-signals.js'
@@ -21,6 +31,7 @@ export interface AgentOptions {
   port: number
   referenceMs: number
   sharpness: number
+  backlogFloor?: number
   defaultModel: string
   signals: () => PodSignals
   /** per model: the most requests the replica would accept now (maxconn) */
@@ -32,13 +43,22 @@ const POLICIES: ReadonlySet<string> = new Set(['latency', 'throughput', 'cost'])
 /** how long the agent waits for HAProxy's agent-send line before answering for the default */
 const READ_MS = 25
 
+/** how far a replica's backlog may lower its weight by default (agent.backlogFloor) */
+export const BACKLOG_FLOOR = 0.5
+
+export interface AgentWeight { referenceMs: number, sharpness: number, backlogFloor?: number }
+
 /** The reply line for one question; pure (tested without sockets). */
-export function agentReply (s: PodSignals, policy: Policy, model: string, weight: { referenceMs: number, sharpness: number }, capacity: number, shuttingDown: boolean): string {
+export function agentReply (s: PodSignals, policy: Policy, model: string, weight: AgentWeight, capacity: number, shuttingDown: boolean): string {
   if (shuttingDown) return 'drain\n'
   const finish = s.finishMs.get(model)?.[policy] ?? UNAVAILABLE_MS
   if (finish >= UNAVAILABLE_MS) return 'down\n'
+  const wait = Math.min(finish, s.waitMs.get(model)?.[policy] ?? 0)
+  const service = Math.max(finish - wait, 1e-3)
+  const image = Math.max(Math.min(s.imageMs.get(model)?.[policy] ?? service, UNAVAILABLE_MS), 1e-3)
   const k = policy === 'latency' ? weight.sharpness : 1
-  const pct = Math.max(1, Math.min(256, Math.round(100 * (weight.referenceMs / Math.max(finish, 1e-3)) ** k)))
+  const backlog = Math.max(weight.backlogFloor ?? BACKLOG_FLOOR, service / Math.max(finish, 1e-3))
+  const pct = Math.max(1, Math.min(256, Math.round(100 * (weight.referenceMs / image) ** k * backlog)))
   return `up ready ${pct}% maxconn:${Math.max(1, capacity)}\n`
 }
 

@@ -41,6 +41,22 @@ t.test('an idle pod: nothing queued or running, every worker free, the router\'s
   t.ok(close(s.finishMs.get('n')!.latency, 4), 'a model only the CPU serves: its t(1)')
 })
 
+t.test('time per image, the replica\'s speed per class: t(1) alone for latency, one over its capacity for bulk', async (t) => {
+  const clock = new VirtualClock(0)
+  const devices = [new SimDevice(cpu, clock, seededRandom(1)), new SimDevice(gpu, clock, seededRandom(2))]
+  const s = podSignals(devices, ['m', 'n'], clock.now())
+  t.ok(close(s.imageMs.get('m')!.latency, 4.5), 'latency: t(1) on the device the router picks (the GPU)')
+  // capacity: the CPU's two workers on batches of 4 (t(4) = 2 + 40 ms), the GPU's one on 16 (4 + 8 ms)
+  const perMs = 2 * 4 / 42 + 16 / 12
+  t.ok(close(s.imageMs.get('m')!.throughput, 1 / perMs), 'throughput: every bulk-taking worker on full batches')
+  t.equal(s.imageMs.get('m')!.cost, s.imageMs.get('m')!.throughput, 'cost: the same capacity')
+  t.ok(close(s.imageMs.get('n')!.throughput, 1 / (2 * 4 / 13)), 'a model only the CPU serves: its capacity alone')
+  // a queue changes the finish, not the speed
+  for (let i = 0; i < 3; i++) devices[0]!.enqueue('m', item(clock, 'throughput'))
+  const busy = podSignals(devices, ['m', 'n'], clock.now())
+  t.same(busy.imageMs.get('m'), s.imageMs.get('m'), 'the same while work queues')
+})
+
 t.test('under load: queued and running summed over devices and models, waits grow', async (t) => {
   const clock = new VirtualClock(0)
   const devices = [new SimDevice(cpu, clock, seededRandom(1)), new SimDevice(gpu, clock, seededRandom(2))]

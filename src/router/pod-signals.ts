@@ -33,6 +33,14 @@ export interface PodSignals {
   waitMs: Map<string, Record<Policy, number>>
   /** per model: predicted cost of one image under the cost policy (configured currency; 0: no price) */
   costPerImage: Map<string, number>
+  /**
+   * per model, per policy: the replica's own time per image, ms, its speed for that class of
+   * work (the HAProxy agent's weight): for latency t(1) on the device the router picks (a latency
+   * request runs alone); for throughput and cost 1 / its capacity, Σ over healthy devices of
+   * bulk-taking workers × B / t(B) (bulk runs in full batches on every device)
+   * (UNAVAILABLE_MS: none)
+   */
+  imageMs: Map<string, Record<Policy, number>>
 }
 
 const router = new Router('switchyard')
@@ -54,7 +62,18 @@ export function podSignals (devices: ReadonlyArray<DeviceView & { config?: Price
   const finishMs = new Map<string, Record<Policy, number>>()
   const waitMs = new Map<string, Record<Policy, number>>()
   const costPerImage = new Map<string, number>()
+  const imageMs = new Map<string, Record<Policy, number>>()
   for (const model of models) {
+    let perMs = 0
+    for (const d of devices) {
+      const lane = d.lanes.get(model)
+      if (!d.healthy || !lane) continue
+      let takers = 0
+      for (const w of d.workers) if (w.alive && w.takesThroughput) takers++
+      perMs += takers * lane.maxBatchSize / Math.max(lane.cost.predict(lane.maxBatchSize), 1e-6)
+    }
+    const bulk = perMs > 0 ? 1 / perMs : UNAVAILABLE_MS
+    const im = { latency: UNAVAILABLE_MS, throughput: bulk, cost: bulk }
     const f = { latency: UNAVAILABLE_MS, throughput: UNAVAILABLE_MS, cost: UNAVAILABLE_MS }
     const w = { latency: UNAVAILABLE_MS, throughput: UNAVAILABLE_MS, cost: UNAVAILABLE_MS }
     let cost = 0
@@ -69,13 +88,15 @@ export function podSignals (devices: ReadonlyArray<DeviceView & { config?: Price
       const d = devices.find((x) => x.id === r.device)!
       const lane = d.lanes.get(model)!
       w[policy] = Math.max(0, r.predictedMs - serviceOf(lane, policy))
+      if (policy === 'latency') im.latency = lane.cost.predict(1)
       if (policy === 'cost') cost = costPerInference(d.config, lane, 'cost')
     }
     finishMs.set(model, f)
     waitMs.set(model, w)
     costPerImage.set(model, cost)
+    imageMs.set(model, im)
   }
-  return { queued, running, liveWorkers: live, busyWorkers: busy, freeBatchSlots: live - busy, utilisation: live > 0 ? busy / live : 1, finishMs, waitMs, costPerImage }
+  return { queued, running, liveWorkers: live, busyWorkers: busy, freeBatchSlots: live - busy, utilisation: live > 0 ? busy / live : 1, finishMs, waitMs, costPerImage, imageMs }
 }
 
 /** the service part of a reference request's predicted finish (router.ts, k = 1) */

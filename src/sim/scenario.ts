@@ -147,6 +147,43 @@ export function loadScenario (file: string): Scenario {
 
 export function resolveScenario (f: ScenarioFile, profilesDir = PROFILES_DIR): Scenario {
   const bad = (msg: string): never => { throw new Error(`scenario ${f.name}: ${msg}`) }
+  const { host, devices, sources } = resolveHardware(f.name, f, f.traffic, profilesDir)
+  for (const s of f.strategies ?? []) if (!STRATEGIES.includes(s)) bad(`unknown strategy ${s}`)
+  for (const e of f.events ?? []) if (!devices.some((d) => d.id === e.device)) bad(`event names unknown device ${e.device}`)
+  return {
+    name: f.name,
+    description: f.description,
+    seed: f.seed ?? 1,
+    durationS: f.durationS,
+    load: f.load,
+    sweep: f.sweep ?? DEFAULT_SWEEP,
+    sweepS: f.sweepS ?? Math.min(f.durationS, 120),
+    host,
+    devices,
+    sources,
+    traffic: f.traffic,
+    arrivals: f.arrivals,
+    events: f.events ?? [],
+    slo: f.slo ?? DEFAULT_SLO,
+    strategies: f.strategies ?? STRATEGIES.filter((st) => st !== 'late-binding' && st !== 'early-binding') // an alias and the old rule, not baselines: named to be run
+  }
+}
+
+/** What one machine is: its devices, from their profiles, and the host that decodes (a scenario's, or a fleet's pod type's). */
+export interface Hardware {
+  host: HostModel
+  devices: DeviceProfile[]
+  /** per device id: where its numbers come from */
+  sources: Record<string, string>
+}
+
+/**
+ * The one reading of a machine's `host` and `devices` against their profiles, checked against
+ * the traffic it serves (shares summing to 1, a decode cost and a device for every model); used
+ * by resolveScenario and by the fleet simulator for each pod type (sim/fleet.ts).
+ */
+export function resolveHardware (name: string, f: { host: HostSpec, devices: readonly DeviceRef[] }, traffic: readonly TrafficClass[], profilesDir = PROFILES_DIR): Hardware {
+  const bad = (msg: string): never => { throw new Error(`scenario ${name}: ${msg}`) }
   const sources: Record<string, string> = {}
   const devices: DeviceProfile[] = f.devices.map((ref) => {
     const p = loadProfile(profilePath(ref.profile, profilesDir))
@@ -176,31 +213,13 @@ export function resolveScenario (f: ScenarioFile, profilesDir = PROFILES_DIR): S
     source: `${hp.name}: ${hp.source}`
   }
   let share = 0
-  for (const c of f.traffic) {
+  for (const c of traffic) {
     share += c.share
     if (host.decodeMs[c.model] === undefined) bad(`host profile ${hp.name} has no decode cost for ${c.model}`)
     if (!devices.some((d) => d.models[c.model] !== undefined)) bad(`no device serves ${c.model}`)
   }
   if (Math.abs(share - 1) > 1e-6) bad(`traffic shares sum to ${share}, not 1`)
-  for (const s of f.strategies ?? []) if (!STRATEGIES.includes(s)) bad(`unknown strategy ${s}`)
-  for (const e of f.events ?? []) if (!devices.some((d) => d.id === e.device)) bad(`event names unknown device ${e.device}`)
-  return {
-    name: f.name,
-    description: f.description,
-    seed: f.seed ?? 1,
-    durationS: f.durationS,
-    load: f.load,
-    sweep: f.sweep ?? DEFAULT_SWEEP,
-    sweepS: f.sweepS ?? Math.min(f.durationS, 120),
-    host,
-    devices,
-    sources,
-    traffic: f.traffic,
-    arrivals: f.arrivals,
-    events: f.events ?? [],
-    slo: f.slo ?? DEFAULT_SLO,
-    strategies: f.strategies ?? STRATEGIES.filter((st) => st !== 'late-binding' && st !== 'early-binding') // an alias and the old rule, not baselines: named to be run
-  }
+  return { host, devices, sources }
 }
 
 /** Workers of a device that take throughput-class work (reserved latency workers capped at workers − 1). */
