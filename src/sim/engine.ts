@@ -132,8 +132,9 @@ export function runScenario (s: Scenario, o: RunOptions, workload?: Workload): R
   const sharedQueues = o.strategy === 'shared-queue'
     ? new Map(s.traffic.map((c) => [c.model, new RequestQueue()]))
     : undefined
+  // per model variant, the late-binding pool: filled as the devices add their lanes (lane-settings.ts)
   const pools = o.strategy === 'switchyard' || o.strategy === 'late-binding'
-    ? new Map(s.traffic.map((c) => [c.model, new RequestQueue()]))
+    ? new Map<string, RequestQueue>()
     : undefined
   // one pool of cores for decoding, each request's fixed cost and the CPU devices' batches,
   // where the scenario says they share the host (fidelity); else decoding has slots of its own
