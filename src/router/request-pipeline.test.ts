@@ -108,3 +108,51 @@ t.test('a decoder that finds nothing to dispatch answers null and frees its slot
   clock.advance(100)
   t.equal(after[0]?.err, null, 'the slot was free again')
 })
+
+t.test('a request whose items are prepared each on its own (/v2): an image per slot, a tensor without one, then placed together', async (t) => {
+  const { clock, pipeline, gate } = setup({ slots: 2 })
+  const calls = { n: 0 }
+  const out: Array<{ err: Error | null, answer?: { items: Array<{ batchSize: number }>, decodeMs: number[] } | undefined }> = []
+  pipeline.decodeEachAndDispatch({
+    model: 'm',
+    opts: { policy: 'latency', deadline: 1000 },
+    params: {},
+    items: [
+      { gated: true, decode: decoder(clock, 4, IMAGE, calls) },
+      { gated: false, decode: (done) => done(null, IMAGE) },
+      { gated: true, decode: decoder(clock, 6, IMAGE, calls) }
+    ]
+  }, (err, answer) => out.push({ err, answer }))
+  t.equal(gate.waiting, 0, 'two images, two slots: both decode at once')
+  clock.advance(100)
+  t.equal(calls.n, 2)
+  t.equal(out.length, 1)
+  t.same(out[0]!.answer!.decodeMs, [4, 0, 6], 'each image\'s own decode time; none for the tensor')
+  t.same(out[0]!.answer!.items.map((it) => it.batchSize), [3, 3, 3], 'placed together once the last is decoded')
+})
+
+t.test('items prepared each on their own: every item settles, then the first error by index; nothing is dispatched', async (t) => {
+  const { clock, pipeline, refused, device } = setup({ slots: 1, maxWaiting: 1 })
+  const calls = { n: 0 }
+  const out: Array<{ err: Error | null }> = []
+  let batches = 0
+  device.on('batch', () => { batches++ })
+  pipeline.decodeEachAndDispatch({
+    model: 'm',
+    opts: { policy: 'throughput', deadline: 10_000 },
+    params: {},
+    items: [
+      { gated: true, decode: decoder(clock, 5, IMAGE, calls) }, // decodes
+      { gated: false, decode: (done) => done(new Error('element 1 is empty')) },
+      { gated: true, decode: decoder(clock, 5, IMAGE, calls) }, // waits for the slot
+      { gated: true, decode: decoder(clock, 5, IMAGE, calls) } // refused: one already waits
+    ]
+  }, (err) => out.push({ err }))
+  t.same(refused, ['decode-queue-full'])
+  t.equal(out.length, 0, 'not answered while items still decode')
+  clock.advance(100)
+  t.equal(calls.n, 2, 'the accepted images were decoded')
+  t.equal(out.length, 1)
+  t.match(out[0]!.err, { message: 'element 1 is empty' }, 'the first error by index')
+  t.equal(batches, 0, 'nothing ran')
+})

@@ -10,7 +10,8 @@
 // or a multi-item /v2 request is.
 //
 // Per-request state lives in preallocated typed arrays; the only per-request allocations are
-// the ones the server's own code makes (the queued item, its callbacks).
+// the pipeline request with its decoder, and what the server's own code makes (the queued
+// item, its callbacks).
 import type { Policy } from '../config/schema.js'
 import { VirtualClock } from '../devices/clock.js'
 import { QueueBudget } from '../devices/queue-budget.js'
