@@ -12,7 +12,8 @@ import { realClock, type Clock } from './clock.js'
 import type { Executor } from './executor.js'
 import { faultProblem, toFault, type Fault, type FaultMode } from './faults.js'
 import { ProcessHandle } from './process-handle.js'
-import { RequestQueue } from './request-queue.js'
+import { laneSettings } from './lane-settings.js'
+import type { RequestQueue } from './request-queue.js'
 import type { Log } from '../util/log.js'
 import { DEFAULT_START_TIMEOUT_MS, Scheduler } from './scheduler.js'
 import { WorkerHandle } from './worker-handle.js'
@@ -231,12 +232,7 @@ export class Device extends Scheduler {
       : Promise.reject(new Error('this worker cannot load models'))
     let report: ModelReport
     try {
-      ({ report } = await this.openLane(model.name, (r) => ({
-        maxBatchSize: r.maxBatchSize,
-        delayMs: { ...this.config.batchDelayMs, ...this.config.perModel[model.name.split('@')[0]!]?.batchDelayMs },
-        maxQueue: this.config.maxQueue,
-        report: r
-      }), load))
+      ({ report } = await this.openLane(model.name, (r) => laneSettings(this.config, r, { perModelKey: model.name.split('@')[0]! }), load))
     } catch (err) {
       throw new Error(firstLine((err as Error).message))
     }
@@ -256,20 +252,7 @@ export class Device extends Scheduler {
 
   private createLanes (reports: ModelReport[]): void {
     for (const report of reports) {
-      const per = this.config.perModel[report.name]
-      const queue = this.opts.sharedQueues?.get(report.name)
-      const poolKey = `${report.name}@${this.variantOf.get(report.name)!}`
-      let pool = this.opts.pools?.get(poolKey)
-      if (this.opts.pools !== undefined && pool === undefined) { pool = new RequestQueue(); this.opts.pools.set(poolKey, pool) }
-      this.addLane(report.name, {
-        maxBatchSize: report.maxBatchSize,
-        delayMs: { ...this.config.batchDelayMs, ...per?.batchDelayMs },
-        maxQueue: this.config.maxQueue,
-        report,
-        variant: this.variantOf.get(report.name)!,
-        ...(queue !== undefined ? { queue } : {}),
-        ...(pool !== undefined ? { pool } : {})
-      })
+      this.addLane(report.name, laneSettings(this.config, report, { variant: this.variantOf.get(report.name)!, sharedQueues: this.opts.sharedQueues, pools: this.opts.pools }))
     }
   }
 }

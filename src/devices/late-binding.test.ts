@@ -24,11 +24,11 @@ function item (clock: VirtualClock, policy: 'latency' | 'throughput', out: Outco
 // The CPU is built first, so it is asked first whenever the pool grows.
 function fleet (): { clock: VirtualClock, cpu: SimDevice, gpu: SimDevice, pool: RequestQueue } {
   const clock = new VirtualClock()
-  const pools = new Map([['m', new RequestQueue()]])
+  const pools = new Map([['m@default', new RequestQueue()]]) // keyed model@variant (lane-settings.ts)
   const delay = { latency: 0, throughput: 0 }
   const cpu = new SimDevice({ id: 'cpu', workers: 1, batchDelayMs: delay, models: { m: { a: 0, b: 50, maxBatchSize: 2 } } }, clock, seededRandom(1), { pools })
   const gpu = new SimDevice({ id: 'gpu', kind: 'cuda', workers: 1, batchDelayMs: delay, models: { m: { a: 4, b: 1, maxBatchSize: 8 } } }, clock, seededRandom(2), { pools })
-  return { clock, cpu, gpu, pool: pools.get('m')! }
+  return { clock, cpu, gpu, pool: pools.get('m@default')! }
 }
 
 const by = (out: Outcome[], id: string): number => out.filter((o) => o.done?.device === id).length

@@ -15,7 +15,7 @@ const observer = { decision () {}, rejected () {}, retry () {}, predictionError 
 
 function setup (maxBytes: number, pooled: boolean): { clock: VirtualClock, dispatcher: Dispatcher, budget: QueueBudget } {
   const clock = new VirtualClock()
-  const pools = pooled ? new Map([['m', new RequestQueue()]]) : undefined
+  const pools = pooled ? new Map([['m@default', new RequestQueue()]]) : undefined // keyed model@variant (lane-settings.ts)
   // one worker, t(n) = 10·n, batches of 2; item caps far away: only memory binds
   const dev = new SimDevice({ id: 'cpu', workers: 1, maxQueue: 10_000, batchDelayMs: { latency: 0, throughput: 0 }, models: { m: { a: 0, b: 10, maxBatchSize: 2 } } }, clock, seededRandom(1), pools ? { pools } : {})
   const budget = new QueueBudget(maxBytes)

@@ -36,9 +36,9 @@ t.test('how many ride: t(n + r) ≤ (1 + budget)·t(n), within the deadline, the
 
 function device (models: Record<string, { a: number, b: number, maxBatchSize: number }>, riders?: number): { clock: VirtualClock, dev: SimDevice, pool: RequestQueue } {
   const clock = new VirtualClock()
-  const pools = new Map([['m', new RequestQueue()]])
+  const pools = new Map([['m@default', new RequestQueue()]]) // keyed model@variant (lane-settings.ts)
   const dev = new SimDevice({ id: 'gpu', kind: 'cuda', workers: 1, batchDelayMs: { latency: 0, throughput: 50 }, models, ...(riders !== undefined ? { ridersBudget: riders } : {}) }, clock, seededRandom(1), { pools })
-  return { clock, dev, pool: pools.get('m')! }
+  return { clock, dev, pool: pools.get('m@default')! }
 }
 
 t.test('on a GPU, throughput items waiting in the queue and the pool ride with a latency item', async (t) => {

@@ -33,7 +33,11 @@ export async function dispatchMany (
   dispatcher: Dispatcher, model: string, images: readonly PreparedImage[], params: ItemParams,
   opts: DispatchOptions, prepareAgain: (index: number) => Promise<PreparedImage>
 ): Promise<DispatchedMany> {
-  const items = await dispatcher.dispatchMany(model, [...images], params, opts, prepareAgain)
+  return reportMany(await dispatcher.dispatchMany(model, [...images], params, opts, prepareAgain))
+}
+
+/** What ran where, in which batches, from the answers of one request's images (in the order given). */
+export function reportMany (items: Dispatched[]): DispatchedMany {
   const devices: Record<string, number> = {}
   const batches = new Map<string, BatchReport>()
   for (const it of items) {

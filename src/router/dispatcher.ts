@@ -125,38 +125,53 @@ export class Dispatcher {
    * Each item that fails is retried on its own like any other.
    */
   dispatchMany (model: string, images: PreparedImage[], params: ItemParams, opts: DispatchOptions, prepareAgain?: (index: number) => Promise<PreparedImage>): Promise<Dispatched[]> {
+    return new Promise((resolve, reject) => {
+      this.submitMany(model, images, params, opts, (err, r) => (err !== null ? reject(err) : resolve(r!)), prepareAgain)
+    })
+  }
+
+  /**
+   * Callback form of dispatchMany() (the simulator's: no promise may stand between two timers
+   * of a virtual clock): `done` is called once, after every item has settled, with the answers
+   * in order or the first item's error (by index). `bytes`: what each prepared image holds
+   * (admission by memory), where its pixels do not tell.
+   */
+  submitMany (model: string, images: PreparedImage[], params: ItemParams, opts: DispatchOptions, done: (err: Error | null, items?: Dispatched[]) => void, prepareAgain?: (index: number) => Promise<PreparedImage>, bytes?: number): void {
     const k = images.length
     const now = this.clock.now()
     let first: RouteDecision | undefined
     if (opts.policy === 'latency' || opts.pinned !== undefined) {
-      let bytes = 0
-      for (const im of images) bytes += im.pixels.byteLength
-      first = this.router.route(this.devices.devices, { model, policy: opts.policy, deadlineMs: opts.deadline - now, pinned: opts.pinned, items: k, variant: opts.variant, bytes }, now)
+      let total = 0
+      for (const im of images) total += bytes ?? im.pixels.byteLength
+      first = this.router.route(this.devices.devices, { model, policy: opts.policy, deadlineMs: opts.deadline - now, pinned: opts.pinned, items: k, variant: opts.variant, bytes: total }, now)
       if (!first.ok) {
         this.observer.rejected(opts.pinned ?? '', model, opts.policy, first.reason)
-        return Promise.reject(rejection(first, model, opts, now))
+        done(rejection(first, model, opts, now))
+        return
       }
     } else {
-      try { this.admit(model, opts, k) } catch (err) { return Promise.reject(err) }
+      try { this.admit(model, opts, k) } catch (err) { done(err as Error); return }
     }
-    const answers: Array<Promise<Dispatched>> = []
+    // every item settles before the call does, failed or not: no tile of a refused request is
+    // still running once the client has its answer; the first error is then given
+    if (k === 0) { done(null, []); return }
+    const answers: Dispatched[] = new Array<Dispatched>(k)
+    const errors: Array<Error | undefined> = new Array<Error | undefined>(k)
+    let left = k
+    const settled = (): void => {
+      if (--left > 0) return
+      const failed = errors.find((e) => e !== undefined)
+      if (failed !== undefined) done(failed)
+      else done(null, answers)
+    }
     const place = (): void => {
       for (let i = 0; i < k; i++) {
-        answers.push(new Promise<Dispatched>((resolve, reject) => {
-          const job: Job = { model, image: images[i]!, params, opts, ...(prepareAgain ? { prepareAgain: () => prepareAgain(i) } : {}) }
-          this.start(job, (err, r) => (err !== null ? reject(err) : resolve(r!)), first)
-        }))
+        const job: Job = { model, image: images[i]!, params, opts, ...(prepareAgain ? { prepareAgain: () => prepareAgain(i) } : {}), ...(bytes !== undefined ? { bytes } : {}) }
+        this.start(job, (err, r) => { if (err !== null) errors[i] = err; else answers[i] = r!; settled() }, first)
       }
     }
     if (first?.ok === true) this.devices.get(first.device)!.together(place)
     else place()
-    // every item settles before the call does, failed or not: no tile of a refused request is
-    // still running once the client has its answer; the first error is then thrown
-    return Promise.allSettled(answers).then((settled) => {
-      const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected')
-      if (failed) throw failed.reason
-      return settled.map((s) => (s as PromiseFulfilledResult<Dispatched>).value)
-    })
   }
 
   /** The first attempt; with a signal, the job can be cancelled while it is queued. */

@@ -96,7 +96,7 @@ t.test('every lane full: still the earliest finish; no healthy device: the senti
 t.test('throughput items waiting in a late-binding pool count as queued, once for the pool, and take free slots', async (t) => {
   const clock = new VirtualClock(0)
   const pool = new RequestQueue()
-  const pools = new Map([['m', pool]])
+  const pools = new Map([['m@default', pool]]) // keyed model@variant (devices/lane-settings.ts)
   const devices = [new SimDevice(cpu, clock, seededRandom(1), { pools }), new SimDevice(gpu, clock, seededRandom(2), { pools })]
   const before = freeThroughputSlots(devices, 'm')
   // put where the pool keeps them, without running them (the clock never moves here)

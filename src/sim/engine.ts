@@ -4,10 +4,14 @@
 // Router, each device's Scheduler (queues, batcher, worker slots, cost model, breaker,
 // replacement) — except what runs on hardware: batches run on simulated executors (profile
 // t(n) = a + b·n), and decoding takes the host profile's ms per image on a held gate slot.
-// The path follows src/http/routes/infer.ts: admit → decode gate → decode → dispatch.
+// The path is the server's own (router/request-pipeline.ts, which src/http/routes/infer.ts
+// runs too): admit → decode gate → decode → dispatch; a traffic class with `items` > 1 sends
+// each request as several images placed together (Dispatcher.submitMany), as a tiled /detect
+// or a multi-item /v2 request is.
 //
 // Per-request state lives in preallocated typed arrays; the only per-request allocations are
-// the ones the server's own code makes (the queued item, its callbacks).
+// the pipeline request with its decoder, and what the server's own code makes (the queued
+// item, its callbacks).
 import type { Policy } from '../config/schema.js'
 import { VirtualClock } from '../devices/clock.js'
 import { QueueBudget } from '../devices/queue-budget.js'
@@ -16,6 +20,7 @@ import type { BatchEvent } from '../devices/scheduler.js'
 import { priceOf, pricePerMs } from '../router/price.js'
 import { DecodeGate } from '../preprocess/decode-gate.js'
 import { Dispatcher, type DispatchObserver } from '../router/dispatcher.js'
+import { RequestPipeline, type PipelineObserver } from '../router/request-pipeline.js'
 import type { RouteReason } from '../router/router.js'
 import type { Strategy } from '../router/strategies.js'
 import type { PreparedImage } from '../core/items.js'
@@ -132,8 +137,9 @@ export function runScenario (s: Scenario, o: RunOptions, workload?: Workload): R
   const sharedQueues = o.strategy === 'shared-queue'
     ? new Map(s.traffic.map((c) => [c.model, new RequestQueue()]))
     : undefined
+  // per model variant, the late-binding pool: filled as the devices add their lanes (lane-settings.ts)
   const pools = o.strategy === 'switchyard' || o.strategy === 'late-binding'
-    ? new Map(s.traffic.map((c) => [c.model, new RequestQueue()]))
+    ? new Map<string, RequestQueue>()
     : undefined
   // one pool of cores for decoding, each request's fixed cost and the CPU devices' batches,
   // where the scenario says they share the host (fidelity); else decoding has slots of its own
@@ -153,12 +159,13 @@ export function runScenario (s: Scenario, o: RunOptions, workload?: Workload): R
   const relN = new Float64Array(relErr.length); const relOut = new Float64Array(relErr.length)
   const eventAt = s.events.map((e) => e.atS * 1000)
   let retries = 0
-  const observer: DispatchObserver = {
+  const observer: DispatchObserver & PipelineObserver = {
     decision: (device: string, _model: string, _policy: Policy, reason: RouteReason) => {
       const m = decisions[devIndex.get(device)!]!
       m.set(reason, (m.get(reason) ?? 0) + 1)
     },
-    rejected: (_device, _model, policy, reason) => {
+    // the dispatcher's refusals and the pipeline's (decode-queue-full)
+    rejected: (_device: string, _model: string, policy: Policy, reason: string) => {
       const key = `${policy}:${reason}`
       rejections[key] = (rejections[key] ?? 0) + 1
     },
@@ -179,6 +186,7 @@ export function runScenario (s: Scenario, o: RunOptions, workload?: Workload): R
   }
   const dispatcher = new Dispatcher(source, observer, clock, o.strategy, new QueueBudget(s.host.maxQueuedBytes ?? DEFAULT_SIM_QUEUE_BYTES))
   const gate = new DecodeGate(s.host.slots, s.host.bulkSlots, s.host.maxWaiting)
+  const pipeline = new RequestPipeline(dispatcher, gate, observer, clock)
   const decodeRandom = seededRandom(s.seed * 104729 + 17)
 
   // per request
@@ -201,31 +209,32 @@ export function runScenario (s: Scenario, o: RunOptions, workload?: Workload): R
     pending--
   }
 
+  // what a request of each class sends to the devices: one image, or (items > 1: the tiles of
+  // a /detect, the items of a /v2 request) several, placed together
+  const prepared = classes.map((c): PreparedImage | PreparedImage[] => (c.items ?? 1) > 1 ? Array.from({ length: c.items! }, () => EMPTY_IMAGE) : EMPTY_IMAGE)
+  const sendOf = (k: number) => (): PreparedImage | PreparedImage[] => prepared[k]!
+  const send = classes.map((_, k) => sendOf(k))
+
+  // the server's path (router/request-pipeline.ts): admit → decode gate → decode → dispatch;
+  // decoding is the host profile's ms per request, on the shared cores or a timer
   const arrive = (i: number): void => {
-    const c = classes[w.cls[i]!]!
-    const opts = { policy: c.policy, deadline: w.at[i]! + deadlines[w.cls[i]!]! }
-    try {
-      dispatcher.admit(c.model, opts) // refuse now rather than after decoding
-    } catch {
-      finish(i, false)
-      return
-    }
-    const accepted = gate.enter(c.policy, (release) => {
-      const ms = decodeMs[w.cls[i]!]! * (1 + jitter * (2 * decodeRandom() - 1))
-      decodeBusyMs += ms
-      const decoded = (): void => {
-        release()
-        decodedAt[i] = clock.now()
-        dispatcher.submit({ model: c.model, image: EMPTY_IMAGE, bytes: imageBytes[w.cls[i]!]!, params: {}, opts }, (err) => finish(i, err === null))
-      }
-      if (pool) pool.run(ms, 1, decoded)
-      else clock.setTimer(clock.now() + ms, decoded)
-    })
-    if (!accepted) {
-      const key = `${c.policy}:decode-queue-full`
-      rejections[key] = (rejections[key] ?? 0) + 1
-      finish(i, false)
-    }
+    const k = w.cls[i]!
+    const c = classes[k]!
+    pipeline.run({
+      model: c.model,
+      opts: { policy: c.policy, deadline: w.at[i]! + deadlines[k]! },
+      params: {},
+      items: c.items ?? 1,
+      bytes: imageBytes[k]!,
+      decode: (done) => {
+        const ms = decodeMs[k]! * (1 + jitter * (2 * decodeRandom() - 1))
+        decodeBusyMs += ms
+        const decoded = (): void => { decodedAt[i] = clock.now(); done(null, true) }
+        if (pool) pool.run(ms, 1, decoded)
+        else clock.setTimer(clock.now() + ms, decoded)
+      },
+      images: send[k]!
+    }, (err) => finish(i, err === null))
   }
   // each request's fixed cost (HTTP, routing, answer: host.requestMs) runs on the main thread,
   // one request at a time, before admission — on the shared cores where there are

@@ -15,6 +15,13 @@ export interface TrafficClass {
   share: number
   /** the request's deadline (X-Switchyard-Deadline-Ms), ms after arrival */
   deadlineMs: number
+  /**
+   * images per request (default 1): more is a request whose images are decoded under one slot
+   * (the host's decode ms per request) and placed, queued and settled together — a tiled
+   * /detect (tiles + the whole-image pass) or a multi-item /v2 request. Capacity and offered
+   * load still count requests as one image each.
+   */
+  items?: number
 }
 
 export type Arrivals =
@@ -150,6 +157,7 @@ export function resolveScenario (f: ScenarioFile, profilesDir = PROFILES_DIR): S
   const { host, devices, sources } = resolveHardware(f.name, f, f.traffic, profilesDir)
   for (const s of f.strategies ?? []) if (!STRATEGIES.includes(s)) bad(`unknown strategy ${s}`)
   for (const e of f.events ?? []) if (!devices.some((d) => d.id === e.device)) bad(`event names unknown device ${e.device}`)
+  for (const c of f.traffic) if (c.items !== undefined && !(Number.isInteger(c.items) && c.items >= 1)) bad(`traffic ${c.model}/${c.policy}: items must be a whole number ≥ 1`)
   return {
     name: f.name,
     description: f.description,

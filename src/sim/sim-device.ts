@@ -2,6 +2,7 @@
 // Scheduler (queues, batcher, worker slots, cost model, breaker) with simulated executors on
 // a virtual clock instead of worker threads.
 import type { VirtualClock } from '../devices/clock.js'
+import { laneSettings } from '../devices/lane-settings.js'
 import type { RequestQueue } from '../devices/request-queue.js'
 import { Scheduler } from '../devices/scheduler.js'
 import type { PriceConfig } from '../router/price.js'
@@ -28,7 +29,9 @@ export interface SimDeviceSpec {
   latencyWorkers?: number
   /** cores one batch takes (intra-op threads) where the device shares the host's cores; default 1 */
   threads?: number
+  /** default: the config schema's, as for a server device (devices/lane-settings.ts) */
   maxQueue?: number
+  /** default: the config schema's, as for a server device (devices/lane-settings.ts) */
   batchDelayMs?: { latency: number, throughput: number }
   /** devices[].riders.budget (src/devices/riders.ts); default 1 */
   ridersBudget?: number
@@ -41,7 +44,7 @@ export class SimDevice extends Scheduler {
   readonly config: PriceConfig
   readonly executors: SimulatedExecutorFactory
 
-  constructor (spec: SimDeviceSpec, clock: VirtualClock, random: () => number, opts: { costWindow?: number, sharedQueues?: ReadonlyMap<string, RequestQueue>, pools?: ReadonlyMap<string, RequestQueue>, calibrate?: boolean, cores?: CorePool } = {}) {
+  constructor (spec: SimDeviceSpec, clock: VirtualClock, random: () => number, opts: { costWindow?: number, sharedQueues?: ReadonlyMap<string, RequestQueue>, pools?: Map<string, RequestQueue>, calibrate?: boolean, cores?: CorePool } = {}) {
     super({ id: spec.id, workers: spec.workers, latencyWorkers: spec.latencyWorkers ?? 0, clock, costWindow: opts.costWindow ?? 128, restartBackoffMs: { initial: 250, max: 30_000 }, ...(spec.ridersBudget !== undefined ? { riders: { budget: spec.ridersBudget } } : {}) })
     this.config = { kind: spec.kind ?? 'cpu', ...(spec.pricePerHour !== undefined ? { pricePerHour: spec.pricePerHour } : {}), ...(spec.watts !== undefined ? { watts: spec.watts } : {}) }
     // on the host's cores: the uncontended costs (contention is simulated), a batch as wide as its threads
@@ -53,17 +56,9 @@ export class SimDevice extends Scheduler {
       const sizes: number[] = []
       for (let n = 1; n < p.maxBatchSize; n *= 2) sizes.push(n)
       sizes.push(p.maxBatchSize)
-      const queue = opts.sharedQueues?.get(model)
-      const pool = opts.pools?.get(model)
-      this.addLane(model, {
-        maxBatchSize: p.maxBatchSize,
-        delayMs: spec.batchDelayMs ?? { latency: 0, throughput: 5 },
-        maxQueue: spec.maxQueue ?? 256,
-        // the startup calibration, as a real device would measure it (nominal costs)
-        report: { name: model, inputShape: [], outputShape: [], dynamicBatch: p.maxBatchSize > 1, maxBatchSize: p.maxBatchSize, calibration: opts.calibrate === false ? [] : sizes.map((n) => ({ batchSize: n, ms: p.a + p.b * n })) },
-        ...(queue ? { queue } : {}),
-        ...(pool ? { pool } : {})
-      })
+      // the startup calibration, as a real device would measure it (nominal costs)
+      const report = { name: model, inputShape: [], outputShape: [], dynamicBatch: p.maxBatchSize > 1, maxBatchSize: p.maxBatchSize, calibration: opts.calibrate === false ? [] : sizes.map((n) => ({ batchSize: n, ms: p.a + p.b * n })) }
+      this.addLane(model, laneSettings(spec, report, { sharedQueues: opts.sharedQueues, pools: opts.pools }))
     }
     for (let i = 0; i < spec.workers; i++) this.adopt(i, this.executors.create())
   }

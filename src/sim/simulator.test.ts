@@ -3,7 +3,7 @@
 // devices at 95 % load — the baselines' behaviour (a shared queue strands nothing behind a slow
 // device; speed-aware places in proportion to speed), the prediction-error measurement, and that
 // runs are reproducible. Which strategy wins is measured (bench/results), not pinned here. Seeded arrivals and jitter, virtual time: nothing here depends on the machine.
-import { readdirSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { runScenario } from './engine.js'
@@ -11,7 +11,7 @@ import { refused, runExperiment } from './experiment.js'
 import { plan } from './plan.js'
 import { comparePolicies } from './policies.js'
 import { profileFromModels } from './profile.js'
-import { capacity, deviceCapacity, loadScenario, type Scenario } from './scenario.js'
+import { capacity, deviceCapacity, loadScenario, resolveScenario, type Scenario, type ScenarioFile } from './scenario.js'
 import { generate } from './workload.js'
 
 const MODEL = 'm'
@@ -220,3 +220,31 @@ t.test('the cost policy, on the same arrivals, spends less per inference where t
   t.same(rows.map((r) => r.policy), ['throughput', 'cost', 'latency'])
   t.ok(rows.every((r) => r.result.devices.every((d) => d.cost >= 0 && d.busyMs >= 0)))
 })
+
+t.test('a request of several images (a tiled /detect, a multi-item /v2 request) is simulated through the same pipeline: decoded once, placed together', async (t) => {
+  // one GPU, t(n) = 10 + n ms, no jitter; decoding 2 ms; few requests, so none waits for another
+  const tiled: Scenario = {
+    ...scenario,
+    host: { ...scenario.host, decodeMs: { [MODEL]: 2 }, jitter: 0 },
+    devices: [{ id: 'gpu', kind: 'cuda', workers: 1, models: { [MODEL]: { a: 10, b: 1, maxBatchSize: 8 } } }],
+    sources: { gpu: 'test' },
+    traffic: [{ model: MODEL, policy: 'latency', share: 1, deadlineMs: 1000, items: 5 }],
+    arrivals: { kind: 'poisson' },
+    events: []
+  }
+  const r = runScenario(tiled, { strategy: 'switchyard', ratePerS: 2, durationMs: 20_000 })
+  const lat = r.byPolicy.latency!
+  t.ok(lat.offered > 20, `${lat.offered} requests`)
+  t.equal(lat.served, lat.offered, 'every one answered')
+  t.equal(r.devices[0]!.images, 5 * lat.offered, 'five images each')
+  t.equal(lat.p50, 2 + 15, 'decode 2 ms, then one batch of five, t(5) = 15 ms (not a batch of one, then one of four)')
+  const single = runScenario({ ...tiled, traffic: [{ ...tiled.traffic[0]!, items: 1 }] }, { strategy: 'switchyard', ratePerS: 2, durationMs: 20_000 })
+  t.equal(single.byPolicy.latency!.p50, 2 + 11, 'one image: t(1) = 11 ms')
+  t.throws(() => loadScenarioFrom({ items: 0 }), /items must be a whole number/, 'a scenario file is checked')
+})
+
+function loadScenarioFrom (cls: Record<string, unknown>): Scenario {
+  const dir = join(import.meta.dirname, '..', '..', 'bench', 'scenarios')
+  const f = JSON.parse(readFileSync(join(dir, readdirSync(dir).filter((n) => n.endsWith('.json')).sort()[0]!), 'utf8')) as ScenarioFile
+  return resolveScenario({ ...f, traffic: f.traffic.map((c) => ({ ...c, ...cls })) })
+}

@@ -4,6 +4,7 @@
 import { performance } from 'node:perf_hooks'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config, Policy } from '../../config/schema.js'
+import { realClock } from '../../devices/clock.js'
 import type { DeviceSet } from '../../devices/device-set.js'
 import { InvalidHeader, ModelNotFound, VariantNotFound } from '../../errors.js'
 import type { Metrics } from '../../metrics/metrics.js'
@@ -13,12 +14,13 @@ import type { DecodeGate } from '../../preprocess/decode-gate.js'
 import { decodeFull, decodeImage, inspectImage, prepareDecoded, type DecodedImage } from '../../preprocess/decode-image.js'
 import { cutTile, parseTilesQuery, planTiles, type TilePlan, type TilingRequest, type TilingSettings } from '../../preprocess/tiles.js'
 import { mergeTiles } from '../../postprocess/merge-tiles.js'
-import { dispatchMany } from '../../router/dispatch-many.js'
+import { reportMany } from '../../router/dispatch-many.js'
+import { decodeWith, RequestPipeline } from '../../router/request-pipeline.js'
 import type { Dispatcher, DispatchOptions } from '../../router/dispatcher.js'
 import { decoded, type Detection, type ItemParams, type PreparedImage } from '../../worker/protocol.js'
 import { annotate } from '../answer-headers.js'
 import { clientGone } from '../client-gone.js'
-import { decodeGated, decodeSlot } from '../decode-slot.js'
+import { decodeSlot } from '../decode-slot.js'
 import { CONTENT_TYPE, answerFormat, drawDetections, type AnswerFormat } from '../draw-detections.js'
 import { readImage } from '../read-image.js'
 import { ClassifyAnswer, DetectAnswer, ERROR_STATUSES, errorResponses } from '../schemas.js'
@@ -86,6 +88,8 @@ declare module 'fastify' {
 
 export async function inferRoutes (app: FastifyInstance, opts: InferRouteOptions): Promise<void> {
   const { config, models, dispatcher, gate, metrics, devices } = opts
+  // admit → decode gate → decode → dispatch: the path the simulator runs too (sim/engine.ts)
+  const pipeline = new RequestPipeline(dispatcher, gate, metrics, realClock)
 
   /**
    * The variant a request runs on (undefined: whichever the chosen device loads): the alias in
@@ -151,26 +155,29 @@ export async function inferRoutes (app: FastifyInstance, opts: InferRouteOptions
   async function detectTiled (c: TiledCall): Promise<(Record<string, unknown> & { detections: Detection[] }) | null> {
     const { model, routing } = c
     const name = model.name
-    const release = await decodeSlot(gate, metrics, routing.policy, name, c.bytes.length)
-    const decodeStart = performance.now()
-    let plan: TilePlan | null
-    let decoded: DecodedImage
-    let images: PreparedImage[]
-    try {
-      const { width, height } = await inspectImage(c.bytes, config.images)
-      plan = planTiles(width, height, model.input, c.tiling, c.settings) // 422 before decoding
-      if (plan === null) return null
-      decoded = await decodeFull(c.bytes, config.images)
-      const p = plan
-      images = await Promise.all([prepareDecoded(decoded, model), ...p.tiles.map((t) => cutTile(decoded, t, model))])
-    } finally {
-      release()
-    }
-    const decodeMs = performance.now() - decodeStart
+    // under one decode slot: the header, the grid (422 before decoding), one decode, the cuts;
+    // then the tiles and the whole-image pass placed together
+    const answer = await pipeline.process<{ plan: TilePlan, decoded: DecodedImage, images: PreparedImage[] }>({
+      model: name,
+      opts: routing,
+      params: c.itemParams,
+      bodyBytes: c.bytes.length,
+      decode: decodeWith(async () => {
+        const { width, height } = await inspectImage(c.bytes, config.images)
+        const plan = planTiles(width, height, model.input, c.tiling, c.settings) // 422 before decoding
+        if (plan === null) return null
+        const decoded = await decodeFull(c.bytes, config.images)
+        const images = await Promise.all([prepareDecoded(decoded, model), ...plan.tiles.map((t) => cutTile(decoded, t, model))])
+        return { plan, decoded, images }
+      }),
+      images: (d) => d.images,
+      prepareAgain: (d, i) => i === 0 ? prepareDecoded(d.decoded, model) : cutTile(d.decoded, d.plan.tiles[i - 1]!, model)
+    })
+    if (answer === null) return null
+    const { plan, decoded } = answer.decoded
+    const decodeMs = answer.decodeMs
     const tiles = plan.tiles
-
-    const done = await dispatchMany(dispatcher, name, images, c.itemParams, routing,
-      (i) => i === 0 ? prepareDecoded(decoded, model) : cutTile(decoded, tiles[i - 1]!, model))
+    const done = reportMany(answer.items)
     const mergeStart = performance.now()
     const spec = model.output.decode
     const detections = mergeTiles(done.items.map((it, i) => ({
@@ -260,7 +267,7 @@ export async function inferRoutes (app: FastifyInstance, opts: InferRouteOptions
       const bytes = await readImage(request)
       // the client going away takes its items still queued out of the device queues
       const routing: DispatchOptions = { policy: ro.policy, deadline, pinned: ro.pinned, variant, signal: clientGone(reply) }
-      dispatcher.admit(model.name, routing) // refuse now rather than after decoding
+      pipeline.admit(model.name, routing) // refuse now rather than after decoding
 
       if (tiling !== null) {
         const settings = tilingSettings(config.tiling, model)
@@ -274,10 +281,17 @@ export async function inferRoutes (app: FastifyInstance, opts: InferRouteOptions
         }
       }
 
-      const { image, decodeMs } = await decodeGated(gate, metrics, ro.policy, model, bytes, config.images)
-
-      const done = await dispatcher.dispatch(model.name, image, itemParams, routing,
-        () => decodeImage(bytes, model, config.images))
+      const answer = (await pipeline.process<PreparedImage>({
+        model: model.name,
+        opts: routing,
+        params: itemParams,
+        bodyBytes: bytes.length,
+        decode: decodeWith(() => decodeImage(bytes, model, config.images)),
+        images: (image) => image,
+        prepareAgain: () => decodeImage(bytes, model, config.images)
+      }))! // (a decoder that always decodes: never null)
+      const done = answer.items[0]!
+      const decodeMs = answer.decodeMs
       const ran = devices.get(done.device)?.lanes.get(model.name)?.variant ?? ''
       request.inference.device = done.device
       request.inference.variant = ran

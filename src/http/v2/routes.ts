@@ -7,9 +7,9 @@
 // A configured model has version 1; a plain ONNX model of the repository (live-repository.ts)
 // the versions served, each its own lane `<name>@<version>`, and its own tensors (tensor-io.ts).
 // An infer request takes the path of POST /classify and /detect through the server: routing
-// headers (requestOptions), admission before any decoding (dispatcher.admit), decode slots
-// (the gate, for encoded images only: a tensor input has nothing to decode), then every item
-// of the request through dispatcher.dispatchMany — admitted, queued and settled together, as
+// headers (requestOptions), then the request pipeline (router/request-pipeline.ts): admission
+// before any decoding, decode slots (the gate, one per encoded image: a tensor input has
+// nothing to decode), then every item of the request through Dispatcher.submitMany — admitted, queued and settled together, as
 // the tiles of a tiled /detect are — with the same metrics, answer headers and API keys (auth.ts
 // lists the infer URLs). Errors are the same SY_* errors, answered as `{ error }` under /v2
 // (error-handler.ts).
@@ -17,15 +17,16 @@ import { readFileSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../../config/schema.js'
+import { realClock } from '../../devices/clock.js'
 import type { DeviceSet } from '../../devices/device-set.js'
 import { InvalidInferRequest, ModelNotFound, ModelVersionNotFound } from '../../errors.js'
 import { clientGone } from '../client-gone.js'
-import { decodeGated } from '../decode-slot.js'
 import type { Metrics } from '../../metrics/metrics.js'
 import type { ModelInfo } from '../../models/model-spec.js'
 import type { DecodeGate } from '../../preprocess/decode-gate.js'
 import { decodeImage } from '../../preprocess/decode-image.js'
 import type { DispatchOptions, Dispatched, Dispatcher } from '../../router/dispatcher.js'
+import { decodeWith, RequestPipeline, type EachItem } from '../../router/request-pipeline.js'
 import { decoded, type PreparedImage } from '../../worker/protocol.js'
 import { annotate } from '../answer-headers.js'
 import { requestOptions } from '../request-options.js'
@@ -62,6 +63,8 @@ const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import
  */
 export async function v2Routes (app: FastifyInstance, opts: V2RouteOptions): Promise<void> {
   const { config, models, devices, dispatcher, gate, metrics, repository } = opts
+  // admit → decode gate → decode → dispatch, as /classify and /detect (router/request-pipeline.ts)
+  const pipeline = new RequestPipeline(dispatcher, gate, metrics, realClock)
   for (const m of models.values()) checkNames(m)
   if (opts.surface === 'infer') app.decorateRequest('inference', null as unknown as FastifyRequest['inference'])
   // Any Content-Type (tritonclient sends none; JSON or application/octet-stream otherwise): the
@@ -124,17 +127,19 @@ export async function v2Routes (app: FastifyInstance, opts: V2RouteOptions): Pro
     const req = parseInferRequest(body, request.headers['inference-header-content-length'], maxJsonValues(model))
     const plan = planInfer(model, req)
     const k = plan.items.count
-    dispatcher.admit(name, routing, k) // refuse now rather than after decoding, counting every item
+    pipeline.admit(name, routing, k) // refuse now rather than after decoding, counting every item
 
-    // every item prepared (decoded through the gate, or a tensor row copied), then all of them
-    // placed as one request, as the tiles of a /detect are: admitted together, queued together,
-    // settled together (nothing runs on after the answer)
-    const prepared = await Promise.allSettled(Array.from({ length: k }, (_, i) => prepareItem(model, plan, i, routing)))
-    const bad = prepared.find((s): s is PromiseRejectedResult => s.status === 'rejected')
-    if (bad) throw bad.reason
-    const items = (prepared as Array<PromiseFulfilledResult<{ image: PreparedImage, decodeMs: number, again: () => Promise<PreparedImage> }>>).map((s) => s.value)
-    const dispatched = await dispatcher.dispatchMany(name, items.map((it) => it.image), plan.params, routing, (i) => items[i]!.again())
-    const done = dispatched.map((d, i) => ({ done: d, decodeMs: items[i]!.decodeMs }))
+    // every item prepared (decoded under a slot of its own, or a tensor row copied), then all of
+    // them placed as one request, as the tiles of a /detect are: admitted together, queued
+    // together, settled together (nothing runs on after the answer)
+    const answer = await pipeline.processEach({
+      model: name,
+      opts: routing,
+      params: plan.params,
+      items: Array.from({ length: k }, (_, i) => prepareItem(model, plan, i)),
+      prepareAgain: (i) => prepareAgain(model, plan, i)
+    })
+    const done = answer.items.map((d, i) => ({ done: d, decodeMs: answer.decodeMs[i]! }))
 
     const totalMs = performance.now() - started
     const devicesUsed = [...new Set(done.map((d) => d.done.device))].join(',')
@@ -220,26 +225,19 @@ export async function v2Routes (app: FastifyInstance, opts: V2RouteOptions): Pro
     return reply.header('inference-header-content-length', String(encoded.headerLength)).type('application/octet-stream').send(encoded.body)
   }
 
-  /** One item: decoded (an image, through the gate) or copied (a tensor row); `again` prepares it anew for a retry. */
-  async function prepareItem (model: ModelInfo, plan: Plan, i: number, routing: DispatchOptions): Promise<{ image: PreparedImage, decodeMs: number, again: () => Promise<PreparedImage> }> {
+  /** One item: an encoded image, decoded under a decode slot of its own, or a tensor row, copied without one. */
+  function prepareItem (model: ModelInfo, plan: Plan, i: number): EachItem {
     const items = plan.items
-    if (items.kind === 'tensor') {
-      const size = 3 * model.input.width * model.input.height
-      // a fresh buffer per item: the worker handle moves it to the worker (no copy there)
-      const prepare = async (): Promise<PreparedImage> => ({
-        pixels: new Uint8Array(items.values.slice(i * size, (i + 1) * size).buffer),
-        width: model.input.width,
-        height: model.input.height,
-        originalWidth: model.input.width,
-        originalHeight: model.input.height,
-        tensor: true
-      })
-      return { image: await prepare(), decodeMs: 0, again: prepare }
-    }
+    if (items.kind === 'tensor') return { gated: false, decode: (done) => done(null, tensorRow(model, items.values, i)) }
     const bytes = items.images[i]!
-    if (bytes.length === 0) throw new InvalidInferRequest(`encoded_image element ${i} is empty`)
-    const { image, decodeMs } = await decodeGated(gate, metrics, routing.policy, model, bytes, config.images)
-    return { image, decodeMs, again: () => decodeImage(bytes, model, config.images) }
+    if (bytes.length === 0) return { gated: false, decode: (done) => done(new InvalidInferRequest(`encoded_image element ${i} is empty`)) }
+    return { gated: true, bodyBytes: bytes.length, decode: decodeWith(() => decodeImage(bytes, model, config.images)) }
+  }
+
+  /** The item prepared anew, for a retry that finds its pixels moved to a dead worker. */
+  function prepareAgain (model: ModelInfo, plan: Plan, i: number): Promise<PreparedImage> {
+    const items = plan.items
+    return items.kind === 'tensor' ? Promise.resolve(tensorRow(model, items.values, i)) : decodeImage(items.images[i]!, model, config.images)
   }
 
   const schema = { params }
@@ -250,5 +248,18 @@ export async function v2Routes (app: FastifyInstance, opts: V2RouteOptions): Pro
     } else {
       app.post(`${base}/infer`, { schema }, infer)
     }
+  }
+}
+
+/** A fresh buffer per item: the worker handle moves it to the worker (no copy there). */
+function tensorRow (model: ModelInfo, values: Float32Array, i: number): PreparedImage {
+  const size = 3 * model.input.width * model.input.height
+  return {
+    pixels: new Uint8Array(values.slice(i * size, (i + 1) * size).buffer),
+    width: model.input.width,
+    height: model.input.height,
+    originalWidth: model.input.width,
+    originalHeight: model.input.height,
+    tensor: true
   }
 }

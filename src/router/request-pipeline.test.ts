@@ -1,0 +1,158 @@
+// The request pipeline the HTTP routes and the simulator share: admit → decode gate → decode →
+// dispatch, on a virtual clock with simulated devices and an injected decoder. Pins the order
+// (nothing is decoded for a refused request), the gate's 429, that a decoder answering null
+// dispatches nothing, and that several images are placed together (one batch).
+import t from 'tap'
+import type { PreparedImage } from '../core/items.js'
+import { VirtualClock } from '../devices/clock.js'
+import { DecodeGate } from '../preprocess/decode-gate.js'
+import { SimDevice } from '../sim/sim-device.js'
+import { seededRandom } from '../sim/simulated-executor.js'
+import { Dispatcher } from './dispatcher.js'
+import { RequestPipeline, type Decode, type PipelineAnswer } from './request-pipeline.js'
+
+const IMAGE: PreparedImage = { pixels: new Uint8Array(4), width: 1, height: 1, originalWidth: 1, originalHeight: 1 }
+
+function setup (o: { slots?: number, maxWaiting?: number, maxQueue?: number } = {}) {
+  const clock = new VirtualClock()
+  // t(n) = 10 + n ms, batches of up to 8; latency batches wait for nothing
+  const device = new SimDevice({ id: 'gpu', kind: 'cuda', workers: 1, maxQueue: o.maxQueue ?? 256, models: { m: { a: 10, b: 1, maxBatchSize: 8 } } }, clock, seededRandom(1))
+  const refused: string[] = []
+  const observer = { decision () {}, rejected (_d: string, _m: string, _p: string, reason: string) { refused.push(reason) }, retry () {}, predictionError () {} }
+  const dispatcher = new Dispatcher({ devices: [device], get: () => device }, observer, clock)
+  const gate = new DecodeGate(o.slots ?? 4, o.slots ?? 4, o.maxWaiting ?? 16)
+  return { clock, device, refused, gate, pipeline: new RequestPipeline(dispatcher, gate, observer, clock) }
+}
+
+/** decodes in `ms` of virtual time, counting the calls */
+function decoder<D> (clock: VirtualClock, ms: number, value: D | null, calls: { n: number }): Decode<D> {
+  return (done) => { calls.n++; clock.setTimer(clock.now() + ms, () => done(null, value)) }
+}
+
+interface Outcome<D> { at: number, err: Error | null, answer?: PipelineAnswer<D> | null | undefined }
+
+t.test('one image: admitted, decoded under a slot, dispatched; decode time on the pipeline\'s clock', async (t) => {
+  const { clock, pipeline, gate } = setup()
+  const calls = { n: 0 }
+  const out: Array<Outcome<PreparedImage>> = []
+  pipeline.run<PreparedImage>({ model: 'm', opts: { policy: 'latency', deadline: 1000 }, params: {}, decode: decoder(clock, 3, IMAGE, calls), images: (im) => im },
+    (err, answer) => out.push({ at: clock.now(), err, answer }))
+  clock.advance(100)
+  t.equal(calls.n, 1)
+  t.equal(out.length, 1, 'answered once')
+  t.equal(out[0]!.err, null)
+  t.equal(out[0]!.answer!.decodeMs, 3)
+  t.equal(out[0]!.answer!.items.length, 1)
+  t.equal(out[0]!.answer!.items[0]!.batchSize, 1)
+  t.equal(out[0]!.at, 3 + 11, 'decode 3 ms, then t(1) = 11 ms')
+  t.equal(gate.waiting, 0)
+})
+
+t.test('several images are placed together: one batch, answered once every image has settled', async (t) => {
+  const { clock, pipeline } = setup()
+  const calls = { n: 0 }
+  const out: Array<Outcome<PreparedImage[]>> = []
+  const tiles = [IMAGE, IMAGE, IMAGE, IMAGE, IMAGE]
+  pipeline.run<PreparedImage[]>({ model: 'm', opts: { policy: 'latency', deadline: 1000 }, params: {}, items: 5, decode: decoder(clock, 2, tiles, calls), images: (d) => d },
+    (err, answer) => out.push({ at: clock.now(), err, answer }))
+  clock.advance(100)
+  t.equal(out.length, 1)
+  t.equal(out[0]!.answer!.items.length, 5)
+  t.same(out[0]!.answer!.items.map((it) => it.batchSize), [5, 5, 5, 5, 5], 'queued together: one batch of five, not one and then four')
+  t.equal(out[0]!.at, 2 + 15, 'decode 2 ms, then t(5) = 15 ms')
+})
+
+t.test('a refused request is never decoded', async (t) => {
+  const { clock, pipeline, refused } = setup()
+  const calls = { n: 0 }
+  const out: Array<Outcome<PreparedImage>> = []
+  pipeline.run<PreparedImage>({ model: 'm', opts: { policy: 'latency', deadline: 5 }, params: {}, decode: decoder(clock, 1, IMAGE, calls), images: (im) => im },
+    (err) => out.push({ at: clock.now(), err }))
+  clock.advance(100)
+  t.equal(calls.n, 0, 'not decoded')
+  t.equal(out.length, 1)
+  t.match(out[0]!.err, { code: 'SY_DEADLINE_UNMEETABLE' })
+  t.same(refused, ['deadline'])
+})
+
+t.test('too many waiting for a decode slot: 429 with Retry-After, counted as decode-queue-full', async (t) => {
+  const { clock, pipeline, refused } = setup({ slots: 1, maxWaiting: 1 })
+  const calls = { n: 0 }
+  const out: Array<Outcome<PreparedImage>> = []
+  for (let i = 0; i < 3; i++) {
+    pipeline.run<PreparedImage>({ model: 'm', opts: { policy: 'throughput', deadline: 10_000 }, params: {}, decode: decoder(clock, 5, IMAGE, calls), images: (im) => im },
+      (err) => out.push({ at: clock.now(), err }))
+  }
+  t.equal(out.length, 1, 'the third is answered at once: one decodes, one waits')
+  t.match(out[0]!.err, { statusCode: 429, code: 'SY_OVERLOADED', retryAfter: 1 })
+  t.same(refused, ['decode-queue-full'])
+  clock.advance(1000)
+  t.equal(calls.n, 2)
+  t.same(out.slice(1).map((o) => o.err), [null, null], 'the other two are served')
+})
+
+t.test('a decoder that finds nothing to dispatch answers null and frees its slot; a failed decode frees it too', async (t) => {
+  const { clock, pipeline, gate } = setup({ slots: 1, maxWaiting: 4 })
+  const out: Array<Outcome<PreparedImage>> = []
+  pipeline.admit('m', { policy: 'latency', deadline: 1000 })
+  const p = pipeline.process<PreparedImage>({ model: 'm', opts: { policy: 'latency', deadline: 1000 }, params: {}, decode: decoder<PreparedImage>(clock, 1, null, { n: 0 }), images: (im) => im })
+  const failing: Decode<PreparedImage> = () => { throw new Error('not an image') }
+  pipeline.decodeAndDispatch<PreparedImage>({ model: 'm', opts: { policy: 'latency', deadline: 1000 }, params: {}, decode: failing, images: (im) => im }, (err, answer) => out.push({ at: clock.now(), err, answer }))
+  clock.advance(10)
+  t.equal(await p, null)
+  t.equal(out.length, 1)
+  t.match(out[0]!.err, { message: 'not an image' })
+  t.equal(gate.waiting, 0)
+  const after: Array<Outcome<PreparedImage>> = []
+  pipeline.decodeAndDispatch<PreparedImage>({ model: 'm', opts: { policy: 'latency', deadline: 1000 }, params: {}, decode: decoder(clock, 1, IMAGE, { n: 0 }), images: (im) => im }, (err, answer) => after.push({ at: clock.now(), err, answer }))
+  clock.advance(100)
+  t.equal(after[0]?.err, null, 'the slot was free again')
+})
+
+t.test('a request whose items are prepared each on its own (/v2): an image per slot, a tensor without one, then placed together', async (t) => {
+  const { clock, pipeline, gate } = setup({ slots: 2 })
+  const calls = { n: 0 }
+  const out: Array<{ err: Error | null, answer?: { items: Array<{ batchSize: number }>, decodeMs: number[] } | undefined }> = []
+  pipeline.decodeEachAndDispatch({
+    model: 'm',
+    opts: { policy: 'latency', deadline: 1000 },
+    params: {},
+    items: [
+      { gated: true, decode: decoder(clock, 4, IMAGE, calls) },
+      { gated: false, decode: (done) => done(null, IMAGE) },
+      { gated: true, decode: decoder(clock, 6, IMAGE, calls) }
+    ]
+  }, (err, answer) => out.push({ err, answer }))
+  t.equal(gate.waiting, 0, 'two images, two slots: both decode at once')
+  clock.advance(100)
+  t.equal(calls.n, 2)
+  t.equal(out.length, 1)
+  t.same(out[0]!.answer!.decodeMs, [4, 0, 6], 'each image\'s own decode time; none for the tensor')
+  t.same(out[0]!.answer!.items.map((it) => it.batchSize), [3, 3, 3], 'placed together once the last is decoded')
+})
+
+t.test('items prepared each on their own: every item settles, then the first error by index; nothing is dispatched', async (t) => {
+  const { clock, pipeline, refused, device } = setup({ slots: 1, maxWaiting: 1 })
+  const calls = { n: 0 }
+  const out: Array<{ err: Error | null }> = []
+  let batches = 0
+  device.on('batch', () => { batches++ })
+  pipeline.decodeEachAndDispatch({
+    model: 'm',
+    opts: { policy: 'throughput', deadline: 10_000 },
+    params: {},
+    items: [
+      { gated: true, decode: decoder(clock, 5, IMAGE, calls) }, // decodes
+      { gated: false, decode: (done) => done(new Error('element 1 is empty')) },
+      { gated: true, decode: decoder(clock, 5, IMAGE, calls) }, // waits for the slot
+      { gated: true, decode: decoder(clock, 5, IMAGE, calls) } // refused: one already waits
+    ]
+  }, (err) => out.push({ err }))
+  t.same(refused, ['decode-queue-full'])
+  t.equal(out.length, 0, 'not answered while items still decode')
+  clock.advance(100)
+  t.equal(calls.n, 2, 'the accepted images were decoded')
+  t.equal(out.length, 1)
+  t.match(out[0]!.err, { message: 'element 1 is empty' }, 'the first error by index')
+  t.equal(batches, 0, 'nothing ran')
+})
