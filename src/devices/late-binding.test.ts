@@ -33,7 +33,7 @@ function fleet (): { clock: VirtualClock, cpu: SimDevice, gpu: SimDevice, pool: 
 
 const by = (out: Outcome[], id: string): number => out.filter((o) => o.done?.device === id).length
 
-t.test('the pull rule: t_d(n) ≤ F of the faster devices, F = max(min_f reach_f + t_f(min(P, B_f)), P drained at the combined rate)', async (t) => {
+t.test('the pull rule: t_d(n) ≤ F̂ of the faster devices, F̂ = min reach + max(t_*(min(P, B_*)), P / Σ G·eff)', async (t) => {
   const gpu: PoolMember = { eff: 8 / 12, reachMs: 0, workers: 1, maxBatchSize: 8, predict: (n) => 4 + n }
   const cpu: PoolMember = { eff: 2 / 100, reachMs: 0, workers: 1, maxBatchSize: 2, predict: (n) => 50 * n }
   t.equal(poolFinishMs([gpu], 4), 8, 'a small pool costs one batch: t(4) = 8')
