@@ -33,7 +33,7 @@ function fleet (): { clock: VirtualClock, cpu: SimDevice, gpu: SimDevice, pool: 
 
 const by = (out: Outcome[], id: string): number => out.filter((o) => o.done?.device === id).length
 
-t.test('the pull rule: t_d(n) ≤ F of the faster devices, F = min reach + max(t_*(min(P, B_*)), P / Σ G·eff)', async (t) => {
+t.test('the pull rule: t_d(n) ≤ F̂ of the faster devices, F̂ = min reach + max(t_*(min(P, B_*)), P / Σ G·eff)', async (t) => {
   const gpu: PoolMember = { eff: 8 / 12, reachMs: 0, workers: 1, maxBatchSize: 8, predict: (n) => 4 + n }
   const cpu: PoolMember = { eff: 2 / 100, reachMs: 0, workers: 1, maxBatchSize: 2, predict: (n) => 50 * n }
   t.equal(poolFinishMs([gpu], 4), 8, 'a small pool costs one batch: t(4) = 8')
@@ -43,6 +43,35 @@ t.test('the pull rule: t_d(n) ≤ F of the faster devices, F = min reach + max(t
   t.equal(pullCount(cpu, [gpu], 60), 1, 'F = 90: one item (50 ms), not two (100 ms)')
   t.equal(pullCount(cpu, [gpu], 80), 2, 'F = 120: a full batch of two')
   t.equal(pullCount(gpu, [cpu], 3), 3, 'the fastest device always pulls')
+})
+
+t.test('F(P) reads each device from its own reach: a small pool finishes on whichever device ends a batch holding it first', async (t) => {
+  const gpu: PoolMember = { eff: 8 / 12, reachMs: 0, workers: 1, maxBatchSize: 8, predict: (n) => 4 + n }
+  const cpu: PoolMember = { eff: 2 / 100, reachMs: 0, workers: 1, maxBatchSize: 2, predict: (n) => 50 * n }
+  const busyGpu = { ...gpu, reachMs: 100 }
+  t.equal(poolFinishMs([busyGpu, cpu], 1), 50, 'the GPU is busy for 100 ms: the free CPU ends the item at 50 ms (not the idle CPU\'s reach with the GPU\'s cost, 5 ms)')
+  t.equal(poolFinishMs([{ ...busyGpu, reachMs: 30 }, cpu], 1), 35, 'the GPU free at 30 ms ends it at 35')
+  // 80 items: the CPU alone from 0 drains 2 by 100 ms, then both: (80 + 0.6667·100) / 0.6867
+  const F = poolFinishMs([busyGpu, cpu], 80)
+  t.ok(Math.abs(F - (80 + (8 / 12) * 100) / (8 / 12 + 2 / 100)) < 1e-9, `water-filling by reach: ${F}`)
+  t.equal(poolFinishMs([{ ...gpu, workers: 0 }], 4), Infinity, 'no worker takes pool work: never')
+})
+
+t.test('the router counts the other models\' pools on the same workers ahead of a pooled item', async (t) => {
+  const clock = new VirtualClock()
+  const pools = new Map([['m', new RequestQueue()], ['big', new RequestQueue()]])
+  const delay = { latency: 0, throughput: 0 }
+  const gpu = new SimDevice({ id: 'gpu', kind: 'cuda', workers: 1, batchDelayMs: delay, models: { m: { a: 4, b: 1, maxBatchSize: 8 }, big: { a: 10, b: 10, maxBatchSize: 4 } } }, clock, seededRandom(2), { pools })
+  const router = new Router('late-binding')
+  const req = { model: 'm', policy: 'throughput' as const, deadlineMs: 60_000 }
+  t.match(router.route([gpu], req, 0), { ok: true, pooled: true, predictedMs: 5 }, 'alone: t(1) = 5 ms')
+  const out: Outcome[] = []
+  for (let i = 0; i < 8; i++) pools.get('big')!.push(item(clock, 'throughput', out))
+  // 8 items of `big` in 2 batches of 4: 2·10 + 8·10 = 100 ms of the GPU's one worker first
+  t.match(router.route([gpu], req, 0), { ok: true, pooled: true, predictedMs: 105 }, 'behind the other pool: 100 + 5 ms')
+  gpu.pump()
+  clock.advance(1000)
+  t.equal(out.length, 8)
 })
 
 t.test('a slow CPU never strands work that a free fast GPU reaches sooner', async (t) => {

@@ -5,18 +5,25 @@
 //
 // For the devices f sharing a pool, each with eff_f = B_f / t_f(B_f) (items per ms at its best
 // batch), G_f general workers and reach_f = min_{w∈G_f} r_w + ownBacklog_f / G_f (when its
-// first worker could start on pool work: residual busy time, then its own bound queue):
+// first worker could start on pool work: residual busy time, then its own bound queue; the
+// router adds the device's share of its other models' pools):
 //
-//   F(P) = min_f reach_f + max( t_*(min(P, B_*)), P / Σ_f G_f·eff_f )
+//   F(P) = max( min_f [reach_f + t_f(min(P, B_f))],  T(P) )
+//   T(P): Σ_f G_f·eff_f · max(0, T − reach_f) = P
 //
-// the time the set drains a pool of P items (t_* the most efficient device's cost: a small
-// pool still costs one batch). A free worker of device d pulls the largest n ≤ min(B_d, P) with
+// the time the set drains a pool of P items: no sooner than the first device that could take
+// the item finishes a batch holding it (a small pool still costs one batch, on whichever device
+// reaches it first), nor than the devices, each from its own reach, drain P items at their
+// combined rate (water-filling by reach). That is what the router admits by and answers in
+// X-Switchyard-Predicted-Ms. A free worker of device d pulls the largest n ≤ min(B_d, P) with
 //
-//   t_d(n) ≤ F_faster(P)        (F over the devices with eff_f > eff_d; none: n = min(B_d, P))
+//   t_d(n) ≤ F̂_faster(P) = min_f reach_f + max( t_*(min(P, B_*)), P / Σ_f G_f·eff_f )
 //
-// i.e. it takes a batch only when it would finish it before the faster devices would reach and
-// finish the pool ahead of it — so a slow device never strands work a fast one reaches sooner,
-// and a free slow device does take work when the fast ones are far behind.
+// over the devices f with eff_f > eff_d (t_* the most efficient one's cost; none faster:
+// n = min(B_d, P)) — a bound optimistic for the faster devices (their earliest reach with the
+// best cost), so a slow device takes a batch only when it would finish it before the faster
+// devices could reach and finish the pool ahead of it: it never strands work a fast one
+// reaches sooner, and a free slow device does take work when the fast ones are far behind.
 
 export interface PoolMember {
   /** items per ms at the best batch */
@@ -31,15 +38,44 @@ export interface PoolMember {
 
 /** F(P): ms from now until `members` drain a pool of `items` items. Infinity with no members. */
 export function poolFinishMs (members: readonly PoolMember[], items: number): number {
-  let reach = Infinity; let rate = 0; let best: PoolMember | null = null
+  // the earliest any member would finish a batch holding the item (a small pool: one batch)
+  let first = Infinity; let rate = 0
   for (const m of members) {
     if (m.workers <= 0) continue
-    if (m.reachMs < reach) reach = m.reachMs
     rate += m.workers * m.eff
-    if (best === null || m.eff > best.eff) best = m
+    const f = m.reachMs + m.predict(Math.min(items, m.maxBatchSize))
+    if (f < first) first = f
   }
-  if (best === null || rate <= 0) return Infinity
-  return reach + Math.max(best.predict(Math.min(items, best.maxBatchSize)), items / rate)
+  if (rate <= 0) return Infinity
+  return Math.max(first, drainMs(members, items))
+}
+
+/** The fluid drain time of `items`: the T with Σ_f G_f·eff_f·max(0, T − reach_f) = items. */
+function drainMs (members: readonly PoolMember[], items: number): number {
+  // members are few (the devices serving one model): water-filling by start time, no allocation
+  let T = Infinity; let rate = 0; let weighted = 0
+  let prev = -Infinity
+  for (;;) {
+    // the next start after prev
+    let next = Infinity; let nm: PoolMember | null = null
+    for (const m of members) {
+      if (m.workers <= 0) continue
+      const s = m.reachMs
+      if (s > prev && s < next) { next = s; nm = m }
+    }
+    if (rate > 0) {
+      const t = (items + weighted) / rate
+      if (t <= next) { T = t; break }
+    }
+    if (nm === null) break
+    for (const m of members) {
+      if (m.workers <= 0 || m.reachMs !== next) continue
+      rate += m.workers * m.eff
+      weighted += m.workers * m.eff * next
+    }
+    prev = next
+  }
+  return T
 }
 
 /** How many pool items device `own` pulls now: the largest n ≤ min(B, P) with t(n) ≤ F of the faster devices; 0: none. */
@@ -49,7 +85,7 @@ export function pullCount (own: PoolMember, others: readonly PoolMember[], poolI
   let faster: PoolMember[] | null = null
   for (const m of others) if (m.workers > 0 && m.eff > own.eff) (faster ??= []).push(m)
   if (faster === null) return n0
-  const F = poolFinishMs(faster, poolItems)
+  const F = fasterFinishMs(faster, poolItems)
   if (own.predict(n0) <= F) return n0
   // t(n) grows with n: the largest n that still passes
   let lo = 0; let hi = n0 - 1
@@ -58,4 +94,23 @@ export function pullCount (own: PoolMember, others: readonly PoolMember[], poolI
     if (own.predict(mid) <= F) lo = mid; else hi = mid - 1
   }
   return lo
+}
+
+/**
+ * The pull rule's bound on when the faster devices finish a pool of `items`: their earliest
+ * reach with the most efficient one's cost, at their combined rate — optimistic for them, so a
+ * slower device takes only what even that bound leaves it (the expected finish, poolFinishMs,
+ * made slow devices pull more, and lost cells and a sustainable rate on generated scenarios:
+ * bench/results/prediction.md).
+ */
+function fasterFinishMs (members: readonly PoolMember[], items: number): number {
+  let reach = Infinity; let rate = 0; let best: PoolMember | null = null
+  for (const m of members) {
+    if (m.workers <= 0) continue
+    if (m.reachMs < reach) reach = m.reachMs
+    rate += m.workers * m.eff
+    if (best === null || m.eff > best.eff) best = m
+  }
+  if (best === null || rate <= 0) return Infinity
+  return reach + Math.max(best.predict(Math.min(items, best.maxBatchSize)), items / rate)
 }

@@ -249,6 +249,18 @@ function riders (device: DeviceView, lane: LaneView): number {
   return waiting === 0 ? 0 : riderCount(lane.cost, 1, lane.maxBatchSize, budget, Infinity, waiting)
 }
 
+/** ms of worker time the items in `device`'s pools other than `pool` take there, at full batches. */
+function otherPoolsMs (device: DeviceView, pool: NonNullable<LaneView['pool']>): number {
+  let ms = 0
+  for (const l of device.lanes.values()) {
+    const p = l.pool
+    if (p === undefined || p === pool) continue
+    const k = p.throughput.length
+    if (k > 0) ms += Math.ceil(k / l.maxBatchSize) * l.cost.a + k * l.cost.b
+  }
+  return ms
+}
+
 /** Rounds of batches: k items in batches of at most B, run on W workers side by side. */
 function rounds (k: number, B: number, W: number): number {
   return Math.ceil(Math.ceil(k / B) / Math.max(1, W))
@@ -362,14 +374,20 @@ function routePooled (candidates: Prediction[], req: RouteRequest, overBudget: b
   const pool = candidates[0]?.lane.pool
   if (pool === undefined) return null
   const members: PoolMember[] = []
-  let cap = 0; let best: Prediction | null = null
+  let cap = 0; let best: Prediction | null = null; let rate = 0
   for (const c of candidates) {
     if (c.lane.pool !== pool) return null
     cap += c.lane.maxQueue
-    members.push({ eff: c.throughput, reachMs: c.waitMs, workers: c.workers, maxBatchSize: c.lane.maxBatchSize, predict: (n) => c.lane.cost.predict(n) })
+    if (c.workers > 0) rate += c.workers * c.throughput
     if (c.workers > 0 && (best === null || c.throughput > best.throughput)) best = c
   }
   if (best === null) return null
+  for (const c of candidates) {
+    // the other models' pools on this device are pulled by the same workers, their heads as
+    // urgent as this one's: the device's share of that work (as it shares this pool) comes first
+    const share = c.workers > 0 ? c.workers * c.throughput / rate : 0
+    members.push({ eff: c.throughput, reachMs: c.waitMs + share * otherPoolsMs(c.device, pool) / Math.max(1, c.workers), workers: c.workers, maxBatchSize: c.lane.maxBatchSize, predict: (n) => c.lane.cost.predict(n) })
+  }
   const P = pool.throughput.length + 1
   const finishMs = poolFinishMs(members, P) + (P < best.lane.maxBatchSize ? best.lane.delayMs.throughput : 0)
   const retryAfterS = Math.max(1, Math.ceil(minWait(candidates) / 1000))

@@ -25,7 +25,7 @@ const err = (s: string): void => { process.stderr.write(`${s}\n`) }
 export async function main (argv: string[]): Promise<void> {
   const cmd = argv[0]
   if (cmd === undefined || cmd === '--help') {
-    process.stdout.write(`usage: npm run simulate -- <scenario>… | all | wall | profile --url … | plan --profile … --rate … --slo … | policies <scenario>… | random --seeds 1-50 [--duration s] [--max-requests n] [--loads 0.2,0.4,…] [--out bench/results/random] | fidelity --url … --profile …\nscenarios: ${scenarioNames().join(', ')}\n`)
+    process.stdout.write(`usage: npm run simulate -- <scenario>… | all | wall | profile --url … | plan --profile … --rate … --slo … | policies <scenario>… | random --seeds 1-50 [--duration s] [--max-requests n] [--loads 0.2,0.4,…] [--out bench/results/random] | fidelity --url … --profile … | prediction [<scenario>…] [--loads 0.5,0.8,0.95] [--duration s] [--out file]\nscenarios: ${scenarioNames().join(', ')}\n`)
     return
   }
   if (cmd === 'plan') { runPlan(argv.slice(1)); return }
@@ -33,6 +33,7 @@ export async function main (argv: string[]): Promise<void> {
   if (cmd === 'fidelity') { await runFidelityCmd(argv.slice(1)); return }
   if (cmd === 'policies') { runPolicies(argv.slice(1)); return }
   if (cmd === 'wall') { process.stdout.write(`${wall()}\n`); return }
+  if (cmd === 'prediction') { runPrediction(argv.slice(1)); return }
   const names = cmd === 'all' ? scenarioNames() : argv.filter((a) => !a.startsWith('-'))
   mkdirSync(RESULTS, { recursive: true })
   const sections: string[] = []
@@ -168,6 +169,58 @@ function runPolicies (names: string[]): void {
   }
   writeFileSync(join(RESULTS, 'simulate-policies.md'), `# Request policies on the same arrivals (simulated)\n\n${sections.join('\n')}`)
   err(`wrote ${join(RESULTS, 'simulate-policies.md')}`)
+}
+
+/**
+ * npm run simulate -- prediction: switchyard's steady-state prediction error (mean |predicted −
+ * actual| / actual of each answer's X-Switchyard-Predicted-Ms, and the mean actual / predicted)
+ * per device and class, on the named scenarios at a few loads; 30 s after any event left out.
+ */
+function runPrediction (args: string[]): void {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      loads: { type: 'string', default: '0.5,0.8,0.95' },
+      duration: { type: 'string', default: '60' },
+      out: { type: 'string' }
+    }
+  })
+  const loads = values.loads.split(',').map(Number)
+  if (loads.some((l) => !(l > 0))) throw new Error('--loads: fractions of capacity, e.g. 0.5,0.8,0.95')
+  const durationS = Number(values.duration)
+  const names = positionals.length > 0 ? positionals : scenarioNames()
+  const rows: string[] = []
+  let worst = 0; let cells = 0; let within = 0
+  for (const name of names) {
+    const s = loadScenario(name.endsWith('.json') ? name : join(SCENARIOS, `${name}.json`))
+    for (const load of loads) {
+      err(`${s.name} at ${Math.round(load * 100)} %…`)
+      const r = runScenario(s, { strategy: 'switchyard', ratePerS: load * capacity(s), durationMs: durationS * 1000 })
+      for (const d of r.devices) {
+        for (const [policy, x] of Object.entries(d.prediction)) {
+          if (x.n < 50) continue
+          cells++
+          if (x.meanAbsRelError <= 0.2) within++
+          worst = Math.max(worst, x.meanAbsRelError)
+          rows.push(`| ${s.name} | ${Math.round(load * 100)} % | ${d.id} | ${policy} | ${x.n.toLocaleString('en-US')} | ${(x.meanAbsRelError * 100).toFixed(1)} % | ×${x.meanRatio.toFixed(2)} |`)
+        }
+      }
+    }
+  }
+  const cmd = `npm run simulate -- prediction${positionals.length > 0 ? ` ${positionals.join(' ')}` : ''} --loads ${values.loads} --duration ${durationS}`
+  const md = [
+    `Command: \`${cmd}\` (switchyard; ${durationS} simulated s per run; device × class cells with ≥ 50 steady-state answers).`,
+    '',
+    '| scenario | load | device | class | answers | mean \\|predicted − actual\\| / actual | mean actual / predicted |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
+    ...rows,
+    '',
+    `Within 20 %: ${within} of ${cells} cells; worst ${(worst * 100).toFixed(1)} %.`,
+    ''
+  ].join('\n')
+  process.stdout.write(`${md}\n`)
+  if (values.out !== undefined) { writeFileSync(values.out, md); err(`wrote ${values.out}`) }
 }
 
 /** --switchyard <strategy>: a candidate rule judged in switchyard's place */
