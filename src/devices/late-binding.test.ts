@@ -59,14 +59,14 @@ t.test('F(P) reads each device from its own reach: a small pool finishes on whic
 
 t.test('the router counts the other models\' pools on the same workers ahead of a pooled item', async (t) => {
   const clock = new VirtualClock()
-  const pools = new Map([['m', new RequestQueue()], ['big', new RequestQueue()]])
+  const pools = new Map([['m@default', new RequestQueue()], ['big@default', new RequestQueue()]])
   const delay = { latency: 0, throughput: 0 }
   const gpu = new SimDevice({ id: 'gpu', kind: 'cuda', workers: 1, batchDelayMs: delay, models: { m: { a: 4, b: 1, maxBatchSize: 8 }, big: { a: 10, b: 10, maxBatchSize: 4 } } }, clock, seededRandom(2), { pools })
   const router = new Router('late-binding')
   const req = { model: 'm', policy: 'throughput' as const, deadlineMs: 60_000 }
   t.match(router.route([gpu], req, 0), { ok: true, pooled: true, predictedMs: 5 }, 'alone: t(1) = 5 ms')
   const out: Outcome[] = []
-  for (let i = 0; i < 8; i++) pools.get('big')!.push(item(clock, 'throughput', out))
+  for (let i = 0; i < 8; i++) pools.get('big@default')!.push(item(clock, 'throughput', out))
   // 8 items of `big` in 2 batches of 4: 2·10 + 8·10 = 100 ms of the GPU's one worker first
   t.match(router.route([gpu], req, 0), { ok: true, pooled: true, predictedMs: 105 }, 'behind the other pool: 100 + 5 ms')
   gpu.pump()
