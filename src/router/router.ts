@@ -382,14 +382,17 @@ function routePooled (candidates: Prediction[], req: RouteRequest, overBudget: b
     if (c.workers > 0 && (best === null || c.throughput > best.throughput)) best = c
   }
   if (best === null) return null
+  const P = pool.throughput.length + 1
   for (const c of candidates) {
     // the other models' pools on this device are pulled by the same workers, their heads as
     // urgent as this one's: the device's share of that work (as it shares this pool) comes first
     const share = c.workers > 0 ? c.workers * c.throughput / rate : 0
-    members.push({ eff: c.throughput, reachMs: c.waitMs + share * otherPoolsMs(c.device, pool) / Math.max(1, c.workers), workers: c.workers, maxBatchSize: c.lane.maxBatchSize, predict: (n) => c.lane.cost.predict(n) })
+    const reach = c.waitMs + share * otherPoolsMs(c.device, pool) / Math.max(1, c.workers)
+    // a pool short of a batch waits the batch delay — while the worker is still busy, not after
+    const delay = P < c.lane.maxBatchSize ? c.lane.delayMs.throughput : 0
+    members.push({ eff: c.throughput, reachMs: Math.max(reach, delay), workers: c.workers, maxBatchSize: c.lane.maxBatchSize, predict: (n) => c.lane.cost.predict(n) })
   }
-  const P = pool.throughput.length + 1
-  const finishMs = poolFinishMs(members, P) + (P < best.lane.maxBatchSize ? best.lane.delayMs.throughput : 0)
+  const finishMs = poolFinishMs(members, P)
   const retryAfterS = Math.max(1, Math.ceil(minWait(candidates) / 1000))
   if (overBudget ?? pool.size + 1 > cap) return { ok: false, reason: 'queue-full', retryAfterS, predictedMs: finishMs }
   if (finishMs > req.deadlineMs) return { ok: false, reason: 'deadline', retryAfterS, predictedMs: finishMs }
