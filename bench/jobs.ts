@@ -11,7 +11,9 @@
 //   3. SIGKILL: 400 images as jobs, replica r2 killed by SIGKILL once it has stored 30 → still
 //      one result per image (those it held are delivered again after ack_wait, 5 s here)
 //   2b. the same comparison interleaved: jobs for 12 s with every replica busy, then saturated
-//      HTTP for 12 s, twice (load on a shared machine drifts over the minutes phase 1 takes)
+//      HTTP for 12 s, twice (load on a shared machine drifts over the minutes phase 1 takes).
+//      Each jobs segment's backlog is submitted while r1–r3 are stopped (SIGSTOP), so the queue
+//      is full when the window starts and (checked, reported) still holds images when it ends
 //   4. latency probe on r1 (two workers, one reserved for latency-class work): a latency-class
 //      POST /classify every 100 ms while r1 runs jobs, then while it gets the same rate of
 //      throughput-class HTTP requests (open loop, the rate its jobs ran at just before),
@@ -36,6 +38,8 @@ const SLOW_MS = [0, 250, 750]
 const HTTP_SECONDS = Number(process.env.BENCH_JOBS_HTTP_SECONDS ?? 20)
 const PROBE_SECONDS = Number(process.env.BENCH_JOBS_PROBE_SECONDS ?? 8)
 const RATE_SECONDS = Number(process.env.BENCH_JOBS_RATE_SECONDS ?? 12)
+/** images per second the rate phase's backlog is sized for (it must not run dry in the window) */
+const RATE_BACKLOG_RPS = Number(process.env.BENCH_JOBS_RATE_BACKLOG_RPS ?? 90)
 const ONLY = process.env.BENCH_JOBS_ONLY?.split(',').map((x) => x.trim()) ?? null
 const phase = (name: string): boolean => ONLY === null || ONLY.includes(name)
 const KILL_IMAGES = 400
@@ -194,41 +198,74 @@ try {
   let rate: Record<string, unknown> | null = null
   let md2: string[] = []
   if (phase('rate')) {
-    const doneAll = async (): Promise<number> => (await Promise.all(apis.map((a) => metric(a, 'switchyard_jobs_done_images_total')))).reduce((x, y) => x + y, 0)
-    const segs: Array<{ jobs: number, http: number, jobsBatch: number, httpBatch: number }> = []
-    /** Σ over replicas of the batch-size histogram's sum and count (mean batch = Δsum / Δcount) */
-    const batches = async (): Promise<[number, number]> => {
-      const s = await Promise.all(apis.map(async (a) => [await metric(a, 'switchyard_batch_size_sum'), await metric(a, 'switchyard_batch_size_count')] as const))
-      return [s.reduce((x, y) => x + y[0], 0), s.reduce((x, y) => x + y[1], 0)]
-    }
-    const meanBatch = (a: [number, number], b: [number, number]): number => (b[0] - a[0]) / Math.max(1, b[1] - a[1])
+    interface Seg { jobs: number, http: number, jobsBatch: number, httpBatch: number, jobsPer: number[], httpPer: number[], jobsBusy: number[], httpBusy: number[], jobsCpu: number[], httpCpu: number[], backlog: number, submitSeconds: number, queuedAtStart: number, queuedAtEnd: number }
+    /** CPU seconds so far of r1, r2, r3, the submission-only replica, nats-server, this process (the load client) */
+    const cpuNow = (): number[] => [...[1, 2, 3, 0].map((i) => cpuSeconds([replicas[i]!.proc.pid!])), cpuSeconds([nats.pid]), (process.cpuUsage().user + process.cpuUsage().system) / 1e6]
+    const cores = (a: number[], b: number[], seconds: number): number[] => b.map((x, i) => (x - a[i]!) / seconds)
+    const segs: Seg[] = []
+    /** per replica: job images stored, Σ batch sizes, batches, Σ worker seconds of its batches (busy time) */
+    const snap = async (): Promise<Array<[number, number, number, number]>> => Promise.all(apis.map(async (a) => {
+      const text = await (await fetch(`${a}/metrics`)).text()
+      const m = (name: string): number => text.split('\n').filter((l) => l.startsWith(name)).reduce((x, l) => x + Number(l.split(' ').pop()), 0)
+      return [m('switchyard_jobs_done_images_total'), m('switchyard_batch_size_sum'), m('switchyard_batch_size_count'), m('switchyard_batch_duration_seconds_sum')] as [number, number, number, number]
+    }))
+    type Snap = Awaited<ReturnType<typeof snap>>
+    const meanBatch = (a: Snap, b: Snap): number => b.reduce((x, r, i) => x + r[1] - a[i]![1], 0) / Math.max(1, b.reduce((x, r, i) => x + r[2] - a[i]![2], 0))
+    const busy = (a: Snap, b: Snap, seconds: number): number[] => b.map((r, i) => (r[3] - a[i]![3]) / seconds)
     for (let round = 0; round < 2; round++) {
-      const jobIds = await submitMany(BIG, Math.ceil((RATE_SECONDS + 3) * 40 / 50))
+      // the backlog is submitted while r1–r3 are stopped (SIGSTOP; they hold nothing now: the
+      // previous segment ended with every job done): running, they took the images as fast as
+      // they were submitted, the queue never filled, and the window measured the submission's
+      // tail and then an empty queue. Enough for the lead-in and the window at RATE_BACKLOG_RPS.
+      const pulling = replicas.slice(1, 4)
+      for (const r of pulling) r.proc.kill('SIGSTOP')
+      let jobIds: string[]
+      const sub0 = performance.now()
+      try { jobIds = await submitMany(BIG, Math.ceil((RATE_SECONDS + 2) * RATE_BACKLOG_RPS / 50)) } finally { for (const r of pulling) r.proc.kill('SIGCONT') }
+      const subSeconds = (performance.now() - sub0) / 1000
       await sleep(2000) // every replica is at work
-      const d0 = await doneAll(); const b0 = await batches(); const t0 = performance.now()
+      const q0 = await metric(api, 'switchyard_jobs_queued_images')
+      const s0 = await snap(); const t0 = performance.now(); const jc0 = cpuNow()
       await sleep(RATE_SECONDS * 1000)
-      const jobs = (await doneAll() - d0) / ((performance.now() - t0) / 1000)
-      const jobsBatch = meanBatch(b0, await batches())
+      const jc1 = cpuNow(); const s1 = await snap(); const jt = (performance.now() - t0) / 1000
+      const q1 = await metric(api, 'switchyard_jobs_queued_images')
+      const jobsCpu = cores(jc0, jc1, jt)
+      const jobsPer = s1.map((r, i) => (r[0] - s0[i]![0]) / jt)
+      const jobs = jobsPer.reduce((x, y) => x + y, 0)
+      const jobsBatch = meanBatch(s0, s1)
+      const jobsBusy = busy(s0, s1, jt)
       await waitAll(api, BIG, jobIds)
-      let n = 0
+      const per = apis.map(() => 0)
       const h0 = performance.now()
       const hEnd = Date.now() + (RATE_SECONDS + 2) * 1000
       let counting = false; let c0 = 0
-      let hb0: Promise<[number, number]> = Promise.resolve([0, 0])
-      const counter = setTimeout(() => { counting = true; c0 = performance.now(); hb0 = batches() }, 2000)
-      await Promise.all(apis.flatMap((a) => Array.from({ length: 16 }, async (_, c) => {
+      let hb0: Promise<Snap> = snap()
+      let hc0 = cpuNow()
+      const counter = setTimeout(() => { counting = true; c0 = performance.now(); hb0 = snap(); hc0 = cpuNow() }, 2000)
+      await Promise.all(apis.flatMap((a, r) => Array.from({ length: 16 }, async (_, c) => {
         let k = c
-        while (Date.now() < hEnd) { const st = await classify(a, 'throughput', k++); if (st === 200 && counting) n++; else if (st !== 200) await sleep(50) }
+        while (Date.now() < hEnd) { const st = await classify(a, 'throughput', k++); if (st === 200 && counting) per[r]!++; else if (st !== 200) await sleep(50) }
       })))
       clearTimeout(counter)
-      const http = n / ((performance.now() - (counting ? c0 : h0)) / 1000)
-      const httpBatch = meanBatch(await hb0, await batches())
-      segs.push({ jobs, http, jobsBatch, httpBatch })
-      log(`rate ${round + 1}: jobs ${jobs.toFixed(1)} images/s (mean batch ${jobsBatch.toFixed(1)}), HTTP ${http.toFixed(1)} images/s (mean batch ${httpBatch.toFixed(1)}) = ${(jobs / http).toFixed(2)}×`)
+      const ht = (performance.now() - (counting ? c0 : h0)) / 1000
+      const httpCpu = cores(hc0, cpuNow(), ht)
+      const hs1 = await snap()
+      const httpPer = per.map((n) => n / ht)
+      const http = httpPer.reduce((x, y) => x + y, 0)
+      const httpBatch = meanBatch(await hb0, hs1)
+      const httpBusy = busy(await hb0, hs1, ht)
+      segs.push({ jobs, http, jobsBatch, httpBatch, jobsPer, httpPer, jobsBusy, httpBusy, jobsCpu, httpCpu, backlog: jobIds.length * 50, submitSeconds: subSeconds, queuedAtStart: q0, queuedAtEnd: q1 })
+      const f = (xs: number[], d = 1): string => xs.map((x) => x.toFixed(d)).join(' / ')
+      log(`rate ${round + 1}: ${jobIds.length * 50} images submitted in ${subSeconds.toFixed(1)} s, queued ${q0} → ${q1} over the window; jobs ${jobs.toFixed(1)} images/s (${f(jobsPer)}; mean batch ${jobsBatch.toFixed(1)}; workers busy ${f(jobsBusy, 2)}), HTTP ${http.toFixed(1)} images/s (${f(httpPer)}; mean batch ${httpBatch.toFixed(1)}; busy ${f(httpBusy, 2)}) = ${(jobs / http).toFixed(2)}×; cores r1 / r2 / r3 / api / nats / client: jobs ${f(jobsCpu, 2)}, HTTP ${f(httpCpu, 2)}`)
     }
     const j = segs.reduce((a, x) => a + x.jobs, 0); const h = segs.reduce((a, x) => a + x.http, 0)
-    rate = { seconds: RATE_SECONDS, rounds: segs.map((x) => ({ jobsImagesPerSecond: round1(x.jobs), httpImagesPerSecond: round1(x.http), ratio: round2(x.jobs / x.http), jobsMeanBatch: round1(x.jobsBatch), httpMeanBatch: round1(x.httpBatch) })), ratio: round2(j / h) }
-    md2 = [`- **Throughput, interleaved** (jobs for ${RATE_SECONDS} s with every replica busy, then saturated throughput-class HTTP for ${RATE_SECONDS} s, twice): ${segs.map((x) => `${x.jobs.toFixed(1)} vs ${x.http.toFixed(1)} images/s (mean batch ${x.jobsBatch.toFixed(1)} vs ${x.httpBatch.toFixed(1)})`).join('; ')} → **${(j / h).toFixed(2)}×** (target ≥ 0.9×).`]
+    rate = { seconds: RATE_SECONDS, rounds: segs.map((x) => ({ jobsImagesPerSecond: round1(x.jobs), httpImagesPerSecond: round1(x.http), ratio: round2(x.jobs / x.http), jobsMeanBatch: round1(x.jobsBatch), httpMeanBatch: round1(x.httpBatch), jobsPerReplica: x.jobsPer.map(round1), httpPerReplica: x.httpPer.map(round1), jobsWorkerBusy: x.jobsBusy.map(round2), httpWorkerBusy: x.httpBusy.map(round2), jobsCores: x.jobsCpu.map(round2), httpCores: x.httpCpu.map(round2), backlog: x.backlog, submitSeconds: round1(x.submitSeconds), queuedAtStart: x.queuedAtStart, queuedAtEnd: x.queuedAtEnd })), ratio: round2(j / h) }
+    md2 = [
+      `- **Throughput, interleaved** (jobs for ${RATE_SECONDS} s with every replica busy, then saturated throughput-class HTTP for ${RATE_SECONDS} s, twice): ${segs.map((x) => `${x.jobs.toFixed(1)} vs ${x.http.toFixed(1)} images/s (mean batch ${x.jobsBatch.toFixed(1)} vs ${x.httpBatch.toFixed(1)})`).join('; ')} → **${(j / h).toFixed(2)}×** (target ≥ 0.9×).`,
+      `- Backlog: ${segs.map((x, i) => `round ${i + 1}: ${x.backlog} images submitted in ${x.submitSeconds.toFixed(1)} s while r1–r3 were stopped (SIGSTOP), ${x.queuedAtStart} still queued when the window began and ${x.queuedAtEnd} when it ended`).join('; ')}${segs.some((x) => x.queuedAtEnd === 0) ? ' — **the queue ran dry in a window: its jobs rate is a lower bound**' : ' (the queue never ran dry)'}.`,
+      `- Per replica r1 / r2 / r3 (images/s, and the share of the time its bulk worker ran batches — switchyard_batch_duration_seconds, which includes the injected delay): ${segs.map((x, i) => `round ${i + 1}: jobs ${x.jobsPer.map((v) => v.toFixed(1)).join(' / ')} (busy ${x.jobsBusy.map((v) => v.toFixed(2)).join(' / ')}), HTTP ${x.httpPer.map((v) => v.toFixed(1)).join(' / ')} (busy ${x.httpBusy.map((v) => v.toFixed(2)).join(' / ')})`).join('; ')}.`,
+      `- CPU (cores, /proc) of r1 / r2 / r3 / the submission-only replica / nats-server / the load client: ${segs.map((x, i) => `round ${i + 1}: jobs ${x.jobsCpu.map((v) => v.toFixed(2)).join(' / ')}, HTTP ${x.httpCpu.map((v) => v.toFixed(2)).join(' / ')}`).join('; ')}.`
+    ]
   }
 
   // 3. latency probe on r1: beside jobs, then beside the same rate of throughput-class HTTP

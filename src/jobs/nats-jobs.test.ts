@@ -180,3 +180,16 @@ t.test('take() from the real server: at most what each key may still hold here, 
   t.equal(b.backlog('m', 'small'), 0)
   for (const d of [...first, ...second]) await d.complete({ index: d.index, ok: true, replica: 'r', at: 0 })
 })
+
+t.test('image bytes read back whole and checked, one chunk or several', async (t) => {
+  const { NatsBackend } = await import('./nats-backend.js')
+  const quiet: Log = { info: () => {}, warn: () => {} }
+  const b = await NatsBackend.connect({ url: nats.url, prefix: 'BYTES', ackWaitMs: 30_000, retentionMs: 60_000, models: ['m'], log: quiet })
+  t.teardown(() => b.close())
+  const images = [randomBytes(300_000), Buffer.from([7]), photos[0]!] // three chunks (128 KiB each), one, two
+  await b.submit({ id: 'j', key: 'k', model: 'm', task: 'classify', policy: 'throughput', params: {}, images: 3, names: ['a', 'b', 'c'], createdAt: 0, callback: null }, images)
+  const got = await b.take('m', 3)
+  t.equal(got.length, 3)
+  for (const d of got) t.ok((await d.bytes()).equals(images[d.index]!), `image ${d.index}: the bytes submitted (${images[d.index]!.length})`)
+  for (const d of got) await d.complete({ index: d.index, ok: true, replica: 'r', at: 0 })
+})
