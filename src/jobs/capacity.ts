@@ -19,37 +19,33 @@
 import type { RequestQueue } from '../devices/request-queue.js'
 import type { Scheduler } from '../devices/scheduler.js'
 
-export function freeThroughputSlots (devices: readonly Pick<Scheduler, 'healthy' | 'lanes' | 'workers'>[], model: string): number {
-  let free = 0
-  // throughput items in a late-binding pool (shared by the devices) count once
-  const pools = new Set<RequestQueue>()
-  for (const d of devices) {
-    if (!d.healthy) continue
-    const lane = d.lanes.get(model)
-    if (lane === undefined) continue
-    let takers = 0
-    for (const w of d.workers) if (w.alive && w.takesThroughput) takers++
-    free += takers * lane.maxBatchSize - lane.queue.throughput.length
-    if (lane.pool !== undefined) pools.add(lane.pool)
-  }
-  for (const p of pools) free -= p.throughput.length
-  return Math.max(0, free)
+type Devices = readonly Pick<Scheduler, 'healthy' | 'lanes' | 'workers'>[]
+type Slot = Scheduler['workers'][number]
+
+export function freeThroughputSlots (devices: Devices, model: string): number {
+  return slots(devices, model, (w) => w.alive && w.takesThroughput, false)
 }
 
 /**
  * Throughput-class items this replica's devices would start now: a full batch per idle,
  * live worker that takes bulk work, minus the throughput items already queued for it.
  */
-export function startableSlots (devices: readonly Pick<Scheduler, 'healthy' | 'lanes' | 'workers'>[], model: string): number {
+export function startableSlots (devices: Devices, model: string): number {
+  return slots(devices, model, (w) => w.alive && w.takesThroughput && w.running === null && w.held !== true, true)
+}
+
+/** A batch per worker that `counts`, minus the throughput items queued in the lanes (each lane at least 0 when `perLane`) and in their late-binding pools (shared by the devices: counted once). */
+function slots (devices: Devices, model: string, counts: (w: Slot) => boolean, perLane: boolean): number {
   let free = 0
   const pools = new Set<RequestQueue>()
   for (const d of devices) {
     if (!d.healthy) continue
     const lane = d.lanes.get(model)
     if (lane === undefined) continue
-    let idle = 0
-    for (const w of d.workers) if (w.alive && w.takesThroughput && w.running === null && w.held !== true) idle++
-    free += Math.max(0, idle * lane.maxBatchSize - lane.queue.throughput.length)
+    let n = 0
+    for (const w of d.workers) if (counts(w)) n++
+    const own = n * lane.maxBatchSize - lane.queue.throughput.length
+    free += perLane ? Math.max(0, own) : own
     if (lane.pool !== undefined) pools.add(lane.pool)
   }
   for (const p of pools) free -= p.throughput.length
