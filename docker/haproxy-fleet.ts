@@ -26,6 +26,8 @@ export interface Replica {
 export interface ReplicaSpec {
   /** per-batch delay injected on the replica's CPU device (0: none) */
   slowMs?: number
+  /** workers reserved for latency-class work beside the one bulk worker (config latencyWorkers; default 0) */
+  latencyWorkers?: number
 }
 
 /** Starts the replicas side by side and waits until each answers /readyz 200. */
@@ -42,7 +44,7 @@ export async function startReplicas (specs: readonly ReplicaSpec[], dir: string)
       models: { localDir: join(SHARED, 'models'), download: false, enabled: ['mobilenetv2', 'yolox-nano'] },
       routing: { calibrationRuns: 1 },
       agent: { host: '127.0.0.1', port: agentPort, referenceMs: 30, sharpness: 2 },
-      devices: [{ id: 'cpu', kind: 'cpu', required: true, workers: 1, intraOpThreads: 1, maxBatchSize: 8, maxQueue: 128, batchDelayMs: { latency: 0, throughput: 5 } }]
+      devices: [{ id: 'cpu', kind: 'cpu', required: true, workers: 1 + (spec.latencyWorkers ?? 0), latencyWorkers: spec.latencyWorkers ?? 0, intraOpThreads: 1, maxBatchSize: 8, maxQueue: 128, batchDelayMs: { latency: 0, throughput: 5 } }]
     }))
     const slowMs = spec.slowMs ?? 0
     const env: NodeJS.ProcessEnv = { ...process.env, SWITCHYARD_CONFIG: config, LOG_LEVEL: 'warn' }
