@@ -30,6 +30,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { join } from 'node:path'
 import { startNatsServer } from '../src/test-support/nats-server.js'
+import { preferThisBench } from './cpu-priority.js'
 import { startReplica, type Replica } from '../src/test-support/replica.js'
 import { multipart, REPO, SHARED_IMAGES, SHARED_MODELS } from '../src/test-support/server.js'
 
@@ -49,6 +50,7 @@ const SMALL = `sy_${randomBytes(24).toString('base64url')}`
 const auth = (k: string): Record<string, string> => ({ authorization: `Bearer ${k}` })
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
+const priority = preferThisBench()
 const nats = await startNatsServer()
 const replicas: Replica[] = []
 const log = (s: string): void => { process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${s}\n`) }
@@ -409,7 +411,7 @@ try {
 
   const results = {
     command: ONLY === null ? 'npm run bench:jobs' : `BENCH_JOBS_ONLY=${ONLY.join(',')} npm run bench:jobs`,
-    machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version, note: 'shared 2-core machine; three replicas and nats-server compete for the cores' },
+    machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version, note: 'shared 2-core machine; three replicas and nats-server compete for the cores', priority },
     setup: { replicas: 3, slowMsPerBatch: SLOW_MS, workersPerReplica: [2, 1, 1], latencyWorkers: [1, 0, 0], maxBatchSize: 8, model: 'mobilenetv2', ackWaitMs: 5000, natsServer: '2.9.10', natsClient: 'nats@2.29.3' },
     ...(throughput ?? {}),
     ...(rate !== null ? { rate } : {}),
@@ -420,7 +422,7 @@ try {
   const md = [
     `# Jobs on NATS JetStream: \`${results.command}\``,
     '',
-    `${results.machine.model}, ${results.machine.cpus} cores (shared with other work), Node ${results.machine.node}; nats-server 2.9.10 (Debian), client nats@2.29.3.`,
+    `${results.machine.model}, ${results.machine.cpus} cores (shared with other work; ${priority}), Node ${results.machine.node}; nats-server 2.9.10 (Debian), client nats@2.29.3.`,
     `Three replicas (child processes), mobilenetv2, one CPU worker taking bulk work each (r1 has a second, reserved for latency-class work), batches of up to 8, injected per-batch delay ${SLOW_MS.join(' / ')} ms (SWITCHYARD_FAULTS slow).`,
     '',
     ...md1, ...md2, ...md3, ...md4, ...md5,
