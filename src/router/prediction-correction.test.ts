@@ -4,7 +4,7 @@
 // without jitter: every time is exact.
 import t from 'tap'
 import { VirtualClock } from '../devices/clock.js'
-import { RequestQueue, type QueuedItem } from '../devices/request-queue.js'
+import { RequestQueue } from '../devices/request-queue.js'
 import { SimDevice } from '../sim/sim-device.js'
 import { seededRandom } from '../sim/simulated-executor.js'
 import { Dispatcher, type Dispatched, type DispatchObserver } from './dispatcher.js'
