@@ -400,15 +400,14 @@ function routePooled (candidates: Prediction[], req: RouteRequest, overBudget: b
   if (best === null) return null
   const P = pool.throughput.length + 1
   // the batch delay runs from the pool's head's arrival (the scheduler's rule), not from now
-  const head = pool.throughput[0]
-  const delayLeft = (ms: number): number => head === undefined ? ms : Math.max(0, head.enqueuedAt + ms - now)
+  const headAt = pool.throughput[0]?.enqueuedAt ?? now
   for (const c of candidates) {
     // the other models' pools on this device are pulled by the same workers, their heads as
     // urgent as this one's: the device's share of that work (as it shares this pool) comes first
     const share = c.workers > 0 ? c.workers * c.throughput / rate : 0
     const reach = c.waitMs + share * otherPoolsMs(c.device, pool) / Math.max(1, c.workers)
     // a pool short of a batch waits the batch delay — while the worker is still busy, not after
-    const delay = P < c.lane.maxBatchSize ? delayLeft(c.lane.delayMs.throughput) : 0
+    const delay = P < c.lane.maxBatchSize ? Math.max(0, headAt + c.lane.delayMs.throughput - now) : 0
     members.push({ eff: c.throughput, reachMs: Math.max(reach, delay), workers: c.workers, maxBatchSize: c.lane.maxBatchSize, predict: (n) => c.lane.cost.predict(n) })
   }
   const finishMs = poolFinishMs(members, P)
