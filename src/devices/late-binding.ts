@@ -14,7 +14,8 @@
 // the time the set drains a pool of P items: no sooner than the first device that could take
 // the item finishes a batch holding it (a small pool still costs one batch, on whichever device
 // reaches it first), nor than the devices, each from its own reach, drain P items at their
-// combined rate (water-filling by reach). That is what the router admits by and answers in
+// combined rate (water-filling by reach). That is what the router admits by and, times the
+// pool's learned actual / predicted (router/prediction-correction.ts), answers in
 // X-Switchyard-Predicted-Ms. A free worker of device d pulls the largest n ≤ min(B_d, P) with
 //
 //   t_d(n) ≤ F̂_faster(P) = min_f reach_f + max( t_*(min(P, B_*)), P / Σ_f G_f·eff_f )

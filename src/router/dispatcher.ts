@@ -232,6 +232,7 @@ export class Dispatcher {
         job.queued = undefined
         this.release(job)
         const actualMs = this.clock.now() - now
+        this.router.learn(decision, actualMs)
         this.observer.predictionError(c.device, model, actualMs - decision.predictedMs)
         this.observer.prediction?.(c.device, model, opts.policy, decision.predictedMs, actualMs)
         done(null, Object.assign(c, { predictedMs: decision.predictedMs }))

@@ -45,7 +45,9 @@
 //                       workers pull from (src/devices/late-binding.ts: a slower device pulls
 //                       n items only if t_d(n) ≤ F of the faster ones). Predicted and admitted
 //                       over the pool: finish = F(P+1) over every device serving it, cap = the
-//                       sum of their lanes' caps. Latency, cost, pinned and tiled stay bound.
+//                       sum of their lanes' caps; the answer reports F times the pool's learned
+//                       actual / predicted (prediction-correction.ts), admission uses F alone.
+//                       Latency, cost, pinned and tiled stay bound.
 //   cost       → the lowest predicted cost per inference, price_per_ms_d · t(n) / n (n and
 //                finish_d as for throughput; price.ts), among those meeting the deadline;
 //                ties by finish_d
@@ -60,6 +62,7 @@ import type { Policy } from '../config/schema.js'
 import { poolFinishMs, type PoolMember } from '../devices/late-binding.js'
 import type { QueueBudget } from '../devices/queue-budget.js'
 import { riderCount } from '../devices/riders.js'
+import { PredictionCorrection } from './prediction-correction.js'
 import { costPerInference, type PriceConfig } from './price.js'
 import type { Strategy } from './strategies.js'
 
@@ -82,8 +85,8 @@ export interface LaneView {
   cost: { a: number, b: number, predict: (n: number) => number, throughput: (n: number) => number }
   /** the model variant this lane runs */
   readonly variant?: string
-  /** the shared throughput pool (late-binding strategy) */
-  readonly pool?: { size: number, throughput: { length: number } }
+  /** the shared throughput pool (late-binding strategy); its head (`0`, earliest deadline) starts the batch delay */
+  readonly pool?: { size: number, throughput: { length: number, readonly 0?: { enqueuedAt: number } } }
 }
 
 export interface DeviceView {
@@ -114,11 +117,14 @@ export interface RouteRequest {
   bytes?: number
 }
 
+/** a pooled decision's pool: what its prediction's correction is learned by (prediction-correction.ts) */
+export type PoolKey = NonNullable<LaneView['pool']>
+
 export type RouteReason = 'pinned' | 'earliest-finish' | 'best-throughput' | 'overflow' | 'lowest-cost' | 'retry' | Exclude<Strategy, 'switchyard'>
 export type RejectReason = 'deadline' | 'queue-full' | 'no-healthy-device' | 'unknown-device'
 
 export type RouteDecision =
-  | { ok: true, device: string, predictedMs: number, reason: RouteReason, pooled?: boolean }
+  | { ok: true, device: string, predictedMs: number, reason: RouteReason, pooled?: boolean, pool?: PoolKey, modelMs?: number }
   | { ok: false, reason: RejectReason, retryAfterS: number, predictedMs: number }
 
 export interface Prediction {
@@ -266,9 +272,11 @@ function rounds (k: number, B: number, W: number): number {
   return Math.ceil(Math.ceil(k / B) / Math.max(1, W))
 }
 
-/** Routes requests by one strategy; holds the little state a baseline needs (round-robin). */
+/** Routes requests by one strategy; holds the little state a baseline needs (round-robin) and what pooled answers taught it. */
 export class Router {
   private turn = 0
+  /** the pools' learned actual / predicted (prediction-correction.ts): applied to what a pooled decision reports */
+  readonly correction = new PredictionCorrection()
 
   /** `budget`: the bytes accepted requests may hold (queue-budget.ts); absent: not counted */
   constructor (readonly strategy: Strategy = 'switchyard', private readonly budget?: QueueBudget) {}
@@ -293,8 +301,11 @@ export class Router {
     if (overBudget) for (const c of candidates) c.full = true
     const reason: RouteReason | null = req.pinned !== undefined ? 'pinned' : exclude.length > 0 ? 'retry' : null
     if ((this.strategy === 'switchyard' || this.strategy === 'late-binding') && reason === null && req.policy === 'throughput' && items === 1) {
-      const pooled = routePooled(candidates, req, this.budget === undefined ? null : overBudget)
-      if (pooled !== null) return pooled
+      const pooled = routePooled(candidates, req, this.budget === undefined ? null : overBudget, now)
+      if (pooled !== null) {
+        if (pooled.ok && pooled.pool !== undefined) pooled.predictedMs *= this.correction.factor(pooled.pool)
+        return pooled
+      }
     }
     // a pinned request or a retry has one sensible rule: the earliest finish where allowed
     const strategy = reason === null && this.strategy !== 'late-binding' && this.strategy !== 'early-binding' ? this.strategy : 'switchyard'
@@ -308,6 +319,11 @@ export class Router {
       return { ok: false, reason: 'deadline', retryAfterS: drainS(open), predictedMs: choice?.finishMs ?? minFinish(open) }
     }
     return { ok: true, device: choice.pred.device.id, predictedMs: choice.finishMs, reason: reason ?? choice.reason }
+  }
+
+  /** An answer came back: a pooled decision's model prediction against the actual ms teaches the pool's correction. */
+  learn (decision: RouteDecision, actualMs: number): void {
+    if (decision.ok && decision.pool !== undefined && decision.modelMs !== undefined) this.correction.learn(decision.pool, decision.modelMs, actualMs)
   }
 
   private choose (strategy: Strategy, open: Prediction[], req: RouteRequest): { pred: Prediction, finishMs: number, reason: RouteReason } | null {
@@ -370,7 +386,7 @@ export class Router {
  * where a budget is kept (`overBudget`; null: none kept, capped at the sum of the lanes' item
  * caps instead).
  */
-function routePooled (candidates: Prediction[], req: RouteRequest, overBudget: boolean | null): RouteDecision | null {
+function routePooled (candidates: Prediction[], req: RouteRequest, overBudget: boolean | null, now: number): RouteDecision | null {
   const pool = candidates[0]?.lane.pool
   if (pool === undefined) return null
   const members: PoolMember[] = []
@@ -383,20 +399,22 @@ function routePooled (candidates: Prediction[], req: RouteRequest, overBudget: b
   }
   if (best === null) return null
   const P = pool.throughput.length + 1
+  // the batch delay runs from the pool's head's arrival (the scheduler's rule), not from now
+  const headAt = pool.throughput[0]?.enqueuedAt ?? now
   for (const c of candidates) {
     // the other models' pools on this device are pulled by the same workers, their heads as
     // urgent as this one's: the device's share of that work (as it shares this pool) comes first
     const share = c.workers > 0 ? c.workers * c.throughput / rate : 0
     const reach = c.waitMs + share * otherPoolsMs(c.device, pool) / Math.max(1, c.workers)
     // a pool short of a batch waits the batch delay — while the worker is still busy, not after
-    const delay = P < c.lane.maxBatchSize ? c.lane.delayMs.throughput : 0
+    const delay = P < c.lane.maxBatchSize ? Math.max(0, headAt + c.lane.delayMs.throughput - now) : 0
     members.push({ eff: c.throughput, reachMs: Math.max(reach, delay), workers: c.workers, maxBatchSize: c.lane.maxBatchSize, predict: (n) => c.lane.cost.predict(n) })
   }
   const finishMs = poolFinishMs(members, P)
   const retryAfterS = Math.max(1, Math.ceil(minWait(candidates) / 1000))
   if (overBudget ?? pool.size + 1 > cap) return { ok: false, reason: 'queue-full', retryAfterS, predictedMs: finishMs }
   if (finishMs > req.deadlineMs) return { ok: false, reason: 'deadline', retryAfterS, predictedMs: finishMs }
-  return { ok: true, device: best.device.id, predictedMs: finishMs, reason: 'late-binding', pooled: true }
+  return { ok: true, device: best.device.id, predictedMs: finishMs, reason: 'late-binding', pooled: true, pool, modelMs: finishMs }
 }
 
 function minWait (cs: Prediction[]): number {
