@@ -83,7 +83,7 @@ interface Img { key: string, n: number }
  */
 function run (staged: boolean, submissions: Array<{ at: number, key: string, images: number }>, decodeMs = 0): Map<string, number> {
   const clock = new VirtualClock()
-  const device = new SimDevice({ id: 'cpu', workers: 1, models: { m: { a: 100, b: 50, maxBatchSize: 8 } }, batchDelayMs: { latency: 0, throughput: 5 } }, clock, seededRandom(1))
+  const device = new SimDevice({ id: 'cpu', workers: 1, models: { m: { a: 100, b: 50, maxBatchSize: 8 } }, batchDelayMs: { latency: 0, throughput: 5 } }, clock, seededRandom(1)).scheduler
   const queue = new FairQueue<Img>()
   const stage = new JobStage<Img>()
   const left = new Map<string, number>()

@@ -11,8 +11,8 @@ import { Metrics } from './metrics.js'
 
 const clock = new VirtualClock(0)
 const devices = [
-  new SimDevice({ id: 'cpu', kind: 'cpu', workers: 2, models: { m: { a: 2, b: 10, maxBatchSize: 4 } } }, clock, seededRandom(1)),
-  new SimDevice({ id: 'gpu', kind: 'cuda', workers: 1, models: { m: { a: 4, b: 0.5, maxBatchSize: 16 } } }, clock, seededRandom(2))
+  new SimDevice({ id: 'cpu', kind: 'cpu', workers: 2, models: { m: { a: 2, b: 10, maxBatchSize: 4 } } }, clock, seededRandom(1)).scheduler,
+  new SimDevice({ id: 'gpu', kind: 'cuda', workers: 1, models: { m: { a: 4, b: 0.5, maxBatchSize: 16 } } }, clock, seededRandom(2)).scheduler
 ]
 const metrics = new Metrics(() => devices, () => new Map([['m', true]]), () => podSignals(devices, ['m'], clock.now()))
 
