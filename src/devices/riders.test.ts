@@ -1,6 +1,6 @@
 // Batches latency work can share (issue 17): throughput items ride with a latency batch where
 // the cost model says filling a batch is cheap (b < a), within the latency budget and the
-// deadline; on a CPU (b ≫ a) nothing rides. Real Schedulers (SimDevice) on a virtual clock.
+// deadline; on a CPU (b ≫ a) nothing rides. Real Schedulers (a SimDevice's) on a virtual clock.
 import t from 'tap'
 import { SimDevice } from '../sim/sim-device.js'
 import { seededRandom } from '../sim/simulated-executor.js'

@@ -1,6 +1,6 @@
 // The stage between the job queue and the devices (job-stage.ts): what each key may take, and
 // which ready images go to the devices when a worker is free. The scenario at the end runs the
-// puller's decisions against the server's own Scheduler (SimDevice) on a virtual clock.
+// puller's decisions against the server's own Scheduler (a SimDevice's) on a virtual clock.
 import t from 'tap'
 import { VirtualClock } from '../devices/clock.js'
 import { SimDevice } from '../sim/sim-device.js'

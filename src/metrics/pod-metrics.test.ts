@@ -1,6 +1,6 @@
 // Pod-level gauges (no device label): one series each, so an Endpoint Picker or an HPA can read
 // a pod's load without summing; they move with the work in the pod. On a virtual clock with the
-// server's own Scheduler (SimDevice), read through the same Metrics registry a server scrapes.
+// server's own Scheduler (a SimDevice's), read through the same Metrics registry a server scrapes.
 import t from 'tap'
 import parsePrometheusTextFormat from 'parse-prometheus-text-format'
 import { VirtualClock } from '../devices/clock.js'
