@@ -46,11 +46,11 @@ const at = (fraction: number, event: string, fn: () => Promise<unknown>): Promis
   new Promise((resolve) => setTimeout(() => { void fn().then((r) => { events.push({ t: Date.now() - t0, event: `${event} → ${String(r)}` }); resolve() }) }, fraction * SECONDS * 1000))
 const exits: number[] = []
 let closing = false
-for (const w of cpuP.workers) w.executor?.on('exit', (c: number) => exits.push(c))
-cpuP.on('health', (h: boolean) => {
+for (const w of cpuP.scheduler.workers) w.executor?.on('exit', (c: number) => exits.push(c))
+cpuP.scheduler.on('health', (h: boolean) => {
   if (closing) return
   events.push({ t: Date.now() - t0, event: `cpu-p ${h ? 'healthy' : 'unhealthy'}` })
-  if (h) for (const w of cpuP.workers) w.executor?.on('exit', (c: number) => exits.push(c))
+  if (h) for (const w of cpuP.scheduler.workers) w.executor?.on('exit', (c: number) => exits.push(c))
 })
 
 const faults = Promise.all([
@@ -68,7 +68,7 @@ const load = await runLoad({
 await faults
 // the faults spent: cpu-p comes back by itself
 const recoverFrom = Date.now()
-while (!cpuP.healthy && Date.now() - recoverFrom < 180_000) await new Promise((resolve) => setTimeout(resolve, 250))
+while (!cpuP.scheduler.healthy && Date.now() - recoverFrom < 180_000) await new Promise((resolve) => setTimeout(resolve, 250))
 const recoveredAfterLoadMs = Date.now() - recoverFrom
 clearInterval(sampler)
 const answeredDuringLoad = answers.length
@@ -90,7 +90,7 @@ const byStatus: Record<string, number> = {}
 for (const a of loadAnswers) { const k = a.status === 200 ? '200' : `${a.status} ${a.code}`; byStatus[k] = (byStatus[k] ?? 0) + 1 }
 const maxMs = (policy: string): number => Math.round(Math.max(0, ...loadAnswers.filter((a) => a.policy === policy).map((a) => a.ms)))
 // the watchdog's limit for the slowest batch it could have watched: 4 × predicted, at least 2 s
-const predictedMax = Math.max(...[...server.devices.devices].flatMap((d) => [...d.lanes.values()].map((l) => l.cost.predict(l.maxBatchSize))))
+const predictedMax = Math.max(...server.devices.schedulers.flatMap((s) => [...s.lanes.values()].map((l) => l.cost.predict(l.maxBatchSize))))
 const watchdogMs = Math.max(WATCHDOG.floorMs, WATCHDOG.factor * predictedMax)
 const unhealthySeen = readiness.filter((r) => r.cpuP === 'unhealthy').length
 const summary = {

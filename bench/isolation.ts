@@ -87,7 +87,7 @@ function cpuMs (): number {
   const own = process.cpuUsage()
   let ticks = 0
   for (const d of server.devices.devices) {
-    for (const w of d.workers) {
+    for (const w of d.scheduler.workers) {
       const pid = (w.executor as { pid?: number } | null)?.pid
       if (pid === undefined) continue
       try {

@@ -30,7 +30,7 @@ for (let round = 0; round < ROUNDS; round++) {
       routing: { calibrationRuns: RUNS }
     })
     try {
-      const lane = server.devices.get('cpu')!.lanes.get('mobilenetv2')!
+      const lane = server.devices.get('cpu')!.scheduler.lanes.get('mobilenetv2')!
       if (lane.variant !== variant) throw new Error(`expected ${variant}, the device runs ${lane.variant}`)
       const cal = new Map(lane.report.calibration.map((c) => [c.batchSize, c.ms]))
       const s = samples.get(variant)!

@@ -130,8 +130,8 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
   const devices = await DeviceSet.open(config, models, missing, app.log, opts.deviceOptions)
 
   let shuttingDown = false
-  const servedModels = (): string[] => config.models.enabled.filter((m) => devices.devices.some((d) => d.lanes.has(m)))
-  const pod = (): PodSignals => podSignals(devices.devices, servedModels(), realClock.now())
+  const servedModels = (): string[] => config.models.enabled.filter((m) => devices.schedulers.some((s) => s.lanes.has(m)))
+  const pod = (): PodSignals => podSignals(devices.schedulers, servedModels(), realClock.now())
   const repository = new LiveRepository({
     dir: repositoryDir(config, root),
     exclude: configuredDirs(config, models, root),
@@ -141,16 +141,16 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
     devices,
     log: app.log
   })
-  const metrics = new Metrics(() => devices.devices, () => new Map([...devices.readiness(), ...repository.readiness()]), pod)
+  const metrics = new Metrics(() => devices.schedulers, () => new Map([...devices.readiness(), ...repository.readiness()]), pod)
   // measured GPU power replaces the configured watts where nvidia-smi answers (metrics/gpu-power.ts)
   const samplers: GpuPowerSampler[] = []
   for (const d of devices.devices) {
     const sampler = d.kind === 'cuda' ? new GpuPowerSampler({ index: d.config.deviceId, log: app.log }) : undefined
     if (sampler) { sampler.start(); samplers.push(sampler) }
-    metrics.watch(d, sampler)
+    metrics.watch(d.scheduler, sampler)
   }
   metrics.zeroKnownSeries({
-    devices: devices.devices.map((d) => ({ id: d.id, models: [...d.lanes.values()].map((l) => ({ name: l.model, variant: l.variant })) })),
+    devices: devices.schedulers.map((s) => ({ id: s.id, models: [...s.lanes.values()].map((l) => ({ name: l.model, variant: l.variant })) })),
     routes: new Map(models.map((m) => [m.name, m.name === config.routes[m.task] ? [`/${m.task}`, `/${m.task}/:model`] : [`/${m.task}/:model`]]))
   })
   // a version loaded later starts its series at zero too
@@ -164,7 +164,7 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
   // one memory budget for what accepted requests hold: bodies waiting to be decoded, prepared images queued and running
   const queueBudget = new QueueBudget(config.routing.maxQueuedBytes > 0 ? config.routing.maxQueuedBytes : defaultQueueBytes())
   metrics.queueBudget = queueBudget
-  const dispatcher = new Dispatcher(devices, metrics, realClock, config.routing.strategy, queueBudget)
+  const dispatcher = new Dispatcher(devices.scheduling, metrics, realClock, config.routing.strategy, queueBudget)
   const gate = new DecodeGate(config.decode.slots, config.decode.bulkSlots, config.decode.maxWaiting, queueBudget)
 
   app.addContentTypeParser(RAW_IMAGE_TYPES, { parseAs: 'buffer', bodyLimit: config.images.maxBodyBytes }, (_req, body, done) => done(null, body))
@@ -256,9 +256,9 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
           signals: pod,
           capacity: (model) => {
             let n = 0
-            for (const d of devices.devices) {
-              const l = d.lanes.get(model)
-              if (l && d.healthy) n += l.maxQueue + d.liveWorkers * l.maxBatchSize
+            for (const s of devices.schedulers) {
+              const l = s.lanes.get(model)
+              if (l && s.healthy) n += l.maxQueue + s.liveWorkers * l.maxBatchSize
             }
             return n
           },

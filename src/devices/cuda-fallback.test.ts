@@ -82,7 +82,7 @@ t.test('CUDA marked required: it starts where the host runs it, else startup fai
   if (cudaUnavailable === null) {
     const s = await buildServer(required, { root: REPO })
     t.teardown(() => s.close())
-    t.ok(s.devices.get('cuda:0')?.healthy, 'cuda:0 started and is healthy')
+    t.ok(s.devices.get('cuda:0')?.scheduler.healthy, 'cuda:0 started and is healthy')
   } else {
     await t.rejects(buildServer(required, { root: REPO }), /required device cuda:0 failed to start: .*CUDA execution provider cannot be loaded/)
   }

@@ -3,18 +3,25 @@
 // without a GPU) is logged once and left out, unless the config marks it required; then
 // startup fails naming the cause. A model no device could load fails startup too, unless
 // it is configured optional: then it is reported not ready while the others serve.
+// Beside the devices, the set lists their schedulers: what the dispatcher, the router, the
+// metrics and the jobs' capacity read and drive (`scheduling`, a DeviceSource).
 import type { Config } from '../config/schema.js'
 import type { ModelInfo } from '../models/model-spec.js'
 import { DeviceUnavailableError, StartupError } from '../errors.js'
 import { modelsFor } from '../models/variants.js'
 import { Device, type DeviceOptions } from './device.js'
 import { RequestQueue } from './request-queue.js'
+import type { Scheduler } from './scheduler.js'
 import { round } from '../util/format.js'
 import type { Log } from '../util/log.js'
 
 
 export class DeviceSet {
   readonly devices: Device[] = []
+  /** the devices' schedulers, in the same order */
+  readonly schedulers: Scheduler[] = []
+  /** what the dispatcher reads (router/dispatcher.ts DeviceSource): the schedulers, and one by device id */
+  readonly scheduling: { readonly devices: readonly Scheduler[], get: (id: string) => Scheduler | undefined } = { devices: this.schedulers, get: (id) => this.get(id)?.scheduler }
   /** models that were configured but are served by no device, with why */
   readonly unavailableModels = new Map<string, string>()
   readonly skippedDevices = new Map<string, string>()
@@ -43,7 +50,8 @@ export class DeviceSet {
         continue
       }
       set.devices.push(device)
-      for (const lane of device.lanes.values()) {
+      set.schedulers.push(device.scheduler)
+      for (const lane of device.scheduler.lanes.values()) {
         log.info({ device: dc.id, model: lane.model, variant: lane.variant, maxBatchSize: lane.maxBatchSize, dynamicBatch: lane.report.dynamicBatch, a: round(lane.cost.a, 3), b: round(lane.cost.b, 3) }, 'model ready')
       }
     }
@@ -52,7 +60,7 @@ export class DeviceSet {
     }
     const optional = new Set(config.models.optional)
     for (const m of models) {
-      if (set.devices.some((d) => d.lanes.has(m.name))) continue
+      if (set.schedulers.some((s) => s.lanes.has(m.name))) continue
       const why = set.devices.map((d) => d.failures.get(m.name)).find(Boolean) ?? 'no device serves it'
       if (!optional.has(m.name)) {
         await set.stop()
@@ -71,12 +79,12 @@ export class DeviceSet {
   /** Per configured model: loaded and warmed on at least one healthy device? */
   readiness (): Map<string, boolean> {
     const out = new Map<string, boolean>()
-    for (const name of this.configured) out.set(name, this.devices.some((d) => d.healthy && d.lanes.has(name)))
+    for (const name of this.configured) out.set(name, this.schedulers.some((s) => s.healthy && s.lanes.has(name)))
     return out
   }
 
   async drain (): Promise<void> {
-    await Promise.all(this.devices.map((d) => d.drain()))
+    await Promise.all(this.schedulers.map((s) => s.drain()))
   }
 
   async stop (): Promise<void> {

@@ -1,7 +1,10 @@
-// One configured device instance (`cpu`, `cuda:0`, or a second CPU profile): the mechanism
-// around a Scheduler (scheduler.ts). It starts the worker threads that run onnxruntime
-// sessions, has the first one calibrate every model, creates a lane per model from what the
-// workers report, and replaces workers that die. What runs when is the scheduler's business.
+// One configured device instance (`cpu`, `cuda:0`, or a second CPU profile): the mechanism,
+// holding its policy — a Scheduler (scheduler.ts), `device.scheduler`. It starts the worker
+// threads (or processes) that run onnxruntime sessions, has the first one calibrate every
+// model, creates a lane per model from what the workers report, starts the replacements the
+// scheduler asks for (its ExecutorFactory), loads models at run time and keeps the injected
+// faults that outlive a worker. What runs when is the scheduler's business: whatever only
+// schedules (the router, the dispatcher, the metrics) is handed the scheduler, not the Device.
 import { statSync } from 'node:fs'
 import { availableParallelism, totalmem } from 'node:os'
 import { deviceIsolation, type DeviceConfig } from '../config/schema.js'
@@ -49,7 +52,11 @@ export interface DeviceOptions {
   pools?: Map<string, RequestQueue>
 }
 
-export class Device extends Scheduler {
+export class Device {
+  /** the config's id; the scheduler's too */
+  readonly id: string
+  /** the policy half: lanes, worker slots, the batcher, health, the breaker (scheduler.ts) */
+  readonly scheduler: Scheduler
   readonly kind: DeviceConfig['kind']
   /** models whose session could not be created here, with the reason */
   readonly failures = new Map<string, string>()
@@ -63,13 +70,25 @@ export class Device extends Scheduler {
   private failStarts = 0
   /** model (lane key) → bytes of its weights file: what a session is estimated to hold */
   private readonly weightBytes = new Map<string, number>()
+  private readonly clock: Clock
 
   constructor (readonly config: DeviceConfig, private readonly opts: DeviceOptions) {
-    super({
+    this.id = config.id
+    this.clock = opts.clock ?? realClock
+    this.scheduler = new Scheduler({
       id: config.id,
       workers: config.workers,
       latencyWorkers: config.latencyWorkers,
-      clock: opts.clock ?? realClock,
+      clock: this.clock,
+      config,
+      // replacements the scheduler asks for: a worker started as at startup (warmed, not calibrated)
+      factory: {
+        spawn: (_index, done) => {
+          const failStart = this.failStarts > 0
+          if (failStart) this.failStarts--
+          this.startWorker(0, undefined, failStart).then((h) => done(null, h), (err: Error) => done(err))
+        }
+      },
       costWindow: opts.costWindow,
       ...(opts.breakerThreshold !== undefined ? { breakerThreshold: opts.breakerThreshold } : {}),
       ...(opts.restartBackoffMs !== undefined ? { restartBackoffMs: opts.restartBackoffMs } : {}),
@@ -80,33 +99,26 @@ export class Device extends Scheduler {
     })
     this.kind = config.kind
     this.isolation = deviceIsolation(config)
-    this.factory = {
-      spawn: (_index, done) => {
-        const failStart = this.failStarts > 0
-        if (failStart) this.failStarts--
-        this.startWorker(0, undefined, failStart).then((h) => done(null, h), (err: Error) => done(err))
-      }
-    }
   }
 
   /**
    * Fault injection (devices/faults.ts). 'slow' applies to every worker, replacements
    * included, until cleared; 'fail-start' to the next replacement starts; the others to the
-   * next batch of the first live worker. Throws when faults are not allowed here or the fault
-   * cannot be (a 'crash' in a worker thread).
+   * next batch of the first live worker (Scheduler.injectFault). Throws when faults are not
+   * allowed here or the fault cannot be (a 'crash' in a worker thread).
    */
-  override injectFault (fault: FaultMode | Fault): void {
+  injectFault (fault: FaultMode | Fault): void {
     const f = toFault(fault)
     if (this.opts.allowFaults !== true) throw new Error(`device ${this.id} does not accept faults (faults.allow is off)`)
     const problem = faultProblem(f, this.isolation)
     if (problem !== null) throw new Error(`device ${this.id}: ${problem}`)
     if (f.mode === 'slow') {
       this.slowMs = f.delayMs ?? 0
-      for (const w of this.workers) w.executor?.injectFault?.(f)
+      for (const w of this.scheduler.workers) w.executor?.injectFault?.(f)
     } else if (f.mode === 'fail-start') {
       this.failStarts += f.count ?? 1
     } else {
-      super.injectFault(f)
+      this.scheduler.injectFault(f)
     }
   }
 
@@ -115,12 +127,17 @@ export class Device extends Scheduler {
     this.failStarts = 0
     if (this.slowMs === 0) return
     this.slowMs = 0
-    for (const w of this.workers) w.executor?.injectFault?.({ mode: 'slow', delayMs: 0 })
+    for (const w of this.scheduler.workers) w.executor?.injectFault?.({ mode: 'slow', delayMs: 0 })
   }
 
   /** The faults that last, as they stand (GET and DELETE /admin/faults answer them). */
   get faults (): { slowMs: number, failStarts: number } {
     return { slowMs: this.slowMs, failStarts: this.failStarts }
+  }
+
+  /** Refuses what is queued, lets running batches finish, stops every worker (Scheduler.stop): start()'s counterpart. */
+  stop (): Promise<void> {
+    return this.scheduler.stop()
   }
 
   /** Starts the workers; the first one calibrates every model. Throws DeviceUnavailableError. */
@@ -155,13 +172,13 @@ export class Device extends Scheduler {
           for (const f of started.failures) this.failures.set(f.name, f.message)
         })
       } catch (err) {
-        await this.stop()
+        await this.scheduler.stop()
         const e = err as Error
         throw new DeviceUnavailableError(e instanceof WorkerStartError && e.providerUnavailable
           ? `device ${this.id}: the ${this.kind.toUpperCase()} execution provider cannot be loaded: ${firstLine(e.message)}`
           : `device ${this.id}: ${firstLine(e.message)}`)
       }
-      this.adopt(i, handle)
+      this.scheduler.adopt(i, handle)
     }
     for (const f of this.opts.faults ?? []) if (f.mode !== 'slow' && f.mode !== 'fail-start') this.injectFault(f)
   }
@@ -232,7 +249,7 @@ export class Device extends Scheduler {
       : Promise.reject(new Error('this worker cannot load models'))
     let report: ModelReport
     try {
-      ({ report } = await this.openLane(model.name, (r) => laneSettings(this.config, r, { perModelKey: model.name.split('@')[0]! }), load))
+      ({ report } = await this.scheduler.openLane(model.name, (r) => laneSettings(this.config, r, { perModelKey: model.name.split('@')[0]! }), load))
     } catch (err) {
       throw new Error(firstLine((err as Error).message))
     }
@@ -244,15 +261,15 @@ export class Device extends Scheduler {
 
   /** Takes a plain model out of service: no new work, what is queued for it runs, then its sessions are released. */
   async unloadTensorModel (name: string): Promise<void> {
-    await this.removeLane(name)
+    await this.scheduler.removeLane(name)
     if (this.init !== null) this.init = { ...this.init, tensorModels: (this.init.tensorModels ?? []).filter((m) => m.name !== name) }
     this.weightBytes.delete(name)
-    for (const w of this.workers) await w.executor?.unloadModel?.(name).catch(() => {})
+    for (const w of this.scheduler.workers) await w.executor?.unloadModel?.(name).catch(() => {})
   }
 
   private createLanes (reports: ModelReport[]): void {
     for (const report of reports) {
-      this.addLane(report.name, laneSettings(this.config, report, { variant: this.variantOf.get(report.name)!, sharedQueues: this.opts.sharedQueues, pools: this.opts.pools }))
+      this.scheduler.addLane(report.name, laneSettings(this.config, report, { variant: this.variantOf.get(report.name)!, sharedQueues: this.opts.sharedQueues, pools: this.opts.pools }))
     }
   }
 }

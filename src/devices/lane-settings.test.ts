@@ -47,8 +47,8 @@ t.test('the simulator\'s devices set their lanes up the same way', async (t) => 
   const pools = new Map<string, RequestQueue>()
   const clock = new VirtualClock()
   const spec = { id: 'cpu', workers: 1, models: { m: { a: 5, b: 10, maxBatchSize: 4 } } }
-  const d1 = new SimDevice(spec, clock, seededRandom(1), { pools })
-  const d2 = new SimDevice({ ...spec, id: 'gpu', maxQueue: 7 }, clock, seededRandom(2), { pools })
+  const d1 = new SimDevice(spec, clock, seededRandom(1), { pools }).scheduler
+  const d2 = new SimDevice({ ...spec, id: 'gpu', maxQueue: 7 }, clock, seededRandom(2), { pools }).scheduler
   const lane = d1.lanes.get('m')!
   t.same({ delayMs: lane.delayMs, maxQueue: lane.maxQueue, variant: lane.variant }, { delayMs: LANE_DEFAULTS.batchDelayMs, maxQueue: LANE_DEFAULTS.maxQueue, variant: 'default' })
   t.equal(d2.lanes.get('m')!.maxQueue, 7)

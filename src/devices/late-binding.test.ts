@@ -1,6 +1,6 @@
 // Late binding (routing.strategy `late-binding`): throughput items wait in one pool per model
 // that free workers pull from; a slower device pulls only what it would finish before the
-// faster ones reach it. Real Schedulers (SimDevice) on a virtual clock: every time is exact.
+// faster ones reach it. Real Schedulers (a SimDevice's) on a virtual clock: every time is exact.
 import t from 'tap'
 import { Router } from '../router/router.js'
 import { SimDevice } from '../sim/sim-device.js'
@@ -8,6 +8,7 @@ import { seededRandom } from '../sim/simulated-executor.js'
 import { VirtualClock } from './clock.js'
 import { poolFinishMs, pullCount, type PoolMember } from './late-binding.js'
 import { RequestQueue, type CompletedItem, type QueuedItem } from './request-queue.js'
+import type { Scheduler } from './scheduler.js'
 
 const IMAGE = { pixels: new Uint8Array(1), width: 1, height: 1, originalWidth: 1, originalHeight: 1 }
 interface Outcome { at: number, done?: CompletedItem, err?: Error }
@@ -22,13 +23,13 @@ function item (clock: VirtualClock, policy: 'latency' | 'throughput', out: Outco
 
 // GPU: t(n) = 4 + n, batches of 8 → eff 8/12 = 0.67 img/ms. CPU: t(n) = 50·n, batches of 2 → eff 0.02.
 // The CPU is built first, so it is asked first whenever the pool grows.
-function fleet (): { clock: VirtualClock, cpu: SimDevice, gpu: SimDevice, pool: RequestQueue } {
+function fleet (): { clock: VirtualClock, cpu: Scheduler, gpu: Scheduler, gpuDevice: SimDevice, pool: RequestQueue } {
   const clock = new VirtualClock()
   const pools = new Map([['m@default', new RequestQueue()]]) // keyed model@variant (lane-settings.ts)
   const delay = { latency: 0, throughput: 0 }
   const cpu = new SimDevice({ id: 'cpu', workers: 1, batchDelayMs: delay, models: { m: { a: 0, b: 50, maxBatchSize: 2 } } }, clock, seededRandom(1), { pools })
-  const gpu = new SimDevice({ id: 'gpu', kind: 'cuda', workers: 1, batchDelayMs: delay, models: { m: { a: 4, b: 1, maxBatchSize: 8 } } }, clock, seededRandom(2), { pools })
-  return { clock, cpu, gpu, pool: pools.get('m@default')! }
+  const gpuDevice = new SimDevice({ id: 'gpu', kind: 'cuda', workers: 1, batchDelayMs: delay, models: { m: { a: 4, b: 1, maxBatchSize: 8 } } }, clock, seededRandom(2), { pools })
+  return { clock, cpu: cpu.scheduler, gpu: gpuDevice.scheduler, gpuDevice, pool: pools.get('m@default')! }
 }
 
 const by = (out: Outcome[], id: string): number => out.filter((o) => o.done?.device === id).length
@@ -61,7 +62,7 @@ t.test('the router counts the other models\' pools on the same workers ahead of 
   const clock = new VirtualClock()
   const pools = new Map([['m@default', new RequestQueue()], ['big@default', new RequestQueue()]])
   const delay = { latency: 0, throughput: 0 }
-  const gpu = new SimDevice({ id: 'gpu', kind: 'cuda', workers: 1, batchDelayMs: delay, models: { m: { a: 4, b: 1, maxBatchSize: 8 }, big: { a: 10, b: 10, maxBatchSize: 4 } } }, clock, seededRandom(2), { pools })
+  const gpu = new SimDevice({ id: 'gpu', kind: 'cuda', workers: 1, batchDelayMs: delay, models: { m: { a: 4, b: 1, maxBatchSize: 8 }, big: { a: 10, b: 10, maxBatchSize: 4 } } }, clock, seededRandom(2), { pools }).scheduler
   const router = new Router('late-binding')
   const req = { model: 'm', policy: 'throughput' as const, deadlineMs: 60_000 }
   t.match(router.route([gpu], req, 0), { ok: true, pooled: true, predictedMs: 5 }, 'alone: t(1) = 5 ms')
@@ -138,13 +139,13 @@ t.test('the pool is admitted and predicted over every device serving it', async 
 })
 
 t.test('when the fast device fails, the slow one takes what it had left in the pool', async (t) => {
-  const { clock, cpu, gpu, pool } = fleet()
+  const { clock, cpu, gpu, gpuDevice, pool } = fleet()
   const out: Outcome[] = []
   for (let i = 0; i < 20; i++) pool.push(item(clock, 'throughput', out))
   cpu.pump(); gpu.pump()
   t.equal(cpu.workers[0]!.running, null, 'the GPU drains 20 items in 30 ms: the CPU waits')
   t.equal(pool.size, 12, 'the GPU runs a batch of 8')
-  gpu.setDown(true)
+  gpuDevice.setDown(true)
   clock.advance(10_000)
   t.equal(by(out, 'cpu'), 12, 'the CPU ran the 12 pooled items once the GPU was gone')
   t.equal(out.filter((o) => o.err !== undefined).length, 8, 'the batch that was running on the GPU failed (the dispatcher retries it)')

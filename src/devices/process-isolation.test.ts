@@ -36,12 +36,12 @@ const cpuT = devices.get('cpu-t')!
 const cpuP = devices.get('cpu-p')!
 
 const post = (url: string, name: string, device: string) => app.inject({ method: 'POST', url, payload: photo(name), headers: { ...jpeg, 'x-switchyard-device': device } })
-const executorOf = (d: Device): Executor => d.workers[0]!.executor!
+const executorOf = (d: Device): Executor => d.scheduler.workers[0]!.executor!
 async function healthy (d: Device): Promise<void> {
-  while (!d.healthy) await once(d, 'health')
+  while (!d.scheduler.healthy) await once(d.scheduler, 'health')
 }
 /** the next batch the device runs, as its 'batch' event reports it */
-const nextBatch = (d: Device): Promise<BatchEvent> => once(d, 'batch').then(([e]) => e as BatchEvent)
+const nextBatch = (d: Device): Promise<BatchEvent> => once(d.scheduler, 'batch').then(([e]) => e as BatchEvent)
 
 t.test('process isolation serves /classify and /detect exactly as worker threads do', async (t) => {
   t.equal(cpuP.isolation, 'process')
@@ -60,7 +60,7 @@ t.test('process isolation serves /classify and /detect exactly as worker threads
 })
 
 t.test('a slow-down configured at startup holds from the calibration on, and can be cleared', async (t) => {
-  t.ok(cpuT.lanes.get('mobilenetv2')!.cost.predict(1) >= SLOW_MS, 'the calibrated cost model already includes the delay')
+  t.ok(cpuT.scheduler.lanes.get('mobilenetv2')!.cost.predict(1) >= SLOW_MS, 'the calibrated cost model already includes the delay')
   const batch = nextBatch(cpuT)
   t.equal((await post('/classify', 'dog.jpg', 'cpu-t')).statusCode, 200)
   t.ok((await batch).serviceMs >= SLOW_MS, 'the worker reports the delay as service time')
@@ -76,7 +76,7 @@ t.test("'slow' at run time adds its delay to every batch of a process-isolated d
   }
   // the slow-down belongs to the device: a replacement worker starts slow
   executorOf(cpuP).kill!()
-  await once(cpuP, 'health') // false: its only worker is gone
+  await once(cpuP.scheduler, 'health') // false: its only worker is gone
   await healthy(cpuP)
   const batch = nextBatch(cpuP)
   t.equal((await post('/classify', 'dog.jpg', 'cpu-p')).statusCode, 200)

@@ -17,7 +17,7 @@ function setup (maxBytes: number, pooled: boolean): { clock: VirtualClock, dispa
   const clock = new VirtualClock()
   const pools = pooled ? new Map([['m@default', new RequestQueue()]]) : undefined // keyed model@variant (lane-settings.ts)
   // one worker, t(n) = 10·n, batches of 2; item caps far away: only memory binds
-  const dev = new SimDevice({ id: 'cpu', workers: 1, maxQueue: 10_000, batchDelayMs: { latency: 0, throughput: 0 }, models: { m: { a: 0, b: 10, maxBatchSize: 2 } } }, clock, seededRandom(1), pools ? { pools } : {})
+  const dev = new SimDevice({ id: 'cpu', workers: 1, maxQueue: 10_000, batchDelayMs: { latency: 0, throughput: 0 }, models: { m: { a: 0, b: 10, maxBatchSize: 2 } } }, clock, seededRandom(1), pools ? { pools } : {}).scheduler
   const budget = new QueueBudget(maxBytes)
   const dispatcher = new Dispatcher({ devices: [dev], get: (id) => (id === 'cpu' ? dev : undefined) }, observer, clock, 'switchyard', budget)
   return { clock, dispatcher, budget }

@@ -1,12 +1,13 @@
 // Batches latency work can share (issue 17): throughput items ride with a latency batch where
 // the cost model says filling a batch is cheap (b < a), within the latency budget and the
-// deadline; on a CPU (b ≫ a) nothing rides. Real Schedulers (SimDevice) on a virtual clock.
+// deadline; on a CPU (b ≫ a) nothing rides. Real Schedulers (a SimDevice's) on a virtual clock.
 import t from 'tap'
 import { SimDevice } from '../sim/sim-device.js'
 import { seededRandom } from '../sim/simulated-executor.js'
 import { VirtualClock } from './clock.js'
 import { RequestQueue, type CompletedItem, type QueuedItem } from './request-queue.js'
 import { riderCount } from './riders.js'
+import type { Scheduler } from './scheduler.js'
 
 const IMAGE = { pixels: new Uint8Array(1), width: 1, height: 1, originalWidth: 1, originalHeight: 1 }
 interface Outcome { at: number, policy: string, done?: CompletedItem, err?: Error }
@@ -34,10 +35,10 @@ t.test('how many ride: t(n + r) ≤ (1 + budget)·t(n), within the deadline, the
   t.equal(riderCount({ a: 5, b: 0, predict: () => 5 }, 1, 8, 1, 1000, 100), 7, 'a free marginal image: the batch fills')
 })
 
-function device (models: Record<string, { a: number, b: number, maxBatchSize: number }>, riders?: number): { clock: VirtualClock, dev: SimDevice, pool: RequestQueue } {
+function device (models: Record<string, { a: number, b: number, maxBatchSize: number }>, riders?: number): { clock: VirtualClock, dev: Scheduler, pool: RequestQueue } {
   const clock = new VirtualClock()
   const pools = new Map([['m@default', new RequestQueue()]]) // keyed model@variant (lane-settings.ts)
-  const dev = new SimDevice({ id: 'gpu', kind: 'cuda', workers: 1, batchDelayMs: { latency: 0, throughput: 50 }, models, ...(riders !== undefined ? { ridersBudget: riders } : {}) }, clock, seededRandom(1), { pools })
+  const dev = new SimDevice({ id: 'gpu', kind: 'cuda', workers: 1, batchDelayMs: { latency: 0, throughput: 50 }, models, ...(riders !== undefined ? { ridersBudget: riders } : {}) }, clock, seededRandom(1), { pools }).scheduler
   return { clock, dev, pool: pools.get('m@default')! }
 }
 

@@ -10,21 +10,16 @@ import { Dispatcher, type Dispatched } from '../router/dispatcher.js'
 import { SimDevice, type SimDeviceSpec } from '../sim/sim-device.js'
 import { SimulatedExecutor, seededRandom } from '../sim/simulated-executor.js'
 import { VirtualClock } from './clock.js'
-import type { BatchCallback, Executor, ExecutorFactory } from './executor.js'
+import type { BatchCallback, Executor } from './executor.js'
 import type { QueuedItem } from './request-queue.js'
-import type { SchedulerOptions } from './scheduler.js'
+import type { Scheduler, SchedulerOptions } from './scheduler.js'
 
 const IMAGE = { pixels: new Uint8Array(1), width: 1, height: 1, originalWidth: 1, originalHeight: 1 }
 const COSTS = new Map([['m', { a: 5, b: 10 }]])
 
-/** A SimDevice whose replacement starts and fault settings the test chooses. */
-class TestDevice extends SimDevice {
-  constructor (spec: SimDeviceSpec, clock: VirtualClock, opts: Pick<SchedulerOptions, 'watchdog' | 'startTimeoutMs'> = {}) {
-    super(spec, clock, seededRandom(1))
-    Object.assign((this as unknown as { sopts: SchedulerOptions }).sopts, opts)
-  }
-
-  useFactory (f: ExecutorFactory): void { this.factory = f }
+/** A SimDevice whose watchdog, start timeout and replacement starts (`factory`; default: simulated executors) the test chooses. */
+function testDevice (spec: SimDeviceSpec, clock: VirtualClock, opts: Pick<SchedulerOptions, 'watchdog' | 'startTimeoutMs' | 'factory'> = {}): SimDevice {
+  return new SimDevice(spec, clock, seededRandom(1), { scheduler: opts })
 }
 
 /** An executor whose runs throw, or never return; it records what the scheduler did to it. */
@@ -50,8 +45,8 @@ class DataCloneLikeError extends Error {}
 
 interface Answer { at: number, device?: string, err?: Error }
 
-function devices (clock: VirtualClock, a: TestDevice): { dispatcher: Dispatcher, other: SimDevice, retries: string[], cancelled: string[] } {
-  const other = new SimDevice({ id: 'other', workers: 1, models: { m: { a: 0, b: 20, maxBatchSize: 1 } } }, clock, seededRandom(2))
+function devices (clock: VirtualClock, a: Scheduler): { dispatcher: Dispatcher, other: Scheduler, retries: string[], cancelled: string[] } {
+  const other = new SimDevice({ id: 'other', workers: 1, models: { m: { a: 0, b: 20, maxBatchSize: 1 } } }, clock, seededRandom(2)).scheduler
   const list = [a, other]
   const retries: string[] = []
   const cancelled: string[] = []
@@ -70,7 +65,7 @@ const spec = (workers = 1): SimDeviceSpec => ({ id: 'a', workers, models: { m: {
 
 t.test('a run that throws synchronously fails its batch, frees the slot, and is retried elsewhere (bug: the worker stayed busy for good)', async (t) => {
   const clock = new VirtualClock()
-  const a = new TestDevice(spec(), clock)
+  const a = testDevice(spec(), clock).scheduler
   const { dispatcher, retries } = devices(clock, a)
   const faulty = new FaultyExecutor('throw')
   a.adopt(0, faulty)
@@ -96,7 +91,7 @@ t.test('a run that throws synchronously fails its batch, frees the slot, and is 
 
 t.test('a batch that never returns: the watchdog fails it, its items run elsewhere, the worker is killed and replaced', async (t) => {
   const clock = new VirtualClock()
-  const a = new TestDevice(spec(), clock, { watchdog: { factor: 4, floorMs: 1000 } })
+  const a = testDevice(spec(), clock, { watchdog: { factor: 4, floorMs: 1000 } }).scheduler
   const { dispatcher, retries } = devices(clock, a)
   const hung = new FaultyExecutor('hang', true)
   a.adopt(0, hung)
@@ -125,7 +120,7 @@ t.test('a batch that never returns: the watchdog fails it, its items run elsewhe
 
 t.test('a thread cannot be killed: the hung executor is abandoned (told to stop) and replaced all the same', async (t) => {
   const clock = new VirtualClock()
-  const a = new TestDevice(spec(2), clock, { watchdog: { factor: 4, floorMs: 1000 } })
+  const a = testDevice(spec(2), clock, { watchdog: { factor: 4, floorMs: 1000 } }).scheduler
   const { dispatcher } = devices(clock, a)
   const hung = new FaultyExecutor('hang')
   a.adopt(0, hung)
@@ -146,7 +141,7 @@ t.test('a thread cannot be killed: the hung executor is abandoned (told to stop)
 
 t.test('the deadline passes while the only worker hangs: the sweep answers 504 at the deadline, not after the watchdog', async (t) => {
   const clock = new VirtualClock()
-  const a = new TestDevice(spec(), clock, { watchdog: { factor: 4, floorMs: 60_000 } })
+  const a = testDevice(spec(), clock, { watchdog: { factor: 4, floorMs: 60_000 } }).scheduler
   const { dispatcher, cancelled } = devices(clock, a)
   a.adopt(0, new FaultyExecutor('hang'))
   const out: Answer[] = []
@@ -167,7 +162,7 @@ t.test('an item whose deadline passed when its batch is formed is answered 504 i
   // straight into the device queue (the router would refuse the second item at admission: it
   // cannot finish by its deadline); a slow batch ends at the second item's very deadline
   const clock = new VirtualClock()
-  const a = new TestDevice(spec(), clock)
+  const a = testDevice(spec(), clock).scheduler
   const out: Array<[number, string]> = []
   const item = (deadline: number): QueuedItem => ({
     image: IMAGE, params: {}, policy: 'latency', deadline, enqueuedAt: clock.now(),
@@ -184,10 +179,10 @@ t.test('an item whose deadline passed when its batch is formed is answered 504 i
 
 t.test('a replacement that never finishes starting times out; the backoff goes on; a late one is stopped', async (t) => {
   const clock = new VirtualClock()
-  const a = new TestDevice(spec(), clock, { startTimeoutMs: 5000 })
   const spawns: Array<{ at: number, done: (err: Error | null, e?: Executor) => void }> = []
-  a.useFactory({ spawn: (_i, done) => { spawns.push({ at: clock.now(), done }) } })
-  a.executors.started[0]!.kill()
+  const sim = testDevice(spec(), clock, { startTimeoutMs: 5000, factory: { spawn: (_i, done) => { spawns.push({ at: clock.now(), done }) } } })
+  const a = sim.scheduler
+  sim.executors.started[0]!.kill()
   t.notOk(a.healthy)
   clock.advance(6000)
   t.same(spawns.map((s) => s.at), [250, 5750], 'the first start timed out at 5250 ms; the next came after 500 ms more backoff')
@@ -195,7 +190,7 @@ t.test('a replacement that never finishes starting times out; the backoff goes o
   spawns[0]!.done(null, late)
   t.equal(late.stopped, 1, 'the first start, arriving late, was stopped')
   t.notOk(a.healthy, 'and not adopted')
-  const good = new SimulatedExecutor(clock, COSTS, a.condition, seededRandom(3))
+  const good = new SimulatedExecutor(clock, COSTS, sim.condition, seededRandom(3))
   spawns[1]!.done(null, good)
   t.ok(a.healthy && a.workers[0]!.executor === good, 'the second start took the slot')
   clock.advance(60_000)
@@ -204,10 +199,9 @@ t.test('a replacement that never finishes starting times out; the backoff goes o
 
 t.test('a factory that throws counts as a failed start too', async (t) => {
   const clock = new VirtualClock()
-  const a = new TestDevice(spec(), clock)
   let calls = 0
-  a.useFactory({ spawn: () => { calls++; throw new Error('spawn EAGAIN') } })
-  a.executors.started[0]!.kill()
+  const sim = testDevice(spec(), clock, { factory: { spawn: () => { calls++; throw new Error('spawn EAGAIN') } } })
+  sim.executors.started[0]!.kill()
   clock.advance(250 + 500 + 1000)
   t.equal(calls, 3, 'retried with backoff: 250, 750, 1750 ms')
 })

@@ -6,17 +6,18 @@ import { SimDevice } from '../sim/sim-device.js'
 import { seededRandom } from '../sim/simulated-executor.js'
 import { VirtualClock } from './clock.js'
 import type { CompletedItem, QueuedItem } from './request-queue.js'
+import type { Scheduler } from './scheduler.js'
 
 const IMAGE = { pixels: new Uint8Array(1), width: 1, height: 1, originalWidth: 1, originalHeight: 1 }
 interface Outcome { at: number, done?: CompletedItem, err?: Error }
 
-function setup (workers = 1): { clock: VirtualClock, device: SimDevice } {
+function setup (workers = 1): { clock: VirtualClock, device: Scheduler } {
   const clock = new VirtualClock()
   const models = { m: { a: 5, b: 10, maxBatchSize: 4 }, other: { a: 5, b: 10, maxBatchSize: 4 } }
-  return { clock, device: new SimDevice({ id: 'cpu', workers, models, batchDelayMs: { latency: 0, throughput: 1000 } }, clock, seededRandom(1)) }
+  return { clock, device: new SimDevice({ id: 'cpu', workers, models, batchDelayMs: { latency: 0, throughput: 1000 } }, clock, seededRandom(1)).scheduler }
 }
 
-function submit (clock: VirtualClock, device: SimDevice, model: string, policy: 'latency' | 'throughput', out: Outcome[]): void {
+function submit (clock: VirtualClock, device: Scheduler, model: string, policy: 'latency' | 'throughput', out: Outcome[]): void {
   const item: QueuedItem = {
     image: IMAGE, params: {}, policy, deadline: clock.now() + 10_000, enqueuedAt: clock.now(),
     resolve: (done) => out.push({ at: clock.now(), done }),
@@ -74,11 +75,11 @@ t.test('a held worker (loading a model) gets no batches; the others take them', 
 // openLane (the model repository's load): one worker loads and calibrates the model while the
 // other serves; the lane opens on that worker, whose next plan is the new lane's while the
 // other worker loads it in turn. Loads take virtual time (calibration 500 ms, a plain load 300 ms).
-function loading (workers: number, latencyWorkers: number): { clock: VirtualClock, device: SimDevice, loads: Array<{ worker: number, calibrate: boolean, at: number }>, open: () => Promise<{ others: Promise<void> }> } {
+function loading (workers: number, latencyWorkers: number): { clock: VirtualClock, device: Scheduler, loads: Array<{ worker: number, calibrate: boolean, at: number }>, open: () => Promise<{ others: Promise<void> }> } {
   const clock = new VirtualClock()
   // the simulated executors know the new model's costs; its lane starts absent
   const models = { other: { a: 5, b: 10, maxBatchSize: 4 }, new: { a: 5, b: 10, maxBatchSize: 4 } }
-  const device = new SimDevice({ id: 'cpu', workers, latencyWorkers, models, batchDelayMs: { latency: 0, throughput: 0 } }, clock, seededRandom(1))
+  const device = new SimDevice({ id: 'cpu', workers, latencyWorkers, models, batchDelayMs: { latency: 0, throughput: 0 } }, clock, seededRandom(1)).scheduler
   void device.removeLane('new')
   const loads: Array<{ worker: number, calibrate: boolean, at: number }> = []
   const report = { name: 'new', inputShape: [], outputShape: [], dynamicBatch: true, maxBatchSize: 4, calibration: [{ batchSize: 1, ms: 15 }, { batchSize: 4, ms: 45 }] }

@@ -8,18 +8,20 @@ import { seededRandom } from '../sim/simulated-executor.js'
 import { VirtualClock } from './clock.js'
 import type { CompletedItem, QueuedItem } from './request-queue.js'
 import { RequestQueue } from './request-queue.js'
+import type { Scheduler } from './scheduler.js'
 
 const IMAGE = { pixels: new Uint8Array(1), width: 1, height: 1, originalWidth: 1, originalHeight: 1 }
 
-function setup (spec: Partial<SimDeviceSpec> = {}): { clock: VirtualClock, device: SimDevice } {
+/** `device`: the scheduler under test; `sim`: the simulated hardware it drives (slow-downs, killed executors) */
+function setup (spec: Partial<SimDeviceSpec> = {}): { clock: VirtualClock, device: Scheduler, sim: SimDevice } {
   const clock = new VirtualClock()
-  const device = new SimDevice({ id: 'cpu', workers: 1, models: { m: { a: 5, b: 10, maxBatchSize: 4 } }, batchDelayMs: { latency: 0, throughput: 5 }, ...spec }, clock, seededRandom(1))
-  return { clock, device }
+  const sim = new SimDevice({ id: 'cpu', workers: 1, models: { m: { a: 5, b: 10, maxBatchSize: 4 } }, batchDelayMs: { latency: 0, throughput: 5 }, ...spec }, clock, seededRandom(1))
+  return { clock, device: sim.scheduler, sim }
 }
 
 interface Outcome { at: number, done?: CompletedItem, err?: Error }
 
-function submit (clock: VirtualClock, device: SimDevice, policy: 'latency' | 'throughput', out: Outcome[]): void {
+function submit (clock: VirtualClock, device: Scheduler, policy: 'latency' | 'throughput', out: Outcome[]): void {
   const item: QueuedItem = {
     image: IMAGE, params: {}, policy, deadline: clock.now() + 10_000, enqueuedAt: clock.now(),
     resolve: (done) => out.push({ at: clock.now(), done }),
@@ -51,10 +53,10 @@ t.test('latency work goes first and never waits for a batch', async (t) => {
 })
 
 t.test('the cost model is refitted from what batches really take', async (t) => {
-  const { clock, device } = setup()
+  const { clock, device, sim } = setup()
   const lane = device.lanes.get('m')!
   t.ok(Math.abs(lane.cost.predict(1) - 15) < 1e-9, 'seeded by the calibration')
-  device.setSlowdown(2)
+  sim.setSlowdown(2)
   const out: Outcome[] = []
   for (let k = 0; k < 200; k++) { for (let i = 0; i < (k % 4) + 1; i++) submit(clock, device, 'throughput', out); clock.advance(200) }
   t.ok(Math.abs(lane.cost.a - 10) < 1e-6 && Math.abs(lane.cost.b - 20) < 1e-6, `after the slow-down: t(n) = ${lane.cost.a} + ${lane.cost.b}·n`)
@@ -65,8 +67,8 @@ t.test('only the reserved worker alive: it takes throughput work instead of stal
   // On the old device the reserved worker was picked by array position, so with the general
   // worker dead a bulk item sat in the queue until a replacement started (up to 30 s of backoff)
   // while /readyz said healthy.
-  const { clock, device } = setup({ workers: 2, latencyWorkers: 1 })
-  device.executors.started[1]!.kill()
+  const { clock, device, sim } = setup({ workers: 2, latencyWorkers: 1 })
+  sim.executors.started[1]!.kill()
   t.notOk(device.workers[1]!.alive, 'the general worker is dead (replacement pending)')
   t.ok(device.healthy)
   const out: Outcome[] = []
@@ -118,8 +120,8 @@ t.test('a worker killed mid-batch loses no request: the dispatcher retries elsew
   // batch on bulk dies with its worker
   const clock = new VirtualClock()
   const random = seededRandom(7)
-  const bulk = new SimDevice({ id: 'bulk', workers: 2, models: { m: { a: 5, b: 10, maxBatchSize: 4 } } }, clock, random)
-  const other = new SimDevice({ id: 'other', workers: 1, models: { m: { a: 0, b: 20, maxBatchSize: 1 } } }, clock, random)
+  const bulk = new SimDevice({ id: 'bulk', workers: 2, models: { m: { a: 5, b: 10, maxBatchSize: 4 } } }, clock, random).scheduler
+  const other = new SimDevice({ id: 'other', workers: 1, models: { m: { a: 0, b: 20, maxBatchSize: 1 } } }, clock, random).scheduler
   const devices = [bulk, other]
   const tally = { retries: [] as string[], rejected: [] as string[] }
   const dispatcher = new Dispatcher({ devices, get: (id) => devices.find((d) => d.id === id) }, {
@@ -144,8 +146,8 @@ t.test('shared queue (Triton baseline): whichever worker is free first takes the
   const clock = new VirtualClock()
   const random = seededRandom(3)
   const queues = new Map([['m', new RequestQueue()]])
-  const fast = new SimDevice({ id: 'fast', workers: 1, models: { m: { a: 1, b: 1, maxBatchSize: 2 } } }, clock, random, { sharedQueues: queues })
-  const slow = new SimDevice({ id: 'slow', workers: 1, models: { m: { a: 0, b: 50, maxBatchSize: 2 } } }, clock, random, { sharedQueues: queues })
+  const fast = new SimDevice({ id: 'fast', workers: 1, models: { m: { a: 1, b: 1, maxBatchSize: 2 } } }, clock, random, { sharedQueues: queues }).scheduler
+  const slow = new SimDevice({ id: 'slow', workers: 1, models: { m: { a: 0, b: 50, maxBatchSize: 2 } } }, clock, random, { sharedQueues: queues }).scheduler
   const out: Outcome[] = []
   for (let i = 0; i < 6; i++) submit(clock, fast, 'throughput', out)
   clock.advance(1000)

@@ -3,9 +3,12 @@
 // record (slot) saying whether the worker is alive, whether it takes throughput-class work,
 // and what it runs until when; the batcher (batcher.ts) that picks what a free worker runs
 // next; health and the circuit breaker. It never touches threads, sessions or real time:
-// work runs on Executors (executor.ts) and time comes from a Clock (clock.ts). The server
-// drives it with worker threads and the real clock (device.ts); tests and the simulator
-// drive the very same code with simulated executors on a virtual clock.
+// work runs on Executors (executor.ts) and time comes from a Clock (clock.ts). It is held,
+// not extended: the server's Device (device.ts) holds one and drives it with worker threads
+// and the real clock, the simulator's SimDevice holds one with simulated executors on a
+// virtual clock; what the mechanism supplies (the clock, the factory of replacement
+// executors, the price) comes in through SchedulerOptions. The router, the dispatcher and
+// the metrics read and drive a device through its Scheduler alone.
 //
 // Worker slots, and the one view of them the router reads:
 //   reserved          configured: slots 0 … latencyWorkers−1 take latency-class work only
@@ -28,6 +31,7 @@
 //              start (the backoff goes on); should it arrive later, it is stopped
 import { EventEmitter } from 'node:events'
 import { BatchFailedError, DeadlineExceeded, DeviceRefusedError } from '../errors.js'
+import type { DeviceConfig } from '../config/schema.js'
 import type { Log } from '../util/log.js'
 import type { ModelReport } from '../worker/protocol.js'
 import { planBatch, type BatchSlot } from './batcher.js'
@@ -113,6 +117,10 @@ export interface SchedulerOptions {
   /** of which take latency-class work only (capped at workers − 1) */
   latencyWorkers: number
   clock: Clock
+  /** the device's kind, price and power: what the cost policy and the cost figures read (router/price.ts) */
+  config: Pick<DeviceConfig, 'kind' | 'pricePerHour' | 'watts'>
+  /** starts replacement executors (the mechanism: worker threads, processes, simulated ones); none: a dead worker stays dead */
+  factory?: ExecutorFactory
   /** executed batches the cost model is fitted over */
   costWindow: number
   /** consecutive failed batches before a worker is replaced (circuit breaker; default 3) */
@@ -137,9 +145,9 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
   readonly id: string
   readonly lanes = new Map<string, Lane>()
   readonly workers: WorkerSlot[] = []
-  protected readonly clock: Clock
-  /** starts replacement executors; none: a dead worker stays dead */
-  protected factory: ExecutorFactory | null = null
+  /** kind, price and power (SchedulerOptions.config) */
+  readonly config: Pick<DeviceConfig, 'kind' | 'pricePerHour' | 'watts'>
+  private readonly clock: Clock
   private lanesList: Lane[] = []
   private timer: TimerHandle | null = null
   private timerAt = Infinity
@@ -149,7 +157,7 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
   private pumping = false
   private holding = 0
   private pumpAgain = false
-  protected closed = false
+  private closed = false
   private lastHealthy = false
   /** lanes removed by removeLane() that still have queued or running items, with who waits for them */
   private readonly draining = new Map<Lane, () => void>()
@@ -159,6 +167,7 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
   constructor (private readonly sopts: SchedulerOptions) {
     super()
     this.id = sopts.id
+    this.config = sopts.config
     this.clock = sopts.clock
     const reserved = Math.min(sopts.latencyWorkers, sopts.workers - 1)
     for (let i = 0; i < sopts.workers; i++) {
@@ -599,8 +608,8 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
   }
 
   private replace (slot: WorkerSlot, delay: number): void {
-    const factory = this.factory
-    if (factory === null || this.closed) return
+    const factory = this.sopts.factory
+    if (factory === undefined || this.closed) return
     const max = this.sopts.restartBackoffMs?.max ?? 30_000
     const timeoutMs = this.sopts.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS
     this.clock.setTimer(this.clock.now() + delay, () => {
@@ -634,7 +643,7 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
   }
 
   /** Recomputes which live workers take throughput work, and the device's health. */
-  protected refreshWorkers (): void {
+  private refreshWorkers (): void {
     // a general worker held by a model load serves nothing meanwhile: a reserved one stands in
     let generalAlive = false
     for (const w of this.workers) if (w.alive && !w.reserved && w.held !== true) generalAlive = true

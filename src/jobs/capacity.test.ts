@@ -15,7 +15,7 @@ function item (clock: VirtualClock, policy: 'latency' | 'throughput'): QueuedIte
 
 t.test('one batch per bulk-taking worker, minus throughput items already queued', async (t) => {
   const clock = new VirtualClock()
-  const device = new SimDevice({ id: 'cpu', workers: 3, latencyWorkers: 1, models: { m: { a: 5, b: 10, maxBatchSize: 4 } }, batchDelayMs: { latency: 0, throughput: 5 } }, clock, seededRandom(1))
+  const device = new SimDevice({ id: 'cpu', workers: 3, latencyWorkers: 1, models: { m: { a: 5, b: 10, maxBatchSize: 4 } }, batchDelayMs: { latency: 0, throughput: 5 } }, clock, seededRandom(1)).scheduler
   t.equal(freeThroughputSlots([device], 'm'), 8, 'two workers take bulk work (one is reserved for latency): 2 × 4')
   t.equal(freeThroughputSlots([device], 'other'), 0, 'a model the device does not serve')
   for (let i = 0; i < 4; i++) device.enqueue('m', item(clock, 'throughput'))
@@ -33,7 +33,7 @@ t.test('one batch per bulk-taking worker, minus throughput items already queued'
 
 t.test('what may start now: a batch per idle bulk-taking worker, minus throughput items queued', async (t) => {
   const clock = new VirtualClock()
-  const device = new SimDevice({ id: 'cpu', workers: 3, latencyWorkers: 1, models: { m: { a: 5, b: 10, maxBatchSize: 4 } }, batchDelayMs: { latency: 0, throughput: 5 } }, clock, seededRandom(1))
+  const device = new SimDevice({ id: 'cpu', workers: 3, latencyWorkers: 1, models: { m: { a: 5, b: 10, maxBatchSize: 4 } }, batchDelayMs: { latency: 0, throughput: 5 } }, clock, seededRandom(1)).scheduler
   t.equal(startableSlots([device], 'm'), 8, 'two idle workers take bulk work: 2 × 4 (the reserved one does not)')
   for (let i = 0; i < 4; i++) device.enqueue('m', item(clock, 'throughput'))
   t.equal(startableSlots([device], 'm'), 4, 'one worker runs a batch: only the idle one may start more')

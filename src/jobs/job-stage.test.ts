@@ -1,6 +1,6 @@
 // The stage between the job queue and the devices (job-stage.ts): what each key may take, and
 // which ready images go to the devices when a worker is free. The scenario at the end runs the
-// puller's decisions against the server's own Scheduler (SimDevice) on a virtual clock.
+// puller's decisions against the server's own Scheduler (a SimDevice's) on a virtual clock.
 import t from 'tap'
 import { VirtualClock } from '../devices/clock.js'
 import { SimDevice } from '../sim/sim-device.js'
@@ -83,7 +83,7 @@ interface Img { key: string, n: number }
  */
 function run (staged: boolean, submissions: Array<{ at: number, key: string, images: number }>, decodeMs = 0): Map<string, number> {
   const clock = new VirtualClock()
-  const device = new SimDevice({ id: 'cpu', workers: 1, models: { m: { a: 100, b: 50, maxBatchSize: 8 } }, batchDelayMs: { latency: 0, throughput: 5 } }, clock, seededRandom(1))
+  const device = new SimDevice({ id: 'cpu', workers: 1, models: { m: { a: 100, b: 50, maxBatchSize: 8 } }, batchDelayMs: { latency: 0, throughput: 5 } }, clock, seededRandom(1)).scheduler
   const queue = new FairQueue<Img>()
   const stage = new JobStage<Img>()
   const left = new Map<string, number>()

@@ -37,7 +37,7 @@ export interface JobDeps {
 export async function createJobs (config: Config, deps: JobDeps): Promise<Jobs> {
   const settings = config.jobs
   const replica = settings.replica ?? `${hostname()}:${process.pid}`
-  const served = deps.models.filter((m) => deps.devices.devices.some((d) => d.lanes.has(m.name)))
+  const served = deps.models.filter((m) => deps.devices.schedulers.some((d) => d.lanes.has(m.name)))
   const backend: JobBackend = settings.nats.url === null
     ? new MemoryBackend({ retentionMs: settings.retentionMs })
     : await NatsBackend.connect({ ...settings.nats, url: settings.nats.url, retentionMs: settings.retentionMs, models: served.map((m) => m.name), log: deps.log })
@@ -45,10 +45,10 @@ export async function createJobs (config: Config, deps: JobDeps): Promise<Jobs> 
     ? served.map((model) => new Puller({
       backend,
       model,
-      free: () => freeThroughputSlots(deps.devices.devices, model.name),
-      startable: () => startableSlots(deps.devices.devices, model.name),
+      free: () => freeThroughputSlots(deps.devices.schedulers, model.name),
+      startable: () => startableSlots(deps.devices.schedulers, model.name),
       decodeSlots: config.decode.bulkSlots,
-      devices: deps.devices.devices,
+      devices: deps.devices.schedulers,
       dispatcher: deps.dispatcher,
       gate: deps.gate,
       metrics: deps.metrics,

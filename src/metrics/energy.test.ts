@@ -4,14 +4,13 @@
 // events; the arithmetic is the metric's, not the device's.
 import { EventEmitter } from 'node:events'
 import t from 'tap'
-import type { Device } from '../devices/device.js'
 import { DEFAULT_PRICES } from '../router/price.js'
 import { GpuPowerSampler } from './gpu-power.js'
-import { Metrics } from './metrics.js'
+import { Metrics, type ObservedDevice } from './metrics.js'
 
-function fakeDevice (id: string, config: Record<string, unknown>): Device {
-  const d = new EventEmitter() as unknown as Device & { config: unknown, lanes: unknown }
-  Object.assign(d, { id, kind: config.kind, config, lanes: new Map([['m', { model: 'm', variant: 'fp32', queue: { size: 0 }, inFlight: 0, cost: { a: 0, b: 0 } }]]), healthy: true, liveWorkers: 1 })
+function fakeDevice (id: string, config: Record<string, unknown>): ObservedDevice & EventEmitter {
+  const d = new EventEmitter() as unknown as ObservedDevice & EventEmitter
+  Object.assign(d, { id, config, lanes: new Map([['m', { model: 'm', variant: 'fp32', queue: { size: 0 }, inFlight: 0, cost: { a: 0, b: 0 } }]]), healthy: true, liveWorkers: 1 })
   return d
 }
 

@@ -1,6 +1,6 @@
 // Pod-level gauges (no device label): one series each, so an Endpoint Picker or an HPA can read
 // a pod's load without summing; they move with the work in the pod. On a virtual clock with the
-// server's own Scheduler (SimDevice), read through the same Metrics registry a server scrapes.
+// server's own Scheduler (a SimDevice's), read through the same Metrics registry a server scrapes.
 import t from 'tap'
 import parsePrometheusTextFormat from 'parse-prometheus-text-format'
 import { VirtualClock } from '../devices/clock.js'
@@ -11,8 +11,8 @@ import { Metrics } from './metrics.js'
 
 const clock = new VirtualClock(0)
 const devices = [
-  new SimDevice({ id: 'cpu', kind: 'cpu', workers: 2, models: { m: { a: 2, b: 10, maxBatchSize: 4 } } }, clock, seededRandom(1)),
-  new SimDevice({ id: 'gpu', kind: 'cuda', workers: 1, models: { m: { a: 4, b: 0.5, maxBatchSize: 16 } } }, clock, seededRandom(2))
+  new SimDevice({ id: 'cpu', kind: 'cpu', workers: 2, models: { m: { a: 2, b: 10, maxBatchSize: 4 } } }, clock, seededRandom(1)).scheduler,
+  new SimDevice({ id: 'gpu', kind: 'cuda', workers: 1, models: { m: { a: 4, b: 0.5, maxBatchSize: 16 } } }, clock, seededRandom(2)).scheduler
 ]
 const metrics = new Metrics(() => devices, () => new Map([['m', true]]), () => podSignals(devices, ['m'], clock.now()))
 

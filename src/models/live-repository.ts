@@ -236,8 +236,8 @@ export class LiveRepository extends EventEmitter {
 
   /** What a worker reported for a served version (inputs, outputs, shapes). */
   report (key: string): ModelReport | undefined {
-    for (const d of this.opts.devices.devices) {
-      const lane = d.lanes.get(key)
+    for (const s of this.opts.devices.schedulers) {
+      const lane = s.lanes.get(key)
       if (lane) return lane.report
     }
     return undefined
@@ -247,7 +247,7 @@ export class LiveRepository extends EventEmitter {
   readiness (): Map<string, boolean> {
     const out = new Map<string, boolean>()
     for (const [name, e] of this.entries) {
-      out.set(name, [...e.versions.values()].some((v) => v.state === 'READY' && this.opts.devices.devices.some((d) => d.healthy && d.lanes.has(laneKey(name, v.version)))))
+      out.set(name, [...e.versions.values()].some((v) => v.state === 'READY' && this.opts.devices.schedulers.some((s) => s.healthy && s.lanes.has(laneKey(name, v.version)))))
     }
     return out
   }
@@ -276,7 +276,7 @@ export class LiveRepository extends EventEmitter {
     const reasons: string[] = []
     const loadedOn: string[] = []
     for (const d of this.opts.devices.devices) {
-      if (!d.healthy) continue
+      if (!d.scheduler.healthy) continue
       try {
         await d.loadTensorModel({ kind: 'tensors', name: key, weightsPath: disk.file, maxBatchSize: maxBatch(d, e.name) }, disk.bytes)
         loadedOn.push(d.id)
@@ -305,7 +305,7 @@ export class LiveRepository extends EventEmitter {
     const entry = e.versions.get(version)!
     const key = laneKey(e.name, version)
     entry.state = 'UNLOADING'
-    await Promise.all(this.opts.devices.devices.filter((d) => d.lanes.has(key) || entry.devices.includes(d.id)).map((d) => d.unloadTensorModel(key)))
+    await Promise.all(this.opts.devices.devices.filter((d) => d.scheduler.lanes.has(key) || entry.devices.includes(d.id)).map((d) => d.unloadTensorModel(key)))
     Object.assign(entry, { state: 'UNAVAILABLE', reason, loadedSignature: '', refusedSignature: '', devices: [] } satisfies Partial<VersionEntry>)
     this.opts.log.info({ model: e.name, version, reason }, 'model version unloaded')
     this.emit('unloaded', key)

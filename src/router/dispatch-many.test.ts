@@ -33,7 +33,7 @@ class EchoExecutor extends EventEmitter implements Executor {
 t.test('answered in reverse, reported in the order given', async (t) => {
   // five workers, batches of one: image i runs on worker i, which takes 50 − 10·i ms
   const clock = new VirtualClock()
-  const cpu = new SimDevice({ id: 'cpu', workers: 5, models: { m: { a: 5, b: 5, maxBatchSize: 1 } } }, clock, seededRandom(1))
+  const cpu = new SimDevice({ id: 'cpu', workers: 5, models: { m: { a: 5, b: 5, maxBatchSize: 1 } } }, clock, seededRandom(1)).scheduler
   const finished: number[] = []
   for (let i = 0; i < 5; i++) cpu.adopt(i, new EchoExecutor(clock, 50 - 10 * i, finished))
   const dispatcher = new Dispatcher({ devices: [cpu], get: () => cpu }, { decision () {}, rejected () {}, retry () {}, predictionError () {} }, clock)

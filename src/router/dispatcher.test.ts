@@ -12,8 +12,8 @@ const IMAGE = { pixels: new Uint8Array(1), width: 1, height: 1, originalWidth: 1
 function setup (): { clock: VirtualClock, dispatcher: Dispatcher, decisions: string[] } {
   const clock = new VirtualClock()
   const random = seededRandom(11)
-  const cpu = new SimDevice({ id: 'cpu', workers: 1, models: { m: { a: 5, b: 20, maxBatchSize: 4 } }, maxQueue: 1000 }, clock, random)
-  const gpu = new SimDevice({ id: 'cuda:0', workers: 1, models: { m: { a: 30, b: 1, maxBatchSize: 32 } }, maxQueue: 1000 }, clock, random)
+  const cpu = new SimDevice({ id: 'cpu', workers: 1, models: { m: { a: 5, b: 20, maxBatchSize: 4 } }, maxQueue: 1000 }, clock, random).scheduler
+  const gpu = new SimDevice({ id: 'cuda:0', workers: 1, models: { m: { a: 30, b: 1, maxBatchSize: 32 } }, maxQueue: 1000 }, clock, random).scheduler
   const devices = [cpu, gpu]
   const decisions: string[] = []
   const dispatcher = new Dispatcher({ devices, get: (id) => devices.find((d) => d.id === id) }, {
@@ -63,7 +63,7 @@ t.test('a tiled request that fails answers only once every tile has settled', as
   // one device, two workers, batches of one: tile 0 on worker 0, whose run throws; with no
   // other device to retry on it fails — while tile 1 still runs on worker 1
   const clock = new VirtualClock()
-  const cpu = new SimDevice({ id: 'cpu', workers: 2, models: { m: { a: 5, b: 20, maxBatchSize: 1 } } }, clock, seededRandom(5))
+  const cpu = new SimDevice({ id: 'cpu', workers: 2, models: { m: { a: 5, b: 20, maxBatchSize: 1 } } }, clock, seededRandom(5)).scheduler
   const dispatcher = new Dispatcher({ devices: [cpu], get: () => cpu }, { decision () {}, rejected () {}, retry () {}, predictionError () {} }, clock)
   cpu.injectFault('throw')
   let answered: unknown = null
@@ -80,7 +80,7 @@ t.test('a client that goes away: its queued items are removed and counted, its r
   // one worker, batches of one: of a 3-image request, image 0 runs and images 1 and 2 wait,
   // behind them another client's image
   const clock = new VirtualClock()
-  const cpu = new SimDevice({ id: 'cpu', workers: 1, models: { m: { a: 5, b: 20, maxBatchSize: 1 } } }, clock, seededRandom(5))
+  const cpu = new SimDevice({ id: 'cpu', workers: 1, models: { m: { a: 5, b: 20, maxBatchSize: 1 } } }, clock, seededRandom(5)).scheduler
   const cancelled: string[] = []
   const dispatcher = new Dispatcher({ devices: [cpu], get: () => cpu }, { decision () {}, rejected () {}, retry () {}, predictionError () {}, cancelled: (m, reason) => cancelled.push(`${m}:${reason}`) }, clock)
   const client = new AbortController()

@@ -55,6 +55,7 @@ export interface DispatchObserver {
   prediction?: (device: string, model: string, policy: Policy, predictedMs: number, actualMs: number) => void
 }
 
+/** The devices as the dispatcher sees them: their schedulers (a Device's or a SimDevice's `scheduler`), and one by device id. */
 export interface DeviceSource {
   readonly devices: readonly Scheduler[]
   get: (id: string) => Scheduler | undefined

@@ -1,10 +1,11 @@
 // Pod-level signals: what one replica tells the balancer in front of it. Exact, on a virtual
-// clock with the server's own Scheduler (SimDevice): the sums over devices and models, the
+// clock with the server's own Scheduler (a SimDevice's): the sums over devices and models, the
 // router's own predicted finish on the device it would pick, the cost per image, free slots,
 // and what a replica with no healthy device reports.
 import t from 'tap'
 import { VirtualClock } from '../devices/clock.js'
 import { RequestQueue, type QueuedItem } from '../devices/request-queue.js'
+import type { Scheduler } from '../devices/scheduler.js'
 import { freeThroughputSlots } from '../jobs/capacity.js'
 import { SimDevice, type SimDeviceSpec } from '../sim/sim-device.js'
 import { seededRandom } from '../sim/simulated-executor.js'
@@ -25,7 +26,7 @@ function item (clock: VirtualClock, policy: 'latency' | 'throughput'): QueuedIte
 
 t.test('an idle pod: nothing queued or running, every worker free, the router\'s own finish', async (t) => {
   const clock = new VirtualClock(0)
-  const devices = [new SimDevice(cpu, clock, seededRandom(1)), new SimDevice(gpu, clock, seededRandom(2))]
+  const devices = [new SimDevice(cpu, clock, seededRandom(1)).scheduler, new SimDevice(gpu, clock, seededRandom(2)).scheduler]
   const s = podSignals(devices, ['m', 'n'], clock.now())
   t.same([s.queued, s.running, s.liveWorkers, s.freeBatchSlots, s.utilisation], [0, 0, 3, 3, 0])
   for (const policy of ['latency', 'throughput', 'cost'] as const) {
@@ -43,7 +44,7 @@ t.test('an idle pod: nothing queued or running, every worker free, the router\'s
 
 t.test('time per image, the replica\'s speed per class: t(1) alone for latency, one over its capacity for bulk', async (t) => {
   const clock = new VirtualClock(0)
-  const devices = [new SimDevice(cpu, clock, seededRandom(1)), new SimDevice(gpu, clock, seededRandom(2))]
+  const devices = [new SimDevice(cpu, clock, seededRandom(1)).scheduler, new SimDevice(gpu, clock, seededRandom(2)).scheduler]
   const s = podSignals(devices, ['m', 'n'], clock.now())
   t.ok(close(s.imageMs.get('m')!.latency, 4.5), 'latency: t(1) on the device the router picks (the GPU)')
   // capacity: the CPU's two workers on batches of 4 (t(4) = 2 + 40 ms), the GPU's one on 16 (4 + 8 ms)
@@ -59,8 +60,8 @@ t.test('time per image, the replica\'s speed per class: t(1) alone for latency, 
 
 t.test('under load: queued and running summed over devices and models, waits grow', async (t) => {
   const clock = new VirtualClock(0)
-  const devices = [new SimDevice(cpu, clock, seededRandom(1)), new SimDevice(gpu, clock, seededRandom(2))]
-  const [c, g] = devices as [SimDevice, SimDevice]
+  const devices = [new SimDevice(cpu, clock, seededRandom(1)).scheduler, new SimDevice(gpu, clock, seededRandom(2)).scheduler]
+  const [c, g] = devices as [Scheduler, Scheduler]
   const idle = podSignals(devices, ['m'], 0).finishMs.get('m')!.latency
   // two latency items start at once on the CPU's two workers; one more queues behind them
   for (let i = 0; i < 3; i++) c.enqueue('m', item(clock, 'latency'))
@@ -81,11 +82,12 @@ t.test('under load: queued and running summed over devices and models, waits gro
 
 t.test('every lane full: still the earliest finish; no healthy device: the sentinel', async (t) => {
   const clock = new VirtualClock(0)
-  const only = new SimDevice({ ...cpu, workers: 1 }, clock, seededRandom(3))
+  const sim = new SimDevice({ ...cpu, workers: 1 }, clock, seededRandom(3))
+  const only = sim.scheduler
   for (let i = 0; i < 5; i++) only.enqueue('m', item(clock, 'throughput')) // 1 running (after its delay) + 4 queued = maxQueue
   const full = podSignals([only], ['m'], clock.now())
   t.ok(full.finishMs.get('m')!.latency < UNAVAILABLE_MS && full.finishMs.get('m')!.latency > 0, 'queue-full: the prediction, not the sentinel')
-  only.setDown(true)
+  sim.setDown(true)
   clock.advance(100)
   const down = podSignals([only], ['m'], clock.now())
   t.equal(down.finishMs.get('m')!.latency, UNAVAILABLE_MS)
@@ -97,7 +99,7 @@ t.test('throughput items waiting in a late-binding pool count as queued, once fo
   const clock = new VirtualClock(0)
   const pool = new RequestQueue()
   const pools = new Map([['m@default', pool]]) // keyed model@variant (devices/lane-settings.ts)
-  const devices = [new SimDevice(cpu, clock, seededRandom(1), { pools }), new SimDevice(gpu, clock, seededRandom(2), { pools })]
+  const devices = [new SimDevice(cpu, clock, seededRandom(1), { pools }).scheduler, new SimDevice(gpu, clock, seededRandom(2), { pools }).scheduler]
   const before = freeThroughputSlots(devices, 'm')
   // put where the pool keeps them, without running them (the clock never moves here)
   for (let i = 0; i < 3; i++) pool.push(item(clock, 'throughput'))

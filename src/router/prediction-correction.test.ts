@@ -24,7 +24,7 @@ t.test('the batch delay runs from the pool head\'s arrival, not from the new ite
   // t(n) = 4 + n, batches of 8, throughput delay 4 ms; one item pooled at 0, the next at 3
   const clock = new VirtualClock()
   const { dev } = gpu(clock, { a: 4, b: 1, maxBatchSize: 8 }, 4)
-  const dispatcher = new Dispatcher({ devices: [dev], get: () => dev }, quiet, clock)
+  const dispatcher = new Dispatcher({ devices: [dev.scheduler], get: () => dev.scheduler }, quiet, clock)
   const done: Array<{ at: number, r: Dispatched }> = []
   const send = (): void => dispatcher.submit({ model: 'm', image: IMAGE, params: {}, opts: { policy: 'throughput', deadline: clock.now() + 60_000 } }, (err, r) => { if (err === null) done.push({ at: clock.now(), r: r! }) })
   send()
@@ -46,7 +46,7 @@ t.test('a pooled prediction learns from its answers: latency work that jumps ahe
   const { dev } = gpu(clock, { a: 1, b: 10, maxBatchSize: 4 }, 0)
   const ratios: number[] = []
   const observer: DispatchObserver = { ...quiet, prediction: (_d, _m, policy, predictedMs, actualMs) => { if (policy === 'throughput') ratios.push(predictedMs / actualMs) } }
-  const dispatcher = new Dispatcher({ devices: [dev], get: () => dev }, observer, clock)
+  const dispatcher = new Dispatcher({ devices: [dev.scheduler], get: () => dev.scheduler }, observer, clock)
   const reported: number[] = []; const errors: Error[] = []
   const send = (policy: 'latency' | 'throughput', deadlineMs: number): void => dispatcher.submit({ model: 'm', image: IMAGE, params: {}, opts: { policy, deadline: clock.now() + deadlineMs } }, (err, r) => {
     if (err !== null) errors.push(err)

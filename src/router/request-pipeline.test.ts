@@ -16,7 +16,7 @@ const IMAGE: PreparedImage = { pixels: new Uint8Array(4), width: 1, height: 1, o
 function setup (o: { slots?: number, maxWaiting?: number, maxQueue?: number } = {}) {
   const clock = new VirtualClock()
   // t(n) = 10 + n ms, batches of up to 8; latency batches wait for nothing
-  const device = new SimDevice({ id: 'gpu', kind: 'cuda', workers: 1, maxQueue: o.maxQueue ?? 256, models: { m: { a: 10, b: 1, maxBatchSize: 8 } } }, clock, seededRandom(1))
+  const device = new SimDevice({ id: 'gpu', kind: 'cuda', workers: 1, maxQueue: o.maxQueue ?? 256, models: { m: { a: 10, b: 1, maxBatchSize: 8 } } }, clock, seededRandom(1)).scheduler
   const refused: string[] = []
   const observer = { decision () {}, rejected (_d: string, _m: string, _p: string, reason: string) { refused.push(reason) }, retry () {}, predictionError () {} }
   const dispatcher = new Dispatcher({ devices: [device], get: () => device }, observer, clock)

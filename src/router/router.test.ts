@@ -1,10 +1,11 @@
 // Router arithmetic on simulated devices with known service times (router.ts has the model).
-// Each device is a real Scheduler (a SimDevice on a virtual clock): its worker slots — which
+// Each device is a real Scheduler (a SimDevice's, on a virtual clock): its worker slots — which
 // are alive, which take throughput work — are the scheduler's own, never a copy of its rule;
 // queued items and running batches are set as the scheduler holds them mid-run.
 import t from 'tap'
 import { VirtualClock } from '../devices/clock.js'
 import { RequestQueue, type QueuedItem } from '../devices/request-queue.js'
+import type { Scheduler } from '../devices/scheduler.js'
 import { SimDevice } from '../sim/sim-device.js'
 import { seededRandom } from '../sim/simulated-executor.js'
 import { route, Router, type DeviceView } from './router.js'
@@ -14,8 +15,8 @@ interface Sim { id: string, a: number, b: number, max: number, workers?: number,
 const IMAGE = { pixels: new Uint8Array(1), width: 1, height: 1, originalWidth: 1, originalHeight: 1 }
 const queued = (policy: 'latency' | 'throughput'): QueuedItem => ({ image: IMAGE, params: {}, policy, deadline: 60_000, enqueuedAt: 0, resolve () {}, reject () {} })
 
-function sim (s: Sim): SimDevice {
-  const device = new SimDevice({
+function sim (s: Sim): Scheduler {
+  const sim = new SimDevice({
     id: s.id,
     workers: s.workers ?? 1,
     latencyWorkers: s.latencyWorkers ?? 0,
@@ -24,8 +25,9 @@ function sim (s: Sim): SimDevice {
     // calibrated at n = 1, 2, 4, … max on t(n) = a + b·n: the cost model fits a and b exactly
     models: { m: { a: s.a, b: s.b, maxBatchSize: s.max } }
   }, new VirtualClock(), seededRandom(1), s.queue ? { sharedQueues: new Map([['m', s.queue]]) } : {})
+  const device = sim.scheduler
   // workers that died (their replacements pending: the clock never moves here)
-  for (const i of s.healthy === false ? device.workers.map((w) => w.index) : s.dead ?? []) device.executors.started[i]!.kill()
+  for (const i of s.healthy === false ? device.workers.map((w) => w.index) : s.dead ?? []) sim.executors.started[i]!.kill()
   // work queued and running, put where the scheduler keeps it, without running it
   const lane = device.lanes.get('m')!
   for (let i = 0; i < (s.latencyQ ?? 0); i++) lane.queue.push(queued('latency'))

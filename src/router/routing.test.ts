@@ -45,8 +45,8 @@ t.test('a worker killed mid-batch loses no request', async (t) => {
   const m = /switchyard_batch_retries_total\{device="cpu-bulk",model="mobilenetv2"\} (\d+)/.exec(metrics)
   t.equal(Number(m?.[1]), retried, 'each retry counted against the device that failed')
   // the dead worker is replaced in the background and the device comes back
-  for (let i = 0; i < 400 && devices.get('cpu-bulk')!.liveWorkers < 2; i++) await new Promise((resolve) => setTimeout(resolve, 50))
-  t.equal(devices.get('cpu-bulk')!.liveWorkers, 2, 'a replacement worker started')
+  for (let i = 0; i < 400 && devices.get('cpu-bulk')!.scheduler.liveWorkers < 2; i++) await new Promise((resolve) => setTimeout(resolve, 50))
+  t.equal(devices.get('cpu-bulk')!.scheduler.liveWorkers, 2, 'a replacement worker started')
   const ready = await app.inject('/readyz')
   t.equal(ready.statusCode, 200)
   t.same(ready.json().devices, { 'cpu-latency': 'healthy', 'cpu-bulk': 'healthy' })
@@ -85,7 +85,7 @@ t.test('batched results equal unbatched results (dynamic-batch YOLOX)', async (t
   const model = await loadModel(join(REPO, 'models'), 'yolox-nano-dynamic', { localDir: SHARED_MODELS, cacheDir: join(REPO, '.cache/models'), download: false })
   const limits = testConfig().images
   const images = await Promise.all(PHOTOS.map((p) => decodeImage(photo(p), model, limits)))
-  const dispatcher = new Dispatcher(server.devices, server.metrics, realClock)
+  const dispatcher = new Dispatcher(server.devices.scheduling, server.metrics, realClock)
   const deadline = realClock.now() + 60_000
   const together = await Promise.all(images.map((image) => dispatcher.dispatch(model.name, image, {}, { policy: 'throughput', deadline })))
   t.same(together.map((d) => d.batchSize), Array(PHOTOS.length).fill(PHOTOS.length), 'served as one batch')
@@ -118,7 +118,7 @@ t.test('routing.strategy switches the real server to a baseline: shared-queue bu
     routing: { strategy: 'shared-queue' },
     devices: [{ id: 'cpu-a', kind: 'cpu', required: true, workers: 1 }, { id: 'cpu-b', kind: 'cpu', required: true, workers: 1 }]
   })
-  const [a, b] = server.devices.devices
+  const [a, b] = server.devices.schedulers
   t.equal(a!.lanes.get('mobilenetv2')!.queue, b!.lanes.get('mobilenetv2')!.queue, 'both devices consume the same queue (Triton\'s rule)')
   const res = await Promise.all(Array.from({ length: 4 }, () => server.app.inject({ method: 'POST', url: '/classify', payload: photo('dog.jpg'), headers: { ...jpeg, 'x-switchyard-policy': 'throughput' } })))
   t.same(res.map((r) => r.statusCode), [200, 200, 200, 200])

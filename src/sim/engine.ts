@@ -146,7 +146,7 @@ export function runScenario (s: Scenario, o: RunOptions, workload?: Workload): R
   const pool = s.host.sharedCores === true ? new CorePool(clock, s.host.cores ?? s.host.slots) : undefined
   const devices = s.devices.map((spec, i) => new SimDevice(spec, clock, seededRandom(s.seed * 7919 + i + 1), { ...(sharedQueues ? { sharedQueues } : {}), ...(pools ? { pools } : {}), ...(pool && (spec.kind ?? 'cpu') === 'cpu' ? { cores: pool } : {}) }))
   const byId = new Map(devices.map((d) => [d.id, d]))
-  const source = { devices, get: (id: string) => byId.get(id) }
+  const source = { devices: devices.map((d) => d.scheduler), get: (id: string) => byId.get(id)?.scheduler }
 
   // tallies the dispatcher reports
   const rejections: Record<string, number> = {}
@@ -274,7 +274,7 @@ export function runScenario (s: Scenario, o: RunOptions, workload?: Workload): R
   const sample = (): void => {
     samples++
     for (let d = 0; d < devices.length; d++) {
-      for (const slot of devices[d]!.workers) {
+      for (const slot of devices[d]!.scheduler.workers) {
         const busy = slot.running !== null
         if (busy) busyAll[d]!++
         if (slot.alive && slot.takesThroughput) { liveGen[d]!++; if (busy) busyGen[d]!++ }
@@ -291,7 +291,7 @@ export function runScenario (s: Scenario, o: RunOptions, workload?: Workload): R
   const stepMs = Math.max(100, o.durationMs / 300)
   const steps = Math.ceil(o.durationMs / stepMs)
   const seriesImages = o.series === true ? devices.map(() => new Float64Array(steps)) : null
-  devices.forEach((d, k) => d.on('batch', (e: BatchEvent) => {
+  devices.forEach((d, k) => d.scheduler.on('batch', (e: BatchEvent) => {
     images[k]! += e.size
     busyMs[k]! += e.serviceMs
     if (seriesImages !== null) {
@@ -311,7 +311,7 @@ export function runScenario (s: Scenario, o: RunOptions, workload?: Workload): R
       } else {
         for (const d of devices) {
           let q = 0
-          for (const l of d.lanes.values()) q += l.queue.size
+          for (const l of d.scheduler.lanes.values()) q += l.queue.size
           series!.queue[d.id]!.push(q)
         }
       }
@@ -363,7 +363,7 @@ export function runScenario (s: Scenario, o: RunOptions, workload?: Workload): R
     if (classes.some((c) => c.policy === p)) byPolicy[p] = stats(p, (k) => classes[k]!.policy === p, sloOf)
   }
   const byClass = classes.map((c, k) => stats(`${c.model}/${c.policy}`, (x) => x === k, sloOf))
-  const workerSlots = (d: SimDevice): number => d.workers.length
+  const workerSlots = (d: SimDevice): number => d.scheduler.workers.length
   return {
     strategy: o.strategy,
     ratePerS: o.ratePerS,

@@ -34,7 +34,7 @@ import { readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import type { Policy } from '../config/schema.js'
 import { VirtualClock } from '../devices/clock.js'
-import type { BatchEvent } from '../devices/scheduler.js'
+import type { BatchEvent, Scheduler } from '../devices/scheduler.js'
 import { agentReply, type AgentWeight } from '../http/agent-check.js'
 import { DecodeGate } from '../preprocess/decode-gate.js'
 import { Dispatcher, type DispatchObserver, type Dispatched } from '../router/dispatcher.js'
@@ -254,7 +254,8 @@ export interface FleetResult {
 interface Pod {
   index: number
   type: number
-  devices: SimDevice[]
+  /** its devices' schedulers (SimDevice.scheduler) */
+  devices: Scheduler[]
   dispatcher: Dispatcher
   gate: DecodeGate
   decodeMs: number[]
@@ -298,7 +299,7 @@ export function runFleet (s: FleetScenario, o: FleetRunOptions): FleetResult {
   s.podTypes.forEach((t, ti) => {
     for (let k = 0; k < t.count; k++) {
       const index = pods.length
-      const devices = t.devices.map((spec, i) => new SimDevice(spec, clock, seededRandom(s.seed * 7919 + index * 31 + i + 1)))
+      const devices = t.devices.map((spec, i) => new SimDevice(spec, clock, seededRandom(s.seed * 7919 + index * 31 + i + 1)).scheduler)
       const byId = new Map(devices.map((d) => [d.id, d]))
       for (const d of devices) {
         workerSlots[ti]!.set(d.id, workerSlots[ti]!.get(d.id)! + d.workers.length)

@@ -41,7 +41,7 @@ t.test('allowed, with admin keys: the key is required; faults are injected, list
   const res = await app.inject({ method: 'POST', url: '/admin/faults', headers: admin, payload: slow })
   t.equal(res.statusCode, 200)
   t.same(res.json(), { injected: slow, device: 'cpu', isolation: 'thread', healthy: true, slowMs: 200, failStarts: 0 })
-  const batch = once(cpu, 'batch')
+  const batch = once(cpu.scheduler, 'batch')
   t.equal((await app.inject({ method: 'POST', url: '/classify', payload: dog, headers: jpeg })).statusCode, 200)
   t.ok(((await batch)[0] as BatchEvent).serviceMs >= 200, 'the device is slower by the delay')
 

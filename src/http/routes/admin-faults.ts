@@ -20,7 +20,7 @@ export interface AdminFaultRouteOptions {
 }
 
 function state (d: Device): { device: string, isolation: 'thread' | 'process', healthy: boolean, slowMs: number, failStarts: number } {
-  return { device: d.id, isolation: d.isolation, healthy: d.healthy, ...d.faults }
+  return { device: d.id, isolation: d.isolation, healthy: d.scheduler.healthy, ...d.faults }
 }
 
 export async function adminFaultRoutes (app: FastifyInstance, opts: AdminFaultRouteOptions): Promise<void> {

@@ -18,7 +18,7 @@ const { app } = server
  * timing in the test); the scheduler then plans as always: a full batch leaves at once.
  */
 function meetInQueue (model: string, n: number): void {
-  const device = server.devices.get('cpu')!
+  const device = server.devices.get('cpu')!.scheduler
   const lane = device.lanes.get(model)!
   const pump = device.pump.bind(device)
   device.pump = () => {

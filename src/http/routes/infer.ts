@@ -104,7 +104,7 @@ export async function inferRoutes (app: FastifyInstance, opts: InferRouteOptions
     if (asked !== MOST_ACCURATE && !model.variants.some((v) => v.name === asked)) {
       throw new VariantNotFound(asked, model.name, ` (its variants: ${model.variants.map((v) => v.name).join(', ')})`)
     }
-    const on = devices.devices.filter((d) => pinned === undefined || d.id === pinned)
+    const on = devices.schedulers.filter((d) => pinned === undefined || d.id === pinned)
     const loaded = new Set(on.flatMap((d) => { const v = d.lanes.get(model.name)?.variant; return v === undefined ? [] : [v] }))
     const healthy = new Set(on.filter((d) => d.healthy).flatMap((d) => { const v = d.lanes.get(model.name)?.variant; return v === undefined ? [] : [v] }))
     const variant = requestedVariant(model, asked, healthy.size > 0 ? healthy : loaded)
@@ -211,7 +211,7 @@ export async function inferRoutes (app: FastifyInstance, opts: InferRouteOptions
     for (const [d, n] of Object.entries(done.devices)) metrics.tiles.inc({ device: d, model: name }, n)
 
     const grid = `${plan.xs.length}x${plan.ys.length}`
-    const variant = [...new Set(Object.keys(done.devices).map((d) => devices.get(d)?.lanes.get(name)?.variant ?? ''))].join(',')
+    const variant = [...new Set(Object.keys(done.devices).map((d) => devices.get(d)?.scheduler.lanes.get(name)?.variant ?? ''))].join(',')
     c.request.inference.variant = variant
     annotate(c.reply, { device, variant, batchSize, policy: routing.policy, predictedMs, decodeMs, queueMs, inferenceMs, postprocessMs, totalMs })
     void c.reply
@@ -292,7 +292,7 @@ export async function inferRoutes (app: FastifyInstance, opts: InferRouteOptions
       }))! // (a decoder that always decodes: never null)
       const done = answer.items[0]!
       const decodeMs = answer.decodeMs
-      const ran = devices.get(done.device)?.lanes.get(model.name)?.variant ?? ''
+      const ran = devices.get(done.device)?.scheduler.lanes.get(model.name)?.variant ?? ''
       request.inference.device = done.device
       request.inference.variant = ran
       const totalMs = performance.now() - started

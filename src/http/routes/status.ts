@@ -45,7 +45,7 @@ export async function statusRoutes (app: FastifyInstance, opts: StatusRouteOptio
       status: ready ? 'ready' : 'not ready',
       shuttingDown: opts.isShuttingDown(),
       models,
-      devices: Object.fromEntries(devices.devices.map((d) => [d.id, d.healthy ? 'healthy' : 'unhealthy']))
+      devices: Object.fromEntries(devices.schedulers.map((d) => [d.id, d.healthy ? 'healthy' : 'unhealthy']))
     }
     return reply.code(ready ? 200 : 503).send(body)
   })
@@ -66,7 +66,7 @@ export async function statusRoutes (app: FastifyInstance, opts: StatusRouteOptio
           inputs: report?.tensors?.inputs ?? [],
           outputs: report?.tensors?.outputs ?? [],
           dynamicBatch: report?.dynamicBatch ?? null,
-          devices: devices.devices.flatMap((d) => {
+          devices: devices.schedulers.flatMap((d) => {
             const lane = d.lanes.get(key)
             return lane ? [{ id: d.id, ...laneView(lane) }] : []
           })
@@ -81,7 +81,7 @@ export async function statusRoutes (app: FastifyInstance, opts: StatusRouteOptio
     const ready = devices.readiness()
     return {
       models: devices.models.map((m) => {
-        const on = devices.devices.filter((d) => d.lanes.has(m.name))
+        const on = devices.schedulers.filter((d) => d.lanes.has(m.name))
         const report = on[0]?.lanes.get(m.name)?.report
         return {
           name: m.name,
@@ -111,7 +111,7 @@ export async function statusRoutes (app: FastifyInstance, opts: StatusRouteOptio
             const lane = d.lanes.get(m.name)!
             return {
               id: d.id,
-              kind: d.kind,
+              kind: d.config.kind,
               variant: lane.variant,
               healthy: d.healthy,
               price: priceOf(d.config),

@@ -166,7 +166,7 @@ t.test('an unload drains what is queued for the model: every accepted request is
   put(dir, 'tiny/1/model.onnx', tinyModel({ offset: 1 }))
   // a throughput batch waits up to a second to fill: the requests sit in the queue for the unload
   const s = await start(t, dir, { auth: { adminKeys: [ADMIN] }, devices: [{ id: 'cpu', kind: 'cpu', required: true, maxBatchSize: 8, batchDelayMs: { throughput: 1000 } }] })
-  const lane = s.devices.devices[0]!.lanes.get('tiny@1')!
+  const lane = s.devices.schedulers[0]!.lanes.get('tiny@1')!
   let answered = 0
   const pending = [1, 2, 3].map(() => infer(s, 'tiny', 1, { 'x-switchyard-policy': 'throughput' }).finally(() => { answered++ }))
   while (lane.queue.size + lane.inFlight + answered < 3) await new Promise((resolve) => setImmediate(resolve))
@@ -175,7 +175,7 @@ t.test('an unload drains what is queued for the model: every accepted request is
   t.equal(lane.queue.size + lane.inFlight, 0, 'the unload answered once everything queued for the model had run')
   const answers = await Promise.all(pending)
   t.same(answers.map((a) => a.statusCode), [200, 200, 200])
-  t.notOk(s.devices.devices[0]!.lanes.has('tiny@1'))
+  t.notOk(s.devices.schedulers[0]!.lanes.has('tiny@1'))
   t.equal((await infer(s, 'tiny')).statusCode, 404)
 })
 
@@ -208,7 +208,7 @@ t.test('versions: latest by default, a new version replaces the old after it is 
   rmSync(join(dir, 'other'), { recursive: true })
   await s.repository.rescan()
   t.equal((await infer(s, 'other')).statusCode, 404)
-  t.notOk(s.devices.devices[0]!.lanes.has('other@1'))
+  t.notOk(s.devices.schedulers[0]!.lanes.has('other@1'))
 })
 
 t.test('version policy: all, or specific versions', async (t) => {

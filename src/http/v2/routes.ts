@@ -98,13 +98,13 @@ export async function v2Routes (app: FastifyInstance, opts: V2RouteOptions): Pro
       return tensorMetadata(request.params.model, repository.served(request.params.model), tensors)
     }
     const model = lookup(request.params)
-    const report = devices.devices.find((d) => d.lanes.has(model.name))?.lanes.get(model.name)?.report
+    const report = devices.schedulers.find((d) => d.lanes.has(model.name))?.lanes.get(model.name)?.report
     return modelMetadata(model, report)
   }
   const modelReady = async (request: FastifyRequest<{ Params: Params }>, reply: FastifyReply) => {
     const plain = plainModel(request.params)
     if (plain) {
-      const r = !opts.isShuttingDown() && devices.devices.some((d) => d.healthy && d.lanes.has(plain.key))
+      const r = !opts.isShuttingDown() && devices.schedulers.some((d) => d.healthy && d.lanes.has(plain.key))
       return reply.code(r ? 200 : 503).send({ name: request.params.model, ready: r })
     }
     const model = lookup(request.params)
@@ -144,7 +144,7 @@ export async function v2Routes (app: FastifyInstance, opts: V2RouteOptions): Pro
     const totalMs = performance.now() - started
     const devicesUsed = [...new Set(done.map((d) => d.done.device))].join(',')
     request.inference.device = devicesUsed
-    const variants = [...new Set(done.map((d) => devices.get(d.done.device)?.lanes.get(name)?.variant ?? ''))].join(',')
+    const variants = [...new Set(done.map((d) => devices.get(d.done.device)?.scheduler.lanes.get(name)?.variant ?? ''))].join(',')
     request.inference.variant = variants
     for (const { done: d, decodeMs } of done) {
       const labels = { device: d.device, model: name, policy: ro.policy }
