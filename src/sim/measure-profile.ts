@@ -28,6 +28,10 @@ export async function measureProfile (o: MeasureOptions, log: (s: string) => voi
   const body = readFileSync(o.image)
   const tasks = await (await fetch(`${o.url}/models`)).json() as { models: Array<{ name: string, task: 'classify' | 'detect' }> }
   const decodeMs: Record<string, number> = {}
+  // the server's own CPU time per request (every thread: decoding, inference, the main thread),
+  // from its process counter around the sequential requests: what a request takes of the cores,
+  // beside decodeMs and requestMs, which are wall times
+  const cpuMsPerRequest: Record<string, number> = {}
   // the per-request fixed cost: round trip − the parts the simulator models (decode, queue,
   // inference, postprocess), over the sequential requests of every model
   const fixed: number[] = []
@@ -49,9 +53,12 @@ export async function measureProfile (o: MeasureOptions, log: (s: string) => voi
     const times: number[] = []
     await post('latency') // warm-up: connection, first-use allocations
     fixed.pop() // not the warm-up
+    const cpu0 = await processCpuSeconds(o.url)
     for (let i = 0; i < o.sequential; i++) times.push(await post('latency'))
+    const cpu1 = await processCpuSeconds(o.url)
     decodeMs[m.name] = round(median(times), 3)
-    log(`${m.name}: decode median ${decodeMs[m.name]} ms over ${o.sequential} sequential requests`)
+    if (cpu0 !== null && cpu1 !== null && o.sequential > 0) cpuMsPerRequest[m.name] = round((cpu1 - cpu0) * 1000 / o.sequential, 3)
+    log(`${m.name}: decode median ${decodeMs[m.name]} ms, the server's CPU ${cpuMsPerRequest[m.name] ?? '?'} ms per request, over ${o.sequential} sequential requests`)
     let sent = 0
     const lane = async (): Promise<void> => { while (sent < o.burst) { sent++; await post('throughput') } }
     await Promise.all(Array.from({ length: o.concurrency }, lane))
@@ -61,9 +68,17 @@ export async function measureProfile (o: MeasureOptions, log: (s: string) => voi
   const cores = availableParallelism()
   const requestMs = round(Math.max(0, median(fixed)), 3)
   log(`fixed cost per request (round trip − decode − queue − inference − postprocess): median ${requestMs} ms over ${fixed.length} sequential requests`)
-  const source = `measured on ${hostname()} (${cores} cores) at ${new Date().toISOString()} by ${o.command}: devices from GET /models (fitted cost after ${o.burst} throughput-class requests per model, ${o.concurrency} concurrent; calibrated: the startup calibration's fit), decode and the per-request fixed cost (round trip − Server-Timing's decode, queue, inference, postprocess) from ${o.sequential} sequential requests per model with ${o.image.split('/').pop()}; batch-time jitter ±${o.jitter * 100} % assumed`
+  const source = `measured on ${hostname()} (${cores} cores) at ${new Date().toISOString()} by ${o.command}: devices from GET /models (fitted cost after ${o.burst} throughput-class requests per model, ${o.concurrency} concurrent; calibrated: the startup calibration's fit), decode, the per-request fixed cost (round trip − Server-Timing's decode, queue, inference, postprocess) and the server's CPU time per request (switchyard_process_cpu_seconds_total) from ${o.sequential} sequential requests per model with ${o.image.split('/').pop()}; batch-time jitter ±${o.jitter * 100} % assumed`
   const threads = o.threads ?? Object.fromEntries(after.models.flatMap((m) => m.devices).filter((d) => d.kind === 'cpu').map((d) => [d.id, cores]))
-  return profileFromModels(after, { name: o.name, source, host: { cores, decodeMs, decodeJitter: 0.1, requestMs }, latencyWorkers: o.latencyWorkers, threads, jitter: o.jitter })
+  return profileFromModels(after, { name: o.name, source, host: { cores, decodeMs, decodeJitter: 0.1, requestMs, ...(Object.keys(cpuMsPerRequest).length > 0 ? { cpuMsPerRequest } : {}) }, latencyWorkers: o.latencyWorkers, threads, jitter: o.jitter })
+}
+
+/** The server's process CPU seconds (user + system, every thread) from its /metrics; null when not exposed. */
+export async function processCpuSeconds (url: string): Promise<number | null> {
+  const r = await fetch(`${url}/metrics`)
+  if (!r.ok) return null
+  const m = /^switchyard_process_cpu_seconds_total(?:\{[^}]*\})? ([\d.e+-]+)$/m.exec(await r.text())
+  return m === null ? null : Number(m[1])
 }
 
 async function getModels (url: string): Promise<ModelsResponse> {

@@ -22,6 +22,12 @@ export interface HostProfile {
    * round trip − Server-Timing's decode, queue, inference and postprocess over sequential requests
    */
   requestMs?: number
+  /**
+   * ms of the server's CPU time (every thread) per sequential latency-class request, per model:
+   * what a request takes of the cores, beside the wall times above (informational: the
+   * simulator does not read it yet)
+   */
+  cpuMsPerRequest?: Record<string, number>
 }
 
 export interface DeviceProfile extends SimDeviceSpec {
