@@ -2,13 +2,22 @@
 // any number of replicas share one queue, and any of them answers GET /jobs/{id}.
 //
 //   stream  <P>_JOBS        work-queue retention, subjects <P>.jobs.<model>.<key>: one message
-//                           per image, { job, index } only — the bytes are not in it (NATS
-//                           payloads are limited to 1 MB by default, images here to 16 MiB)
-//   objects <P>_IMAGES      the image bytes, named <job>/<index>; deleted once the result is stored
-//                           (read by direct get, chunk by chunk, the digest checked by node:crypto:
-//                           readObject)
+//                           per image, { job, index } and where its bytes are — not the bytes
+//                           (NATS payloads are limited to 1 MB by default, images here to 16 MiB)
+//   objects <P>_IMAGES      the image bytes, named <job>/<index>, in chunks as large as the
+//                           server's max payload (one for most photos); read by direct get, chunk
+//                           by chunk, the digest checked by node:crypto (readObject); removed once
+//                           the result is stored
 //   kv      <P>_JOBS_KV     meta.<job> (the job), res.<job>.<index> (its one result per image),
 //                           count.<job> (results stored), fin.<job> (when the last one was)
+//
+// Round trips per image on the replica that runs it, kept few because each one is main-thread
+// work beside the latency-class requests the replica serves (bench/results/jobs-probe.md): the
+// chunk reads (the queued message names the object's chunks, size and digest, so no info
+// lookup), the result's create, a share of the job counter's compare-and-set (the results of
+// one job stored in the same turn of the event loop count in one update), the acknowledgement
+// (sent, not awaited: a lost one means a redelivery, which finds the stored result) and two
+// purges that are not awaited either (the chunks and the object's metadata).
 //
 // One durable pull consumer per model and API key, filtered on its subject (nats-server 2.9
 // has one filter subject per consumer, and a work-queue stream's consumers may not overlap):
@@ -40,7 +49,13 @@ export interface NatsBackendOptions {
   log: Log
 }
 
-interface WireItem { j: string, i: number, k: string, m: string }
+/** where an image's bytes are in the object store: its chunks' id, their count, size and digest */
+interface ObjectRef { n: string, c: number, s: number, d: string }
+/** the queued message of one image (`o` absent in messages queued before it was added) */
+interface WireItem { j: string, i: number, k: string, m: string, o?: ObjectRef }
+
+/** chunk size asked of the object store (the client lowers it to the server's max payload) */
+const CHUNK_BYTES = 8 * 1024 * 1024
 
 const enc = new TextEncoder()
 const dec = new TextDecoder()
@@ -67,6 +82,8 @@ export class NatsBackend implements JobBackend {
   private readonly waiters = new Waiters()
   /** per model and key: its consumer's pending images at the last take() */
   private readonly pendingSeen = new Map<string, Map<string, number>>()
+  /** per job: completions waiting for the job counter's next update (one per event-loop turn) */
+  private readonly counting = new Map<string, Array<{ resolve: (count: number) => void, reject: (err: Error) => void }>>()
 
   private constructor (
     private readonly opts: NatsBackendOptions,
@@ -134,10 +151,14 @@ export class NatsBackend implements JobBackend {
   async submit (meta: JobMeta, images: Buffer[]): Promise<void> {
     await this.kv.put(`meta.${meta.id}`, json(meta))
     await this.ensureConsumer(meta.model, meta.key)
-    await eachLimited(images.length, 8, async (i) => { await this.os.putBlob({ name: `${meta.id}/${i}` }, images[i]!) })
+    const refs: ObjectRef[] = new Array(images.length)
+    await eachLimited(images.length, 8, async (i) => {
+      const info = await this.os.putBlob({ name: `${meta.id}/${i}`, options: { max_chunk_size: CHUNK_BYTES } }, images[i]!)
+      refs[i] = { n: info.nuid, c: info.chunks, s: info.size, d: info.digest }
+    })
     const subject = this.subject(meta.model, meta.key)
     await eachLimited(images.length, 64, async (i) => {
-      await this.js.publish(subject, json({ j: meta.id, i, k: meta.key, m: meta.model } satisfies WireItem), { msgID: `${meta.id}.${i}` })
+      await this.js.publish(subject, json({ j: meta.id, i, k: meta.key, m: meta.model, o: refs[i] } satisfies WireItem), { msgID: `${meta.id}.${i}` })
     })
     this.statsCache = null
     this.nc.publish(`${this.opts.prefix}.notify.${token(meta.model)}`)
@@ -301,7 +322,7 @@ export class NatsBackend implements JobBackend {
       deliveries: m.info.redeliveryCount,
       meta: () => this.metaOf(w.j),
       bytes: async () => {
-        const b = await this.readObject(object)
+        const b = await this.readObject(object, w.o)
         if (b === null && m.info.redeliveryCount > 1 && await this.kv.get(`res.${w.j}.${w.i}`) !== null) {
           // stored by an earlier delivery whose acknowledgement was lost: nothing left to do
           throw Object.assign(new Error(`image ${object} was answered by an earlier delivery`), { alreadyStored: true })
@@ -313,7 +334,7 @@ export class NatsBackend implements JobBackend {
         const stored = await this.createResult(w.j, w.i, r)
         let finished: JobView | null = null
         if (stored) {
-          const count = await this.increment(`count.${w.j}`)
+          const count = await this.count(w.j)
           const meta = await this.metaOf(w.j)
           if (meta !== null && count === meta.images) {
             await this.kv.put(`fin.${w.j}`, enc.encode(String(Date.now())))
@@ -321,10 +342,10 @@ export class NatsBackend implements JobBackend {
           }
         }
         this.inFlight.delete(m)
-        await m.ackAck()
+        m.ack()
         // the bytes are not needed once the result is stored (a redelivery finds the result
         // first); already gone after an earlier delivery
-        this.os.delete(object).catch(() => undefined)
+        this.forget(object, w.o)
         this.statsCache = null
         return { stored, finished }
       },
@@ -342,29 +363,80 @@ export class NatsBackend implements JobBackend {
    * busy cores. Here the chunks are read by direct get, one request each (no consumer), and the
    * digest is checked with node:crypto. Links and unknown digests: the object store's get.
    */
-  private async readObject (name: string): Promise<Buffer | null> {
-    const info = await this.os.info(name)
-    if (info === null || info.deleted) return null
+  private async readObject (name: string, ref?: ObjectRef): Promise<Buffer | null> {
     // (the client's manager has the direct-get API; its declared interface does not name it)
     const direct = (this.jsm as unknown as { direct?: { getMessage: (stream: string, q: { seq: number, next_by_subj: string }) => Promise<{ data: Uint8Array, seq: number }> } }).direct
+    if (ref !== undefined && direct !== undefined && ref.d.startsWith('SHA-256=')) {
+      try {
+        return await this.readChunks(direct, name, ref)
+      } catch (err) {
+        // removed after an earlier delivery stored the result (or never there)
+        if (/no message found|404/i.test((err as Error).message)) return null
+        throw err
+      }
+    }
+    const info = await this.os.info(name)
+    if (info === null || info.deleted) return null
     if (direct === undefined || info.options?.link !== undefined || !info.digest.startsWith('SHA-256=')) {
       const b = await this.os.getBlob(name)
       return b === null ? null : Buffer.from(b.buffer, b.byteOffset, b.byteLength)
     }
-    const subject = `$O.${this.imagesBucket}.C.${info.nuid}`
+    return await this.readChunks(direct, name, { n: info.nuid, c: info.chunks, s: info.size, d: info.digest })
+  }
+
+  private async readChunks (direct: { getMessage: (stream: string, q: { seq: number, next_by_subj: string }) => Promise<{ data: Uint8Array, seq: number }> }, name: string, ref: ObjectRef): Promise<Buffer> {
+    const subject = `$O.${this.imagesBucket}.C.${ref.n}`
     const parts: Uint8Array[] = []
     let seq = 0
-    for (let i = 0; i < info.chunks; i++) {
+    for (let i = 0; i < ref.c; i++) {
       const m = await direct.getMessage(`OBJ_${this.imagesBucket}`, { seq: seq + 1, next_by_subj: subject })
       parts.push(m.data)
       seq = m.seq
     }
-    const bytes = Buffer.concat(parts)
+    const bytes = Buffer.concat(parts) // (a copy: a message's data may view the client's read buffer)
     // (the digest is base64 or base64url: Node's base64 decoder reads both)
-    if (bytes.length !== info.size || !createHash('sha256').update(bytes).digest().equals(Buffer.from(info.digest.slice('SHA-256='.length), 'base64'))) {
-      throw new Error(`image ${name}: the object store returned ${bytes.length} bytes that do not match its size ${info.size} or digest`)
+    if (bytes.length !== ref.s || !createHash('sha256').update(bytes).digest().equals(Buffer.from(ref.d.slice('SHA-256='.length), 'base64'))) {
+      throw new Error(`image ${name}: the object store returned ${bytes.length} bytes that do not match its size ${ref.s} or digest`)
     }
     return bytes
+  }
+
+  /**
+   * Removes an image's bytes once its result is stored, without waiting: with its chunks known,
+   * two purges (its chunks, its metadata) instead of the object store's delete (a lookup, a
+   * tombstone written, a purge).
+   */
+  private forget (name: string, ref?: ObjectRef): void {
+    if (ref === undefined) { this.os.delete(name).catch(() => undefined); return }
+    const stream = `OBJ_${this.imagesBucket}`
+    // the object store's metadata subject: the name in padded base64url (each character one byte, as the client's btoa)
+    const meta = `$O.${this.imagesBucket}.M.${Buffer.from(name, 'latin1').toString('base64').replace(/\+/g, '-').replace(/\//g, '_')}`
+    this.jsm.streams.purge(stream, { filter: `$O.${this.imagesBucket}.C.${ref.n}` }).catch(() => undefined)
+    this.jsm.streams.purge(stream, { filter: meta }).catch(() => undefined)
+  }
+
+  /**
+   * The job's count of stored results after this one is counted. The results of one job stored
+   * in the same turn of the event loop (a batch's images end together) count in one
+   * compare-and-set, each given its own place in the range it added, so exactly one of them
+   * sees the job's last image counted.
+   */
+  private count (job: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+      let waiting = this.counting.get(job)
+      if (waiting === undefined) {
+        waiting = []
+        this.counting.set(job, waiting)
+        setImmediate(() => {
+          const all = this.counting.get(job)!
+          this.counting.delete(job)
+          this.increment(`count.${job}`, all.length).then(
+            (after) => { all.forEach((w, i) => w.resolve(after - all.length + i + 1)) },
+            (err: Error) => { for (const w of all) w.reject(err) })
+        })
+      }
+      waiting.push({ resolve, reject })
+    })
   }
 
   /** true if this call stored the image's result; false if one was stored before */
@@ -378,16 +450,16 @@ export class NatsBackend implements JobBackend {
     }
   }
 
-  /** compare-and-set increment; the value after this call's increment */
-  private async increment (key: string): Promise<number> {
+  /** compare-and-set increment by `by`; the value after this call's increment */
+  private async increment (key: string, by: number): Promise<number> {
     for (;;) {
       const e = await this.kv.get(key)
       try {
         if (e === null || e.operation !== 'PUT') {
-          await this.kv.create(key, enc.encode('1'))
-          return 1
+          await this.kv.create(key, enc.encode(String(by)))
+          return by
         }
-        const n = Number(dec.decode(e.value)) + 1
+        const n = Number(dec.decode(e.value)) + by
         await this.kv.update(key, enc.encode(String(n)), e.revision)
         return n
       } catch (err) {

@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import type { InjectOptions } from 'fastify'
-import { connect, type KV } from 'nats'
+import { AckPolicy, connect, type KV } from 'nats'
 import type { Log } from '../util/log.js'
 import { startNatsServer } from '../test-support/nats-server.js'
 import { startReplica, type Replica } from '../test-support/replica.js'
@@ -186,10 +186,51 @@ t.test('image bytes read back whole and checked, one chunk or several', async (t
   const quiet: Log = { info: () => {}, warn: () => {} }
   const b = await NatsBackend.connect({ url: nats.url, prefix: 'BYTES', ackWaitMs: 30_000, retentionMs: 60_000, models: ['m'], log: quiet })
   t.teardown(() => b.close())
-  const images = [randomBytes(300_000), Buffer.from([7]), photos[0]!] // three chunks (128 KiB each), one, two
+  // chunks as large as the server's max payload (1 MiB by default): three, one, one
+  const images = [randomBytes(2_500_000), Buffer.from([7]), photos[0]!]
   await b.submit({ id: 'j', key: 'k', model: 'm', task: 'classify', policy: 'throughput', params: {}, images: 3, names: ['a', 'b', 'c'], createdAt: 0, callback: null }, images)
+  const os = await nc.jetstream().views.os('BYTES_IMAGES')
+  t.equal((await os.info('j/0'))?.chunks, 3, 'the large image in three chunks')
+  t.equal((await os.info('j/2'))?.chunks, 1, 'a photo in one')
   const got = await b.take('m', 3)
   t.equal(got.length, 3)
   for (const d of got) t.ok((await d.bytes()).equals(images[d.index]!), `image ${d.index}: the bytes submitted (${images[d.index]!.length})`)
-  for (const d of got) await d.complete({ index: d.index, ok: true, replica: 'r', at: 0 })
+  // completed in the same turn: one update of the job's counter, exactly one of them finishes the job
+  const writes = async (): Promise<number> => (await jsm.streams.info('KV_BYTES_JOBS_KV')).state.last_seq
+  const before = await writes()
+  const done = await Promise.all(got.map((d) => d.complete({ index: d.index, ok: true, replica: 'r', at: 0 })))
+  t.same(done.map((x) => x.stored), [true, true, true])
+  t.equal(done.filter((x) => x.finished !== null).length, 1, 'one completion saw the job finish')
+  t.equal(done.find((x) => x.finished !== null)!.finished!.results.length, 3)
+  const count = await (await nc.jetstream().views.kv('BYTES_JOBS_KV')).get('count.j')
+  t.equal(new TextDecoder().decode(count!.value), '3')
+  t.equal(await writes() - before, 3 + 1 + 1, 'written: three results, the counter once, the finish')
+  // the bytes are removed once the results are stored (not awaited by complete(): poll)
+  for (let i = 0; i < 100 && (await os.info('j/0') !== null || await os.info('j/2') !== null); i++) await new Promise((resolve) => setTimeout(resolve, 20))
+  t.equal(await os.info('j/0'), null, 'the large image\'s object is gone')
+  t.equal(await os.info('j/2'), null)
+  const si = await jsm.streams.info('OBJ_BYTES_IMAGES')
+  t.equal(si.state.messages, 0, 'no chunk and no metadata left in the object store')
+})
+
+t.test('an image queued before messages named their chunks (no `o`) is read through the object store\'s info', async (t) => {
+  const { NatsBackend } = await import('./nats-backend.js')
+  const quiet: Log = { info: () => {}, warn: () => {} }
+  const b = await NatsBackend.connect({ url: nats.url, prefix: 'LEGACY', ackWaitMs: 30_000, retentionMs: 60_000, models: ['m'], log: quiet })
+  t.teardown(() => b.close())
+  const js = nc.jetstream()
+  const os = await js.views.os('LEGACY_IMAGES')
+  const kvL = await js.views.kv('LEGACY_JOBS_KV')
+  const meta = { id: 'old', key: 'k', model: 'm', task: 'classify', policy: 'throughput', params: {}, images: 1, names: ['a'], createdAt: 0, callback: null }
+  await kvL.put('meta.old', new TextEncoder().encode(JSON.stringify(meta)))
+  await jsm.consumers.add('LEGACY_JOBS', { durable_name: `${Buffer.from('m').toString('hex')}_${Buffer.from('k').toString('hex')}`, filter_subject: `LEGACY.jobs.${Buffer.from('m').toString('hex')}.${Buffer.from('k').toString('hex')}`, ack_policy: AckPolicy.Explicit })
+  await os.putBlob({ name: 'old/0' }, photos[1]!)
+  await js.publish(`LEGACY.jobs.${Buffer.from('m').toString('hex')}.${Buffer.from('k').toString('hex')}`, new TextEncoder().encode(JSON.stringify({ j: 'old', i: 0, k: 'k', m: 'm' })))
+  const [d] = await b.take('m', 1)
+  t.ok((await d!.bytes()).equals(photos[1]!), 'the bytes submitted')
+  const done = await d!.complete({ index: 0, ok: true, replica: 'r', at: 0 })
+  t.ok(done.stored)
+  t.not(done.finished, null)
+  for (let i = 0; i < 100 && (await os.info('old/0'))?.deleted === false; i++) await new Promise((resolve) => setTimeout(resolve, 20))
+  t.ok((await os.info('old/0'))?.deleted ?? true, 'and removed once answered')
 })
