@@ -21,6 +21,7 @@
 //   5. two keys 20:1: the small key's 30 images alone, then submitted right after the big
 //      key's 600 → how long the small key's job takes in each case (twice, alternated)
 // BENCH_JOBS_BULK_SLOTS=n sets the replicas' decode.bulkSlots (default 2).
+// BENCH_JOBS_DECODE_SLOTS=n sets the replicas' jobs.decodeSlots (default auto).
 // BENCH_JOBS_ONLY=probe,fairness runs only those phases (2,000 images are not run) and writes
 // /tmp/switchyard-bench-jobs.md instead of bench/results/.
 // The machine has 2 cores shared with other work: the replicas compete for them (as pods on a
@@ -64,7 +65,7 @@ try {
     devices: [{ id: 'cpu', kind: 'cpu', required: true, workers: name === 'r1' ? 2 : 1, latencyWorkers: name === 'r1' ? 1 : 0, intraOpThreads: 1, maxBatchSize: 8, maxQueue: 1024 }],
     auth: { apiKeys: [{ name: 'big', sha256: sha256(BIG) }, { name: 'small', sha256: sha256(SMALL) }] },
     ...(process.env.BENCH_JOBS_BULK_SLOTS !== undefined ? { decode: { bulkSlots: Number(process.env.BENCH_JOBS_BULK_SLOTS) } } : {}),
-    jobs: { replica: name, pull, maxImages: 1000, maxOutstandingPerKey: 100000, nats: { url: nats.url, ackWaitMs: 5000 } }
+    jobs: { replica: name, pull, maxImages: 1000, maxOutstandingPerKey: 100000, nats: { url: nats.url, ackWaitMs: 5000 }, ...(process.env.BENCH_JOBS_DECODE_SLOTS !== undefined ? { decodeSlots: Number(process.env.BENCH_JOBS_DECODE_SLOTS) } : {}) }
   })
   const front = startReplica(replicaConfig('api', false))
   replicas.push(front)
@@ -290,7 +291,7 @@ try {
       }
       return { ms, refused }
     }
-    const rounds: Array<{ jobsRate: number[], jobs: { ms: number[], refused: number }, httpRate: number[], http: { ms: number[], refused: number }, httpRefused: number, cpuJobs: number, cpuHttp: number }> = []
+    const rounds: Array<{ jobsRate: number[], jobs: { ms: number[], refused: number }, httpRate: number[], http: { ms: number[], refused: number }, httpRefused: number, cpuJobs: number, cpuHttp: number, decodeSlots: number[] }> = []
     // the server processes: the replicas, the submission-only one, nats-server
     const pids = [...replicas.map((r) => r.proc.pid!), nats.pid]
     const live = apis
@@ -306,6 +307,8 @@ try {
       const jobs = await runProbe(PROBE_SECONDS)
       const cpuJobs = (cpuSeconds(pids) - c0) / ((performance.now() - t0) / 1000)
       const done1 = await doneNow()
+      // job images each replica decoded at once at the end of the segment (jobs.decodeSlots auto)
+      const decodeSlots = await Promise.all(live.map((a) => metric(a, 'switchyard_jobs_decode_slots{model="mobilenetv2"}')))
       const jobsRate = done1.map((d, i) => (d - done0[i]!) / ((performance.now() - t0) / 1000))
       await waitAll(api, BIG, jobIds)
       // beside throughput-class HTTP: each replica gets the rate it ran jobs at (open loop)
@@ -331,7 +334,7 @@ try {
       await Promise.all(senders)
       const httpRate = sent.map((n) => n / ((performance.now() - h0) / 1000))
       await Promise.all(inflight)
-      rounds.push({ jobsRate, jobs, httpRate, http, httpRefused, cpuJobs, cpuHttp })
+      rounds.push({ jobsRate, jobs, httpRate, http, httpRefused, cpuJobs, cpuHttp, decodeSlots })
       log(`probe ${round + 1}: p50/p95 ${pctl(jobs.ms, 0.5).toFixed(0)}/${pctl(jobs.ms, 0.95).toFixed(0)} ms beside jobs, ${pctl(http.ms, 0.5).toFixed(0)}/${pctl(http.ms, 0.95).toFixed(0)} ms beside HTTP; the servers used ${cpuJobs.toFixed(2)} vs ${cpuHttp.toFixed(2)} cores`)
     }
     const all = (which: 'jobs' | 'http'): number[] => rounds.flatMap((r) => r[which].ms)
@@ -340,13 +343,13 @@ try {
     probe = {
       replica: 'r1 (two workers, one reserved for latency-class work)',
       seconds: PROBE_SECONDS,
-      rounds: rounds.map((r) => ({ jobsImagesPerSecond: r.jobsRate.map(round1), httpRequestsPerSecond: r.httpRate.map(round1), httpRefused: r.httpRefused, serverCoresBesideJobs: round2(r.cpuJobs), serverCoresBesideHttp: round2(r.cpuHttp), besideJobs: summary(r.jobs.ms), besideHttp: summary(r.http.ms), probeRefused: r.jobs.refused + r.http.refused })),
+      rounds: rounds.map((r) => ({ jobsImagesPerSecond: r.jobsRate.map(round1), httpRequestsPerSecond: r.httpRate.map(round1), httpRefused: r.httpRefused, serverCoresBesideJobs: round2(r.cpuJobs), serverCoresBesideHttp: round2(r.cpuHttp), jobDecodeSlots: r.decodeSlots, besideJobs: summary(r.jobs.ms), besideHttp: summary(r.http.ms), probeRefused: r.jobs.refused + r.http.refused })),
       besideJobs: sj,
       besideHttp: sh,
       p95Ratio: round2(sj.p95 / sh.p95)
     }
     md3 = [
-      `- **Latency probe** (r1: two workers, one reserved for latency-class work; a latency-class \`POST /classify\` every 100 ms, one at a time, ${PROBE_SECONDS} s per segment, alternated twice: beside jobs, then beside throughput-class HTTP sent open-loop to each replica at the rate it had just run jobs at — r1 / r2 / r3 ${rounds.map((r) => `${r.jobsRate.map((x) => x.toFixed(1)).join(' / ')} → ${r.httpRate.map((x) => x.toFixed(1)).join(' / ')} per s`).join('; ')}): p50 / p95 / p99 / max **${sj.p50} / ${sj.p95} / ${sj.p99} / ${sj.max} ms beside jobs** (${sj.n} probes) vs **${sh.p50} / ${sh.p95} / ${sh.p99} / ${sh.max} ms beside HTTP** (${sh.n}); p95 ratio ${(sj.p95 / sh.p95).toFixed(2)} (target: no worse). CPU used by the server processes (the replicas, the submission-only one, nats-server; /proc) during the probe: ${rounds.map((r) => `${r.cpuJobs.toFixed(2)} cores beside jobs vs ${r.cpuHttp.toFixed(2)} beside HTTP`).join('; ')} — for the same images per second.`
+      `- **Latency probe** (r1: two workers, one reserved for latency-class work; a latency-class \`POST /classify\` every 100 ms, one at a time, ${PROBE_SECONDS} s per segment, alternated twice: beside jobs, then beside throughput-class HTTP sent open-loop to each replica at the rate it had just run jobs at — r1 / r2 / r3 ${rounds.map((r) => `${r.jobsRate.map((x) => x.toFixed(1)).join(' / ')} → ${r.httpRate.map((x) => x.toFixed(1)).join(' / ')} per s`).join('; ')}): p50 / p95 / p99 / max **${sj.p50} / ${sj.p95} / ${sj.p99} / ${sj.max} ms beside jobs** (${sj.n} probes) vs **${sh.p50} / ${sh.p95} / ${sh.p99} / ${sh.max} ms beside HTTP** (${sh.n}); p95 ratio ${(sj.p95 / sh.p95).toFixed(2)} (target: no worse). CPU used by the server processes (the replicas, the submission-only one, nats-server; /proc) during the probe: ${rounds.map((r) => `${r.cpuJobs.toFixed(2)} cores beside jobs vs ${r.cpuHttp.toFixed(2)} beside HTTP`).join('; ')} — for the same images per second. Job images decoded at once (\`switchyard_jobs_decode_slots\`, r1 / r2 / r3, end of each jobs segment): ${rounds.map((r) => r.decodeSlots.join(' / ')).join('; ')}.`
     ]
   }
 
@@ -410,7 +413,7 @@ try {
   }
 
   const results = {
-    command: ONLY === null ? 'npm run bench:jobs' : `BENCH_JOBS_ONLY=${ONLY.join(',')} npm run bench:jobs`,
+    command: `${['BENCH_JOBS_BULK_SLOTS', 'BENCH_JOBS_DECODE_SLOTS', 'BENCH_JOBS_PROBE_SECONDS'].filter((k) => process.env[k] !== undefined).map((k) => `${k}=${process.env[k]!} `).join('')}${ONLY === null ? '' : `BENCH_JOBS_ONLY=${ONLY.join(',')} `}npm run bench:jobs`,
     machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version, note: 'shared 2-core machine; three replicas and nats-server compete for the cores', priority },
     setup: { replicas: 3, slowMsPerBatch: SLOW_MS, workersPerReplica: [2, 1, 1], latencyWorkers: [1, 0, 0], maxBatchSize: 8, model: 'mobilenetv2', ackWaitMs: 5000, natsServer: '2.9.10', natsClient: 'nats@2.29.3' },
     ...(throughput ?? {}),

@@ -5,7 +5,7 @@ import { VirtualClock } from '../devices/clock.js'
 import type { QueuedItem } from '../devices/request-queue.js'
 import { SimDevice } from '../sim/sim-device.js'
 import { seededRandom } from '../sim/simulated-executor.js'
-import { freeThroughputSlots, startableSlots } from './capacity.js'
+import { drainRate, freeThroughputSlots, startableSlots } from './capacity.js'
 
 const IMAGE = { pixels: new Uint8Array(1), width: 1, height: 1, originalWidth: 1, originalHeight: 1 }
 
@@ -43,4 +43,13 @@ t.test('what may start now: a batch per idle bulk-taking worker, minus throughpu
   t.equal(startableSlots([device], 'm'), 1, 'latency-class work runs on the reserved worker: it does not count')
   clock.runUntil(10_000)
   t.equal(startableSlots([device], 'm'), 8, 'all idle again')
+})
+
+t.test('the rate decoding has to keep up with: full batches on every bulk-taking worker, by the cost model', async (t) => {
+  const clock = new VirtualClock()
+  const device = new SimDevice({ id: 'cpu', workers: 3, latencyWorkers: 1, models: { m: { a: 5, b: 10, maxBatchSize: 4 } }, batchDelayMs: { latency: 0, throughput: 5 } }, clock, seededRandom(1)).scheduler
+  const lane = device.lanes.get('m')!
+  t.ok(Math.abs(drainRate([device], 'm') - 2 * 4 / lane.cost.predict(4)) < 1e-12, 'two bulk workers × B / t(B) (the reserved one runs no bulk work)')
+  t.ok(Math.abs(lane.cost.predict(4) - 45) < 5, `t(4) ≈ 5 + 10 × 4 (${lane.cost.predict(4).toFixed(1)})`)
+  t.equal(drainRate([device], 'other'), 0, 'a model the device does not serve')
 })

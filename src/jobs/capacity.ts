@@ -34,6 +34,25 @@ export function startableSlots (devices: Devices, model: string): number {
   return slots(devices, model, (w) => w.alive && w.takesThroughput && w.running === null && w.held !== true, true)
 }
 
+/**
+ * Throughput-class images per ms the model's devices run when every worker that takes bulk
+ * work runs full batches: Σ B / t(B) over those workers (their lane's cost model). What
+ * decoding for them has to keep up with (decode-pace.ts). Infinity while a cost model has no
+ * samples.
+ */
+export function drainRate (devices: Devices, model: string): number {
+  let rate = 0
+  for (const d of devices) {
+    if (!d.healthy) continue
+    const lane = d.lanes.get(model)
+    if (lane === undefined) continue
+    let n = 0
+    for (const w of d.workers) if (w.alive && w.takesThroughput) n++
+    if (n > 0) rate += n * lane.cost.throughput(lane.maxBatchSize)
+  }
+  return rate
+}
+
 /** A batch per worker that `counts`, minus the throughput items queued in the lanes (each lane at least 0 when `perLane`) and in their late-binding pools (shared by the devices: counted once). */
 function slots (devices: Devices, model: string, counts: (w: Slot) => boolean, perLane: boolean): number {
   let free = 0

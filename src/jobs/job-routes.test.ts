@@ -163,4 +163,5 @@ t.test('images queued or running per key are limited', async (t) => {
   t.match(job, { state: 'queued', done: 0, progress: 0, results: [] })
   t.equal(await metric('switchyard_jobs_queued_images{model="mobilenetv2"}'), 8)
   t.ok(await metric('switchyard_jobs_oldest_age_seconds') >= 0)
+  t.ok(await metric('switchyard_jobs_decode_slots{model="mobilenetv2"}') >= 1, 'job images decoded at once (jobs.decodeSlots auto)')
 })

@@ -10,7 +10,7 @@ import type { ModelInfo } from '../models/model-spec.js'
 import type { DecodeGate } from '../preprocess/decode-gate.js'
 import type { Dispatcher } from '../router/dispatcher.js'
 import type { Log } from '../util/log.js'
-import { freeThroughputSlots, startableSlots } from './capacity.js'
+import { drainRate, freeThroughputSlots, startableSlots } from './capacity.js'
 import { sendCallback } from './completion-callback.js'
 import type { JobBackend } from './job-types.js'
 import { MemoryBackend } from './memory-backend.js'
@@ -47,7 +47,9 @@ export async function createJobs (config: Config, deps: JobDeps): Promise<Jobs> 
       model,
       free: () => freeThroughputSlots(deps.devices.schedulers, model.name),
       startable: () => startableSlots(deps.devices.schedulers, model.name),
-      decodeSlots: config.decode.bulkSlots,
+      decodeSlots: settings.decodeSlots === 'auto' ? 'auto' : Math.min(settings.decodeSlots, config.decode.bulkSlots),
+      maxDecodeSlots: config.decode.bulkSlots,
+      drainRate: () => drainRate(deps.devices.schedulers, model.name),
       devices: deps.devices.schedulers,
       dispatcher: deps.dispatcher,
       gate: deps.gate,
@@ -72,7 +74,8 @@ export async function createJobs (config: Config, deps: JobDeps): Promise<Jobs> 
       for (const m of served) if (!s.queued.has(m.name)) s.queued.set(m.name, 0)
       return s
     },
-    running: () => new Map(served.map((m) => [m.name, pullers.find((p) => p.model === m.name)?.running ?? 0]))
+    running: () => new Map(served.map((m) => [m.name, pullers.find((p) => p.model === m.name)?.running ?? 0])),
+    decodeSlots: () => new Map(pullers.map((p) => [p.model, p.decodeSlots]))
   }
   for (const p of pullers) p.start()
   let stopped: Promise<void> | null = null

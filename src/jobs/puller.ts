@@ -13,6 +13,7 @@ import { decodeGated } from '../http/decode-slot.js'
 import type { Metrics } from '../metrics/metrics.js'
 import type { ModelInfo } from '../models/model-spec.js'
 import { decodeImage } from '../preprocess/decode-image.js'
+import { decodeConcurrency } from './decode-pace.js'
 import type { DecodeGate } from '../preprocess/decode-gate.js'
 import type { Dispatcher } from '../router/dispatcher.js'
 import type { Log } from '../util/log.js'
@@ -27,8 +28,12 @@ export interface PullerDeps {
   free: () => number
   /** throughput slots of idle workers (capacity.ts startableSlots): how much to hand to the devices now */
   startable: () => number
-  /** images of this model decoded at once (the decode gate's throughput-class slots) */
-  decodeSlots: number
+  /** images of this model decoded at once: a number, or 'auto' (as fast as the devices run them, decode-pace.ts) */
+  decodeSlots: number | 'auto'
+  /** the most decoded at once under 'auto' (the decode gate's throughput-class slots) */
+  maxDecodeSlots: number
+  /** throughput-class images per ms the devices run at full batches (capacity.ts drainRate) */
+  drainRate: () => number
   /** emit 'batch' when a batch ends (the schedulers): capacity may have freed */
   devices: readonly EventEmitter[]
   dispatcher: Dispatcher
@@ -60,6 +65,8 @@ export class Puller {
   private closed = false
   private wakeUp: (() => void) | null = null
   private loop: Promise<void> | null = null
+  /** a job image's decode, wall ms: moving average (0 until one is measured) */
+  private decodeMs = 0
   // a batch ended: a worker is free now (synchronously, before its device looks at its queue
   // again), so what is ready goes into that batch; and there may be room to take more
   private readonly onBatch = (): void => { this.release(); this.wake() }
@@ -68,6 +75,11 @@ export class Puller {
 
   get model (): string {
     return this.d.model.name
+  }
+
+  /** job images decoded at once now: jobs.decodeSlots, or under 'auto' as many as keep the devices fed (decode-pace.ts) */
+  get decodeSlots (): number {
+    return this.d.decodeSlots === 'auto' ? decodeConcurrency(this.d.drainRate(), this.decodeMs, this.d.maxDecodeSlots) : this.d.decodeSlots
   }
 
   start (): void {
@@ -122,7 +134,8 @@ export class Puller {
   /** Starts the decodes whose turn it is. */
   private startTurns (): void {
     const name = this.d.model.name
-    for (const start of this.stage.nextTurns(this.d.decodeSlots, (key) => this.d.backend.backlog(name, key))) start()
+    const slots = this.decodeSlots
+    for (const start of this.stage.nextTurns(slots, (key) => this.d.backend.backlog(name, key))) start()
   }
 
   private endTurn (): void {
@@ -169,8 +182,11 @@ export class Puller {
       let image: PreparedImage
       // a turn to decode: the key with the smaller backlog first (job-stage.ts)
       await new Promise<void>((start) => { this.stage.queueTurn(dl.key, start); this.startTurns() })
+      const t0 = performance.now()
       try {
         image = (await decodeGated(this.d.gate, metrics, meta.policy, model, bytes, this.d.images)).image
+        const ms = performance.now() - t0
+        this.decodeMs = this.decodeMs === 0 ? ms : this.decodeMs + 0.2 * (ms - this.decodeMs)
       } catch (err) {
         this.endTurn()
         unstage()

@@ -42,6 +42,8 @@ void complete
 export interface ObservedJobs {
   stats: () => Promise<{ queued: ReadonlyMap<string, number>, oldestMs: number }>
   running: () => ReadonlyMap<string, number>
+  /** job images decoded at once now, per model (jobs.decodeSlots) */
+  decodeSlots?: () => ReadonlyMap<string, number>
 }
 
 /** What is known at startup: the devices with the models they serve, each model's routes. */
@@ -133,6 +135,10 @@ export class Metrics implements DispatchObserver {
     new Gauge({
       name: 'switchyard_jobs_running_images', help: 'Job images this replica has taken and not yet stored a result for, per model', labelNames: ['model'], registers,
       collect () { this.reset(); const j = jobsOf(); if (j !== null) for (const [model, n] of j.running()) this.set({ model }, n) }
+    })
+    new Gauge({
+      name: 'switchyard_jobs_decode_slots', help: 'Job images this replica decodes at once now, per model (jobs.decodeSlots; auto: as fast as its devices run them, src/jobs/decode-pace.ts)', labelNames: ['model'], registers,
+      collect () { this.reset(); const j = jobsOf(); if (j?.decodeSlots !== undefined) for (const [model, n] of j.decodeSlots()) this.set({ model }, n) }
     })
     new Gauge({
       name: 'switchyard_jobs_oldest_age_seconds', help: 'Age of the oldest job image still queued or running (0: none)', registers,
