@@ -78,6 +78,18 @@ t.test('a latency request joins the latency batch queued ahead of it: it adds b 
   t.ok(two.ok && Math.abs(two.predictedMs - 64) < 1e-9, 'full batches over the workers')
 })
 
+t.test('a worker past its predicted end is not idle: its overrun so far counts as what it still needs', async (t) => {
+  // the GPU's batch was to end at 10 ms; at 30 ms it still runs (the device slowed down, and
+  // the cost model has not seen it yet): counted as free it would take the latency request
+  // (4.25 ms), counted with its 20 ms overrun it finishes at 24.25 ms and the idle CPU (6 ms) does
+  const late = route([cpu(), gpu({ residual: 10 })], req('latency'), 30)
+  t.match(late, { ok: true, device: 'cpu' })
+  // the estimate grows from 0 at the predicted end: just past it, the GPU still wins
+  t.match(route([cpu(), gpu({ residual: 10 })], req('latency'), 11), { ok: true, device: 'cuda:0' })
+  const gpuAlone = route([gpu({ residual: 10 })], req('latency'), 30)
+  t.ok(gpuAlone.ok && Math.abs(gpuAlone.predictedMs - 24.25) < 1e-9, 'predicts the overrun, then t(1)')
+})
+
 t.test('a latency request does not count throughput work queued ahead of it', async (t) => {
   // it jumps the bulk queue, so 500 queued bulk images do not make the GPU slower for it
   t.match(route([cpu(), gpu({ bulkQ: 500 })], req('latency'), 0), { ok: true, device: 'cuda:0' })

@@ -7,7 +7,9 @@
 //   ahead(lane)   = items that run before this one: latency-class items for a latency request
 //                   (they jump the bulk queue), every queued item for a throughput one
 //   backlog_d     = Σ_lanes ⌈ahead / B⌉·a + ahead·b          (queued work, ms of worker time)
-//   r_w           = what worker w's running batch still needs (busyUntil − now, ≥ 0)
+//   r_w           = what worker w's running batch still needs: busyUntil − now; past its
+//                   predicted end, the overrun so far, now − busyUntil (not 0: an overdue
+//                   worker is not idle); 0 for an idle worker
 //   wait_d        = latency:    min_w r_w + backlog_d / W_live    (any live worker takes it next,
 //                                                               reserved latency workers too)
 //                   throughput: min_{w∈G} r_w + backlog_d / |G|  over G, the live workers
@@ -159,7 +161,10 @@ function deviceLoad (device: DeviceView, policy: Policy, now: number): DeviceLoa
   let live = 0; let minResidual = Infinity; let general = 0; let minGeneral = Infinity
   for (const w of device.workers) {
     if (!w.alive) continue
-    const r = w.busyUntil > now ? w.busyUntil - now : 0
+    // a batch past its predicted end (busyUntil > 0: running) still needs an unknown time; the
+    // overrun so far is the only evidence of how far off the prediction is, and counted as
+    // nothing an overdue — slowed, stalled — worker looks idle, the first place latency work goes
+    const r = w.busyUntil > now ? w.busyUntil - now : w.busyUntil > 0 ? now - w.busyUntil : 0
     live++
     if (r < minResidual) minResidual = r
     if (w.takesThroughput) { general++; if (r < minGeneral) minGeneral = r }
