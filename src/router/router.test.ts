@@ -50,11 +50,44 @@ t.test('latency goes to the earliest predicted finish', async (t) => {
 })
 
 t.test('queue depth shifts a latency request to the idle device', async (t) => {
-  // 2 latency items queued on the GPU: ⌈2/32⌉·4 + 2·0.25 = 4.5 ms of wait, + 4.25 = 8.75 > 6
-  t.match(route([cpu(), gpu({ latencyQ: 2 })], req('latency'), 0), { ok: true, device: 'cpu' })
+  // 40 latency items queued on the GPU (batches of 32): a full batch t(32) = 12 ms runs first,
+  // then this one with the other 8, t(9) = 6.25 ms: 18.25 > 6
+  t.match(route([cpu(), gpu({ latencyQ: 40 })], req('latency'), 0), { ok: true, device: 'cpu' })
   // a running batch counts too
   t.match(route([cpu(), gpu({ residual: 3 })], req('latency'), 0), { ok: true, device: 'cpu' })
   t.match(route([cpu(), gpu({ residual: 1 })], req('latency'), 0), { ok: true, device: 'cuda:0' })
+})
+
+t.test('a latency request joins the latency batch queued ahead of it: it adds b there, not a second a', async (t) => {
+  // the GPU's worker is busy for 1 ms more, 2 latency items of the model wait for it; the
+  // batcher sends them with this one as one batch: 1 + t(3) = 1 + 4 + 3·0.25 = 5.75 ms, before
+  // the idle CPU's 6 ms. (Counted as a batch of 2 ahead and then a batch of its own —
+  // 1 + (4 + 0.5) + 4.25 = 9.75 ms — it went to the CPU, and on a GPU fleet every latency
+  // item that found one queued went to a slower device, in batches of one.)
+  const d = route([cpu(), gpu({ latencyQ: 2, residual: 1 })], req('latency'), 0)
+  t.match(d, { ok: true, device: 'cuda:0', reason: 'earliest-finish' })
+  t.ok(d.ok && Math.abs(d.predictedMs - 5.75) < 1e-9, 'predicts the residual and the batch it joins')
+  // a full batch ahead is waited for whole: 31 queued + this one = t(32) = 12 ms, at 0 + 12
+  const full = route([gpu({ latencyQ: 31 })], req('latency'), 0)
+  t.ok(full.ok && Math.abs(full.predictedMs - 12) < 1e-9, 'the last place of a batch')
+  const next = route([gpu({ latencyQ: 32 })], req('latency'), 0)
+  t.ok(next.ok && Math.abs(next.predictedMs - (12 + 4.25)) < 1e-9, 'a full batch, then one of its own')
+  // on two workers the full batches ahead share them: 16 queued on a CPU of batches of 8, two
+  // workers busy 10 ms → 10 + 2·t(8)/2 = 58 ms, then a batch of 1: + 6 = 64 ms
+  const two = route([cpu({ workers: 2, latencyQ: 16, residual: 10, busyOthers: 10 })], req('latency'), 0)
+  t.ok(two.ok && Math.abs(two.predictedMs - 64) < 1e-9, 'full batches over the workers')
+})
+
+t.test('a worker past its predicted end is not idle: its overrun so far counts as what it still needs', async (t) => {
+  // the GPU's batch was to end at 10 ms; at 30 ms it still runs (the device slowed down, and
+  // the cost model has not seen it yet): counted as free it would take the latency request
+  // (4.25 ms), counted with its 20 ms overrun it finishes at 24.25 ms and the idle CPU (6 ms) does
+  const late = route([cpu(), gpu({ residual: 10 })], req('latency'), 30)
+  t.match(late, { ok: true, device: 'cpu' })
+  // the estimate grows from 0 at the predicted end: just past it, the GPU still wins
+  t.match(route([cpu(), gpu({ residual: 10 })], req('latency'), 11), { ok: true, device: 'cuda:0' })
+  const gpuAlone = route([gpu({ residual: 10 })], req('latency'), 30)
+  t.ok(gpuAlone.ok && Math.abs(gpuAlone.predictedMs - 24.25) < 1e-9, 'predicts the overrun, then t(1)')
 })
 
 t.test('a latency request does not count throughput work queued ahead of it', async (t) => {

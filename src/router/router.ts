@@ -7,13 +7,19 @@
 //   ahead(lane)   = items that run before this one: latency-class items for a latency request
 //                   (they jump the bulk queue), every queued item for a throughput one
 //   backlog_d     = Σ_lanes ⌈ahead / B⌉·a + ahead·b          (queued work, ms of worker time)
-//   r_w           = what worker w's running batch still needs (busyUntil − now, ≥ 0)
+//   r_w           = what worker w's running batch still needs: busyUntil − now; past its
+//                   predicted end, the overrun so far, now − busyUntil (not 0: an overdue
+//                   worker is not idle); 0 for an idle worker
 //   wait_d        = latency:    min_w r_w + backlog_d / W_live    (any live worker takes it next,
 //                                                               reserved latency workers too)
 //                   throughput: min_{w∈G} r_w + backlog_d / |G|  over G, the live workers
 //                                                               that take throughput work
 //   finish_d      = wait_d + delay_d(policy) + service_d(k)      for a request of k items (tiles)
-//                   service_d(1) = t(1) (latency) or t(n), n = min(B, queued + 1) (throughput)
+//                   service_d(1) = t(n), n = min(B, queued + 1) (throughput)
+//                   latency, one item, q of its lane's latency items queued: it joins the
+//                   batch of those that is not full (the batcher sends them together), so
+//                   its lane counts ⌊q/B⌋ full batches t(B) in backlog_d and service = t(q mod B + 1)
+//                   (q = 0: t(1)) — a + b·n for the batch, not a + b after ⌈q/B⌉·a + q·b
 //                   service_d(k) = ⌈⌈k/B⌉ / W⌉ · t(min(k, B))   (k items in batches of B over W workers)
 //   eff_d         = B / t(B)                                    (images per ms at its best batch)
 //
@@ -155,7 +161,10 @@ function deviceLoad (device: DeviceView, policy: Policy, now: number): DeviceLoa
   let live = 0; let minResidual = Infinity; let general = 0; let minGeneral = Infinity
   for (const w of device.workers) {
     if (!w.alive) continue
-    const r = w.busyUntil > now ? w.busyUntil - now : 0
+    // a batch past its predicted end (busyUntil > 0: running) still needs an unknown time; the
+    // overrun so far is the only evidence of how far off the prediction is, and counted as
+    // nothing an overdue — slowed, stalled — worker looks idle, the first place latency work goes
+    const r = w.busyUntil > now ? w.busyUntil - now : w.busyUntil > 0 ? now - w.busyUntil : 0
     live++
     if (r < minResidual) minResidual = r
     if (w.takesThroughput) { general++; if (r < minGeneral) minGeneral = r }
@@ -168,15 +177,20 @@ function deviceLoad (device: DeviceView, policy: Policy, now: number): DeviceLoa
 export function predict (device: DeviceView, lane: LaneView, policy: Policy, now: number, items = 1): Prediction {
   const load = deviceLoad(device, policy, now)
   const B = lane.maxBatchSize
-  const waitMs = load.minResidual + load.backlog / Math.max(1, load.workers)
+  let waitMs = load.minResidual + load.backlog / Math.max(1, load.workers)
   let serviceMs: number
   let ridersMs = 0
-  if (policy === 'latency') {
-    serviceMs = lane.delayMs.latency + (items === 1 ? lane.cost.predict(1) : rounds(items, B, load.workers) * lane.cost.predict(Math.min(items, B)))
-    if (items === 1) {
-      const r = riders(device, lane)
-      if (r > 0) ridersMs = lane.cost.predict(1 + r) - lane.cost.predict(1)
-    }
+  if (policy === 'latency' && items === 1) {
+    // the batcher sends a lane's queued latency items together, up to B: this one joins the
+    // batch of those ahead of it that is not full — it adds b to that batch, not a + b after it
+    const q = lane.queue.latency.length
+    const full = Math.floor(q / B); const n = q - full * B + 1
+    if (q > 0) waitMs = load.minResidual + (load.backlog - Math.ceil(q / B) * lane.cost.a - q * lane.cost.b + full * lane.cost.predict(B)) / Math.max(1, load.workers)
+    serviceMs = lane.delayMs.latency + lane.cost.predict(n)
+    const r = riders(device, lane, n)
+    if (r > 0) ridersMs = lane.cost.predict(n + r) - lane.cost.predict(n)
+  } else if (policy === 'latency') {
+    serviceMs = lane.delayMs.latency + rounds(items, B, load.workers) * lane.cost.predict(Math.min(items, B))
   } else {
     if (items === 1) {
       const n = Math.min(B, lane.queue.throughput.length + 1)
@@ -243,16 +257,16 @@ export function shareQueues (candidates: Prediction[], devices: readonly DeviceV
 const scratch: Array<DeviceView | number> = []
 
 /**
- * Throughput items that would ride with a latency item (riders.ts) on a device whose workers all
+ * Throughput items that would ride with a latency batch of n items (riders.ts) on a device whose workers all
  * take throughput work (a reserved latency worker runs latency batches alone): as many as wait
  * now, within the budget. The deadline is not known here; the scheduler also holds to it.
  */
-function riders (device: DeviceView, lane: LaneView): number {
+function riders (device: DeviceView, lane: LaneView, n: number): number {
   const budget = device.ridersBudget ?? 0
   if (budget <= 0 || !(lane.cost.b < lane.cost.a)) return 0
   for (const w of device.workers) if (w.alive && !w.takesThroughput) return 0
   const waiting = lane.queue.throughput.length + (lane.pool?.throughput.length ?? 0)
-  return waiting === 0 ? 0 : riderCount(lane.cost, 1, lane.maxBatchSize, budget, Infinity, waiting)
+  return waiting === 0 ? 0 : riderCount(lane.cost, n, lane.maxBatchSize, budget, Infinity, waiting)
 }
 
 /** ms of worker time the items in `device`'s pools other than `pool` take there, at full batches. */
