@@ -34,6 +34,29 @@ function fleet (): { clock: VirtualClock, cpu: Scheduler, gpu: Scheduler, gpuDev
 
 const by = (out: Outcome[], id: string): number => out.filter((o) => o.done?.device === id).length
 
+t.test('riders bound what a pooled item reports, not what it is admitted by', async (t) => {
+  // one GPU, t(n) = 4 + n; another model's pool of 8 (100 ms) is counted ahead of a pooled item,
+  // while latency batches of its own model have lately been taking 10 items a second from its pool
+  const clock = new VirtualClock()
+  const pools = new Map([['m@default', new RequestQueue()], ['big@default', new RequestQueue()]])
+  const delay = { latency: 0, throughput: 0 }
+  const gpu = new SimDevice({ id: 'gpu', kind: 'cuda', workers: 1, batchDelayMs: delay, models: { m: { a: 4, b: 1, maxBatchSize: 8 }, big: { a: 10, b: 10, maxBatchSize: 4 } } }, clock, seededRandom(2), { pools }).scheduler
+  const out: Outcome[] = []
+  for (let i = 0; i < 8; i++) pools.get('big@default')!.push(item(clock, 'throughput', out))
+  const router = new Router('late-binding')
+  const req = { model: 'm', policy: 'throughput' as const, deadlineMs: 60_000 }
+  t.match(router.route([gpu], req, 0), { ok: true, pooled: true, predictedMs: 105, modelMs: 105 }, 'nothing rode: F, behind the other pool (100 + 5 ms)')
+  pools.get('m@default')!.ridden.add(10, 0)
+  // 10 a second: riders reach the item in 100 ms and run it in t(2) = 6 — 3× that (the margin) is later than F
+  t.match(router.route([gpu], req, 0), { ok: true, predictedMs: 105 }, 'a bound later than F changes nothing')
+  pools.get('m@default')!.ridden.add(40, 0)
+  t.match(router.route([gpu], req, 0), { ok: true, pooled: true, predictedMs: 78, modelMs: 105 }, '50 a second: reported 3 × (1000 / 50 + t(2)) = 78 ms; the model, which the correction learns from, stays 105')
+  t.match(router.route([gpu], { ...req, deadlineMs: 90 }, 0), { ok: false, reason: 'deadline' }, 'admitted by F alone: a 90 ms deadline is refused though 78 ms is what an answer would report')
+  gpu.pump()
+  clock.advance(1000)
+  t.equal(out.length, 8)
+})
+
 t.test('the pull rule: t_d(n) ≤ F̂ of the faster devices, F̂ = min reach + max(t_*(min(P, B_*)), P / Σ G·eff)', async (t) => {
   const gpu: PoolMember = { eff: 8 / 12, reachMs: 0, workers: 1, maxBatchSize: 8, predict: (n) => 4 + n }
   const cpu: PoolMember = { eff: 2 / 100, reachMs: 0, workers: 1, maxBatchSize: 2, predict: (n) => 50 * n }

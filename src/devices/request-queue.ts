@@ -6,6 +6,7 @@
 // rule, kept as a baseline) every device serving a model consumes the same queue, and
 // whichever worker is free first takes the next batch: `consumers` are told of each push.
 import type { Policy } from '../config/schema.js'
+import { RiderRate } from './rider-rate.js'
 import type { ItemParams, PreparedImage, ItemResult } from '../core/items.js'
 
 export interface QueuedItem {
@@ -38,6 +39,8 @@ export class RequestQueue {
   readonly latency: QueuedItem[] = []
   readonly throughput: QueuedItem[] = []
   readonly consumers: QueueConsumer[] = []
+  /** a late-binding pool: how fast its items leave riding with latency batches (rider-rate.ts) */
+  readonly ridden = new RiderRate()
 
   get size (): number {
     return this.latency.length + this.throughput.length

@@ -55,6 +55,7 @@ t.test('on a GPU, throughput items waiting in the queue and the pool ride with a
   t.same(out.map((o) => o.done?.batchSize), [6, 6, 6, 6, 6, 6])
   t.equal(out.filter((o) => o.policy === 'latency').length, 1)
   t.equal(pool.size, 8, 'the device\'s own 3 rode first, then 2 from the pool')
+  t.equal(pool.ridden.perMs(0), 2 / 1000, 'the pool counts the 2 that rode from it (rider-rate.ts; the router\'s reported finish reads it)')
 })
 
 t.test('budget 0 (devices[].riders.budget): the latency item runs alone', async (t) => {

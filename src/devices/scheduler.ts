@@ -451,7 +451,11 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
     if (r === 0) return
     const fromOwn = Math.min(r, own.length)
     for (const item of lane.queue.take('throughput', fromOwn)) items.push(item)
-    if (r > fromOwn) for (const item of lane.pool!.take('throughput', r - fromOwn)) items.push(item)
+    if (r > fromOwn) {
+      const taken = lane.pool!.take('throughput', r - fromOwn)
+      for (const item of taken) items.push(item)
+      lane.pool!.ridden.add(taken.length, now) // what the router's reported finish reads (rider-rate.ts)
+    }
   }
 
   /** riders' budget (riders.ts) */
