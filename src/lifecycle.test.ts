@@ -96,19 +96,27 @@ async function exitOf (child: Child, withinMs = 60000): Promise<{ code: number |
   ])
 }
 
-interface Answer { status: number | null, body: string, error: string | null, sentAt: number, doneAt: number, retryAfter?: string | undefined }
+interface Answer { status: number | null, body: string, error: string | null, sentAt: number, doneAt: number, sentSeq: number, doneSeq: number, retryAfter?: string | undefined }
+
+/**
+ * Events of this test process in the order they happened (a request sent, an answer received,
+ * the signal sent): what was before what, exactly — milliseconds tie when a batch's answers
+ * arrive together in the millisecond the signal is sent.
+ */
+let seq = 0
 
 function request (agent: http.Agent, api: string, method: string, path: string, body?: Buffer, headers: Record<string, string> = {}): Promise<Answer> {
   const sentAt = Date.now()
+  const sentSeq = ++seq
   return new Promise((resolve) => {
     const req = http.request(`${api}${path}`, { method, agent, headers: { ...(body ? { 'content-type': 'image/jpeg', 'content-length': String(body.length) } : {}), ...headers } }, (res) => {
       let text = ''
       res.setEncoding('utf8')
       res.on('data', (d: string) => { text += d })
-      res.on('end', () => resolve({ status: res.statusCode ?? null, body: text, error: null, sentAt, doneAt: Date.now(), retryAfter: res.headers['retry-after'] }))
-      res.on('error', (e: NodeJS.ErrnoException) => resolve({ status: res.statusCode ?? null, body: text, error: e.code ?? e.message, sentAt, doneAt: Date.now() }))
+      res.on('end', () => resolve({ status: res.statusCode ?? null, body: text, error: null, sentAt, doneAt: Date.now(), sentSeq, doneSeq: ++seq, retryAfter: res.headers['retry-after'] }))
+      res.on('error', (e: NodeJS.ErrnoException) => resolve({ status: res.statusCode ?? null, body: text, error: e.code ?? e.message, sentAt, doneAt: Date.now(), sentSeq, doneSeq: ++seq }))
     })
-    req.on('error', (e: NodeJS.ErrnoException) => resolve({ status: null, body: '', error: e.code ?? e.message, sentAt, doneAt: Date.now() }))
+    req.on('error', (e: NodeJS.ErrnoException) => resolve({ status: null, body: '', error: e.code ?? e.message, sentAt, doneAt: Date.now(), sentSeq, doneSeq: ++seq }))
     req.end(body)
   })
 }
@@ -125,6 +133,7 @@ t.test('SIGTERM under load: accepted requests finish, new ones are refused, exit
   t.teardown(() => { agent.destroy(); probeAgent.destroy() })
 
   let signalAt = Infinity
+  let signalSeq = Infinity
   const answers: Answer[] = []
   const readyz: Answer[] = []
   const client = async (): Promise<void> => {
@@ -133,7 +142,7 @@ t.test('SIGTERM under load: accepted requests finish, new ones are refused, exit
       // a generous deadline: admission control (429) on a busy CI machine is not what is tested here
       const a = await request(agent, api, 'POST', '/detect', dog, { 'x-switchyard-deadline-ms': '120000' })
       answers.push(a)
-      if (a.status !== 200 && a.sentAt >= signalAt) return // refused after SIGTERM: this client is done
+      if (a.status !== 200 && a.sentSeq > signalSeq) return // refused after SIGTERM: this client is done
       if (a.status !== 200) return // a failure before SIGTERM: reported below
     }
   }
@@ -154,6 +163,7 @@ t.test('SIGTERM under load: accepted requests finish, new ones are refused, exit
     await new Promise((r) => setTimeout(r, 20))
   }
   signalAt = Date.now()
+  signalSeq = ++seq
   child.proc.kill('SIGTERM')
   const exit = await exitOf(child, GRACE_MS + 10000)
   await Promise.all(clients)
@@ -165,10 +175,10 @@ t.test('SIGTERM under load: accepted requests finish, new ones are refused, exit
   t.ok(child.logs.some((l) => l.msg === 'shutdown complete'), 'logged "shutdown complete"')
   t.notOk(child.logs.some((l) => l.msg === 'shutdown grace period exceeded; exiting'))
 
-  const before = answers.filter((a) => a.doneAt < signalAt)
+  const before = answers.filter((a) => a.doneSeq < signalSeq)
   t.ok(before.length >= 2 * CLIENTS && before.every((a) => a.status === 200), `all ${before.length} requests answered before SIGTERM were 200`,
     { failures: before.filter((a) => a.status !== 200).slice(0, 3) })
-  const inFlight = answers.filter((a) => a.sentAt < signalAt && a.doneAt >= signalAt)
+  const inFlight = answers.filter((a) => a.sentSeq < signalSeq && a.doneSeq > signalSeq)
   t.ok(inFlight.some((a) => a.status === 200), `requests in flight at SIGTERM finished with 200 (${inFlight.filter((a) => a.status === 200).length} of ${inFlight.length})`)
 
   // every answer is a 200, a 503 with a JSON error body, or a connection that was refused or
@@ -180,10 +190,10 @@ t.test('SIGTERM under load: accepted requests finish, new ones are refused, exit
       // the server's own error (bug: Fastify's bare 503, without an SY_ code or Retry-After)
       t.same(JSON.parse(a.body), { statusCode: 503, error: 'SY_SHUTTING_DOWN', message: 'The server is shutting down' }, '503 carries the server\'s JSON error body')
       t.equal(a.retryAfter, '1', 'and Retry-After')
-      t.ok(a.doneAt >= signalAt, '503 only once shutting down')
+      t.ok(a.doneSeq > signalSeq, '503 only once shutting down')
       continue
     }
-    t.ok(a.status === null && a.error !== null && REFUSED.has(a.error) && a.doneAt >= signalAt,
+    t.ok(a.status === null && a.error !== null && REFUSED.has(a.error) && a.doneSeq > signalSeq,
       `a refused or closed connection, after SIGTERM: ${JSON.stringify({ status: a.status, error: a.error, afterSignalMs: a.doneAt - signalAt })}`)
   }
   const refused = answers.filter((a) => a.status !== 200)
