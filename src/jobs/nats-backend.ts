@@ -54,6 +54,9 @@ interface ObjectRef { n: string, c: number, s: number, d: string }
 /** the queued message of one image (`o` absent in messages queued before it was added) */
 interface WireItem { j: string, i: number, k: string, m: string, o?: ObjectRef }
 
+/** JetStream's direct get of a stream's message (the client's manager has it; its declared interface does not name it) */
+interface DirectGet { getMessage: (stream: string, q: { seq: number, next_by_subj: string }) => Promise<{ data: Uint8Array, seq: number }> }
+
 /** chunk size asked of the object store (the client lowers it to the server's max payload) */
 const CHUNK_BYTES = 8 * 1024 * 1024
 
@@ -365,7 +368,7 @@ export class NatsBackend implements JobBackend {
    */
   private async readObject (name: string, ref?: ObjectRef): Promise<Buffer | null> {
     // (the client's manager has the direct-get API; its declared interface does not name it)
-    const direct = (this.jsm as unknown as { direct?: { getMessage: (stream: string, q: { seq: number, next_by_subj: string }) => Promise<{ data: Uint8Array, seq: number }> } }).direct
+    const direct = (this.jsm as unknown as { direct?: DirectGet }).direct
     if (ref !== undefined && direct !== undefined && ref.d.startsWith('SHA-256=')) {
       try {
         return await this.readChunks(direct, name, ref)
@@ -384,7 +387,7 @@ export class NatsBackend implements JobBackend {
     return await this.readChunks(direct, name, { n: info.nuid, c: info.chunks, s: info.size, d: info.digest })
   }
 
-  private async readChunks (direct: { getMessage: (stream: string, q: { seq: number, next_by_subj: string }) => Promise<{ data: Uint8Array, seq: number }> }, name: string, ref: ObjectRef): Promise<Buffer> {
+  private async readChunks (direct: DirectGet, name: string, ref: ObjectRef): Promise<Buffer> {
     const subject = `$O.${this.imagesBucket}.C.${ref.n}`
     const parts: Uint8Array[] = []
     let seq = 0

@@ -13,11 +13,11 @@ import { decodeGated } from '../http/decode-slot.js'
 import type { Metrics } from '../metrics/metrics.js'
 import type { ModelInfo } from '../models/model-spec.js'
 import { decodeImage } from '../preprocess/decode-image.js'
-import { decodeConcurrency } from './decode-pace.js'
 import type { DecodeGate } from '../preprocess/decode-gate.js'
 import type { Dispatcher } from '../router/dispatcher.js'
 import type { Log } from '../util/log.js'
 import { decoded, type PreparedImage } from '../worker/protocol.js'
+import { decodeConcurrency } from './decode-pace.js'
 import type { Delivery, ItemResult, JobBackend, JobView } from './job-types.js'
 import { JobStage } from './job-stage.js'
 
@@ -65,7 +65,7 @@ export class Puller {
   private closed = false
   private wakeUp: (() => void) | null = null
   private loop: Promise<void> | null = null
-  /** a job image's decode, wall ms: moving average (0 until one is measured) */
+  /** a job image's decode (holding its gate slot), ms: moving average (0 until one is measured) */
   private decodeMs = 0
   // a batch ended: a worker is free now (synchronously, before its device looks at its queue
   // again), so what is ready goes into that batch; and there may be room to take more
@@ -134,8 +134,7 @@ export class Puller {
   /** Starts the decodes whose turn it is. */
   private startTurns (): void {
     const name = this.d.model.name
-    const slots = this.decodeSlots
-    for (const start of this.stage.nextTurns(slots, (key) => this.d.backend.backlog(name, key))) start()
+    for (const start of this.stage.nextTurns(this.decodeSlots, (key) => this.d.backend.backlog(name, key))) start()
   }
 
   private endTurn (): void {
@@ -182,11 +181,11 @@ export class Puller {
       let image: PreparedImage
       // a turn to decode: the key with the smaller backlog first (job-stage.ts)
       await new Promise<void>((start) => { this.stage.queueTurn(dl.key, start); this.startTurns() })
-      const t0 = performance.now()
       try {
-        image = (await decodeGated(this.d.gate, metrics, meta.policy, model, bytes, this.d.images)).image
-        const ms = performance.now() - t0
-        this.decodeMs = this.decodeMs === 0 ? ms : this.decodeMs + 0.2 * (ms - this.decodeMs)
+        const got = await decodeGated(this.d.gate, metrics, meta.policy, model, bytes, this.d.images)
+        image = got.image
+        // the decode itself, not the wait for a gate slot (decodeGated times it)
+        this.decodeMs = this.decodeMs === 0 ? got.decodeMs : this.decodeMs + 0.2 * (got.decodeMs - this.decodeMs)
       } catch (err) {
         this.endTurn()
         unstage()
