@@ -11,7 +11,7 @@ import { plan, planText } from './plan.js'
 import { compactReport, randomMarkdown, runRandom, seedExperiment, worstLoad } from './random-run.js'
 import { parseSeeds } from './random-scenario.js'
 import { fidelityJson, fidelityMarkdown, runFidelity } from './fidelity.js'
-import { DEFAULT_PRECISION, DEFAULT_SAMPLES, DEFAULT_WARMUP, measureProfile, type MeasureOptions } from './measure-profile.js'
+import { DEFAULT_PRECISION, DEFAULT_SAMPLES, DEFAULT_WARMUP, MAX_SAMPLES_FACTOR, measureProfile, type MeasureOptions } from './measure-profile.js'
 import { loadProfile, type Profile } from './profile.js'
 import { availableParallelism } from 'node:os'
 import { markdown, svg, toJson } from './report.js'
@@ -288,7 +288,7 @@ export function samplingArgs (v: { 'profile-samples'?: string, 'profile-max-samp
   if (!(precision > 0 && precision < 1)) throw new Error('--profile-precision: a fraction, e.g. 0.05 for ±5 %')
   return {
     samples,
-    maxSamples: whole('profile-max-samples', v['profile-max-samples'], 5 * samples, samples),
+    maxSamples: whole('profile-max-samples', v['profile-max-samples'], MAX_SAMPLES_FACTOR * samples, samples),
     precision,
     warmup: whole('profile-warmup', v['profile-warmup'], DEFAULT_WARMUP, 0)
   }

@@ -1,5 +1,5 @@
 // `npm run simulate -- profile --url …`: measures a running server into a profile. It sends
-// each model latency-class requests one at a time — a few warm-up requests discarded, then at
+// each model latency-class requests one at a time — warm-up requests discarded, then at
 // least `samples`, more until the medians are known to ±`precision` (sample-stats.ts) — for
 // decode ms per image (the server's own Server-Timing `decode`) and the per-request fixed cost,
 // then a concurrent burst of throughput-class requests so the devices run batches of several
@@ -18,11 +18,14 @@ export interface MeasureOptions {
   image: string
   /** sequential latency-class requests per model (decode, fixed cost): at least this many */
   samples: number
-  /** at most this many, taken while a median is not yet within ±precision; default 5 × samples */
+  /** at most this many, taken while a median is not yet within ±precision; default MAX_SAMPLES_FACTOR × samples */
   maxSamples?: number
   /** the 95 % confidence interval of each median within ± this fraction; default DEFAULT_PRECISION */
   precision?: number
-  /** sequential requests per model sent first and discarded; default DEFAULT_WARMUP */
+  /**
+   * sequential requests sent first and discarded: this many to the first model (the client's
+   * and the server's first-use costs), at most WARMUP_LATER_MODELS to each later one; default DEFAULT_WARMUP
+   */
   warmup?: number
   /** throughput-class requests per model, sent `concurrency` at a time (cost refit) */
   burst: number
@@ -36,8 +39,16 @@ export interface MeasureOptions {
 
 /** ±5 %: a repeat five minutes apart was 10 % (decode) and 19 % (fixed cost) off from 20 requests (bench/results/fidelity.md) */
 export const DEFAULT_PRECISION = 0.05
-export const DEFAULT_WARMUP = 5
+/**
+ * A fresh client's fixed cost falls from ~5 to ~2.4 ms over its first ~200 sequential requests
+ * (its fetch warming up; the server already warm), and the server's decode by ~10 % over the
+ * first ~80: measured before, a profile was taken mostly cold.
+ */
+export const DEFAULT_WARMUP = 200
+export const WARMUP_LATER_MODELS = 20
 export const DEFAULT_SAMPLES = 40
+/** the fixed cost (~3–5 ms, a difference of two timings) needed ~450 requests for ±5 % on this machine */
+export const MAX_SAMPLES_FACTOR = 10
 
 export async function measureProfile (o: MeasureOptions, log: (s: string) => void): Promise<Profile> {
   const body = readFileSync(o.image)
@@ -51,7 +62,9 @@ export async function measureProfile (o: MeasureOptions, log: (s: string) => voi
   // the per-request fixed cost: round trip − the parts the simulator models (decode, queue,
   // inference, postprocess), over the sequential requests of every model
   const fixed: number[] = []
-  const plan = { warmup: o.warmup ?? DEFAULT_WARMUP, min: o.samples, max: Math.max(o.samples, o.maxSamples ?? 5 * o.samples), target: o.precision ?? DEFAULT_PRECISION }
+  const warmup = o.warmup ?? DEFAULT_WARMUP
+  const plan = { warmup, min: o.samples, max: Math.max(o.samples, o.maxSamples ?? MAX_SAMPLES_FACTOR * o.samples), target: o.precision ?? DEFAULT_PRECISION }
+  const laterWarmup = Math.min(warmup, WARMUP_LATER_MODELS)
   const pct = `±${round(plan.target * 100, 1)} %`
   for (const m of tasks.models) {
     const path = `${o.url}/${m.task}/${encodeURIComponent(m.name)}`
@@ -68,7 +81,7 @@ export async function measureProfile (o: MeasureOptions, log: (s: string) => voi
     const times: number[] = []
     let cpu0: number | null = null
     // warm-up first (connection, first-use allocations), discarded; the CPU counter read after it
-    const kept = await sampleUntilPrecise(plan, async (keep) => {
+    const kept = await sampleUntilPrecise(m === tasks.models[0] ? plan : { ...plan, warmup: laterWarmup }, async (keep) => {
       const x = await post('latency')
       if (!keep) return
       if (Number.isFinite(x.decode)) times.push(x.decode)
@@ -79,7 +92,7 @@ export async function measureProfile (o: MeasureOptions, log: (s: string) => voi
     decodeMs[m.name] = round(d.median, 3)
     decodeSpread.push(`${m.name} ${describe(d)}${precise(d, plan.target) ? '' : ` — not within ${pct} after ${kept}`}`)
     if (cpu0 !== null && cpu1 !== null && kept > 0) cpuMsPerRequest[m.name] = round((cpu1 - cpu0) * 1000 / kept, 3)
-    log(`${m.name}: decode ${describe(d)}, the server's CPU ${cpuMsPerRequest[m.name] ?? '?'} ms per request, over ${kept} sequential requests after ${plan.warmup} warm-up`)
+    log(`${m.name}: decode ${describe(d)}, the server's CPU ${cpuMsPerRequest[m.name] ?? '?'} ms per request, over ${kept} sequential requests after ${m === tasks.models[0] ? warmup : laterWarmup} warm-up`)
     let sent = 0
     const lane = async (): Promise<void> => { while (sent < o.burst) { sent++; await post('throughput') } }
     await Promise.all(Array.from({ length: o.concurrency }, lane))
@@ -90,7 +103,7 @@ export async function measureProfile (o: MeasureOptions, log: (s: string) => voi
   const f = summarize(fixed)
   const requestMs = round(Math.max(0, f.median), 3)
   log(`fixed cost per request (round trip − decode − queue − inference − postprocess): ${describe(f)}`)
-  const source = `measured on ${hostname()} (${cores} cores) at ${new Date().toISOString()} by ${o.command}: devices from GET /models (fitted cost after ${o.burst} throughput-class requests per model, ${o.concurrency} concurrent; calibrated: the startup calibration's fit), decode, the per-request fixed cost (round trip − Server-Timing's decode, queue, inference, postprocess) and the server's CPU time per request (switchyard_process_cpu_seconds_total) from sequential latency-class requests per model with ${o.image.split('/').pop()} (${plan.warmup} warm-up discarded, then ${plan.min}–${plan.max}, until each median's 95 % CI is within ${pct}): decode ${decodeSpread.join('; ')}; fixed cost ${describe(f)}${precise(f, plan.target) ? '' : ` — not within ${pct}`}; batch-time jitter ±${o.jitter * 100} % assumed`
+  const source = `measured on ${hostname()} (${cores} cores) at ${new Date().toISOString()} by ${o.command}: devices from GET /models (fitted cost after ${o.burst} throughput-class requests per model, ${o.concurrency} concurrent; calibrated: the startup calibration's fit), decode, the per-request fixed cost (round trip − Server-Timing's decode, queue, inference, postprocess) and the server's CPU time per request (switchyard_process_cpu_seconds_total) from sequential latency-class requests per model with ${o.image.split('/').pop()} (${warmup} warm-up discarded${tasks.models.length > 1 ? `, ${laterWarmup} for each later model` : ''}, then ${plan.min}–${plan.max}, until each median's 95 % CI is within ${pct}): decode ${decodeSpread.join('; ')}; fixed cost ${describe(f)}${precise(f, plan.target) ? '' : ` — not within ${pct}`}; batch-time jitter ±${o.jitter * 100} % assumed`
   const threads = o.threads ?? Object.fromEntries(after.models.flatMap((m) => m.devices).filter((d) => d.kind === 'cpu').map((d) => [d.id, cores]))
   return profileFromModels(after, { name: o.name, source, host: { cores, decodeMs, decodeJitter: 0.1, requestMs, ...(Object.keys(cpuMsPerRequest).length > 0 ? { cpuMsPerRequest } : {}) }, latencyWorkers: o.latencyWorkers, threads, jitter: o.jitter })
 }
