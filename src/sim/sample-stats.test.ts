@@ -72,3 +72,13 @@ t.test('sampling: warm-up discarded, at least min, more until within the target,
   const k = await sampleUntilPrecise({ ...plan, max: 50 }, async () => {}, () => [summarize([20]), summarize([])])
   t.equal(k, 50, 'capped')
 })
+
+t.test('the command line\'s sampling options: defaults enough for ±5 %, bad values refused', async (t) => {
+  const { samplingArgs } = await import('./cli.js')
+  t.same(samplingArgs({}), { samples: 40, maxSamples: 400, precision: 0.05, warmup: 200 })
+  t.same(samplingArgs({ 'profile-samples': '10', 'profile-warmup': '0' }), { samples: 10, maxSamples: 100, precision: 0.05, warmup: 0 }, 'at most 10× the samples asked for')
+  t.same(samplingArgs({ 'profile-samples': '10', 'profile-max-samples': '10', 'profile-precision': '0.1' }), { samples: 10, maxSamples: 10, precision: 0.1, warmup: 200 })
+  t.throws(() => samplingArgs({ 'profile-samples': '0' }), /--profile-samples: a whole number ≥ 1/)
+  t.throws(() => samplingArgs({ 'profile-samples': '20', 'profile-max-samples': '10' }), /--profile-max-samples: a whole number ≥ 20/)
+  t.throws(() => samplingArgs({ 'profile-precision': '5' }), /--profile-precision: a fraction/)
+})
