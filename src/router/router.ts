@@ -68,6 +68,7 @@
 import type { Policy } from '../config/schema.js'
 import { poolFinishMs, type PoolMember } from '../devices/late-binding.js'
 import type { QueueBudget } from '../devices/queue-budget.js'
+import { residualMs } from '../devices/residual.js'
 import { riderCount } from '../devices/riders.js'
 import { PredictionCorrection } from './prediction-correction.js'
 import { costPerInference, type PriceConfig } from './price.js'
@@ -162,10 +163,8 @@ function deviceLoad (device: DeviceView, policy: Policy, now: number): DeviceLoa
   let live = 0; let minResidual = Infinity; let general = 0; let minGeneral = Infinity
   for (const w of device.workers) {
     if (!w.alive) continue
-    // a batch past its predicted end (busyUntil > 0: running) still needs an unknown time; the
-    // overrun so far is the only evidence of how far off the prediction is, and counted as
-    // nothing an overdue — slowed, stalled — worker looks idle, the first place latency work goes
-    const r = w.busyUntil > now ? w.busyUntil - now : w.busyUntil > 0 ? now - w.busyUntil : 0
+    // a batch past its predicted end still needs an unknown time: the overrun so far (residual.ts)
+    const r = residualMs(w.busyUntil, now)
     live++
     if (r < minResidual) minResidual = r
     if (w.takesThroughput) { general++; if (r < minGeneral) minGeneral = r }
