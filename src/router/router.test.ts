@@ -197,6 +197,9 @@ t.test('latency: an idle reserved latency worker within 2× the earliest finish 
   t.match(route([cpu({ workers: 2, latencyWorkers: 1, residual: 0, busyOthers: 40, b: 10 }), gpu({ latencyQ: 8 })], req('latency'), 0), { ok: true, device: 'cpu' })
   t.match(route([cpu({ workers: 2, latencyWorkers: 1, residual: 0, busyOthers: 40, b: 10 }), gpu()], req('latency'), 0), { ok: true, device: 'cuda:0' }, 'beyond 2× the earliest (10 > 8.5): the GPU')
   t.match(route([cpu({ workers: 2, latencyWorkers: 1, residual: 1, busyOthers: 40 }), gpu()], req('latency'), 0), { ok: true, device: 'cuda:0' }, 'a reserved worker busy for 1 ms more (7 ≤ 8.5, but busy): the earliest finish')
+  const loading = withReserved()
+  loading.workers[0]!.held = true
+  t.match(route([loading, gpu()], req('latency'), 0), { ok: true, device: 'cuda:0' }, 'a reserved worker held by a model load is not idle')
 })
 
 t.test('a latency request waits for the first free worker; a throughput one shares the rest', async (t) => {

@@ -84,6 +84,8 @@ export interface WorkerView {
   takesThroughput: boolean
   /** clock ms when the running batch is predicted to end; 0 when idle */
   busyUntil: number
+  /** busy loading a model: given no batches meanwhile */
+  held?: boolean
 }
 
 export interface LaneView {
@@ -481,7 +483,7 @@ const LATENCY_STRETCH = 2
 
 /** A live worker reserved for latency work (it takes no throughput work) that is idle now. */
 function idleReservedWorker (d: DeviceView): boolean {
-  for (const w of d.workers) if (w.alive && !w.takesThroughput && w.busyUntil === 0) return true
+  for (const w of d.workers) if (w.alive && !w.takesThroughput && w.busyUntil === 0 && w.held !== true) return true
   return false
 }
 
