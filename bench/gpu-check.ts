@@ -335,7 +335,7 @@ try {
   const command = bundled ? 'node .gpu/gpu-check.mjs' : 'npm run gpu:check'
   const variants = mainModels.models.flatMap((m) => m.devices.map((d) => `${d.id} ${m.name} ${d.variant}`)).join(', ')
   const profile = await measureProfile({
-    url: main.base, name: tag, image: join(SHARED, 'images', 'dog.jpg'), sequential: 10, burst: 64, concurrency: 16,
+    url: main.base, name: tag, image: join(SHARED, 'images', 'dog.jpg'), samples: 10, maxSamples: 40, burst: 64, concurrency: 16,
     latencyWorkers: LATENCY_WORKERS, jitter: 0.1, command: `${command} (${card ? `${card.name}, driver ${card.driver}` : 'no GPU'}; variants: ${variants}; after the load phases)`
   }, log)
   checkProfile(profile, profileFile)

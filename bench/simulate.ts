@@ -6,13 +6,13 @@
 //                                               bench/results/sim-<scenario>.{json,svg}
 //   npm run simulate -- all                     every scenario, and bench/results/simulate.md
 //   npm run simulate -- wall                    wall time of 10 simulated minutes at 1,000 req/s
-//   npm run simulate -- profile --url http://127.0.0.1:8080 --out bench/profiles/cpu-here.json
+//   npm run simulate -- profile --url http://127.0.0.1:8080 --out bench/profiles/cpu-here.json [--profile-samples 40]
 //   npm run simulate -- plan --profile gpu-t4-assumed --profile cpu-here --rate 2000 --slo 100
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { measureProfile } from '../src/sim/measure-profile.js'
-import { main } from '../src/sim/cli.js'
+import { main, samplingArgs } from '../src/sim/cli.js'
 
 const argv = process.argv.slice(2)
 if (argv[0] === 'profile') {
@@ -23,7 +23,13 @@ if (argv[0] === 'profile') {
       out: { type: 'string', default: 'bench/profiles/cpu-here.json' },
       name: { type: 'string' },
       image: { type: 'string', default: join(process.env.SWITCHYARD_SHARED_DIR ?? '/work/shared', 'images', 'dog.jpg') },
-      sequential: { type: 'string', default: '15' },
+      // sequential latency-class requests per model: at least --profile-samples (--sequential: its
+      // old name), more until each median is within ±--profile-precision (src/sim/measure-profile.ts)
+      'profile-samples': { type: 'string' },
+      sequential: { type: 'string' },
+      'profile-max-samples': { type: 'string' },
+      'profile-precision': { type: 'string' },
+      'profile-warmup': { type: 'string' },
       burst: { type: 'string', default: '160' },
       concurrency: { type: 'string', default: '8' },
       'latency-workers': { type: 'string', default: 'cpu=1' },
@@ -36,12 +42,12 @@ if (argv[0] === 'profile') {
     url: values.url.replace(/\/$/, ''),
     name,
     image: values.image,
-    sequential: Number(values.sequential),
+    ...samplingArgs({ ...values, 'profile-samples': values['profile-samples'] ?? values.sequential }),
     burst: Number(values.burst),
     concurrency: Number(values.concurrency),
     latencyWorkers,
     jitter: Number(values.jitter),
-    command: `npm run simulate -- profile --url ${values.url} --out ${values.out}`
+    command: `npm run simulate -- profile ${argv.slice(1).join(' ')}`.trim()
   }, (s) => process.stderr.write(`${s}\n`))
   writeFileSync(values.out, `${JSON.stringify(profile, null, 2)}\n`)
   process.stdout.write(`${JSON.stringify(profile, null, 2)}\nwrote ${values.out}\n`)

@@ -23,12 +23,13 @@ function item (clock: VirtualClock, policy: 'latency' | 'throughput', out: Outco
 
 // GPU: t(n) = 4 + n, batches of 8 → eff 8/12 = 0.67 img/ms. CPU: t(n) = 50·n, batches of 2 → eff 0.02.
 // The CPU is built first, so it is asked first whenever the pool grows.
-function fleet (): { clock: VirtualClock, cpu: Scheduler, gpu: Scheduler, gpuDevice: SimDevice, pool: RequestQueue } {
+// `gpuDelayMs`: the GPU's throughput batch delay (the CPU's is 0).
+function fleet (gpuDelayMs = 0): { clock: VirtualClock, cpu: Scheduler, gpu: Scheduler, gpuDevice: SimDevice, pool: RequestQueue } {
   const clock = new VirtualClock()
   const pools = new Map([['m@default', new RequestQueue()]]) // keyed model@variant (lane-settings.ts)
   const delay = { latency: 0, throughput: 0 }
   const cpu = new SimDevice({ id: 'cpu', workers: 1, batchDelayMs: delay, models: { m: { a: 0, b: 50, maxBatchSize: 2 } } }, clock, seededRandom(1), { pools })
-  const gpuDevice = new SimDevice({ id: 'gpu', kind: 'cuda', workers: 1, batchDelayMs: delay, models: { m: { a: 4, b: 1, maxBatchSize: 8 } } }, clock, seededRandom(2), { pools })
+  const gpuDevice = new SimDevice({ id: 'gpu', kind: 'cuda', workers: 1, batchDelayMs: { latency: 0, throughput: gpuDelayMs }, models: { m: { a: 4, b: 1, maxBatchSize: 8 } } }, clock, seededRandom(2), { pools })
   return { clock, cpu: cpu.scheduler, gpu: gpuDevice.scheduler, gpuDevice, pool: pools.get('m@default')! }
 }
 
@@ -120,6 +121,46 @@ t.test('a free slow device takes work when the fast one is a long way behind', a
   t.equal(by(out, 'cpu'), 2)
   t.equal(by(out, 'gpu'), 78)
   t.ok(out.every((o) => o.at <= 120), 'nothing finished later than the GPU alone would have')
+})
+
+t.test('an overdue fast device is not free: a slow one counts its overrun so far before leaving it the pool', async (t) => {
+  const { clock, cpu, gpu, gpuDevice, pool } = fleet()
+  const out: Outcome[] = []
+  gpuDevice.setSlowdown(100) // its batches now take 100× the predicted time
+  for (let i = 0; i < 8; i++) pool.push(item(clock, 'throughput', out))
+  gpu.pump(); cpu.pump()
+  t.equal(gpu.workers[0]!.running?.size, 8, 'the GPU takes a batch of 8, predicted to end at t(8) = 12 ms (it takes 1,200)')
+  t.equal(cpu.workers[0]!.running, null, 'and the CPU leaves it: the GPU would have finished them in 12 ms')
+  clock.advance(100)
+  // the GPU is 88 ms past its predicted end: it reaches the pool no sooner than 88 ms from now,
+  // so the bound is 88 + max(t(4) = 8, 4 / (2/3) = 6) = 96 ms: the CPU takes one item (50 ms), not two (100)
+  for (let i = 0; i < 4; i++) pool.push(item(clock, 'throughput', out))
+  gpu.pump(); cpu.pump()
+  t.equal(cpu.workers[0]!.running?.size, 1, 'the CPU takes one of the four (read as free, the GPU would have left it none)')
+  t.equal(pool.size, 3)
+  clock.advance(10_000)
+  t.equal(out.length, 12)
+  // the GPU stays overdue, its overrun growing: the CPU takes the rest as it frees up
+  t.same(out.filter((o) => o.done?.device === 'cpu').map((o) => o.at), [150, 250, 250, 300], 'the CPU ran all four by 300 ms')
+  t.ok(out.filter((o) => o.done?.device === 'gpu').every((o) => o.at === 1200), 'the GPU ran only its batch of 8, ending at 1,200 ms')
+})
+
+t.test('the faster device\'s batch delay counts: an idle slow device takes a single item the fast one would only start after its delay', async (t) => {
+  // the GPU waits 60 ms for a pool short of a batch to fill; the CPU runs one item in 50 ms
+  const { clock, cpu, gpu, pool } = fleet(60)
+  const out: Outcome[] = []
+  gpu.enqueue('m', item(clock, 'throughput', out), true)
+  t.equal(cpu.workers[0]!.running?.size, 1, 'the GPU would answer at 60 + t(1) = 65 ms: the CPU, done at 50, takes it')
+  clock.advance(1000)
+  t.same(out.map((o) => [o.done?.device, o.at]), [['cpu', 50]])
+  t.equal(pool.size, 0)
+  // a GPU that would answer sooner keeps the item: with a 40 ms delay it answers at 45
+  const short = fleet(40)
+  const out2: Outcome[] = []
+  short.gpu.enqueue('m', item(short.clock, 'throughput', out2), true)
+  t.equal(short.cpu.workers[0]!.running, null, 'the CPU leaves it to the GPU')
+  short.clock.advance(1000)
+  t.same(out2.map((o) => [o.done?.device, o.at]), [['gpu', 45]])
 })
 
 t.test('late-binding routes only single throughput items into the pool: latency, cost, pinned and tiled stay bound', async (t) => {

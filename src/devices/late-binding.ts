@@ -4,9 +4,11 @@
 // prediction it answers and admits by) and the scheduler (whether a free worker pulls).
 //
 // For the devices f sharing a pool, each with eff_f = B_f / t_f(B_f) (items per ms at its best
-// batch), G_f general workers and reach_f = min_{w∈G_f} r_w + ownBacklog_f / G_f (when its
-// first worker could start on pool work: residual busy time, then its own bound queue; the
-// router adds the device's share of its other models' pools):
+// batch), G_f general workers and reach_f = max(min_{w∈G_f} r_w + ownBacklog_f / G_f, delay_f)
+// (when its first worker could start on pool work: residual busy time — for a worker past its
+// predicted end, the overrun so far (residual.ts) — then its own bound queue; the router adds
+// the device's share of its other models' pools; no sooner than what is left of its batch delay
+// while the pool is short of its batch, counted from the pool head's arrival):
 //
 //   F(P) = max( min_f [reach_f + t_f(min(P, B_f))],  T(P) )
 //   T(P): Σ_f G_f·eff_f · max(0, T − reach_f) = P

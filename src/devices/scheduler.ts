@@ -40,6 +40,7 @@ import { CostModel } from './cost-model.js'
 import type { BatchResult, Executor, ExecutorFactory } from './executor.js'
 import type { Fault, FaultMode } from './faults.js'
 import { pullCount, type PoolMember } from './late-binding.js'
+import { residualMs } from './residual.js'
 import { DEFAULT_RIDER_BUDGET, riderCount } from './riders.js'
 import { RequestQueue, type QueueConsumer, type QueuedItem } from './request-queue.js'
 
@@ -367,12 +368,18 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
     for (const w of this.workers) {
       if (!w.takesThroughput) continue
       workers++
-      const r = w.running === null ? 0 : Math.max(0, w.busyUntil - now)
+      // an overdue worker is not free: its overrun so far, as the router counts it (residual.ts)
+      const r = w.running === null ? 0 : residualMs(w.busyUntil, now)
       if (r < first) first = r
     }
     if (workers === 0) return null
     const B = lane.maxBatchSize
-    return { eff: lane.cost.throughput(B), reachMs: first + backlog / workers, workers, maxBatchSize: B, predict: (n) => lane.cost.predict(n) }
+    let reachMs = first + backlog / workers
+    // a pool short of a batch waits this lane's batch delay from its head's arrival (planPool),
+    // while the worker is still busy, not after it (as the router counts it)
+    const list = lane.pool?.throughput
+    if (list !== undefined && list.length > 0 && list.length < B) reachMs = Math.max(reachMs, list[0]!.enqueuedAt + lane.delayMs.throughput - now)
+    return { eff: lane.cost.throughput(B), reachMs, workers, maxBatchSize: B, predict: (n) => lane.cost.predict(n) }
   }
 
   /** Late binding: a free throughput worker's batch from a pool, or when to look again. */

@@ -156,3 +156,22 @@ t.test('items prepared each on their own: every item settles, then the first err
   t.match(out[0]!.err, { message: 'element 1 is empty' }, 'the first error by index')
   t.equal(batches, 0, 'nothing ran')
 })
+
+t.test('runEach (the simulator\'s multi-item /v2 request): admitted counting every item, refused before any decoding', async (t) => {
+  const { clock, pipeline, refused } = setup({ slots: 2 })
+  const calls = { n: 0 }
+  const out: Array<{ at: number, err: Error | null, answer?: { items: Array<{ batchSize: number }>, decodeMs: number[] } | undefined }> = []
+  const items = (k: number) => Array.from({ length: k }, () => ({ gated: true, decode: decoder(clock, 4, IMAGE, calls) }))
+  pipeline.runEach({ model: 'm', opts: { policy: 'latency', deadline: 1000 }, params: {}, items: items(3) }, (err, answer) => out.push({ at: clock.now(), err, answer }))
+  clock.advance(100)
+  t.equal(out[0]!.err, null)
+  t.same(out[0]!.answer!.decodeMs, [4, 4, 4], 'each under a slot of its own')
+  t.equal(out[0]!.at, 4 + 4 + 13, 'two slots: two decode, then the third; then one batch of three, t(3) = 13 ms')
+  // a 12 ms deadline: one image (t(1) = 11 ms) would fit, three (t(3) = 13 ms) do not
+  pipeline.runEach({ model: 'm', opts: { policy: 'latency', deadline: clock.now() + 12 }, params: {}, items: items(1) }, (err) => out.push({ at: clock.now(), err }))
+  pipeline.runEach({ model: 'm', opts: { policy: 'latency', deadline: clock.now() + 12 }, params: {}, items: items(3) }, (err) => out.push({ at: clock.now(), err }))
+  t.equal(out.length, 2, 'three images refused at once')
+  t.match(out[1]!.err, { code: 'SY_DEADLINE_UNMEETABLE' })
+  t.same(refused, ['deadline'])
+  t.equal(calls.n, 3 + 1, 'the refused request was never decoded; the one-image request was admitted and decodes')
+})

@@ -123,6 +123,21 @@ export class RequestPipeline {
   }
 
   /**
+   * The whole path of a request whose items are prepared each on its own (a multi-item /v2
+   * request, the simulator's `itemsDecode: 'each'`): admitted counting every item, then
+   * decodeEachAndDispatch(). `done` is called once.
+   */
+  runEach (req: EachRequest, done: (err: Error | null, answer?: EachAnswer) => void): void {
+    try {
+      this.admit(req.model, req.opts, req.items.length) // refuse now rather than after decoding
+    } catch (err) {
+      done(err as Error)
+      return
+    }
+    this.decodeEachAndDispatch(req, done)
+  }
+
+  /**
    * After admission, a request of several items each prepared on its own (a /v2 request): an
    * encoded image under a decode slot of its own, a tensor row at once; once every item has
    * settled, the first error (by index), or all of them placed together (Dispatcher.submitMany).

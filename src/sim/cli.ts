@@ -11,7 +11,7 @@ import { plan, planText } from './plan.js'
 import { compactReport, randomMarkdown, runRandom, seedExperiment, worstLoad } from './random-run.js'
 import { parseSeeds } from './random-scenario.js'
 import { fidelityJson, fidelityMarkdown, runFidelity } from './fidelity.js'
-import { measureProfile } from './measure-profile.js'
+import { DEFAULT_PRECISION, DEFAULT_SAMPLES, DEFAULT_WARMUP, MAX_SAMPLES_FACTOR, measureProfile, type MeasureOptions } from './measure-profile.js'
 import { loadProfile, type Profile } from './profile.js'
 import { availableParallelism } from 'node:os'
 import { markdown, svg, toJson } from './report.js'
@@ -25,7 +25,7 @@ const err = (s: string): void => { process.stderr.write(`${s}\n`) }
 export async function main (argv: string[]): Promise<void> {
   const cmd = argv[0]
   if (cmd === undefined || cmd === '--help') {
-    process.stdout.write(`usage: npm run simulate -- <scenario>… | all | wall | profile --url … | plan --profile … --rate … --slo … | policies <scenario>… | random --seeds 1-50 [--duration s] [--max-requests n] [--loads 0.2,0.4,…] [--out bench/results/random] | fidelity --url … --profile … | prediction [<scenario>…] [--loads 0.5,0.8,0.95] [--duration s] [--out file]\nscenarios: ${scenarioNames().join(', ')}\n`)
+    process.stdout.write(`usage: npm run simulate -- <scenario>… | all | wall | profile --url … | plan --profile … --rate … --slo … | policies <scenario>… | random --seeds 1-50 [--duration s] [--max-requests n] [--loads 0.2,0.4,…] [--out bench/results/random] | fidelity --url … [--profile …] [--profile-samples 40] [--profile-precision 0.05] [--profile-warmup 5] | prediction [<scenario>…] [--loads 0.5,0.8,0.95] [--duration s] [--out file]\nscenarios: ${scenarioNames().join(', ')}\n`)
     return
   }
   if (cmd === 'plan') { runPlan(argv.slice(1)); return }
@@ -276,6 +276,24 @@ function runRandomCmd (args: string[]): void {
   err(`wrote ${values.out}.{md,json}${plots.length > 0 ? ` and ${plots.length} plot(s)` : ''}`)
 }
 
+/** --profile-samples, --profile-max-samples, --profile-precision, --profile-warmup: how the profile step samples (measure-profile.ts) */
+export function samplingArgs (v: { 'profile-samples'?: string, 'profile-max-samples'?: string | undefined, 'profile-precision'?: string, 'profile-warmup'?: string }): Pick<MeasureOptions, 'samples' | 'maxSamples' | 'precision' | 'warmup'> {
+  const whole = (name: string, x: string | undefined, fallback: number, min: number): number => {
+    const n = x === undefined ? fallback : Number(x)
+    if (!(Number.isInteger(n) && n >= min)) throw new Error(`--${name}: a whole number ≥ ${min}`)
+    return n
+  }
+  const samples = whole('profile-samples', v['profile-samples'], DEFAULT_SAMPLES, 1)
+  const precision = v['profile-precision'] === undefined ? DEFAULT_PRECISION : Number(v['profile-precision'])
+  if (!(precision > 0 && precision < 1)) throw new Error('--profile-precision: a fraction, e.g. 0.05 for ±5 %')
+  return {
+    samples,
+    maxSamples: whole('profile-max-samples', v['profile-max-samples'], MAX_SAMPLES_FACTOR * samples, samples),
+    precision,
+    warmup: whole('profile-warmup', v['profile-warmup'], DEFAULT_WARMUP, 0)
+  }
+}
+
 /**
  * npm run simulate -- fidelity --url http://127.0.0.1:PORT [--profile file]: the same open-loop
  * /classify arrivals against the live server and the simulator on its profile (measured first
@@ -288,6 +306,10 @@ async function runFidelityCmd (args: string[]): Promise<void> {
       url: { type: 'string' },
       profile: { type: 'string' },
       'profile-out': { type: 'string', default: join(BENCH, 'profiles', 'cpu-fidelity.json') },
+      'profile-samples': { type: 'string', default: String(DEFAULT_SAMPLES) },
+      'profile-max-samples': { type: 'string' },
+      'profile-precision': { type: 'string', default: String(DEFAULT_PRECISION) },
+      'profile-warmup': { type: 'string', default: String(DEFAULT_WARMUP) },
       rates: { type: 'string', default: '50,80,110' },
       duration: { type: 'string', default: '30' },
       'latency-share': { type: 'string', default: '0.1' },
@@ -313,7 +335,7 @@ async function runFidelityCmd (args: string[]): Promise<void> {
   else {
     const out = values['profile-out']
     const name = out.split('/').pop()!.replace(/\.json$/, '')
-    profile = await measureProfile({ url, name, image: values.image, sequential: 20, burst: 160, concurrency: 8, latencyWorkers: { cpu: 1 }, jitter: 0.1, command: `npm run simulate -- fidelity --url ${values.url} (profile step)` }, err)
+    profile = await measureProfile({ url, name, image: values.image, ...samplingArgs(values), burst: 160, concurrency: 8, latencyWorkers: { cpu: 1 }, jitter: 0.1, command: `npm run simulate -- fidelity ${args.join(' ')} (profile step)` }, err)
     writeFileSync(out, `${JSON.stringify(profile, null, 2)}\n`)
     err(`wrote ${out}`)
   }

@@ -6,8 +6,9 @@
 // t(n) = a + b·n), and decoding takes the host profile's ms per image on a held gate slot.
 // The path is the server's own (router/request-pipeline.ts, which src/http/routes/infer.ts
 // runs too): admit → decode gate → decode → dispatch; a traffic class with `items` > 1 sends
-// each request as several images placed together (Dispatcher.submitMany), as a tiled /detect
-// or a multi-item /v2 request is.
+// each request as several images placed together (Dispatcher.submitMany): decoded under one
+// slot, as a tiled /detect is (RequestPipeline.run), or with `itemsDecode: 'each'` each image
+// under a slot of its own, as a multi-item /v2 request is (RequestPipeline.runEach).
 //
 // Per-request state lives in preallocated typed arrays; the only per-request allocations are
 // the pipeline request with its decoder, and what the server's own code makes (the queued
@@ -20,11 +21,11 @@ import type { BatchEvent } from '../devices/scheduler.js'
 import { priceOf, pricePerMs } from '../router/price.js'
 import { DecodeGate } from '../preprocess/decode-gate.js'
 import { Dispatcher, type DispatchObserver } from '../router/dispatcher.js'
-import { RequestPipeline, type PipelineObserver } from '../router/request-pipeline.js'
+import { RequestPipeline, type Decode, type EachItem, type PipelineObserver } from '../router/request-pipeline.js'
 import type { RouteReason } from '../router/router.js'
 import type { Strategy } from '../router/strategies.js'
 import type { PreparedImage } from '../core/items.js'
-import { DEFAULT_IMAGE_BYTES, DEFAULT_SIM_QUEUE_BYTES, type Scenario } from './scenario.js'
+import { DEFAULT_IMAGE_BYTES, DEFAULT_SIM_QUEUE_BYTES, itemsOf, type Scenario } from './scenario.js'
 import { CorePool } from './core-pool.js'
 import { SimDevice } from './sim-device.js'
 import { seededRandom } from './simulated-executor.js'
@@ -211,30 +212,44 @@ export function runScenario (s: Scenario, o: RunOptions, workload?: Workload): R
 
   // what a request of each class sends to the devices: one image, or (items > 1: the tiles of
   // a /detect, the items of a /v2 request) several, placed together
-  const prepared = classes.map((c): PreparedImage | PreparedImage[] => (c.items ?? 1) > 1 ? Array.from({ length: c.items! }, () => EMPTY_IMAGE) : EMPTY_IMAGE)
+  const prepared = classes.map((c): PreparedImage | PreparedImage[] => itemsOf(c) > 1 ? Array.from({ length: itemsOf(c) }, () => EMPTY_IMAGE) : EMPTY_IMAGE)
   const sendOf = (k: number) => (): PreparedImage | PreparedImage[] => prepared[k]!
   const send = classes.map((_, k) => sendOf(k))
+  // classes whose k images are decoded each under a slot of its own (a multi-item /v2 request)
+  const each = classes.map((c) => c.itemsDecode === 'each' && itemsOf(c) > 1)
 
-  // the server's path (router/request-pipeline.ts): admit → decode gate → decode → dispatch;
-  // decoding is the host profile's ms per request, on the shared cores or a timer
+  // one decode of request i of class k: the host profile's ms (with jitter), on the shared
+  // cores or a timer; the request's decode ends with its last
+  const decodeOf = <D>(i: number, k: number, value: D): Decode<D> => (done) => {
+    const ms = decodeMs[k]! * (1 + jitter * (2 * decodeRandom() - 1))
+    decodeBusyMs += ms
+    const decoded = (): void => { decodedAt[i] = clock.now(); done(null, value) }
+    if (pool) pool.run(ms, 1, decoded)
+    else clock.setTimer(clock.now() + ms, decoded)
+  }
+
+  // the server's path (router/request-pipeline.ts): admit → decode gate → decode → dispatch
   const arrive = (i: number): void => {
     const k = w.cls[i]!
     const c = classes[k]!
+    const opts = { policy: c.policy, deadline: w.at[i]! + deadlines[k]! }
+    const answered = (err: Error | null): void => finish(i, err === null)
+    if (each[k]) {
+      // as src/http/v2/routes.ts: admitted counting every item, each image under a slot of its own
+      const items = new Array<EachItem>(itemsOf(c))
+      for (let j = 0; j < items.length; j++) items[j] = { gated: true, decode: decodeOf(i, k, EMPTY_IMAGE) }
+      pipeline.runEach({ model: c.model, opts, params: {}, items, bytes: imageBytes[k]! }, answered)
+      return
+    }
     pipeline.run({
       model: c.model,
-      opts: { policy: c.policy, deadline: w.at[i]! + deadlines[k]! },
+      opts,
       params: {},
-      items: c.items ?? 1,
+      items: itemsOf(c),
       bytes: imageBytes[k]!,
-      decode: (done) => {
-        const ms = decodeMs[k]! * (1 + jitter * (2 * decodeRandom() - 1))
-        decodeBusyMs += ms
-        const decoded = (): void => { decodedAt[i] = clock.now(); done(null, true) }
-        if (pool) pool.run(ms, 1, decoded)
-        else clock.setTimer(clock.now() + ms, decoded)
-      },
+      decode: decodeOf(i, k, true),
       images: send[k]!
-    }, (err) => finish(i, err === null))
+    }, answered)
   }
   // each request's fixed cost (host.requestMs: HTTP, routing, the answer) before admission —
   // on the shared cores where there are, each request's as a task of its own. Not a queue on

@@ -186,7 +186,8 @@ export function loadFleet (file: string): FleetScenario {
 export function resolveFleet (f: FleetScenarioFile, profilesDir = PROFILES_DIR): FleetScenario {
   const podTypes = f.pods.map((p) => {
     const hw = resolveHardware(`${f.name}/${p.type}`, p, f.traffic, profilesDir)
-    const mix = { ...hw, traffic: f.traffic }
+    // the fleet simulator sends every request as one image (runFleet): its capacity counts them so
+    const mix = { ...hw, traffic: f.traffic.map((c) => ({ ...c, items: 1 })) }
     return { type: p.type, count: p.count, host: hw.host, devices: hw.devices, capacity: Math.min(capacity(mix), decodeCapacity(mix)) }
   })
   for (const s of f.strategies ?? []) if (!(FLEET_STRATEGIES as readonly string[]).includes(s)) throw new Error(`fleet ${f.name}: unknown strategy ${s}`)

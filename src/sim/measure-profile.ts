@@ -1,19 +1,32 @@
 // `npm run simulate -- profile --url …`: measures a running server into a profile. It sends
-// each model a few latency-class requests one at a time (decode ms per image: the server's own
-// Server-Timing `decode`), then a concurrent burst of throughput-class requests so the
-// devices run batches of several sizes and refit their costs, then reads GET /models: each
-// device lane's fitted cost {aMs, bMs} becomes the simulated device's t(n) = a + b·n.
+// each model latency-class requests one at a time — warm-up requests discarded, then at
+// least `samples`, more until the medians are known to ±`precision` (sample-stats.ts) — for
+// decode ms per image (the server's own Server-Timing `decode`) and the per-request fixed cost,
+// then a concurrent burst of throughput-class requests so the devices run batches of several
+// sizes and refit their costs, then reads GET /models: each device lane's fitted cost
+// {aMs, bMs} becomes the simulated device's t(n) = a + b·n. The profile's `source` says how
+// many samples each median is of and its spread.
 import { readFileSync } from 'node:fs'
 import { availableParallelism, hostname } from 'node:os'
 import { round } from '../util/format.js'
 import { profileFromModels, type ModelsResponse, type Profile } from './profile.js'
+import { describe, precise, sampleUntilPrecise, summarize } from './sample-stats.js'
 
 export interface MeasureOptions {
   url: string
   name: string
   image: string
-  /** sequential latency-class requests per model (decode) */
-  sequential: number
+  /** sequential latency-class requests per model (decode, fixed cost): at least this many */
+  samples: number
+  /** at most this many, taken while a median is not yet within ±precision; default MAX_SAMPLES_FACTOR × samples */
+  maxSamples?: number
+  /** the 95 % confidence interval of each median within ± this fraction; default DEFAULT_PRECISION */
+  precision?: number
+  /**
+   * sequential requests sent first and discarded: this many to the first model (the client's
+   * and the server's first-use costs), at most WARMUP_LATER_MODELS to each later one; default DEFAULT_WARMUP
+   */
+  warmup?: number
   /** throughput-class requests per model, sent `concurrency` at a time (cost refit) */
   burst: number
   concurrency: number
@@ -24,10 +37,24 @@ export interface MeasureOptions {
   command: string
 }
 
+/** ±5 %: a repeat five minutes apart was 10 % (decode) and 19 % (fixed cost) off from 20 requests (bench/results/fidelity.md) */
+export const DEFAULT_PRECISION = 0.05
+/**
+ * A fresh client's fixed cost falls from ~5 to ~2.4 ms over its first ~200 sequential requests
+ * (its fetch warming up; the server already warm), and the server's decode by ~10 % over the
+ * first ~80: measured before, a profile was taken mostly cold.
+ */
+export const DEFAULT_WARMUP = 200
+export const WARMUP_LATER_MODELS = 20
+export const DEFAULT_SAMPLES = 40
+/** the fixed cost (~3–5 ms, a difference of two timings) needed ~450 requests for ±5 % on this machine */
+export const MAX_SAMPLES_FACTOR = 10
+
 export async function measureProfile (o: MeasureOptions, log: (s: string) => void): Promise<Profile> {
   const body = readFileSync(o.image)
   const tasks = await (await fetch(`${o.url}/models`)).json() as { models: Array<{ name: string, task: 'classify' | 'detect' }> }
   const decodeMs: Record<string, number> = {}
+  const decodeSpread: string[] = []
   // the server's own CPU time per request (every thread: decoding, inference, the main thread),
   // from its process counter around the sequential requests: what a request takes of the cores,
   // beside decodeMs and requestMs, which are wall times
@@ -35,10 +62,13 @@ export async function measureProfile (o: MeasureOptions, log: (s: string) => voi
   // the per-request fixed cost: round trip − the parts the simulator models (decode, queue,
   // inference, postprocess), over the sequential requests of every model
   const fixed: number[] = []
-  const median = (xs: number[]): number => { const a = [...xs].sort((x, y) => x - y); return a[Math.floor(a.length / 2)]! }
+  const warmup = o.warmup ?? DEFAULT_WARMUP
+  const plan = { warmup, min: o.samples, max: Math.max(o.samples, o.maxSamples ?? MAX_SAMPLES_FACTOR * o.samples), target: o.precision ?? DEFAULT_PRECISION }
+  const laterWarmup = Math.min(warmup, WARMUP_LATER_MODELS)
+  const pct = `±${round(plan.target * 100, 1)} %`
   for (const m of tasks.models) {
     const path = `${o.url}/${m.task}/${encodeURIComponent(m.name)}`
-    const post = async (policy: string): Promise<number> => {
+    const post = async (policy: string): Promise<{ decode: number, fixed: number }> => {
       const t0 = performance.now()
       const r = await fetch(path, { method: 'POST', body, headers: { 'content-type': 'application/octet-stream', 'x-switchyard-policy': policy } })
       await r.arrayBuffer()
@@ -46,19 +76,23 @@ export async function measureProfile (o: MeasureOptions, log: (s: string) => voi
       if (!r.ok) throw new Error(`${path}: HTTP ${r.status}`)
       const timing = r.headers.get('server-timing') ?? ''
       const part = (name: string): number => Number(new RegExp(`${name};dur=([\\d.]+)`).exec(timing)?.[1] ?? NaN)
-      const modelled = part('decode') + part('queue') + part('inference') + part('postprocess')
-      if (policy === 'latency' && Number.isFinite(modelled)) fixed.push(rtt - modelled)
-      return part('decode')
+      return { decode: part('decode'), fixed: rtt - (part('decode') + part('queue') + part('inference') + part('postprocess')) }
     }
     const times: number[] = []
-    await post('latency') // warm-up: connection, first-use allocations
-    fixed.pop() // not the warm-up
-    const cpu0 = await processCpuSeconds(o.url)
-    for (let i = 0; i < o.sequential; i++) times.push(await post('latency'))
+    let cpu0: number | null = null
+    // warm-up first (connection, first-use allocations), discarded; the CPU counter read after it
+    const kept = await sampleUntilPrecise(m === tasks.models[0] ? plan : { ...plan, warmup: laterWarmup }, async (keep) => {
+      const x = await post('latency')
+      if (!keep) return
+      if (Number.isFinite(x.decode)) times.push(x.decode)
+      if (Number.isFinite(x.fixed)) fixed.push(x.fixed)
+    }, () => [summarize(times), summarize(fixed)], async () => { cpu0 = await processCpuSeconds(o.url) })
     const cpu1 = await processCpuSeconds(o.url)
-    decodeMs[m.name] = round(median(times), 3)
-    if (cpu0 !== null && cpu1 !== null && o.sequential > 0) cpuMsPerRequest[m.name] = round((cpu1 - cpu0) * 1000 / o.sequential, 3)
-    log(`${m.name}: decode median ${decodeMs[m.name]} ms, the server's CPU ${cpuMsPerRequest[m.name] ?? '?'} ms per request, over ${o.sequential} sequential requests`)
+    const d = summarize(times)
+    decodeMs[m.name] = round(d.median, 3)
+    decodeSpread.push(`${m.name} ${describe(d)}${precise(d, plan.target) ? '' : ` — not within ${pct} after ${kept}`}`)
+    if (cpu0 !== null && cpu1 !== null && kept > 0) cpuMsPerRequest[m.name] = round((cpu1 - cpu0) * 1000 / kept, 3)
+    log(`${m.name}: decode ${describe(d)}, the server's CPU ${cpuMsPerRequest[m.name] ?? '?'} ms per request, over ${kept} sequential requests after ${m === tasks.models[0] ? warmup : laterWarmup} warm-up`)
     let sent = 0
     const lane = async (): Promise<void> => { while (sent < o.burst) { sent++; await post('throughput') } }
     await Promise.all(Array.from({ length: o.concurrency }, lane))
@@ -66,9 +100,10 @@ export async function measureProfile (o: MeasureOptions, log: (s: string) => voi
   }
   const after = await getModels(o.url)
   const cores = availableParallelism()
-  const requestMs = round(Math.max(0, median(fixed)), 3)
-  log(`fixed cost per request (round trip − decode − queue − inference − postprocess): median ${requestMs} ms over ${fixed.length} sequential requests`)
-  const source = `measured on ${hostname()} (${cores} cores) at ${new Date().toISOString()} by ${o.command}: devices from GET /models (fitted cost after ${o.burst} throughput-class requests per model, ${o.concurrency} concurrent; calibrated: the startup calibration's fit), decode, the per-request fixed cost (round trip − Server-Timing's decode, queue, inference, postprocess) and the server's CPU time per request (switchyard_process_cpu_seconds_total) from ${o.sequential} sequential requests per model with ${o.image.split('/').pop()}; batch-time jitter ±${o.jitter * 100} % assumed`
+  const f = summarize(fixed)
+  const requestMs = round(Math.max(0, f.median), 3)
+  log(`fixed cost per request (round trip − decode − queue − inference − postprocess): ${describe(f)}`)
+  const source = `measured on ${hostname()} (${cores} cores) at ${new Date().toISOString()} by ${o.command}: devices from GET /models (fitted cost after ${o.burst} throughput-class requests per model, ${o.concurrency} concurrent; calibrated: the startup calibration's fit), decode, the per-request fixed cost (round trip − Server-Timing's decode, queue, inference, postprocess) and the server's CPU time per request (switchyard_process_cpu_seconds_total) from sequential latency-class requests per model with ${o.image.split('/').pop()} (${warmup} warm-up discarded${tasks.models.length > 1 ? `, ${laterWarmup} for each later model` : ''}, then ${plan.min}–${plan.max}, until each median's 95 % CI is within ${pct}): decode ${decodeSpread.join('; ')}; fixed cost ${describe(f)}${precise(f, plan.target) ? '' : ` — not within ${pct}`}; batch-time jitter ±${o.jitter * 100} % assumed`
   const threads = o.threads ?? Object.fromEntries(after.models.flatMap((m) => m.devices).filter((d) => d.kind === 'cpu').map((d) => [d.id, cores]))
   return profileFromModels(after, { name: o.name, source, host: { cores, decodeMs, decodeJitter: 0.1, requestMs, ...(Object.keys(cpuMsPerRequest).length > 0 ? { cpuMsPerRequest } : {}) }, latencyWorkers: o.latencyWorkers, threads, jitter: o.jitter })
 }

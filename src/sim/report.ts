@@ -5,6 +5,7 @@ import type { ExperimentReport, StrategyReport } from './experiment.js'
 import { refused } from './experiment.js'
 import type { RunResult } from './engine.js'
 import { round } from '../util/format.js'
+import { itemsOf } from './scenario.js'
 
 const n0 = (x: number): string => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : '–')
 const ms = (x: number): string => (Number.isFinite(x) ? (x >= 100 ? Math.round(x).toString() : x.toFixed(1)) : '–')
@@ -19,8 +20,8 @@ export function markdown (r: ExperimentReport): string {
     const models = Object.entries(d.models).map(([m, c]) => `${m} t(n) = ${c.a} + ${c.b}·n ms, batch ≤ ${c.maxBatchSize}, jitter ±${(c.jitter ?? 0) * 100} %`).join('; ')
     lines.push(`- device \`${d.id}\` (${d.kind}, ${d.workers} worker${d.workers > 1 ? 's' : ''}, ${d.latencyWorkers ?? 0} reserved for latency, queue ≤ ${d.maxQueue ?? 256}): ${models}; capacity for this mix ${n0(r.deviceCapacityPerS[d.id]!)} req/s. Source — ${s.sources[d.id]}`)
   }
-  lines.push(`- host decoding: ${s.host.slots} slots (cores), throughput class ≤ ${s.host.bulkSlots}, ≤ ${s.host.maxWaiting} waiting; ${Object.entries(s.host.decodeMs).map(([m, v]) => `${m} ${v} ms/image`).join(', ')}; capacity ${n0(r.decodeCapacityPerS)} images/s. Source — ${s.host.source}`)
-  lines.push(`- traffic: ${s.traffic.map((c) => `${Math.round(c.share * 100)} % ${c.model} ${c.policy} (deadline ${c.deadlineMs} ms)`).join(', ')}; arrivals ${s.arrivals.kind === 'poisson' ? 'Poisson' : `bursty (${s.arrivals.factor}× the mean rate for ${s.arrivals.burstS} s of every ${s.arrivals.periodS} s)`}; seed ${s.seed}`)
+  lines.push(`- host decoding: ${s.host.slots} slots (cores), throughput class ≤ ${s.host.bulkSlots}, ≤ ${s.host.maxWaiting} waiting; ${Object.entries(s.host.decodeMs).map(([m, v]) => `${m} ${v} ms/image`).join(', ')}; capacity ${n0(r.decodeCapacityPerS)} ${s.traffic.every((c) => itemsOf(c) === 1) ? 'images/s' : 'req/s'}. Source — ${s.host.source}`)
+  lines.push(`- traffic: ${s.traffic.map((c) => `${Math.round(c.share * 100)} % ${c.model} ${c.policy} (deadline ${c.deadlineMs} ms${itemsOf(c) > 1 ? `; ${itemsOf(c)} images per request, decoded ${c.itemsDecode === 'each' ? 'each under a slot of its own' : 'together under one slot'}` : ''})`).join(', ')}; arrivals ${s.arrivals.kind === 'poisson' ? 'Poisson' : `bursty (${s.arrivals.factor}× the mean rate for ${s.arrivals.burstS} s of every ${s.arrivals.periodS} s)`}; seed ${s.seed}`)
   if (s.events.length > 0) lines.push(`- events: ${s.events.map((e) => `at ${e.atS} s ${e.device} ${e.down === true ? 'fails' : e.down === false ? 'recovers' : ''}${e.slowdown !== undefined ? ` runs ×${e.slowdown} slower` : ''}`).join('; ')}`)
   lines.push(`- capacity (sum of devices' best-batch throughput for this mix, reserved latency workers not counted): **${n0(r.capacityPerS)} req/s**; SLO: latency-class p99 ≤ ${s.slo.latency} ms, throughput-class p99 ≤ ${s.slo.throughput} ms`)
   lines.push('')

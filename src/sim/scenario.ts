@@ -16,13 +16,23 @@ export interface TrafficClass {
   /** the request's deadline (X-Switchyard-Deadline-Ms), ms after arrival */
   deadlineMs: number
   /**
-   * images per request (default 1): more is a request whose images are decoded under one slot
-   * (the host's decode ms per request) and placed, queued and settled together — a tiled
-   * /detect (tiles + the whole-image pass) or a multi-item /v2 request. Capacity and offered
-   * load still count requests as one image each.
+   * images per request (default 1): more is a request whose images are placed, queued and
+   * settled together (Dispatcher.submitMany), decoded as `itemsDecode` says. Capacity and
+   * offered load count a request of k images as k images of work.
    */
   items?: number
+  /**
+   * how a request of several `items` is decoded (default 'together'):
+   * 'together' — under one decode slot, the host's decode ms once per request: a tiled /detect
+   * (one decode, then the tiles cut from it);
+   * 'each' — every image under a decode slot of its own, the host's decode ms per image: a
+   * multi-item /v2 request (RequestPipeline.decodeEachAndDispatch, as src/http/v2/routes.ts runs it).
+   */
+  itemsDecode?: ItemsDecode
 }
+
+export type ItemsDecode = 'together' | 'each'
+export const ITEMS_DECODE: readonly ItemsDecode[] = ['together', 'each']
 
 export type Arrivals =
   | { kind: 'poisson' }
@@ -157,7 +167,10 @@ export function resolveScenario (f: ScenarioFile, profilesDir = PROFILES_DIR): S
   const { host, devices, sources } = resolveHardware(f.name, f, f.traffic, profilesDir)
   for (const s of f.strategies ?? []) if (!STRATEGIES.includes(s)) bad(`unknown strategy ${s}`)
   for (const e of f.events ?? []) if (!devices.some((d) => d.id === e.device)) bad(`event names unknown device ${e.device}`)
-  for (const c of f.traffic) if (c.items !== undefined && !(Number.isInteger(c.items) && c.items >= 1)) bad(`traffic ${c.model}/${c.policy}: items must be a whole number ≥ 1`)
+  for (const c of f.traffic) {
+    if (c.items !== undefined && !(Number.isInteger(c.items) && c.items >= 1)) bad(`traffic ${c.model}/${c.policy}: items must be a whole number ≥ 1`)
+    if (c.itemsDecode !== undefined && !ITEMS_DECODE.includes(c.itemsDecode)) bad(`traffic ${c.model}/${c.policy}: itemsDecode must be one of ${ITEMS_DECODE.join(', ')}`)
+  }
   return {
     name: f.name,
     description: f.description,
@@ -235,22 +248,33 @@ export function generalWorkers (d: DeviceProfile): number {
   return d.workers - Math.min(d.latencyWorkers ?? 0, d.workers - 1)
 }
 
+/** Images a request of the class sends to the devices. */
+export function itemsOf (c: Pick<TrafficClass, 'items'>): number {
+  return c.items ?? 1
+}
+
+/** Decodes a request of the class costs the host: one ('together'), or one per image ('each'). */
+export function decodesOf (c: Pick<TrafficClass, 'items' | 'itemsDecode'>): number {
+  return c.itemsDecode === 'each' ? itemsOf(c) : 1
+}
+
 /**
  * A device's capacity for the scenario's traffic mix, requests per second: its workers that
  * take throughput work, each running full batches, t(B)/B ms per image, the models mixed in
- * their traffic shares. Reserved latency workers are not counted (they idle without latency
- * work). Capacity of a set of devices: the sum — what a perfect router could reach.
+ * their traffic shares, a request of k images (`items`) counted as k images of work. Reserved
+ * latency workers are not counted (they idle without latency work). Capacity of a set of
+ * devices: the sum — what a perfect router could reach.
  */
 export function deviceCapacity (d: DeviceProfile, traffic: readonly TrafficClass[]): number {
-  let msPerImage = 0; let served = 0
+  let msPerRequest = 0; let served = 0
   for (const c of traffic) {
     const m = d.models[c.model]
     if (!m) continue
-    msPerImage += c.share * (m.a + m.b * m.maxBatchSize) / m.maxBatchSize
+    msPerRequest += c.share * itemsOf(c) * (m.a + m.b * m.maxBatchSize) / m.maxBatchSize
     served += c.share
   }
   if (served === 0) return 0
-  return generalWorkers(d) * 1000 / (msPerImage / served)
+  return generalWorkers(d) * 1000 / (msPerRequest / served)
 }
 
 export function capacity (s: Pick<Scenario, 'devices' | 'traffic'>): number {
@@ -259,9 +283,12 @@ export function capacity (s: Pick<Scenario, 'devices' | 'traffic'>): number {
   return sum
 }
 
-/** Images per second the host can decode for the mix (every slot busy). */
+/**
+ * Requests per second the host can decode for the mix (every slot busy): images per second
+ * when each request is one image; a class decoding `each` of its k images costs k decodes.
+ */
 export function decodeCapacity (s: Pick<Scenario, 'host' | 'traffic'>): number {
   let ms = 0
-  for (const c of s.traffic) ms += c.share * s.host.decodeMs[c.model]!
+  for (const c of s.traffic) ms += c.share * decodesOf(c) * s.host.decodeMs[c.model]!
   return s.host.slots * 1000 / ms
 }

@@ -11,7 +11,7 @@ import { refused, runExperiment } from './experiment.js'
 import { plan } from './plan.js'
 import { comparePolicies } from './policies.js'
 import { profileFromModels } from './profile.js'
-import { capacity, deviceCapacity, loadScenario, resolveScenario, type Scenario, type ScenarioFile } from './scenario.js'
+import { capacity, decodeCapacity, deviceCapacity, loadScenario, resolveScenario, type Scenario, type ScenarioFile } from './scenario.js'
 import { generate } from './workload.js'
 
 const MODEL = 'm'
@@ -241,6 +241,57 @@ t.test('a request of several images (a tiled /detect, a multi-item /v2 request) 
   const single = runScenario({ ...tiled, traffic: [{ ...tiled.traffic[0]!, items: 1 }] }, { strategy: 'switchyard', ratePerS: 2, durationMs: 20_000 })
   t.equal(single.byPolicy.latency!.p50, 2 + 11, 'one image: t(1) = 11 ms')
   t.throws(() => loadScenarioFrom({ items: 0 }), /items must be a whole number/, 'a scenario file is checked')
+})
+
+t.test('a multi-item /v2 request (itemsDecode: each) decodes each image under a decode slot of its own, through the same pipeline', async (t) => {
+  // one GPU, t(n) = 10 + n ms, no jitter; 2 ms per decode on 2 slots; few requests, so none waits for another
+  const v2 = (slots: number, itemsDecode?: 'each' | 'together', maxWaiting = 64): Scenario => ({
+    ...scenario,
+    host: { ...scenario.host, slots, bulkSlots: slots, maxWaiting, decodeMs: { [MODEL]: 2 }, jitter: 0 },
+    devices: [{ id: 'gpu', kind: 'cuda', workers: 1, models: { [MODEL]: { a: 10, b: 1, maxBatchSize: 8 } } }],
+    sources: { gpu: 'test' },
+    traffic: [{ model: MODEL, policy: 'latency', share: 1, deadlineMs: 1000, items: 5, ...(itemsDecode ? { itemsDecode } : {}) }],
+    arrivals: { kind: 'poisson' },
+    events: []
+  })
+  const run = (s: Scenario) => runScenario(s, { strategy: 'switchyard', ratePerS: 2, durationMs: 20_000 })
+  const each = run(v2(2, 'each'))
+  const lat = each.byPolicy.latency!
+  t.ok(lat.offered > 20, `${lat.offered} requests`)
+  t.equal(lat.served, lat.offered, 'every one answered')
+  t.equal(each.devices[0]!.images, 5 * lat.offered, 'five images each')
+  t.equal(lat.p50, 3 * 2 + 15, 'five decodes of 2 ms on two slots (three rounds), then one batch of five, t(5) = 15 ms')
+  t.equal(run(v2(5, 'each')).byPolicy.latency!.p50, 2 + 15, 'five slots: the five decode side by side')
+  t.equal(run(v2(2)).byPolicy.latency!.p50, 2 + 15, 'the default (a tiled /detect): one decode under one slot')
+  t.equal(run(v2(2, 'together')).byPolicy.latency!.p50, 2 + 15, 'together: as the default')
+  t.equal(Math.round(each.decodeUtil / run(v2(2)).decodeUtil), 5, 'five decodes of host time per request, not one')
+  // one slot, two may wait: a request's own third and fourth waiting images are refused (429), the request with them
+  const full = run(v2(1, 'each', 2))
+  t.equal(full.byPolicy.latency!.served, 0, 'no request answered')
+  t.ok(full.rejections['latency:decode-queue-full']! >= 2 * full.offered, `at least two images of each request found the waiting room full (${full.rejections['latency:decode-queue-full']} for ${full.offered} requests)`)
+  t.equal(run(v2(1, 'together', 2)).byPolicy.latency!.served, full.offered, 'decoded together, the same requests fit')
+  t.throws(() => loadScenarioFrom({ items: 3, itemsDecode: 'sometimes' }), /itemsDecode must be one of together, each/, 'a scenario file is checked')
+  t.doesNotThrow(() => loadScenarioFrom({ items: 3, itemsDecode: 'each' }))
+})
+
+t.test('capacity and offered load count images: a request of k images is k images of work', async (t) => {
+  const gpu = scenario.devices[1]!
+  const one = [{ model: MODEL, policy: 'throughput' as const, share: 1, deadlineMs: 30_000 }]
+  const four = [{ ...one[0]!, items: 4 }]
+  t.equal(deviceCapacity(gpu, one), 400, 'GPU: 16 images / 40 ms = 400 one-image requests/s')
+  t.equal(deviceCapacity(gpu, four), 100, '100 requests/s of four images')
+  t.equal(deviceCapacity(gpu, [{ ...one[0]!, share: 0.5 }, { ...four[0]!, share: 0.5 }]), 160, 'half of each: 2.5 images per request')
+  const host = { ...scenario.host, slots: 4, decodeMs: { [MODEL]: 2 } }
+  t.equal(decodeCapacity({ host, traffic: one }), 2000, '4 slots / 2 ms')
+  t.equal(decodeCapacity({ host, traffic: four }), 2000, 'decoded together: one decode per request')
+  t.equal(decodeCapacity({ host, traffic: [{ ...four[0]!, itemsDecode: 'each' }] }), 500, 'each: four decodes per request')
+  // offered 90 % of capacity, the GPU alone: it runs 90 % of its image capacity, whatever the images per request
+  const gpuOnly: Scenario = { ...scenario, devices: [gpu], sources: { gpu: 'test' }, traffic: four }
+  const rate = 0.9 * capacity(gpuOnly)
+  t.equal(rate, 90)
+  const r = runScenario(gpuOnly, { strategy: 'switchyard', ratePerS: rate, durationMs: 30_000 })
+  const imagesPerS = r.devices[0]!.images / 30
+  t.ok(imagesPerS > 0.85 * 400 && imagesPerS < 0.95 * 400, `${imagesPerS.toFixed(0)} images/s: 90 % of the GPU's 400 images/s (not four times the requests it can carry)`)
 })
 
 function loadScenarioFrom (cls: Record<string, unknown>): Scenario {
