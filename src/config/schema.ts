@@ -167,7 +167,7 @@ export const ConfigSchema = Type.Object({
     maxOutstandingPerKey: Type.Integer({ minimum: 1, default: 20000, description: 'images one API key may have queued or running; a job that would pass it: 429' }),
     retentionMs: Type.Integer({ minimum: 1000, default: 3600000, description: 'how long a finished job and its results are kept' }),
     itemDeadlineMs: Type.Integer({ minimum: 1, default: 600000, description: 'deadline each image of a job is dispatched with (throughput class)' }),
-    decodeSlots: Type.Union([Type.Literal('auto'), Type.Integer({ minimum: 1, maximum: 256 })], { default: 'auto', description: "job images this replica decodes at once: 'auto' decodes only as fast as its devices run them and on no more cores than CPU inference leaves to decoding (src/jobs/decode-pace.ts), so bulk decoding does not burst beside latency-class requests; a number: that many (at most decode.bulkSlots)" }),
+    decodeSlots: Type.Union([Type.Literal('auto'), Type.Integer({ minimum: 1, maximum: 256 })], { default: 'auto', description: "job images this replica decodes at once: 'auto' decodes only as fast as its devices run them (src/jobs/decode-pace.ts), so bulk decoding does not burst beside latency-class requests; a number: that many (at most decode.bulkSlots)" }),
     urls: Type.Object({
       allowedHosts: Type.Array(Type.String(), { default: [], description: 'hosts (name or name:port) the image URLs of a job may name; empty: URL jobs are refused' }),
       timeoutMs: Type.Integer({ minimum: 1, default: 10000 })

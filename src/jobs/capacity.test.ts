@@ -5,7 +5,7 @@ import { VirtualClock } from '../devices/clock.js'
 import type { QueuedItem } from '../devices/request-queue.js'
 import { SimDevice } from '../sim/sim-device.js'
 import { seededRandom } from '../sim/simulated-executor.js'
-import { drainRate, freeThroughputSlots, idleBatchFixedMs, startableSlots } from './capacity.js'
+import { drainRate, freeThroughputSlots, startableSlots } from './capacity.js'
 
 const IMAGE = { pixels: new Uint8Array(1), width: 1, height: 1, originalWidth: 1, originalHeight: 1 }
 
@@ -52,18 +52,4 @@ t.test('the rate decoding has to keep up with: full batches on every bulk-taking
   t.ok(Math.abs(drainRate([device], 'm') - 2 * 4 / lane.cost.predict(4)) < 1e-12, 'two bulk workers × B / t(B) (the reserved one runs no bulk work)')
   t.ok(Math.abs(lane.cost.predict(4) - 45) < 5, `t(4) ≈ 5 + 10 × 4 (${lane.cost.predict(4).toFixed(1)})`)
   t.equal(drainRate([device], 'other'), 0, 'a model the device does not serve')
-})
-
-t.test('the fixed cost per batch of a device with an idle bulk worker (the puller\'s fill rule)', async (t) => {
-  const clock = new VirtualClock()
-  const slow = new SimDevice({ id: 'slow', workers: 1, models: { m: { a: 250, b: 5, maxBatchSize: 4 } }, batchDelayMs: { latency: 0, throughput: 0 } }, clock, seededRandom(1)).scheduler
-  const a = slow.lanes.get('m')!.cost.a
-  t.ok(Math.abs(a - 250) < 30, `the cost model's a ≈ 250 ms (${a.toFixed(1)})`)
-  t.equal(idleBatchFixedMs([slow], 'm'), a, 'idle: its a')
-  t.equal(idleBatchFixedMs([slow], 'other'), 0, 'a model the device does not serve')
-  slow.enqueue('m', item(clock, 'throughput'))
-  t.equal(slow.workers.filter((w) => w.running !== null).length, 1, 'its one worker runs a batch')
-  t.equal(idleBatchFixedMs([slow], 'm'), 0, 'no idle worker: nothing to wait for')
-  clock.runUntil(10_000)
-  t.equal(idleBatchFixedMs([slow], 'm'), slow.lanes.get('m')!.cost.a, 'idle again: its a (refitted from the batch it ran)')
 })

@@ -53,24 +53,6 @@ export function drainRate (devices: Devices, model: string): number {
   return rate
 }
 
-/**
- * The largest per-batch fixed cost (the cost model's a, ms) among the model's devices that have
- * an idle, live worker taking bulk work: what starting a short batch there now costs again for
- * the images that were not ready for it (the puller's fill rule). 0 when none is idle.
- */
-export function idleBatchFixedMs (devices: Devices, model: string): number {
-  let a = 0
-  for (const d of devices) {
-    if (!d.healthy) continue
-    const lane = d.lanes.get(model)
-    if (lane === undefined) continue
-    for (const w of d.workers) {
-      if (w.alive && w.takesThroughput && w.running === null && w.held !== true) { a = Math.max(a, lane.cost.a); break }
-    }
-  }
-  return a
-}
-
 /** A batch per worker that `counts`, minus the throughput items queued in the lanes (each lane at least 0 when `perLane`) and in their late-binding pools (shared by the devices: counted once). */
 function slots (devices: Devices, model: string, counts: (w: Slot) => boolean, perLane: boolean): number {
   let free = 0

@@ -19,18 +19,11 @@
 // A CPU that runs ten images a second and decodes one in 20 ms needs 0.2 decodes at once: one.
 // A GPU that runs 400 a second needs 12: the gate's bulk slots, as before.
 //
-// On a host whose CPU runs inference too, decoding has only the cores that inference leaves it
-// (a CPU device's workers take half the cores by default: devices[].intraOpThreads), and the
-// latency class decodes on those same cores. Decoding job images faster than those cores allow
-// does not feed the devices sooner: the decodes time-slice with inference and with the latency
-// class's decodes, whose tail then grows. So max is also capped by the decoding cores:
-//
-//   max = min(decode.bulkSlots, max(1, host cores − Σ CPU inference threads))
-//
-// Measured on this project's 2-core machine (three replicas, nats-server; the cap is 1 there:
-// bench/results/jobs-probe.md, jobs-rate.md): one job decode at once kept the latency-class
-// probe's p95 at or under its p95 beside the same rate of HTTP, two did not (1.09–1.36×); the
-// images per second stayed ≥ 0.9× the saturated HTTP rate with one.
+// Where the devices could run faster than one decode stream feeds them but the cores are
+// shared (this project's 2-core machine: three replicas, nats-server), the rule still asks for
+// two, and the choice is a trade measured in bench/results/jobs-probe*.md and jobs-rate*.md:
+// one job decode at once (jobs.decodeSlots 1) brings the latency-class probe's p95 beside jobs
+// near its p95 beside the same rate of HTTP, and costs images per second; two keep the rate.
 
 /** decoding keeps this far ahead of the devices' rate */
 export const DECODE_MARGIN = 1.5
@@ -44,27 +37,4 @@ export function decodeConcurrency (ratePerMs: number, decodeMs: number, max: num
   if (!(decodeMs > 0) || !(ratePerMs > 0)) return 1
   if (!Number.isFinite(ratePerMs)) return top
   return Math.min(top, Math.max(1, Math.ceil(DECODE_MARGIN * ratePerMs * decodeMs)))
-}
-
-/**
- * The most job images to decode at once on a host of `cores` whose CPU devices run
- * `cpuInferenceThreads` inference threads: the cores left to decoding, at least one, at most
- * `bulkSlots` (the decode gate's throughput-class slots).
- */
-export function decodeCap (cores: number, cpuInferenceThreads: number, bulkSlots: number): number {
-  return Math.max(1, Math.min(Math.floor(bulkSlots), Math.floor(cores) - Math.max(0, cpuInferenceThreads)))
-}
-
-/**
- * Whether an idle worker should wait for the next job image being decoded rather than start a
- * batch of the `ready` ones now. On a device with t(n) = a + b·n, n images now and the rest in
- * another batch cost a again; waiting w ms for one more image runs n + 1 in w + a + b·(n + 1)
- * instead of n in a + b·n, which is more images per ms exactly when w < a / n. The wait is one
- * decode (`decodeMs`, the measured average) at most; nothing waits when nothing is being decoded
- * or the batch is already full. A device with no fixed cost per batch (a CPU, mostly) never waits.
- */
-export function waitForFill (ready: number, preparing: number, batch: number, decodeMs: number, fixedMs: number): boolean {
-  if (ready <= 0 || ready >= batch || preparing <= 0) return false
-  if (!(decodeMs > 0) || !(fixedMs > 0)) return false
-  return decodeMs < fixedMs / ready
 }

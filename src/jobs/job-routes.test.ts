@@ -6,12 +6,9 @@ import { createHash, randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { createServer, type IncomingMessage, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import type { FastifyInstance, InjectOptions } from 'fastify'
-import { autoIntraOpThreads } from '../devices/device.js'
-import { decodeCap } from './decode-pace.js'
 import { checkClassification, checkDetections } from '../test-support/expected.js'
 import { multipart, PHOTOS, SHARED_IMAGES, startServer } from '../test-support/server.js'
 
@@ -43,14 +40,10 @@ t.teardown(() => new Promise<void>((resolve) => web.close(() => resolve())))
 const webHost = `127.0.0.1:${(web.address() as AddressInfo).port}`
 
 const server = await startServer(t, {
-  decode: { bulkSlots: 2 },
   auth: { apiKeys: [{ name: 'alice', sha256: sha256(ALICE), models: ['*'] }, { name: 'bob', sha256: sha256(BOB), models: ['yolox-nano'] }] },
   jobs: { maxImages: 8, maxBytes: 4 * 1024 * 1024, maxOutstandingPerKey: 12, urls: { allowedHosts: [webHost] }, callbacks: { allowedHosts: [webHost] } }
 })
 const app: FastifyInstance = server.app
-// the test server's one CPU device (one worker, threads by default) and decode.bulkSlots' default
-const cpuInferenceThreads = autoIntraOpThreads('cpu', availableParallelism(), 1)
-const bulkSlots = 2
 
 async function finished (id: string, headers: Record<string, string>): Promise<Record<string, any>> {
   for (;;) {
@@ -170,7 +163,5 @@ t.test('images queued or running per key are limited', async (t) => {
   t.match(job, { state: 'queued', done: 0, progress: 0, results: [] })
   t.equal(await metric('switchyard_jobs_queued_images{model="mobilenetv2"}'), 8)
   t.ok(await metric('switchyard_jobs_oldest_age_seconds') >= 0)
-  const slots = await metric('switchyard_jobs_decode_slots{model="mobilenetv2"}')
-  t.ok(slots >= 1, 'job images decoded at once (jobs.decodeSlots auto)')
-  t.ok(slots <= decodeCap(availableParallelism(), cpuInferenceThreads, bulkSlots), 'no more than the cores CPU inference leaves (decode-pace.ts decodeCap)')
+  t.ok(await metric('switchyard_jobs_decode_slots{model="mobilenetv2"}') >= 1, 'job images decoded at once (jobs.decodeSlots auto)')
 })

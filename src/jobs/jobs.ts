@@ -2,18 +2,16 @@
 // jobs.nats.url is set), one Puller per model this replica serves, the metrics' view of the
 // queue, and the completion callbacks. app.ts registers jobRoutes with `backend` and stops
 // the pullers before it drains the devices.
-import { availableParallelism, hostname } from 'node:os'
+import { hostname } from 'node:os'
 import type { Config } from '../config/schema.js'
-import { autoIntraOpThreads } from '../devices/device.js'
 import type { DeviceSet } from '../devices/device-set.js'
 import type { Metrics } from '../metrics/metrics.js'
 import type { ModelInfo } from '../models/model-spec.js'
 import type { DecodeGate } from '../preprocess/decode-gate.js'
 import type { Dispatcher } from '../router/dispatcher.js'
 import type { Log } from '../util/log.js'
-import { drainRate, freeThroughputSlots, idleBatchFixedMs, startableSlots } from './capacity.js'
+import { drainRate, freeThroughputSlots, startableSlots } from './capacity.js'
 import { sendCallback } from './completion-callback.js'
-import { decodeCap } from './decode-pace.js'
 import type { JobBackend } from './job-types.js'
 import { MemoryBackend } from './memory-backend.js'
 import { NatsBackend } from './nats-backend.js'
@@ -43,10 +41,6 @@ export async function createJobs (config: Config, deps: JobDeps): Promise<Jobs> 
   const backend: JobBackend = settings.nats.url === null
     ? new MemoryBackend({ retentionMs: settings.retentionMs })
     : await NatsBackend.connect({ ...settings.nats, url: settings.nats.url, retentionMs: settings.retentionMs, models: served.map((m) => m.name), log: deps.log })
-  // the cores CPU inference leaves to decoding cap 'auto' (decode-pace.ts)
-  const cores = availableParallelism()
-  let cpuInferenceThreads = 0
-  for (const d of config.devices) if (d.kind === 'cpu') cpuInferenceThreads += d.workers * (d.intraOpThreads || autoIntraOpThreads('cpu', cores, d.workers))
   const pullers = settings.pull
     ? served.map((model) => new Puller({
       backend,
@@ -54,9 +48,8 @@ export async function createJobs (config: Config, deps: JobDeps): Promise<Jobs> 
       free: () => freeThroughputSlots(deps.devices.schedulers, model.name),
       startable: () => startableSlots(deps.devices.schedulers, model.name),
       decodeSlots: settings.decodeSlots === 'auto' ? 'auto' : Math.min(settings.decodeSlots, config.decode.bulkSlots),
-      maxDecodeSlots: decodeCap(cores, cpuInferenceThreads, config.decode.bulkSlots),
+      maxDecodeSlots: config.decode.bulkSlots,
       drainRate: () => drainRate(deps.devices.schedulers, model.name),
-      batchFixedMs: () => idleBatchFixedMs(deps.devices.schedulers, model.name),
       devices: deps.devices.schedulers,
       dispatcher: deps.dispatcher,
       gate: deps.gate,

@@ -17,7 +17,7 @@ import type { DecodeGate } from '../preprocess/decode-gate.js'
 import type { Dispatcher } from '../router/dispatcher.js'
 import type { Log } from '../util/log.js'
 import { decoded, type PreparedImage } from '../worker/protocol.js'
-import { decodeConcurrency, waitForFill } from './decode-pace.js'
+import { decodeConcurrency } from './decode-pace.js'
 import type { Delivery, ItemResult, JobBackend, JobView } from './job-types.js'
 import { JobStage } from './job-stage.js'
 
@@ -34,8 +34,6 @@ export interface PullerDeps {
   maxDecodeSlots: number
   /** throughput-class images per ms the devices run at full batches (capacity.ts drainRate) */
   drainRate: () => number
-  /** the per-batch fixed cost (ms) of the devices with an idle bulk worker (capacity.ts idleBatchFixedMs) */
-  batchFixedMs: () => number
   /** emit 'batch' when a batch ends (the schedulers): capacity may have freed */
   devices: readonly EventEmitter[]
   dispatcher: Dispatcher
@@ -129,10 +127,6 @@ export class Puller {
     if (this.closed || this.stage.readyCount === 0) return
     const n = this.d.startable() - this.releasing
     if (n <= 0) return
-    // a short batch on a device with a large fixed cost per batch waits for the image being
-    // decoded (decode-pace.ts waitForFill); the decode's end calls release() again
-    const ready = this.stage.readyCount
-    if (waitForFill(ready, this.stage.held - ready, n, this.decodeMs, this.d.batchFixedMs())) return
     const name = this.d.model.name
     for (const go of this.stage.release(n, (key) => this.d.backend.backlog(name, key))) { this.releasing++; go(true) }
   }
