@@ -22,6 +22,8 @@
 //      key's 600 → how long the small key's job takes in each case (twice, alternated)
 // BENCH_JOBS_BULK_SLOTS=n sets the replicas' decode.bulkSlots (default 2).
 // BENCH_JOBS_DECODE_SLOTS=n sets the replicas' jobs.decodeSlots (default auto).
+// BENCH_JOBS_PROBE_SECONDS / BENCH_JOBS_PROBE_ROUNDS: the probe's segments (8 s, twice); BENCH_JOBS_PROBE_SUBMIT=during
+// submits the probe's jobs while the replicas run (default: before, with r1–r3 stopped).
 // BENCH_JOBS_ONLY=probe,fairness runs only those phases (2,000 images are not run) and writes
 // /tmp/switchyard-bench-jobs.md instead of bench/results/.
 // The machine has 2 cores shared with other work: the replicas compete for them (as pods on a
@@ -39,9 +41,13 @@ const PHOTOS = ['dog.jpg', 'eagle.jpg', 'horses.jpg', 'person.jpg', 'scream.jpg'
 const SLOW_MS = [0, 250, 750]
 const HTTP_SECONDS = Number(process.env.BENCH_JOBS_HTTP_SECONDS ?? 20)
 const PROBE_SECONDS = Number(process.env.BENCH_JOBS_PROBE_SECONDS ?? 8)
+/** how many times the probe alternates beside jobs and beside HTTP */
+const PROBE_ROUNDS = Number(process.env.BENCH_JOBS_PROBE_ROUNDS ?? 2)
 const RATE_SECONDS = Number(process.env.BENCH_JOBS_RATE_SECONDS ?? 12)
 /** images per second the rate phase's backlog is sized for (it must not run dry in the window) */
 const RATE_BACKLOG_RPS = Number(process.env.BENCH_JOBS_RATE_BACKLOG_RPS ?? 90)
+/** when the probe phase submits its jobs: 'before' the replicas run (default) or 'during' */
+const PROBE_SUBMIT = process.env.BENCH_JOBS_PROBE_SUBMIT === 'during' ? 'during' : 'before'
 const ONLY = process.env.BENCH_JOBS_ONLY?.split(',').map((x) => x.trim()) ?? null
 const phase = (name: string): boolean => ONLY === null || ONLY.includes(name)
 const KILL_IMAGES = 400
@@ -291,22 +297,37 @@ try {
       }
       return { ms, refused }
     }
-    const rounds: Array<{ jobsRate: number[], jobs: { ms: number[], refused: number }, httpRate: number[], http: { ms: number[], refused: number }, httpRefused: number, cpuJobs: number, cpuHttp: number, decodeSlots: number[] }> = []
+    const rounds: Array<{ queued: [number, number], jobsRate: number[], jobs: { ms: number[], refused: number }, httpRate: number[], http: { ms: number[], refused: number }, httpRefused: number, cpuJobs: number, cpuHttp: number, decodeSlots: number[] }> = []
     // the server processes: the replicas, the submission-only one, nats-server
     const pids = [...replicas.map((r) => r.proc.pid!), nats.pid]
     const live = apis
     const doneNow = (): Promise<number[]> => Promise.all(live.map((a) => metric(a, 'switchyard_jobs_done_images_total')))
-    for (let round = 0; round < 2; round++) {
-      // beside jobs: enough queued to keep every replica busy for the whole probe
-      log(`probe ${round + 1}: beside jobs, ${PROBE_SECONDS} s`)
-      const jobIds = await submitMany(BIG, Math.ceil((PROBE_SECONDS + 1) * 32 / 50) + 1)
+    for (let round = 0; round < PROBE_ROUNDS; round++) {
+      // beside jobs: enough queued to keep every replica busy for the whole probe. By default
+      // (PROBE_SUBMIT 'before') the backlog is submitted while r1–r3 are stopped, as in the
+      // rate phase: the probe then sits beside the jobs being run, not beside their upload
+      // (four 50-image POST /jobs at a time into the object store, which the HTTP side has no
+      // counterpart of at that moment). 'during' submits while the replicas run (the earlier
+      // measurement): the probe then also competes with the submission, and the replicas run
+      // jobs only as fast as they arrive.
+      log(`probe ${round + 1}: beside jobs (submitted ${PROBE_SUBMIT} the replicas run), ${PROBE_SECONDS} s`)
+      let jobIds: string[]
+      if (PROBE_SUBMIT === 'before') {
+        const pulling = replicas.slice(1, 4)
+        for (const r of pulling) r.proc.kill('SIGSTOP')
+        try { jobIds = await submitMany(BIG, Math.ceil((PROBE_SECONDS + 2) * RATE_BACKLOG_RPS / 50)) } finally { for (const r of pulling) r.proc.kill('SIGCONT') }
+      } else {
+        jobIds = await submitMany(BIG, Math.ceil((PROBE_SECONDS + 1) * 32 / 50) + 1)
+      }
       await sleep(1000) // the replicas have started on them
+      const queued0 = await metric(api, 'switchyard_jobs_queued_images')
       const done0 = await doneNow()
       const t0 = performance.now()
       const c0 = cpuSeconds(pids)
       const jobs = await runProbe(PROBE_SECONDS)
       const cpuJobs = (cpuSeconds(pids) - c0) / ((performance.now() - t0) / 1000)
       const done1 = await doneNow()
+      const queued1 = await metric(api, 'switchyard_jobs_queued_images')
       // job images each replica decoded at once at the end of the segment (jobs.decodeSlots auto)
       const decodeSlots = await Promise.all(live.map((a) => metric(a, 'switchyard_jobs_decode_slots{model="mobilenetv2"}')))
       const jobsRate = done1.map((d, i) => (d - done0[i]!) / ((performance.now() - t0) / 1000))
@@ -334,7 +355,7 @@ try {
       await Promise.all(senders)
       const httpRate = sent.map((n) => n / ((performance.now() - h0) / 1000))
       await Promise.all(inflight)
-      rounds.push({ jobsRate, jobs, httpRate, http, httpRefused, cpuJobs, cpuHttp, decodeSlots })
+      rounds.push({ queued: [queued0, queued1], jobsRate, jobs, httpRate, http, httpRefused, cpuJobs, cpuHttp, decodeSlots })
       log(`probe ${round + 1}: p50/p95 ${pctl(jobs.ms, 0.5).toFixed(0)}/${pctl(jobs.ms, 0.95).toFixed(0)} ms beside jobs, ${pctl(http.ms, 0.5).toFixed(0)}/${pctl(http.ms, 0.95).toFixed(0)} ms beside HTTP; the servers used ${cpuJobs.toFixed(2)} vs ${cpuHttp.toFixed(2)} cores`)
     }
     const all = (which: 'jobs' | 'http'): number[] => rounds.flatMap((r) => r[which].ms)
@@ -343,13 +364,14 @@ try {
     probe = {
       replica: 'r1 (two workers, one reserved for latency-class work)',
       seconds: PROBE_SECONDS,
-      rounds: rounds.map((r) => ({ jobsImagesPerSecond: r.jobsRate.map(round1), httpRequestsPerSecond: r.httpRate.map(round1), httpRefused: r.httpRefused, serverCoresBesideJobs: round2(r.cpuJobs), serverCoresBesideHttp: round2(r.cpuHttp), jobDecodeSlots: r.decodeSlots, besideJobs: summary(r.jobs.ms), besideHttp: summary(r.http.ms), probeRefused: r.jobs.refused + r.http.refused })),
+      submitted: PROBE_SUBMIT === 'before' ? 'before the replicas ran (they were stopped)' : 'while the replicas ran',
+      rounds: rounds.map((r) => ({ queuedAtStartAndEnd: r.queued, jobsImagesPerSecond: r.jobsRate.map(round1), httpRequestsPerSecond: r.httpRate.map(round1), httpRefused: r.httpRefused, serverCoresBesideJobs: round2(r.cpuJobs), serverCoresBesideHttp: round2(r.cpuHttp), jobDecodeSlots: r.decodeSlots, besideJobs: summary(r.jobs.ms), besideHttp: summary(r.http.ms), probeRefused: r.jobs.refused + r.http.refused })),
       besideJobs: sj,
       besideHttp: sh,
       p95Ratio: round2(sj.p95 / sh.p95)
     }
     md3 = [
-      `- **Latency probe** (r1: two workers, one reserved for latency-class work; a latency-class \`POST /classify\` every 100 ms, one at a time, ${PROBE_SECONDS} s per segment, alternated twice: beside jobs, then beside throughput-class HTTP sent open-loop to each replica at the rate it had just run jobs at — r1 / r2 / r3 ${rounds.map((r) => `${r.jobsRate.map((x) => x.toFixed(1)).join(' / ')} → ${r.httpRate.map((x) => x.toFixed(1)).join(' / ')} per s`).join('; ')}): p50 / p95 / p99 / max **${sj.p50} / ${sj.p95} / ${sj.p99} / ${sj.max} ms beside jobs** (${sj.n} probes) vs **${sh.p50} / ${sh.p95} / ${sh.p99} / ${sh.max} ms beside HTTP** (${sh.n}); p95 ratio ${(sj.p95 / sh.p95).toFixed(2)} (target: no worse). CPU used by the server processes (the replicas, the submission-only one, nats-server; /proc) during the probe: ${rounds.map((r) => `${r.cpuJobs.toFixed(2)} cores beside jobs vs ${r.cpuHttp.toFixed(2)} beside HTTP`).join('; ')} — for the same images per second. Job images decoded at once (\`switchyard_jobs_decode_slots\`, r1 / r2 / r3, end of each jobs segment): ${rounds.map((r) => r.decodeSlots.join(' / ')).join('; ')}.`
+      `- **Latency probe** (r1: two workers, one reserved for latency-class work; a latency-class \`POST /classify\` every 100 ms, one at a time, ${PROBE_SECONDS} s per segment, alternated ${PROBE_ROUNDS === 2 ? 'twice' : `${PROBE_ROUNDS} times`}: beside jobs (${PROBE_SUBMIT === 'before' ? `their backlog submitted while r1–r3 were stopped; images queued when each segment began / ended: ${rounds.map((r) => r.queued.join(' / ')).join('; ')}` : 'submitted while the replicas ran: the probe also competes with the upload'}), then beside throughput-class HTTP sent open-loop to each replica at the rate it had just run jobs at — r1 / r2 / r3 ${rounds.map((r) => `${r.jobsRate.map((x) => x.toFixed(1)).join(' / ')} → ${r.httpRate.map((x) => x.toFixed(1)).join(' / ')} per s`).join('; ')}): p50 / p95 / p99 / max **${sj.p50} / ${sj.p95} / ${sj.p99} / ${sj.max} ms beside jobs** (${sj.n} probes) vs **${sh.p50} / ${sh.p95} / ${sh.p99} / ${sh.max} ms beside HTTP** (${sh.n}); p95 ratio ${(sj.p95 / sh.p95).toFixed(2)} (target: no worse). CPU used by the server processes (the replicas, the submission-only one, nats-server; /proc) during the probe: ${rounds.map((r) => `${r.cpuJobs.toFixed(2)} cores beside jobs vs ${r.cpuHttp.toFixed(2)} beside HTTP`).join('; ')} — for the same images per second. Job images decoded at once (\`switchyard_jobs_decode_slots\`, r1 / r2 / r3, end of each jobs segment): ${rounds.map((r) => r.decodeSlots.join(' / ')).join('; ')}.`
     ]
   }
 

@@ -37,6 +37,7 @@ import { AckPolicy, connect, DeliverPolicy, RetentionPolicy, StorageType, type J
 import type { Log } from '../util/log.js'
 import type { Delivery, ItemResult, JobBackend, JobMeta, JobStats, JobView } from './job-types.js'
 import { shares } from './shares.js'
+import { batchNatsWrites, PATCHED_NATS_VERSION } from './nats-write-batching.js'
 import { Waiters } from './waiters.js'
 
 export interface NatsBackendOptions {
@@ -113,7 +114,10 @@ export class NatsBackend implements JobBackend {
   }
 
   static async connect (opts: NatsBackendOptions): Promise<NatsBackend> {
-    const nc = await connect({ servers: opts.url.split(',').map((s) => s.trim()), name: 'switchyard', maxReconnectAttempts: -1 })
+    // one socket write per event-loop turn (nats-write-batching.ts)
+    if (!batchNatsWrites()) opts.log.warn({ expected: PATCHED_NATS_VERSION }, 'job queue: the nats client is not the version whose writes are batched per turn; its writes stay per microtask')
+    // noAsyncTraces: a request does not capture a stack up front for an error it rarely has
+    const nc = await connect({ servers: opts.url.split(',').map((s) => s.trim()), name: 'switchyard', maxReconnectAttempts: -1, noAsyncTraces: true })
     const jsm = await nc.jetstreamManager()
     const stream = `${opts.prefix}_JOBS`
     const config = { name: stream, subjects: [`${opts.prefix}.jobs.>`], retention: RetentionPolicy.Workqueue, storage: StorageType.File, duplicate_window: 120_000_000_000 }
