@@ -188,18 +188,12 @@ t.test('worker slots: the router sees what the scheduler will do after a worker 
   t.ok(r.ok && r.predictedMs === 31, `and the router predicts it there (${r.ok && r.predictedMs} ms = 20 + 11)`)
 })
 
-t.test('latency: an idle reserved latency worker within 2× the earliest finish takes it, sparing the throughput class', async (t) => {
-  // the CPU's reserved worker is idle (t(1) = 6 ms), its general worker busy; the idle GPU finishes at 4.25 ms
-  const withReserved = (): DeviceView => cpu({ workers: 2, latencyWorkers: 1, residual: 0, busyOthers: 40 })
-  t.match(route([withReserved(), gpu()], req('latency'), 0), { ok: true, device: 'cpu', predictedMs: 6 }, '6 ≤ 2 × 4.25: the reserved CPU worker, which no bulk work can use')
-  t.match(route([cpu({ workers: 2, residual: 0, busyOthers: 40 }), gpu()], req('latency'), 0), { ok: true, device: 'cuda:0' }, 'no reserved worker: the earliest finish, the GPU')
-  // a GPU with 8 latency items queued joins their batch: t(9) = 6.25; a CPU t(n) = 10n: 10 ≤ 12.5
-  t.match(route([cpu({ workers: 2, latencyWorkers: 1, residual: 0, busyOthers: 40, b: 10 }), gpu({ latencyQ: 8 })], req('latency'), 0), { ok: true, device: 'cpu' })
-  t.match(route([cpu({ workers: 2, latencyWorkers: 1, residual: 0, busyOthers: 40, b: 10 }), gpu()], req('latency'), 0), { ok: true, device: 'cuda:0' }, 'beyond 2× the earliest (10 > 8.5): the GPU')
-  t.match(route([cpu({ workers: 2, latencyWorkers: 1, residual: 1, busyOthers: 40 }), gpu()], req('latency'), 0), { ok: true, device: 'cuda:0' }, 'a reserved worker busy for 1 ms more (7 ≤ 8.5, but busy): the earliest finish')
-  const loading = withReserved()
-  loading.workers[0]!.held = true
-  t.match(route([loading, gpu()], req('latency'), 0), { ok: true, device: 'cuda:0' }, 'a reserved worker held by a model load is not idle')
+t.test('latency: the earliest finish, even where another device has an idle reserved latency worker', async (t) => {
+  // the CPU's reserved worker is idle (t(1) = 6 ms), its general worker busy; the idle GPU finishes at 4.25 ms.
+  // Sending the item to the reserved worker (it takes no bulk work) spared throughput capacity on
+  // generated scenarios but cost the fleet simulator's EPP latency p99 22 % (151 → 185 ms,
+  // src/sim/fleet.test.ts): the latency class is not stretched (bench/results/late-binding.md)
+  t.match(route([cpu({ workers: 2, latencyWorkers: 1, residual: 0, busyOthers: 40 }), gpu()], req('latency'), 0), { ok: true, device: 'cuda:0' })
 })
 
 t.test('a latency request waits for the first free worker; a throughput one shares the rest', async (t) => {

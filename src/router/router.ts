@@ -24,10 +24,7 @@
 //   eff_d         = B / t(B)                                    (images per ms at its best batch)
 //
 // Strategy `switchyard` (the default):
-//   latency    → the device with the earliest finish_d F — or, where a device has an idle
-//                reserved latency worker and finishes within 2·F, that one (the earliest such):
-//                a reserved worker takes no bulk work, so the item costs the throughput class
-//                nothing there, while on a general worker it takes a batch's time from bulk work
+//   latency    → the device with the earliest finish_d
 //   throughput → let F = min_d finish_d; among the devices with finish_d ≤ F + t_d(B_d), the one
 //                with the highest eff_d (ties: earlier finish). The most efficient device is
 //                preferred as long as using it costs at most one of its own full batches of
@@ -84,8 +81,6 @@ export interface WorkerView {
   takesThroughput: boolean
   /** clock ms when the running batch is predicted to end; 0 when idle */
   busyUntil: number
-  /** busy loading a model: given no batches meanwhile */
-  held?: boolean
 }
 
 export interface LaneView {
@@ -350,16 +345,7 @@ export class Router {
         if (req.policy === 'latency') {
           // where it could finish first; riders then spend only the latency budget
           const first = meeting.reduce((a, c) => (c.finishMs - c.ridersMs < a.finishMs - a.ridersMs ? c : a))
-          // an idle reserved latency worker serves it at no cost to the throughput class (it
-          // takes no bulk work): taken while it finishes within LATENCY_STRETCH × the earliest
-          const limit = LATENCY_STRETCH * (first.finishMs - first.ridersMs)
-          let free: Prediction | null = null
-          for (const c of meeting) {
-            if (c === first || c.finishMs - c.ridersMs > limit || !idleReservedWorker(c.device)) continue
-            if (free === null || c.finishMs < free.finishMs) free = c
-          }
-          const pick = free ?? first
-          return { pred: pick, finishMs: pick.finishMs, reason: 'earliest-finish' }
+          return { pred: first, finishMs: first.finishMs, reason: 'earliest-finish' }
         }
         const earliest = meeting.reduce((a, c) => (c.finishMs < a.finishMs ? c : a))
         if (req.policy === 'cost') {
@@ -471,20 +457,6 @@ function minWait (cs: Prediction[]): number {
   let m = Infinity
   for (const c of cs) if (c.waitMs < m) m = c.waitMs
   return m === Infinity ? 0 : m
-}
-
-/**
- * How much later than the earliest finish a latency item may finish on a device whose reserved
- * latency worker is idle (there it takes nothing from the throughput class; on a general worker
- * it takes a batch's time from bulk work). Chosen before measuring, not fitted: 1.5 measured
- * worse on the generated seeds (bench/results/late-binding.md).
- */
-const LATENCY_STRETCH = 2
-
-/** A live worker reserved for latency work (it takes no throughput work) that is idle now. */
-function idleReservedWorker (d: DeviceView): boolean {
-  for (const w of d.workers) if (w.alive && !w.takesThroughput && w.busyUntil === 0 && w.held !== true) return true
-  return false
 }
 
 /** The switchyard strategy, stateless: what tests and simple callers use. */
