@@ -17,3 +17,17 @@ export function preferThisBench (nice = -15): string {
     return `the benchmark ran at normal priority beside other jobs (/proc/self/autogroup not writable: ${(err as Error).message.split('\n')[0]})`
   }
 }
+
+/**
+ * Gives a process started in a session of its own (spawn's `detached`: a scheduling group of
+ * its own) the same group nice as this benchmark's, so other jobs on the machine stay behind
+ * it too. Returns false where /proc/<pid>/autogroup is not writable.
+ */
+export function preferProcess (pid: number, nice = -15): boolean {
+  try {
+    writeFileSync(`/proc/${pid}/autogroup`, String(nice))
+    return true
+  } catch {
+    return false
+  }
+}

@@ -29,11 +29,11 @@
 // The machine has 2 cores shared with other work: the replicas compete for them (as pods on a
 // node would), so capacities are measured in the same run and only ratios are quoted.
 import { createHash, randomBytes } from 'node:crypto'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { join } from 'node:path'
 import { startNatsServer } from '../src/test-support/nats-server.js'
-import { preferThisBench } from './cpu-priority.js'
+import { preferProcess, preferThisBench } from './cpu-priority.js'
 import { startReplica, type Replica } from '../src/test-support/replica.js'
 import { multipart, REPO, SHARED_IMAGES, SHARED_MODELS } from '../src/test-support/server.js'
 
@@ -58,7 +58,14 @@ const auth = (k: string): Record<string, string> => ({ authorization: `Bearer ${
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
 const priority = preferThisBench()
-const nats = await startNatsServer()
+/** BENCH_JOBS_GROUPS=own: each replica and nats-server in a scheduling group of its own, as pods on a node; default: all in the benchmark's */
+const OWN_GROUPS = process.env.BENCH_JOBS_GROUPS === 'own'
+const grouped: string[] = []
+const ownGroup = <T extends { pid?: number }>(what: string, p: T): T => {
+  if (OWN_GROUPS && p.pid !== undefined) grouped.push(preferProcess(p.pid) ? what : `${what} (its group's nice not set)`)
+  return p
+}
+const nats = ownGroup('nats-server', await startNatsServer({ ownSession: OWN_GROUPS }))
 const replicas: Replica[] = []
 const log = (s: string): void => { process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${s}\n`) }
 try {
@@ -71,9 +78,10 @@ try {
     devices: [{ id: 'cpu', kind: 'cpu', required: true, workers: name === 'r1' ? 2 : 1, latencyWorkers: name === 'r1' ? 1 : 0, intraOpThreads: 1, maxBatchSize: 8, maxQueue: 1024 }],
     auth: { apiKeys: [{ name: 'big', sha256: sha256(BIG) }, { name: 'small', sha256: sha256(SMALL) }] },
     ...(process.env.BENCH_JOBS_BULK_SLOTS !== undefined ? { decode: { bulkSlots: Number(process.env.BENCH_JOBS_BULK_SLOTS) } } : {}),
-    jobs: { replica: name, pull, maxImages: 1000, maxOutstandingPerKey: 100000, nats: { url: nats.url, ackWaitMs: 5000 }, ...(process.env.BENCH_JOBS_DECODE_SLOTS !== undefined ? { decodeSlots: Number(process.env.BENCH_JOBS_DECODE_SLOTS) } : {}) }
+    jobs: { replica: name, pull, maxImages: 1000, maxOutstandingPerKey: 100000, nats: { url: nats.url, ackWaitMs: 5000 }, ...(process.env.BENCH_JOBS_DECODE_SLOTS !== undefined ? { decodeSlots: Number(process.env.BENCH_JOBS_DECODE_SLOTS) } : {}), ...(process.env.BENCH_JOBS_DECODE_NICE !== undefined ? { decodeNice: process.env.BENCH_JOBS_DECODE_NICE === 'off' ? null : Number(process.env.BENCH_JOBS_DECODE_NICE) } : {}) }
   })
-  const front = startReplica(replicaConfig('api', false))
+  const front = startReplica(replicaConfig('api', false), {}, { ownSession: OWN_GROUPS })
+  ownGroup('api', front.proc)
   replicas.push(front)
   const api = await front.api
   const submit = async (key: string, n: number, offset = 0): Promise<string> => {
@@ -127,8 +135,22 @@ try {
     const text = await (await fetch(`${api}/metrics`)).text()
     return text.split('\n').filter((l) => l.startsWith(name)).reduce((a, l) => a + Number(l.split(' ').pop()), 0)
   }
-  /** CPU seconds (user + system) used so far by the processes (Linux /proc; clock ticks of 10 ms) */
-  const cpuSeconds = (pids: number[]): number => pids.reduce((sum, pid) => {
+  /** the processes and their live descendants (a replica's background decoder: src/preprocess/decode-process.ts) */
+  const withChildren = (pids: number[]): number[] => {
+    const parent = new Map<number, number>()
+    for (const d of readdirSync('/proc')) {
+      if (!/^\d+$/.test(d)) continue
+      try { parent.set(Number(d), Number(readFileSync(`/proc/${d}/stat`, 'utf8').split(') ')[1]!.split(' ')[1])) } catch {}
+    }
+    const all = new Set(pids)
+    for (let grew = true; grew;) {
+      grew = false
+      for (const [pid, ppid] of parent) if (all.has(ppid) && !all.has(pid)) { all.add(pid); grew = true }
+    }
+    return [...all]
+  }
+  /** CPU seconds (user + system) used so far by the processes and their live children (Linux /proc; clock ticks of 10 ms) */
+  const cpuSeconds = (pids: number[]): number => withChildren(pids).reduce((sum, pid) => {
     try {
       const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
       return sum + (Number(f[11]) + Number(f[12])) / 100
@@ -151,7 +173,8 @@ try {
     log(`jobs: submitted in ${submitSeconds.toFixed(1)} s; starting r1–r3 together`)
   }
   for (let i = 0; i < 3; i++) {
-    replicas.push(startReplica(replicaConfig(`r${i + 1}`, true), SLOW_MS[i]! > 0 ? { SWITCHYARD_FAULTS: JSON.stringify([{ device: 'cpu', mode: 'slow', delayMs: SLOW_MS[i] }]) } : {}))
+    replicas.push(startReplica(replicaConfig(`r${i + 1}`, true), SLOW_MS[i]! > 0 ? { SWITCHYARD_FAULTS: JSON.stringify([{ device: 'cpu', mode: 'slow', delayMs: SLOW_MS[i] }]) } : {}, { ownSession: OWN_GROUPS }))
+    ownGroup(`r${i + 1}`, replicas[replicas.length - 1]!.proc)
   }
   const apis = await Promise.all(replicas.slice(1).map((r) => r.api))
   const allUp = Date.now()
@@ -284,20 +307,34 @@ try {
     const r1 = apis[0]!
     const pctl = (xs: number[], q: number): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN }
     /** a latency-class request every 100 ms (one at a time) for `seconds`; its latencies, ms */
-    const runProbe = async (seconds: number): Promise<{ ms: number[], refused: number }> => {
+    // with where each answer's time went, by its Server-Timing: decode, queue + inference +
+    // postprocess on the server, and the rest (before the server's clock starts and after it
+    // ends: the main thread's turn, the body's upload, the network)
+    const runProbe = async (seconds: number): Promise<{ ms: number[], refused: number, decode: number[], device: number[], rest: number[] }> => {
       const ms: number[] = []
+      const decode: number[] = []
+      const device: number[] = []
+      const rest: number[] = []
       let refused = 0
       const end = performance.now() + seconds * 1000
       for (let n = 0; performance.now() < end; n++) {
         const t0 = performance.now()
-        const status = await classify(r1, 'latency', n)
+        const res = await fetch(`${r1}/classify`, { method: 'POST', body: new Uint8Array(PHOTOS[n % PHOTOS.length]!), headers: { 'content-type': 'image/jpeg', 'x-switchyard-policy': 'latency', ...auth(BIG) } })
+        await res.arrayBuffer()
         const dt = performance.now() - t0
-        if (status === 200) ms.push(dt); else refused++
+        if (res.status === 200) {
+          ms.push(dt)
+          const st = Object.fromEntries((res.headers.get('server-timing') ?? '').split(',').map((p) => { const [k, v] = p.trim().split(';dur='); return [k, Number(v)] }))
+          decode.push(st.decode ?? NaN)
+          device.push((st.queue ?? 0) + (st.inference ?? 0) + (st.postprocess ?? 0))
+          rest.push(dt - (st.total ?? NaN))
+        } else refused++
         await sleep(Math.max(0, 100 - dt))
       }
-      return { ms, refused }
+      return { ms, refused, decode, device, rest }
     }
-    const rounds: Array<{ queued: [number, number], jobsRate: number[], jobs: { ms: number[], refused: number }, httpRate: number[], http: { ms: number[], refused: number }, httpRefused: number, cpuJobs: number, cpuHttp: number, decodeSlots: number[] }> = []
+    type Probed = Awaited<ReturnType<typeof runProbe>>
+    const rounds: Array<{ queued: [number, number], jobsRate: number[], jobs: Probed, httpRate: number[], http: Probed, httpRefused: number, cpuJobs: number, cpuHttp: number, decodeSlots: number[] }> = []
     // the server processes: the replicas, the submission-only one, nats-server
     const pids = [...replicas.map((r) => r.proc.pid!), nats.pid]
     const live = apis
@@ -361,6 +398,8 @@ try {
     const all = (which: 'jobs' | 'http'): number[] => rounds.flatMap((r) => r[which].ms)
     const summary = (xs: number[]): { n: number, p50: number, p95: number, p99: number, max: number } => ({ n: xs.length, p50: round1(pctl(xs, 0.5)), p95: round1(pctl(xs, 0.95)), p99: round1(pctl(xs, 0.99)), max: round1(Math.max(...xs)) })
     const sj = summary(all('jobs')); const sh = summary(all('http'))
+    const part = (which: 'jobs' | 'http', k: 'decode' | 'device' | 'rest'): string => { const xs = rounds.flatMap((r) => r[which][k]).filter(Number.isFinite); return `${pctl(xs, 0.5).toFixed(1)} / ${pctl(xs, 0.95).toFixed(1)}` }
+    const parts = (['decode', 'device', 'rest'] as const).map((k) => ({ k, jobs: part('jobs', k), http: part('http', k) }))
     probe = {
       replica: 'r1 (two workers, one reserved for latency-class work)',
       seconds: PROBE_SECONDS,
@@ -368,10 +407,11 @@ try {
       rounds: rounds.map((r) => ({ queuedAtStartAndEnd: r.queued, jobsImagesPerSecond: r.jobsRate.map(round1), httpRequestsPerSecond: r.httpRate.map(round1), httpRefused: r.httpRefused, serverCoresBesideJobs: round2(r.cpuJobs), serverCoresBesideHttp: round2(r.cpuHttp), jobDecodeSlots: r.decodeSlots, besideJobs: summary(r.jobs.ms), besideHttp: summary(r.http.ms), probeRefused: r.jobs.refused + r.http.refused })),
       besideJobs: sj,
       besideHttp: sh,
-      p95Ratio: round2(sj.p95 / sh.p95)
+      p95Ratio: round2(sj.p95 / sh.p95),
+      whereTheTimeWent: Object.fromEntries(parts.map((p) => [p.k, { besideJobsP50P95: p.jobs, besideHttpP50P95: p.http }]))
     }
     md3 = [
-      `- **Latency probe** (r1: two workers, one reserved for latency-class work; a latency-class \`POST /classify\` every 100 ms, one at a time, ${PROBE_SECONDS} s per segment, alternated ${PROBE_ROUNDS === 2 ? 'twice' : `${PROBE_ROUNDS} times`}: beside jobs (${PROBE_SUBMIT === 'before' ? `their backlog submitted while r1–r3 were stopped; images queued when each segment began / ended: ${rounds.map((r) => r.queued.join(' / ')).join('; ')}` : 'submitted while the replicas ran: the probe also competes with the upload'}), then beside throughput-class HTTP sent open-loop to each replica at the rate it had just run jobs at — r1 / r2 / r3 ${rounds.map((r) => `${r.jobsRate.map((x) => x.toFixed(1)).join(' / ')} → ${r.httpRate.map((x) => x.toFixed(1)).join(' / ')} per s`).join('; ')}): p50 / p95 / p99 / max **${sj.p50} / ${sj.p95} / ${sj.p99} / ${sj.max} ms beside jobs** (${sj.n} probes) vs **${sh.p50} / ${sh.p95} / ${sh.p99} / ${sh.max} ms beside HTTP** (${sh.n}); p95 ratio ${(sj.p95 / sh.p95).toFixed(2)} (target: no worse). CPU used by the server processes (the replicas, the submission-only one, nats-server; /proc) during the probe: ${rounds.map((r) => `${r.cpuJobs.toFixed(2)} cores beside jobs vs ${r.cpuHttp.toFixed(2)} beside HTTP`).join('; ')} — for the same images per second. Job images decoded at once (\`switchyard_jobs_decode_slots\`, r1 / r2 / r3, end of each jobs segment): ${rounds.map((r) => r.decodeSlots.join(' / ')).join('; ')}.`
+      `- **Latency probe** (r1: two workers, one reserved for latency-class work; a latency-class \`POST /classify\` every 100 ms, one at a time, ${PROBE_SECONDS} s per segment, alternated ${PROBE_ROUNDS === 2 ? 'twice' : `${PROBE_ROUNDS} times`}: beside jobs (${PROBE_SUBMIT === 'before' ? `their backlog submitted while r1–r3 were stopped; images queued when each segment began / ended: ${rounds.map((r) => r.queued.join(' / ')).join('; ')}` : 'submitted while the replicas ran: the probe also competes with the upload'}), then beside throughput-class HTTP sent open-loop to each replica at the rate it had just run jobs at — r1 / r2 / r3 ${rounds.map((r) => `${r.jobsRate.map((x) => x.toFixed(1)).join(' / ')} → ${r.httpRate.map((x) => x.toFixed(1)).join(' / ')} per s`).join('; ')}): p50 / p95 / p99 / max **${sj.p50} / ${sj.p95} / ${sj.p99} / ${sj.max} ms beside jobs** (${sj.n} probes) vs **${sh.p50} / ${sh.p95} / ${sh.p99} / ${sh.max} ms beside HTTP** (${sh.n}); p95 ratio ${(sj.p95 / sh.p95).toFixed(2)} (target: no worse). CPU used by the server processes (the replicas, the submission-only one, nats-server; /proc) during the probe: ${rounds.map((r) => `${r.cpuJobs.toFixed(2)} cores beside jobs vs ${r.cpuHttp.toFixed(2)} beside HTTP`).join('; ')} — for the same images per second. Job images decoded at once (\`switchyard_jobs_decode_slots\`, r1 / r2 / r3, end of each jobs segment): ${rounds.map((r) => r.decodeSlots.join(' / ')).join('; ')}. Where the probe's time went (p50 / p95 ms, from its Server-Timing — decode; queue + inference + postprocess; the rest of the round trip: before the server's clock starts and after it ends): ${parts.map((p) => `${p.k} ${p.jobs} beside jobs vs ${p.http} beside HTTP`).join('; ')}.`
     ]
   }
 
@@ -435,7 +475,7 @@ try {
   }
 
   const results = {
-    command: `${['BENCH_JOBS_BULK_SLOTS', 'BENCH_JOBS_DECODE_SLOTS', 'BENCH_JOBS_PROBE_SECONDS'].filter((k) => process.env[k] !== undefined).map((k) => `${k}=${process.env[k]!} `).join('')}${ONLY === null ? '' : `BENCH_JOBS_ONLY=${ONLY.join(',')} `}npm run bench:jobs`,
+    command: `${['BENCH_JOBS_BULK_SLOTS', 'BENCH_JOBS_DECODE_SLOTS', 'BENCH_JOBS_DECODE_NICE', 'BENCH_JOBS_GROUPS', 'BENCH_JOBS_PROBE_SECONDS', 'BENCH_JOBS_PROBE_ROUNDS'].filter((k) => process.env[k] !== undefined).map((k) => `${k}=${process.env[k]!} `).join('')}${ONLY === null ? '' : `BENCH_JOBS_ONLY=${ONLY.join(',')} `}npm run bench:jobs`,
     machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version, note: 'shared 2-core machine; three replicas and nats-server compete for the cores', priority },
     setup: { replicas: 3, slowMsPerBatch: SLOW_MS, workersPerReplica: [2, 1, 1], latencyWorkers: [1, 0, 0], maxBatchSize: 8, model: 'mobilenetv2', ackWaitMs: 5000, natsServer: '2.9.10', natsClient: 'nats@2.29.3' },
     ...(throughput ?? {}),
@@ -447,7 +487,7 @@ try {
   const md = [
     `# Jobs on NATS JetStream: \`${results.command}\``,
     '',
-    `${results.machine.model}, ${results.machine.cpus} cores (shared with other work; ${priority}), Node ${results.machine.node}; nats-server 2.9.10 (Debian), client nats@2.29.3.`,
+    `${results.machine.model}, ${results.machine.cpus} cores (shared with other work; ${priority}; ${OWN_GROUPS ? `each replica and nats-server in a scheduling group of its own (a session of its own, as pods on a node would each have a CPU share), at the same nice: ${grouped.join(', ')}` : 'the replicas and nats-server in the benchmark\'s group'}), Node ${results.machine.node}; nats-server 2.9.10 (Debian), client nats@2.29.3.`,
     `Three replicas (child processes), mobilenetv2, one CPU worker taking bulk work each (r1 has a second, reserved for latency-class work), batches of up to 8, injected per-batch delay ${SLOW_MS.join(' / ')} ms (SWITCHYARD_FAULTS slow).`,
     '',
     ...md1, ...md2, ...md3, ...md4, ...md5,

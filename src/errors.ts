@@ -56,6 +56,7 @@ export const Overloaded = createError('SY_OVERLOADED', 'No device can take this 
 export const DeadlineUnmeetable = createError('SY_DEADLINE_UNMEETABLE', 'No device can finish within the deadline: %d ms of it remain, the best device needs %d ms', 429)
 export const NoHealthyDevice = createError('SY_NO_HEALTHY_DEVICE', 'No healthy device serves model %s', 503)
 export const InferenceFailed = createError('SY_INFERENCE_FAILED', 'Inference failed on every device tried: %s', 503)
+export const DecoderUnavailable = createError('SY_DECODER_UNAVAILABLE', 'The background decoder is not available: %s', 503)
 export const ShuttingDown = createError('SY_SHUTTING_DOWN', 'The server is shutting down', 503)
 
 // asynchronous jobs (src/jobs/): each bad submission is refused before anything is queued

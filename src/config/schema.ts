@@ -168,6 +168,7 @@ export const ConfigSchema = Type.Object({
     retentionMs: Type.Integer({ minimum: 1000, default: 3600000, description: 'how long a finished job and its results are kept' }),
     itemDeadlineMs: Type.Integer({ minimum: 1, default: 600000, description: 'deadline each image of a job is dispatched with (throughput class)' }),
     decodeSlots: Type.Union([Type.Literal('auto'), Type.Integer({ minimum: 1, maximum: 256 })], { default: 'auto', description: "job images this replica decodes at once: 'auto' decodes only as fast as its devices run them (src/jobs/decode-pace.ts), so bulk decoding does not burst beside latency-class requests; a number: that many (at most decode.bulkSlots)" }),
+    decodeNice: Type.Union([Type.Integer({ minimum: 0, maximum: 19 }), Type.Null()], { default: null, description: 'a number: job images are decoded in a child process at this nice value (src/preprocess/decode-process.ts), so on busy cores requests get the CPU before background work (docs/jobs.md: what it costs in images per second on a host whose replicas share the cores); null (default): decoded in the server process, through the decode gate, at its priority' }),
     urls: Type.Object({
       allowedHosts: Type.Array(Type.String(), { default: [], description: 'hosts (name or name:port) the image URLs of a job may name; empty: URL jobs are refused' }),
       timeoutMs: Type.Integer({ minimum: 1, default: 10000 })

@@ -17,12 +17,12 @@ export async function decodeSlot (gate: DecodeGate, metrics: Metrics, policy: Po
   throw withRetryAfter(new Overloaded('too many images waiting to be decoded'), 1)
 }
 
-/** Decodes and resizes one image for `model` while holding a decode slot; how long it took. */
-export async function decodeGated (gate: DecodeGate, metrics: Metrics, policy: Policy, model: Pick<ModelSpec, 'name' | 'input' | 'preprocess'>, bytes: Buffer, limits: ImageLimits): Promise<{ image: PreparedImage, decodeMs: number }> {
+/** Decodes and resizes one image for `model` while holding a decode slot (`decode`: where, e.g. the background decoder); how long it took. */
+export async function decodeGated (gate: DecodeGate, metrics: Metrics, policy: Policy, model: Pick<ModelSpec, 'name' | 'input' | 'preprocess'>, bytes: Buffer, limits: ImageLimits, decode: typeof decodeImage = decodeImage): Promise<{ image: PreparedImage, decodeMs: number }> {
   const release = await decodeSlot(gate, metrics, policy, model.name, bytes.length)
   const start = performance.now()
   try {
-    const image = await decodeImage(bytes, model, limits)
+    const image = await decode(bytes, model, limits)
     return { image, decodeMs: performance.now() - start }
   } finally {
     release()

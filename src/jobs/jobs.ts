@@ -8,6 +8,8 @@ import type { DeviceSet } from '../devices/device-set.js'
 import type { Metrics } from '../metrics/metrics.js'
 import type { ModelInfo } from '../models/model-spec.js'
 import type { DecodeGate } from '../preprocess/decode-gate.js'
+import { decodeImage } from '../preprocess/decode-image.js'
+import { DecodeProcess } from '../preprocess/decode-process.js'
 import type { Dispatcher } from '../router/dispatcher.js'
 import type { Log } from '../util/log.js'
 import { drainRate, freeThroughputSlots, startableSlots } from './capacity.js'
@@ -16,6 +18,9 @@ import type { JobBackend } from './job-types.js'
 import { MemoryBackend } from './memory-backend.js'
 import { NatsBackend } from './nats-backend.js'
 import { Puller } from './puller.js'
+
+/** background decodes at once at most under 'auto': the decoder process's libuv threads (UV_THREADPOOL_SIZE's default) */
+const BACKGROUND_DECODES = 4
 
 export interface Jobs {
   backend: JobBackend
@@ -41,14 +46,19 @@ export async function createJobs (config: Config, deps: JobDeps): Promise<Jobs> 
   const backend: JobBackend = settings.nats.url === null
     ? new MemoryBackend({ retentionMs: settings.retentionMs })
     : await NatsBackend.connect({ ...settings.nats, url: settings.nats.url, retentionMs: settings.retentionMs, models: served.map((m) => m.name), log: deps.log })
+  // job images are background work: decoded at a lower CPU priority than requests (decode-process.ts)
+  const decoder = settings.pull && served.length > 0 && settings.decodeNice !== null ? new DecodeProcess(settings.decodeNice, deps.log) : null
+  const decode: typeof decodeImage = decoder === null ? decodeImage : (bytes, model, limits) => decoder.decode(bytes, model, limits)
   const pullers = settings.pull
     ? served.map((model) => new Puller({
       backend,
       model,
       free: () => freeThroughputSlots(deps.devices.schedulers, model.name),
       startable: () => startableSlots(deps.devices.schedulers, model.name),
-      decodeSlots: settings.decodeSlots === 'auto' ? 'auto' : Math.min(settings.decodeSlots, config.decode.bulkSlots),
-      maxDecodeSlots: config.decode.bulkSlots,
+      decodeSlots: settings.decodeSlots === 'auto' ? 'auto' : decoder !== null ? settings.decodeSlots : Math.min(settings.decodeSlots, config.decode.bulkSlots),
+      decode,
+      background: decoder !== null,
+      maxDecodeSlots: decoder !== null ? Math.max(config.decode.bulkSlots, BACKGROUND_DECODES) : config.decode.bulkSlots,
       drainRate: () => drainRate(deps.devices.schedulers, model.name),
       devices: deps.devices.schedulers,
       dispatcher: deps.dispatcher,
@@ -86,6 +96,7 @@ export async function createJobs (config: Config, deps: JobDeps): Promise<Jobs> 
     stopPulling,
     async close () {
       await stopPulling()
+      await decoder?.close()
       await backend.close()
     }
   }

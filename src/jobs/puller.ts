@@ -12,7 +12,7 @@ import type { Config } from '../config/schema.js'
 import { decodeGated } from '../http/decode-slot.js'
 import type { Metrics } from '../metrics/metrics.js'
 import type { ModelInfo } from '../models/model-spec.js'
-import { decodeImage } from '../preprocess/decode-image.js'
+import type { decodeImage } from '../preprocess/decode-image.js'
 import type { DecodeGate } from '../preprocess/decode-gate.js'
 import type { Dispatcher } from '../router/dispatcher.js'
 import type { Log } from '../util/log.js'
@@ -30,7 +30,11 @@ export interface PullerDeps {
   startable: () => number
   /** images of this model decoded at once: a number, or 'auto' (as fast as the devices run them, decode-pace.ts) */
   decodeSlots: number | 'auto'
-  /** the most decoded at once under 'auto' (the decode gate's throughput-class slots) */
+  /** where a job image is decoded: the background decoder (jobs.decodeNice, decode-process.ts), or in this process */
+  decode: typeof decodeImage
+  /** `decode` is the background decoder's: no decode-gate slot is taken for it */
+  background: boolean
+  /** the most decoded at once under 'auto' (the decode gate's throughput-class slots; with the background decoder at least its threads) */
   maxDecodeSlots: number
   /** throughput-class images per ms the devices run at full batches (capacity.ts drainRate) */
   drainRate: () => number
@@ -182,7 +186,9 @@ export class Puller {
       // a turn to decode: the key with the smaller backlog first (job-stage.ts)
       await new Promise<void>((start) => { this.stage.queueTurn(dl.key, start); this.startTurns() })
       try {
-        const got = await decodeGated(this.d.gate, metrics, meta.policy, model, bytes, this.d.images)
+        // background decodes (their own process, at a lower priority) take no slot of the
+        // server's decode gate: they use none of its threads; the pace (decodeSlots) bounds them
+        const got = this.d.background ? await timed(() => this.d.decode(bytes, model, this.d.images)) : await decodeGated(this.d.gate, metrics, meta.policy, model, bytes, this.d.images, this.d.decode)
         image = got.image
         // the decode itself, not the wait for a gate slot (decodeGated times it)
         this.decodeMs = this.decodeMs === 0 ? got.decodeMs : this.decodeMs + 0.2 * (got.decodeMs - this.decodeMs)
@@ -207,7 +213,7 @@ export class Puller {
           image,
           params: meta.params,
           opts: { policy: meta.policy, deadline: performance.now() + this.d.itemDeadlineMs },
-          prepareAgain: () => decodeImage(bytes, model, this.d.images)
+          prepareAgain: () => this.d.decode(bytes, model, this.d.images)
         }, (err, r) => resolve({ err, r }))
       })
       if (done.err !== null) {
@@ -247,6 +253,12 @@ export class Puller {
     if (stored) this.d.metrics.jobImagesDone.inc({ model: this.d.model.name, outcome: r.ok ? 'ok' : 'failed' })
     if (finished !== null) this.d.onFinished(finished)
   }
+}
+
+async function timed (decode: () => Promise<PreparedImage>): Promise<{ image: PreparedImage, decodeMs: number }> {
+  const start = performance.now()
+  const image = await decode()
+  return { image, decodeMs: performance.now() - start }
 }
 
 function failure (statusCode: number, error: string, message: string): Pick<ItemResult, 'ok' | 'error'> {

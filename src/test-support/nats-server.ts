@@ -21,10 +21,11 @@ export async function freePort (): Promise<number> {
 
 export interface NatsServer { url: string, /** the server's process id (benchmarks read its CPU time) */ pid: number, stop: () => Promise<void> }
 
-export async function startNatsServer (): Promise<NatsServer> {
+/** `ownSession`: in a session of its own (setsid), so Linux schedules it as a group of its own (autogroup), as a service on its own host or pod would be */
+export async function startNatsServer (opts: { ownSession?: boolean } = {}): Promise<NatsServer> {
   const dir = mkdtempSync(join(tmpdir(), 'switchyard-nats-'))
   const port = await freePort()
-  const proc = spawn(NATS_SERVER, ['-js', '-sd', dir, '-a', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] })
+  const proc = spawn(NATS_SERVER, ['-js', '-sd', dir, '-a', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'], detached: opts.ownSession === true })
   let log = ''
   await new Promise<void>((resolve, reject) => {
     proc.stderr!.on('data', (d: Buffer) => {

@@ -18,14 +18,16 @@ export interface Replica {
   stop: () => Promise<void>
 }
 
-export function startReplica (config: Record<string, unknown>, env: Record<string, string> = {}): Replica {
+/** `ownSession`: in a session of its own (setsid), so Linux schedules it as a group of its own (autogroup), as a pod with its own CPU share would be */
+export function startReplica (config: Record<string, unknown>, env: Record<string, string> = {}, opts: { ownSession?: boolean } = {}): Replica {
   const dir = mkdtempSync(join(tmpdir(), 'switchyard-replica-'))
   const file = join(dir, 'config.json')
   writeFileSync(file, JSON.stringify(config))
   const proc = spawn(process.execPath, [join(REPO, 'dist/main.js')], {
     cwd: REPO,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', SWITCHYARD_CONFIG: file, ...env },
-    stdio: ['ignore', 'pipe', 'pipe']
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: opts.ownSession === true
   })
   // never outlive the test or benchmark that started it, even when that one crashes
   const reap = (): void => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL') }
