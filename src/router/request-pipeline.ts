@@ -167,10 +167,10 @@ export class RequestPipeline {
     })
   }
 
-  /** Promise form of decodeEachAndDispatch() (the /v2 routes). */
+  /** Promise form of runEach() (the /v2 route: the same entry as the simulator's multi-item requests). */
   processEach (req: EachRequest): Promise<EachAnswer> {
     return new Promise((resolve, reject) => {
-      this.decodeEachAndDispatch(req, (err, answer) => (err !== null ? reject(err) : resolve(answer!)))
+      this.runEach(req, (err, answer) => (err !== null ? reject(err) : resolve(answer!)))
     })
   }
 

@@ -26,7 +26,7 @@ export interface TrafficClass {
    * 'together' — under one decode slot, the host's decode ms once per request: a tiled /detect
    * (one decode, then the tiles cut from it);
    * 'each' — every image under a decode slot of its own, the host's decode ms per image: a
-   * multi-item /v2 request (RequestPipeline.decodeEachAndDispatch, as src/http/v2/routes.ts runs it).
+   * multi-item /v2 request (RequestPipeline.runEach, the path src/http/v2/routes.ts runs).
    */
   itemsDecode?: ItemsDecode
 }

@@ -127,11 +127,12 @@ export async function v2Routes (app: FastifyInstance, opts: V2RouteOptions): Pro
     const req = parseInferRequest(body, request.headers['inference-header-content-length'], maxJsonValues(model))
     const plan = planInfer(model, req)
     const k = plan.items.count
-    pipeline.admit(name, routing, k) // refuse now rather than after decoding, counting every item
 
-    // every item prepared (decoded under a slot of its own, or a tensor row copied), then all of
-    // them placed as one request, as the tiles of a /detect are: admitted together, queued
-    // together, settled together (nothing runs on after the answer)
+    // admitted counting every item (refused now rather than after decoding), every item
+    // prepared (decoded under a slot of its own, or a tensor row copied), then all of them placed
+    // as one request, as the tiles of a /detect are: admitted together, queued together, settled
+    // together (nothing runs on after the answer) — RequestPipeline.runEach, the path the
+    // simulator runs a multi-item request on
     const answer = await pipeline.processEach({
       model: name,
       opts: routing,
