@@ -10,7 +10,7 @@ import { SimDevice } from '../sim/sim-device.js'
 import { seededRandom } from '../sim/simulated-executor.js'
 import { route, Router, type DeviceView } from './router.js'
 
-interface Sim { id: string, a: number, b: number, max: number, workers?: number, latencyWorkers?: number, busyOthers?: number, dead?: number[], inFlight?: number, latencyQ?: number, bulkQ?: number, residual?: number, maxQueue?: number, healthy?: boolean, delay?: number, queue?: RequestQueue }
+interface Sim { id: string, a: number, b: number, max: number, workers?: number, latencyWorkers?: number, busyOthers?: number, dead?: number[], inFlight?: number, latencyQ?: number, bulkQ?: number, residual?: number, maxQueue?: number, healthy?: boolean, delay?: number, queue?: RequestQueue, pool?: RequestQueue }
 
 const IMAGE = { pixels: new Uint8Array(1), width: 1, height: 1, originalWidth: 1, originalHeight: 1 }
 const queued = (policy: 'latency' | 'throughput'): QueuedItem => ({ image: IMAGE, params: {}, policy, deadline: 60_000, enqueuedAt: 0, resolve () {}, reject () {} })
@@ -24,7 +24,7 @@ function sim (s: Sim): Scheduler {
     batchDelayMs: { latency: 0, throughput: s.delay ?? 5 },
     // calibrated at n = 1, 2, 4, … max on t(n) = a + b·n: the cost model fits a and b exactly
     models: { m: { a: s.a, b: s.b, maxBatchSize: s.max } }
-  }, new VirtualClock(), seededRandom(1), s.queue ? { sharedQueues: new Map([['m', s.queue]]) } : {})
+  }, new VirtualClock(), seededRandom(1), s.queue ? { sharedQueues: new Map([['m', s.queue]]) } : s.pool ? { pools: new Map([['m@default', s.pool]]) } : {})
   const device = sim.scheduler
   // workers that died (their replacements pending: the clock never moves here)
   for (const i of s.healthy === false ? device.workers.map((w) => w.index) : s.dead ?? []) sim.executors.started[i]!.kill()
@@ -188,12 +188,30 @@ t.test('worker slots: the router sees what the scheduler will do after a worker 
   t.ok(r.ok && r.predictedMs === 31, `and the router predicts it there (${r.ok && r.predictedMs} ms = 20 + 11)`)
 })
 
-t.test('latency: the earliest finish, even where another device has an idle reserved latency worker', async (t) => {
+t.test('latency: the earliest finish while no bulk work waits there, even beside an idle reserved latency worker', async (t) => {
   // the CPU's reserved worker is idle (t(1) = 6 ms), its general worker busy; the idle GPU finishes at 4.25 ms.
-  // Sending the item to the reserved worker (it takes no bulk work) spared throughput capacity on
-  // generated scenarios but cost the fleet simulator's EPP latency p99 22 % (151 → 185 ms,
-  // src/sim/fleet.test.ts): the latency class is not stretched (bench/results/late-binding.md)
-  t.match(route([cpu({ workers: 2, latencyWorkers: 1, residual: 0, busyOthers: 40 }), gpu()], req('latency'), 0), { ok: true, device: 'cuda:0' })
+  // No bulk work waits for the GPU, so the item takes nothing from the throughput class there:
+  // it is not stretched (sending it to the reserved worker regardless cost the fleet simulator's
+  // EPP latency p99 22 %, 151 → 185 ms, src/sim/fleet.test.ts; bench/results/late-binding.md)
+  t.match(route([cpu({ workers: 2, latencyWorkers: 1, residual: 0, busyOthers: 40 }), gpu()], req('latency'), 0), { ok: true, device: 'cuda:0', reason: 'earliest-finish' })
+})
+
+t.test('latency: where bulk work waits for the earliest device, an idle reserved worker within 2× the earliest finish takes it', async (t) => {
+  const spare = (o: Partial<Sim> = {}): DeviceView => cpu({ workers: 2, latencyWorkers: 1, residual: 0, busyOthers: 40, ...o })
+  // 64 bulk items wait in the GPU's queue: a latency item there takes a batch's time from them;
+  // on the CPU's reserved worker (no bulk work) it costs them nothing, 6 ms ≤ 2 × 4.25
+  t.match(route([spare(), gpu({ bulkQ: 64 })], req('latency'), 0), { ok: true, device: 'cpu', reason: 'spare-reserved', predictedMs: 6 })
+  // the same in a late-binding pool the GPU pulls from
+  const pool = new RequestQueue()
+  for (let i = 0; i < 64; i++) pool.push(queued('throughput'))
+  t.match(route([spare(), gpu({ pool })], req('latency'), 0), { ok: true, device: 'cpu', reason: 'spare-reserved' }, 'bulk waiting in a pool counts too')
+  t.match(route([spare({ b: 10 }), gpu({ bulkQ: 64 })], req('latency'), 0), { ok: true, device: 'cuda:0', reason: 'earliest-finish' }, 'beyond 2× the earliest (10 > 8.5): the GPU')
+  t.match(route([spare({ residual: 1 }), gpu({ bulkQ: 64 })], req('latency'), 0), { ok: true, device: 'cuda:0' }, 'a reserved worker busy for 1 ms more (7 ≤ 8.5, but busy): the earliest finish')
+  const loading = spare()
+  ;(loading.workers[0] as { held?: boolean }).held = true
+  t.match(route([loading, gpu({ bulkQ: 64 })], req('latency'), 0), { ok: true, device: 'cuda:0' }, 'a reserved worker held by a model load is not idle')
+  // the GPU's own reserved worker is idle: the item costs its bulk work nothing there either
+  t.match(route([spare(), gpu({ workers: 2, latencyWorkers: 1, bulkQ: 64, residual: 0, busyOthers: 3 })], req('latency'), 0), { ok: true, device: 'cuda:0', reason: 'earliest-finish' }, 'the earliest device\'s own idle reserved worker: it stays')
 })
 
 t.test('a latency request waits for the first free worker; a throughput one shares the rest', async (t) => {
