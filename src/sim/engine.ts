@@ -259,8 +259,9 @@ export function runScenario (s: Scenario, o: RunOptions, workload?: Workload): R
   // on one stretched core it saturated at ~55 req/s on this machine where the live server
   // answered 110 req/s with a 150 ms latency-class p99 (bench/results/fidelity.md)
   const requestMs = s.host.requestMs ?? 0
-  // the load client's CPU per request (fidelity: it runs on the same cores), per class: load on
-  // the pool beside the request, off its path — the round trip's client share is in requestMs
+  // the load client's CPU per request (host.clientCpuMs: fidelity, the client on the same
+  // cores), per class: load on the pool beside the request, off its path — the client's share
+  // of the round trip's latency is in requestMs already, its CPU is not
   const clientMs = pool && s.host.clientCpuMs ? classes.map((c) => s.host.clientCpuMs![c.model] ?? 0) : undefined
   const enter = (i: number): void => {
     pending++

@@ -64,12 +64,12 @@ export function fidelityTraffic (o: Pick<FidelityOptions, 'model' | 'latencyShar
   ]
 }
 
-/** The simulator's scenario for the live server: its profile's devices and host, its decode gate. */
-/** Whether the simulator charges the load client's CPU: the option, else the profile's flag. */
+/** Whether the simulator charges the load client's CPU: the option, else the profile's flag; and only what was measured. */
 export function chargesClient (o: Pick<FidelityOptions, 'profile' | 'clientOnHost'>): boolean {
   return (o.clientOnHost ?? o.profile.host?.clientOnHost ?? false) && o.profile.host?.clientCpuMs !== undefined
 }
 
+/** The simulator's scenario for the live server: its profile's devices and host, its decode gate. */
 export function fidelityScenario (o: Pick<FidelityOptions, 'profile' | 'model' | 'latencyShare' | 'deadlineMs' | 'decode' | 'seed' | 'clientOnHost'>, shared = true): Scenario {
   const h = o.profile.host
   if (!h) throw new Error(`profile ${o.profile.name} has no host section`)

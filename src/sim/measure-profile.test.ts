@@ -2,7 +2,14 @@
 import t from 'tap'
 import { join } from 'node:path'
 import { startServer, SHARED_IMAGES } from '../test-support/server.js'
-import { measureProfile, processCpuSeconds } from './measure-profile.js'
+import { CLIENT_BURST_FALLBACK_RATE, clientBurstRate, measureProfile, processCpuSeconds } from './measure-profile.js'
+
+t.test('the client burst runs at half what the server\'s CPU per request allows on the cores', async (t) => {
+  t.equal(clientBurstRate(25, 2), 40, '2 cores, 25 ms of the server\'s CPU a request: 80 req/s at most, half of it')
+  t.equal(clientBurstRate(25, 16), 320)
+  t.equal(clientBurstRate(undefined, 2), CLIENT_BURST_FALLBACK_RATE, 'unknown: a light fixed rate')
+  t.equal(clientBurstRate(0, 2), CLIENT_BURST_FALLBACK_RATE)
+})
 
 t.test('a running server measured into a profile: decode, fixed cost (medians, with their spread in the source), the server\'s CPU per request, the load client\'s, the device', async (t) => {
   const server = await startServer(t, { models: { enabled: ['mobilenetv2'] }, routes: { detect: 'mobilenetv2' } })
