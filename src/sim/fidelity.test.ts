@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { isLoopback } from './cli.js'
 import { runScenario } from './engine.js'
-import { chargesClient, fidelityScenario, type FidelityOptions } from './fidelity.js'
+import { chargesClient, fidelityMarkdown, fidelityScenario, type FidelityOptions, type FidelityRow } from './fidelity.js'
 import { loadProfile, type Profile } from './profile.js'
 import { generate } from './workload.js'
 
@@ -59,4 +59,20 @@ t.test('a server on loopback shares this machine\'s cores with its load client',
   t.ok(isLoopback('http://[::1]:8080'))
   t.notOk(isLoopback('http://10.0.0.5:8080'))
   t.notOk(isLoopback('http://gpu-box.internal:8080'))
+})
+
+t.test('the report gives the client\'s CPU of each live run beside the profile\'s, and the simulator without it where charged', async (t) => {
+  const side = (p99: number): { p50: number, p99: number, refused: number, offered: number } => ({ p50: p99 / 2, p99, refused: 0, offered: 100 })
+  const row = (simNoClient: boolean): FidelityRow => ({
+    ratePerS: 50, offered: 100, live: { latency: side(100), throughput: side(200) }, sim: { latency: side(90), throughput: side(180) }, simBefore: { latency: side(20), throughput: side(50) },
+    ratio: { latency: 0.9, throughput: 0.9 }, liveStatuses: { 200: 100 }, loadAverage: [1, 1], clientCpuMs: 2.5, ...(simNoClient ? { simNoClient: { latency: side(60), throughput: side(120) } } : {})
+  })
+  const o = { ...opts(profile({ clientCpuMs: { m: 2.75 }, clientOnHost: true })), url: 'http://127.0.0.1:1', path: '/classify', image: 'dog.jpg', rates: [50], durationS: 30 }
+  const md = fidelityMarkdown([row(true)], o, 'cmd', 'machine')
+  t.match(md, /the load client's CPU 2\.75 ms\/request \(charged to the host's cores/)
+  t.match(md, /each live run \(process\.cpuUsage of the sending process, src\/sim\/open-loop\.ts\): 50 req\/s 2\.50 ms; the profile's: 2\.75 ms/)
+  t.match(md, /\| 50 \| latency \| 30\.0 \/ 60\.0 \| 0\.60 \| 0\.0 % \|/, 'without the client: its p99 against live')
+  const plain = fidelityMarkdown([row(false)], { ...o, profile: profile() }, 'cmd', 'machine')
+  t.match(plain, /the load client's CPU not measured \(not charged\)/)
+  t.notMatch(plain, /without the load client/)
 })

@@ -48,6 +48,8 @@ export interface FidelityRow {
   sim: Record<string, ClassSide>
   /** the simulator without shared cores and fixed cost (the model before issue 17) */
   simBefore: Record<string, ClassSide>
+  /** where the client's CPU is charged: the same simulator without it, so its share of the difference is measured */
+  simNoClient?: Record<string, ClassSide>
   /** sim p99 / live p99 per class */
   ratio: Record<string, number>
   liveStatuses: Record<string, number>
@@ -135,12 +137,14 @@ export async function runFidelity (o: FidelityOptions, log: (s: string) => void)
   }
   const now = fidelityScenario(o, true)
   const before = fidelityScenario(o, false)
+  const noClient = chargesClient(o) ? fidelityScenario({ ...o, clientOnHost: false }, true) : undefined
   return live.map(({ rate, w, res, load }) => {
     const sim = simSides(runScenario(now, { strategy: 'switchyard', ratePerS: rate, durationMs }, w))
     const simBefore = simSides(runScenario(before, { strategy: 'switchyard', ratePerS: rate, durationMs }, w))
+    const simNoClient = noClient ? simSides(runScenario(noClient, { strategy: 'switchyard', ratePerS: rate, durationMs }, w)) : undefined
     const l = sides(w, traffic, (i) => (res.ok[i] === 1 ? res.latency[i]! : null))
     const ratio = Object.fromEntries(Object.keys(l).map((p) => [p, sim[p]!.p99 / l[p]!.p99]))
-    return { ratePerS: rate, offered: w.count, live: l, sim, simBefore, ratio, liveStatuses: res.statuses, loadAverage: load, clientCpuMs: res.clientCpuMs }
+    return { ratePerS: rate, offered: w.count, live: l, sim, simBefore, ratio, liveStatuses: res.statuses, loadAverage: load, clientCpuMs: res.clientCpuMs, ...(simNoClient ? { simNoClient } : {}) }
   })
 }
 
@@ -162,6 +166,16 @@ export function fidelityMarkdown (rows: FidelityRow[], o: FidelityOptions, comma
       if (!l || !s || !b) continue
       const ratio = r.ratio[p]!
       L.push(`| ${r.ratePerS} | ${p} | ${ms(l.p50)} / ${ms(l.p99)} | ${ms(s.p50)} / ${ms(s.p99)} | ${Number.isFinite(ratio) ? ratio.toFixed(2) : '–'} | ${ms(b.p50)} / ${ms(b.p99)} | ${pc(l.refused)} / ${pc(s.refused)} / ${pc(b.refused)} | ${Math.abs(ratio - 1) <= 0.25 ? 'yes' : '**no**'} |`)
+    }
+  }
+  if (rows.some((r) => r.simNoClient)) {
+    L.push('', 'The same simulator without the load client\'s CPU (what it adds):', '', '| rate req/s | class | sim without client p50 / p99 ms | its sim / live p99 | refused |', '| --- | --- | --- | --- | --- |')
+    for (const r of rows) {
+      for (const p of ['latency', 'throughput']) {
+        const l = r.live[p]; const n = r.simNoClient?.[p]
+        if (!l || !n) continue
+        L.push(`| ${r.ratePerS} | ${p} | ${ms(n.p50)} / ${ms(n.p99)} | ${(n.p99 / l.p99).toFixed(2)} | ${pc(n.refused)} |`)
+      }
     }
   }
   L.push('', `Live answers by status: ${rows.map((r) => `${r.ratePerS} req/s ${Object.entries(r.liveStatuses).map(([k, v]) => `${k}: ${v}`).join(', ')}`).join('; ')}.`, '')
