@@ -6,13 +6,13 @@
 //                                               bench/results/sim-<scenario>.{json,svg}
 //   npm run simulate -- all                     every scenario, and bench/results/simulate.md
 //   npm run simulate -- wall                    wall time of 10 simulated minutes at 1,000 req/s
-//   npm run simulate -- profile --url http://127.0.0.1:8080 --out bench/profiles/cpu-here.json [--profile-samples 40]
+//   npm run simulate -- profile --url http://127.0.0.1:8080 --out bench/profiles/cpu-here.json [--profile-samples 40] [--client-burst 5]
 //   npm run simulate -- plan --profile gpu-t4-assumed --profile cpu-here --rate 2000 --slo 100
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { measureProfile } from '../src/sim/measure-profile.js'
-import { main, samplingArgs } from '../src/sim/cli.js'
+import { clientArgs, main, samplingArgs } from '../src/sim/cli.js'
 
 const argv = process.argv.slice(2)
 if (argv[0] === 'profile') {
@@ -30,6 +30,9 @@ if (argv[0] === 'profile') {
       'profile-max-samples': { type: 'string' },
       'profile-precision': { type: 'string' },
       'profile-warmup': { type: 'string' },
+      // the open-loop burst measuring the load client's CPU per request (s per model; 0: none), its rate
+      'client-burst': { type: 'string' },
+      'client-rate': { type: 'string' },
       burst: { type: 'string', default: '160' },
       concurrency: { type: 'string', default: '8' },
       'latency-workers': { type: 'string', default: 'cpu=1' },
@@ -43,6 +46,7 @@ if (argv[0] === 'profile') {
     name,
     image: values.image,
     ...samplingArgs({ ...values, 'profile-samples': values['profile-samples'] ?? values.sequential }),
+    ...clientArgs(values),
     burst: Number(values.burst),
     concurrency: Number(values.concurrency),
     latencyWorkers,

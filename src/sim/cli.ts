@@ -11,7 +11,7 @@ import { plan, planText } from './plan.js'
 import { compactReport, randomMarkdown, runRandom, seedExperiment, worstLoad } from './random-run.js'
 import { parseSeeds } from './random-scenario.js'
 import { fidelityJson, fidelityMarkdown, runFidelity } from './fidelity.js'
-import { DEFAULT_PRECISION, DEFAULT_SAMPLES, DEFAULT_WARMUP, MAX_SAMPLES_FACTOR, measureProfile, type MeasureOptions } from './measure-profile.js'
+import { CLIENT_BURST_S, DEFAULT_PRECISION, DEFAULT_SAMPLES, DEFAULT_WARMUP, MAX_SAMPLES_FACTOR, measureProfile, type MeasureOptions } from './measure-profile.js'
 import { loadProfile, type Profile } from './profile.js'
 import { availableParallelism } from 'node:os'
 import { markdown, svg, toJson } from './report.js'
@@ -25,7 +25,7 @@ const err = (s: string): void => { process.stderr.write(`${s}\n`) }
 export async function main (argv: string[]): Promise<void> {
   const cmd = argv[0]
   if (cmd === undefined || cmd === '--help') {
-    process.stdout.write(`usage: npm run simulate -- <scenario>… | all | wall | profile --url … | plan --profile … --rate … --slo … | policies <scenario>… | random --seeds 1-50 [--duration s] [--max-requests n] [--loads 0.2,0.4,…] [--out bench/results/random] | fidelity --url … [--profile …] [--profile-samples 40] [--profile-precision 0.05] [--profile-warmup 5] | prediction [<scenario>…] [--loads 0.5,0.8,0.95] [--duration s] [--out file]\nscenarios: ${scenarioNames().join(', ')}\n`)
+    process.stdout.write(`usage: npm run simulate -- <scenario>… | all | wall | profile --url … | plan --profile … --rate … --slo … | policies <scenario>… | random --seeds 1-50 [--duration s] [--max-requests n] [--loads 0.2,0.4,…] [--out bench/results/random] | fidelity --url … [--profile …] [--profile-samples 40] [--profile-precision 0.05] [--profile-warmup 200] [--client-burst 5] [--client-rate r] [--client-on-host auto|true|false] | prediction [<scenario>…] [--loads 0.5,0.8,0.95] [--duration s] [--out file]\nscenarios: ${scenarioNames().join(', ')}\n`)
     return
   }
   if (cmd === 'plan') { runPlan(argv.slice(1)); return }
@@ -294,6 +294,22 @@ export function samplingArgs (v: { 'profile-samples'?: string, 'profile-max-samp
   }
 }
 
+/** --client-burst s (0: none), --client-rate req/s: the profile step's open-loop burst measuring the load client's CPU per request */
+export function clientArgs (v: { 'client-burst'?: string | undefined, 'client-rate'?: string | undefined }): Pick<MeasureOptions, 'clientBurstS' | 'clientRate'> {
+  const burst = v['client-burst'] === undefined ? CLIENT_BURST_S : Number(v['client-burst'])
+  if (!(burst >= 0)) throw new Error('--client-burst: seconds ≥ 0 (0: the client\'s CPU not measured)')
+  if (v['client-rate'] === undefined) return { clientBurstS: burst }
+  const rate = Number(v['client-rate'])
+  if (!(rate > 0)) throw new Error('--client-rate: requests per second > 0')
+  return { clientBurstS: burst, clientRate: rate }
+}
+
+/** Whether a server URL is on this machine (loopback): its load client then shares the server's cores. */
+export function isLoopback (url: string): boolean {
+  const h = new URL(url).hostname
+  return h === 'localhost' || h === '[::1]' || h === '::1' || /^127\./.test(h)
+}
+
 /**
  * npm run simulate -- fidelity --url http://127.0.0.1:PORT [--profile file]: the same open-loop
  * /classify arrivals against the live server and the simulator on its profile (measured first
@@ -310,6 +326,11 @@ async function runFidelityCmd (args: string[]): Promise<void> {
       'profile-max-samples': { type: 'string' },
       'profile-precision': { type: 'string', default: String(DEFAULT_PRECISION) },
       'profile-warmup': { type: 'string', default: String(DEFAULT_WARMUP) },
+      'client-burst': { type: 'string' },
+      'client-rate': { type: 'string' },
+      // whether the simulator charges the load client's CPU to the host's cores; auto: a measured
+      // profile says so when the server is on loopback, a loaded one by its host.clientOnHost
+      'client-on-host': { type: 'string', default: 'auto' },
       rates: { type: 'string', default: '50,80,110' },
       duration: { type: 'string', default: '30' },
       'latency-share': { type: 'string', default: '0.1' },
@@ -327,6 +348,9 @@ async function runFidelityCmd (args: string[]): Promise<void> {
   })
   if (values.url === undefined) throw new Error('fidelity needs --url of a running server')
   const url = values.url.replace(/\/$/, '')
+  const onHost = values['client-on-host']
+  if (onHost !== 'auto' && onHost !== 'true' && onHost !== 'false') throw new Error('--client-on-host: auto, true or false')
+  const clientOnHost = onHost === 'auto' ? undefined : onHost === 'true'
   const models = await (await fetch(`${url}/models`)).json() as { models: Array<{ name: string, task: string }> }
   const model = values.model ?? models.models.find((m) => m.task === 'classify')?.name
   if (model === undefined) throw new Error('the server serves no classify model (--model)')
@@ -335,7 +359,7 @@ async function runFidelityCmd (args: string[]): Promise<void> {
   else {
     const out = values['profile-out']
     const name = out.split('/').pop()!.replace(/\.json$/, '')
-    profile = await measureProfile({ url, name, image: values.image, ...samplingArgs(values), burst: 160, concurrency: 8, latencyWorkers: { cpu: 1 }, jitter: 0.1, command: `npm run simulate -- fidelity ${args.join(' ')} (profile step)` }, err)
+    profile = await measureProfile({ url, name, image: values.image, ...samplingArgs(values), ...clientArgs(values), clientOnHost: clientOnHost ?? isLoopback(url), burst: 160, concurrency: 8, latencyWorkers: { cpu: 1 }, jitter: 0.1, command: `npm run simulate -- fidelity ${args.join(' ')} (profile step)` }, err)
     writeFileSync(out, `${JSON.stringify(profile, null, 2)}\n`)
     err(`wrote ${out}`)
   }
@@ -350,7 +374,8 @@ async function runFidelityCmd (args: string[]): Promise<void> {
     latencyShare: Number(values['latency-share']),
     seed: Number(values.seed),
     decode: { slots: Number(values['decode-slots']), bulkSlots: Number(values['bulk-slots']), maxWaiting: Number(values['max-waiting']) },
-    deadlineMs: { latency: Number(values['latency-deadline']), throughput: Number(values['throughput-deadline']) }
+    deadlineMs: { latency: Number(values['latency-deadline']), throughput: Number(values['throughput-deadline']) },
+    ...(clientOnHost !== undefined ? { clientOnHost } : {})
   }
   const rows = await runFidelity(o, err)
   const command = `npm run simulate -- fidelity ${args.join(' ')}`

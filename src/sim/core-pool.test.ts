@@ -85,3 +85,23 @@ t.test('the profile keeps the startup calibration\'s fit beside the fitted cost,
   const p = profileFromModels({ models: [{ name: 'a', devices: [{ id: 'cpu', kind: 'cpu', workers: 2, maxBatchSize: 8, batchDelayMs: { latency: 0, throughput: 5 }, queue: { max: 256 }, cost: { aMs: 1, bMs: 20, samples: 40 }, calibration: [{ batchSize: 1, ms: 12 }, { batchSize: 2, ms: 22 }] }] }] }, { name: 'x', source: 'measured: test', threads: { cpu: 2 } })
   t.match(p.devices[0], { threads: 2, models: { a: { a: 1, b: 20, calibrated: { a: 2, b: 10 } } } })
 })
+
+t.test('the load client\'s CPU per request (fidelity) occupies the shared cores beside the request, off its path', async (t) => {
+  // a trickle (nothing overlaps but a request's own tasks), one core: a request's 10 ms of
+  // client CPU, charged as it arrives, shares the core with its 10 ms decode, which then ends
+  // at 20 ms, not 10; on two cores the client has a core of its own and costs no time
+  const trickle = (cores: number, clientCpuMs?: Record<string, number>, sharedCores = true): Scenario => {
+    const s = cpuOnly(sharedCores)
+    return { ...s, host: { ...s.host, cores, ...(clientCpuMs ? { clientCpuMs } : {}) }, devices: [{ ...s.devices[0]!, threads: 1 }] }
+  }
+  const run = (s: Scenario): number => runScenario(s, { strategy: 'switchyard', ratePerS: 0.5, durationMs: 60_000 }).byPolicy.throughput!.p50
+  const base = run(trickle(1))
+  t.ok(Math.abs(run(trickle(1, { [MODEL]: 10 })) - base - 10) < 0.5, `one core: +10 ms (${(run(trickle(1, { [MODEL]: 10 })) - base).toFixed(2)})`)
+  t.ok(Math.abs(run(trickle(1, { [MODEL]: 4 })) - base - 4) < 0.5, 'one core, 4 ms of client CPU: +4 ms')
+  t.equal(run(trickle(1, { other: 10 })), base, 'charged per request by its model: none for a model the client did not measure')
+  t.equal(run(trickle(2, { [MODEL]: 10 })), run(trickle(2)), 'two cores: the client\'s CPU on the free core, off the request\'s path')
+  t.equal(run(trickle(1, { [MODEL]: 10 }, false)), run(trickle(1, undefined, false)), 'no shared cores: nothing to charge it to')
+  // under load it takes cores from decoding and inference: 40 req/s × 10 ms = 0.4 of a core more
+  const load = (clientCpuMs?: Record<string, number>): number => runScenario(trickle(2, clientCpuMs), { strategy: 'switchyard', ratePerS: 40, durationMs: 60_000 }).byPolicy.latency!.p99
+  t.ok(load({ [MODEL]: 10 }) > load() * 1.1, `latency-class p99 at 40 req/s ${load({ [MODEL]: 10 }).toFixed(1)} ms with the client's CPU > ${load().toFixed(1)} ms without`)
+})

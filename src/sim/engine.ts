@@ -130,6 +130,7 @@ const PENDING = 0; const ANSWERED = 1; const REFUSED = 2
 const EMPTY_IMAGE: PreparedImage = { pixels: new Uint8Array(0), width: 0, height: 0, originalWidth: 0, originalHeight: 0 }
 const UTIL_SAMPLE_MS = 5
 const STALL_STEPS = 1_000_000
+const ignore = (): void => {}
 
 export function runScenario (s: Scenario, o: RunOptions, workload?: Workload): RunResult {
   const wallStart = performance.now()
@@ -258,8 +259,13 @@ export function runScenario (s: Scenario, o: RunOptions, workload?: Workload): R
   // on one stretched core it saturated at ~55 req/s on this machine where the live server
   // answered 110 req/s with a 150 ms latency-class p99 (bench/results/fidelity.md)
   const requestMs = s.host.requestMs ?? 0
+  // the load client's CPU per request (host.clientCpuMs: fidelity, the client on the same
+  // cores), per class: load on the pool beside the request, off its path — the client's share
+  // of the round trip's latency is in requestMs already, its CPU is not
+  const clientMs = pool && s.host.clientCpuMs ? classes.map((c) => s.host.clientCpuMs![c.model] ?? 0) : undefined
   const enter = (i: number): void => {
     pending++
+    if (clientMs !== undefined && clientMs[w.cls[i]!]! > 0) pool!.run(clientMs[w.cls[i]!]!, 1, ignore)
     if (requestMs <= 0) arrive(i)
     else if (pool) pool.run(requestMs, 1, () => arrive(i))
     else clock.setTimer(clock.now() + requestMs, () => arrive(i))

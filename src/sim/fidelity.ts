@@ -4,12 +4,14 @@
 // server's measured profile; per class p99 and refusals side by side. The simulator runs
 // twice: as it models a host now (the CPU device, decoding and each request's fixed cost on
 // one pool of cores: host.sharedCores, host.requestMs) and as it did before (decoding on
-// cores of its own, no fixed cost), so the difference the model makes is measured too.
+// cores of its own, no fixed cost), so the difference the model makes is measured too. Where
+// the load client shares the host (`clientOnHost`), "now" also charges the client's CPU per
+// request (the profile's host.clientCpuMs) to that pool; each live run measures it again.
 import { readFileSync } from 'node:fs'
 import { loadavg } from 'node:os'
-import { performance } from 'node:perf_hooks'
 import { round } from '../util/format.js'
 import { percentiles, runScenario, type RunResult } from './engine.js'
+import { sendOpenLoop, type OpenLoopResult } from './open-loop.js'
 import type { Profile } from './profile.js'
 import type { Scenario, TrafficClass } from './scenario.js'
 import { generate, type Workload } from './workload.js'
@@ -31,6 +33,11 @@ export interface FidelityOptions {
   deadlineMs: { latency: number, throughput: number }
   /** pause between live runs, s */
   pauseS?: number
+  /**
+   * the load client runs on the server's cores: the simulator charges the profile's
+   * host.clientCpuMs per request to the host's core pool; default the profile's host.clientOnHost
+   */
+  clientOnHost?: boolean
 }
 
 export interface ClassSide { p50: number, p99: number, refused: number, offered: number }
@@ -41,11 +48,15 @@ export interface FidelityRow {
   sim: Record<string, ClassSide>
   /** the simulator without shared cores and fixed cost (the model before issue 17) */
   simBefore: Record<string, ClassSide>
+  /** where the client's CPU is charged: the same simulator without it, so its share of the difference is measured */
+  simNoClient?: Record<string, ClassSide>
   /** sim p99 / live p99 per class */
   ratio: Record<string, number>
   liveStatuses: Record<string, number>
   /** the machine's 1-minute load average before and after the live run (other work on the same cores) */
   loadAverage: [number, number]
+  /** the load client's CPU ms per request in this live run (process.cpuUsage of the sender) */
+  clientCpuMs: number
 }
 
 export function fidelityTraffic (o: Pick<FidelityOptions, 'model' | 'latencyShare' | 'deadlineMs'>): TrafficClass[] {
@@ -55,8 +66,13 @@ export function fidelityTraffic (o: Pick<FidelityOptions, 'model' | 'latencyShar
   ]
 }
 
+/** Whether the simulator charges the load client's CPU: the option, else the profile's flag; and only what was measured. */
+export function chargesClient (o: Pick<FidelityOptions, 'profile' | 'clientOnHost'>): boolean {
+  return (o.clientOnHost ?? o.profile.host?.clientOnHost ?? false) && o.profile.host?.clientCpuMs !== undefined
+}
+
 /** The simulator's scenario for the live server: its profile's devices and host, its decode gate. */
-export function fidelityScenario (o: Pick<FidelityOptions, 'profile' | 'model' | 'latencyShare' | 'deadlineMs' | 'decode' | 'seed'>, shared = true): Scenario {
+export function fidelityScenario (o: Pick<FidelityOptions, 'profile' | 'model' | 'latencyShare' | 'deadlineMs' | 'decode' | 'seed' | 'clientOnHost'>, shared = true): Scenario {
   const h = o.profile.host
   if (!h) throw new Error(`profile ${o.profile.name} has no host section`)
   if (h.decodeMs[o.model] === undefined) throw new Error(`profile ${o.profile.name} has no decode cost for ${o.model}`)
@@ -68,7 +84,7 @@ export function fidelityScenario (o: Pick<FidelityOptions, 'profile' | 'model' |
     load: 0,
     sweep: [],
     sweepS: 0,
-    host: { slots: o.decode.slots, bulkSlots: o.decode.bulkSlots, maxWaiting: o.decode.maxWaiting, decodeMs: h.decodeMs, jitter: h.decodeJitter ?? 0.1, source: `${o.profile.name}: ${o.profile.source}`, cores: h.cores, sharedCores: shared, requestMs: shared ? h.requestMs ?? 0 : 0 },
+    host: { slots: o.decode.slots, bulkSlots: o.decode.bulkSlots, maxWaiting: o.decode.maxWaiting, decodeMs: h.decodeMs, jitter: h.decodeJitter ?? 0.1, source: `${o.profile.name}: ${o.profile.source}`, cores: h.cores, sharedCores: shared, requestMs: shared ? h.requestMs ?? 0 : 0, ...(shared && chargesClient(o) ? { clientCpuMs: h.clientCpuMs! } : {}) },
     devices: o.profile.devices.map((d) => ({ ...d })),
     sources: Object.fromEntries(o.profile.devices.map((d) => [d.id, o.profile.source])),
     traffic: fidelityTraffic(o),
@@ -80,27 +96,8 @@ export function fidelityScenario (o: Pick<FidelityOptions, 'profile' | 'model' |
 }
 
 /** Sends the workload to the live server, open loop: request i at start + at[i], whatever is still running. */
-export async function runLive (o: FidelityOptions, w: Workload, traffic: TrafficClass[]): Promise<{ latency: Float64Array, ok: Uint8Array, statuses: Record<string, number> }> {
-  const body = readFileSync(o.image)
-  const latency = new Float64Array(w.count)
-  const ok = new Uint8Array(w.count)
-  const statuses: Record<string, number> = {}
-  const pending: Array<Promise<void>> = []
-  const start = performance.now() + 200
-  for (let i = 0; i < w.count; i++) {
-    const wait = start + w.at[i]! - performance.now()
-    if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait))
-    const policy = traffic[w.cls[i]!]!.policy
-    const t0 = performance.now()
-    pending.push(fetch(o.url + o.path, { method: 'POST', body, headers: { 'content-type': 'image/jpeg', 'x-switchyard-policy': policy }, signal: AbortSignal.timeout(120_000) }).then(async (res) => {
-      await res.arrayBuffer()
-      latency[i] = performance.now() - t0
-      ok[i] = res.ok ? 1 : 0
-      statuses[res.status] = (statuses[res.status] ?? 0) + 1
-    }, () => { statuses.error = (statuses.error ?? 0) + 1 }))
-  }
-  await Promise.all(pending)
-  return { latency, ok, statuses }
+export async function runLive (o: FidelityOptions, w: Workload, traffic: TrafficClass[]): Promise<OpenLoopResult> {
+  return await sendOpenLoop({ url: o.url + o.path, body: readFileSync(o.image), contentType: 'image/jpeg', policies: traffic.map((c) => c.policy) }, w)
 }
 
 function sides (w: Workload, traffic: TrafficClass[], latency: (i: number) => number | null): Record<string, ClassSide> {
@@ -140,12 +137,14 @@ export async function runFidelity (o: FidelityOptions, log: (s: string) => void)
   }
   const now = fidelityScenario(o, true)
   const before = fidelityScenario(o, false)
+  const noClient = chargesClient(o) ? fidelityScenario({ ...o, clientOnHost: false }, true) : undefined
   return live.map(({ rate, w, res, load }) => {
     const sim = simSides(runScenario(now, { strategy: 'switchyard', ratePerS: rate, durationMs }, w))
     const simBefore = simSides(runScenario(before, { strategy: 'switchyard', ratePerS: rate, durationMs }, w))
+    const simNoClient = noClient ? simSides(runScenario(noClient, { strategy: 'switchyard', ratePerS: rate, durationMs }, w)) : undefined
     const l = sides(w, traffic, (i) => (res.ok[i] === 1 ? res.latency[i]! : null))
     const ratio = Object.fromEntries(Object.keys(l).map((p) => [p, sim[p]!.p99 / l[p]!.p99]))
-    return { ratePerS: rate, offered: w.count, live: l, sim, simBefore, ratio, liveStatuses: res.statuses, loadAverage: load }
+    return { ratePerS: rate, offered: w.count, live: l, sim, simBefore, ratio, liveStatuses: res.statuses, loadAverage: load, clientCpuMs: res.clientCpuMs, ...(simNoClient ? { simNoClient } : {}) }
   })
 }
 
@@ -157,8 +156,8 @@ export function fidelityMarkdown (rows: FidelityRow[], o: FidelityOptions, comma
   const cpu = o.profile.devices.find((d) => d.kind === 'cpu')
   const L: string[] = ['# Fidelity: the simulator against the live server on this machine (issue 17)', '']
   L.push(`Command: \`${command}\`. ${machine}. Open-loop Poisson ${o.path} traffic, ${Math.round(o.latencyShare * 100)} % latency class (X-Switchyard-Policy), the rest throughput class, ${o.durationS} s per rate, identical arrival times and classes (seed ${o.seed}) for the live server and the simulator; live latency = the client's round trip. The server: started here with SWITCHYARD_MODELS_DIR=../shared/models and the default config (decode ${o.decode.slots} slots, ${o.decode.bulkSlots} for bulk, ≤ ${o.decode.maxWaiting} waiting).`, '')
-  L.push(`Profile \`${o.profile.name}\` (${o.profile.source}): host ${h.cores} cores, decode ${h.decodeMs[o.model]} ms/image, fixed cost ${h.requestMs ?? 0} ms/request${cpu ? `; ${cpu.id}: ${cpu.workers} workers (${cpu.latencyWorkers ?? 0} for latency), ${cpu.threads ?? 1} core(s) per batch, fitted t(n) = ${cpu.models[o.model]?.a} + ${cpu.models[o.model]?.b}·n ms, calibrated (alone) ${cpu.models[o.model]?.calibrated ? `${cpu.models[o.model]!.calibrated!.a} + ${cpu.models[o.model]!.calibrated!.b}·n` : '–'} ms` : ''}.`, '')
-  L.push('"sim" = the simulator as it models a host now: the CPU device\'s batches, decoding and each request\'s fixed cost on one pool of the host\'s cores (processor sharing, src/sim/core-pool.ts), the device at its calibrated (uncontended) cost. "before" = decoding on slots of its own, no fixed cost, the fitted cost (the model before issue 17). Target: sim p99 of each class within 25 % of live.', '')
+  L.push(`Profile \`${o.profile.name}\` (${o.profile.source}): host ${h.cores} cores, decode ${h.decodeMs[o.model]} ms/image, fixed cost ${h.requestMs ?? 0} ms/request, the load client's CPU ${h.clientCpuMs?.[o.model] !== undefined ? `${h.clientCpuMs[o.model]} ms/request (${chargesClient(o) ? 'charged to the host\'s cores: the client runs on them' : 'not charged: the client is not on the host'})` : 'not measured (not charged)'}${cpu ? `; ${cpu.id}: ${cpu.workers} workers (${cpu.latencyWorkers ?? 0} for latency), ${cpu.threads ?? 1} core(s) per batch, fitted t(n) = ${cpu.models[o.model]?.a} + ${cpu.models[o.model]?.b}·n ms, calibrated (alone) ${cpu.models[o.model]?.calibrated ? `${cpu.models[o.model]!.calibrated!.a} + ${cpu.models[o.model]!.calibrated!.b}·n` : '–'} ms` : ''}.`, '')
+  L.push('"sim" = the simulator as it models a host now: the CPU device\'s batches, decoding, each request\'s fixed cost and (where charged) the load client\'s CPU per request on one pool of the host\'s cores (processor sharing, src/sim/core-pool.ts), the device at its calibrated (uncontended) cost. "before" = decoding on slots of its own, no fixed cost, no client CPU, the fitted cost (the model before issue 17). Target: sim p99 of each class within 25 % of live.', '')
   L.push('| rate req/s | class | live p50 / p99 ms | sim p50 / p99 ms | sim / live p99 | before: p50 / p99 ms | refused live / sim / before | within 25 % |')
   L.push('| --- | --- | --- | --- | --- | --- | --- | --- |')
   for (const r of rows) {
@@ -169,7 +168,18 @@ export function fidelityMarkdown (rows: FidelityRow[], o: FidelityOptions, comma
       L.push(`| ${r.ratePerS} | ${p} | ${ms(l.p50)} / ${ms(l.p99)} | ${ms(s.p50)} / ${ms(s.p99)} | ${Number.isFinite(ratio) ? ratio.toFixed(2) : '–'} | ${ms(b.p50)} / ${ms(b.p99)} | ${pc(l.refused)} / ${pc(s.refused)} / ${pc(b.refused)} | ${Math.abs(ratio - 1) <= 0.25 ? 'yes' : '**no**'} |`)
     }
   }
+  if (rows.some((r) => r.simNoClient)) {
+    L.push('', 'The same simulator without the load client\'s CPU (what it adds):', '', '| rate req/s | class | sim without client p50 / p99 ms | its sim / live p99 | refused |', '| --- | --- | --- | --- | --- |')
+    for (const r of rows) {
+      for (const p of ['latency', 'throughput']) {
+        const l = r.live[p]; const n = r.simNoClient?.[p]
+        if (!l || !n) continue
+        L.push(`| ${r.ratePerS} | ${p} | ${ms(n.p50)} / ${ms(n.p99)} | ${(n.p99 / l.p99).toFixed(2)} | ${pc(n.refused)} |`)
+      }
+    }
+  }
   L.push('', `Live answers by status: ${rows.map((r) => `${r.ratePerS} req/s ${Object.entries(r.liveStatuses).map(([k, v]) => `${k}: ${v}`).join(', ')}`).join('; ')}.`, '')
+  L.push(`The load client's CPU per request in each live run (process.cpuUsage of the sending process, src/sim/open-loop.ts): ${rows.map((r) => `${r.ratePerS} req/s ${r.clientCpuMs.toFixed(2)} ms`).join('; ')}; the profile's: ${h.clientCpuMs?.[o.model] ?? '–'} ms.`, '')
   L.push(`The machine's 1-minute load average before / after each live run (other work on the same ${h.cores} cores, which neither the profile nor the simulator can know): ${rows.map((r) => `${r.ratePerS} req/s ${r.loadAverage[0].toFixed(1)} / ${r.loadAverage[1].toFixed(1)}`).join('; ')}.`, '')
   return L.join('\n')
 }

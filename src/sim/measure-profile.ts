@@ -5,12 +5,18 @@
 // then a concurrent burst of throughput-class requests so the devices run batches of several
 // sizes and refit their costs, then reads GET /models: each device lane's fitted cost
 // {aMs, bMs} becomes the simulated device's t(n) = a + b·n. The profile's `source` says how
-// many samples each median is of and its spread.
+// many samples each median is of and its spread. Last, per model, a short open-loop Poisson
+// burst from the fidelity command's own sender (open-loop.ts) measures the load client's CPU
+// per request (process.cpuUsage), which a fidelity run's simulator charges to the host's cores
+// when the client shares them (host.clientOnHost).
 import { readFileSync } from 'node:fs'
 import { availableParallelism, hostname } from 'node:os'
 import { round } from '../util/format.js'
+import { sendOpenLoop } from './open-loop.js'
 import { profileFromModels, type ModelsResponse, type Profile } from './profile.js'
 import { describe, precise, sampleUntilPrecise, summarize } from './sample-stats.js'
+import type { TrafficClass } from './scenario.js'
+import { generate } from './workload.js'
 
 export interface MeasureOptions {
   url: string
@@ -35,6 +41,12 @@ export interface MeasureOptions {
   threads?: Record<string, number>
   jitter: number
   command: string
+  /** seconds of the open-loop client burst per model (the load client's CPU per request); 0: not measured; default CLIENT_BURST_S */
+  clientBurstS?: number
+  /** the burst's rate, req/s; default clientBurstRate(): half what the server's CPU per request allows on this host's cores */
+  clientRate?: number
+  /** the load client shares the server's cores (the fidelity command on loopback): recorded as host.clientOnHost */
+  clientOnHost?: boolean
 }
 
 /** ±5 %: a repeat five minutes apart was 10 % (decode) and 19 % (fixed cost) off from 20 requests (bench/results/fidelity.md) */
@@ -49,6 +61,19 @@ export const WARMUP_LATER_MODELS = 20
 export const DEFAULT_SAMPLES = 40
 /** the fixed cost (~3–5 ms, a difference of two timings) needed ~450 requests for ±5 % on this machine */
 export const MAX_SAMPLES_FACTOR = 10
+/** seconds of the client burst per model: ~200 requests at this machine's rate, a few % of the profile step's time */
+export const CLIENT_BURST_S = 5
+/** the client burst's rate where the server's CPU per request is unknown, req/s */
+export const CLIENT_BURST_FALLBACK_RATE = 20
+
+/**
+ * The client burst's rate: half of what the server's CPU per request allows on `cores` (well
+ * below saturation, so answers are 200s as at a light fidelity rate, not cheap 429s).
+ */
+export function clientBurstRate (serverCpuMsPerRequest: number | undefined, cores: number): number {
+  if (serverCpuMsPerRequest === undefined || !(serverCpuMsPerRequest > 0)) return CLIENT_BURST_FALLBACK_RATE
+  return Math.max(1, Math.round(0.5 * cores * 1000 / serverCpuMsPerRequest))
+}
 
 export async function measureProfile (o: MeasureOptions, log: (s: string) => void): Promise<Profile> {
   const body = readFileSync(o.image)
@@ -62,6 +87,8 @@ export async function measureProfile (o: MeasureOptions, log: (s: string) => voi
   // the per-request fixed cost: round trip − the parts the simulator models (decode, queue,
   // inference, postprocess), over the sequential requests of every model
   const fixed: number[] = []
+  // the load client's CPU per sequential request (this process), beside the open-loop burst's
+  const clientSequential: Record<string, number> = {}
   const warmup = o.warmup ?? DEFAULT_WARMUP
   const plan = { warmup, min: o.samples, max: Math.max(o.samples, o.maxSamples ?? MAX_SAMPLES_FACTOR * o.samples), target: o.precision ?? DEFAULT_PRECISION }
   const laterWarmup = Math.min(warmup, WARMUP_LATER_MODELS)
@@ -80,13 +107,16 @@ export async function measureProfile (o: MeasureOptions, log: (s: string) => voi
     }
     const times: number[] = []
     let cpu0: number | null = null
+    let client0 = process.cpuUsage()
     // warm-up first (connection, first-use allocations), discarded; the CPU counter read after it
     const kept = await sampleUntilPrecise(m === tasks.models[0] ? plan : { ...plan, warmup: laterWarmup }, async (keep) => {
       const x = await post('latency')
       if (!keep) return
       if (Number.isFinite(x.decode)) times.push(x.decode)
       if (Number.isFinite(x.fixed)) fixed.push(x.fixed)
-    }, () => [summarize(times), summarize(fixed)], async () => { cpu0 = await processCpuSeconds(o.url) })
+    }, () => [summarize(times), summarize(fixed)], async () => { cpu0 = await processCpuSeconds(o.url); client0 = process.cpuUsage() })
+    const client = process.cpuUsage(client0)
+    if (kept > 0) clientSequential[m.name] = round((client.user + client.system) / 1000 / kept, 3)
     const cpu1 = await processCpuSeconds(o.url)
     const d = summarize(times)
     decodeMs[m.name] = round(d.median, 3)
@@ -100,12 +130,33 @@ export async function measureProfile (o: MeasureOptions, log: (s: string) => voi
   }
   const after = await getModels(o.url)
   const cores = availableParallelism()
+  // after GET /models, so the devices' fitted costs are what they were without it
+  const clientCpuMs: Record<string, number> = {}
+  const clientSpread: string[] = []
+  const burstS = o.clientBurstS ?? CLIENT_BURST_S
+  if (burstS > 0) {
+    for (const m of tasks.models) {
+      const rate = o.clientRate ?? clientBurstRate(cpuMsPerRequest[m.name], cores)
+      const w = generate({ kind: 'poisson' }, burstTraffic(m.name), rate, burstS * 1000, 1)
+      const r = await sendOpenLoop({ url: `${o.url}/${m.task}/${encodeURIComponent(m.name)}`, body, contentType: 'image/jpeg', policies: BURST_POLICIES }, w)
+      clientCpuMs[m.name] = round(r.clientCpuMs, 3)
+      const statuses = Object.entries(r.statuses).map(([k, v]) => `${k}: ${v}`).join(', ')
+      clientSpread.push(`${m.name} ${clientCpuMs[m.name]} ms at ${rate} req/s (${statuses}; sequential ${clientSequential[m.name] ?? '?'} ms)`)
+      log(`${m.name}: the load client's CPU ${clientCpuMs[m.name]} ms per request over ${w.count} open-loop requests at ${rate} req/s (${statuses}); ${clientSequential[m.name] ?? '?'} ms per sequential request`)
+    }
+  }
   const f = summarize(fixed)
   const requestMs = round(Math.max(0, f.median), 3)
   log(`fixed cost per request (round trip − decode − queue − inference − postprocess): ${describe(f)}`)
-  const source = `measured on ${hostname()} (${cores} cores) at ${new Date().toISOString()} by ${o.command}: devices from GET /models (fitted cost after ${o.burst} throughput-class requests per model, ${o.concurrency} concurrent; calibrated: the startup calibration's fit), decode, the per-request fixed cost (round trip − Server-Timing's decode, queue, inference, postprocess) and the server's CPU time per request (switchyard_process_cpu_seconds_total) from sequential latency-class requests per model with ${o.image.split('/').pop()} (${warmup} warm-up discarded${tasks.models.length > 1 ? `, ${laterWarmup} for each later model` : ''}, then ${plan.min}–${plan.max}, until each median's 95 % CI is within ${pct}): decode ${decodeSpread.join('; ')}; fixed cost ${describe(f)}${precise(f, plan.target) ? '' : ` — not within ${pct}`}; batch-time jitter ±${o.jitter * 100} % assumed`
+  const source = `measured on ${hostname()} (${cores} cores) at ${new Date().toISOString()} by ${o.command}: devices from GET /models (fitted cost after ${o.burst} throughput-class requests per model, ${o.concurrency} concurrent; calibrated: the startup calibration's fit), decode, the per-request fixed cost (round trip − Server-Timing's decode, queue, inference, postprocess) and the server's CPU time per request (switchyard_process_cpu_seconds_total) from sequential latency-class requests per model with ${o.image.split('/').pop()} (${warmup} warm-up discarded${tasks.models.length > 1 ? `, ${laterWarmup} for each later model` : ''}, then ${plan.min}–${plan.max}, until each median's 95 % CI is within ${pct}): decode ${decodeSpread.join('; ')}; fixed cost ${describe(f)}${precise(f, plan.target) ? '' : ` — not within ${pct}`}${burstS > 0 ? `; the load client's CPU per request (process.cpuUsage of the sending process) over an open-loop Poisson burst of ${burstS} s per model (10 % latency class${o.clientRate === undefined ? ', at half the rate the server\'s CPU per request allows' : ''}): ${clientSpread.join('; ')}${o.clientOnHost === true ? ', the client on the server\'s cores' : ''}` : ''}; batch-time jitter ±${o.jitter * 100} % assumed`
   const threads = o.threads ?? Object.fromEntries(after.models.flatMap((m) => m.devices).filter((d) => d.kind === 'cpu').map((d) => [d.id, cores]))
-  return profileFromModels(after, { name: o.name, source, host: { cores, decodeMs, decodeJitter: 0.1, requestMs, ...(Object.keys(cpuMsPerRequest).length > 0 ? { cpuMsPerRequest } : {}) }, latencyWorkers: o.latencyWorkers, threads, jitter: o.jitter })
+  return profileFromModels(after, { name: o.name, source, host: { cores, decodeMs, decodeJitter: 0.1, requestMs, ...(Object.keys(cpuMsPerRequest).length > 0 ? { cpuMsPerRequest } : {}), ...(Object.keys(clientCpuMs).length > 0 ? { clientCpuMs } : {}), ...(o.clientOnHost === true ? { clientOnHost: true } : {}) }, latencyWorkers: o.latencyWorkers, threads, jitter: o.jitter })
+}
+
+const BURST_POLICIES = ['throughput', 'latency'] as const
+/** the client burst's traffic: the fidelity command's mix, 10 % latency class */
+function burstTraffic (model: string): TrafficClass[] {
+  return [{ model, policy: 'throughput', share: 0.9, deadlineMs: 30_000 }, { model, policy: 'latency', share: 0.1, deadlineMs: 10_000 }]
 }
 
 /** The server's process CPU seconds (user + system, every thread) from its /metrics; null when not exposed. */

@@ -28,6 +28,18 @@ export interface HostProfile {
    * simulator does not read it yet)
    */
   cpuMsPerRequest?: Record<string, number>
+  /**
+   * ms of the load client's CPU per request, per model: process.cpuUsage() of the sending
+   * process over an open-loop burst at a known rate (src/sim/open-loop.ts). Optional: absent = 0
+   * (profiles measured before it load as they did)
+   */
+  clientCpuMs?: Record<string, number>
+  /**
+   * the load client ran on this host's cores (set by the fidelity command's profile step when its
+   * client and server share the machine): the fidelity run's simulator then charges clientCpuMs
+   * per request to the host's core pool. Absent = false; scenarios never charge it
+   */
+  clientOnHost?: boolean
 }
 
 export interface DeviceProfile extends SimDeviceSpec {
@@ -61,6 +73,7 @@ export function checkProfile (p: Profile, where: string): void {
     }
   }
   if (p.host) for (const [m, ms] of Object.entries(p.host.decodeMs)) if (!(ms > 0)) bad(`host decodeMs for ${m} must be > 0`)
+  if (p.host?.clientCpuMs) for (const [m, ms] of Object.entries(p.host.clientCpuMs)) if (!(ms >= 0)) bad(`host clientCpuMs for ${m} must be ≥ 0`)
 }
 
 /** The part of GET /models a profile is made from. */

@@ -120,6 +120,12 @@ export interface HostModel {
   sharedCores?: boolean
   /** ms of one core per request besides decoding and inference (the profile's host.requestMs); default 0 */
   requestMs?: number
+  /**
+   * per model, ms of the load client's CPU per request on these same cores (the profile's
+   * host.clientCpuMs), charged to the core pool beside each request where sharedCores; set only
+   * by the fidelity command (its client shares the host), never from a scenario file; default none
+   */
+  clientCpuMs?: Record<string, number>
   bulkSlots: number
   maxWaiting: number
   /** admission by memory (src/devices/queue-budget.ts); default DEFAULT_SIM_QUEUE_BYTES */

@@ -1,0 +1,78 @@
+// The fidelity command's simulator side: which host it simulates for a live server's profile,
+// and when it charges the load client's CPU (only where the profile says the client shares the
+// host); profiles measured before the client's CPU was recorded load and simulate as they did.
+import t from 'tap'
+import { join } from 'node:path'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { isLoopback } from './cli.js'
+import { runScenario } from './engine.js'
+import { chargesClient, fidelityMarkdown, fidelityScenario, type FidelityOptions, type FidelityRow } from './fidelity.js'
+import { loadProfile, type Profile } from './profile.js'
+import { generate } from './workload.js'
+
+const profile = (host: Partial<NonNullable<Profile['host']>> = {}): Profile => ({
+  name: 'p',
+  source: 'measured: test',
+  host: { cores: 2, decodeMs: { m: 10 }, decodeJitter: 0, requestMs: 2, ...host },
+  devices: [{ id: 'cpu', kind: 'cpu', workers: 2, latencyWorkers: 1, threads: 2, models: { m: { a: 0, b: 15, maxBatchSize: 8, jitter: 0 } } }]
+})
+const opts = (p: Profile, clientOnHost?: boolean): Pick<FidelityOptions, 'profile' | 'model' | 'latencyShare' | 'deadlineMs' | 'decode' | 'seed' | 'clientOnHost'> =>
+  ({ profile: p, model: 'm', latencyShare: 0.1, deadlineMs: { latency: 10_000, throughput: 30_000 }, decode: { slots: 4, bulkSlots: 2, maxWaiting: 64 }, seed: 1, ...(clientOnHost !== undefined ? { clientOnHost } : {}) })
+
+t.test('the client\'s CPU is charged only where the profile (or the command) says the client shares the host', async (t) => {
+  const measured = { clientCpuMs: { m: 3 } }
+  t.same(fidelityScenario(opts(profile({ ...measured, clientOnHost: true }))).host.clientCpuMs, { m: 3 }, 'measured on the host: charged')
+  t.equal(fidelityScenario(opts(profile(measured))).host.clientCpuMs, undefined, 'measured, the client elsewhere (no flag): not charged')
+  t.equal(fidelityScenario(opts(profile({ ...measured, clientOnHost: true }), false)).host.clientCpuMs, undefined, '--client-on-host false wins over the profile')
+  t.same(fidelityScenario(opts(profile(measured), true)).host.clientCpuMs, { m: 3 }, '--client-on-host true wins over the profile')
+  t.equal(fidelityScenario(opts(profile({ ...measured, clientOnHost: true })), false).host.clientCpuMs, undefined, 'never in the "before" model (no shared cores)')
+  t.equal(fidelityScenario(opts(profile({ clientOnHost: true }))).host.clientCpuMs, undefined, 'nothing measured: nothing charged')
+  t.notOk(chargesClient(opts(profile(), true)), 'absent = 0')
+})
+
+t.test('the client\'s CPU slows the simulated server where charged: same arrivals, higher p99', async (t) => {
+  const traffic = fidelityScenario(opts(profile())).traffic
+  const w = generate({ kind: 'poisson' }, traffic, 40, 60_000, 1)
+  const p99 = (p: Profile): number => runScenario(fidelityScenario(opts(p)), { strategy: 'switchyard', ratePerS: 40, durationMs: 60_000 }, w).byPolicy.latency!.p99
+  const without = p99(profile())
+  t.equal(p99(profile({ clientCpuMs: { m: 8 } })), without, 'measured but not on the host: the same run exactly')
+  t.ok(p99(profile({ clientCpuMs: { m: 8 }, clientOnHost: true })) > without, 'on the host: slower')
+})
+
+t.test('a profile file without the client fields loads and simulates as before; a negative client CPU is refused', async (t) => {
+  const committed = loadProfile(join(import.meta.dirname, '..', '..', 'bench', 'profiles', 'cpu-fidelity.json'))
+  t.ok(committed.host !== undefined && committed.host.clientCpuMs === undefined && committed.host.clientOnHost === undefined, 'the committed profile predates the fields')
+  const s = fidelityScenario({ ...opts(committed), model: 'mobilenetv2' })
+  t.equal(s.host.clientCpuMs, undefined, 'no client charged')
+  t.equal(s.host.requestMs, committed.host!.requestMs, 'the rest of the host as it was')
+  const dir = mkdtempSync(join(tmpdir(), 'sy-fid-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const bad = join(dir, 'bad.json')
+  writeFileSync(bad, JSON.stringify(profile({ clientCpuMs: { m: -1 } })))
+  t.throws(() => loadProfile(bad), /clientCpuMs for m must be ≥ 0/)
+})
+
+t.test('a server on loopback shares this machine\'s cores with its load client', async (t) => {
+  t.ok(isLoopback('http://127.0.0.1:18431'))
+  t.ok(isLoopback('http://localhost:8080/'))
+  t.ok(isLoopback('http://[::1]:8080'))
+  t.notOk(isLoopback('http://10.0.0.5:8080'))
+  t.notOk(isLoopback('http://gpu-box.internal:8080'))
+})
+
+t.test('the report gives the client\'s CPU of each live run beside the profile\'s, and the simulator without it where charged', async (t) => {
+  const side = (p99: number): { p50: number, p99: number, refused: number, offered: number } => ({ p50: p99 / 2, p99, refused: 0, offered: 100 })
+  const row = (simNoClient: boolean): FidelityRow => ({
+    ratePerS: 50, offered: 100, live: { latency: side(100), throughput: side(200) }, sim: { latency: side(90), throughput: side(180) }, simBefore: { latency: side(20), throughput: side(50) },
+    ratio: { latency: 0.9, throughput: 0.9 }, liveStatuses: { 200: 100 }, loadAverage: [1, 1], clientCpuMs: 2.5, ...(simNoClient ? { simNoClient: { latency: side(60), throughput: side(120) } } : {})
+  })
+  const o = { ...opts(profile({ clientCpuMs: { m: 2.75 }, clientOnHost: true })), url: 'http://127.0.0.1:1', path: '/classify', image: 'dog.jpg', rates: [50], durationS: 30 }
+  const md = fidelityMarkdown([row(true)], o, 'cmd', 'machine')
+  t.match(md, /the load client's CPU 2\.75 ms\/request \(charged to the host's cores/)
+  t.match(md, /each live run \(process\.cpuUsage of the sending process, src\/sim\/open-loop\.ts\): 50 req\/s 2\.50 ms; the profile's: 2\.75 ms/)
+  t.match(md, /\| 50 \| latency \| 30\.0 \/ 60\.0 \| 0\.60 \| 0\.0 % \|/, 'without the client: its p99 against live')
+  const plain = fidelityMarkdown([row(false)], { ...o, profile: profile() }, 'cmd', 'machine')
+  t.match(plain, /the load client's CPU not measured \(not charged\)/)
+  t.notMatch(plain, /without the load client/)
+})

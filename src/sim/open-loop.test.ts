@@ -1,0 +1,33 @@
+// The open-loop sender: every request of the workload sent at its time (none waits for an
+// answer), each answer's status and round trip kept, and the sender's own CPU per request read.
+import t from 'tap'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { sendOpenLoop } from './open-loop.js'
+
+t.test('sends every request with its class\'s policy, counts answers by status, reads the client\'s CPU per request', async (t) => {
+  const seen: string[] = []
+  // answers a latency-class request at once and holds throughput-class ones until all have come:
+  // an open-loop sender gets every request out; a closed-loop one would wait forever
+  const held: Array<() => void> = []
+  const server = createServer((req, res) => {
+    req.resume()
+    req.on('end', () => {
+      const policy = String(req.headers['x-switchyard-policy'])
+      seen.push(policy)
+      const answer = (): void => { res.writeHead(policy === 'latency' ? 200 : 429).end('{}') }
+      if (policy === 'latency') answer(); else held.push(answer)
+      if (held.length === 3) for (const a of held) a()
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => server.close())
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/classify`
+  const w = { at: Float64Array.from([0, 5, 10, 15]), cls: Uint8Array.from([0, 0, 1, 0]), count: 4 }
+  const r = await sendOpenLoop({ url, body: Buffer.from('x'), contentType: 'image/jpeg', policies: ['throughput', 'latency'] }, w)
+  t.same(seen.sort(), ['latency', 'throughput', 'throughput', 'throughput'])
+  t.same(r.statuses, { 200: 1, 429: 3 })
+  t.same([...r.ok], [0, 0, 1, 0])
+  t.ok([...r.latency].every((x) => x > 0), 'a round trip for every answer')
+  t.ok(r.clientCpuMs > 0, `the sending process's CPU per request (${r.clientCpuMs.toFixed(3)} ms)`)
+})
