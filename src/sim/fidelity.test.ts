@@ -3,7 +3,7 @@
 // host); profiles measured before the client's CPU was recorded load and simulate as they did.
 import t from 'tap'
 import { join } from 'node:path'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { isLoopback } from './cli.js'
 import { runScenario } from './engine.js'
@@ -41,13 +41,19 @@ t.test('the client\'s CPU slows the simulated server where charged: same arrival
 })
 
 t.test('a profile file without the client fields loads and simulates as before; a negative client CPU is refused', async (t) => {
-  const committed = loadProfile(join(import.meta.dirname, '..', '..', 'bench', 'profiles', 'cpu-fidelity.json'))
-  t.ok(committed.host !== undefined && committed.host.clientCpuMs === undefined && committed.host.clientOnHost === undefined, 'the committed profile predates the fields')
+  const dir = mkdtempSync(join(tmpdir(), 'sy-fid-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  // the committed profile as it was written before the fields existed
+  const raw = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'bench', 'profiles', 'cpu-fidelity.json'), 'utf8')) as { host: Record<string, unknown> }
+  delete raw.host.clientCpuMs
+  delete raw.host.clientOnHost
+  const older = join(dir, 'older.json')
+  writeFileSync(older, JSON.stringify(raw))
+  const committed = loadProfile(older)
+  t.ok(committed.host !== undefined && committed.host.clientCpuMs === undefined && committed.host.clientOnHost === undefined, 'a profile without the fields')
   const s = fidelityScenario({ ...opts(committed), model: 'mobilenetv2' })
   t.equal(s.host.clientCpuMs, undefined, 'no client charged')
   t.equal(s.host.requestMs, committed.host!.requestMs, 'the rest of the host as it was')
-  const dir = mkdtempSync(join(tmpdir(), 'sy-fid-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const bad = join(dir, 'bad.json')
   writeFileSync(bad, JSON.stringify(profile({ clientCpuMs: { m: -1 } })))
   t.throws(() => loadProfile(bad), /clientCpuMs for m must be ≥ 0/)
