@@ -19,7 +19,7 @@ import { MemoryBackend } from './memory-backend.js'
 import { NatsBackend } from './nats-backend.js'
 import { Puller } from './puller.js'
 
-/** background decodes at once at most under 'auto': the decoder process's libuv threads (UV_THREADPOOL_SIZE's default) */
+/** background decodes at once at most: the decoder process's libuv threads (UV_THREADPOOL_SIZE's default) */
 const BACKGROUND_DECODES = 4
 
 export interface Jobs {
@@ -49,16 +49,18 @@ export async function createJobs (config: Config, deps: JobDeps): Promise<Jobs> 
   // job images are background work: decoded at a lower CPU priority than requests (decode-process.ts)
   const decoder = settings.pull && served.length > 0 && settings.decodeNice !== null ? new DecodeProcess(settings.decodeNice, deps.log) : null
   const decode: typeof decodeImage = decoder === null ? decodeImage : (bytes, model, limits) => decoder.decode(bytes, model, limits)
+  // job images decoded at once at most: the gate's throughput-class slots, or the decoder's threads
+  const maxDecodeSlots = decoder !== null ? Math.max(config.decode.bulkSlots, BACKGROUND_DECODES) : config.decode.bulkSlots
   const pullers = settings.pull
     ? served.map((model) => new Puller({
       backend,
       model,
       free: () => freeThroughputSlots(deps.devices.schedulers, model.name),
       startable: () => startableSlots(deps.devices.schedulers, model.name),
-      decodeSlots: settings.decodeSlots === 'auto' ? 'auto' : decoder !== null ? settings.decodeSlots : Math.min(settings.decodeSlots, config.decode.bulkSlots),
+      decodeSlots: settings.decodeSlots === 'auto' ? 'auto' : Math.min(settings.decodeSlots, maxDecodeSlots),
       decode,
-      background: decoder !== null,
-      maxDecodeSlots: decoder !== null ? Math.max(config.decode.bulkSlots, BACKGROUND_DECODES) : config.decode.bulkSlots,
+      background: () => decoder?.separate === true,
+      maxDecodeSlots,
       drainRate: () => drainRate(deps.devices.schedulers, model.name),
       devices: deps.devices.schedulers,
       dispatcher: deps.dispatcher,

@@ -32,8 +32,8 @@ export interface PullerDeps {
   decodeSlots: number | 'auto'
   /** where a job image is decoded: the background decoder (jobs.decodeNice, decode-process.ts), or in this process */
   decode: typeof decodeImage
-  /** `decode` is the background decoder's: no decode-gate slot is taken for it */
-  background: boolean
+  /** true while `decode` runs in the background decoder's own process: no decode-gate slot is taken for it */
+  background: () => boolean
   /** the most decoded at once under 'auto' (the decode gate's throughput-class slots; with the background decoder at least its threads) */
   maxDecodeSlots: number
   /** throughput-class images per ms the devices run at full batches (capacity.ts drainRate) */
@@ -187,8 +187,10 @@ export class Puller {
       await new Promise<void>((start) => { this.stage.queueTurn(dl.key, start); this.startTurns() })
       try {
         // background decodes (their own process, at a lower priority) take no slot of the
-        // server's decode gate: they use none of its threads; the pace (decodeSlots) bounds them
-        const got = this.d.background ? await timed(() => this.d.decode(bytes, model, this.d.images)) : await decodeGated(this.d.gate, metrics, meta.policy, model, bytes, this.d.images, this.d.decode)
+        // server's decode gate: they use none of its threads; the pace (decodeSlots) bounds how
+        // many run at once and the stage (job-stage.ts) how many images are held. A decoder that
+        // fell back to this process goes through the gate again.
+        const got = this.d.background() ? await timed(() => this.d.decode(bytes, model, this.d.images)) : await decodeGated(this.d.gate, metrics, meta.policy, model, bytes, this.d.images, this.d.decode)
         image = got.image
         // the decode itself, not the wait for a gate slot (decodeGated times it)
         this.decodeMs = this.decodeMs === 0 ? got.decodeMs : this.decodeMs + 0.2 * (got.decodeMs - this.decodeMs)

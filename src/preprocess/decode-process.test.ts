@@ -75,9 +75,11 @@ t.test('a decoder that never starts: three tries, then decodes in the server pro
   const warned: string[] = []
   const d = new DecodeProcess(10, { warn: (_o, msg) => { warned.push(msg) }, info: () => {} }, join(import.meta.dirname ?? '.', 'no-such-decoder.js'))
   t.teardown(() => d.close())
+  t.ok(d.separate, 'decodes meant for a child of its own')
   for (let i = 0; i < 3; i++) t.match(await d.decode(dog, classifier, limits).catch((e: unknown) => e), { statusCode: 503, code: 'SY_DECODER_UNAVAILABLE' }, `start ${i + 1} fails: retryable`)
   const here = await d.decode(dog, classifier, limits)
   t.equal(Buffer.compare(here.pixels, (await decodeImage(dog, classifier, limits)).pixels), 0, 'then decoded here')
   t.equal(d.pid, undefined, 'no child')
+  t.notOk(d.separate, 'said, so the caller gates them as its own decodes (src/jobs/puller.ts)')
   t.match(warned.at(-1), /never started; decoding in the server process/)
 })

@@ -52,6 +52,11 @@ export class DecodeProcess {
   /** `entry`: the child's script (tests) */
   constructor (private readonly nice: number, private readonly log: Log, private readonly entry = ENTRY) {}
 
+  /** decodes run in the child (false once it could not be started: they run in the server process) */
+  get separate (): boolean {
+    return !this.inProcess
+  }
+
   /** the child's pid while it runs (tests, logs) */
   get pid (): number | undefined {
     return this.child?.pid
