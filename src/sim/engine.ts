@@ -42,6 +42,12 @@ export interface RunOptions {
   series?: boolean
   /** simulated ms after the last arrival to let accepted work finish; default 60 000 */
   drainMs?: number
+  /**
+   * per request of the workload, filled with its decode's elapsed ms (under its slot: stretched
+   * where the cores are shared; the last image's for a request of several); NaN where none ran.
+   * For comparing with the live server's Server-Timing decode (the fidelity report)
+   */
+  decodeWallMs?: Float64Array
 }
 
 export interface Percentiles { p50: number, p95: number, p99: number, max: number }
@@ -193,6 +199,8 @@ export function runScenario (s: Scenario, o: RunOptions, workload?: Workload): R
   const gate = new DecodeGate(s.host.slots, s.host.bulkSlots, s.host.maxWaiting)
   const pipeline = new RequestPipeline(dispatcher, gate, observer, clock)
   const decodeRandom = seededRandom(s.seed * 104729 + 17)
+  const decodeWall = o.decodeWallMs
+  decodeWall?.fill(NaN)
 
   // per request
   const n = w.count
@@ -230,7 +238,8 @@ export function runScenario (s: Scenario, o: RunOptions, workload?: Workload): R
   const decodeOf = <D>(i: number, k: number, value: D): Decode<D> => (done) => {
     const ms = decodeMs[k]! * (1 + jitter * (2 * decodeRandom() - 1))
     decodeBusyMs += ms
-    const decoded = (): void => { decodedAt[i] = clock.now(); done(null, value) }
+    const start = clock.now()
+    const decoded = (): void => { decodedAt[i] = clock.now(); if (decodeWall) decodeWall[i] = decodedAt[i]! - start; done(null, value) }
     if (pool) pool.run(ms, 1, decoded)
     else clock.setTimer(clock.now() + ms, decoded)
   }

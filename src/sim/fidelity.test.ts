@@ -95,6 +95,19 @@ t.test('the live round trip taken apart by Server-Timing: outside the handler, t
   t.equal(liveParts({ ...res, timing: { ...res.timing, total: nan() } }, w, 1), undefined, 'no Server-Timing: nothing')
 })
 
+t.test('the simulator reports each request\'s decode as it ran: the profile\'s ms alone, stretched on busy shared cores, none where refused', async (t) => {
+  const s = fidelityScenario(opts(profile()))
+  // three throughput-class requests (class 0): two alone, then four at once on 2 cores
+  const w = { at: Float64Array.from([0, 1000, 2000, 2000, 2000, 2000]), cls: Uint8Array.from([0, 0, 0, 0, 0, 0]), count: 6 }
+  const decodeWallMs = new Float64Array(w.count)
+  runScenario(s, { strategy: 'switchyard', ratePerS: 1, durationMs: 5000, decodeWallMs }, w)
+  t.same([decodeWallMs[0], decodeWallMs[1]], [10, 10], 'alone: the profile\'s 10 ms')
+  t.ok(Math.max(...decodeWallMs.slice(2)) > 10, `four at once on 2 cores (2 bulk decode slots, batches beside them): stretched (${[...decodeWallMs.slice(2)].map((x) => x.toFixed(1)).join(', ')} ms)`)
+  const refused = new Float64Array(1)
+  runScenario(fidelityScenario({ ...opts(profile()), deadlineMs: { latency: 1, throughput: 1 } }), { strategy: 'switchyard', ratePerS: 1, durationMs: 1000, decodeWallMs: refused }, { at: Float64Array.from([0]), cls: Uint8Array.from([0]), count: 1 })
+  t.ok(Number.isNaN(refused[0]!), 'refused at admission: no decode')
+})
+
 t.test('a server on loopback shares this machine\'s cores with its load client', async (t) => {
   t.ok(isLoopback('http://127.0.0.1:18431'))
   t.ok(isLoopback('http://localhost:8080/'))

@@ -66,6 +66,8 @@ export interface FidelityRow {
   liveParts?: Record<string, LiveParts>
   /** the simulator's p99 from the end of decoding to the answer, per class (the live queue + inference + postprocess side) */
   simAfterDecodeP99?: Record<string, number>
+  /** the simulator's decode (elapsed under the slot, on the shared cores) p50 / p99 per class, beside the live Server-Timing decode */
+  simDecode?: Record<string, { p50: number, p99: number }>
 }
 
 /**
@@ -193,7 +195,14 @@ export async function runFidelity (o: FidelityOptions, log: (s: string) => void)
   const flat = byRate && o.profile.host?.clientCpuMs !== undefined ? fidelityScenario(o, true, 'flat') : undefined
   const clientModel = byRate ? o.profile.host!.clientCpu![o.model]! : undefined
   return live.map(({ rate, w, res, load }) => {
-    const simRun = runScenario(now, { strategy: 'switchyard', ratePerS: rate, durationMs }, w)
+    const decodeWallMs = new Float64Array(w.count)
+    const simRun = runScenario(now, { strategy: 'switchyard', ratePerS: rate, durationMs, decodeWallMs }, w)
+    const simDecode = Object.fromEntries(traffic.map((c, k) => {
+      const xs: number[] = []
+      for (let i = 0; i < w.count; i++) if (w.cls[i] === k && Number.isFinite(decodeWallMs[i]!)) xs.push(decodeWallMs[i]!)
+      const p = percentiles(xs)
+      return [c.policy, { p50: p.p50, p99: p.p99 }]
+    }))
     const sim = simSides(simRun)
     const simBefore = simSides(runScenario(before, { strategy: 'switchyard', ratePerS: rate, durationMs }, w))
     const simNoClient = noClient ? simSides(runScenario(noClient, { strategy: 'switchyard', ratePerS: rate, durationMs }, w)) : undefined
@@ -203,7 +212,7 @@ export async function runFidelity (o: FidelityOptions, log: (s: string) => void)
     const refusedShare = 1 - res.ok.reduce((a, x) => a + x, 0) / Math.max(1, w.count)
     const parts = Object.fromEntries(traffic.flatMap((c, k) => { const x = liveParts(res, w, k); return x ? [[c.policy, x]] : [] }))
     const simAfterDecodeP99 = Object.fromEntries(Object.entries(simRun.byPolicy).map(([p, c]) => [p, c.p99AfterDecode]))
-    return { ratePerS: rate, offered: w.count, live: l, sim, simBefore, ratio, liveStatuses: res.statuses, loadAverage: load, clientCpuMs: res.clientCpuMs, ...(simNoClient ? { simNoClient } : {}), ...(simFlat ? { simFlat } : {}), ...(clientModel ? { clientCpuModelMs: clientCpuPerRequest(clientModel, rate, refusedShare) } : {}), liveParts: parts, simAfterDecodeP99 }
+    return { ratePerS: rate, offered: w.count, live: l, sim, simBefore, ratio, liveStatuses: res.statuses, loadAverage: load, clientCpuMs: res.clientCpuMs, ...(simNoClient ? { simNoClient } : {}), ...(simFlat ? { simFlat } : {}), ...(clientModel ? { clientCpuModelMs: clientCpuPerRequest(clientModel, rate, refusedShare) } : {}), liveParts: parts, simAfterDecodeP99, simDecode }
   })
 }
 
@@ -248,13 +257,13 @@ export function fidelityMarkdown (rows: FidelityRow[], o: FidelityOptions, comma
     }
   }
   if (rows.some((r) => r.liveParts && Object.keys(r.liveParts).length > 0)) {
-    L.push('', 'Where the live round trip went (Server-Timing of each answer; "outside" = round trip − the handler\'s total: the client, the kernel, the server\'s HTTP parsing and its event loop before and after the handler; "handler rest" = total − decode − queue − inference − postprocess: reading the body, the decode gate\'s wait, the answer), p50 / p99 of each part and its mean over the tail (the answers at or above the class\'s p95 round trip); beside it the simulator\'s p99 from decoded to answered (its queue + inference):', '', '| rate req/s | class | outside | handler rest | decode | queue | inference + post | tail (n): outside / rest / decode / queue / inference | sim decoded → answered p99 |', '| --- | --- | --- | --- | --- | --- | --- | --- | --- |')
+    L.push('', 'Where the live round trip went (Server-Timing of each answer; "outside" = round trip − the handler\'s total: the client, the kernel, the server\'s HTTP parsing and its event loop before and after the handler; "handler rest" = total − decode − queue − inference − postprocess: reading the body, the decode gate\'s wait, the answer), p50 / p99 of each part and its mean over the tail (the answers at or above the class\'s p95 round trip); beside it the simulator\'s decode (elapsed under its slot, on the shared cores) and its p99 from decoded to answered (its queue + inference):', '', '| rate req/s | class | outside | handler rest | decode | queue | inference + post | tail (n): outside / rest / decode / queue / inference | sim decode p50 / p99 | sim decoded → answered p99 |', '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |')
     for (const r of rows) {
       for (const p of ['latency', 'throughput']) {
         const x = r.liveParts?.[p]
         if (!x) continue
         const cell = (k: PartName): string => `${ms(x.p50[k])} / ${ms(x.p99[k])}`
-        L.push(`| ${r.ratePerS} | ${p} | ${PARTS.map(cell).join(' | ')} | (${x.tailN}) ${PARTS.map((k) => ms(x.tailMean[k])).join(' / ')} | ${ms(r.simAfterDecodeP99?.[p] ?? NaN)} |`)
+        L.push(`| ${r.ratePerS} | ${p} | ${PARTS.map(cell).join(' | ')} | (${x.tailN}) ${PARTS.map((k) => ms(x.tailMean[k])).join(' / ')} | ${ms(r.simDecode?.[p]?.p50 ?? NaN)} / ${ms(r.simDecode?.[p]?.p99 ?? NaN)} | ${ms(r.simAfterDecodeP99?.[p] ?? NaN)} |`)
       }
     }
   }
