@@ -17,7 +17,7 @@ t.test('a running server measured into a profile: decode, fixed cost (medians, w
   const { api } = await server.listen()
   const before = await processCpuSeconds(api)
   t.ok(before !== null && before > 0, `the process CPU counter read from /metrics (${before} s)`)
-  const p = await measureProfile({ url: api, name: 'test', image: join(SHARED_IMAGES, 'dog.jpg'), samples: 3, maxSamples: 6, warmup: 1, burst: 4, concurrency: 2, latencyWorkers: {}, jitter: 0.1, command: 'test', clientBurstS: 1, clientRate: 10, clientOnHost: true }, () => {})
+  const p = await measureProfile({ url: api, name: 'test', image: join(SHARED_IMAGES, 'dog.jpg'), samples: 3, maxSamples: 6, warmup: 1, burst: 4, concurrency: 2, latencyWorkers: {}, jitter: 0.1, command: 'test', clientBurstS: 1, clientRate: 10, clientOnHost: true, clientModel: true }, () => {})
   t.ok(p.host !== undefined)
   const h = p.host!
   t.ok(h.decodeMs.mobilenetv2! > 0, 'decode ms from Server-Timing')
@@ -36,4 +36,9 @@ t.test('a running server measured into a profile: decode, fixed cost (medians, w
   t.match(p.source, /decode mobilenetv2 [\d.]+ ms \(median of [3-6]; IQR [\d.]+–[\d.]+ ms; 95 % CI of the median /, 'the decode median\'s spread')
   t.match(p.source, /fixed cost -?[\d.]+ ms \(median of [3-6]; IQR /, 'the fixed cost\'s spread')
   t.equal(p.devices[0]?.id, 'cpu')
+  // without clientModel (bench/gpu-check.ts): the one burst at r as before, no model, no more time
+  const one = await measureProfile({ url: api, name: 'test', image: join(SHARED_IMAGES, 'dog.jpg'), samples: 3, maxSamples: 3, warmup: 1, burst: 2, concurrency: 2, latencyWorkers: {}, jitter: 0.1, command: 'test', clientBurstS: 1, clientRate: 10 }, () => {})
+  t.equal(one.host!.clientCpu, undefined, 'one burst: no model by rate')
+  t.ok(one.host!.clientCpuMs!.mobilenetv2! > 0, 'the flat number')
+  t.match(one.source, /over an open-loop Poisson burst of 1 s per model \(10 % latency class\): mobilenetv2 [\d.]+ ms at 10 req\/s \(200: \d+; sequential [\d.]+ ms\); batch-time/)
 })

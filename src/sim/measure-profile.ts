@@ -48,6 +48,12 @@ export interface MeasureOptions {
   clientRate?: number
   /** the load client shares the server's cores (the fidelity command on loopback): recorded as host.clientOnHost */
   clientOnHost?: boolean
+  /**
+   * the client's CPU by rate and outcome (host.clientCpu, client-cpu.ts): four bursts per model
+   * (clientBursts()) after a discarded one, instead of the one burst at r; the fidelity command
+   * asks for it; default false (bench/gpu-check.ts and the rest keep their one burst and their time)
+   */
+  clientModel?: boolean
 }
 
 /** ±5 %: a repeat five minutes apart was 10 % (decode) and 19 % (fixed cost) off from 20 requests (bench/results/fidelity.md) */
@@ -141,10 +147,10 @@ export async function measureProfile (o: MeasureOptions, log: (s: string) => voi
     for (const m of tasks.models) {
       const rate = o.clientRate ?? clientBurstRate(cpuMsPerRequest[m.name], cores)
       const target = { url: `${o.url}/${m.task}/${encodeURIComponent(m.name)}`, body, contentType: 'image/jpeg', policies: BURST_POLICIES }
-      if (!warm) { await sendOpenLoop(target, generate({ kind: 'poisson' }, burstTraffic(m.name), rate, 1000, 2)); warm = true } // the sender's first use, discarded
+      if (o.clientModel === true && !warm) { await sendOpenLoop(target, generate({ kind: 'poisson' }, burstTraffic(m.name), rate, 1000, 2)); warm = true } // the sender's first use, discarded
       const points: ClientCpuPoint[] = []
       let flat = ''
-      for (const b of clientBursts(rate)) {
+      for (const b of o.clientModel === true ? clientBursts(rate) : [{ ratePerS: rate, refused: false }]) {
         const w = generate({ kind: 'poisson' }, burstTraffic(m.name), b.ratePerS, burstS * 1000, 1)
         const r = await sendOpenLoop(b.refused ? { ...target, headers: REFUSE } : target, w)
         const answered = Object.entries(r.statuses).reduce((a, [k, v]) => a + (/^2\d\d$/.test(k) ? v : 0), 0)
@@ -152,6 +158,10 @@ export async function measureProfile (o: MeasureOptions, log: (s: string) => voi
         const statuses = Object.entries(r.statuses).map(([k, v]) => `${k}: ${v}`).join(', ')
         if (!b.refused && b.ratePerS === rate) { clientCpuMs[m.name] = round(r.clientCpuMs, 3); flat = `${clientCpuMs[m.name]} ms at ${rate} req/s (${statuses})` }
         log(`${m.name}: the load client's CPU ${round(r.clientCpuMs, 3)} ms per request over ${w.count} open-loop requests at ${b.ratePerS} req/s${b.refused ? ', refused at admission (X-Switchyard-Deadline-Ms: 1)' : ''} (${statuses})`)
+      }
+      if (o.clientModel !== true) {
+        clientSpread.push(`${m.name} ${flat.replace(/\)$/, `; sequential ${clientSequential[m.name] ?? '?'} ms)`)}`)
+        continue
       }
       const fit = fitClientCpu(points)
       clientCpu[m.name] = fit
@@ -162,7 +172,7 @@ export async function measureProfile (o: MeasureOptions, log: (s: string) => voi
   const f = summarize(fixed)
   const requestMs = round(Math.max(0, f.median), 3)
   log(`fixed cost per request (round trip − decode − queue − inference − postprocess): ${describe(f)}`)
-  const source = `measured on ${hostname()} (${cores} cores) at ${new Date().toISOString()} by ${o.command}: devices from GET /models (fitted cost after ${o.burst} throughput-class requests per model, ${o.concurrency} concurrent; calibrated: the startup calibration's fit), decode, the per-request fixed cost (round trip − Server-Timing's decode, queue, inference, postprocess) and the server's CPU time per request (switchyard_process_cpu_seconds_total) from sequential latency-class requests per model with ${o.image.split('/').pop()} (${warmup} warm-up discarded${tasks.models.length > 1 ? `, ${laterWarmup} for each later model` : ''}, then ${plan.min}–${plan.max}, until each median's 95 % CI is within ${pct}): decode ${decodeSpread.join('; ')}; fixed cost ${describe(f)}${precise(f, plan.target) ? '' : ` — not within ${pct}`}${burstS > 0 ? `; the load client's CPU per request (process.cpuUsage of the sending process) over open-loop Poisson bursts of ${burstS} s per model (10 % latency class; at r = ${o.clientRate === undefined ? 'half the rate the server\'s CPU per request allows' : 'the given rate'}, answered at r/2 and r, refused at admission at r and 2r; fitted cpu = answered·a + refused·r + s·seconds, client-cpu.ts): ${clientSpread.join('; ')}${o.clientOnHost === true ? ', the client on the server\'s cores' : ''}` : ''}; batch-time jitter ±${o.jitter * 100} % assumed`
+  const source = `measured on ${hostname()} (${cores} cores) at ${new Date().toISOString()} by ${o.command}: devices from GET /models (fitted cost after ${o.burst} throughput-class requests per model, ${o.concurrency} concurrent; calibrated: the startup calibration's fit), decode, the per-request fixed cost (round trip − Server-Timing's decode, queue, inference, postprocess) and the server's CPU time per request (switchyard_process_cpu_seconds_total) from sequential latency-class requests per model with ${o.image.split('/').pop()} (${warmup} warm-up discarded${tasks.models.length > 1 ? `, ${laterWarmup} for each later model` : ''}, then ${plan.min}–${plan.max}, until each median's 95 % CI is within ${pct}): decode ${decodeSpread.join('; ')}; fixed cost ${describe(f)}${precise(f, plan.target) ? '' : ` — not within ${pct}`}${burstS > 0 ? `; the load client's CPU per request (process.cpuUsage of the sending process) ${o.clientModel === true ? `over open-loop Poisson bursts of ${burstS} s per model (10 % latency class; at r = ${o.clientRate === undefined ? 'half the rate the server\'s CPU per request allows' : 'the given rate'}, answered at r/2 and r, refused at admission at r and 2r; fitted cpu = answered·a + refused·r + s·seconds, client-cpu.ts)` : `over an open-loop Poisson burst of ${burstS} s per model (10 % latency class${o.clientRate === undefined ? ', at half the rate the server\'s CPU per request allows' : ''})`}: ${clientSpread.join('; ')}${o.clientOnHost === true ? ', the client on the server\'s cores' : ''}` : ''}; batch-time jitter ±${o.jitter * 100} % assumed`
   const threads = o.threads ?? Object.fromEntries(after.models.flatMap((m) => m.devices).filter((d) => d.kind === 'cpu').map((d) => [d.id, cores]))
   return profileFromModels(after, { name: o.name, source, host: { cores, decodeMs, decodeJitter: 0.1, requestMs, ...(Object.keys(cpuMsPerRequest).length > 0 ? { cpuMsPerRequest } : {}), ...(Object.keys(clientCpuMs).length > 0 ? { clientCpuMs } : {}), ...(Object.keys(clientCpu).length > 0 ? { clientCpu } : {}), ...(o.clientOnHost === true ? { clientOnHost: true } : {}) }, latencyWorkers: o.latencyWorkers, threads, jitter: o.jitter })
 }
