@@ -72,9 +72,9 @@ export interface FidelityRow {
 
 /**
  * One class's live round trips taken apart (ms): the server's handler (Server-Timing total) into
- * decode, queue, inference + postprocess and the rest of the handler (body read, the decode gate's
+ * decode, queue, inference + postprocess and the rest of the handler (admission, the decode gate's
  * wait, building the answer); outside = round trip − total (the client, the kernel, the server's
- * HTTP parsing and its event loop before and after the handler). p50 and p99 of each part, and its
+ * HTTP parsing, its reading of the body, its event loop before and after the handler). p50 and p99 of each part, and its
  * mean over the tail: the answers at or above the class's p95 round trip.
  */
 export interface LiveParts {
@@ -257,7 +257,7 @@ export function fidelityMarkdown (rows: FidelityRow[], o: FidelityOptions, comma
     }
   }
   if (rows.some((r) => r.liveParts && Object.keys(r.liveParts).length > 0)) {
-    L.push('', 'Where the live round trip went (Server-Timing of each answer; "outside" = round trip − the handler\'s total: the client, the kernel, the server\'s HTTP parsing and its event loop before and after the handler; "handler rest" = total − decode − queue − inference − postprocess: reading the body, the decode gate\'s wait, the answer), p50 / p99 of each part and its mean over the tail (the answers at or above the class\'s p95 round trip); beside it the simulator\'s decode (elapsed under its slot, on the shared cores) and its p99 from decoded to answered (its queue + inference):', '', '| rate req/s | class | outside | handler rest | decode | queue | inference + post | tail (n): outside / rest / decode / queue / inference | sim decode p50 / p99 | sim decoded → answered p99 |', '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |')
+    L.push('', 'Where the live round trip went (Server-Timing of each answer; "outside" = round trip − the handler\'s total: the client, the kernel, the server\'s HTTP parsing, its reading of the body (Fastify\'s parser, before the handler), its event loop before and after the handler, the answer\'s serialization; "handler rest" = total − decode − queue − inference − postprocess: admission, the decode gate\'s wait, building the answer), p50 / p99 of each part and its mean over the tail (the answers at or above the class\'s p95 round trip); beside it the simulator\'s decode (elapsed under its slot, on the shared cores) and its p99 from decoded to answered (its queue + inference):', '', '| rate req/s | class | outside | handler rest | decode | queue | inference + post | tail (n): outside / rest / decode / queue / inference | sim decode p50 / p99 | sim decoded → answered p99 |', '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |')
     for (const r of rows) {
       for (const p of ['latency', 'throughput']) {
         const x = r.liveParts?.[p]

@@ -20,7 +20,7 @@ export interface OpenLoopResult {
    * per request, the answer's Server-Timing (NaN where absent or not 2xx): the server's
    * handler time (`total`) and its decode, queue, inference + postprocess; the rest of the round
    * trip (round trip − total) is outside the handler: the client, the kernel, the server's HTTP
-   * parsing and its event loop before and after the handler
+   * parsing, its reading of the body and its event loop before and after the handler
    */
   timing: { total: Float64Array, decode: Float64Array, queue: Float64Array, inference: Float64Array }
 }
