@@ -359,7 +359,7 @@ async function runFidelityCmd (args: string[]): Promise<void> {
   else {
     const out = values['profile-out']
     const name = out.split('/').pop()!.replace(/\.json$/, '')
-    profile = await measureProfile({ url, name, image: values.image, ...samplingArgs(values), ...clientArgs(values), clientOnHost: clientOnHost ?? isLoopback(url), burst: 160, concurrency: 8, latencyWorkers: { cpu: 1 }, jitter: 0.1, command: `npm run simulate -- fidelity ${args.join(' ')} (profile step)` }, err)
+    profile = await measureProfile({ url, name, image: values.image, ...samplingArgs(values), ...clientArgs(values), clientOnHost: clientOnHost ?? isLoopback(url), clientModel: true, burst: 160, concurrency: 8, latencyWorkers: { cpu: 1 }, jitter: 0.1, command: `npm run simulate -- fidelity ${args.join(' ')} (profile step)` }, err)
     writeFileSync(out, `${JSON.stringify(profile, null, 2)}\n`)
     err(`wrote ${out}`)
   }

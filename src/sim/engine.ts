@@ -26,6 +26,7 @@ import type { RouteReason } from '../router/router.js'
 import type { Strategy } from '../router/strategies.js'
 import type { PreparedImage } from '../core/items.js'
 import { DEFAULT_IMAGE_BYTES, DEFAULT_SIM_QUEUE_BYTES, itemsOf, type Scenario } from './scenario.js'
+import { clientChargeAt } from './client-cpu.js'
 import { CorePool } from './core-pool.js'
 import { SimDevice } from './sim-device.js'
 import { seededRandom } from './simulated-executor.js'
@@ -41,6 +42,12 @@ export interface RunOptions {
   series?: boolean
   /** simulated ms after the last arrival to let accepted work finish; default 60 000 */
   drainMs?: number
+  /**
+   * per request of the workload, filled with its decode's elapsed ms (under its slot: stretched
+   * where the cores are shared; the last image's for a request of several); NaN where none ran.
+   * For comparing with the live server's Server-Timing decode (the fidelity report)
+   */
+  decodeWallMs?: Float64Array
 }
 
 export interface Percentiles { p50: number, p95: number, p99: number, max: number }
@@ -121,6 +128,8 @@ export interface RunResult {
   devices: DeviceStats[]
   /** fraction of decode slot-time busy */
   decodeUtil: number
+  /** where the host's cores are one pool (sharedCores): core-ms of work it ran (decoding, fixed costs, CPU batches, the load client) */
+  hostCoreMs?: number
   series?: Series
   /** simulated events fired by the router and devices (timers) */
   wallMs: number
@@ -190,6 +199,8 @@ export function runScenario (s: Scenario, o: RunOptions, workload?: Workload): R
   const gate = new DecodeGate(s.host.slots, s.host.bulkSlots, s.host.maxWaiting)
   const pipeline = new RequestPipeline(dispatcher, gate, observer, clock)
   const decodeRandom = seededRandom(s.seed * 104729 + 17)
+  const decodeWall = o.decodeWallMs
+  decodeWall?.fill(NaN)
 
   // per request
   const n = w.count
@@ -205,10 +216,13 @@ export function runScenario (s: Scenario, o: RunOptions, workload?: Workload): R
   const jitter = s.host.jitter
   const deadlines = classes.map((c) => c.deadlineMs)
 
+  // the client's CPU on the answer, by its outcome (set below, where the profile models the client)
+  let clientOnAnswer: ((i: number, ok: boolean) => void) | undefined
   const finish = (i: number, ok: boolean): void => {
     outcome[i] = ok ? ANSWERED : REFUSED
     if (ok) latency[i] = clock.now() - w.at[i]!
     pending--
+    if (clientOnAnswer !== undefined) clientOnAnswer(i, ok)
   }
 
   // what a request of each class sends to the devices: one image, or (items > 1: the tiles of
@@ -224,7 +238,8 @@ export function runScenario (s: Scenario, o: RunOptions, workload?: Workload): R
   const decodeOf = <D>(i: number, k: number, value: D): Decode<D> => (done) => {
     const ms = decodeMs[k]! * (1 + jitter * (2 * decodeRandom() - 1))
     decodeBusyMs += ms
-    const decoded = (): void => { decodedAt[i] = clock.now(); done(null, value) }
+    const start = clock.now()
+    const decoded = (): void => { decodedAt[i] = clock.now(); if (decodeWall) decodeWall[i] = decodedAt[i]! - start; done(null, value) }
     if (pool) pool.run(ms, 1, decoded)
     else clock.setTimer(clock.now() + ms, decoded)
   }
@@ -261,14 +276,24 @@ export function runScenario (s: Scenario, o: RunOptions, workload?: Workload): R
   const requestMs = s.host.requestMs ?? 0
   // the load client's CPU per request (host.clientCpuMs: fidelity, the client on the same
   // cores), per class: load on the pool beside the request, off its path — the client's share
-  // of the round trip's latency is in requestMs already, its CPU is not
-  const clientMs = pool && s.host.clientCpuMs ? classes.map((c) => s.host.clientCpuMs![c.model] ?? 0) : undefined
+  // of the round trip's latency is in requestMs already, its CPU is not. Where the profile has
+  // the client's model by rate and outcome (host.clientCpu, client-cpu.ts), at the run's offered
+  // rate: the cheaper outcome's cost and the per-second part's share at send, the rest with the answer
+  const charges = pool && s.host.clientCpu ? classes.map((c) => (s.host.clientCpu![c.model] ? clientChargeAt(s.host.clientCpu![c.model]!, o.ratePerS) : undefined)) : undefined
+  const clientMs = pool && (charges || s.host.clientCpuMs) ? classes.map((c, k) => charges?.[k]?.sendMs ?? s.host.clientCpuMs?.[c.model] ?? 0) : undefined
   const enter = (i: number): void => {
     pending++
     if (clientMs !== undefined && clientMs[w.cls[i]!]! > 0) pool!.run(clientMs[w.cls[i]!]!, 1, ignore)
     if (requestMs <= 0) arrive(i)
     else if (pool) pool.run(requestMs, 1, () => arrive(i))
     else clock.setTimer(clock.now() + requestMs, () => arrive(i))
+  }
+  if (charges !== undefined) {
+    clientOnAnswer = (i, ok) => {
+      const c = charges[w.cls[i]!]
+      const ms = c === undefined ? 0 : ok ? c.answeredMs : c.refusedMs
+      if (ms > 0) pool!.run(ms, 1, ignore)
+    }
   }
   // one timer at a time for arrivals: the next is scheduled when one fires
   let nextArrival = 0
@@ -409,6 +434,7 @@ export function runScenario (s: Scenario, o: RunOptions, workload?: Workload): R
       }))
     })),
     decodeUtil: decodeBusyMs / (s.host.slots * o.durationMs),
+    ...(pool ? { hostCoreMs: pool.busyCoreMs } : {}),
     ...(series ? { series } : {}),
     wallMs: performance.now() - wallStart
   }

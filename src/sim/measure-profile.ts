@@ -8,10 +8,13 @@
 // many samples each median is of and its spread. Last, per model, a short open-loop Poisson
 // burst from the fidelity command's own sender (open-loop.ts) measures the load client's CPU
 // per request (process.cpuUsage), which a fidelity run's simulator charges to the host's cores
-// when the client shares them (host.clientOnHost).
+// when the client shares them (host.clientOnHost). With `clientModel` (the fidelity command), four
+// bursts per model — answered at r/2 and r, refused at admission at r and 2r — fit the client's
+// CPU as a line in its rate and outcome (host.clientCpu, client-cpu.ts).
 import { readFileSync } from 'node:fs'
 import { availableParallelism, hostname } from 'node:os'
 import { round } from '../util/format.js'
+import { fitClientCpu, type ClientCpuModel, type ClientCpuPoint } from './client-cpu.js'
 import { sendOpenLoop } from './open-loop.js'
 import { profileFromModels, type ModelsResponse, type Profile } from './profile.js'
 import { describe, precise, sampleUntilPrecise, summarize } from './sample-stats.js'
@@ -47,6 +50,12 @@ export interface MeasureOptions {
   clientRate?: number
   /** the load client shares the server's cores (the fidelity command on loopback): recorded as host.clientOnHost */
   clientOnHost?: boolean
+  /**
+   * the client's CPU by rate and outcome (host.clientCpu, client-cpu.ts): four bursts per model
+   * (clientBursts()) after a discarded one, instead of the one burst at r; the fidelity command
+   * asks for it; default false (bench/gpu-check.ts and the rest keep their one burst and their time)
+   */
+  clientModel?: boolean
 }
 
 /** ±5 %: a repeat five minutes apart was 10 % (decode) and 19 % (fixed cost) off from 20 requests (bench/results/fidelity.md) */
@@ -133,27 +142,56 @@ export async function measureProfile (o: MeasureOptions, log: (s: string) => voi
   // after GET /models, so the devices' fitted costs are what they were without it
   const clientCpuMs: Record<string, number> = {}
   const clientSpread: string[] = []
+  const clientCpu: Record<string, ClientCpuModel> = {}
   const burstS = o.clientBurstS ?? CLIENT_BURST_S
   if (burstS > 0) {
+    let warm = false
     for (const m of tasks.models) {
       const rate = o.clientRate ?? clientBurstRate(cpuMsPerRequest[m.name], cores)
-      const w = generate({ kind: 'poisson' }, burstTraffic(m.name), rate, burstS * 1000, 1)
-      const r = await sendOpenLoop({ url: `${o.url}/${m.task}/${encodeURIComponent(m.name)}`, body, contentType: 'image/jpeg', policies: BURST_POLICIES }, w)
-      clientCpuMs[m.name] = round(r.clientCpuMs, 3)
-      const statuses = Object.entries(r.statuses).map(([k, v]) => `${k}: ${v}`).join(', ')
-      clientSpread.push(`${m.name} ${clientCpuMs[m.name]} ms at ${rate} req/s (${statuses}; sequential ${clientSequential[m.name] ?? '?'} ms)`)
-      log(`${m.name}: the load client's CPU ${clientCpuMs[m.name]} ms per request over ${w.count} open-loop requests at ${rate} req/s (${statuses}); ${clientSequential[m.name] ?? '?'} ms per sequential request`)
+      const target = { url: `${o.url}/${m.task}/${encodeURIComponent(m.name)}`, body, contentType: 'image/jpeg', policies: BURST_POLICIES }
+      if (o.clientModel === true && !warm) { await sendOpenLoop(target, generate({ kind: 'poisson' }, burstTraffic(m.name), rate, 1000, 2)); warm = true } // the sender's first use, discarded
+      const points: ClientCpuPoint[] = []
+      let flat = ''
+      for (const b of o.clientModel === true ? clientBursts(rate) : [{ ratePerS: rate, refused: false }]) {
+        const w = generate({ kind: 'poisson' }, burstTraffic(m.name), b.ratePerS, burstS * 1000, 1)
+        const r = await sendOpenLoop(b.refused ? { ...target, headers: REFUSE } : target, w)
+        const answered = Object.entries(r.statuses).reduce((a, [k, v]) => a + (/^2\d\d$/.test(k) ? v : 0), 0)
+        points.push({ ratePerS: b.ratePerS, durationS: burstS, answered, refused: w.count - answered, cpuMs: round(r.clientCpuMs * w.count, 3) })
+        const statuses = Object.entries(r.statuses).map(([k, v]) => `${k}: ${v}`).join(', ')
+        if (!b.refused && b.ratePerS === rate) { clientCpuMs[m.name] = round(r.clientCpuMs, 3); flat = `${clientCpuMs[m.name]} ms at ${rate} req/s (${statuses})` }
+        log(`${m.name}: the load client's CPU ${round(r.clientCpuMs, 3)} ms per request over ${w.count} open-loop requests at ${b.ratePerS} req/s${b.refused ? ', refused at admission (X-Switchyard-Deadline-Ms: 1)' : ''} (${statuses})`)
+      }
+      if (o.clientModel !== true) {
+        clientSpread.push(`${m.name} ${flat.replace(/\)$/, `; sequential ${clientSequential[m.name] ?? '?'} ms)`)}`)
+        continue
+      }
+      const fit = fitClientCpu(points)
+      clientCpu[m.name] = fit
+      clientSpread.push(`${m.name} ${flat}; by rate and outcome (${points.map((p) => `${p.ratePerS} req/s ${p.refused > p.answered ? 'refused' : 'answered'} ${round(p.cpuMs / Math.max(1, p.answered + p.refused), 3)} ms`).join(', ')}): ${fit.answeredMs} ms answered, ${fit.refusedMs} ms refused + ${fit.perSecondMs} ms/s (sequential ${clientSequential[m.name] ?? '?'} ms)`)
+      log(`${m.name}: the load client's CPU fitted: ${fit.answeredMs} ms per answered request, ${fit.refusedMs} ms per refused, + ${fit.perSecondMs} ms per second; ${clientSequential[m.name] ?? '?'} ms per sequential request`)
     }
   }
   const f = summarize(fixed)
   const requestMs = round(Math.max(0, f.median), 3)
   log(`fixed cost per request (round trip − decode − queue − inference − postprocess): ${describe(f)}`)
-  const source = `measured on ${hostname()} (${cores} cores) at ${new Date().toISOString()} by ${o.command}: devices from GET /models (fitted cost after ${o.burst} throughput-class requests per model, ${o.concurrency} concurrent; calibrated: the startup calibration's fit), decode, the per-request fixed cost (round trip − Server-Timing's decode, queue, inference, postprocess) and the server's CPU time per request (switchyard_process_cpu_seconds_total) from sequential latency-class requests per model with ${o.image.split('/').pop()} (${warmup} warm-up discarded${tasks.models.length > 1 ? `, ${laterWarmup} for each later model` : ''}, then ${plan.min}–${plan.max}, until each median's 95 % CI is within ${pct}): decode ${decodeSpread.join('; ')}; fixed cost ${describe(f)}${precise(f, plan.target) ? '' : ` — not within ${pct}`}${burstS > 0 ? `; the load client's CPU per request (process.cpuUsage of the sending process) over an open-loop Poisson burst of ${burstS} s per model (10 % latency class${o.clientRate === undefined ? ', at half the rate the server\'s CPU per request allows' : ''}): ${clientSpread.join('; ')}${o.clientOnHost === true ? ', the client on the server\'s cores' : ''}` : ''}; batch-time jitter ±${o.jitter * 100} % assumed`
+  const source = `measured on ${hostname()} (${cores} cores) at ${new Date().toISOString()} by ${o.command}: devices from GET /models (fitted cost after ${o.burst} throughput-class requests per model, ${o.concurrency} concurrent; calibrated: the startup calibration's fit), decode, the per-request fixed cost (round trip − Server-Timing's decode, queue, inference, postprocess) and the server's CPU time per request (switchyard_process_cpu_seconds_total) from sequential latency-class requests per model with ${o.image.split('/').pop()} (${warmup} warm-up discarded${tasks.models.length > 1 ? `, ${laterWarmup} for each later model` : ''}, then ${plan.min}–${plan.max}, until each median's 95 % CI is within ${pct}): decode ${decodeSpread.join('; ')}; fixed cost ${describe(f)}${precise(f, plan.target) ? '' : ` — not within ${pct}`}${burstS > 0 ? `; the load client's CPU per request (process.cpuUsage of the sending process) ${o.clientModel === true ? `over open-loop Poisson bursts of ${burstS} s per model (10 % latency class; at r = ${o.clientRate === undefined ? 'half the rate the server\'s CPU per request allows' : 'the given rate'}, answered at r/2 and r, refused at admission at r and 2r; fitted CPU = answeredMs·answered + refusedMs·refused + perSecondMs·seconds, client-cpu.ts)` : `over an open-loop Poisson burst of ${burstS} s per model (10 % latency class${o.clientRate === undefined ? ', at half the rate the server\'s CPU per request allows' : ''})`}: ${clientSpread.join('; ')}${o.clientOnHost === true ? ', the client on the server\'s cores' : ''}` : ''}; batch-time jitter ±${o.jitter * 100} % assumed`
   const threads = o.threads ?? Object.fromEntries(after.models.flatMap((m) => m.devices).filter((d) => d.kind === 'cpu').map((d) => [d.id, cores]))
-  return profileFromModels(after, { name: o.name, source, host: { cores, decodeMs, decodeJitter: 0.1, requestMs, ...(Object.keys(cpuMsPerRequest).length > 0 ? { cpuMsPerRequest } : {}), ...(Object.keys(clientCpuMs).length > 0 ? { clientCpuMs } : {}), ...(o.clientOnHost === true ? { clientOnHost: true } : {}) }, latencyWorkers: o.latencyWorkers, threads, jitter: o.jitter })
+  return profileFromModels(after, { name: o.name, source, host: { cores, decodeMs, decodeJitter: 0.1, requestMs, ...(Object.keys(cpuMsPerRequest).length > 0 ? { cpuMsPerRequest } : {}), ...(Object.keys(clientCpuMs).length > 0 ? { clientCpuMs } : {}), ...(Object.keys(clientCpu).length > 0 ? { clientCpu } : {}), ...(o.clientOnHost === true ? { clientOnHost: true } : {}) }, latencyWorkers: o.latencyWorkers, threads, jitter: o.jitter })
 }
 
 const BURST_POLICIES = ['throughput', 'latency'] as const
+/** a deadline no device meets: the server reads the body, then refuses at admission (429), as it does a request when saturated */
+const REFUSE = { 'x-switchyard-deadline-ms': '1' }
+
+/**
+ * The client bursts at rate r, interleaved so drift falls on both outcomes: answered at r/2 and r
+ * (r is half what the server's CPU allows: no refusals), refused at r and 2r (refusals cost the
+ * server little, so the rate can go past what it answers, towards a saturating fidelity rate).
+ */
+export function clientBursts (rate: number): Array<{ ratePerS: number, refused: boolean }> {
+  const half = Math.max(1, Math.round(rate / 2))
+  return [{ ratePerS: half, refused: false }, { ratePerS: rate, refused: true }, { ratePerS: rate, refused: false }, { ratePerS: 2 * rate, refused: true }]
+}
 /** the client burst's traffic: the fidelity command's mix, 10 % latency class */
 function burstTraffic (model: string): TrafficClass[] {
   return [{ model, policy: 'throughput', share: 0.9, deadlineMs: 30_000 }, { model, policy: 'latency', share: 0.1, deadlineMs: 10_000 }]

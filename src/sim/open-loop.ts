@@ -16,6 +16,13 @@ export interface OpenLoopResult {
   statuses: Record<string, number>
   /** the sending process's CPU ms (user + system) per request sent, over the whole run */
   clientCpuMs: number
+  /**
+   * per request, the answer's Server-Timing (NaN where absent or not 2xx): the server's
+   * handler time (`total`) and its decode, queue, inference + postprocess; the rest of the round
+   * trip (round trip − total) is outside the handler: the client, the kernel, the server's HTTP
+   * parsing, its reading of the body and its event loop before and after the handler
+   */
+  timing: { total: Float64Array, decode: Float64Array, queue: Float64Array, inference: Float64Array }
 }
 
 export interface OpenLoopTarget {
@@ -25,6 +32,15 @@ export interface OpenLoopTarget {
   contentType: string
   /** X-Switchyard-Policy per traffic class index of the workload */
   policies: readonly string[]
+  /** more headers on every request (the profile step's refused burst: X-Switchyard-Deadline-Ms: 1) */
+  headers?: Readonly<Record<string, string>>
+}
+
+/** one duration from a Server-Timing header (NaN where absent) */
+export function serverTiming (header: string | null, name: string): number {
+  if (header === null) return NaN
+  const at = header.indexOf(`${name};dur=`)
+  return at < 0 ? NaN : parseFloat(header.slice(at + name.length + 5))
 }
 
 /** Sends the workload open loop and answers every request's round trip, status and the client's CPU per request. */
@@ -33,7 +49,8 @@ export async function sendOpenLoop (target: OpenLoopTarget, w: Workload): Promis
   const ok = new Uint8Array(w.count)
   const statuses: Record<string, number> = {}
   const pending: Array<Promise<void>> = []
-  const headers = target.policies.map((policy) => ({ 'content-type': target.contentType, 'x-switchyard-policy': policy }))
+  const headers = target.policies.map((policy) => ({ ...target.headers, 'content-type': target.contentType, 'x-switchyard-policy': policy }))
+  const timing = { total: new Float64Array(w.count).fill(NaN), decode: new Float64Array(w.count).fill(NaN), queue: new Float64Array(w.count).fill(NaN), inference: new Float64Array(w.count).fill(NaN) }
   const cpu0 = process.cpuUsage()
   const start = performance.now() + 200
   for (let i = 0; i < w.count; i++) {
@@ -44,10 +61,15 @@ export async function sendOpenLoop (target: OpenLoopTarget, w: Workload): Promis
       await res.arrayBuffer()
       latency[i] = performance.now() - t0
       ok[i] = res.ok ? 1 : 0
+      if (res.ok) {
+        const st = res.headers.get('server-timing')
+        timing.total[i] = serverTiming(st, 'total'); timing.decode[i] = serverTiming(st, 'decode'); timing.queue[i] = serverTiming(st, 'queue')
+        timing.inference[i] = serverTiming(st, 'inference') + serverTiming(st, 'postprocess')
+      }
       statuses[res.status] = (statuses[res.status] ?? 0) + 1
     }, () => { statuses.error = (statuses.error ?? 0) + 1 }))
   }
   await Promise.all(pending)
   const cpu = process.cpuUsage(cpu0)
-  return { latency, ok, statuses, clientCpuMs: w.count > 0 ? (cpu.user + cpu.system) / 1000 / w.count : 0 }
+  return { latency, ok, statuses, timing, clientCpuMs: w.count > 0 ? (cpu.user + cpu.system) / 1000 / w.count : 0 }
 }

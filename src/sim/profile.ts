@@ -7,6 +7,7 @@
 // `profileFromModels` turns a running server's GET /models into a profile: each device lane
 // reports its fitted cost {aMs, bMs} and its startup calibration.
 import { readFileSync } from 'node:fs'
+import { checkClientCpu, type ClientCpuModel } from './client-cpu.js'
 import type { SimDeviceSpec } from './sim-device.js'
 
 export interface HostProfile {
@@ -34,6 +35,13 @@ export interface HostProfile {
    * (profiles measured before it load as they did)
    */
   clientCpuMs?: Record<string, number>
+  /**
+   * the load client's CPU as a function of its rate and of the outcome, per model (client-cpu.ts:
+   * answeredMs / refusedMs per request + perSecondMs, fitted to open-loop bursts at several rates).
+   * Optional: where present, the fidelity run's simulator charges by it at the simulated rate
+   * instead of the flat clientCpuMs; absent (profiles measured before it) = clientCpuMs as before
+   */
+  clientCpu?: Record<string, ClientCpuModel>
   /**
    * the load client ran on this host's cores (set by the fidelity command's profile step when its
    * client and server share the machine): the fidelity run's simulator then charges clientCpuMs
@@ -74,6 +82,7 @@ export function checkProfile (p: Profile, where: string): void {
   }
   if (p.host) for (const [m, ms] of Object.entries(p.host.decodeMs)) if (!(ms > 0)) bad(`host decodeMs for ${m} must be > 0`)
   if (p.host?.clientCpuMs) for (const [m, ms] of Object.entries(p.host.clientCpuMs)) if (!(ms >= 0)) bad(`host clientCpuMs for ${m} must be ≥ 0`)
+  if (p.host?.clientCpu) for (const [m, c] of Object.entries(p.host.clientCpu)) { const e = checkClientCpu(c); if (e !== null) bad(`host clientCpu for ${m}: ${e}`) }
 }
 
 /** The part of GET /models a profile is made from. */

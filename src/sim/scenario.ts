@@ -7,6 +7,7 @@ import { dirname, isAbsolute, join } from 'node:path'
 import type { Policy } from '../config/schema.js'
 import { STRATEGIES, type Strategy } from '../router/strategies.js'
 import { loadProfile, type DeviceProfile, type HostProfile } from './profile.js'
+import type { ClientCpuModel } from './client-cpu.js'
 
 export interface TrafficClass {
   model: string
@@ -126,6 +127,12 @@ export interface HostModel {
    * by the fidelity command (its client shares the host), never from a scenario file; default none
    */
   clientCpuMs?: Record<string, number>
+  /**
+   * per model, the load client's CPU by its rate and outcome (the profile's host.clientCpu,
+   * client-cpu.ts); where set, charged instead of clientCpuMs at the run's offered rate. Set only
+   * by the fidelity command, never from a scenario file; default none
+   */
+  clientCpu?: Record<string, ClientCpuModel>
   bulkSlots: number
   maxWaiting: number
   /** admission by memory (src/devices/queue-budget.ts); default DEFAULT_SIM_QUEUE_BYTES */
