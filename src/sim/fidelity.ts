@@ -236,26 +236,20 @@ export function fidelityMarkdown (rows: FidelityRow[], o: FidelityOptions, comma
       L.push(`| ${r.ratePerS} | ${p} | ${ms(l.p50)} / ${ms(l.p99)} | ${ms(s.p50)} / ${ms(s.p99)} | ${Number.isFinite(ratio) ? ratio.toFixed(2) : '–'} | ${ms(b.p50)} / ${ms(b.p99)} | ${pc(l.refused)} / ${pc(s.refused)} / ${pc(b.refused)} | ${Math.abs(ratio - 1) <= 0.25 ? 'yes' : '**no**'} |`)
     }
   }
-  if (rows.some((r) => r.simNoClient)) {
-    L.push('', 'The same simulator without the load client\'s CPU (what it adds):', '', '| rate req/s | class | sim without client p50 / p99 ms | its sim / live p99 | refused |', '| --- | --- | --- | --- | --- |')
+  // the same simulator run another way, against the same live answers
+  const variant = (pick: (r: FidelityRow) => Record<string, ClassSide> | undefined, caption: string, column: string): void => {
+    if (!rows.some((r) => pick(r))) return
+    L.push('', caption, '', `| rate req/s | class | ${column} p50 / p99 ms | its sim / live p99 | refused |`, '| --- | --- | --- | --- | --- |')
     for (const r of rows) {
       for (const p of ['latency', 'throughput']) {
-        const l = r.live[p]; const n = r.simNoClient?.[p]
+        const l = r.live[p]; const n = pick(r)?.[p]
         if (!l || !n) continue
         L.push(`| ${r.ratePerS} | ${p} | ${ms(n.p50)} / ${ms(n.p99)} | ${(n.p99 / l.p99).toFixed(2)} | ${pc(n.refused)} |`)
       }
     }
   }
-  if (rows.some((r) => r.simFlat)) {
-    L.push('', 'The same simulator with the profile\'s flat client charge (one number per request, whatever the rate and outcome) instead of the model by rate and outcome:', '', '| rate req/s | class | sim, flat client p50 / p99 ms | its sim / live p99 | refused |', '| --- | --- | --- | --- | --- |')
-    for (const r of rows) {
-      for (const p of ['latency', 'throughput']) {
-        const l = r.live[p]; const n = r.simFlat?.[p]
-        if (!l || !n) continue
-        L.push(`| ${r.ratePerS} | ${p} | ${ms(n.p50)} / ${ms(n.p99)} | ${(n.p99 / l.p99).toFixed(2)} | ${pc(n.refused)} |`)
-      }
-    }
-  }
+  variant((r) => r.simNoClient, 'The same simulator without the load client\'s CPU (what it adds):', 'sim without client')
+  variant((r) => r.simFlat, 'The same simulator with the profile\'s flat client charge (one number per request, whatever the rate and outcome) instead of the model by rate and outcome:', 'sim, flat client')
   if (rows.some((r) => r.liveParts && Object.keys(r.liveParts).length > 0)) {
     L.push('', 'Where the live round trip went (Server-Timing of each answer; "outside" = round trip − the handler\'s total: the client, the kernel, the server\'s HTTP parsing, its reading of the body (Fastify\'s parser, before the handler), its event loop before and after the handler, the answer\'s serialization; "handler rest" = total − decode − queue − inference − postprocess: admission, the decode gate\'s wait, building the answer), p50 / p99 of each part and its mean over the tail (the answers at or above the class\'s p95 round trip); beside it the simulator\'s decode (elapsed under its slot, on the shared cores) and its p99 from decoded to answered (its queue + inference):', '', '| rate req/s | class | outside | handler rest | decode | queue | inference + post | tail (n): outside / rest / decode / queue / inference | sim decode p50 / p99 | sim decoded → answered p99 |', '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |')
     for (const r of rows) {
