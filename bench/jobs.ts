@@ -34,6 +34,7 @@ import { cpus } from 'node:os'
 import { join } from 'node:path'
 import { startNatsServer } from '../src/test-support/nats-server.js'
 import { preferProcess, preferThisBench } from './cpu-priority.js'
+import { serverTiming } from '../src/sim/open-loop.js'
 import { startReplica, type Replica } from '../src/test-support/replica.js'
 import { multipart, REPO, SHARED_IMAGES, SHARED_MODELS } from '../src/test-support/server.js'
 
@@ -324,10 +325,11 @@ try {
         const dt = performance.now() - t0
         if (res.status === 200) {
           ms.push(dt)
-          const st = Object.fromEntries((res.headers.get('server-timing') ?? '').split(',').map((p) => { const [k, v] = p.trim().split(';dur='); return [k, Number(v)] }))
-          decode.push(st.decode ?? NaN)
-          device.push((st.queue ?? 0) + (st.inference ?? 0) + (st.postprocess ?? 0))
-          rest.push(dt - (st.total ?? NaN))
+          const st = res.headers.get('server-timing')
+          const or0 = (v: number): number => (Number.isNaN(v) ? 0 : v)
+          decode.push(serverTiming(st, 'decode'))
+          device.push(or0(serverTiming(st, 'queue')) + or0(serverTiming(st, 'inference')) + or0(serverTiming(st, 'postprocess')))
+          rest.push(dt - serverTiming(st, 'total'))
         } else refused++
         await sleep(Math.max(0, 100 - dt))
       }

@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs'
 import { availableParallelism, hostname } from 'node:os'
 import { round } from '../util/format.js'
 import { fitClientCpu, type ClientCpuModel, type ClientCpuPoint } from './client-cpu.js'
-import { sendOpenLoop } from './open-loop.js'
+import { sendOpenLoop, serverTiming } from './open-loop.js'
 import { profileFromModels, type ModelsResponse, type Profile } from './profile.js'
 import { describe, precise, sampleUntilPrecise, summarize } from './sample-stats.js'
 import type { TrafficClass } from './scenario.js'
@@ -110,8 +110,8 @@ export async function measureProfile (o: MeasureOptions, log: (s: string) => voi
       await r.arrayBuffer()
       const rtt = performance.now() - t0
       if (!r.ok) throw new Error(`${path}: HTTP ${r.status}`)
-      const timing = r.headers.get('server-timing') ?? ''
-      const part = (name: string): number => Number(new RegExp(`${name};dur=([\\d.]+)`).exec(timing)?.[1] ?? NaN)
+      const timing = r.headers.get('server-timing')
+      const part = (name: string): number => serverTiming(timing, name)
       return { decode: part('decode'), fixed: rtt - (part('decode') + part('queue') + part('inference') + part('postprocess')) }
     }
     const times: number[] = []

@@ -3,7 +3,7 @@
 import t from 'tap'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { sendOpenLoop } from './open-loop.js'
+import { sendOpenLoop, serverTiming } from './open-loop.js'
 
 t.test('sends every request with its class\'s policy, counts answers by status, reads the client\'s CPU per request', async (t) => {
   const seen: string[] = []; const seenHeader: string[] = []
@@ -34,4 +34,12 @@ t.test('sends every request with its class\'s policy, counts answers by status, 
   t.same([r.timing.total[2], r.timing.decode[2], r.timing.queue[2], r.timing.inference[2]], [16, 10.5, 1, 3.5], 'the 2xx answer\'s Server-Timing: total, decode, queue, inference + postprocess')
   t.ok(Number.isNaN(r.timing.total[0]!), 'none read from a refusal')
   t.ok(r.clientCpuMs > 0, `the sending process's CPU per request (${r.clientCpuMs.toFixed(3)} ms)`)
+})
+
+t.test('one duration read from a Server-Timing header, NaN where it is not there', async (t) => {
+  const h = 'decode;dur=10.50, queue;dur=1.00, total;dur=16.00'
+  t.equal(serverTiming(h, 'decode'), 10.5)
+  t.equal(serverTiming(h, 'total'), 16)
+  t.ok(Number.isNaN(serverTiming(h, 'inference')), 'a part the server did not send')
+  t.ok(Number.isNaN(serverTiming(null, 'decode')), 'no header')
 })
