@@ -2,7 +2,7 @@
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs'
 import { comparePolicies, policiesMarkdown } from './policies.js'
 import { cpus } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { runScenario } from './engine.js'
 import { runExperiment, type ExperimentReport } from './experiment.js'
@@ -25,7 +25,7 @@ const err = (s: string): void => { process.stderr.write(`${s}\n`) }
 export async function main (argv: string[]): Promise<void> {
   const cmd = argv[0]
   if (cmd === undefined || cmd === '--help') {
-    process.stdout.write(`usage: npm run simulate -- <scenario>… | all | wall | profile --url … | plan --profile … --rate … --slo … | policies <scenario>… | random --seeds 1-50 [--duration s] [--max-requests n] [--loads 0.2,0.4,…] [--out bench/results/random] | fidelity --url … [--profile …] [--profile-samples 40] [--profile-precision 0.05] [--profile-warmup 200] [--client-burst 5] [--client-rate r] [--client-on-host auto|true|false] | prediction [<scenario>…] [--loads 0.5,0.8,0.95] [--duration s] [--out file]\nscenarios: ${scenarioNames().join(', ')}\n`)
+    process.stdout.write(`usage: npm run simulate -- <scenario>… [--out DIR] | all | wall | profile --url … | plan --profile … --rate … --slo … | policies <scenario>… | random --seeds 1-50 [--duration s] [--max-requests n] [--loads 0.2,0.4,…] [--out bench/results/random] | fidelity --url … [--profile …] [--profile-samples 40] [--profile-precision 0.05] [--profile-warmup 200] [--client-burst 5] [--client-rate r] [--client-on-host auto|true|false] | prediction [<scenario>…] [--loads 0.5,0.8,0.95] [--duration s] [--out file]\nscenarios: ${scenarioNames().join(', ')}\n`)
     return
   }
   if (cmd === 'plan') { runPlan(argv.slice(1)); return }
@@ -34,16 +34,19 @@ export async function main (argv: string[]): Promise<void> {
   if (cmd === 'policies') { runPolicies(argv.slice(1)); return }
   if (cmd === 'wall') { process.stdout.write(`${wall()}\n`); return }
   if (cmd === 'prediction') { runPrediction(argv.slice(1)); return }
-  const names = cmd === 'all' ? scenarioNames() : argv.filter((a) => !a.startsWith('-'))
-  mkdirSync(RESULTS, { recursive: true })
+  const { names, outDir } = scenarioArgs(cmd === 'all' ? [] : argv)
   const sections: string[] = []
-  for (const name of names) {
+  for (const name of cmd === 'all' ? scenarioNames() : names) {
     const file = name.endsWith('.json') ? name : join(SCENARIOS, `${name}.json`)
     const s = loadScenario(file)
     const r = runExperiment(s, { progress: err })
     const md = markdown(r)
     process.stdout.write(`${md}\n`)
-    write(s, r)
+    // the committed scenarios' results live in bench/results; a scenario file from elsewhere
+    // (a user's, a held-out one) writes only where --out says
+    const dir = outDir ?? (resolve(dirname(file)) === resolve(SCENARIOS) ? RESULTS : null)
+    if (dir !== null) write(s, r, dir)
+    else err(`${s.name}: tables on stdout only (--out DIR writes its json and svg)`)
     sections.push(md)
   }
   if (cmd === 'all') {
@@ -58,11 +61,27 @@ function scenarioNames (): string[] {
   return readdirSync(SCENARIOS).filter((f) => f.endsWith('.json')).map((f) => f.replace(/\.json$/, '')).sort()
 }
 
-function write (s: Scenario, r: ExperimentReport): void {
+/** `<scenario>… [--out DIR]`: scenario names or files, and where to write their json and svg */
+function scenarioArgs (argv: string[]): { names: string[], outDir: string | null } {
+  const names: string[] = []
+  let outDir: string | null = null
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!
+    if (a === '--out') {
+      outDir = argv[++i] ?? null
+      if (outDir === null) throw new Error('--out: a directory')
+    } else if (a.startsWith('--out=')) outDir = a.slice('--out='.length)
+    else if (!a.startsWith('-')) names.push(a)
+  }
+  return { names, outDir }
+}
+
+function write (s: Scenario, r: ExperimentReport, dir: string): void {
   const cmd = `npm run simulate -- ${s.name}`
-  writeFileSync(join(RESULTS, `sim-${s.name}.json`), `${compactJson(toJson(r, cmd))}\n`)
-  writeFileSync(join(RESULTS, `sim-${s.name}.svg`), svg(r))
-  err(`wrote bench/results/sim-${s.name}.{json,svg}`)
+  mkdirSync(dir, { recursive: true })
+  writeFileSync(join(dir, `sim-${s.name}.json`), `${compactJson(toJson(r, cmd))}\n`)
+  writeFileSync(join(dir, `sim-${s.name}.svg`), svg(r))
+  err(`wrote ${join(dir, `sim-${s.name}`)}.{json,svg}`)
 }
 
 /** Indented JSON with arrays of numbers on one line (the time series). */

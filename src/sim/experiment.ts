@@ -10,6 +10,7 @@
 import type { Strategy } from '../router/strategies.js'
 import { runScenario, type RunResult } from './engine.js'
 import { capacity, decodeCapacity, deviceCapacity, type Scenario } from './scenario.js'
+import { judgeCell, type CellMetrics } from './judge.js'
 import { generate } from './workload.js'
 
 export const MAX_REFUSED = 0.001
@@ -65,6 +66,11 @@ export function refused (r: RunResult): number {
   let bad = 0
   for (const c of Object.values(r.byPolicy)) bad += c.rejected + c.unfinished
   return r.offered > 0 ? bad / r.offered : 0
+}
+
+/** One run as the judge reads it (src/sim/judge.ts): each class's p99 and the share refused. */
+export function metricsOf (r: RunResult): CellMetrics {
+  return { latP99: r.byPolicy.latency?.p99 ?? NaN, thrP99: r.byPolicy.throughput?.p99 ?? NaN, refused: refused(r) }
 }
 
 export function meetsSlo (s: Scenario, r: RunResult): boolean {
@@ -171,6 +177,15 @@ export function checkTargets (s: Scenario, C: number, devCap: Record<string, num
       pass: beaten.length === 0,
       detail: reports.map((r) => `${r.strategy} ${fmt(r.sustainableRate)} req/s (${(r.sustainableLoad * 100).toFixed(1)} %)`).join(', ')
     })
+    const judged = judgedLoads(s, sy, baselines)
+    if (judged.length > 0) {
+      const lost = judged.filter((j) => j.verdict === 'loss')
+      out.push({
+        name: 'not beaten (issue 17\'s judge, src/sim/judge.ts) at every sweep load from 20 % to 100 % of capacity',
+        pass: lost.length === 0,
+        detail: `${judged.map((j) => `${Math.round(j.load * 100)} % ${VERDICT_LETTER[j.verdict]}`).join(', ')}${lost.length > 0 ? `; beaten at ${lost.map((j) => `${Math.round(j.load * 100)} % by ${j.beatenBy.map((b) => `${b.strategy} (${b.why})`).join(', ')}`).join('; ')}` : ''}`
+      })
+    }
     const point80 = (r: StrategyReport) => r.sweep.find((p) => Math.abs(p.load - 0.8) < 1e-9)?.result.byPolicy.latency
     const at80 = (r: StrategyReport): number => point80(r)?.p99 ?? NaN
     const after80 = (r: StrategyReport): number => point80(r)?.p99AfterDecode ?? NaN
@@ -184,6 +199,26 @@ export function checkTargets (s: Scenario, C: number, devCap: Record<string, num
         detail: `switchyard ${fmt(mine)} ms; best baseline ${fmt(best)} ms (${baselines.map((b) => `${b.strategy} ${fmt(at80(b))}`).join(', ')}); ratio ${(mine / best).toFixed(2)}. Decode excluded (dispatch to answer): switchyard ${fmt(after80(sy))} ms, best baseline ${fmt(bestAfter)} ms (${baselines.map((b) => `${b.strategy} ${fmt(after80(b))}`).join(', ')}); ratio ${(after80(sy) / bestAfter).toFixed(2)}`
       })
     }
+  }
+  return out
+}
+
+const VERDICT_LETTER = { win: 'W', tie: 'T', loss: 'L' } as const
+
+/**
+ * Issue 17's judge at each sweep load from 20 % to 100 % of capacity (the sweep runs every
+ * strategy on the same arrivals at a load, so each sweep point is a cell as the generated
+ * scenarios' are): W switchyard beats every baseline, T within tolerance, L some baseline beats it.
+ */
+export function judgedLoads (s: Scenario, sy: StrategyReport, baselines: readonly StrategyReport[]): Array<{ load: number } & ReturnType<typeof judgeCell>> {
+  const out: Array<{ load: number } & ReturnType<typeof judgeCell>> = []
+  for (const p of sy.sweep) {
+    if (p.load < 0.2 - 1e-9 || p.load > 1 + 1e-9) continue
+    const others = baselines.flatMap((b) => {
+      const q = b.sweep.find((x) => Math.abs(x.load - p.load) < 1e-9)
+      return q === undefined ? [] : [{ strategy: b.strategy, m: metricsOf(q.result) }]
+    })
+    out.push({ load: p.load, ...judgeCell(metricsOf(p.result), others, s.slo) })
   }
   return out
 }

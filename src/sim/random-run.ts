@@ -5,7 +5,7 @@
 // per-seed rows and the worst cases (with the simulator's plots) go to bench/results/random.*.
 import { round } from '../util/format.js'
 import { runScenario, type RunResult } from './engine.js'
-import { meetsSlo, refused, type ExperimentReport, type StrategyReport } from './experiment.js'
+import { meetsSlo, metricsOf, type ExperimentReport, type StrategyReport } from './experiment.js'
 import type { Strategy } from '../router/strategies.js'
 import { judgeCell, sustainableOk, TOLERANCE, type CellJudgement, type CellMetrics } from './judge.js'
 import { randomScenario, type RandomScenarioOptions } from './random-scenario.js'
@@ -58,9 +58,8 @@ export interface SeedResult {
 
 export interface SeedRun { result: SeedResult, scenario: Scenario, runs: Map<string, RunResult[]> }
 
-export function metricsOf (r: RunResult): CellMetrics {
-  return { latP99: r.byPolicy.latency?.p99 ?? NaN, thrP99: r.byPolicy.throughput?.p99 ?? NaN, refused: refused(r) }
-}
+/** (re-exported where bench scripts have read it) */
+export { metricsOf }
 
 export function runSeed (seed: number, o: Omit<RandomRunOptions, 'seeds'> = {}): SeedRun {
   const t0 = performance.now()

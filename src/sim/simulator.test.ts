@@ -7,7 +7,8 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { runScenario } from './engine.js'
-import { refused, runExperiment } from './experiment.js'
+import { judgedLoads, metricsOf, refused, runExperiment } from './experiment.js'
+import { judgeCell } from './judge.js'
 import { plan } from './plan.js'
 import { comparePolicies } from './policies.js'
 import { profileFromModels } from './profile.js'
@@ -129,6 +130,22 @@ t.test('every strategy runs on the same arrivals; the experiment reports each on
   const offered = new Set(r.strategies.map((s) => s.headline.offered))
   t.equal(offered.size, 1, 'identical arrivals')
   for (const s of r.strategies) t.ok(s.sustainableRate >= 0 && s.sustainableRate <= 0.9 * capacity(scenario) + 1e-9, `${s.strategy}: ${s.sustainableRate.toFixed(0)} req/s, within the sweep`)
+})
+
+t.test('a scenario\'s report judges every sweep load from 20 % to 100 % as issue 17 does (src/sim/judge.ts), on the same arrivals', async (t) => {
+  const r = runExperiment(scenario, { durationS: 5, sweepS: 5, sweep: [0.1, 0.5, 0.9, 1.1], bisect: 0 })
+  const [sy, ...baselines] = r.strategies
+  const judged = judgedLoads(scenario, sy!, baselines)
+  t.same(judged.map((j) => j.load), [0.5, 0.9], 'loads outside 20–100 % are not judged')
+  for (const j of judged) {
+    const at = (st: typeof sy) => metricsOf(st!.sweep.find((p) => p.load === j.load)!.result)
+    const expected = judgeCell(at(sy), baselines.map((b) => ({ strategy: b.strategy, m: at(b) })), scenario.slo)
+    t.same({ verdict: j.verdict, beatenBy: j.beatenBy }, { verdict: expected.verdict, beatenBy: expected.beatenBy }, `${j.load * 100} %: the judge's verdict on that sweep point`)
+  }
+  const target = r.targets.find((x) => x.name.startsWith('not beaten'))
+  t.ok(target, 'a target line')
+  t.equal(target!.pass, judged.every((j) => j.verdict !== 'loss'), 'passes only where no load is lost')
+  t.match(target!.detail, /^50 % [WTL], 90 % [WTL]/)
 })
 
 // a GPU (t(n) = 8 + 2n, batch 16: 400 req/s) beside a device 125 times slower per image
