@@ -44,7 +44,7 @@ export async function main (argv: string[]): Promise<void> {
     process.stdout.write(`${md}\n`)
     // the committed scenarios' results live in bench/results; a scenario file from elsewhere
     // (a user's, a held-out one) writes only where --out says
-    const dir = outDir ?? (resolve(dirname(file)) === resolve(SCENARIOS) ? RESULTS : null)
+    const dir = resultsDirFor(file, outDir)
     if (dir !== null) write(s, r, dir)
     else err(`${s.name}: tables on stdout only (--out DIR writes its json and svg)`)
     sections.push(md)
@@ -61,8 +61,13 @@ function scenarioNames (): string[] {
   return readdirSync(SCENARIOS).filter((f) => f.endsWith('.json')).map((f) => f.replace(/\.json$/, '')).sort()
 }
 
+/** Where a scenario's json and svg go: --out's DIR; else bench/results for a committed scenario; else nowhere (stdout only). */
+export function resultsDirFor (file: string, outDir: string | null): string | null {
+  return outDir ?? (resolve(dirname(file)) === resolve(SCENARIOS) ? RESULTS : null)
+}
+
 /** `<scenario>… [--out DIR]`: scenario names or files, and where to write their json and svg */
-function scenarioArgs (argv: string[]): { names: string[], outDir: string | null } {
+export function scenarioArgs (argv: string[]): { names: string[], outDir: string | null } {
   const names: string[] = []
   let outDir: string | null = null
   for (let i = 0; i < argv.length; i++) {
