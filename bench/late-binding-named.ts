@@ -6,7 +6,7 @@ import { runScenario } from '../src/sim/engine.js'
 import { capacity, loadScenario } from '../src/sim/scenario.js'
 import { generate } from '../src/sim/workload.js'
 import { judgeCell } from '../src/sim/judge.js'
-import { metricsOf } from '../src/sim/random-run.js'
+import { metricsOf } from '../src/sim/experiment.js'
 import type { CellMetrics } from '../src/sim/judge.js'
 const durS = Number(process.argv[2] ?? 60)
 const base = ['fastest-only', 'round-robin', 'join-shortest-queue', 'shared-queue', 'speed-aware'] as const

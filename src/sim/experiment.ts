@@ -10,7 +10,7 @@
 import type { Strategy } from '../router/strategies.js'
 import { runScenario, type RunResult } from './engine.js'
 import { capacity, decodeCapacity, deviceCapacity, type Scenario } from './scenario.js'
-import { judgeCell, type CellMetrics } from './judge.js'
+import { judgeCell, type CellJudgement, type CellMetrics } from './judge.js'
 import { generate } from './workload.js'
 
 export const MAX_REFUSED = 0.001
@@ -210,8 +210,8 @@ const VERDICT_LETTER = { win: 'W', tie: 'T', loss: 'L' } as const
  * strategy on the same arrivals at a load, so each sweep point is a cell as the generated
  * scenarios' are): W switchyard beats every baseline, T within tolerance, L some baseline beats it.
  */
-export function judgedLoads (s: Scenario, sy: StrategyReport, baselines: readonly StrategyReport[]): Array<{ load: number } & ReturnType<typeof judgeCell>> {
-  const out: Array<{ load: number } & ReturnType<typeof judgeCell>> = []
+export function judgedLoads (s: Scenario, sy: StrategyReport, baselines: readonly StrategyReport[]): Array<{ load: number } & CellJudgement> {
+  const out: Array<{ load: number } & CellJudgement> = []
   for (const p of sy.sweep) {
     if (p.load < 0.2 - 1e-9 || p.load > 1 + 1e-9) continue
     const others = baselines.flatMap((b) => {

@@ -58,8 +58,6 @@ export interface SeedResult {
 
 export interface SeedRun { result: SeedResult, scenario: Scenario, runs: Map<string, RunResult[]> }
 
-/** (re-exported where bench scripts have read it) */
-export { metricsOf }
 
 export function runSeed (seed: number, o: Omit<RandomRunOptions, 'seeds'> = {}): SeedRun {
   const t0 = performance.now()
