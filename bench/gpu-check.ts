@@ -20,6 +20,10 @@
 //     GPU pinned, CPU pinned — throughput-class bulk at high concurrency (autocannon) plus a
 //     latency-class probe — recording which device served what, batch sizes, p50/p99 and
 //     predicted vs actual finish times (from /metrics deltas), and the ratios between phases.
+//     Then, per route, the same load as /v2 binary-tensor requests pinned to each device: the
+//     prepared input tensor (decoded and resized here, once) and the decoded outputs as binary
+//     data, so no JPEG is decoded on the server: the device's own throughput apart from host
+//     decoding, and the decode's share of the GPU's capacity (image route / tensor route).
 //  5. a simulator profile (src/sim/profile.ts format) measured on this server: decode ms from
 //     Server-Timing of sequential requests, each device's refitted cost from GET /models.
 // Prints a short table last.
@@ -27,7 +31,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import { measureProfile } from '../src/sim/measure-profile.js'
 import { checkProfile } from '../src/sim/profile.js'
 import { round } from '../src/util/format.js'
@@ -74,7 +78,7 @@ const logFile = join(OUT, `gpu-check-${tag}.log`)
 log(card ? `card: ${card.name} (driver ${card.driver}, ${card.memory})` : 'no nvidia-smi: no GPU here')
 
 // ---- servers ---------------------------------------------------------------------------------
-interface Server { name: string, base: string, child: ChildProcess, logs: string[] }
+interface Server { name: string, base: string, child: ChildProcess, logs: string[], startup: string[] }
 
 async function startServer (name: string, config: Record<string, unknown>): Promise<Server> {
   const port = 18080 + Math.floor(Math.random() * 1000)
@@ -82,16 +86,22 @@ async function startServer (name: string, config: Record<string, unknown>): Prom
   const dir = mkdtempSync(join(tmpdir(), 'sy-gpu-'))
   writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, server: { host: '127.0.0.1', port, logLevel: 'info' } }))
   const logs: string[] = []
+  const startup: string[] = [] // the first lines (devices, calibration, batch shapes), kept beside the last 400
   const env = { ...process.env, SWITCHYARD_CONFIG: join(dir, 'config.json'), UV_THREADPOOL_SIZE: String(Math.max(4, DECODE_SLOTS)) }
   const child = spawn(process.execPath, [join(REPO, 'dist/main.js')], { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'] })
-  const keep = (d: Buffer): void => { logs.push(...String(d).split('\n').filter(Boolean)); if (logs.length > 400) logs.splice(0, logs.length - 400) }
+  const keep = (d: Buffer): void => {
+    const lines = String(d).split('\n').filter(Boolean)
+    if (startup.length < 150) startup.push(...lines.splice(0, 150 - startup.length))
+    logs.push(...lines)
+    if (logs.length > 400) logs.splice(0, logs.length - 400)
+  }
   child.stdout!.on('data', keep)
   child.stderr!.on('data', keep)
   const deadline = Date.now() + 180_000
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`${name} server exited ${child.exitCode}:\n${logs.slice(-20).join('\n')}`)
     try {
-      if ((await fetch(`${base}/readyz`)).status === 200) return { name, base, child, logs }
+      if ((await fetch(`${base}/readyz`)).status === 200) return { name, base, child, logs, startup }
     } catch {}
     await new Promise((resolve) => setTimeout(resolve, 250))
   }
@@ -124,7 +134,7 @@ const mainConfig = {
     { id: 'cpu', kind: 'cpu', required: true, workers: 2, latencyWorkers: 1, intraOpThreads: 0, maxBatchSize: 8, batchDelayMs: { latency: 0, throughput: 4 } },
     // the classifier variant is the default for kind cuda (fp32); checked from GET /models below
     REHEARSAL
-      ? { id: 'cuda:0', kind: 'cpu', required: true, workers: 1, intraOpThreads: 1, maxBatchSize: 32, batchDelayMs: { latency: 0, throughput: 3 }, variants: { mobilenetv2: 'fp32' } }
+      ? { id: 'cuda:0', kind: 'cpu', required: true, workers: 1, intraOpThreads: 1, maxBatchSize: 32, batchDelayMs: { latency: 0, throughput: 3 }, variants: { mobilenetv2: 'fp32' }, batchShapes: 'calibrated' }
       : { id: 'cuda:0', kind: 'cuda', deviceId: 0, required: false, workers: 2, maxBatchSize: 32, batchDelayMs: { latency: 0, throughput: 3 } }
   ]
 }
@@ -190,6 +200,8 @@ interface Phase {
   latencyDecisions: Record<string, number>
   decisionReasons: Record<string, number>
   meanBatchSize: Record<string, number>
+  /** worker ms per batch (layout + run + decode), what the cost model fits */
+  meanBatchMs: Record<string, number>
   meanPredictionErrorMs: Record<string, number>
   rejected: Record<string, number>
 }
@@ -213,15 +225,41 @@ async function drained (s: Server): Promise<string> {
   }
 }
 
-async function loadPhase (s: Server, route: string, model: string, pin: string | null): Promise<Phase> {
+/** A /v2 binary-tensor request body for the model: the photo's input tensor, made as the server makes it. */
+interface TensorRequest { path: string, file: string, headers: Record<string, string> }
+async function tensorRequest (s: Server, model: string): Promise<TensorRequest> {
+  // from dist/, as the server runs them (the bundle must not carry sharp, a native module; dist/ travels with it)
+  const dist = async <T>(file: string): Promise<T> => await import(pathToFileURL(join(REPO, 'dist', file)).href) as T
+  const { loadConfig } = await dist<typeof import('../src/config/load-config.js')>('config/load-config.js')
+  const { readModelSpec } = await dist<typeof import('../src/models/model-repository.js')>('models/model-repository.js')
+  const { decodeImage } = await dist<typeof import('../src/preprocess/decode-image.js')>('preprocess/decode-image.js')
+  const { TensorLayout } = await dist<typeof import('../src/worker/tensor-layout.js')>('worker/tensor-layout.js')
+  const spec = await readModelSpec(join(REPO, 'models'), model)
+  const config = loadConfig({ file: join(REPO, 'config/default.json'), env: {}, root: REPO })
+  const layout = new TensorLayout(spec.input, spec.preprocess)
+  const x = new Float32Array(3 * layout.plane)
+  layout.write(await decodeImage(readFileSync(join(SHARED, 'images', 'dog.jpg')), spec, config.images), x, 0)
+  const data = Buffer.from(x.buffer, x.byteOffset, x.byteLength)
+  // the decoded outputs (as /classify and /detect compute them), as binary data; not the raw output
+  const meta = await (await fetch(`${s.base}/v2/models/${model}`)).json() as { inputs: Array<{ name: string }>, outputs: Array<{ name: string }> }
+  const outputs = meta.outputs.filter((o) => o.name !== spec.output.name).map((o) => ({ name: o.name, parameters: { binary_data: true } }))
+  const head = Buffer.from(JSON.stringify({ inputs: [{ name: meta.inputs[0]!.name, shape: [1, 3, spec.input.height, spec.input.width], datatype: 'FP32', parameters: { binary_data_size: data.length } }], outputs }))
+  const file = join(mkdtempSync(join(tmpdir(), 'sy-gpu-v2-')), `${model}.bin`)
+  writeFileSync(file, Buffer.concat([head, data]))
+  return { path: `/v2/models/${model}/infer`, file, headers: { 'inference-header-content-length': String(head.length) } }
+}
+
+async function loadPhase (s: Server, route: string, model: string, pin: string | null, tensor?: TensorRequest): Promise<Phase> {
   const pinned: Record<string, string> = pin ? { 'x-switchyard-device': pin } : {}
   const m0 = await drained(s)
+  const path = tensor?.path ?? `/${route}`
   const r = await runLoad({
     url: s.base,
-    image: join(SHARED, 'images', 'dog.jpg'),
+    image: tensor?.file ?? join(SHARED, 'images', 'dog.jpg'),
+    ...(tensor ? { contentType: 'application/octet-stream' } : {}),
     seconds: SECONDS,
-    bulk: { path: `/${route}`, connections: CONNECTIONS, headers: { 'x-switchyard-policy': 'throughput', ...pinned } },
-    probe: { path: `/${route}`, rate: PROBE_RATE, headers: { 'x-switchyard-policy': 'latency', ...pinned } }
+    bulk: { path, connections: CONNECTIONS, headers: { 'x-switchyard-policy': 'throughput', ...pinned, ...tensor?.headers } },
+    probe: { path, rate: PROBE_RATE, headers: { 'x-switchyard-policy': 'latency', ...pinned, ...tensor?.headers } }
   })
   const m1 = await drained(s) // the phase's abandoned requests finish and count here
   const delta = (name: string, by: string, filter: Record<string, string>): Record<string, number> => {
@@ -230,6 +268,7 @@ async function loadPhase (s: Server, route: string, model: string, pin: string |
   }
   const batches = delta('switchyard_batch_size_count', 'device', { model })
   const items = delta('switchyard_batch_size_sum', 'device', { model })
+  const serviceSum = delta('switchyard_batch_duration_seconds_sum', 'device', { model })
   const errSum = delta('switchyard_prediction_error_seconds_sum', 'device', { model })
   const errCount = delta('switchyard_prediction_error_seconds_count', 'device', { model })
   return {
@@ -240,10 +279,49 @@ async function loadPhase (s: Server, route: string, model: string, pin: string |
     latencyDecisions: delta('switchyard_routing_decisions_total', 'device', { model, policy: 'latency' }),
     decisionReasons: delta('switchyard_routing_decisions_total', 'reason', { model }),
     meanBatchSize: Object.fromEntries(Object.keys(batches).map((d) => [d, batches[d] ? round(items[d]! / batches[d]!, 1) : 0])),
+    meanBatchMs: Object.fromEntries(Object.keys(batches).map((d) => [d, batches[d] ? round((serviceSum[d] ?? 0) / batches[d]! * 1000, 1) : 0])),
     meanPredictionErrorMs: Object.fromEntries(Object.keys(errCount).map((d) => [d, errCount[d] ? round(errSum[d]! / errCount[d]! * 1000, 1) : 0])),
     rejected: delta('switchyard_rejected_requests_total', 'reason', { model })
   }
 }
+
+// ---- GPU_CHECK_ONLY=workers: how the GPU's batch time depends on its workers ------------------
+// The classifier alone on cuda:0, /v2 binary tensors (no decoding), pinned, at the check's load,
+// with 1 worker in a process, 2 in processes, 2 in threads: calibration (each worker alone) vs
+// the batch time under load (workers side by side on one GPU).
+async function workersOnly (): Promise<void> {
+  const out: Array<Record<string, unknown>> = []
+  const lines: string[] = []
+  for (const [workers, isolation] of [[1, 'process'], [2, 'process'], [2, 'thread']] as const) {
+    log(`workers: cuda:0 with ${workers} worker(s), ${isolation} isolation`)
+    const cfg = {
+      ...mainConfig,
+      models: { ...models, enabled: ['mobilenetv2'] },
+      routes: { classify: 'mobilenetv2', detect: 'mobilenetv2' },
+      devices: [REHEARSAL
+        ? { id: 'cuda:0', kind: 'cpu', required: true, workers, isolation, intraOpThreads: 1, maxBatchSize: 32, batchDelayMs: { latency: 0, throughput: 3 }, variants: { mobilenetv2: 'fp32' }, batchShapes: 'calibrated' }
+        : { id: 'cuda:0', kind: 'cuda', deviceId: 0, required: true, workers, isolation, maxBatchSize: 32, batchDelayMs: { latency: 0, throughput: 3 } }]
+    }
+    const s = await startServer(`workers-${workers}-${isolation}`, cfg)
+    servers.push(s)
+    try {
+      const calib = calibrationRows(s.name, await getModels(s))[0]
+      const phase = await loadPhase(s, 'classify', 'mobilenetv2', 'cuda:0', await tensorRequest(s, 'mobilenetv2'))
+      const row = { workers, isolation, calibration: calib, phase }
+      out.push(row)
+      lines.push(`workers  ${workers} ${pad(isolation, 7)} calib a=${String(calib?.aMs)} b=${String(calib?.bMs)} ms | under load ${phase.bulk.rps} req/s, batch ${JSON.stringify(phase.meanBatchSize)}, batch ms ${JSON.stringify(phase.meanBatchMs)}, probe p50/p99 ${phase.probe.p50}/${phase.probe.p99} ms ${JSON.stringify(phase.probe.server)}`)
+    } finally {
+      await stopServer(s)
+    }
+  }
+  results.workers = out
+  results.summary = lines
+  results.seconds = Math.round((Date.now() - t0) / 1000)
+  writeFileSync(join(OUT, `gpu-workers-${tag}.json`), JSON.stringify(results, null, 2) + '\n')
+  writeFileSync(join(OUT, `gpu-workers-${tag}.log`), servers.map((s) => `== ${s.name} server (first ${s.startup.length} lines)\n${s.startup.join('\n')}\n== ${s.name} server (last ${s.logs.length} lines)\n${s.logs.join('\n')}`).join('\n') + '\n')
+  process.stdout.write(`\nSwitchyard GPU check, workers only (${String(results.seconds)} s)\n${lines.join('\n')}\n`)
+}
+const pad = (s: unknown, n: number): string => String(s).padEnd(n)
 
 // ---- the check -------------------------------------------------------------------------------
 const results: Record<string, unknown> = {
@@ -257,6 +335,10 @@ const servers: Server[] = []
 const summary: string[] = []
 mkdirSync(OUT, { recursive: true })
 try {
+  if (process.env.GPU_CHECK_ONLY === 'workers') {
+    await workersOnly()
+    process.exit(0)
+  }
   // 1. the fp32 reference, then its server goes away before the main one starts
   log(`reference server: cpu-fp32 (mobilenetv2 fp32, 1 worker) on ${SHARED}`)
   const ref = await startServer('reference', referenceConfig)
@@ -318,6 +400,11 @@ try {
       log(`load ${route} ${name}${pin ? ` (pinned to ${pin})` : ''}: ${CONNECTIONS} throughput connections + a latency probe at ${PROBE_RATE} req/s, ${SECONDS} s`)
       load[route][name] = await loadPhase(main, route, model, pin)
     }
+    const tensor = await tensorRequest(main, model)
+    for (const [name, pin] of phases.filter(([, p]) => p !== null)) {
+      log(`load ${route} as /v2 binary tensors, pinned to ${pin!}: ${CONNECTIONS} throughput connections + a latency probe at ${PROBE_RATE} req/s, ${SECONDS} s`)
+      load[route][`v2-${name}`] = await loadPhase(main, route, model, pin, tensor)
+    }
   }
   const ratio = (a?: number, b?: number): number | null => a && b ? round(a / b, 2) : null
   const ratios = Object.fromEntries(Object.entries(load).map(([route, p]) => [route, {
@@ -325,7 +412,11 @@ try {
     gpuOverCpu: ratio(p.gpu?.bulk.rps, p.cpu?.bulk.rps),
     routedOverGpu: ratio(p.routed?.bulk.rps, p.gpu?.bulk.rps),
     probeP99WithGpuMs: cuda ? p.routed!.probe.p99 : null,
-    probeP99CpuOnlyMs: p.cpu!.probe.p99
+    probeP99CpuOnlyMs: p.cpu!.probe.p99,
+    // the image route's rate over the tensor route's on the same device: 1 − this is the share of
+    // the device's capacity that host decoding (and the JPEG upload) takes away
+    gpuImageOverTensor: ratio(p.gpu?.bulk.rps, p['v2-gpu']?.bulk.rps),
+    cpuImageOverTensor: ratio(p.cpu?.bulk.rps, p['v2-cpu']?.bulk.rps)
   }]))
   results.load = load
   results.ratios = ratios
@@ -343,10 +434,10 @@ try {
   results.profile = profileFile.split('/').pop()
 
   // the summary, printed last
-  const pad = (s: unknown, n: number): string => String(s).padEnd(n)
   const phaseCell = (p?: Phase): string => p ? `${p.bulk.rps} req/s (p99 ${p.bulk.p99} ms, non2xx ${p.bulk.non2xx})` : 'n/a'
   summary.push(
     `card     ${REHEARSAL ? 'REHEARSAL: cuda:0 is a CPU device running fp32, no GPU numbers' : card ? `${card.name} (driver ${card.driver}, ${card.memory})` : 'none (no nvidia-smi)'}; CUDA ${String(results.cuda)}`,
+    ...main.startup.filter((l) => l.includes('batch shapes')).map((l) => { try { return `shapes   ${String((JSON.parse(l) as { msg: string }).msg)}` } catch { return `shapes   ${l}` } }),
     ...calibration.map((c) => `calib    ${pad(c.device, 9)} ${pad(c.model, 19)} ${pad(c.variant, 5)} a=${c.aMs} ms b=${c.bMs} ms (max batch ${c.maxBatchSize})`),
     `parity   ${compared.length ? `${passed.length}/${compared.length} photo×route pairs within tolerance (classify cuda:0 fp32 vs cpu-fp32, detect cuda:0 vs cpu: top-1, scores ±${SCORE_TOL}, boxes ±${BOX_TOL_PX} px)` : 'CUDA absent: nothing compared'}; cpu int8 top-1 = fp32 top-1 on ${int8Agrees}/${photos.length} photos`
   )
@@ -355,7 +446,8 @@ try {
     summary.push(
       `load     ${pad(route, 8)} routed ${phaseCell(p.routed)} | gpu-pinned ${phaseCell(p.gpu)} | cpu-pinned ${phaseCell(p.cpu)}`,
       `         ${pad('', 8)} ratios routed/cpu ${r.routedOverCpu ?? 'n/a'}, gpu/cpu ${r.gpuOverCpu ?? 'n/a'}, routed/gpu ${r.routedOverGpu ?? 'n/a'} | probe p99 with GPU ${r.probeP99WithGpuMs ?? 'n/a'} ms, CPU only ${r.probeP99CpuOnlyMs} ms`,
-      ...Object.entries(p).map(([name, x]) => `         ${pad('', 8)} ${pad(name, 6)} bulk→${JSON.stringify(x.throughputDecisions)} probe→${JSON.stringify(x.probe.devices)} reasons ${JSON.stringify(x.decisionReasons)} batch ${JSON.stringify(x.meanBatchSize)} pred err ${JSON.stringify(x.meanPredictionErrorMs)} ms`)
+      `         ${pad('', 8)} /v2 tensors gpu-pinned ${phaseCell(p['v2-gpu'])} | cpu-pinned ${phaseCell(p['v2-cpu'])} | image/tensor req/s gpu ${r.gpuImageOverTensor ?? 'n/a'}, cpu ${r.cpuImageOverTensor ?? 'n/a'}`,
+      ...Object.entries(p).map(([name, x]) => `         ${pad('', 8)} ${pad(name, 6)} bulk→${JSON.stringify(x.throughputDecisions)} probe→${JSON.stringify(x.probe.devices)} reasons ${JSON.stringify(x.decisionReasons)} batch ${JSON.stringify(x.meanBatchSize)} batch ms ${JSON.stringify(x.meanBatchMs)} pred err ${JSON.stringify(x.meanPredictionErrorMs)} ms`)
     )
   }
   summary.push(`profile  ${profileFile.split('/').pop()!} (${profile.devices.map((d) => `${d.id}: ${Object.entries(d.models).map(([m, c]) => `${m} a=${c.a} b=${c.b}`).join(', ')}`).join('; ')}; decode ${JSON.stringify(profile.host?.decodeMs)} ms)`)
@@ -369,5 +461,5 @@ try {
   throw err
 } finally {
   for (const s of servers) await stopServer(s)
-  writeFileSync(logFile, servers.map((s) => `== ${s.name} server (last ${s.logs.length} lines)\n${s.logs.join('\n')}`).join('\n') + '\n')
+  writeFileSync(logFile, servers.map((s) => `== ${s.name} server (first ${s.startup.length} lines)\n${s.startup.join('\n')}\n== ${s.name} server (last ${s.logs.length} lines)\n${s.logs.join('\n')}`).join('\n') + '\n')
 }

@@ -9,7 +9,10 @@ import autocannon from 'autocannon'
 
 export interface LoadSpec {
   url: string
+  /** the body of every request: a photo, or (with contentType) any prepared body, e.g. a /v2 binary-tensor request */
   image: string
+  /** default image/jpeg */
+  contentType?: string
   seconds: number
   bulk?: { path: string, connections: number, headers: Record<string, string>, /** open loop: offered req/s over all connections */ rate?: number, timeoutS?: number }
   probe?: { path: string, rate: number, headers: Record<string, string>, timeoutS?: number, /** default POST (the image); GET sends no body */ method?: 'GET' | 'POST' }
@@ -30,7 +33,7 @@ async function bulk (b: NonNullable<LoadSpec['bulk']>): Promise<void> {
     method: 'POST',
     connections: b.connections,
     duration: spec.seconds,
-    headers: { 'content-type': 'image/jpeg', ...b.headers },
+    headers: { 'content-type': spec.contentType ?? 'image/jpeg', ...b.headers },
     body,
     ...(b.rate ? { overallRate: b.rate } : {}),
     ...(b.timeoutS ? { timeout: b.timeoutS } : {})
@@ -54,7 +57,7 @@ async function probe (p: NonNullable<LoadSpec['probe']>): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, next - performance.now())))
     sent++
     const t0 = performance.now()
-    const init: RequestInit = p.method === 'GET' ? { method: 'GET', headers: p.headers } : { method: 'POST', body, headers: { 'content-type': 'image/jpeg', ...p.headers } }
+    const init: RequestInit = p.method === 'GET' ? { method: 'GET', headers: p.headers } : { method: 'POST', body, headers: { 'content-type': spec.contentType ?? 'image/jpeg', ...p.headers } }
     pending.push(fetch(spec.url + p.path, { ...init, signal: AbortSignal.timeout((p.timeoutS ?? 30) * 1000) }).then(async (res) => {
       await res.arrayBuffer()
       statuses[res.status] = (statuses[res.status] ?? 0) + 1

@@ -49,6 +49,7 @@ export const DeviceSchema = Type.Object({
   riders: Type.Object({
     budget: Type.Number({ minimum: 0, maximum: 100, default: 1, description: 'throughput items may ride with a latency batch where the cost model says filling a batch is cheap (b < a), as long as the batch takes at most (1 + budget) × its time alone and meets its deadline; 0: latency batches run alone (src/devices/riders.ts)' })
   }, { additionalProperties: false, default: {} }),
+  batchShapes: Type.Optional(Type.Union([Type.Literal('any'), Type.Literal('calibrated')], { description: 'calibrated: a batch of n runs padded to the next calibrated size (1, 2, 4, … max batch), so the session only ever sees shapes every worker ran before it took traffic; any: each batch runs at its own size. On CUDA the first run of each new input shape has onnxruntime time every cuDNN convolution algorithm (onnxruntime-node 1.29 sets no other search mode): seconds per shape for a detector on an H200, paid mid-traffic by a batcher that forms batches of every size (docs/gpu.md). Default by kind: cuda calibrated, cpu any' })),
   isolation: Type.Optional(Type.Union([Type.Literal('thread'), Type.Literal('process')], { description: 'where the workers run: thread (worker_threads; a native crash or a hung run takes the server down or the worker for good) or process (a child process per worker, killed and replaced on a crash or hang; costs a copy of each image through a pipe). Default by kind: cpu thread, cuda process' }))
 }, { additionalProperties: false })
 export type DeviceConfig = Static<typeof DeviceSchema>
@@ -196,6 +197,10 @@ export const ConfigSchema = Type.Object({
 export type Config = Static<typeof ConfigSchema>
 
 /** Where a device's workers run when its config does not say: processes for CUDA (where native faults come from), threads for the CPU (bench/results/isolation.md). */
+export function deviceBatchShapes (d: Pick<DeviceConfig, 'kind' | 'batchShapes'>): 'any' | 'calibrated' {
+  return d.batchShapes ?? (d.kind === 'cuda' ? 'calibrated' : 'any')
+}
+
 export function deviceIsolation (d: Pick<DeviceConfig, 'kind' | 'isolation'>): 'thread' | 'process' {
   return d.isolation ?? (d.kind === 'cuda' ? 'process' : 'thread')
 }

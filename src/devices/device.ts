@@ -7,7 +7,7 @@
 // schedules (the router, the dispatcher, the metrics) is handed the scheduler, not the Device.
 import { statSync } from 'node:fs'
 import { availableParallelism, totalmem } from 'node:os'
-import { deviceIsolation, type DeviceConfig } from '../config/schema.js'
+import { deviceIsolation, deviceBatchShapes, type DeviceConfig } from '../config/schema.js'
 import { DeviceUnavailableError, WorkerStartError } from '../errors.js'
 import type { ModelInfo } from '../models/model-spec.js'
 import type { ModelFailure, ModelReport, TensorModel, WorkerInit } from '../worker/protocol.js'
@@ -148,7 +148,7 @@ export class Device {
       this.weightBytes.set(m.name, fileBytes(m.weightsPath))
     }
     this.init = {
-      device: { kind: this.kind, deviceId: this.config.deviceId, intraOpThreads: this.config.intraOpThreads || autoIntraOpThreads(this.kind, availableParallelism(), this.config.workers) },
+      device: { kind: this.kind, deviceId: this.config.deviceId, intraOpThreads: this.config.intraOpThreads || autoIntraOpThreads(this.kind, availableParallelism(), this.config.workers), calibratedShapes: deviceBatchShapes(this.config) === 'calibrated' },
       models: mine.map((m) => ({
         name: m.name,
         weightsPath: m.weightsPath,
@@ -188,6 +188,9 @@ export class Device {
     const handle = this.isolation === 'process' ? new ProcessHandle() : new WorkerHandle()
     const faults = this.opts.allowFaults === true ? { faults: { slowMs: this.slowMs, failStart } } : {}
     const started = await this.withinStartTimeout(handle, handle.start({ ...this.init, calibrationRuns, ...faults }))
+    for (const m of started.models) {
+      if (m.shapes) this.opts.log?.info({ device: this.id, model: m.name, shapes: m.shapes }, `device ${this.id}: worker ran ${m.name}'s batch shapes ${m.shapes.map((x) => `${x.batchSize}: ${Math.round(x.firstMs)} ms`).join(', ')} (first runs; batches are padded to these sizes)`)
+    }
     onReady?.(started)
     return handle
   }

@@ -35,7 +35,8 @@ export interface WorkerModel {
 }
 
 export interface WorkerInit {
-  device: { kind: 'cpu' | 'cuda', deviceId: number, intraOpThreads: number }
+  /** calibratedShapes: batches run padded to the next calibrated size, each run once before 'ready' (devices[].batchShapes) */
+  device: { kind: 'cpu' | 'cuda', deviceId: number, intraOpThreads: number, calibratedShapes?: boolean }
   models: WorkerModel[]
   /** plain ONNX models loaded at run time (a replacement worker loads them too) */
   tensorModels?: TensorModel[]
@@ -78,6 +79,8 @@ export interface ModelReport {
   tensors?: { inputs: TensorSpec[], outputs: TensorSpec[] }
   /** a plain model loaded at run time: wall ms to create its session, and to warm and calibrate it */
   loadMs?: { session: number, calibration: number }
+  /** calibratedShapes: wall ms of the first run of each batch shape (1, 2, 4, … max), before any traffic */
+  shapes?: Array<{ batchSize: number, firstMs: number }>
 }
 
 export interface ModelFailure { name: string, message: string }

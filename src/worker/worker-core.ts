@@ -146,8 +146,32 @@ async function loadOne (model: WorkerModel): Promise<ModelReport> {
       const why = checkDetectorOutput(model.output.decode, outputShape)
       if (why !== null) throw new Error(`model ${model.name}: ${why}`)
     }
-    return { name: model.name, inputShape: meta.shape as Array<number | string>, outputShape, dynamicBatch, maxBatchSize, calibration: await calibrate(entry) }
+    const shapes: NonNullable<ModelReport['shapes']> = []
+    const calibration = await calibrate(entry, shapes)
+    return { name: model.name, inputShape: meta.shape as Array<number | string>, outputShape, dynamicBatch, maxBatchSize, calibration, ...(init.device.calibratedShapes === true ? { shapes } : {}) }
   }
+}
+
+/** The batch sizes calibration times: 1, 2, 4, … max batch. */
+function calibratedSizes (maxBatchSize: number): number[] {
+  const sizes: number[] = []
+  for (let n = 1; n < maxBatchSize; n *= 2) sizes.push(n)
+  sizes.push(maxBatchSize)
+  return sizes
+}
+
+/**
+ * The shape a batch of n runs at: n, or with calibrated shapes (devices[].batchShapes) the next
+ * calibrated size, the rows past n padded (with whatever the input buffer holds; their outputs
+ * are never read). Every worker runs each of those sizes before it takes traffic (calibrate), so
+ * on CUDA no served batch is the first of its shape: a new shape has onnxruntime time every cuDNN
+ * convolution algorithm, seconds per shape for a detector (docs/gpu.md).
+ */
+function shapeOf (entry: Loaded, n: number): number {
+  if (init.device.calibratedShapes !== true) return n
+  let m = 1
+  while (m < n) m *= 2
+  return Math.min(m, entry.maxBatchSize)
 }
 
 /**
@@ -155,16 +179,24 @@ async function loadOne (model: WorkerModel): Promise<ModelReport> {
  * Each timed batch goes through exactly what a served batch does — tensor layout, run, output
  * decoding (execute()) — on blank images of the model's input size, so the cost model is seeded
  * with the same quantity it is refitted on (the worker time the 'result' message reports).
+ * With calibrated shapes every worker, calibrating or not, runs each size once first, and
+ * `shapes` gets the time of each first run.
  */
-async function calibrate (entry: Loaded): Promise<ModelReport['calibration']> {
+async function calibrate (entry: Loaded, shapes: NonNullable<ModelReport['shapes']>): Promise<ModelReport['calibration']> {
   const { width, height } = entry.model.input
   const blank = { pixels: new Uint8Array(width * height * 3), width, height, originalWidth: width, originalHeight: height }
   const items: RunMessage['items'] = Array.from({ length: entry.maxBatchSize }, () => ({ image: blank, params: {} }))
-  await execute(entry, items.slice(0, 1)) // the first run allocates and (on CUDA) picks kernels
+  const sizes = calibratedSizes(entry.maxBatchSize)
+  if (init.device.calibratedShapes === true) {
+    for (const n of sizes) {
+      const t = performance.now()
+      await execute(entry, items.slice(0, n))
+      shapes.push({ batchSize: n, firstMs: performance.now() - t })
+    }
+  } else {
+    await execute(entry, items.slice(0, 1)) // the first run allocates and (on CUDA) picks kernels
+  }
   if (init.calibrationRuns === 0) return []
-  const sizes: number[] = []
-  for (let n = 1; n < entry.maxBatchSize; n *= 2) sizes.push(n)
-  sizes.push(entry.maxBatchSize)
   const out: ModelReport['calibration'] = []
   for (const n of sizes) {
     const batch = items.slice(0, n)
@@ -201,7 +233,7 @@ async function execute (entry: Loaded, items: RunMessage['items']): Promise<Exec
   // a 'slow' device: the time passes inside the timed section without burning a core
   if (slowMs > 0) Atomics.wait(waitCell, 0, 0, slowMs)
   const t1 = performance.now()
-  const outputs = await runSession(entry, n)
+  const outputs = await runSession(entry, shapeOf(entry, n))
   const t2 = performance.now()
   const output = outputs[entry.model.output.name]
   if (!output) throw new Error(`model ${entry.model.name} has no output named ${entry.model.output.name}`)
@@ -240,7 +272,8 @@ function copyTensor (entry: Loaded, bytes: Uint8Array, index: number): void {
 function decode (entry: Loaded, output: ort.Tensor, items: RunMessage['items'], outputs: ort.InferenceSession.OnnxValueMapType): ItemResult[] {
   const data = output.data as Float32Array
   const n = items.length
-  const per = data.length / n
+  const rows = Number(output.dims[0]) // n, or more when the batch ran padded (shapeOf)
+  const per = data.length / rows
   const spec = entry.model.output.decode
   const roles = entry.model.output.roles
   const dims = output.dims.slice(1).map(Number)
@@ -271,7 +304,7 @@ function decode (entry: Loaded, output: ort.Tensor, items: RunMessage['items'], 
       }
       const detections = roles === undefined
         ? decodeDetections(spec, slice, dims, g, entry.model.labels, p)
-        : decodeSplitDetections(spec, splitSlice(outputs, roles, i, n), g, entry.model.labels, p)
+        : decodeSplitDetections(spec, splitSlice(outputs, roles, i, rows), g, entry.model.labels, p)
       results.push({ kind: 'detect', width: image.originalWidth, height: image.originalHeight, detections, ...raw })
     }
   }
