@@ -25,7 +25,7 @@ const err = (s: string): void => { process.stderr.write(`${s}\n`) }
 export async function main (argv: string[]): Promise<void> {
   const cmd = argv[0]
   if (cmd === undefined || cmd === '--help') {
-    process.stdout.write(`usage: npm run simulate -- <scenario>… [--out DIR] | all | wall | profile --url … | plan --profile … --rate … --slo … | policies <scenario>… | random --seeds 1-50 [--duration s] [--max-requests n] [--loads 0.2,0.4,…] [--out bench/results/random] | fidelity --url … [--profile …] [--profile-samples 40] [--profile-precision 0.05] [--profile-warmup 200] [--client-burst 5] [--client-rate r] [--client-on-host auto|true|false] | prediction [<scenario>…] [--loads 0.5,0.8,0.95] [--duration s] [--out file]\nscenarios: ${scenarioNames().join(', ')}\n`)
+    process.stdout.write(`usage: npm run simulate -- <scenario>… [--out DIR] | all | wall | profile --url … | plan --profile … --rate … --slo … | policies <scenario>… | random --seeds 1-50 [--ranges default|wide] [--duration s] [--max-requests n] [--loads 0.2,0.4,…] [--out bench/results/random] | fidelity --url … [--profile …] [--profile-samples 40] [--profile-precision 0.05] [--profile-warmup 200] [--client-burst 5] [--client-rate r] [--client-on-host auto|true|false] | prediction [<scenario>…] [--loads 0.5,0.8,0.95] [--duration s] [--out file]\nscenarios: ${scenarioNames().join(', ')}\n`)
     return
   }
   if (cmd === 'plan') { runPlan(argv.slice(1)); return }
@@ -253,6 +253,10 @@ function strategyArg (v: string): Strategy {
   return v as Strategy
 }
 
+function badRanges (v: string | undefined): never {
+  throw new Error(`--ranges: default or wide, not ${String(v)}`)
+}
+
 /** npm run simulate -- random --seeds 1-50: generated scenarios, judged by issue 17's targets */
 function runRandomCmd (args: string[]): void {
   const { values } = parseArgs({
@@ -266,6 +270,7 @@ function runRandomCmd (args: string[]): void {
       bisect: { type: 'string', default: '2' },
       worst: { type: 'string', default: '3' },
       switchyard: { type: 'string' },
+      ranges: { type: 'string', default: 'default' },
       out: { type: 'string', default: join(RESULTS, 'random') }
     }
   })
@@ -277,6 +282,7 @@ function runRandomCmd (args: string[]): void {
     maxRequests: Number(values['max-requests']),
     minDurationS: Number(values['min-duration']),
     bisect: Number(values.bisect),
+    ...(values.ranges === 'wide' ? { ranges: 'wide' as const } : values.ranges === 'default' ? {} : badRanges(values.ranges)),
     ...(values.switchyard !== undefined ? { switchyard: strategyArg(values.switchyard) } : {}),
     ...(loads ? { loads } : {}),
     progress: err

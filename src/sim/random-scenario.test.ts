@@ -40,6 +40,28 @@ t.test('generated scenarios stay within the documented ranges and cover them', a
   for (const k of ['cpu', 'gpu', 'poisson', 'bursty', 'slowdown', 'failure', 'noLatency'] as const) t.ok(seen[k] > 10, `${k}: ${seen[k]}`)
 })
 
+t.test('the wide ranges reach the hardware measured on the H200 host, which the default ranges never draw', async (t) => {
+  // the first model has weight 1: its costs are the device's draws × 0.8–1.25
+  const corner = (ranges: 'default' | 'wide'): { fastCpu: number, lowFixedGpu: number, slowDecode: number } => {
+    const seen = { fastCpu: 0, lowFixedGpu: 0, slowDecode: 0 }
+    for (let seed = 1; seed <= 300; seed++) {
+      const s = randomScenario(seed, { ranges })
+      for (const d of s.devices) {
+        const c = d.models.m1!
+        if (d.kind === 'cpu' && c.b < 4) seen.fastCpu++ // the H200 host's CPU: b = 1.2 ms
+        if (d.kind === 'cuda' && c.a < 1.6) seen.lowFixedGpu++ // the H200's classifier: a = 1.2 ms
+      }
+      if (Object.values(s.host.decodeMs).some((ms) => ms > 8)) seen.slowDecode++ // that host's JPEG decode: 22–31 ms
+    }
+    return seen
+  }
+  t.same(corner('default'), { fastCpu: 0, lowFixedGpu: 0, slowDecode: 0 }, 'the default ranges: none')
+  const wide = corner('wide')
+  for (const [k, n] of Object.entries(wide)) t.ok(n > 10, `the wide ranges: ${k} ${n}`)
+  t.notSame(randomScenario(7, { ranges: 'wide' }).devices, randomScenario(7).devices, 'a seed maps onto the wider ranges')
+  t.same(randomScenario(7, { ranges: 'default' }), randomScenario(7), 'the default set is unchanged')
+})
+
 t.test('run length: shortened for large fleets, never below the floor', async (t) => {
   t.equal(randomScenario(3, { durationS: 60, maxRequests: 1e9 }).durationS, 60)
   const big = randomScenario(3, { durationS: 60, maxRequests: 1000, minDurationS: 7 })

@@ -20,6 +20,13 @@
 //                odds 0.25 (≥ 2 devices): one device fails at 30–60 %, back after 10–25 %
 //   SLO          latency max(100, 2 × the slowest model's best t(1) + decode) ms; throughput
 //                max(2000, 4 × the slowest model's best t(B)) ms
+//
+// `ranges: 'wide'` (--ranges wide) widens three ranges to the hardware measured on the H200 host
+// (bench/results/gpu-check-h200.md), which the default ranges leave out: a many-core CPU with an
+// int8 classifier at b = 1.2 ms (CPU b from 1 ms), a GPU whose fixed cost is 1.2 ms (GPU a from
+// 1 ms, b from 0.3 ms), and JPEG decoding at 22–31 ms an image (decode up to 30 ms). The same
+// seed draws the same numbers and maps them onto the wider ranges, so a seed's scenario differs
+// between the two sets; the default set stays as committed.
 import type { Arrivals, HostModel, Scenario, ScenarioEvent, TrafficClass } from './scenario.js'
 import { capacity, decodeCapacity } from './scenario.js'
 import type { DeviceProfile } from './profile.js'
@@ -31,6 +38,8 @@ export interface RandomScenarioOptions {
   /** at most this many requests per run at 100 % load (duration shortened, ≥ minDurationS); default 60 000 */
   maxRequests?: number
   minDurationS?: number
+  /** which ranges to draw from: the default ones, or widened to the hardware measured on the H200 host */
+  ranges?: 'default' | 'wide'
 }
 
 export const RANDOM_RANGES = {
@@ -44,6 +53,13 @@ export const RANDOM_RANGES = {
   slowdown: [1.5, 4]
 } as const
 
+export const RANDOM_RANGES_WIDE = {
+  ...RANDOM_RANGES,
+  cpu: { ...RANDOM_RANGES.cpu, b: [1, 60] },
+  gpu: { ...RANDOM_RANGES.gpu, a: [1, 20], b: [0.3, 6] },
+  decodeMs: [1, 30]
+} as const
+
 export function randomScenario (seed: number, o: RandomScenarioOptions = {}): Scenario {
   const r = seededRandom((seed * 2654435761) ^ 0x5bd1e995)
   const uni = (lo: number, hi: number): number => lo + (hi - lo) * r()
@@ -52,7 +68,7 @@ export function randomScenario (seed: number, o: RandomScenarioOptions = {}): Sc
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!
   const round = (x: number, d = 2): number => Math.round(x * 10 ** d) / 10 ** d
 
-  const R = RANDOM_RANGES
+  const R = o.ranges === 'wide' ? RANDOM_RANGES_WIDE : RANDOM_RANGES
   const models = Array.from({ length: int(R.models[0], R.models[1]) }, (_, i) => ({ name: `m${i + 1}`, weight: i === 0 ? 1 : log(R.weight[0], R.weight[1]) }))
   const devices: DeviceProfile[] = []
   const nDevices = int(R.devices[0], R.devices[1])
