@@ -204,6 +204,27 @@ interface Phase {
   meanBatchMs: Record<string, number>
   meanPredictionErrorMs: Record<string, number>
   rejected: Record<string, number>
+  /** nvidia-smi's utilization.gpu (%) sampled every 200 ms during the phase; null without nvidia-smi */
+  gpuUtil: { mean: number, max: number, samples: number } | null
+}
+
+/**
+ * Samples the GPU's utilization while a phase runs (nvidia-smi -lms 200): a GPU that is busy
+ * while batches are slow is contended; one that is idle is waiting on the host.
+ */
+function sampleGpu (): () => Promise<Phase['gpuUtil']> {
+  if (card === null) return async () => null
+  const child = spawn('nvidia-smi', ['--query-gpu=utilization.gpu', '--format=csv,noheader,nounits', '-lms', '200'], { stdio: ['ignore', 'pipe', 'ignore'] })
+  let out = ''
+  child.stdout!.on('data', (d: Buffer) => { out += d })
+  child.on('error', () => {})
+  return async () => {
+    const exited = new Promise((resolve) => child.once('exit', resolve))
+    child.kill('SIGTERM')
+    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 2000))])
+    const xs = out.split('\n').map((l) => l.trim()).filter((l) => /^\d+(\.\d+)?$/.test(l)).map(Number)
+    return xs.length ? { mean: round(xs.reduce((a, b) => a + b, 0) / xs.length, 1), max: Math.max(...xs), samples: xs.length } : null
+  }
 }
 
 /**
@@ -253,6 +274,7 @@ async function loadPhase (s: Server, route: string, model: string, pin: string |
   const pinned: Record<string, string> = pin ? { 'x-switchyard-device': pin } : {}
   const m0 = await drained(s)
   const path = tensor?.path ?? `/${route}`
+  const gpuDone = sampleGpu()
   const r = await runLoad({
     url: s.base,
     image: tensor?.file ?? join(SHARED, 'images', 'dog.jpg'),
@@ -261,6 +283,7 @@ async function loadPhase (s: Server, route: string, model: string, pin: string |
     bulk: { path, connections: CONNECTIONS, headers: { 'x-switchyard-policy': 'throughput', ...pinned, ...tensor?.headers } },
     probe: { path, rate: PROBE_RATE, headers: { 'x-switchyard-policy': 'latency', ...pinned, ...tensor?.headers } }
   })
+  const gpuUtil = await gpuDone()
   const m1 = await drained(s) // the phase's abandoned requests finish and count here
   const delta = (name: string, by: string, filter: Record<string, string>): Record<string, number> => {
     const a = metric(m0, name, by, filter); const b = metric(m1, name, by, filter)
@@ -281,7 +304,8 @@ async function loadPhase (s: Server, route: string, model: string, pin: string |
     meanBatchSize: Object.fromEntries(Object.keys(batches).map((d) => [d, batches[d] ? round(items[d]! / batches[d]!, 1) : 0])),
     meanBatchMs: Object.fromEntries(Object.keys(batches).map((d) => [d, batches[d] ? round((serviceSum[d] ?? 0) / batches[d]! * 1000, 1) : 0])),
     meanPredictionErrorMs: Object.fromEntries(Object.keys(errCount).map((d) => [d, errCount[d] ? round(errSum[d]! / errCount[d]! * 1000, 1) : 0])),
-    rejected: delta('switchyard_rejected_requests_total', 'reason', { model })
+    rejected: delta('switchyard_rejected_requests_total', 'reason', { model }),
+    gpuUtil
   }
 }
 
@@ -309,7 +333,7 @@ async function workersOnly (): Promise<void> {
       const phase = await loadPhase(s, 'classify', 'mobilenetv2', 'cuda:0', await tensorRequest(s, 'mobilenetv2'))
       const row = { workers, isolation, calibration: calib, phase }
       out.push(row)
-      lines.push(`workers  ${workers} ${pad(isolation, 7)} calib a=${String(calib?.aMs)} b=${String(calib?.bMs)} ms | under load ${phase.bulk.rps} req/s, batch ${JSON.stringify(phase.meanBatchSize)}, batch ms ${JSON.stringify(phase.meanBatchMs)}, probe p50/p99 ${phase.probe.p50}/${phase.probe.p99} ms ${JSON.stringify(phase.probe.server)}`)
+      lines.push(`workers  ${workers} ${pad(isolation, 7)} calib a=${String(calib?.aMs)} b=${String(calib?.bMs)} ms | under load ${phase.bulk.rps} req/s, batch ${JSON.stringify(phase.meanBatchSize)}, batch ms ${JSON.stringify(phase.meanBatchMs)}, gpu util ${phase.gpuUtil ? `${phase.gpuUtil.mean} % (max ${phase.gpuUtil.max})` : 'n/a'}, probe p50/p99 ${phase.probe.p50}/${phase.probe.p99} ms ${JSON.stringify(phase.probe.server)}`)
     } finally {
       await stopServer(s)
     }
@@ -447,7 +471,7 @@ try {
       `load     ${pad(route, 8)} routed ${phaseCell(p.routed)} | gpu-pinned ${phaseCell(p.gpu)} | cpu-pinned ${phaseCell(p.cpu)}`,
       `         ${pad('', 8)} ratios routed/cpu ${r.routedOverCpu ?? 'n/a'}, gpu/cpu ${r.gpuOverCpu ?? 'n/a'}, routed/gpu ${r.routedOverGpu ?? 'n/a'} | probe p99 with GPU ${r.probeP99WithGpuMs ?? 'n/a'} ms, CPU only ${r.probeP99CpuOnlyMs} ms`,
       `         ${pad('', 8)} /v2 tensors gpu-pinned ${phaseCell(p['v2-gpu'])} | cpu-pinned ${phaseCell(p['v2-cpu'])} | image/tensor req/s gpu ${r.gpuImageOverTensor ?? 'n/a'}, cpu ${r.cpuImageOverTensor ?? 'n/a'}`,
-      ...Object.entries(p).map(([name, x]) => `         ${pad('', 8)} ${pad(name, 6)} bulk→${JSON.stringify(x.throughputDecisions)} probe→${JSON.stringify(x.probe.devices)} reasons ${JSON.stringify(x.decisionReasons)} batch ${JSON.stringify(x.meanBatchSize)} batch ms ${JSON.stringify(x.meanBatchMs)} pred err ${JSON.stringify(x.meanPredictionErrorMs)} ms`)
+      ...Object.entries(p).map(([name, x]) => `         ${pad('', 8)} ${pad(name, 6)} bulk→${JSON.stringify(x.throughputDecisions)} probe→${JSON.stringify(x.probe.devices)} reasons ${JSON.stringify(x.decisionReasons)} batch ${JSON.stringify(x.meanBatchSize)} batch ms ${JSON.stringify(x.meanBatchMs)} gpu util ${x.gpuUtil ? `${x.gpuUtil.mean} % (max ${x.gpuUtil.max})` : 'n/a'} pred err ${JSON.stringify(x.meanPredictionErrorMs)} ms`)
     )
   }
   summary.push(`profile  ${profileFile.split('/').pop()!} (${profile.devices.map((d) => `${d.id}: ${Object.entries(d.models).map(([m, c]) => `${m} a=${c.a} b=${c.b}`).join(', ')}`).join('; ')}; decode ${JSON.stringify(profile.host?.decodeMs)} ms)`)
