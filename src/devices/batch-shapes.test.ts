@@ -7,11 +7,13 @@
 // Here a CPU device stands in, on the real models: every worker (not only the calibrating one)
 // runs each shape before it serves, and a padded batch answers exactly what an exact one does.
 import { once } from 'node:events'
-import { readFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import t from 'tap'
 import { deviceBatchShapes } from '../config/schema.js'
+import { tinyModel } from '../test-support/onnx-writer.js'
 import { SHARED_IMAGES, startServer } from '../test-support/server.js'
 import type { BatchEvent } from './scheduler.js'
 
@@ -60,4 +62,24 @@ t.test('a batch of three runs padded to four and answers exactly what an unpadde
   const a = out('cpu-pad', 'scores'); const b = out('cpu-any', 'scores')
   t.equal(a.length, b.length)
   t.ok(a.every((x, i) => Math.abs(x - b[i]!) < 1e-5), `scores equal within 1e-5 (largest difference ${Math.max(...a.map((x, i) => Math.abs(x - b[i]!)))})`)
+})
+
+t.test('a plain ONNX model from the repository runs padded too, and answers only its own rows', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'switchyard-shapes-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  mkdirSync(join(dir, 'tiny'))
+  writeFileSync(join(dir, 'tiny', 'model.onnx'), tinyModel({ offset: 1 }))
+  const s = await startServer(t, {
+    modelRepository: { dir, pollMs: 0 },
+    // the rows arrive together; a batch delay lets them form one batch whatever the policy
+    devices: [{ ...device, id: 'cpu-pad', workers: 1, maxBatchSize: 4, batchShapes: 'calibrated', batchDelayMs: { latency: 1000, throughput: 1000 } }]
+  })
+  const x = Array.from({ length: 12 }, (_, i) => i) // three rows of four
+  const batch = once(s.devices.get('cpu-pad')!.scheduler, 'batch').then(([e]) => e as BatchEvent)
+  const res = await s.app.inject({ method: 'POST', url: '/v2/models/tiny/infer', payload: { inputs: [{ name: 'x', datatype: 'FP32', shape: [3, 4], data: x }] } })
+  t.equal(res.statusCode, 200, res.body.slice(0, 200))
+  t.equal((await batch).size, 3, 'one batch of three (run at four)')
+  const y = (res.json() as { outputs: Array<{ shape: number[], data: number[] }> }).outputs[0]!
+  t.same(y.shape, [3, 4], 'three rows answered, not four')
+  t.same(y.data, x.map((v) => v * 2 + 1), 'each row its own y = 2x + 1')
 })

@@ -76,9 +76,33 @@ export function openTensorModel (model: TensorModel, session: ort.InferenceSessi
 
 export interface TensorsExecuted { results: ItemResult[], prepMs: number, runMs: number, postMs: number }
 
-/** One batch: each item's bytes copied into the inputs, session.run, outputs sliced per item. */
-export async function executeTensors (entry: LoadedTensorModel, items: RunMessage['items']): Promise<TensorsExecuted> {
+/**
+ * The batch size a batch of n runs at: n, or with calibrated shapes (devices[].batchShapes) the
+ * next of 1, 2, 4, … max — the sizes every worker ran before it took traffic (worker-core.ts).
+ */
+export function paddedSize (n: number, maxBatchSize: number, calibratedShapes: boolean): number {
+  if (!calibratedShapes) return n
+  let m = 1
+  while (m < n) m *= 2
+  return Math.min(m, maxBatchSize)
+}
+
+/** The batch sizes calibration times, and the shapes a padded batch may run at: 1, 2, 4, … max batch. */
+export function calibratedSizes (maxBatchSize: number): number[] {
+  const sizes: number[] = []
+  for (let n = 1; n < maxBatchSize; n *= 2) sizes.push(n)
+  sizes.push(maxBatchSize)
+  return sizes
+}
+
+/**
+ * One batch: each item's bytes copied into the inputs, session.run, outputs sliced per item.
+ * `shape`: the batch size to run at (≥ the items; the rows past them padded with whatever the
+ * buffers hold, their outputs never read).
+ */
+export async function executeTensors (entry: LoadedTensorModel, items: RunMessage['items'], shape = items.length): Promise<TensorsExecuted> {
   const n = items.length
+  const m = Math.max(n, Math.min(shape, entry.maxBatchSize))
   const t0 = performance.now()
   const feeds: Record<string, ort.Tensor> = {}
   for (let i = 0; i < n; i++) {
@@ -93,9 +117,9 @@ export async function executeTensors (entry: LoadedTensorModel, items: RunMessag
       dst.set(src.subarray(at, at + input.itemBytes), i * input.itemBytes)
     }
     at += input.itemBytes
-    const count = (input.itemBytes / input.type.bytes) * n
+    const count = (input.itemBytes / input.type.bytes) * m
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
-    feeds[input.spec.name] = new ort.Tensor(input.ortType, new input.type.array(input.buffer, 0, count) as any, [n, ...input.spec.shape.slice(1)])
+    feeds[input.spec.name] = new ort.Tensor(input.ortType, new input.type.array(input.buffer, 0, count) as any, [m, ...input.spec.shape.slice(1)])
   }
   const t1 = performance.now()
   const out = await entry.session.run(feeds)
@@ -105,9 +129,9 @@ export async function executeTensors (entry: LoadedTensorModel, items: RunMessag
   for (const spec of entry.outputs) {
     const t = out[spec.name]!
     const dims = t.dims.map(Number)
-    if (dims[0] !== n) throw new Error(`output ${spec.name} has first dimension ${dims[0]} for a batch of ${n}: the first dimension must be the batch`)
+    if (dims[0] !== m) throw new Error(`output ${spec.name} has first dimension ${dims[0]} for a batch of ${m}: the first dimension must be the batch`)
     const data = t.data as unknown as ArrayBufferView & { length: number, subarray: (a: number, b: number) => ArrayBufferView & { slice: () => ArrayBufferView } }
-    const per = data.length / n
+    const per = data.length / m
     for (let i = 0; i < n; i++) {
       (results[i] as TensorsResult).outputs.push({ name: spec.name, datatype: spec.datatype, shape: [1, ...dims.slice(1)], data: data.subarray(i * per, (i + 1) * per).slice() })
     }
@@ -122,14 +146,13 @@ export async function executeTensors (entry: LoadedTensorModel, items: RunMessag
  * The warm-up is also the check that the model runs at all (declared shapes that do not fit
  * the graph fail here, before the model takes traffic).
  */
-export async function calibrateTensors (entry: LoadedTensorModel, runs: number): Promise<Array<{ batchSize: number, ms: number }>> {
+export async function calibrateTensors (entry: LoadedTensorModel, runs: number, calibratedShapes = false): Promise<Array<{ batchSize: number, ms: number }>> {
   const zero = { pixels: new Uint8Array(entry.itemBytes), width: 0, height: 0, originalWidth: 0, originalHeight: 0, tensor: true as const }
   const items: RunMessage['items'] = Array.from({ length: entry.maxBatchSize }, () => ({ image: zero, params: {} }))
-  await executeTensors(entry, items.slice(0, 1))
+  const sizes = calibratedSizes(entry.maxBatchSize)
+  // with calibrated shapes every worker runs each padded shape before it serves (worker-core.ts)
+  for (const n of calibratedShapes ? sizes : [1]) await executeTensors(entry, items.slice(0, n))
   if (runs === 0) return []
-  const sizes: number[] = []
-  for (let n = 1; n < entry.maxBatchSize; n *= 2) sizes.push(n)
-  sizes.push(entry.maxBatchSize)
   const out: Array<{ batchSize: number, ms: number }> = []
   for (const n of sizes) {
     const batch = items.slice(0, n)

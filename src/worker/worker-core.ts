@@ -13,7 +13,7 @@ import type { FaultMode } from '../devices/faults.js'
 import { softmaxTopK } from '../postprocess/softmax-top-k.js'
 import { checkDetectorOutput, checkSplitOutputs, decodeDetections, decodeSplitDetections } from '../postprocess/detectors.js'
 import { TensorLayout } from './tensor-layout.js'
-import { calibrateTensors, executeTensors, openTensorModel, type LoadedTensorModel } from './tensor-model.js'
+import { calibratedSizes, calibrateTensors, executeTensors, openTensorModel, paddedSize, type LoadedTensorModel } from './tensor-model.js'
 import type { ItemResult, MainToWorker, ModelFailure, ModelReport, RunMessage, TensorModel, WorkerInit, WorkerModel, WorkerToMain } from './protocol.js'
 
 /** How a worker talks to its device: a thread's MessagePort or a child process's IPC channel. */
@@ -96,7 +96,7 @@ async function loadTensorModel (model: TensorModel, calibrationRuns: number): Pr
   let calibration: ModelReport['calibration']
   try {
     entry = openTensorModel(model, session)
-    calibration = await calibrateTensors(entry, calibrationRuns)
+    calibration = await calibrateTensors(entry, calibrationRuns, init.device.calibratedShapes === true)
   } catch (err) {
     await session.release()
     throw err
@@ -152,14 +152,6 @@ async function loadOne (model: WorkerModel): Promise<ModelReport> {
   }
 }
 
-/** The batch sizes calibration times: 1, 2, 4, … max batch. */
-function calibratedSizes (maxBatchSize: number): number[] {
-  const sizes: number[] = []
-  for (let n = 1; n < maxBatchSize; n *= 2) sizes.push(n)
-  sizes.push(maxBatchSize)
-  return sizes
-}
-
 /**
  * The shape a batch of n runs at: n, or with calibrated shapes (devices[].batchShapes) the next
  * calibrated size, the rows past n padded (with whatever the input buffer holds; their outputs
@@ -167,11 +159,8 @@ function calibratedSizes (maxBatchSize: number): number[] {
  * on CUDA no served batch is the first of its shape: a new shape has onnxruntime time every cuDNN
  * convolution algorithm, seconds per shape for a detector (docs/gpu.md).
  */
-function shapeOf (entry: Loaded, n: number): number {
-  if (init.device.calibratedShapes !== true) return n
-  let m = 1
-  while (m < n) m *= 2
-  return Math.min(m, entry.maxBatchSize)
+function paddedShape (entry: Pick<Loaded, 'maxBatchSize'>, n: number): number {
+  return paddedSize(n, entry.maxBatchSize, init.device.calibratedShapes === true)
 }
 
 /**
@@ -233,7 +222,7 @@ async function execute (entry: Loaded, items: RunMessage['items']): Promise<Exec
   // a 'slow' device: the time passes inside the timed section without burning a core
   if (slowMs > 0) Atomics.wait(waitCell, 0, 0, slowMs)
   const t1 = performance.now()
-  const outputs = await runSession(entry, shapeOf(entry, n))
+  const outputs = await runSession(entry, paddedShape(entry, n))
   const t2 = performance.now()
   const output = outputs[entry.model.output.name]
   if (!output) throw new Error(`model ${entry.model.name} has no output named ${entry.model.output.name}`)
@@ -257,7 +246,7 @@ async function runBatch (msg: RunMessage): Promise<void> {
     if (fault === 'hang') hang()
     throw new Error('injected fault: run failed')
   }
-  const r = entry ? await execute(entry, msg.items) : await executeTensors(plain!, msg.items)
+  const r = entry ? await execute(entry, msg.items) : await executeTensors(plain!, msg.items, paddedShape(plain!, n))
   const transfer = r.results.flatMap((x) => x.kind === 'tensors' ? x.outputs.map((o) => o.data.buffer as ArrayBuffer) : x.raw ? [x.raw.data.buffer as ArrayBuffer] : [])
   send({ type: 'result', batchId: msg.batchId, ...r }, transfer)
 }
@@ -272,7 +261,7 @@ function copyTensor (entry: Loaded, bytes: Uint8Array, index: number): void {
 function decode (entry: Loaded, output: ort.Tensor, items: RunMessage['items'], outputs: ort.InferenceSession.OnnxValueMapType): ItemResult[] {
   const data = output.data as Float32Array
   const n = items.length
-  const rows = Number(output.dims[0]) // n, or more when the batch ran padded (shapeOf)
+  const rows = Number(output.dims[0]) // n, or more when the batch ran padded (paddedShape)
   const per = data.length / rows
   const spec = entry.model.output.decode
   const roles = entry.model.output.roles
