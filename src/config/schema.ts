@@ -196,11 +196,12 @@ export const ConfigSchema = Type.Object({
 }, { additionalProperties: false })
 export type Config = Static<typeof ConfigSchema>
 
-/** Where a device's workers run when its config does not say: processes for CUDA (where native faults come from), threads for the CPU (bench/results/isolation.md). */
+/** Whether a device pads its batches to calibrated shapes when its config does not say: on CUDA, where a new shape costs seconds (docs/gpu.md). */
 export function deviceBatchShapes (d: Pick<DeviceConfig, 'kind' | 'batchShapes'>): 'any' | 'calibrated' {
   return d.batchShapes ?? (d.kind === 'cuda' ? 'calibrated' : 'any')
 }
 
+/** Where a device's workers run when its config does not say: processes for CUDA (where native faults come from), threads for the CPU (bench/results/isolation.md). */
 export function deviceIsolation (d: Pick<DeviceConfig, 'kind' | 'isolation'>): 'thread' | 'process' {
   return d.isolation ?? (d.kind === 'cuda' ? 'process' : 'thread')
 }

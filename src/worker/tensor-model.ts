@@ -6,6 +6,7 @@
 // their first dimension, which must be the batch.
 import { performance } from 'node:perf_hooks'
 import * as ort from 'onnxruntime-node'
+import { calibratedSizes } from './batch-shapes.js'
 import type { ItemResult, RunMessage, TensorDatatype, TensorModel, TensorSpec, TensorsResult } from './protocol.js'
 
 type Ctor = new (buffer: ArrayBuffer, byteOffset?: number, length?: number) => ArrayBufferView & { length: number }
@@ -75,25 +76,6 @@ export function openTensorModel (model: TensorModel, session: ort.InferenceSessi
 }
 
 export interface TensorsExecuted { results: ItemResult[], prepMs: number, runMs: number, postMs: number }
-
-/**
- * The batch size a batch of n runs at: n, or with calibrated shapes (devices[].batchShapes) the
- * next of 1, 2, 4, … max — the sizes every worker ran before it took traffic (worker-core.ts).
- */
-export function paddedSize (n: number, maxBatchSize: number, calibratedShapes: boolean): number {
-  if (!calibratedShapes) return n
-  let m = 1
-  while (m < n) m *= 2
-  return Math.min(m, maxBatchSize)
-}
-
-/** The batch sizes calibration times, and the shapes a padded batch may run at: 1, 2, 4, … max batch. */
-export function calibratedSizes (maxBatchSize: number): number[] {
-  const sizes: number[] = []
-  for (let n = 1; n < maxBatchSize; n *= 2) sizes.push(n)
-  sizes.push(maxBatchSize)
-  return sizes
-}
 
 /**
  * One batch: each item's bytes copied into the inputs, session.run, outputs sliced per item.

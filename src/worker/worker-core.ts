@@ -13,7 +13,8 @@ import type { FaultMode } from '../devices/faults.js'
 import { softmaxTopK } from '../postprocess/softmax-top-k.js'
 import { checkDetectorOutput, checkSplitOutputs, decodeDetections, decodeSplitDetections } from '../postprocess/detectors.js'
 import { TensorLayout } from './tensor-layout.js'
-import { calibratedSizes, calibrateTensors, executeTensors, openTensorModel, paddedSize, type LoadedTensorModel } from './tensor-model.js'
+import { calibratedSizes, paddedSize } from './batch-shapes.js'
+import { calibrateTensors, executeTensors, openTensorModel, type LoadedTensorModel } from './tensor-model.js'
 import type { ItemResult, MainToWorker, ModelFailure, ModelReport, RunMessage, TensorModel, WorkerInit, WorkerModel, WorkerToMain } from './protocol.js'
 
 /** How a worker talks to its device: a thread's MessagePort or a child process's IPC channel. */
@@ -152,13 +153,7 @@ async function loadOne (model: WorkerModel): Promise<ModelReport> {
   }
 }
 
-/**
- * The shape a batch of n runs at: n, or with calibrated shapes (devices[].batchShapes) the next
- * calibrated size, the rows past n padded (with whatever the input buffer holds; their outputs
- * are never read). Every worker runs each of those sizes before it takes traffic (calibrate), so
- * on CUDA no served batch is the first of its shape: a new shape has onnxruntime time every cuDNN
- * convolution algorithm, seconds per shape for a detector (docs/gpu.md).
- */
+/** The batch size a batch of n items runs at on this device (batch-shapes.ts). */
 function paddedShape (entry: Pick<Loaded, 'maxBatchSize'>, n: number): number {
   return paddedSize(n, entry.maxBatchSize, init.device.calibratedShapes === true)
 }
