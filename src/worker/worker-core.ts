@@ -217,11 +217,12 @@ async function execute (entry: Loaded, items: RunMessage['items']): Promise<Exec
   // a 'slow' device: the time passes inside the timed section without burning a core
   if (slowMs > 0) Atomics.wait(waitCell, 0, 0, slowMs)
   const t1 = performance.now()
-  const outputs = await runSession(entry, paddedShape(entry, n))
+  const rows = paddedShape(entry, n)
+  const outputs = await runSession(entry, rows)
   const t2 = performance.now()
   const output = outputs[entry.model.output.name]
   if (!output) throw new Error(`model ${entry.model.name} has no output named ${entry.model.output.name}`)
-  const results = decode(entry, output, items, outputs)
+  const results = decode(entry, output, items, outputs, rows)
   for (const t of Object.values(outputs)) t.dispose()
   return { results, prepMs: t1 - t0, runMs: t2 - t1, postMs: performance.now() - t2 }
 }
@@ -253,10 +254,10 @@ function copyTensor (entry: Loaded, bytes: Uint8Array, index: number): void {
   new Uint8Array(entry.input.buffer, entry.input.byteOffset + index * size, size).set(bytes)
 }
 
-function decode (entry: Loaded, output: ort.Tensor, items: RunMessage['items'], outputs: ort.InferenceSession.OnnxValueMapType): ItemResult[] {
+/** `rows`: the batch size the session ran — n, or more when the batch ran padded (paddedShape). */
+function decode (entry: Loaded, output: ort.Tensor, items: RunMessage['items'], outputs: ort.InferenceSession.OnnxValueMapType, rows: number): ItemResult[] {
   const data = output.data as Float32Array
   const n = items.length
-  const rows = Number(output.dims[0]) // n, or more when the batch ran padded (paddedShape)
   const per = data.length / rows
   const spec = entry.model.output.decode
   const roles = entry.model.output.roles
