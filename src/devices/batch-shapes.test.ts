@@ -2,8 +2,8 @@
 // 4, … max batch), so a session only ever sees shapes that every worker ran before it took
 // traffic. On CUDA the first run of a new input shape has onnxruntime time every cuDNN
 // convolution algorithm (onnxruntime-node 1.29 passes no other search mode): on an H200 that
-// cost seconds per shape for YOLOX and made the GPU ten times slower than the CPU under a
-// dynamic batcher (docs/gpu.md). So a CUDA device pads by default; a CPU device runs exact sizes.
+// cost 0.5–5 s per shape and worker (docs/gpu.md), paid mid-traffic by a batcher that forms
+// batches of every size. So a CUDA device pads by default; a CPU device runs exact sizes.
 // Here a CPU device stands in, on the real models: every worker (not only the calibrating one)
 // runs each shape before it serves, and a padded batch answers exactly what an exact one does.
 import { once } from 'node:events'
