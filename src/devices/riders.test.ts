@@ -6,7 +6,7 @@ import { SimDevice } from '../sim/sim-device.js'
 import { seededRandom } from '../sim/simulated-executor.js'
 import { VirtualClock } from './clock.js'
 import { RequestQueue, type CompletedItem, type QueuedItem } from './request-queue.js'
-import { riderCount } from './riders.js'
+import { fillCount, riderCount } from './riders.js'
 import type { Scheduler } from './scheduler.js'
 
 const IMAGE = { pixels: new Uint8Array(1), width: 1, height: 1, originalWidth: 1, originalHeight: 1 }
@@ -33,6 +33,18 @@ t.test('how many ride: t(n + r) ≤ (1 + budget)·t(n), within the deadline, the
   t.equal(riderCount(gpuCost, 1, 32, 0, 1000, 100), 0, 'budget 0: off')
   t.equal(riderCount(cpuCost, 1, 8, 1, 1000, 100), 0, 'a CPU: b ≥ a, nothing rides (each rider would cost the latency item a whole image)')
   t.equal(riderCount({ a: 5, b: 0, predict: () => 5 }, 1, 8, 1, 1000, 100), 7, 'a free marginal image: the batch fills')
+})
+
+t.test('under a backlog, riders fill from its excess: t(n + f) ≤ (1 + backlogBudget)·t(n), within the deadline', async (t) => {
+  // gpuCost: t(1) = 10; backlogBudget 2: up to 30 ms, t(11) = 30
+  t.equal(fillCount(gpuCost, 1, 32, 2, 1000, 100, 100), 10, 'a deep backlog: up to three times its time alone')
+  t.equal(fillCount(gpuCost, 1, 32, 2, 1000, 32, 100), 0, 'a backlog of one full batch (B = 32): the device keeps up, nothing more rides')
+  t.equal(fillCount(gpuCost, 1, 32, 2, 1000, 36.5, 100), 4, 'riders only from beyond the next full batch: ⌊36.5 − 32⌋')
+  t.equal(fillCount(gpuCost, 1, 32, 2, 1000, 100, 3), 3, 'only three can be taken now')
+  t.equal(fillCount(gpuCost, 1, 32, 2, 20, 100, 100), 5, 'the deadline in 20 ms: t(6) = 20')
+  t.equal(fillCount(gpuCost, 1, 32, 100, 1000, 100, 100), 31, 'a large budget: the batch fills')
+  t.equal(fillCount(gpuCost, 1, 32, 0, 1000, 100, 100), 0, 'backlogBudget 0: off')
+  t.equal(fillCount(cpuCost, 1, 8, 2, 1000, 100, 100), 0, 'a CPU: b ≥ a, nothing rides')
 })
 
 function device (models: Record<string, { a: number, b: number, maxBatchSize: number }>, riders?: number): { clock: VirtualClock, dev: Scheduler, pool: RequestQueue } {
@@ -83,4 +95,18 @@ t.test('riders never make a latency item miss its deadline', async (t) => {
   dev.enqueue('m', item(clock, 'latency', out, 14))
   clock.advance(14)
   t.same(out.map((o) => [o.at, o.done?.batchSize]), [[14, 3], [14, 3], [14, 3]], 'deadline in 14 ms: t(3) = 14, two riders, not five')
+})
+
+t.test('a device behind its backlog fills its latency batches from the excess; a device keeping up does not', async (t) => {
+  for (const [waiting, batch, at] of [[20, 6, 20], [45, 11, 30]] as const) {
+    const { clock, dev, pool } = device({ m: { a: 8, b: 2, maxBatchSize: 32 } })
+    const out: Outcome[] = []
+    for (let i = 0; i < waiting; i++) pool.push(item(clock, 'throughput', out))
+    dev.enqueue('m', item(clock, 'latency', out))
+    clock.advance(at)
+    const first = out.filter((o) => o.at === at)
+    t.equal(first.length, batch, `${waiting} waiting: the latency item's batch answers ${batch} at ${at} ms`)
+    t.ok(first.every((o) => o.done?.batchSize === batch))
+    t.equal(first.filter((o) => o.policy === 'latency').length, 1)
+  }
 })

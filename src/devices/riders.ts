@@ -16,6 +16,25 @@
 //
 // budget = devices[].riders.budget (default 1: a latency batch may take up to twice its time
 // alone); 0 turns riding off.
+//
+// A backlog changes the price. When more throughput work waits for the lane than its next full
+// bulk batch will take, the device is behind, and each latency batch it runs short of full is
+// capacity lost for good: a GPU with t(n) = 6 + 1.2n (B = 32) serving a 10 % latency class ran
+// batches of 8.6 on average — 526 images/s instead of 720 in full batches — and its throughput
+// backlog grew without bound at 90 % load (issue 17's held-out slow-CPU + mid-GPU scenario).
+// So, only then, the latency batch also takes the backlog's excess, bounded by a second budget:
+//
+//   fill = the largest f ≤ min(B − n, available, ⌊backlog − B⌋) with
+//          t(n + f) ≤ (1 + backlogBudget) · t(n)  and  now + t(n + f) ≤ the earliest deadline
+//   riders = max(r, fill)
+//
+// backlog = the lane's own bulk queue plus its device's share of the pool (its workers × full-
+// batch throughput over all the pool's consumers'); backlogBudget = devices[].riders.backlogBudget
+// (default 2: under a backlog a latency batch may take up to three times its time alone; 0: off).
+// Riders come only from beyond the next full batch, so a device that keeps up (backlog ≤ B)
+// never pays it. The second budget is the trade between the two classes, measured on the
+// generated scenarios (bench/results/random*.md): unbounded (deadline only), the latency class's
+// p99 crossed 100 ms on GPUs whose full batch takes longer than that (t(n) = 17 + 3.1n, B = 32).
 
 export interface RiderCost {
   a: number
@@ -40,3 +59,16 @@ export function riderCount (cost: RiderCost, n: number, maxBatchSize: number, bu
 }
 
 export const DEFAULT_RIDER_BUDGET = 1
+
+/**
+ * Under a backlog, how many throughput items a latency batch of `n` items takes (the riders
+ * above, or more): `backlog` is the throughput work waiting for this device's lane (its own queue
+ * plus its share of the pool), `available` what it could take now.
+ */
+export function fillCount (cost: RiderCost, n: number, maxBatchSize: number, backlogBudget: number, slackMs: number, backlog: number, available: number): number {
+  const room = Math.min(maxBatchSize - n, available, Math.floor(backlog - maxBatchSize))
+  if (room <= 0 || backlogBudget <= 0 || !(cost.b < cost.a)) return 0
+  return riderCount(cost, n, maxBatchSize, backlogBudget, slackMs, room)
+}
+
+export const DEFAULT_BACKLOG_BUDGET = 2

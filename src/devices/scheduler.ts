@@ -41,7 +41,7 @@ import type { BatchResult, Executor, ExecutorFactory } from './executor.js'
 import type { Fault, FaultMode } from './faults.js'
 import { pullCount, type PoolMember } from './late-binding.js'
 import { residualMs } from './residual.js'
-import { DEFAULT_RIDER_BUDGET, riderCount } from './riders.js'
+import { DEFAULT_BACKLOG_BUDGET, DEFAULT_RIDER_BUDGET, fillCount, riderCount } from './riders.js'
 import { RequestQueue, type QueueConsumer, type QueuedItem } from './request-queue.js'
 
 export interface Lane extends BatchSlot {
@@ -131,8 +131,8 @@ export interface SchedulerOptions {
   watchdog?: { factor: number, floorMs: number }
   /** a replacement executor that has not started after this long counts as a failed start (default 120000) */
   startTimeoutMs?: number
-  /** throughput items riding with latency batches where filling a batch is cheap (riders.ts); budget 0: off (default 1) */
-  riders?: { budget: number }
+  /** throughput items riding with latency batches where filling a batch is cheap (riders.ts); budget 0: off (default 1); backlogBudget: under a backlog (default 2) */
+  riders?: { budget: number, backlogBudget?: number }
   log?: Log
 }
 
@@ -454,7 +454,9 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
     const own = lane.queue.throughput; const pool = lane.pool?.throughput
     const available = own.length + (pool?.length ?? 0)
     if (available === 0) return
-    const r = riderCount(lane.cost, items.length, lane.maxBatchSize, this.ridersBudget, items[0]!.deadline - now, available)
+    const slack = items[0]!.deadline - now
+    let r = riderCount(lane.cost, items.length, lane.maxBatchSize, this.ridersBudget, slack, available)
+    if (available > lane.maxBatchSize) r = Math.max(r, fillCount(lane.cost, items.length, lane.maxBatchSize, this.backlogBudget, slack, this.backlogOf(lane, now), available))
     if (r === 0) return
     const fromOwn = Math.min(r, own.length)
     for (const item of lane.queue.take('throughput', fromOwn)) items.push(item)
@@ -468,6 +470,36 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
   /** riders' budget (riders.ts) */
   get ridersBudget (): number {
     return this.sopts.riders?.budget ?? DEFAULT_RIDER_BUDGET
+  }
+
+  /** riders' budget under a backlog (riders.ts) */
+  get backlogBudget (): number {
+    return this.sopts.riders?.backlogBudget ?? DEFAULT_BACKLOG_BUDGET
+  }
+
+  /** The throughput backlog riders under a backlog count (riders.ts): `model`'s own bulk queue and this device's share of its pool; what the router predicts with. */
+  ridersBacklog (model: string, now: number): number {
+    const lane = this.lanes.get(model)
+    return lane === undefined ? 0 : this.backlogOf(lane, now)
+  }
+
+  private backlogOf (lane: Lane, now: number): number {
+    return lane.queue.throughput.length + this.poolShare(lane, now) * (lane.pool?.throughput.length ?? 0)
+  }
+
+  /** This device's share of `lane`'s pool: its workers × full-batch throughput over all the pool's consumers' (late-binding.ts). */
+  private poolShare (lane: Lane, now: number): number {
+    if (lane.pool === undefined || lane.pool.throughput.length === 0) return 0
+    const own = this.poolMember(lane.model, now)
+    if (own === null) return 0
+    const mine = own.workers * own.eff
+    let all = mine
+    for (const c of lane.pool.consumers) {
+      if (c === this) continue
+      const m = (c as Partial<Scheduler>).poolMember?.(lane.model, now)
+      if (m) all += m.workers * m.eff
+    }
+    return all > 0 ? mine / all : 0
   }
 
   private wakeAt (at: number): void {

@@ -8,7 +8,7 @@ import { RequestQueue, type QueuedItem } from '../devices/request-queue.js'
 import type { Scheduler } from '../devices/scheduler.js'
 import { SimDevice } from '../sim/sim-device.js'
 import { seededRandom } from '../sim/simulated-executor.js'
-import { route, Router, type DeviceView } from './router.js'
+import { predict, route, Router, type DeviceView } from './router.js'
 
 interface Sim { id: string, a: number, b: number, max: number, workers?: number, latencyWorkers?: number, busyOthers?: number, dead?: number[], inFlight?: number, latencyQ?: number, bulkQ?: number, residual?: number, maxQueue?: number, healthy?: boolean, delay?: number, queue?: RequestQueue, pool?: RequestQueue }
 
@@ -258,4 +258,16 @@ t.test('shared queue: predicted over every worker that serves it, capped at the 
   const q = new RequestQueue()
   const busy = new Router('shared-queue').route([cpu({ id: 'a', residual: 50, queue: q }), cpu({ id: 'b', residual: 50, queue: q })], req('latency'), 0)
   t.ok(busy.ok && Math.abs(busy.predictedMs - 56) < 1e-9, `both busy for 50 ms: 50 + t(1) (${busy.ok ? busy.predictedMs : '–'})`)
+})
+
+t.test('a latency item\'s predicted finish counts its riders: the budget\'s, and more under a backlog (riders.ts)', async (t) => {
+  // the GPU above, t(1) = 4.25 ms; riders' budget 1 (up to 8.5 ms), under a backlog 2 (up to 12.75 ms)
+  const ridersMs = (bulkQ: number): number => {
+    const d = gpu({ bulkQ })
+    return predict(d, d.lanes.get('m')!, 'latency', 0).ridersMs
+  }
+  t.equal(ridersMs(0), 0, 'nothing waits: it runs alone')
+  t.equal(ridersMs(20), 17 * 0.25, '20 wait, within one full batch (32): 17 ride, t(18) = 8.5')
+  t.equal(ridersMs(40), 17 * 0.25, '40 wait: the 8 beyond the next full batch are fewer than the budget\'s 17')
+  t.equal(ridersMs(100), 31 * 0.25, '100 wait: the device is behind, the batch fills, t(32) = 12 ≤ 12.75')
 })

@@ -73,7 +73,7 @@ import type { Policy } from '../config/schema.js'
 import { poolFinishMs, type PoolMember } from '../devices/late-binding.js'
 import type { QueueBudget } from '../devices/queue-budget.js'
 import { residualMs } from '../devices/residual.js'
-import { riderCount } from '../devices/riders.js'
+import { fillCount, riderCount } from '../devices/riders.js'
 import { PredictionCorrection } from './prediction-correction.js'
 import { costPerInference, type PriceConfig } from './price.js'
 import type { Strategy } from './strategies.js'
@@ -112,6 +112,10 @@ export interface DeviceView {
   readonly config?: PriceConfig
   /** devices[].riders.budget: throughput items ride with latency batches (riders.ts); absent: 0 */
   readonly ridersBudget?: number
+  /** devices[].riders.backlogBudget: more ride under a backlog (riders.ts); absent: 0 */
+  readonly backlogBudget?: number
+  /** the throughput backlog riders under a backlog count for `model`'s lane: its own queue and the device's share of the pool (riders.ts); absent: the whole pool */
+  ridersBacklog?: (model: string, now: number) => number
 }
 
 export interface RouteRequest {
@@ -193,7 +197,7 @@ export function predict (device: DeviceView, lane: LaneView, policy: Policy, now
     const full = Math.floor(q / B); const n = q - full * B + 1
     if (q > 0) waitMs = load.minResidual + (load.backlog - Math.ceil(q / B) * lane.cost.a - q * lane.cost.b + full * lane.cost.predict(B)) / Math.max(1, load.workers)
     serviceMs = lane.delayMs.latency + lane.cost.predict(n)
-    const r = riders(device, lane, n)
+    const r = riders(device, lane, n, now)
     if (r > 0) ridersMs = lane.cost.predict(n + r) - lane.cost.predict(n)
   } else if (policy === 'latency') {
     serviceMs = lane.delayMs.latency + rounds(items, B, load.workers) * lane.cost.predict(Math.min(items, B))
@@ -267,12 +271,16 @@ const scratch: Array<DeviceView | number> = []
  * take throughput work (a reserved latency worker runs latency batches alone): as many as wait
  * now, within the budget. The deadline is not known here; the scheduler also holds to it.
  */
-function riders (device: DeviceView, lane: LaneView, n: number): number {
+function riders (device: DeviceView, lane: LaneView, n: number, now: number): number {
   const budget = device.ridersBudget ?? 0
   if (budget <= 0 || !(lane.cost.b < lane.cost.a)) return 0
   for (const w of device.workers) if (w.alive && !w.takesThroughput) return 0
   const waiting = lane.queue.throughput.length + (lane.pool?.throughput.length ?? 0)
-  return waiting === 0 ? 0 : riderCount(lane.cost, n, lane.maxBatchSize, budget, Infinity, waiting)
+  if (waiting === 0) return 0
+  const r = riderCount(lane.cost, n, lane.maxBatchSize, budget, Infinity, waiting)
+  if (waiting <= lane.maxBatchSize || !(device.backlogBudget! > 0)) return r
+  const backlog = device.ridersBacklog?.(lane.model, now) ?? waiting
+  return Math.max(r, fillCount(lane.cost, n, lane.maxBatchSize, device.backlogBudget!, Infinity, backlog, waiting))
 }
 
 /** ms of worker time the items in `device`'s pools other than `pool` take there, at full batches. */
