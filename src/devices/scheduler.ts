@@ -456,7 +456,7 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
     if (available === 0) return
     const slack = items[0]!.deadline - now
     let r = riderCount(lane.cost, items.length, lane.maxBatchSize, this.ridersBudget, slack, available)
-    if (available > lane.maxBatchSize) r = Math.max(r, fillCount(lane.cost, items.length, lane.maxBatchSize, this.backlogBudget, slack, this.backlogOf(lane, now), available))
+    if (available > lane.maxBatchSize) r = Math.max(r, fillCount(lane.cost, items.length, lane.maxBatchSize, this.backlogBudget, slack, this.backlogOf(lane), available))
     if (r === 0) return
     const fromOwn = Math.min(r, own.length)
     for (const item of lane.queue.take('throughput', fromOwn)) items.push(item)
@@ -478,28 +478,32 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
   }
 
   /** The throughput backlog riders under a backlog count (riders.ts): `model`'s own bulk queue and this device's share of its pool; what the router predicts with. */
-  ridersBacklog (model: string, now: number): number {
+  ridersBacklog (model: string): number {
     const lane = this.lanes.get(model)
-    return lane === undefined ? 0 : this.backlogOf(lane, now)
+    return lane === undefined ? 0 : this.backlogOf(lane)
   }
 
-  private backlogOf (lane: Lane, now: number): number {
-    return lane.queue.throughput.length + this.poolShare(lane, now) * (lane.pool?.throughput.length ?? 0)
+  private backlogOf (lane: Lane): number {
+    return lane.queue.throughput.length + this.poolShare(lane) * (lane.pool?.throughput.length ?? 0)
   }
 
   /** This device's share of `lane`'s pool: its workers × full-batch throughput over all the pool's consumers' (late-binding.ts). */
-  private poolShare (lane: Lane, now: number): number {
+  private poolShare (lane: Lane): number {
     if (lane.pool === undefined || lane.pool.throughput.length === 0) return 0
-    const own = this.poolMember(lane.model, now)
-    if (own === null) return 0
-    const mine = own.workers * own.eff
+    const mine = this.poolWeight(lane.model)
+    if (mine === 0) return 0
     let all = mine
-    for (const c of lane.pool.consumers) {
-      if (c === this) continue
-      const m = (c as Partial<Scheduler>).poolMember?.(lane.model, now)
-      if (m) all += m.workers * m.eff
-    }
-    return all > 0 ? mine / all : 0
+    for (const c of lane.pool.consumers) if (c !== this) all += (c as Partial<Scheduler>).poolWeight?.(lane.model) ?? 0
+    return mine / all
+  }
+
+  /** poolMember's workers × eff, without building the member (the riders' and the router's per-request path): 0 where it takes none. */
+  poolWeight (model: string): number {
+    const lane = this.lanes.get(model)
+    if (lane === undefined || !this.healthy) return 0
+    let workers = 0
+    for (const w of this.workers) if (w.takesThroughput) workers++
+    return workers === 0 ? 0 : workers * lane.cost.throughput(lane.maxBatchSize)
   }
 
   private wakeAt (at: number): void {

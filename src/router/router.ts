@@ -115,7 +115,7 @@ export interface DeviceView {
   /** devices[].riders.backlogBudget: more ride under a backlog (riders.ts); absent: 0 */
   readonly backlogBudget?: number
   /** the throughput backlog riders under a backlog count for `model`'s lane: its own queue and the device's share of the pool (riders.ts); absent: the whole pool */
-  ridersBacklog?: (model: string, now: number) => number
+  ridersBacklog?: (model: string) => number
 }
 
 export interface RouteRequest {
@@ -197,7 +197,7 @@ export function predict (device: DeviceView, lane: LaneView, policy: Policy, now
     const full = Math.floor(q / B); const n = q - full * B + 1
     if (q > 0) waitMs = load.minResidual + (load.backlog - Math.ceil(q / B) * lane.cost.a - q * lane.cost.b + full * lane.cost.predict(B)) / Math.max(1, load.workers)
     serviceMs = lane.delayMs.latency + lane.cost.predict(n)
-    const r = riders(device, lane, n, now)
+    const r = riders(device, lane, n)
     if (r > 0) ridersMs = lane.cost.predict(n + r) - lane.cost.predict(n)
   } else if (policy === 'latency') {
     serviceMs = lane.delayMs.latency + rounds(items, B, load.workers) * lane.cost.predict(Math.min(items, B))
@@ -271,7 +271,7 @@ const scratch: Array<DeviceView | number> = []
  * take throughput work (a reserved latency worker runs latency batches alone): as many as wait
  * now, within the budget. The deadline is not known here; the scheduler also holds to it.
  */
-function riders (device: DeviceView, lane: LaneView, n: number, now: number): number {
+function riders (device: DeviceView, lane: LaneView, n: number): number {
   const budget = device.ridersBudget ?? 0
   if (budget <= 0 || !(lane.cost.b < lane.cost.a)) return 0
   for (const w of device.workers) if (w.alive && !w.takesThroughput) return 0
@@ -279,7 +279,7 @@ function riders (device: DeviceView, lane: LaneView, n: number, now: number): nu
   if (waiting === 0) return 0
   const r = riderCount(lane.cost, n, lane.maxBatchSize, budget, Infinity, waiting)
   if (waiting <= lane.maxBatchSize || !(device.backlogBudget! > 0)) return r
-  const backlog = device.ridersBacklog?.(lane.model, now) ?? waiting
+  const backlog = device.ridersBacklog?.(lane.model) ?? waiting
   return Math.max(r, fillCount(lane.cost, n, lane.maxBatchSize, device.backlogBudget!, Infinity, backlog, waiting))
 }
 
