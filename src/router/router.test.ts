@@ -196,17 +196,23 @@ t.test('latency: the earliest finish while no bulk work waits there, even beside
   t.match(route([cpu({ workers: 2, latencyWorkers: 1, residual: 0, busyOthers: 40 }), gpu()], req('latency'), 0), { ok: true, device: 'cuda:0', reason: 'earliest-finish' })
 })
 
-t.test('latency: where bulk work waits for the earliest device, an idle reserved worker within 2× the earliest finish takes it', async (t) => {
+t.test('latency: where bulk work waits for the earliest device, an idle reserved worker within 2× the finish there, riders included, takes it', async (t) => {
   const spare = (o: Partial<Sim> = {}): DeviceView => cpu({ workers: 2, latencyWorkers: 1, residual: 0, busyOthers: 40, ...o })
   // 64 bulk items wait in the GPU's queue: a latency item there takes a batch's time from them;
   // on the CPU's reserved worker (no bulk work) it costs them nothing, 6 ms ≤ 2 × 4.25
   t.match(route([spare(), gpu({ bulkQ: 64 })], req('latency'), 0), { ok: true, device: 'cpu', reason: 'spare-reserved', predictedMs: 6 })
+  // the bound is the finish the item would have on the GPU: there the device is behind (64 wait,
+  // two batches), so 31 ride with it (riders under a backlog) and it finishes at t(32) = 12 ms;
+  // 10 ms on the reserved worker is within 2 × 12 (not within 2 × t(1) = 8.5: the GPU, when
+  // riders were left out, and the item came back at 12 ms, for a reserved worker left idle)
+  t.match(route([spare({ b: 10 }), gpu({ bulkQ: 64 })], req('latency'), 0), { ok: true, device: 'cpu', reason: 'spare-reserved', predictedMs: 10 })
   // the same in a late-binding pool the GPU pulls from
   const pool = new RequestQueue()
   for (let i = 0; i < 64; i++) pool.push(queued('throughput'))
   t.match(route([spare(), gpu({ pool })], req('latency'), 0), { ok: true, device: 'cpu', reason: 'spare-reserved' }, 'bulk waiting in a pool counts too')
-  t.match(route([spare({ b: 10 }), gpu({ bulkQ: 64 })], req('latency'), 0), { ok: true, device: 'cuda:0', reason: 'earliest-finish' }, 'beyond 2× the earliest (10 > 8.5): the GPU')
-  t.match(route([spare({ residual: 1 }), gpu({ bulkQ: 64 })], req('latency'), 0), { ok: true, device: 'cuda:0' }, 'a reserved worker busy for 1 ms more (7 ≤ 8.5, but busy): the earliest finish')
+  t.match(route([spare({ b: 25 }), gpu({ bulkQ: 64 })], req('latency'), 0), { ok: true, device: 'cuda:0', reason: 'earliest-finish', predictedMs: 12 }, 'beyond 2× the GPU\'s finish (25 > 24): the GPU')
+  t.match(route([spare({ b: 10 }), gpu({ bulkQ: 20 })], req('latency'), 0), { ok: true, device: 'cpu', reason: 'spare-reserved' }, '20 wait, within a batch: 17 ride (t(18) = 8.5), 10 ≤ 17')
+  t.match(route([spare({ residual: 1 }), gpu({ bulkQ: 64 })], req('latency'), 0), { ok: true, device: 'cuda:0' }, 'a reserved worker busy for 1 ms more (7 ≤ 24, but busy): the earliest finish')
   const loading = spare()
   ;(loading.workers[0] as { held?: boolean }).held = true
   t.match(route([loading, gpu({ bulkQ: 64 })], req('latency'), 0), { ok: true, device: 'cuda:0' }, 'a reserved worker held by a model load is not idle')

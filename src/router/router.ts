@@ -476,10 +476,10 @@ function minWait (cs: Prediction[]): number {
 }
 
 /**
- * How much later than the earliest finish F a latency item may finish on an idle reserved
- * latency worker, while the earliest device's general workers have bulk work waiting: 2·F, the
- * bound the project holds switchyard's p99 to against any baseline (src/sim/judge.ts), chosen
- * before measuring, not fitted.
+ * How much later than the earliest device's finish a latency item may finish on an idle
+ * reserved latency worker, while the earliest device's general workers have bulk work waiting:
+ * 2×, the bound the project holds switchyard's p99 to against any baseline (src/sim/judge.ts),
+ * chosen before measuring, not fitted.
  */
 const SPARE_STRETCH = 2
 
@@ -488,16 +488,18 @@ const SPARE_STRETCH = 2
  * where `first`'s device would run it on a general worker while bulk work waits for those
  * workers — so each of its ms there is a ms the throughput class loses — the device, among
  * `meeting`, with a reserved latency worker idle now (it takes no bulk work: the item costs the
- * throughput class nothing there) whose finish is within SPARE_STRETCH·F; the earliest such.
- * Null where bulk work does not wait there (then the latency item takes nothing from anyone)
- * or `first`'s own reserved worker is idle.
+ * throughput class nothing there) whose finish is within SPARE_STRETCH × the finish the item
+ * would have on `first`'s device, the throughput items that would ride with it there included
+ * (riders.ts: under a backlog they add up to backlogBudget × t(n), and the item waits for them);
+ * the earliest such. Null where bulk work does not wait there (then the latency item takes
+ * nothing from anyone) or `first`'s own reserved worker is idle.
  */
 function spareReserved (meeting: readonly Prediction[], first: Prediction): Prediction | null {
   if (idleReservedWorker(first.device) || !bulkWaiting(first.device)) return null
-  const limit = SPARE_STRETCH * (first.finishMs - first.ridersMs)
+  const limit = SPARE_STRETCH * first.finishMs
   let spare: Prediction | null = null
   for (const c of meeting) {
-    if (c === first || c.finishMs - c.ridersMs > limit || !idleReservedWorker(c.device)) continue
+    if (c === first || c.finishMs > limit || !idleReservedWorker(c.device)) continue
     if (spare === null || c.finishMs < spare.finishMs) spare = c
   }
   return spare
