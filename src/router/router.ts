@@ -278,9 +278,10 @@ function riders (device: DeviceView, lane: LaneView, n: number): number {
   const waiting = lane.queue.throughput.length + (lane.pool?.throughput.length ?? 0)
   if (waiting === 0) return 0
   const r = riderCount(lane.cost, n, lane.maxBatchSize, budget, Infinity, waiting)
-  if (waiting <= lane.maxBatchSize || !(device.backlogBudget! > 0)) return r
+  const backlogBudget = device.backlogBudget ?? 0
+  if (waiting <= lane.maxBatchSize || !(backlogBudget > 0)) return r
   const backlog = device.ridersBacklog?.(lane.model) ?? waiting
-  return Math.max(r, fillCount(lane.cost, n, lane.maxBatchSize, device.backlogBudget!, Infinity, backlog, waiting))
+  return Math.max(r, fillCount(lane.cost, n, lane.maxBatchSize, backlogBudget, Infinity, backlog, waiting))
 }
 
 /** ms of worker time the items in `device`'s pools other than `pool` take there, at full batches. */
