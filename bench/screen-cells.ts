@@ -1,0 +1,95 @@
+// Screening a routing change on the generated scenarios (issue 17), switchyard alone: the cells
+// of committed `npm run simulate -- random …` reports (bench/results/random*.json) run again with
+// the code of this tree — same scenarios, loads, arrivals and run lengths, read from each report's
+// options — and judged (src/sim/judge.ts) against the baselines' metrics and sustainable rates
+// stored in the report. A change to switchyard's routing changes only switchyard's runs, so this
+// gives the full command's verdicts in about a tenth of its time (seeds 1–200 in a few minutes
+// on two cores instead of an hour): for trying a rule before running the full commands. Run on
+// the code that wrote the reports it reproduces their verdicts (a judge changed since a report
+// was written can move a cell; the first run below says which).
+//
+// Per seed: each load's verdict (W / T / L; with the report's in brackets where it differs, and
+// `!` and the ratio where a p99 is over 2× a baseline's), switchyard's latency / throughput p99
+// (the report's in brackets where either moved by more than 0.5 ms), the sustainable rate (the
+// report's in brackets where it moved; FAIL below 0.97× the best baseline's). Totals per report.
+//
+// Usage: node --import tsx bench/screen-cells.ts [seeds, default: every seed of the reports] [--reports a,b,…]
+//   --reports  report names under bench/results (default: random, random-heldout, random-fresh,
+//              random-unseen, random-unseen-2)
+import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { meetsSlo, metricsOf } from '../src/sim/experiment.js'
+import { judgeCell, sustainableOk, TOLERANCE, type CellJudgement, type CellMetrics } from '../src/sim/judge.js'
+import { runScenario, type RunResult } from '../src/sim/engine.js'
+import { parseSeeds, randomScenario } from '../src/sim/random-scenario.js'
+import type { RandomReport, SeedResult } from '../src/sim/random-run.js'
+import { capacity } from '../src/sim/scenario.js'
+import { generate } from '../src/sim/workload.js'
+import { round } from '../src/util/format.js'
+
+const DEFAULT_REPORTS = ['random', 'random-heldout', 'random-fresh', 'random-unseen', 'random-unseen-2']
+
+const argv = process.argv.slice(2)
+const flag = argv.indexOf('--reports')
+const names = flag >= 0 ? argv[flag + 1]!.split(',') : DEFAULT_REPORTS
+const positional = argv.filter((a, i) => !a.startsWith('--') && (flag < 0 || i !== flag + 1))
+const only = positional[0] !== undefined ? new Set(parseSeeds(positional[0])) : null
+
+/** as compactReport stores a number (src/sim/random-run.ts): 4 decimals, null when not finite */
+function rounded (m: CellMetrics): CellMetrics {
+  const r4 = (x: number): number => (Number.isFinite(x) ? round(x, 4) : null as unknown as number)
+  return { latP99: r4(m.latP99), thrP99: r4(m.thrP99), refused: r4(m.refused) }
+}
+
+const results = fileURLToPath(new URL('./results/', import.meta.url))
+const letter = (j: CellJudgement): string => j.verdict[0]!.toUpperCase()
+const ms = (x: number | null | undefined): string => (x === null || x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(0))
+
+process.stdout.write(`Command: \`node --import tsx bench/screen-cells.ts${positional[0] !== undefined ? ` ${positional[0]}` : ''}${flag >= 0 ? ` --reports ${names.join(',')}` : ''}\`\n\n`)
+for (const name of names) {
+  const report = JSON.parse(readFileSync(`${results}${name}.json`, 'utf8')) as RandomReport
+  const o = report.options
+  let cells = 0; let notBeaten = 0; let over2x = 0; let sustainable = 0; let seeds = 0
+  let moved = 0
+  for (const b of report.seeds as SeedResult[]) {
+    if (only !== null && !only.has(b.seed)) continue
+    seeds++
+    const s = randomScenario(b.seed, { durationS: o.durationS, maxRequests: o.maxRequests, minDurationS: o.minDurationS, ...(o.ranges === 'wide' ? { ranges: 'wide' as const } : {}) })
+    const C = capacity(s)
+    const durationMs = s.durationS * 1000
+    const runs: RunResult[] = []
+    const line: string[] = []
+    for (const c of b.cells) {
+      const w = generate(s.arrivals, s.traffic, c.load * C, durationMs, s.seed)
+      const r = runScenario(s, { strategy: 'switchyard', ratePerS: c.load * C, durationMs }, w)
+      runs.push(r)
+      // judged as the report was written: its numbers rounded to 4 decimals (compactReport), so an
+      // equal refusal rate stays equal
+      const m = rounded(metricsOf(r))
+      const j = judgeCell(m, Object.entries(c.metrics).filter(([k]) => k !== 'switchyard').map(([k, v]) => ({ strategy: k, m: v })), s.slo)
+      const old = c.metrics.switchyard!
+      cells++
+      if (j.verdict !== 'loss') notBeaten++
+      if (j.worstRatio > TOLERANCE.worstRatio) over2x++
+      if (j.verdict !== c.judgement.verdict) moved++
+      const p99Moved = Math.abs((m.latP99 ?? 0) - (old.latP99 ?? 0)) > 0.5 || Math.abs((m.thrP99 ?? 0) - (old.thrP99 ?? 0)) > 0.5
+      line.push(`${Math.round(c.load * 100)}:${letter(j)}${j.verdict !== c.judgement.verdict ? `(${letter(c.judgement)})` : ''}${j.worstRatio > TOLERANCE.worstRatio ? `!${j.worstRatio.toFixed(2)}` : ''} ${ms(m.latP99)}/${ms(m.thrP99)}${p99Moved ? ` [${ms(old.latP99)}/${ms(old.thrP99)}]` : ''}`)
+    }
+    // the sustainable rate as the random command finds it: the grid, then o.bisect bisection steps
+    let lo = 0; let hi = -1
+    for (let i = 0; i < b.cells.length; i++) { if (meetsSlo(s, runs[i]!)) lo = b.cells[i]!.load; else { hi = b.cells[i]!.load; break } }
+    if (hi > 0 && lo > 0) {
+      for (let k = 0; k < o.bisect; k++) {
+        const mid = (lo + hi) / 2
+        const w = generate(s.arrivals, s.traffic, mid * C, durationMs, s.seed)
+        if (meetsSlo(s, runScenario(s, { strategy: 'switchyard', ratePerS: mid * C, durationMs }, w))) lo = mid; else hi = mid
+      }
+    }
+    const others = Object.entries(b.sustainable).filter(([k]) => k !== 'switchyard').map(([, v]) => v)
+    const ok = sustainableOk(lo, others).ok
+    if (ok) sustainable++
+    const was = b.sustainable.switchyard!
+    process.stdout.write(`seed ${b.seed}: ${line.join(' | ')} | sustainable ${(lo * 100).toFixed(1)} %${Math.abs(lo - was) > 1e-9 ? ` [${(was * 100).toFixed(1)} %]` : ''}${ok ? '' : ' FAIL'}\n`)
+  }
+  if (seeds > 0) process.stdout.write(`\n${name}: not beaten ${notBeaten} of ${cells} cells, over 2× ${over2x}, sustainable ≥ ${TOLERANCE.sustainable}× ${sustainable} of ${seeds} (the report: ${report.totals.notBeaten}, ${report.totals.over2x}, ${report.totals.sustainableOk} over all its seeds); verdicts moved from the report's: ${moved}\n\n`)
+}
