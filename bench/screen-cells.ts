@@ -18,11 +18,11 @@
 //              random-unseen, random-unseen-2)
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { meetsSlo, metricsOf } from '../src/sim/experiment.js'
+import { metricsOf } from '../src/sim/experiment.js'
 import { judgeCell, sustainableOk, TOLERANCE, type CellJudgement, type CellMetrics } from '../src/sim/judge.js'
 import { runScenario, type RunResult } from '../src/sim/engine.js'
 import { parseSeeds, randomScenario } from '../src/sim/random-scenario.js'
-import type { RandomReport, SeedResult } from '../src/sim/random-run.js'
+import { sustainableLoad, type RandomReport, type SeedResult } from '../src/sim/random-run.js'
 import { capacity } from '../src/sim/scenario.js'
 import { generate } from '../src/sim/workload.js'
 import { round } from '../src/util/format.js'
@@ -76,15 +76,7 @@ for (const name of names) {
       line.push(`${Math.round(c.load * 100)}:${letter(j)}${j.verdict !== c.judgement.verdict ? `(${letter(c.judgement)})` : ''}${j.worstRatio > TOLERANCE.worstRatio ? `!${j.worstRatio.toFixed(2)}` : ''} ${ms(m.latP99)}/${ms(m.thrP99)}${p99Moved ? ` [${ms(old.latP99)}/${ms(old.thrP99)}]` : ''}`)
     }
     // the sustainable rate as the random command finds it: the grid, then o.bisect bisection steps
-    let lo = 0; let hi = -1
-    for (let i = 0; i < b.cells.length; i++) { if (meetsSlo(s, runs[i]!)) lo = b.cells[i]!.load; else { hi = b.cells[i]!.load; break } }
-    if (hi > 0 && lo > 0) {
-      for (let k = 0; k < o.bisect; k++) {
-        const mid = (lo + hi) / 2
-        const w = generate(s.arrivals, s.traffic, mid * C, durationMs, s.seed)
-        if (meetsSlo(s, runScenario(s, { strategy: 'switchyard', ratePerS: mid * C, durationMs }, w))) lo = mid; else hi = mid
-      }
-    }
+    const lo = sustainableLoad(s, 'switchyard', b.cells.map((c) => c.load), runs, o.bisect)
     const others = Object.entries(b.sustainable).filter(([k]) => k !== 'switchyard').map(([, v]) => v)
     const ok = sustainableOk(lo, others).ok
     if (ok) sustainable++

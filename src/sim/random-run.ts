@@ -85,19 +85,7 @@ export function runSeed (seed: number, o: Omit<RandomRunOptions, 'seeds'> = {}):
     return { load, ratePerS: load * C, metrics, judgement, syPredictionError: worst }
   })
   const sustainable: Record<string, number> = {}
-  for (const st of strategies) {
-    const rs = runs.get(st)!
-    let lo = 0; let hi = -1
-    for (let i = 0; i < loads.length; i++) { if (meetsSlo(s, rs[i]!)) lo = loads[i]!; else { hi = loads[i]!; break } }
-    if (hi > 0 && lo > 0) {
-      for (let k = 0; k < (o.bisect ?? 2); k++) {
-        const mid = (lo + hi) / 2
-        const w = generate(s.arrivals, s.traffic, mid * C, durationMs, s.seed)
-        if (meetsSlo(s, runScenario(s, { strategy: runAs(st, o), ratePerS: mid * C, durationMs }, w))) lo = mid; else hi = mid
-      }
-    }
-    sustainable[st] = lo
-  }
+  for (const st of strategies) sustainable[st] = sustainableLoad(s, runAs(st, o), loads, runs.get(st)!, o.bisect ?? 2)
   const others = strategies.filter((st) => st !== 'switchyard')
   const check = sustainableOk(sustainable.switchyard!, others.map((st) => sustainable[st]!))
   const bestStrategy = others.reduce((a, st) => (sustainable[st]! > sustainable[a]! ? st : a), others[0]!)
@@ -118,6 +106,26 @@ export function runSeed (seed: number, o: Omit<RandomRunOptions, 'seeds'> = {}):
     wallMs: performance.now() - t0
   }
   return { result, scenario: s, runs }
+}
+
+/**
+ * A strategy's sustainable load (a fraction of capacity): the highest of `loads` that passes
+ * (meetsSlo) with every lower one, given their runs (`grid`, in the same order), then `bisect`
+ * bisection steps toward the first that fails, one run at each midpoint on its own arrivals.
+ */
+export function sustainableLoad (s: Scenario, strategy: Strategy, loads: readonly number[], grid: readonly RunResult[], bisect: number): number {
+  const C = capacity(s)
+  const durationMs = s.durationS * 1000
+  let lo = 0; let hi = -1
+  for (let i = 0; i < loads.length; i++) { if (meetsSlo(s, grid[i]!)) lo = loads[i]!; else { hi = loads[i]!; break } }
+  if (hi > 0 && lo > 0) {
+    for (let k = 0; k < bisect; k++) {
+      const mid = (lo + hi) / 2
+      const w = generate(s.arrivals, s.traffic, mid * C, durationMs, s.seed)
+      if (meetsSlo(s, runScenario(s, { strategy, ratePerS: mid * C, durationMs }, w))) lo = mid; else hi = mid
+    }
+  }
+  return lo
 }
 
 export interface RandomReport {
