@@ -15,7 +15,7 @@
 //
 // Usage: node --import tsx bench/screen-cells.ts [seeds, default: every seed of the reports] [--reports a,b,…]
 //   --reports  report names under bench/results (default: random, random-heldout, random-fresh,
-//              random-unseen, random-unseen-2)
+//              random-unseen, random-unseen-2, random-unseen-3), or paths of other reports (a name with a slash)
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { metricsOf } from '../src/sim/experiment.js'
@@ -27,7 +27,7 @@ import { capacity } from '../src/sim/scenario.js'
 import { generate } from '../src/sim/workload.js'
 import { round } from '../src/util/format.js'
 
-const DEFAULT_REPORTS = ['random', 'random-heldout', 'random-fresh', 'random-unseen', 'random-unseen-2']
+const DEFAULT_REPORTS = ['random', 'random-heldout', 'random-fresh', 'random-unseen', 'random-unseen-2', 'random-unseen-3']
 
 const argv = process.argv.slice(2)
 const flag = argv.indexOf('--reports')
@@ -47,7 +47,9 @@ const ms = (x: number | null | undefined): string => (x === null || x === undefi
 
 process.stdout.write(`Command: \`node --import tsx bench/screen-cells.ts${positional[0] !== undefined ? ` ${positional[0]}` : ''}${flag >= 0 ? ` --reports ${names.join(',')}` : ''}\`\n\n`)
 for (const name of names) {
-  const report = JSON.parse(readFileSync(`${results}${name}.json`, 'utf8')) as RandomReport
+  // a name with a slash: a report elsewhere (the random command's --out path, .json optional)
+  const file = name.includes('/') ? (name.endsWith('.json') ? name : `${name}.json`) : `${results}${name}.json`
+  const report = JSON.parse(readFileSync(file, 'utf8')) as RandomReport
   const o = report.options
   let cells = 0; let notBeaten = 0; let over2x = 0; let sustainable = 0; let seeds = 0
   let moved = 0
