@@ -5,8 +5,9 @@
 // stored in the report. A change to switchyard's routing changes only switchyard's runs, so this
 // gives the full command's verdicts in about a tenth of its time (seeds 1–200 in a few minutes
 // on two cores instead of an hour): for trying a rule before running the full commands. Run on
-// the code that wrote the reports it reproduces their verdicts (a judge changed since a report
-// was written can move a cell; the first run below says which).
+// the code that wrote the reports it reproduces their verdicts (bench/results/screen-cells.md);
+// a judge changed since a report was written can move a cell, and each report's totals line
+// counts the verdicts that moved.
 //
 // Per seed: each load's verdict (W / T / L; with the report's in brackets where it differs, and
 // `!` and the ratio where a p99 is over 2× a baseline's), switchyard's latency / throughput p99

@@ -4,7 +4,10 @@
 // checked for consistency — not for who wins (that is bench/results/random.md).
 import t from 'tap'
 import { beats, judgeCell, sustainableOk, type CellMetrics } from './judge.js'
-import { runSeed, summarize, worstSeeds } from './random-run.js'
+import { runSeed, summarize, sustainableLoad, worstSeeds } from './random-run.js'
+import { runScenario, type RunResult } from './engine.js'
+import { meetsSlo } from './experiment.js'
+import { generate } from './workload.js'
 import { parseSeeds, randomScenario, RANDOM_RANGES } from './random-scenario.js'
 import { capacity, decodeCapacity } from './scenario.js'
 
@@ -107,6 +110,23 @@ t.test('a cell: loss if any baseline beats switchyard, win if it beats them all,
   t.equal(twice.worstRatioAgainst, 'a')
   t.same(sustainableOk(97, [100, 50]), { ok: true, ratio: 0.97, best: 100 })
   t.equal(sustainableOk(96, [100]).ok, false)
+})
+
+t.test('the sustainable load: the highest grid load passing with every lower one, then bisection toward the first that fails', async (t) => {
+  const s = randomScenario(1, { durationS: 4, minDurationS: 4, maxRequests: 1e9 })
+  // runs as the SLO check reads them: nothing refused and no class served (passes), or a
+  // throughput class whose p99 is past any SLO (fails)
+  const pass = { offered: 1, byPolicy: {} } as unknown as RunResult
+  const fail = { offered: 1, byPolicy: { throughput: { served: 1, p99: Infinity, rejected: 0, unfinished: 0 } } } as unknown as RunResult
+  t.ok(meetsSlo(s, pass) && !meetsSlo(s, fail))
+  t.equal(sustainableLoad(s, 'switchyard', [0.5, 1], [pass, pass], 2), 1, 'every grid load passes: the highest, nothing to bisect')
+  t.equal(sustainableLoad(s, 'switchyard', [0.5, 1], [fail, pass], 2), 0, 'the lowest fails: 0')
+  t.equal(sustainableLoad(s, 'switchyard', [0.2, 0.5, 1], [pass, fail, pass], 0), 0.2, 'a pass after a failure does not count')
+  t.equal(sustainableLoad(s, 'switchyard', [0.5, 1], [pass, fail], 0), 0.5, 'no bisection: the last passing load')
+  // one step runs the midpoint on its own arrivals: 0.75 if that run passes, else 0.5
+  const C = capacity(s)
+  const mid = runScenario(s, { strategy: 'switchyard', ratePerS: 0.75 * C, durationMs: 4000 }, generate(s.arrivals, s.traffic, 0.75 * C, 4000, s.seed))
+  t.equal(sustainableLoad(s, 'switchyard', [0.5, 1], [pass, fail], 1), meetsSlo(s, mid) ? 0.75 : 0.5, 'one bisection step')
 })
 
 t.test('two short seeds end to end: every cell judged as the judge says, counts add up', async (t) => {
