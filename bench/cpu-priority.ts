@@ -6,7 +6,7 @@
 // from adding their noise to what is measured. It changes nothing between the configurations a
 // benchmark compares: they all run inside the group. Needs CAP_SYS_NICE (root); otherwise it
 // says so and the run goes on unprioritised.
-import { readFileSync, writeFileSync } from 'node:fs'
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 
 /** Raises this session's scheduling group to `nice` (default −15); what was done, for the report. */
 export function preferThisBench (nice = -15): string {
@@ -29,5 +29,55 @@ export function preferProcess (pid: number, nice = -15): boolean {
     return true
   } catch {
     return false
+  }
+}
+
+/** CPU seconds (user + system, with its reaped children's) of a process from /proc/<pid>/stat; 0 where it is gone */
+function processSeconds (pid: number | 'self'): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+    return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / 100 // clock ticks of 10 ms
+  } catch { return 0 }
+}
+
+/** this process and its live descendants' CPU seconds (exited ones count through their parent's reaped-children time) */
+function ownTreeSeconds (): number {
+  const parent = new Map<number, number>()
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue
+    try { parent.set(Number(d), Number(readFileSync(`/proc/${d}/stat`, 'utf8').split(') ')[1]!.split(' ')[1])) } catch {}
+  }
+  const tree = new Set([process.pid])
+  for (let grew = true; grew;) {
+    grew = false
+    for (const [pid, ppid] of parent) if (tree.has(ppid) && !tree.has(pid)) { tree.add(pid); grew = true }
+  }
+  let s = processSeconds('self')
+  for (const pid of tree) if (pid !== process.pid) s += processSeconds(pid)
+  return s
+}
+
+/** the whole machine's busy CPU seconds (/proc/stat: user, nice, system, irq, softirq, steal) */
+function machineSeconds (): number {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number)
+    return (f[0]! + f[1]! + f[2]! + f[5]! + f[6]! + f[7]!) / 100
+  } catch { return NaN }
+}
+
+/**
+ * What else ran on the machine while the benchmark did: started now, `read()` gives the cores
+ * the machine was busy on average since, less the benchmark's own (this process and everything
+ * it started). "Shared" or "quiet" in a report is then a measurement, not a guess; NaN off Linux.
+ * (A child that exits between two reads and whose parent has not reaped it yet is missed: its
+ * time shows up as other work; the runs' replicas are reaped as they exit.)
+ */
+export function otherWork (): { read: () => number } {
+  const m0 = machineSeconds(); const o0 = ownTreeSeconds(); const t0 = performance.now()
+  return {
+    read: () => {
+      const s = (performance.now() - t0) / 1000
+      return s > 0 ? Math.max(0, (machineSeconds() - m0) - (ownTreeSeconds() - o0)) / s : 0
+    }
   }
 }

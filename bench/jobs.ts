@@ -26,14 +26,17 @@
 // submits the probe's jobs while the replicas run (default: before, with r1–r3 stopped).
 // BENCH_JOBS_ONLY=probe,fairness runs only those phases (2,000 images are not run) and writes
 // /tmp/switchyard-bench-jobs.md instead of bench/results/.
-// The machine has 2 cores shared with other work: the replicas compete for them (as pods on a
-// node would), so capacities are measured in the same run and only ratios are quoted.
+// The machine has 2 cores: the replicas compete for them (as pods on a node would), so
+// capacities are measured in the same run and only ratios are quoted. Other work on the machine
+// (cores busy, /proc/stat, less the benchmark's own processes) is measured over the run and in
+// each probe segment and reported beside the numbers: the probe's ratio moved 0.8–1.5 between
+// rounds on a machine shared with other sessions' simulations (bench/results/jobs-nice.md).
 import { createHash, randomBytes } from 'node:crypto'
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { join } from 'node:path'
 import { startNatsServer } from '../src/test-support/nats-server.js'
-import { preferProcess, preferThisBench } from './cpu-priority.js'
+import { otherWork, preferProcess, preferThisBench } from './cpu-priority.js'
 import { serverTiming } from '../src/sim/open-loop.js'
 import { startReplica, type Replica } from '../src/test-support/replica.js'
 import { multipart, REPO, SHARED_IMAGES, SHARED_MODELS } from '../src/test-support/server.js'
@@ -59,6 +62,8 @@ const auth = (k: string): Record<string, string> => ({ authorization: `Bearer ${
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
 const priority = preferThisBench()
+// what else the machine ran meanwhile (cores), over the whole run and in each probe segment
+const otherDuringRun = otherWork()
 /** BENCH_JOBS_GROUPS=own: each replica and nats-server in a scheduling group of its own, as pods on a node; default: all in the benchmark's */
 const OWN_GROUPS = process.env.BENCH_JOBS_GROUPS === 'own'
 const grouped: string[] = []
@@ -336,7 +341,7 @@ try {
       return { ms, refused, decode, device, rest }
     }
     type Probed = Awaited<ReturnType<typeof runProbe>>
-    const rounds: Array<{ queued: [number, number], jobsRate: number[], jobs: Probed, httpRate: number[], http: Probed, httpRefused: number, cpuJobs: number, cpuHttp: number, decodeSlots: number[] }> = []
+    const rounds: Array<{ queued: [number, number], jobsRate: number[], jobs: Probed, httpRate: number[], http: Probed, httpRefused: number, cpuJobs: number, cpuHttp: number, otherBesideJobs: number, otherBesideHttp: number, decodeSlots: number[] }> = []
     // the server processes: the replicas, the submission-only one, nats-server
     const pids = [...replicas.map((r) => r.proc.pid!), nats.pid]
     const live = apis
@@ -363,8 +368,10 @@ try {
       const done0 = await doneNow()
       const t0 = performance.now()
       const c0 = cpuSeconds(pids)
+      const otherJobs = otherWork()
       const jobs = await runProbe(PROBE_SECONDS)
       const cpuJobs = (cpuSeconds(pids) - c0) / ((performance.now() - t0) / 1000)
+      const otherBesideJobs = otherJobs.read()
       const done1 = await doneNow()
       const queued1 = await metric(api, 'switchyard_jobs_queued_images')
       // job images each replica decoded at once at the end of the segment (jobs.decodeSlots auto)
@@ -388,13 +395,15 @@ try {
       await sleep(1000) // the same lead-in as the jobs had
       const hc0 = cpuSeconds(pids)
       const ht0 = performance.now()
+      const otherHttp = otherWork()
       const http = await runProbe(PROBE_SECONDS)
       const cpuHttp = (cpuSeconds(pids) - hc0) / ((performance.now() - ht0) / 1000)
+      const otherBesideHttp = otherHttp.read()
       stop = true
       await Promise.all(senders)
       const httpRate = sent.map((n) => n / ((performance.now() - h0) / 1000))
       await Promise.all(inflight)
-      rounds.push({ queued: [queued0, queued1], jobsRate, jobs, httpRate, http, httpRefused, cpuJobs, cpuHttp, decodeSlots })
+      rounds.push({ queued: [queued0, queued1], jobsRate, jobs, httpRate, http, httpRefused, cpuJobs, cpuHttp, otherBesideJobs, otherBesideHttp, decodeSlots })
       log(`probe ${round + 1}: p50/p95 ${pctl(jobs.ms, 0.5).toFixed(0)}/${pctl(jobs.ms, 0.95).toFixed(0)} ms beside jobs, ${pctl(http.ms, 0.5).toFixed(0)}/${pctl(http.ms, 0.95).toFixed(0)} ms beside HTTP; the servers used ${cpuJobs.toFixed(2)} vs ${cpuHttp.toFixed(2)} cores`)
     }
     const all = (which: 'jobs' | 'http'): number[] => rounds.flatMap((r) => r[which].ms)
@@ -409,7 +418,7 @@ try {
       replica: 'r1 (two workers, one reserved for latency-class work)',
       seconds: PROBE_SECONDS,
       submitted: PROBE_SUBMIT === 'before' ? 'before the replicas ran (they were stopped)' : 'while the replicas ran',
-      rounds: rounds.map((r) => ({ queuedAtStartAndEnd: r.queued, jobsImagesPerSecond: r.jobsRate.map(round1), httpRequestsPerSecond: r.httpRate.map(round1), httpRefused: r.httpRefused, serverCoresBesideJobs: round2(r.cpuJobs), serverCoresBesideHttp: round2(r.cpuHttp), jobDecodeSlots: r.decodeSlots, besideJobs: summary(r.jobs.ms), besideHttp: summary(r.http.ms), probeRefused: r.jobs.refused + r.http.refused })),
+      rounds: rounds.map((r) => ({ queuedAtStartAndEnd: r.queued, jobsImagesPerSecond: r.jobsRate.map(round1), httpRequestsPerSecond: r.httpRate.map(round1), httpRefused: r.httpRefused, serverCoresBesideJobs: round2(r.cpuJobs), serverCoresBesideHttp: round2(r.cpuHttp), otherWorkCoresBesideJobs: round2(r.otherBesideJobs), otherWorkCoresBesideHttp: round2(r.otherBesideHttp), jobDecodeSlots: r.decodeSlots, besideJobs: summary(r.jobs.ms), besideHttp: summary(r.http.ms), probeRefused: r.jobs.refused + r.http.refused })),
       besideJobs: sj,
       besideHttp: sh,
       p95Ratio: round2(sj.p95 / sh.p95),
@@ -417,7 +426,7 @@ try {
       whereTheTimeWent: Object.fromEntries(parts.map((p) => [p.k, { besideJobsP50P95: p.jobs, besideHttpP50P95: p.http }]))
     }
     md3 = [
-      `- **Latency probe** (r1: two workers, one reserved for latency-class work; a latency-class \`POST /classify\` every 100 ms, one at a time, ${PROBE_SECONDS} s per segment, alternated ${PROBE_ROUNDS === 2 ? 'twice' : `${PROBE_ROUNDS} times`}: beside jobs (${PROBE_SUBMIT === 'before' ? `their backlog submitted while r1–r3 were stopped; images queued when each segment began / ended: ${rounds.map((r) => r.queued.join(' / ')).join('; ')}` : 'submitted while the replicas ran: the probe also competes with the upload'}), then beside throughput-class HTTP sent open-loop to each replica at the rate it had just run jobs at — r1 / r2 / r3 ${rounds.map((r) => `${r.jobsRate.map((x) => x.toFixed(1)).join(' / ')} → ${r.httpRate.map((x) => x.toFixed(1)).join(' / ')} per s`).join('; ')}): p50 / p95 / p99 / max **${sj.p50} / ${sj.p95} / ${sj.p99} / ${sj.max} ms beside jobs** (${sj.n} probes) vs **${sh.p50} / ${sh.p95} / ${sh.p99} / ${sh.max} ms beside HTTP** (${sh.n}); p95 ratio ${(sj.p95 / sh.p95).toFixed(2)} (target: no worse; per round ${perRound.map((x) => x.toFixed(2)).join(', ')}, median ${medianRound.toFixed(2)}). CPU used by the server processes (the replicas, the submission-only one, nats-server; /proc) during the probe: ${rounds.map((r) => `${r.cpuJobs.toFixed(2)} cores beside jobs vs ${r.cpuHttp.toFixed(2)} beside HTTP`).join('; ')} — for the same images per second. Job images decoded at once (\`switchyard_jobs_decode_slots\`, r1 / r2 / r3, end of each jobs segment): ${rounds.map((r) => r.decodeSlots.join(' / ')).join('; ')}. Where the probe's time went (p50 / p95 ms, from its Server-Timing — decode; queue + inference + postprocess; the rest of the round trip: before the server's clock starts and after it ends): ${parts.map((p) => `${p.k} ${p.jobs} beside jobs vs ${p.http} beside HTTP`).join('; ')}.`
+      `- **Latency probe** (r1: two workers, one reserved for latency-class work; a latency-class \`POST /classify\` every 100 ms, one at a time, ${PROBE_SECONDS} s per segment, alternated ${PROBE_ROUNDS === 2 ? 'twice' : `${PROBE_ROUNDS} times`}: beside jobs (${PROBE_SUBMIT === 'before' ? `their backlog submitted while r1–r3 were stopped; images queued when each segment began / ended: ${rounds.map((r) => r.queued.join(' / ')).join('; ')}` : 'submitted while the replicas ran: the probe also competes with the upload'}), then beside throughput-class HTTP sent open-loop to each replica at the rate it had just run jobs at — r1 / r2 / r3 ${rounds.map((r) => `${r.jobsRate.map((x) => x.toFixed(1)).join(' / ')} → ${r.httpRate.map((x) => x.toFixed(1)).join(' / ')} per s`).join('; ')}): p50 / p95 / p99 / max **${sj.p50} / ${sj.p95} / ${sj.p99} / ${sj.max} ms beside jobs** (${sj.n} probes) vs **${sh.p50} / ${sh.p95} / ${sh.p99} / ${sh.max} ms beside HTTP** (${sh.n}); p95 ratio ${(sj.p95 / sh.p95).toFixed(2)} (target: no worse; per round ${perRound.map((x) => x.toFixed(2)).join(', ')}, median ${medianRound.toFixed(2)}). CPU used by the server processes (the replicas, the submission-only one, nats-server; /proc) during the probe: ${rounds.map((r) => `${r.cpuJobs.toFixed(2)} cores beside jobs vs ${r.cpuHttp.toFixed(2)} beside HTTP`).join('; ')} — for the same images per second. Other work on the machine in the same segments (/proc/stat less the benchmark's processes), cores beside jobs / HTTP: ${rounds.map((r) => `${r.otherBesideJobs.toFixed(2)} / ${r.otherBesideHttp.toFixed(2)}`).join('; ')}. Job images decoded at once (\`switchyard_jobs_decode_slots\`, r1 / r2 / r3, end of each jobs segment): ${rounds.map((r) => r.decodeSlots.join(' / ')).join('; ')}. Where the probe's time went (p50 / p95 ms, from its Server-Timing — decode; queue + inference + postprocess; the rest of the round trip: before the server's clock starts and after it ends): ${parts.map((p) => `${p.k} ${p.jobs} beside jobs vs ${p.http} beside HTTP`).join('; ')}.`
     ]
   }
 
@@ -482,7 +491,7 @@ try {
 
   const results = {
     command: `${['BENCH_JOBS_BULK_SLOTS', 'BENCH_JOBS_DECODE_SLOTS', 'BENCH_JOBS_DECODE_NICE', 'BENCH_JOBS_GROUPS', 'BENCH_JOBS_PROBE_SECONDS', 'BENCH_JOBS_PROBE_ROUNDS'].filter((k) => process.env[k] !== undefined).map((k) => `${k}=${process.env[k]!} `).join('')}${ONLY === null ? '' : `BENCH_JOBS_ONLY=${ONLY.join(',')} `}npm run bench:jobs`,
-    machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version, note: 'shared 2-core machine; three replicas and nats-server compete for the cores', priority },
+    machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version, note: 'three replicas and nats-server compete for the cores', otherWorkCores: round2(otherDuringRun.read()), priority },
     setup: { replicas: 3, slowMsPerBatch: SLOW_MS, workersPerReplica: [2, 1, 1], latencyWorkers: [1, 0, 0], maxBatchSize: 8, model: 'mobilenetv2', ackWaitMs: 5000, natsServer: '2.9.10', natsClient: 'nats@2.29.3' },
     ...(throughput ?? {}),
     ...(rate !== null ? { rate } : {}),
@@ -493,7 +502,7 @@ try {
   const md = [
     `# Jobs on NATS JetStream: \`${results.command}\``,
     '',
-    `${results.machine.model}, ${results.machine.cpus} cores (shared with other work; ${priority}; ${OWN_GROUPS ? `each replica and nats-server in a scheduling group of its own (a session of its own, as pods on a node would each have a CPU share), at the same nice: ${grouped.join(', ')}` : 'the replicas and nats-server in the benchmark\'s group'}), Node ${results.machine.node}; nats-server 2.9.10 (Debian), client nats@2.29.3.`,
+    `${results.machine.model}, ${results.machine.cpus} cores (other work on the machine during the run: ${results.machine.otherWorkCores.toFixed(2)} cores on average, /proc/stat less the benchmark's processes; ${priority}; ${OWN_GROUPS ? `each replica and nats-server in a scheduling group of its own (a session of its own, as pods on a node would each have a CPU share), at the same nice: ${grouped.join(', ')}` : 'the replicas and nats-server in the benchmark\'s group'}), Node ${results.machine.node}; nats-server 2.9.10 (Debian), client nats@2.29.3.`,
     `Three replicas (child processes), mobilenetv2, one CPU worker taking bulk work each (r1 has a second, reserved for latency-class work), batches of up to 8, injected per-batch delay ${SLOW_MS.join(' / ')} ms (SWITCHYARD_FAULTS slow).`,
     '',
     ...md1, ...md2, ...md3, ...md4, ...md5,
