@@ -1,5 +1,5 @@
 import t from 'tap'
-import { DECODE_MARGIN, decodeConcurrency } from './decode-pace.js'
+import { DECODE_MARGIN, decodeCap, decodeConcurrency, LatencyWatch } from './decode-pace.js'
 
 t.test('a CPU replica that runs fewer images than one decode stream yields decodes one at a time', async (t) => {
   // 10 images/s, 20 ms a decode: 0.2 × margin of a decode stream
@@ -19,4 +19,23 @@ t.test('until a decode is measured (or with no device to run the images), one at
   t.equal(decodeConcurrency(0, 20, 4), 1)
   t.equal(decodeConcurrency(0.5, Number.NaN, 4), 1)
   t.equal(decodeConcurrency(0.5, 20, 0), 1, 'at least one')
+})
+
+t.test('while latency-class requests come, job decodes get the cores CPU inference leaves, at least one', async (t) => {
+  // this project's 2-core machine: a CPU device of two workers, one thread each
+  t.equal(decodeCap(2, 2), 1)
+  t.equal(decodeCap(16, 8), 8, '16 cores, CPU inference on half')
+  t.equal(decodeCap(16, 0), 16, 'no CPU device (a GPU host): the cores do not cap it below the gate')
+  t.equal(decodeCap(4, 6), 1, 'inference oversubscribes the cores: still one')
+})
+
+t.test('a replica serves latency-class requests while the gate\'s count of them moved within the window', async (t) => {
+  const w = new LatencyWatch(1000)
+  t.equal(w.observe(0, 0), false, 'none yet')
+  t.equal(w.observe(1, 10), true, 'one came')
+  t.equal(w.observe(1, 1009), true, 'within the window')
+  t.equal(w.observe(1, 1010), false, 'a second without one')
+  t.equal(w.observe(3, 5000), true, 'more came')
+  t.equal(w.observe(3, 5999), true)
+  t.equal(w.observe(3, 6000), false)
 })

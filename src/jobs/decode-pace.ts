@@ -19,11 +19,22 @@
 // A CPU that runs ten images a second and decodes one in 20 ms needs 0.2 decodes at once: one.
 // A GPU that runs 400 a second needs 12: the gate's bulk slots, as before.
 //
-// Where the devices could run faster than one decode stream feeds them but the cores are
-// shared (this project's 2-core machine: three replicas, nats-server), the rule still asks for
-// two, and the choice is a trade measured in bench/results/jobs-probe*.md and jobs-rate*.md:
-// one job decode at once (jobs.decodeSlots 1) brings the latency-class probe's p95 beside jobs
-// near its p95 beside the same rate of HTTP, and costs images per second; two keep the rate.
+// While the replica serves latency-class requests (one entered the decode gate within the last
+// LATENCY_RECENT_MS), job decodes also keep off the cores those requests decode on: on a host
+// whose CPU runs inference too, decoding has only the cores inference leaves it (a CPU device's
+// workers take half the cores by default: devices[].intraOpThreads), and job decodes beyond them
+// time-slice with the latency class's own decodes, whose tail then grows. So, then,
+//
+//   max = min(max, decodeCap) ,  decodeCap = max(1, host cores − Σ CPU inference threads)
+//
+// and with no latency-class traffic the devices get every bulk slot, as before. A GPU host (no
+// CPU inference) is not capped. Measured on this project's 2-core machine (three replicas,
+// nats-server; decodeCap is 1 there; bench/results/jobs-probe.md): one job decode at once kept
+// the latency-class probe's p95 beside jobs under its p95 beside the same rate of HTTP, two did
+// not (0.99–1.06× on a quiet machine, 1.09–1.36× on a shared one); but one at all times (the cap
+// without the condition, or jobs.decodeSlots 1) put the replicas' shares of a 2,000-image run
+// out of the 15 % band of their HTTP capacity: the fast replica decodes for its devices on both
+// cores when nothing else needs them.
 
 /** decoding keeps this far ahead of the devices' rate */
 export const DECODE_MARGIN = 1.5
@@ -37,4 +48,32 @@ export function decodeConcurrency (ratePerMs: number, decodeMs: number, max: num
   if (!(decodeMs > 0) || !(ratePerMs > 0)) return 1
   if (!Number.isFinite(ratePerMs)) return top
   return Math.min(top, Math.max(1, Math.ceil(DECODE_MARGIN * ratePerMs * decodeMs)))
+}
+
+/**
+ * The most job images to decode at once on a host of `cores` whose CPU devices run
+ * `cpuInferenceThreads` inference threads: the cores left to decoding, at least one.
+ */
+export function decodeCap (cores: number, cpuInferenceThreads: number): number {
+  return Math.max(1, Math.floor(cores) - Math.max(0, cpuInferenceThreads))
+}
+
+/** how long after a latency-class request entered the decode gate the replica counts as serving that class */
+export const LATENCY_RECENT_MS = 1000
+
+/**
+ * Whether latency-class requests came lately, from the decode gate's running count of them
+ * (DecodeGate.latencyEntered): `observe(count, now)` is true while the count moved within the
+ * last `windowMs`. O(1), two numbers.
+ */
+export class LatencyWatch {
+  private seen = 0
+  private at = -Infinity
+
+  constructor (private readonly windowMs = LATENCY_RECENT_MS) {}
+
+  observe (count: number, now: number): boolean {
+    if (count !== this.seen) { this.seen = count; this.at = now }
+    return now - this.at < this.windowMs
+  }
 }

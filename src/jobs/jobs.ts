@@ -2,8 +2,9 @@
 // jobs.nats.url is set), one Puller per model this replica serves, the metrics' view of the
 // queue, and the completion callbacks. app.ts registers jobRoutes with `backend` and stops
 // the pullers before it drains the devices.
-import { hostname } from 'node:os'
+import { availableParallelism, hostname } from 'node:os'
 import type { Config } from '../config/schema.js'
+import { autoIntraOpThreads } from '../devices/device.js'
 import type { DeviceSet } from '../devices/device-set.js'
 import type { Metrics } from '../metrics/metrics.js'
 import type { ModelInfo } from '../models/model-spec.js'
@@ -13,6 +14,7 @@ import { DecodeProcess } from '../preprocess/decode-process.js'
 import type { Dispatcher } from '../router/dispatcher.js'
 import type { Log } from '../util/log.js'
 import { drainRate, freeThroughputSlots, startableSlots } from './capacity.js'
+import { decodeCap } from './decode-pace.js'
 import { sendCallback } from './completion-callback.js'
 import type { JobBackend } from './job-types.js'
 import { MemoryBackend } from './memory-backend.js'
@@ -51,6 +53,10 @@ export async function createJobs (config: Config, deps: JobDeps): Promise<Jobs> 
   const decode: typeof decodeImage = decoder === null ? decodeImage : (bytes, model, limits) => decoder.decode(bytes, model, limits)
   // job images decoded at once at most: the gate's throughput-class slots, or the decoder's threads
   const maxDecodeSlots = decoder !== null ? Math.max(config.decode.bulkSlots, BACKGROUND_DECODES) : config.decode.bulkSlots
+  // while latency-class requests come, 'auto' decodes on the cores CPU inference leaves (decode-pace.ts)
+  const cores = availableParallelism()
+  let cpuInferenceThreads = 0
+  for (const d of config.devices) if (d.kind === 'cpu') cpuInferenceThreads += d.workers * (d.intraOpThreads || autoIntraOpThreads('cpu', cores, d.workers))
   const pullers = settings.pull
     ? served.map((model) => new Puller({
       backend,
@@ -61,6 +67,7 @@ export async function createJobs (config: Config, deps: JobDeps): Promise<Jobs> 
       decode,
       background: () => decoder?.separate === true,
       maxDecodeSlots,
+      latencyDecodeCap: decodeCap(cores, cpuInferenceThreads),
       drainRate: () => drainRate(deps.devices.schedulers, model.name),
       devices: deps.devices.schedulers,
       dispatcher: deps.dispatcher,

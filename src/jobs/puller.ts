@@ -17,7 +17,7 @@ import type { DecodeGate } from '../preprocess/decode-gate.js'
 import type { Dispatcher } from '../router/dispatcher.js'
 import type { Log } from '../util/log.js'
 import { decoded, type PreparedImage } from '../worker/protocol.js'
-import { decodeConcurrency } from './decode-pace.js'
+import { decodeConcurrency, LatencyWatch } from './decode-pace.js'
 import type { Delivery, ItemResult, JobBackend, JobView } from './job-types.js'
 import { JobStage } from './job-stage.js'
 
@@ -36,6 +36,8 @@ export interface PullerDeps {
   background: () => boolean
   /** the most decoded at once under 'auto' (the decode gate's throughput-class slots; with the background decoder at least its threads) */
   maxDecodeSlots: number
+  /** under 'auto', the most decoded at once while latency-class requests come (decode-pace.ts decodeCap: the cores CPU inference leaves) */
+  latencyDecodeCap: number
   /** throughput-class images per ms the devices run at full batches (capacity.ts drainRate) */
   drainRate: () => number
   /** emit 'batch' when a batch ends (the schedulers): capacity may have freed */
@@ -71,6 +73,7 @@ export class Puller {
   private loop: Promise<void> | null = null
   /** a job image's decode (holding its gate slot), ms: moving average (0 until one is measured) */
   private decodeMs = 0
+  private readonly latency = new LatencyWatch()
   // a batch ended: a worker is free now (synchronously, before its device looks at its queue
   // again), so what is ready goes into that batch; and there may be room to take more
   private readonly onBatch = (): void => { this.release(); this.wake() }
@@ -83,7 +86,10 @@ export class Puller {
 
   /** job images decoded at once now: jobs.decodeSlots, or under 'auto' as many as keep the devices fed (decode-pace.ts) */
   get decodeSlots (): number {
-    return this.d.decodeSlots === 'auto' ? decodeConcurrency(this.d.drainRate(), this.decodeMs, this.d.maxDecodeSlots) : this.d.decodeSlots
+    if (this.d.decodeSlots !== 'auto') return this.d.decodeSlots
+    // while this replica serves latency-class requests, off the cores they decode on (decode-pace.ts)
+    const max = this.latency.observe(this.d.gate.latencyEntered, performance.now()) ? Math.min(this.d.maxDecodeSlots, this.d.latencyDecodeCap) : this.d.maxDecodeSlots
+    return decodeConcurrency(this.d.drainRate(), this.decodeMs, max)
   }
 
   start (): void {

@@ -71,3 +71,18 @@ t.test('the waiting room counts bytes against the memory budget (queue-budget.ts
   releases.shift()!()
   t.equal(budget.bytes, 0)
 })
+
+t.test('it counts the latency-class requests that entered, granted or waiting (the job puller reads it: decode-pace.ts)', async (t) => {
+  const gate = new DecodeGate(1, 1, 100)
+  const releases: Array<() => void> = []
+  gate.enter('throughput', (r) => releases.push(r))
+  t.equal(gate.latencyEntered, 0, 'bulk work does not count')
+  gate.enter('latency', (r) => releases.push(r))
+  t.equal(gate.latencyEntered, 1, 'a latency request waiting for the slot counts')
+  releases.shift()!()
+  t.equal(releases.length, 1, 'it got the slot')
+  gate.enter('cost', (r) => releases.push(r))
+  t.equal(gate.latencyEntered, 1, 'cost-policy work is batched work: not counted')
+  releases.shift()!()
+  releases.shift()!()
+})

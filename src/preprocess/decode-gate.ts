@@ -11,6 +11,8 @@ import type { QueueBudget } from '../devices/queue-budget.js'
 interface Waiter { grant: () => void }
 
 export class DecodeGate {
+  /** latency-class requests that entered so far (the job puller's cue that this replica serves that class: decode-pace.ts) */
+  latencyEntered = 0
   private active = 0
   private activeBulk = 0
   private readonly waitingLatency: Waiter[] = []
@@ -38,6 +40,7 @@ export class DecodeGate {
   enter (asked: Policy, granted: (release: () => void) => void, bytes = 0): boolean {
     // two classes: latency, and batched work (throughput and cost)
     const policy: Policy = asked === 'latency' ? 'latency' : 'throughput'
+    if (policy === 'latency') this.latencyEntered++
     if (this.canRun(policy)) { granted(this.take(policy)); return true }
     if (this.waiting >= this.maxWaiting) return false
     const budget = this.budget
