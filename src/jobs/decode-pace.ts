@@ -29,12 +29,12 @@
 //
 // and with no latency-class traffic the devices get every bulk slot, as before. A GPU host (no
 // CPU inference) is not capped. Measured on this project's 2-core machine (three replicas,
-// nats-server; decodeCap is 1 there; bench/results/jobs-probe.md): one job decode at once kept
-// the latency-class probe's p95 beside jobs under its p95 beside the same rate of HTTP, two did
-// not (0.99–1.06× on a quiet machine, 1.09–1.36× on a shared one); but one at all times (the cap
-// without the condition, or jobs.decodeSlots 1) put the replicas' shares of a 2,000-image run
-// out of the 15 % band of their HTTP capacity: the fast replica decodes for its devices on both
-// cores when nothing else needs them.
+// nats-server; decodeCap is 1 there; bench/results/jobs-probe.md): with two job decodes the
+// latency-class probe's p95 beside jobs was 0.99–1.06× its p95 beside the same rate of HTTP on a
+// quiet machine (1.09–1.36× on a shared one); with this rule 0.89× and 0.83×, the probe's replica
+// running 30 job images a second beside it instead of 38.5. One decode at all times
+// (jobs.decodeSlots 1) gave 0.68×, but holds a fast replica to one decode stream with no
+// latency-class traffic to protect.
 
 /** decoding keeps this far ahead of the devices' rate */
 export const DECODE_MARGIN = 1.5
