@@ -19,11 +19,11 @@
 //              random-unseen, random-unseen-2, random-unseen-3), or paths of other reports (a name with a slash)
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { metricsOf } from '../src/sim/experiment.js'
+import { metricsOf, sustainableLoad } from '../src/sim/experiment.js'
 import { judgeCell, sustainableOk, TOLERANCE, type CellJudgement, type CellMetrics } from '../src/sim/judge.js'
 import { runScenario, type RunResult } from '../src/sim/engine.js'
 import { parseSeeds, randomScenario } from '../src/sim/random-scenario.js'
-import { sustainableLoad, type RandomReport, type SeedResult } from '../src/sim/random-run.js'
+import type { RandomReport, SeedResult } from '../src/sim/random-run.js'
 import { capacity } from '../src/sim/scenario.js'
 import { generate } from '../src/sim/workload.js'
 import { round } from '../src/util/format.js'

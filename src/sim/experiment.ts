@@ -80,6 +80,30 @@ export function meetsSlo (s: Scenario, r: RunResult): boolean {
   return refused(r) <= MAX_REFUSED
 }
 
+/**
+ * A strategy's sustainable load (a fraction of capacity): the highest of `loads` (ascending) that
+ * passes (meetsSlo) with every lower one, given their runs (`grid`, in the same order), then
+ * `bisect` bisection steps toward the first that fails, one run at each midpoint on its own
+ * arrivals (the same seed). Where the lowest load fails, the answer is 0 — or, with `belowGrid`,
+ * the bisection runs between 0 and it. `durationMs`: the midpoints' run length (default the
+ * scenario's). The random command and the screen use the defaults; a scenario file's sweep
+ * (runExperiment) bisects below its grid, at its sweep length.
+ */
+export function sustainableLoad (s: Scenario, strategy: Strategy, loads: readonly number[], grid: readonly RunResult[], bisect: number, o: { durationMs?: number, belowGrid?: boolean } = {}): number {
+  const C = capacity(s)
+  const durationMs = o.durationMs ?? s.durationS * 1000
+  let lo = 0; let hi = -1
+  for (let i = 0; i < loads.length; i++) { if (meetsSlo(s, grid[i]!)) lo = loads[i]!; else { hi = loads[i]!; break } }
+  if (hi > 0 && (lo > 0 || o.belowGrid === true)) {
+    for (let k = 0; k < bisect; k++) {
+      const mid = (lo + hi) / 2
+      const w = generate(s.arrivals, s.traffic, mid * C, durationMs, s.seed)
+      if (meetsSlo(s, runScenario(s, { strategy, ratePerS: mid * C, durationMs }, w))) lo = mid; else hi = mid
+    }
+  }
+  return lo
+}
+
 export function runExperiment (s: Scenario, o: ExperimentOptions = {}): ExperimentReport {
   const started = performance.now()
   const C = capacity(s)
@@ -101,15 +125,8 @@ export function runExperiment (s: Scenario, o: ExperimentOptions = {}): Experime
       const result = runScenario(s, { strategy, ratePerS: load * C, durationMs: sweepMs }, workloads.get(load))
       return { load, ratePerS: load * C, result, pass: meetsSlo(s, result) }
     })
-    let lo = 0; let hi = -1
-    for (const p of sweep) { if (p.pass) lo = p.load; else { hi = p.load; break } }
-    if (hi > 0) {
-      for (let i = 0; i < (o.bisect ?? BISECT_STEPS); i++) {
-        const mid = (lo + hi) / 2
-        const r = runScenario(s, { strategy, ratePerS: mid * C, durationMs: sweepMs })
-        if (meetsSlo(s, r)) lo = mid; else hi = mid
-      }
-    }
+    // (a scenario file's sweep bisects below its lowest point too, at the sweep's run length)
+    const lo = sustainableLoad(s, strategy, grid, sweep.map((p) => p.result), o.bisect ?? BISECT_STEPS, { durationMs: sweepMs, belowGrid: true })
     reports.push({ strategy, headline, bulk, sweep, sustainableRate: lo * C, sustainableLoad: lo })
   }
   const deviceCapacityPerS = Object.fromEntries(s.devices.map((d) => [d.id, deviceCapacity(d, s.traffic)]))

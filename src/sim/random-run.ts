@@ -5,7 +5,7 @@
 // per-seed rows and the worst cases (with the simulator's plots) go to bench/results/random.*.
 import { round } from '../util/format.js'
 import { runScenario, type RunResult } from './engine.js'
-import { meetsSlo, metricsOf, type ExperimentReport, type StrategyReport } from './experiment.js'
+import { meetsSlo, metricsOf, sustainableLoad, type ExperimentReport, type StrategyReport } from './experiment.js'
 import type { Strategy } from '../router/strategies.js'
 import { judgeCell, sustainableOk, TOLERANCE, type CellJudgement, type CellMetrics } from './judge.js'
 import { randomScenario, type RandomScenarioOptions } from './random-scenario.js'
@@ -106,26 +106,6 @@ export function runSeed (seed: number, o: Omit<RandomRunOptions, 'seeds'> = {}):
     wallMs: performance.now() - t0
   }
   return { result, scenario: s, runs }
-}
-
-/**
- * A strategy's sustainable load (a fraction of capacity): the highest of `loads` that passes
- * (meetsSlo) with every lower one, given their runs (`grid`, in the same order), then `bisect`
- * bisection steps toward the first that fails, one run at each midpoint on its own arrivals.
- */
-export function sustainableLoad (s: Scenario, strategy: Strategy, loads: readonly number[], grid: readonly RunResult[], bisect: number): number {
-  const C = capacity(s)
-  const durationMs = s.durationS * 1000
-  let lo = 0; let hi = -1
-  for (let i = 0; i < loads.length; i++) { if (meetsSlo(s, grid[i]!)) lo = loads[i]!; else { hi = loads[i]!; break } }
-  if (hi > 0 && lo > 0) {
-    for (let k = 0; k < bisect; k++) {
-      const mid = (lo + hi) / 2
-      const w = generate(s.arrivals, s.traffic, mid * C, durationMs, s.seed)
-      if (meetsSlo(s, runScenario(s, { strategy, ratePerS: mid * C, durationMs }, w))) lo = mid; else hi = mid
-    }
-  }
-  return lo
 }
 
 export interface RandomReport {

@@ -4,9 +4,9 @@
 // checked for consistency — not for who wins (that is bench/results/random.md).
 import t from 'tap'
 import { beats, judgeCell, sustainableOk, type CellMetrics } from './judge.js'
-import { runSeed, summarize, sustainableLoad, worstSeeds } from './random-run.js'
+import { runSeed, summarize, worstSeeds } from './random-run.js'
 import { runScenario, type RunResult } from './engine.js'
-import { meetsSlo } from './experiment.js'
+import { meetsSlo, sustainableLoad } from './experiment.js'
 import { generate } from './workload.js'
 import { parseSeeds, randomScenario, RANDOM_RANGES } from './random-scenario.js'
 import { capacity, decodeCapacity } from './scenario.js'
@@ -112,7 +112,7 @@ t.test('a cell: loss if any baseline beats switchyard, win if it beats them all,
   t.equal(sustainableOk(96, [100]).ok, false)
 })
 
-t.test('the sustainable load: the highest grid load passing with every lower one, then bisection toward the first that fails', async (t) => {
+t.test('the sustainable load (experiment.ts): the highest grid load passing with every lower one, then bisection toward the first that fails', async (t) => {
   const s = randomScenario(1, { durationS: 4, minDurationS: 4, maxRequests: 1e9 })
   // runs as the SLO check reads them: nothing refused and no class served (passes), or a
   // throughput class whose p99 is past any SLO (fails)
@@ -127,6 +127,10 @@ t.test('the sustainable load: the highest grid load passing with every lower one
   const C = capacity(s)
   const mid = runScenario(s, { strategy: 'switchyard', ratePerS: 0.75 * C, durationMs: 4000 }, generate(s.arrivals, s.traffic, 0.75 * C, 4000, s.seed))
   t.equal(sustainableLoad(s, 'switchyard', [0.5, 1], [pass, fail], 1), meetsSlo(s, mid) ? 0.75 : 0.5, 'one bisection step')
+  // a scenario file's sweep (runExperiment): below the grid where its lowest point fails, midpoints at the sweep's length
+  const low = runScenario(s, { strategy: 'switchyard', ratePerS: 0.25 * C, durationMs: 2000 }, generate(s.arrivals, s.traffic, 0.25 * C, 2000, s.seed))
+  t.equal(sustainableLoad(s, 'switchyard', [0.5, 1], [fail, pass], 1, { belowGrid: true, durationMs: 2000 }), meetsSlo(s, low) ? 0.25 : 0, 'the lowest fails: one step between 0 and it, at the given length')
+  t.equal(sustainableLoad(s, 'switchyard', [0.5, 1], [pass, pass], 1, { belowGrid: true }), 1, 'nothing fails: nothing to bisect')
 })
 
 t.test('two short seeds end to end: every cell judged as the judge says, counts add up', async (t) => {
