@@ -40,20 +40,25 @@ function processSeconds (pid: number | 'self'): number {
   } catch { return 0 }
 }
 
-/** this process and its live descendants' CPU seconds (exited ones count through their parent's reaped-children time) */
-function ownTreeSeconds (): number {
+/** the processes and their live descendants (Linux /proc) */
+export function withDescendants (pids: readonly number[]): number[] {
   const parent = new Map<number, number>()
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue
     try { parent.set(Number(d), Number(readFileSync(`/proc/${d}/stat`, 'utf8').split(') ')[1]!.split(' ')[1])) } catch {}
   }
-  const tree = new Set([process.pid])
+  const all = new Set(pids)
   for (let grew = true; grew;) {
     grew = false
-    for (const [pid, ppid] of parent) if (tree.has(ppid) && !tree.has(pid)) { tree.add(pid); grew = true }
+    for (const [pid, ppid] of parent) if (all.has(ppid) && !all.has(pid)) { all.add(pid); grew = true }
   }
-  let s = processSeconds('self')
-  for (const pid of tree) if (pid !== process.pid) s += processSeconds(pid)
+  return [...all]
+}
+
+/** this process and its live descendants' CPU seconds (exited ones count through their parent's reaped-children time) */
+function ownTreeSeconds (): number {
+  let s = 0
+  for (const pid of withDescendants([process.pid])) s += processSeconds(pid === process.pid ? 'self' : pid)
   return s
 }
 

@@ -32,11 +32,11 @@
 // each probe segment and reported beside the numbers: the probe's ratio moved 0.8–1.5 between
 // rounds on a machine shared with other sessions' simulations (bench/results/jobs-nice.md).
 import { createHash, randomBytes } from 'node:crypto'
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { join } from 'node:path'
 import { startNatsServer } from '../src/test-support/nats-server.js'
-import { otherWork, preferProcess, preferThisBench } from './cpu-priority.js'
+import { otherWork, preferProcess, preferThisBench, withDescendants } from './cpu-priority.js'
 import { serverTiming } from '../src/sim/open-loop.js'
 import { startReplica, type Replica } from '../src/test-support/replica.js'
 import { multipart, REPO, SHARED_IMAGES, SHARED_MODELS } from '../src/test-support/server.js'
@@ -141,22 +141,8 @@ try {
     const text = await (await fetch(`${api}/metrics`)).text()
     return text.split('\n').filter((l) => l.startsWith(name)).reduce((a, l) => a + Number(l.split(' ').pop()), 0)
   }
-  /** the processes and their live descendants (a replica's background decoder: src/preprocess/decode-process.ts) */
-  const withChildren = (pids: number[]): number[] => {
-    const parent = new Map<number, number>()
-    for (const d of readdirSync('/proc')) {
-      if (!/^\d+$/.test(d)) continue
-      try { parent.set(Number(d), Number(readFileSync(`/proc/${d}/stat`, 'utf8').split(') ')[1]!.split(' ')[1])) } catch {}
-    }
-    const all = new Set(pids)
-    for (let grew = true; grew;) {
-      grew = false
-      for (const [pid, ppid] of parent) if (all.has(ppid) && !all.has(pid)) { all.add(pid); grew = true }
-    }
-    return [...all]
-  }
-  /** CPU seconds (user + system) used so far by the processes and their live children (Linux /proc; clock ticks of 10 ms) */
-  const cpuSeconds = (pids: number[]): number => withChildren(pids).reduce((sum, pid) => {
+  /** CPU seconds (user + system) used so far by the processes and their live descendants, e.g. a replica's background decoder (Linux /proc; clock ticks of 10 ms) */
+  const cpuSeconds = (pids: number[]): number => withDescendants(pids).reduce((sum, pid) => {
     try {
       const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
       return sum + (Number(f[11]) + Number(f[12])) / 100

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { DECODE_MARGIN, decodeCap, decodeConcurrency, LatencyWatch } from './decode-pace.js'
+import { DECODE_MARGIN, decodeCap, decodeConcurrency, jobDecodeSlots, LatencyWatch } from './decode-pace.js'
 
 t.test('a CPU replica that runs fewer images than one decode stream yields decodes one at a time', async (t) => {
   // 10 images/s, 20 ms a decode: 0.2 × margin of a decode stream
@@ -38,4 +38,12 @@ t.test('a replica serves latency-class requests while the gate\'s count of them 
   t.equal(w.observe(3, 5000), true, 'more came')
   t.equal(w.observe(3, 5999), true)
   t.equal(w.observe(3, 6000), false)
+})
+
+t.test('a replica serving latency-class requests decodes job images within the cap; without them, as its devices ask', async (t) => {
+  // r1 of the jobs benchmark: devices that would take two decode streams (40/s × 20 ms × 1.5), two bulk slots, cap 1
+  t.equal(jobDecodeSlots(40 / 1000, 20, 2, 1, false), 2, 'no latency-class traffic: two')
+  t.equal(jobDecodeSlots(40 / 1000, 20, 2, 1, true), 1, 'latency-class traffic: the cores CPU inference leaves')
+  t.equal(jobDecodeSlots(400 / 1000, 20, 12, 16, true), 12, 'a GPU host: the cap is above the gate, nothing changes')
+  t.equal(jobDecodeSlots(10 / 1000, 20, 2, 1, true), 1, 'a device one stream keeps fed: one either way')
 })

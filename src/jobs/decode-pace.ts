@@ -51,6 +51,14 @@ export function decodeConcurrency (ratePerMs: number, decodeMs: number, max: num
 }
 
 /**
+ * Job decodes at once under 'auto': decodeConcurrency within `max`, and within `latencyCap` too
+ * while the replica serves latency-class requests (`latencyRecent`: LatencyWatch).
+ */
+export function jobDecodeSlots (ratePerMs: number, decodeMs: number, max: number, latencyCap: number, latencyRecent: boolean): number {
+  return decodeConcurrency(ratePerMs, decodeMs, latencyRecent ? Math.min(max, latencyCap) : max)
+}
+
+/**
  * The most job images to decode at once on a host of `cores` whose CPU devices run
  * `cpuInferenceThreads` inference threads: the cores left to decoding, at least one.
  */

@@ -17,7 +17,7 @@ import type { DecodeGate } from '../preprocess/decode-gate.js'
 import type { Dispatcher } from '../router/dispatcher.js'
 import type { Log } from '../util/log.js'
 import { decoded, type PreparedImage } from '../worker/protocol.js'
-import { decodeConcurrency, LatencyWatch } from './decode-pace.js'
+import { jobDecodeSlots, LatencyWatch } from './decode-pace.js'
 import type { Delivery, ItemResult, JobBackend, JobView } from './job-types.js'
 import { JobStage } from './job-stage.js'
 
@@ -88,8 +88,8 @@ export class Puller {
   get decodeSlots (): number {
     if (this.d.decodeSlots !== 'auto') return this.d.decodeSlots
     // while this replica serves latency-class requests, off the cores they decode on (decode-pace.ts)
-    const max = this.latency.observe(this.d.gate.latencyEntered, performance.now()) ? Math.min(this.d.maxDecodeSlots, this.d.latencyDecodeCap) : this.d.maxDecodeSlots
-    return decodeConcurrency(this.d.drainRate(), this.decodeMs, max)
+    const recent = this.latency.observe(this.d.gate.latencyEntered, performance.now())
+    return jobDecodeSlots(this.d.drainRate(), this.decodeMs, this.d.maxDecodeSlots, this.d.latencyDecodeCap, recent)
   }
 
   start (): void {
