@@ -32,11 +32,11 @@ export function preferProcess (pid: number, nice = -15): boolean {
   }
 }
 
-/** CPU seconds (user + system, with its reaped children's) of a process from /proc/<pid>/stat; 0 where it is gone */
-function processSeconds (pid: number | 'self'): number {
+/** CPU seconds (user + system; with `reaped`, its reaped children's too) of a process from /proc/<pid>/stat (clock ticks of 10 ms); 0 where it is gone */
+export function processSeconds (pid: number | 'self', reaped = true): number {
   try {
     const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
-    return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / 100 // clock ticks of 10 ms
+    return (Number(f[11]) + Number(f[12]) + (reaped ? Number(f[13]) + Number(f[14]) : 0)) / 100
   } catch { return 0 }
 }
 

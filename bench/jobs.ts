@@ -36,7 +36,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { join } from 'node:path'
 import { startNatsServer } from '../src/test-support/nats-server.js'
-import { otherWork, preferProcess, preferThisBench, withDescendants } from './cpu-priority.js'
+import { otherWork, preferProcess, preferThisBench, processSeconds, withDescendants } from './cpu-priority.js'
 import { serverTiming } from '../src/sim/open-loop.js'
 import { startReplica, type Replica } from '../src/test-support/replica.js'
 import { multipart, REPO, SHARED_IMAGES, SHARED_MODELS } from '../src/test-support/server.js'
@@ -142,12 +142,7 @@ try {
     return text.split('\n').filter((l) => l.startsWith(name)).reduce((a, l) => a + Number(l.split(' ').pop()), 0)
   }
   /** CPU seconds (user + system) used so far by the processes and their live descendants, e.g. a replica's background decoder (Linux /proc; clock ticks of 10 ms) */
-  const cpuSeconds = (pids: number[]): number => withDescendants(pids).reduce((sum, pid) => {
-    try {
-      const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
-      return sum + (Number(f[11]) + Number(f[12])) / 100
-    } catch { return sum }
-  }, 0)
+  const cpuSeconds = (pids: number[]): number => withDescendants(pids).reduce((sum, pid) => sum + processSeconds(pid, false), 0)
   const classify = async (api: string, policy: string, n: number): Promise<number> => {
     const res = await fetch(`${api}/classify`, { method: 'POST', body: new Uint8Array(PHOTOS[n % PHOTOS.length]!), headers: { 'content-type': 'image/jpeg', 'x-switchyard-policy': policy, ...auth(BIG) } })
     await res.arrayBuffer()

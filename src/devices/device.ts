@@ -34,6 +34,11 @@ export function autoIntraOpThreads (kind: DeviceConfig['kind'], cores: number, w
   return kind === 'cuda' ? 2 : Math.max(1, Math.floor(cores / 2 / workers))
 }
 
+/** Intra-op threads each of a device's sessions runs with: the config's, or autoIntraOpThreads where it says 0. */
+export function intraOpThreadsOf (config: Pick<DeviceConfig, 'kind' | 'intraOpThreads' | 'workers'>, cores: number): number {
+  return config.intraOpThreads || autoIntraOpThreads(config.kind, cores, config.workers)
+}
+
 export interface DeviceOptions {
   calibrationRuns: number
   costWindow: number
@@ -148,7 +153,7 @@ export class Device {
       this.weightBytes.set(m.name, fileBytes(m.weightsPath))
     }
     this.init = {
-      device: { kind: this.kind, deviceId: this.config.deviceId, intraOpThreads: this.config.intraOpThreads || autoIntraOpThreads(this.kind, availableParallelism(), this.config.workers), calibratedShapes: deviceBatchShapes(this.config) === 'calibrated' },
+      device: { kind: this.kind, deviceId: this.config.deviceId, intraOpThreads: intraOpThreadsOf(this.config, availableParallelism()), calibratedShapes: deviceBatchShapes(this.config) === 'calibrated' },
       models: mine.map((m) => ({
         name: m.name,
         weightsPath: m.weightsPath,

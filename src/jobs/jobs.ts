@@ -4,7 +4,7 @@
 // the pullers before it drains the devices.
 import { availableParallelism, hostname } from 'node:os'
 import type { Config } from '../config/schema.js'
-import { autoIntraOpThreads } from '../devices/device.js'
+import { intraOpThreadsOf } from '../devices/device.js'
 import type { DeviceSet } from '../devices/device-set.js'
 import type { Metrics } from '../metrics/metrics.js'
 import type { ModelInfo } from '../models/model-spec.js'
@@ -56,7 +56,7 @@ export async function createJobs (config: Config, deps: JobDeps): Promise<Jobs> 
   // while latency-class requests come, 'auto' decodes on the cores CPU inference leaves (decode-pace.ts)
   const cores = availableParallelism()
   let cpuInferenceThreads = 0
-  for (const d of config.devices) if (d.kind === 'cpu') cpuInferenceThreads += d.workers * (d.intraOpThreads || autoIntraOpThreads('cpu', cores, d.workers))
+  for (const d of config.devices) if (d.kind === 'cpu') cpuInferenceThreads += d.workers * intraOpThreadsOf(d, cores)
   const pullers = settings.pull
     ? served.map((model) => new Puller({
       backend,
