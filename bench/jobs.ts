@@ -178,6 +178,14 @@ try {
     const jobsRps = counted.length / jobsSeconds
     const perReplicaCounted = [1, 2, 3].map((i) => counted.filter((r) => r.replica === `r${i}`).length)
     const jobShare = perReplicaCounted.map((n) => n / counted.length)
+    // each replica's batches so far (all of them job batches: nothing else ran yet): a slow
+    // replica whose batches start half full runs half its capacity (jobs-probe.md)
+    const batches = await Promise.all(apis.map(async (a) => {
+      const text = await (await fetch(`${a}/metrics`)).text()
+      const m = (name: string): number => text.split('\n').filter((l) => l.startsWith(name)).reduce((x, l) => x + Number(l.split(' ').pop()), 0)
+      return { count: m('switchyard_batch_size_count'), mean: m('switchyard_batch_size_sum') / Math.max(1, m('switchyard_batch_size_count')) }
+    }))
+    log(`jobs: batches per replica ${batches.map((b) => `${b.count} of ${b.mean.toFixed(2)}`).join(' / ')}`)
     log(`jobs: ${counted.length} images in ${jobsSeconds.toFixed(1)} s after all three listened = ${jobsRps.toFixed(2)} images/s; ${all.list.length - counted.length} ran before`)
 
     // 2. HTTP baseline
@@ -200,12 +208,12 @@ try {
     log(`jobs vs HTTP: ${(jobsRps / httpTotal).toFixed(2)}×; shares ${jobShare.map((x) => x.toFixed(3)).join(' / ')} vs capacity ${capacityShare.map((x) => x.toFixed(3)).join(' / ')}`)
     throughput = {
       http: { seconds: HTTP_SECONDS, imagesPerSecond: httpRps.map(round1), total: round1(httpTotal), refused: httpErrors, capacityShare: capacityShare.map(round3) },
-      jobs: { images: 2000, submitSeconds: round1(submitSeconds), results: all.results, ok: all.ok, oneResultPerImage: all.oneEach, perReplicaAll: all.perReplica, countedFromAllListening: counted.length, countedSeconds: round1(jobsSeconds), imagesPerSecond: round2(jobsRps), vsHttp: round3(jobsRps / httpTotal), perReplicaCounted, share: jobShare.map(round3), shareDeviationFromCapacity: shareDeviation.map(round3) }
+      jobs: { images: 2000, submitSeconds: round1(submitSeconds), results: all.results, ok: all.ok, oneResultPerImage: all.oneEach, perReplicaAll: all.perReplica, countedFromAllListening: counted.length, countedSeconds: round1(jobsSeconds), imagesPerSecond: round2(jobsRps), vsHttp: round3(jobsRps / httpTotal), perReplicaCounted, batches: batches.map((b) => ({ count: b.count, meanSize: round2(b.mean) })), share: jobShare.map(round3), shareDeviationFromCapacity: shareDeviation.map(round3) }
     }
     md1 = [
-      '| replica | slow ms/batch | HTTP images/s (capacity) | capacity share | job images (counted) | job share | share vs capacity |',
-      '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
-      ...[0, 1, 2].map((i) => `| r${i + 1} | ${SLOW_MS[i]} | ${httpRps[i]!.toFixed(1)} | ${capacityShare[i]!.toFixed(3)} | ${perReplicaCounted[i]} | ${jobShare[i]!.toFixed(3)} | ${pct(shareDeviation[i]!)} |`),
+      '| replica | slow ms/batch | HTTP images/s (capacity) | capacity share | job images (counted) | job batches (mean size) | job share | share vs capacity |',
+      '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+      ...[0, 1, 2].map((i) => `| r${i + 1} | ${SLOW_MS[i]} | ${httpRps[i]!.toFixed(1)} | ${capacityShare[i]!.toFixed(3)} | ${perReplicaCounted[i]} | ${batches[i]!.count} (${batches[i]!.mean.toFixed(2)}) | ${jobShare[i]!.toFixed(3)} | ${pct(shareDeviation[i]!)} |`),
       '',
       `- **Throughput**: jobs ${jobsRps.toFixed(2)} images/s (${counted.length} images stored from the moment all three replicas listened to the last result, ${jobsSeconds.toFixed(1)} s; the other ${all.list.length - counted.length} ran while the later replicas were still starting); HTTP saturated afterwards on the same processes (throughput class, 16 connections per replica, ${HTTP_SECONDS} s) ${httpTotal.toFixed(2)} images/s → **${(jobsRps / httpTotal).toFixed(2)}×** (target ≥ 0.9×). Submitting the 2,000 (40 POSTs of 50, four at a time, to the fourth, submission-only replica) took ${submitSeconds.toFixed(1)} s before the replicas started.`,
       `- **One result per image**: ${all.results} results for 2,000 images, one per image: ${all.oneEach}, ok: ${all.ok}; per replica ${JSON.stringify(all.perReplica)}.`

@@ -2,7 +2,7 @@
 // simulated executors) on a virtual clock.
 import t from 'tap'
 import { VirtualClock } from '../devices/clock.js'
-import type { QueuedItem } from '../devices/request-queue.js'
+import { RequestQueue, type QueuedItem } from '../devices/request-queue.js'
 import { SimDevice } from '../sim/sim-device.js'
 import { seededRandom } from '../sim/simulated-executor.js'
 import { drainRate, freeThroughputSlots, startableSlots } from './capacity.js'
@@ -22,13 +22,34 @@ t.test('one batch per bulk-taking worker, minus throughput items already queued'
   t.equal(device.workers.filter((w) => w.running !== null).length, 1, 'a full batch started at once')
   t.equal(freeThroughputSlots([device], 'm'), 8, 'running work does not count: each worker is offered one batch ahead')
   for (let i = 0; i < 3; i++) device.enqueue('m', item(clock, 'throughput'))
-  t.equal(freeThroughputSlots([device], 'm'), 5, 'three queued (waiting for the batch delay) count against it')
+  t.equal(device.workers.filter((w) => w.running !== null).length, 1, 'three queued wait the batch delay for the idle worker')
+  t.equal(freeThroughputSlots([device], 'm'), 8, 'they are the idle worker\'s next batch, not one beyond it: they do not count')
+  clock.advance(5)
+  t.equal(device.workers.filter((w) => w.running !== null).length, 2, 'after the delay they run')
+  t.equal(freeThroughputSlots([device], 'm'), 8, 'the same free slots while they run')
+  for (let i = 0; i < 3; i++) device.enqueue('m', item(clock, 'throughput'))
+  t.equal(freeThroughputSlots([device], 'm'), 5, 'three queued while every bulk worker is busy count against it')
   device.enqueue('m', item(clock, 'latency'))
   t.equal(freeThroughputSlots([device], 'm'), 5, 'latency-class work does not')
   clock.runUntil(10_000)
   t.equal(freeThroughputSlots([device], 'm'), 8, 'all free again')
   for (let i = 0; i < 20; i++) device.enqueue('m', item(clock, 'throughput'))
   t.equal(freeThroughputSlots([device], 'm'), 0, 'never negative')
+})
+
+t.test('late-binding pools: items an idle worker is about to take are its next batch; the rest count against the free slots', async (t) => {
+  const clock = new VirtualClock()
+  const pools = new Map([['m@default', new RequestQueue()]]) // keyed model@variant (lane-settings.ts)
+  const delay = { latency: 0, throughput: 5 }
+  const cpu = new SimDevice({ id: 'cpu', workers: 1, batchDelayMs: delay, models: { m: { a: 0, b: 50, maxBatchSize: 2 } } }, clock, seededRandom(1), { pools }).scheduler
+  const gpu = new SimDevice({ id: 'gpu', kind: 'cuda', workers: 1, batchDelayMs: delay, models: { m: { a: 4, b: 1, maxBatchSize: 8 } } }, clock, seededRandom(2), { pools }).scheduler
+  const pool = pools.get('m@default')!
+  t.equal(freeThroughputSlots([cpu, gpu], 'm'), 10, 'a batch per worker: 2 + 8')
+  for (let i = 0; i < 12; i++) pool.push(item(clock, 'throughput')) // not pumped: both workers still idle
+  t.equal(freeThroughputSlots([cpu, gpu], 'm'), 8, 'twelve pooled: ten are the idle workers\' next batches, two wait beyond them')
+  for (let i = 0; i < 3; i++) cpu.lanes.get('m')!.queue.push(item(clock, 'throughput'))
+  t.equal(freeThroughputSlots([cpu, gpu], 'm'), 5, 'three more in the CPU\'s own queue: its worker starts two of them, the pool fills the GPU\'s eight, five wait')
+  t.equal(startableSlots([cpu, gpu], 'm'), 0, 'nothing more may start now')
 })
 
 t.test('what may start now: a batch per idle bulk-taking worker, minus throughput items queued', async (t) => {

@@ -10,7 +10,13 @@
 // idle worker starts it at once, a busy one finds it waiting when its batch ends, so pulling
 // never leaves a worker idle for a round trip to the queue and never piles up more than one
 // batch per worker (the rest stays in the shared queue, where another replica can take it).
-// HTTP throughput-class requests queued on the devices count against it like job items.
+// HTTP throughput-class requests queued on the devices count against it like job items —
+// except those an idle worker is about to start (up to a batch per idle worker: a short batch
+// waits the throughput batch delay for company before it starts). They are that worker's next
+// batch, not the one beyond it: counted as waiting, they made a replica whose batch had just
+// been handed over take only the few images missing from it, and the rest of its next batch a
+// sleep later (measured: a slow replica's batches paired off as 1 + 7 for a whole run,
+// bench/results/jobs-probe.md).
 //
 // What may start now is narrower (startableSlots): the slots of workers that are idle this
 // moment. The puller takes images up to freeThroughputSlots() (they are fetched and decoded
@@ -22,8 +28,11 @@ import type { Scheduler } from '../devices/scheduler.js'
 type Devices = readonly Pick<Scheduler, 'healthy' | 'lanes' | 'workers'>[]
 type Slot = Scheduler['workers'][number]
 
+/** an idle, live worker that takes bulk work: it starts what is queued for it once the batch delay allows */
+const idle = (w: Slot): boolean => w.alive && w.takesThroughput && w.running === null && w.held !== true
+
 export function freeThroughputSlots (devices: Devices, model: string): number {
-  return slots(devices, model, (w) => w.alive && w.takesThroughput, false)
+  return slots(devices, model, (w) => w.alive && w.takesThroughput, false, true)
 }
 
 /**
@@ -31,7 +40,7 @@ export function freeThroughputSlots (devices: Devices, model: string): number {
  * live worker that takes bulk work, minus the throughput items already queued for it.
  */
 export function startableSlots (devices: Devices, model: string): number {
-  return slots(devices, model, (w) => w.alive && w.takesThroughput && w.running === null && w.held !== true, true)
+  return slots(devices, model, idle, true)
 }
 
 /**
@@ -53,20 +62,38 @@ export function drainRate (devices: Devices, model: string): number {
   return rate
 }
 
-/** A batch per worker that `counts`, minus the throughput items queued in the lanes (each lane at least 0 when `perLane`) and in their late-binding pools (shared by the devices: counted once). */
-function slots (devices: Devices, model: string, counts: (w: Slot) => boolean, perLane: boolean): number {
+/**
+ * A batch per worker that `counts`, minus the throughput items queued in the lanes (each lane at
+ * least 0 when `perLane`) and in their late-binding pools (shared by the devices: counted once).
+ * With `startingFree`, items up to a batch per idle worker are not subtracted: they are about to
+ * start on it (what its lane holds first, then the pools).
+ */
+function slots (devices: Devices, model: string, counts: (w: Slot) => boolean, perLane: boolean, startingFree = false): number {
   let free = 0
+  /** room left on idle workers after their own lanes' queues: for the pools' items */
+  let idleRoom = 0
   const pools = new Set<RequestQueue>()
   for (const d of devices) {
     if (!d.healthy) continue
     const lane = d.lanes.get(model)
     if (lane === undefined) continue
     let n = 0
-    for (const w of d.workers) if (counts(w)) n++
-    const own = n * lane.maxBatchSize - lane.queue.throughput.length
+    let idleN = 0
+    for (const w of d.workers) {
+      if (counts(w)) n++
+      if (startingFree && idle(w)) idleN++
+    }
+    const queued = lane.queue.throughput.length
+    const starting = Math.min(queued, idleN * lane.maxBatchSize)
+    idleRoom += idleN * lane.maxBatchSize - starting
+    const own = n * lane.maxBatchSize - (queued - starting)
     free += perLane ? Math.max(0, own) : own
     if (lane.pool !== undefined) pools.add(lane.pool)
   }
-  for (const p of pools) free -= p.throughput.length
+  for (const p of pools) {
+    const starting = Math.min(p.throughput.length, idleRoom)
+    idleRoom -= starting
+    free -= p.throughput.length - starting
+  }
   return Math.max(0, free)
 }

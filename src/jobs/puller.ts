@@ -14,6 +14,7 @@ import type { Metrics } from '../metrics/metrics.js'
 import type { ModelInfo } from '../models/model-spec.js'
 import type { decodeImage } from '../preprocess/decode-image.js'
 import type { DecodeGate } from '../preprocess/decode-gate.js'
+import type { Scheduler } from '../devices/scheduler.js'
 import type { Dispatcher } from '../router/dispatcher.js'
 import type { Log } from '../util/log.js'
 import { decoded, type PreparedImage } from '../worker/protocol.js'
@@ -40,8 +41,8 @@ export interface PullerDeps {
   latencyDecodeCap: number
   /** throughput-class images per ms the devices run at full batches (capacity.ts drainRate) */
   drainRate: () => number
-  /** emit 'batch' when a batch ends (the schedulers): capacity may have freed */
-  devices: readonly EventEmitter[]
+  /** the schedulers: they emit 'batch' when a batch ends (capacity may have freed), and hold their batch planning while released images are submitted (together) */
+  devices: ReadonlyArray<EventEmitter & Pick<Scheduler, 'together'>>
   dispatcher: Dispatcher
   gate: DecodeGate
   metrics: Metrics
@@ -58,14 +59,14 @@ const RETRY_MS = 1000
 /** fallback re-check of capacity and work when no event came (health changes, another replica's submissions) */
 const IDLE_MS = 200
 
-/** called when a staged image is released (true) or handed back at shutdown (false) */
+/** called when a staged image is released (true: it is submitted to the dispatcher, synchronously) or handed back at shutdown (false) */
 type Go = (release: boolean) => void
+/** a released image's outcome from the dispatcher */
+interface Dispatch { err: Error | null, r?: Parameters<Parameters<Dispatcher['submit']>[1]>[1] }
 
 export class Puller {
   /** taken from the queue and not yet handed to the devices, per key (being prepared, or ready) */
   private readonly stage = new JobStage<Go>()
-  /** released from the stage, not yet submitted to the dispatcher (a microtask away) */
-  private releasing = 0
   /** taken, result not yet stored */
   running = 0
   private closed = false
@@ -132,13 +133,23 @@ export class Puller {
     })
   }
 
-  /** Hands ready images to the devices, as many as idle workers can start now. */
+  /**
+   * Hands ready images to the devices, as many as idle workers can start now: submitted
+   * synchronously, and all of them before any device plans a batch (`hold`), so they start as
+   * one batch together with what is already queued for the worker. Called from a batch's end
+   * ('batch', before the device looks at its queue again), they make that worker's next batch.
+   * (Submitted a microtask later, as they once were, the device had already started what its
+   * queue held — an image left over from a batch split by a late arrival — and the released
+   * ones queued behind it: a slow replica's batches then paired off as 1 + 7 for a whole run,
+   * bench/results/jobs-probe.md.)
+   */
   private release (): void {
     if (this.closed || this.stage.readyCount === 0) return
-    const n = this.d.startable() - this.releasing
+    const n = this.d.startable()
     if (n <= 0) return
     const name = this.d.model.name
-    for (const go of this.stage.release(n, (key) => this.d.backend.backlog(name, key))) { this.releasing++; go(true) }
+    const gos = this.stage.release(n, (key) => this.d.backend.backlog(name, key))
+    holding(this.d.devices, () => { for (const go of gos) go(true) })
   }
 
   /** Starts the decodes whose turn it is. */
@@ -208,22 +219,23 @@ export class Puller {
         return
       }
       this.endTurn()
-      // ready: it waits in the stage until a worker can start it (release() drops it from there)
-      const released = this.closed ? false : await new Promise<boolean>((resolve) => {
-        this.stage.ready(dl.key, (release) => { staged = false; resolve(release) })
+      // ready: it waits in the stage until a worker can start it; release() submits it to the
+      // dispatcher then, synchronously (see release), or hands it back at shutdown (null)
+      const done = this.closed ? null : await new Promise<Dispatch | null>((resolve) => {
+        this.stage.ready(dl.key, (release) => {
+          staged = false
+          if (!release) { resolve(null); return }
+          this.d.dispatcher.submit({
+            model: model.name,
+            image,
+            params: meta.params,
+            opts: { policy: meta.policy, deadline: performance.now() + this.d.itemDeadlineMs },
+            prepareAgain: () => this.d.decode(bytes, model, this.d.images)
+          }, (err, r) => resolve({ err, r }))
+        })
         this.release()
       })
-      if (!released) { dl.retryLater(0); return } // shutting down: back to the queue
-      const done = await new Promise<{ err: Error | null, r?: Parameters<Parameters<Dispatcher['submit']>[1]>[1] }>((resolve) => {
-        this.releasing--
-        this.d.dispatcher.submit({
-          model: model.name,
-          image,
-          params: meta.params,
-          opts: { policy: meta.policy, deadline: performance.now() + this.d.itemDeadlineMs },
-          prepareAgain: () => this.d.decode(bytes, model, this.d.images)
-        }, (err, r) => resolve({ err, r }))
-      })
+      if (done === null) { dl.retryLater(0); return } // shutting down: back to the queue
       if (done.err !== null) {
         if (transient(done.err)) { this.requeue(dl); return }
         await this.store(dl, errorOf(done.err))
@@ -267,6 +279,12 @@ async function timed (decode: () => Promise<PreparedImage>): Promise<{ image: Pr
   const start = performance.now()
   const image = await decode()
   return { image, decodeMs: performance.now() - start }
+}
+
+/** Runs `fn` with every device's batch planning held (Scheduler.together), then lets them plan: what `fn` submits starts as whole batches. */
+export function holding (devices: PullerDeps['devices'], fn: () => void, i = 0): void {
+  if (i === devices.length) { fn(); return }
+  devices[i]!.together(() => holding(devices, fn, i + 1))
 }
 
 function failure (statusCode: number, error: string, message: string): Pick<ItemResult, 'ok' | 'error'> {
