@@ -104,5 +104,7 @@ t.test('throughput items waiting in a late-binding pool count as queued, once fo
   // put where the pool keeps them, without running them (the clock never moves here)
   for (let i = 0; i < 3; i++) pool.push(item(clock, 'throughput'))
   t.equal(podSignals(devices, ['m', 'n'], clock.now()).queued, 3, 'three items in the pool both devices pull from: three queued, not six')
-  t.equal(freeThroughputSlots(devices, 'm'), before - 3, 'and they fill free slots a job puller would otherwise take')
+  t.equal(freeThroughputSlots(devices, 'm'), before, 'every worker is idle: they are its next batch, not the one beyond it (jobs/capacity.ts)')
+  for (let i = 0; i < before; i++) pool.push(item(clock, 'throughput'))
+  t.equal(freeThroughputSlots(devices, 'm'), before - 3, 'those beyond a batch per idle worker fill free slots a job puller would otherwise take')
 })
