@@ -13,10 +13,11 @@
 // HTTP throughput-class requests queued on the devices count against it like job items —
 // except those an idle worker is about to start (up to a batch per idle worker: a short batch
 // waits the throughput batch delay for company before it starts). They are that worker's next
-// batch, not the one beyond it: counted as waiting, they made a replica whose batch had just
-// been handed over take only the few images missing from it, and the rest of its next batch a
-// sleep later (measured: a slow replica's batches paired off as 1 + 7 for a whole run,
-// bench/results/jobs-probe.md).
+// batch, not the one beyond it: counted as waiting, they made a replica that had just handed a
+// short batch over take only the images missing from it, and the rest of its next batch only
+// when the puller next woke (up to 200 ms later). (This alone did not stop a slow replica's
+// batches pairing off as 1 + 7; the release at a batch's end did: puller.ts, and
+// bench/results/jobs-shares.md.)
 //
 // What may start now is narrower (startableSlots): the slots of workers that are idle this
 // moment. The puller takes images up to freeThroughputSlots() (they are fetched and decoded

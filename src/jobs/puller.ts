@@ -9,12 +9,12 @@
 // image's failed result.
 import type { EventEmitter } from 'node:events'
 import type { Config } from '../config/schema.js'
+import type { Scheduler } from '../devices/scheduler.js'
 import { decodeGated } from '../http/decode-slot.js'
 import type { Metrics } from '../metrics/metrics.js'
 import type { ModelInfo } from '../models/model-spec.js'
 import type { decodeImage } from '../preprocess/decode-image.js'
 import type { DecodeGate } from '../preprocess/decode-gate.js'
-import type { Scheduler } from '../devices/scheduler.js'
 import type { Dispatcher } from '../router/dispatcher.js'
 import type { Log } from '../util/log.js'
 import { decoded, type PreparedImage } from '../worker/protocol.js'
@@ -135,13 +135,13 @@ export class Puller {
 
   /**
    * Hands ready images to the devices, as many as idle workers can start now: submitted
-   * synchronously, and all of them before any device plans a batch (`hold`), so they start as
+   * synchronously, and all of them before any device plans a batch (`holding`), so they start as
    * one batch together with what is already queued for the worker. Called from a batch's end
    * ('batch', before the device looks at its queue again), they make that worker's next batch.
    * (Submitted a microtask later, as they once were, the device had already started what its
    * queue held — an image left over from a batch split by a late arrival — and the released
    * ones queued behind it: a slow replica's batches then paired off as 1 + 7 for a whole run,
-   * bench/results/jobs-probe.md.)
+   * bench/results/jobs-shares.md.)
    */
   private release (): void {
     if (this.closed || this.stage.readyCount === 0) return
