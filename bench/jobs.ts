@@ -182,7 +182,7 @@ try {
     // replica whose batches start half full runs half its capacity (jobs-probe.md)
     const batches = await Promise.all(apis.map(async (a) => {
       const text = await (await fetch(`${a}/metrics`)).text()
-      const m = (name: string): number => text.split('\n').filter((l) => l.startsWith(name)).reduce((x, l) => x + Number(l.split(' ').pop()), 0)
+      const m = (name: string): number => metricSum(text, name)
       return { count: m('switchyard_batch_size_count'), mean: m('switchyard_batch_size_sum') / Math.max(1, m('switchyard_batch_size_count')) }
     }))
     log(`jobs: batches per replica ${batches.map((b) => `${b.count} of ${b.mean.toFixed(2)}`).join(' / ')}`)
@@ -233,7 +233,7 @@ try {
     /** per replica: job images stored, Σ batch sizes, batches, Σ worker seconds of its batches (busy time) */
     const snap = async (): Promise<Array<[number, number, number, number]>> => Promise.all(apis.map(async (a) => {
       const text = await (await fetch(`${a}/metrics`)).text()
-      const m = (name: string): number => text.split('\n').filter((l) => l.startsWith(name)).reduce((x, l) => x + Number(l.split(' ').pop()), 0)
+      const m = (name: string): number => metricSum(text, name)
       return [m('switchyard_jobs_done_images_total'), m('switchyard_batch_size_sum'), m('switchyard_batch_size_count'), m('switchyard_batch_duration_seconds_sum')] as [number, number, number, number]
     }))
     type Snap = Awaited<ReturnType<typeof snap>>
@@ -506,6 +506,10 @@ try {
   await nats.stop()
 }
 
+/** the sum of every series of a metric (all its labels) in a Prometheus text exposition */
+function metricSum (text: string, name: string): number {
+  return text.split('\n').filter((l) => l.startsWith(name)).reduce((x, l) => x + Number(l.split(' ').pop()), 0)
+}
 function pct (x: number): string { return `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)} %` }
 function round1 (x: number): number { return Math.round(x * 10) / 10 }
 function round2 (x: number): number { return Math.round(x * 100) / 100 }
