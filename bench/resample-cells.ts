@@ -18,16 +18,15 @@
 //   --draws    draws 1..K (draw 0 is the report's own; default 5)
 //   --lost     only the cells the report lost (default: every cell)
 //   --reports  report names under bench/results (default: random), or paths (a name with a slash)
-import { readFileSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
 import { metricsOf } from '../src/sim/experiment.js'
 import { judgeCell, type CellMetrics } from '../src/sim/judge.js'
 import { runScenario } from '../src/sim/engine.js'
-import { parseSeeds, randomScenario } from '../src/sim/random-scenario.js'
-import type { RandomReport, SeedResult } from '../src/sim/random-run.js'
+import { parseSeeds } from '../src/sim/random-scenario.js'
+import { reportScenario, type SeedResult } from '../src/sim/random-run.js'
 import { redraw } from '../src/sim/redraw.js'
 import { capacity } from '../src/sim/scenario.js'
 import { generate } from '../src/sim/workload.js'
+import { readRandomReport } from './random-reports.js'
 
 const argv = process.argv.slice(2)
 const option = (name: string): string | undefined => { const i = argv.indexOf(name); return i >= 0 ? argv[i + 1] : undefined }
@@ -39,20 +38,17 @@ const valued = new Set(['--reports', '--draws'])
 const positional = argv.filter((a, i) => !a.startsWith('--') && !valued.has(argv[i - 1] ?? ''))
 const only = positional[0] !== undefined ? new Set(parseSeeds(positional[0])) : null
 
-const results = fileURLToPath(new URL('./results/', import.meta.url))
 const letter = (v: string): string => v[0]!.toUpperCase()
 
 process.stdout.write(`Command: \`node --import tsx bench/resample-cells.ts${positional[0] !== undefined ? ` ${positional[0]}` : ''} --draws ${draws}${lostOnly ? ' --lost' : ''} --reports ${names.join(',')}\`\n\n`)
 for (const name of names) {
-  const file = name.includes('/') ? (name.endsWith('.json') ? name : `${name}.json`) : `${results}${name}.json`
-  const report = JSON.parse(readFileSync(file, 'utf8')) as RandomReport
-  const o = report.options
+  const report = readRandomReport(name)
   const notBeaten = new Array<number>(draws).fill(0)
   let cells = 0; let always = 0; let sometimes = 0; let never = 0
   process.stdout.write(`## ${name}\n\n| seed | load | report | draws 1–${draws} | lost | beaten on |\n| --- | --- | --- | --- | --- | --- |\n`)
   for (const b of report.seeds as SeedResult[]) {
     if (only !== null && !only.has(b.seed)) continue
-    const s0 = randomScenario(b.seed, { durationS: o.durationS, maxRequests: o.maxRequests, minDurationS: o.minDurationS, ...(o.ranges === 'wide' ? { ranges: 'wide' as const } : {}) })
+    const s0 = reportScenario(report, b.seed)
     const C = capacity(s0)
     const durationMs = s0.durationS * 1000
     for (const c of b.cells) {

@@ -17,16 +17,15 @@
 // Usage: node --import tsx bench/screen-cells.ts [seeds, default: every seed of the reports] [--reports a,b,…]
 //   --reports  report names under bench/results (default: random, random-heldout, random-fresh,
 //              random-unseen, random-unseen-2, random-unseen-3), or paths of other reports (a name with a slash)
-import { readFileSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
 import { metricsOf, sustainableLoad } from '../src/sim/experiment.js'
 import { judgeCell, sustainableOk, TOLERANCE, type CellJudgement, type CellMetrics } from '../src/sim/judge.js'
 import { runScenario, type RunResult } from '../src/sim/engine.js'
-import { parseSeeds, randomScenario } from '../src/sim/random-scenario.js'
-import type { RandomReport, SeedResult } from '../src/sim/random-run.js'
+import { parseSeeds } from '../src/sim/random-scenario.js'
+import { reportScenario, type SeedResult } from '../src/sim/random-run.js'
 import { capacity } from '../src/sim/scenario.js'
 import { generate } from '../src/sim/workload.js'
 import { round } from '../src/util/format.js'
+import { readRandomReport } from './random-reports.js'
 
 const DEFAULT_REPORTS = ['random', 'random-heldout', 'random-fresh', 'random-unseen', 'random-unseen-2', 'random-unseen-3']
 
@@ -42,22 +41,20 @@ function rounded (m: CellMetrics): CellMetrics {
   return { latP99: r4(m.latP99), thrP99: r4(m.thrP99), refused: r4(m.refused) }
 }
 
-const results = fileURLToPath(new URL('./results/', import.meta.url))
 const letter = (j: CellJudgement): string => j.verdict[0]!.toUpperCase()
 const ms = (x: number | null | undefined): string => (x === null || x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(0))
 
 process.stdout.write(`Command: \`node --import tsx bench/screen-cells.ts${positional[0] !== undefined ? ` ${positional[0]}` : ''}${flag >= 0 ? ` --reports ${names.join(',')}` : ''}\`\n\n`)
 for (const name of names) {
   // a name with a slash: a report elsewhere (the random command's --out path, .json optional)
-  const file = name.includes('/') ? (name.endsWith('.json') ? name : `${name}.json`) : `${results}${name}.json`
-  const report = JSON.parse(readFileSync(file, 'utf8')) as RandomReport
+  const report = readRandomReport(name)
   const o = report.options
   let cells = 0; let notBeaten = 0; let over2x = 0; let sustainable = 0; let seeds = 0
   let moved = 0
   for (const b of report.seeds as SeedResult[]) {
     if (only !== null && !only.has(b.seed)) continue
     seeds++
-    const s = randomScenario(b.seed, { durationS: o.durationS, maxRequests: o.maxRequests, minDurationS: o.minDurationS, ...(o.ranges === 'wide' ? { ranges: 'wide' as const } : {}) })
+    const s = reportScenario(report, b.seed)
     const C = capacity(s)
     const durationMs = s.durationS * 1000
     const runs: RunResult[] = []

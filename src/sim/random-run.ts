@@ -118,6 +118,12 @@ export interface RandomReport {
   wallMs: number
 }
 
+/** The scenario a random report ran for `seed`: the generator with the report's run options. */
+export function reportScenario (r: Pick<RandomReport, 'options'>, seed: number): Scenario {
+  const o = r.options
+  return randomScenario(seed, { durationS: o.durationS, maxRequests: o.maxRequests, minDurationS: o.minDurationS, ...(o.ranges === 'wide' ? { ranges: 'wide' as const } : {}) })
+}
+
 export function runRandom (o: RandomRunOptions, command: string): { report: RandomReport, worst: SeedResult[] } {
   const t0 = performance.now()
   const loads = o.loads ?? RANDOM_LOADS

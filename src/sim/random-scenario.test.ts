@@ -4,7 +4,7 @@
 // checked for consistency — not for who wins (that is bench/results/random.md).
 import t from 'tap'
 import { beats, judgeCell, sustainableOk, type CellMetrics } from './judge.js'
-import { runSeed, summarize, worstSeeds } from './random-run.js'
+import { reportScenario, runSeed, summarize, worstSeeds } from './random-run.js'
 import { runScenario, type RunResult } from './engine.js'
 import { meetsSlo, sustainableLoad } from './experiment.js'
 import { generate } from './workload.js'
@@ -152,4 +152,11 @@ t.test('two short seeds end to end: every cell judged as the judge says, counts 
   t.equal(report.totals.notBeaten, report.aggregate.reduce((a, r) => a + r.win + r.tie, 0))
   const worst = worstSeeds(seeds.map((s) => s.result), 3)
   t.ok(worst.every((w) => w.cells.some((c) => c.judgement.verdict === 'loss') || !w.sustainableCheck.ok), 'worst cases are seeds that lost a cell or the sustainable rule')
+})
+
+t.test("a report's scenario for a seed is the generator's with the report's run options", async (t) => {
+  const options = { seeds: [7], loads: [0.5], durationS: 30, maxRequests: 20000, minDurationS: 15, bisect: 2 }
+  t.same(reportScenario({ options }, 7), randomScenario(7, { durationS: 30, maxRequests: 20000, minDurationS: 15 }))
+  t.same(reportScenario({ options: { ...options, ranges: 'wide' } }, 7), randomScenario(7, { durationS: 30, maxRequests: 20000, minDurationS: 15, ranges: 'wide' }))
+  t.notSame(reportScenario({ options: { ...options, ranges: 'wide' } }, 7).devices, reportScenario({ options }, 7).devices)
 })
