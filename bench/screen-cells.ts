@@ -15,8 +15,8 @@
 // report's in brackets where it moved; FAIL below 0.97× the best baseline's). Totals per report.
 //
 // Usage: node --import tsx bench/screen-cells.ts [seeds, default: every seed of the reports] [--reports a,b,…]
-//   --reports  report names under bench/results (default: random, random-heldout, random-fresh,
-//              random-unseen, random-unseen-2, random-unseen-3), or paths of other reports (a name with a slash)
+//   --reports  report names under bench/results (default: every judged set, seeds 1–400:
+//              JUDGED_REPORTS in random-reports.ts), or paths of other reports (a name with a slash)
 import { metricsOf, sustainableLoad } from '../src/sim/experiment.js'
 import { judgeCell, sustainableOk, TOLERANCE, type CellJudgement, type CellMetrics } from '../src/sim/judge.js'
 import { runScenario, type RunResult } from '../src/sim/engine.js'
@@ -25,13 +25,11 @@ import { reportScenario, type SeedResult } from '../src/sim/random-run.js'
 import { capacity } from '../src/sim/scenario.js'
 import { generate } from '../src/sim/workload.js'
 import { round } from '../src/util/format.js'
-import { readRandomReport } from './random-reports.js'
-
-const DEFAULT_REPORTS = ['random', 'random-heldout', 'random-fresh', 'random-unseen', 'random-unseen-2', 'random-unseen-3']
+import { JUDGED_REPORTS, readRandomReport } from './random-reports.js'
 
 const argv = process.argv.slice(2)
 const flag = argv.indexOf('--reports')
-const names = flag >= 0 ? argv[flag + 1]!.split(',') : DEFAULT_REPORTS
+const names: readonly string[] = flag >= 0 ? argv[flag + 1]!.split(',') : JUDGED_REPORTS
 const positional = argv.filter((a, i) => !a.startsWith('--') && (flag < 0 || i !== flag + 1))
 const only = positional[0] !== undefined ? new Set(parseSeeds(positional[0])) : null
 
