@@ -221,7 +221,9 @@ export function randomMarkdown (r: RandomReport, worst: Array<{ seed: SeedResult
   }
   L.push('')
   L.push('## Worst cases', '')
-  if (worst.length === 0) L.push('None: no seed with a lost cell or a sustainable rate below the rule.')
+  const lost = worstSeeds(r.seeds, r.seeds.length)
+  if (lost.length === 0) L.push('None: no seed with a lost cell or a sustainable rate below the rule.')
+  else if (worst.length < lost.length) L.push(worstNotDrawn(lost, worst.map((w) => w.seed)), '')
   for (const w of worst) {
     const s = w.seed
     L.push(`### seed ${s.seed}`, '', s.description, '', `SLO: latency ${s.slo.latency} ms, throughput ${s.slo.throughput} ms. Latency p99 / throughput p99 ms (refused %) per load:`, '')
@@ -234,6 +236,13 @@ export function randomMarkdown (r: RandomReport, worst: Array<{ seed: SeedResult
     L.push('')
   }
   return L.join('\n')
+}
+
+/** The line naming the seeds that lost a cell or the sustainable rule but have no section of their own (`--worst` fewer than them). */
+export function worstNotDrawn (lost: readonly SeedResult[], drawn: readonly SeedResult[]): string {
+  const shown = new Set(drawn.map((s) => s.seed))
+  const rest = lost.filter((s) => !shown.has(s.seed)).map((s) => s.seed)
+  return `${lost.length} seed${lost.length === 1 ? '' : 's'} lost a cell or the sustainable rule; ${drawn.length === 0 ? 'none is' : `${drawn.length} ${drawn.length === 1 ? 'is' : 'are'}`} drawn here (\`--worst ${drawn.length}\`). Not drawn, worst first: ${rest.join(', ')} (their verdicts: the per-scenario table above).`
 }
 
 /** The load where a seed fares worst (most baselines beating it, then the largest ratio). */

@@ -2,9 +2,10 @@
 // within its documented ranges, and covering them (both kinds of device, arrivals and events).
 // The judge: its tolerances and floors, case by case. The harness: two short seeds end to end,
 // checked for consistency — not for who wins (that is bench/results/random.md).
+import { readFileSync } from 'node:fs'
 import t from 'tap'
 import { beats, judgeCell, sustainableOk, type CellMetrics } from './judge.js'
-import { reportScenario, runSeed, summarize, worstSeeds } from './random-run.js'
+import { randomMarkdown, reportScenario, runSeed, summarize, worstSeeds, type RandomReport } from './random-run.js'
 import { runScenario, type RunResult } from './engine.js'
 import { meetsSlo, sustainableLoad } from './experiment.js'
 import { generate } from './workload.js'
@@ -152,6 +153,23 @@ t.test('two short seeds end to end: every cell judged as the judge says, counts 
   t.equal(report.totals.notBeaten, report.aggregate.reduce((a, r) => a + r.win + r.tie, 0))
   const worst = worstSeeds(seeds.map((s) => s.result), 3)
   t.ok(worst.every((w) => w.cells.some((c) => c.judgement.verdict === 'loss') || !w.sustainableCheck.ok), 'worst cases are seeds that lost a cell or the sustainable rule')
+})
+
+t.test('the worst-cases section names every seed that lost, drawn or not', async (t) => {
+  // a committed report (seeds 361-400: seven lost cells, one sustainable miss) and the same with every loss taken away
+  const report = JSON.parse(readFileSync(new URL('../../bench/results/random-unseen-7.json', import.meta.url), 'utf8')) as RandomReport
+  const lost = worstSeeds(report.seeds, report.seeds.length).map((s) => s.seed)
+  t.same([...lost].sort((a, b) => a - b), [361, 374, 381, 386, 399, 400], 'the seeds with a lost cell or a sustainable miss')
+  const section = (md: string): string => md.slice(md.indexOf('## Worst cases'))
+  const none = section(randomMarkdown(report, [], 'm'))
+  t.notMatch(none, /None: no seed/, 'no plots asked for is not "nothing lost"')
+  t.match(none, `${lost.length} seeds lost a cell or the sustainable rule; none is drawn here (\`--worst 0\`). Not drawn, worst first: ${lost.join(', ')}`)
+  const first = report.seeds.find((s) => s.seed === lost[0])!
+  const one = section(randomMarkdown(report, [{ seed: first, load: 1, svg: null }], 'm'))
+  t.match(one, `1 is drawn here (\`--worst 1\`). Not drawn, worst first: ${lost.slice(1).join(', ')}`)
+  t.match(one, `### seed ${lost[0]}`)
+  const clean: RandomReport = { ...report, seeds: report.seeds.map((s) => ({ ...s, cells: s.cells.map((c) => ({ ...c, judgement: { ...c.judgement, verdict: c.judgement.verdict === 'loss' ? 'tie' : c.judgement.verdict } })), sustainableCheck: { ...s.sustainableCheck, ok: true } })) }
+  t.match(section(randomMarkdown(clean, [], 'm')), 'None: no seed with a lost cell or a sustainable rate below the rule.')
 })
 
 t.test("a report's scenario for a seed is the generator's with the report's run options", async (t) => {
