@@ -2,11 +2,12 @@
 // that free workers pull from; a slower device pulls only what it would finish before the
 // faster ones reach it. Real Schedulers (a SimDevice's) on a virtual clock: every time is exact.
 import t from 'tap'
+import { Dispatcher } from '../router/dispatcher.js'
 import { Router } from '../router/router.js'
 import { SimDevice } from '../sim/sim-device.js'
 import { seededRandom } from '../sim/simulated-executor.js'
 import { VirtualClock } from './clock.js'
-import { poolFinishMs, pullCount, type PoolMember } from './late-binding.js'
+import { ADVANTAGE_LOAD, ADVANTAGE_MARGIN, OFFERED_TAU_MS, choosePool, poolFinishMs, pullCount, type PoolMember } from './late-binding.js'
 import { RequestQueue, type CompletedItem, type QueuedItem } from './request-queue.js'
 import type { Scheduler } from './scheduler.js'
 
@@ -224,4 +225,71 @@ t.test('a pooled item whose client went away is removed from the pool', async (t
   const last = pool.throughput[pool.throughput.length - 1]!
   t.ok(cpu.cancel('m', last), 'any device serving the pool can cancel it')
   t.notOk(pool.throughput.includes(last))
+})
+
+// Two models. GPU: m t(n) = 4 + n (eff 8/12 = 0.67 img/ms), k t(n) = 4 + 5n (eff 8/44 = 0.18);
+// CPU: t(n) = 50·n on both, batches of 2 (eff 0.02). The CPU is 33× slower than the GPU on m
+// and 9× on k: its comparative advantage is k.
+function twoModels (): { clock: VirtualClock, cpu: Scheduler, gpu: Scheduler, m: RequestQueue, k: RequestQueue } {
+  const clock = new VirtualClock()
+  const pools = new Map([['m@default', new RequestQueue()], ['k@default', new RequestQueue()]])
+  const delay = { latency: 0, throughput: 0 }
+  const cpu = new SimDevice({ id: 'cpu', workers: 1, batchDelayMs: delay, models: { m: { a: 0, b: 50, maxBatchSize: 2 }, k: { a: 0, b: 50, maxBatchSize: 2 } } }, clock, seededRandom(1), { pools })
+  const gpu = new SimDevice({ id: 'gpu', kind: 'cuda', workers: 1, batchDelayMs: delay, models: { m: { a: 4, b: 1, maxBatchSize: 8 }, k: { a: 4, b: 5, maxBatchSize: 8 } } }, clock, seededRandom(2), { pools })
+  return { clock, cpu: cpu.scheduler, gpu: gpu.scheduler, m: pools.get('m@default')!, k: pools.get('k@default')! }
+}
+
+/** `n` throughput items due `dueMs` from now into `pool` */
+function fill (clock: VirtualClock, pool: RequestQueue, n: number, dueMs: number, out: Outcome[]): void {
+  for (let i = 0; i < n; i++) pool.push({ ...item(clock, 'throughput', out), deadline: clock.now() + dueMs })
+}
+
+t.test('comparative advantage: near saturation a slower device pulls from the pool where it is least behind', async (t) => {
+  // both pools deep enough that the CPU pulls from either (the GPU is far behind on both);
+  // m's head is due 30 ms before k's: less than one CPU batch (t(1) = 50 ms)
+  const run = (offered: number, kDueMs: number): string => {
+    const { clock, cpu, gpu, m, k } = twoModels()
+    const out: Outcome[] = []
+    fill(clock, m, 80, 10_000, out); fill(clock, k, 80, kDueMs, out)
+    // what admission saw arrive over the last while, per pool (the dispatcher counts it: below)
+    m.arrived.add(offered, 0); k.arrived.add(offered, 0)
+    gpu.pump(); cpu.pump()
+    return cpu.workers[0]!.running?.lane.model ?? 'none'
+  }
+  // ρ̂ = λ/cap per pool, summed: λ = offered / τ; cap_m = 0.67 + 0.02, cap_k = 0.18 + 0.02
+  const rho = (offered: number): number => (offered / OFFERED_TAU_MS) * (1 / (8 / 12 + 0.02) + 1 / (8 / 44 + 0.02))
+  t.ok(rho(400) >= ADVANTAGE_LOAD && rho(200) < ADVANTAGE_LOAD, `ρ̂ ${rho(400).toFixed(2)} and ${rho(200).toFixed(2)} around ${ADVANTAGE_LOAD}`)
+  t.equal(run(400, 10_030), 'k', 'saturated: the CPU takes k, where it is 9× behind rather than 33×, and leaves m to the GPU')
+  t.equal(run(200, 10_030), 'm', 'below saturation: the most urgent head first')
+  t.equal(run(0, 10_030), 'm', 'nothing arriving: the most urgent head first')
+  t.equal(run(400, 10_060), 'm', 'k\'s head due more than one CPU batch after m\'s: urgency wins')
+})
+
+t.test('choosePool: urgency order unless the device is slower somewhere and the pools are saturated', async (t) => {
+  const a = { id: 'a', count: 2, deadline: 100, advantage: 0.03 }
+  const b = { id: 'b', count: 2, deadline: 120, advantage: 0.11 }
+  const c = { id: 'c', count: 2, deadline: 200, advantage: 0.5 }
+  let asked = 0
+  const saturated = (v: boolean) => () => { asked++; return v }
+  t.equal(choosePool([a, b, c], () => 50, saturated(true))?.id, 'b', 'the best advantage within 50 ms of the urgent head; c is too late')
+  t.equal(choosePool([a, b, c], () => 150, saturated(true))?.id, 'c')
+  t.equal(choosePool([a, b, c], () => 50, saturated(false))?.id, 'a')
+  t.equal(choosePool([a, { ...b, advantage: 0.036 }], () => 50, saturated(true))?.id, 'a', `0.036 is less than ${ADVANTAGE_MARGIN} × 0.03: not worth leaving the urgent head`)
+  t.equal(choosePool([a, { ...b, advantage: 0.038 }], () => 50, saturated(true))?.id, 'b')
+  asked = 0
+  const fastest = [{ ...a, advantage: Infinity }, { ...b, advantage: 2 }]
+  t.equal(choosePool(fastest, () => 50, saturated(true))?.id, 'a', 'the fastest device everywhere keeps urgency order')
+  t.equal(asked, 0, 'and the load is not even read')
+  t.equal(choosePool([], () => 50, saturated(true)), null)
+})
+
+t.test('admission counts each request\'s items as offered to its model\'s pool, refused ones too', async (t) => {
+  const { clock, cpu, gpu, m, k } = twoModels()
+  const dispatcher = new Dispatcher({ devices: [cpu, gpu], get: (id) => [cpu, gpu].find((d) => d.id === id) }, { decision () {}, rejected () {}, retry () {}, predictionError () {} }, clock)
+  dispatcher.admit('m', { policy: 'throughput', deadline: 60_000 }, 3)
+  dispatcher.admit('m', { policy: 'latency', deadline: 60_000 })
+  t.throws(() => dispatcher.admit('m', { policy: 'throughput', deadline: 1 }), 'refused: its deadline cannot be met')
+  t.equal(m.arrived.perMs(0) * OFFERED_TAU_MS, 5, 'three, one and the refused one')
+  t.equal(k.arrived.perMs(0), 0)
+  t.equal(m.arrived.perMs(OFFERED_TAU_MS) * OFFERED_TAU_MS, 5 / Math.E, 'decayed over τ')
 })

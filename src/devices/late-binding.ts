@@ -117,3 +117,72 @@ function fasterFinishMs (members: readonly PoolMember[], items: number): number 
   if (best === null || rate <= 0) return Infinity
   return reach + Math.max(best.predict(Math.min(items, best.maxBatchSize)), items / rate)
 }
+
+/**
+ * Device d's efficiency at its best batch relative to the fastest other device serving the pool
+ * (eff_d / max_f eff_f over the others with workers): below 1 where a faster device serves it
+ * too; Infinity where none other does.
+ */
+export function relativeEff (own: PoolMember, others: readonly PoolMember[]): number {
+  let fastest = 0
+  for (const m of others) if (m.workers > 0 && m.eff > fastest) fastest = m.eff
+  return fastest > 0 ? own.eff / fastest : Infinity
+}
+
+/** A pool a free worker may pull from now: the pull rule's count, its head's deadline, the device's relative efficiency there. */
+export interface ReadyPool {
+  count: number
+  deadline: number
+  advantage: number
+}
+
+/**
+ * The offered load above which a slower device pulls by comparative advantage (choosePool):
+ * Σ_m λ̂_m / cap_m over the pools it serves (offeredLoad). The estimate reads about 0.88× the
+ * offered load of a Poisson scenario, so 0.8 is about 90 % of capacity; below it the fleet
+ * keeps up in urgency order and reordering only delays the urgent head.
+ */
+export const ADVANTAGE_LOAD = 0.8
+
+/**
+ * How much better a slower device's relative efficiency must be in another pool for it to
+ * leave the most urgent one (choosePool). Leaving it costs urgency for sure and gains
+ * capacity in proportion to the difference: where the device is 10–20 % less far behind
+ * (generated seeds 187 and 450), reordering put two cells over 2× and gained none. Chosen on
+ * seeds 1–560 (1, 1.25, 1.5), judged on 561–640 (bench/results/late-binding.md).
+ */
+export const ADVANTAGE_MARGIN = 1.25
+
+/** The decay constant of a pool's arrival count (RequestQueue.arrived): the rate of about the last 2 s. */
+export const OFFERED_TAU_MS = 2000
+
+/**
+ * Which of the pools a free worker may pull from it takes (comparative advantage, issue 17):
+ * the most urgent head, unless the device is slower than another member in one of them and
+ * the pools it serves are near saturation (`saturated()`, asked only then); then, among the
+ * pools whose head is due within `windowMs` of the most urgent one (the device's t(1) on that
+ * one: about the time one of its batches takes), the one where its relative efficiency is
+ * highest, ties by urgency, if that is at least ADVANTAGE_MARGIN × the urgent pool's. A CPU
+ * serving two models beside a GPU that is 13× faster on one and 7.5× on the other spends its
+ * time on the second: the same images leave the GPU more time for the first, where its lead
+ * is largest (seed 441 at 100 %: throughput p99 1,036 → 871 ms). The window keeps the order
+ * by deadline to within one of the device's batches: without it, the pool a slow device
+ * leaves waits for the others alone, and the throughput p99 of many generated scenarios grew;
+ * below saturation the fleet keeps up in urgency order and reordering gained nothing
+ * (bench/results/late-binding.md).
+ */
+export function choosePool<T extends ReadyPool> (ready: readonly T[], windowMs: (urgent: T) => number, saturated: () => boolean): T | null {
+  let urgent: T | null = null; let slower = false
+  for (const p of ready) {
+    if (urgent === null || p.deadline < urgent.deadline) urgent = p
+    if (p.advantage < 1) slower = true
+  }
+  if (urgent === null || !slower || !saturated()) return urgent
+  const due = urgent.deadline + windowMs(urgent)
+  let pick = urgent
+  for (const p of ready) {
+    if (p.deadline > due) continue
+    if (p.advantage > pick.advantage || (p.advantage === pick.advantage && p.deadline < pick.deadline)) pick = p
+  }
+  return pick.advantage >= ADVANTAGE_MARGIN * urgent.advantage ? pick : urgent
+}

@@ -6,6 +6,7 @@
 // rule, kept as a baseline) every device serving a model consumes the same queue, and
 // whichever worker is free first takes the next batch: `consumers` are told of each push.
 import type { Policy } from '../config/schema.js'
+import { OFFERED_TAU_MS } from './late-binding.js'
 import { RiderRate } from './rider-rate.js'
 import type { ItemParams, PreparedImage, ItemResult } from '../core/items.js'
 
@@ -41,6 +42,8 @@ export class RequestQueue {
   readonly consumers: QueueConsumer[] = []
   /** a late-binding pool: how fast its items leave riding with latency batches (rider-rate.ts) */
   readonly ridden = new RiderRate()
+  /** a late-binding pool: items admission saw arrive for it, refused ones too (the offered load, scheduler.ts offeredLoad) */
+  readonly arrived = new RiderRate(OFFERED_TAU_MS)
 
   get size (): number {
     return this.latency.length + this.throughput.length

@@ -39,10 +39,13 @@ import type { Clock, TimerHandle } from './clock.js'
 import { CostModel } from './cost-model.js'
 import type { BatchResult, Executor, ExecutorFactory } from './executor.js'
 import type { Fault, FaultMode } from './faults.js'
-import { pullCount, type PoolMember } from './late-binding.js'
+import { ADVANTAGE_LOAD, choosePool, pullCount, relativeEff, type PoolMember, type ReadyPool } from './late-binding.js'
 import { residualMs } from './residual.js'
 import { DEFAULT_BACKLOG_BUDGET, DEFAULT_RIDER_BUDGET, fillCount, riderCount } from './riders.js'
 import { RequestQueue, type QueueConsumer, type QueuedItem } from './request-queue.js'
+
+/** A pool a free worker may pull from now (planPool): its lane, the pull rule's count, what choosePool weighs, the device's t(1) there. */
+interface PoolPull extends ReadyPool { lane: Lane, oneMs: number }
 
 export interface Lane extends BatchSlot {
   cost: CostModel
@@ -385,8 +388,8 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
   /** Late binding: a free throughput worker's batch from a pool, or when to look again. */
   private planPool (now: number): { lane: Lane, count: number } | { wake: number } | null {
     let wake = Infinity
-    let best: { lane: Lane, count: number } | null = null
-    let bestDeadline = Infinity
+    let first: PoolPull | null = null
+    let ready: PoolPull[] | null = null
     for (const lane of this.lanesList) {
       const pool = lane.pool
       if (pool === undefined || pool.throughput.length === 0) continue
@@ -402,11 +405,39 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
         if (m) others.push(m)
       }
       const n = pullCount(own, others, list.length)
-      // among the pools ready to pull from, the most urgent head goes first (as in the batcher)
-      if (n > 0 && (best === null || list[0]!.deadline < bestDeadline)) { best = { lane, count: n }; bestDeadline = list[0]!.deadline }
+      if (n === 0) continue
+      const p: PoolPull = { lane, count: n, deadline: list[0]!.deadline, advantage: relativeEff(own, others), oneMs: own.predict(1) }
+      if (first === null) first = p
+      else (ready ??= [first]).push(p)
     }
-    if (best !== null) return best
+    // one pool ready (the common case): it; several: the most urgent head, or near saturation a
+    // slower device's comparative advantage within one of its batches of it (late-binding.ts choosePool)
+    if (first !== null) return ready === null ? first : choosePool(ready, (u) => u.oneMs, () => this.offeredLoad(now) >= ADVANTAGE_LOAD)!
     return wake === Infinity ? null : { wake }
+  }
+
+  /**
+   * The load offered to the pools this device serves: Σ_m λ̂_m / cap_m, with λ̂_m the items
+   * per ms admission saw arrive for pool m lately (RequestQueue.arrived, refused ones too)
+   * and cap_m = Σ_f G_f·eff_f what its members drain at full batches. Infinity where a pool
+   * with arrivals has no member that could drain it.
+   */
+  private offeredLoad (now: number): number {
+    let rho = 0
+    for (const lane of this.lanesList) {
+      const pool = lane.pool
+      if (pool === undefined) continue
+      const rate = pool.arrived.perMs(now)
+      if (rate === 0) continue
+      let cap = 0
+      for (const c of pool.consumers) {
+        const m = (c as Partial<Scheduler>).poolMember?.(lane.model, now)
+        if (m) cap += m.workers * m.eff
+      }
+      if (cap === 0) return Infinity
+      rho += rate / cap
+    }
+    return rho
   }
 
   /** Gives every free worker what the batcher says it should run. */

@@ -98,6 +98,7 @@ export class Dispatcher {
    */
   admit (model: string, opts: DispatchOptions, items = 1): void {
     const now = this.clock.now()
+    noteOffered(this.devices.devices, model, opts.variant, items, now)
     const decision = this.router.route(this.devices.devices, { model, policy: opts.policy, deadlineMs: opts.deadline - now, pinned: opts.pinned, items, variant: opts.variant }, now)
     if (!decision.ok) {
       this.observer.rejected(opts.pinned ?? '', model, opts.policy, decision.reason)
@@ -283,5 +284,20 @@ function rejection (d: Extract<RouteDecision, { ok: false }>, model: string, opt
     case 'no-healthy-device': return withRetryAfter(new NoHealthyDevice(model), d.retryAfterS)
     case 'queue-full': return withRetryAfter(new Overloaded(`every device queue for ${model} is full`), d.retryAfterS)
     case 'deadline': return withRetryAfter(new DeadlineUnmeetable(Math.max(0, Math.round(opts.deadline - now)), Math.round(d.predictedMs)), d.retryAfterS)
+  }
+}
+
+/**
+ * Counts a request's items as offered to its model's late-binding pool (RequestQueue.arrived),
+ * once, at admission, refused or not: the offered load the schedulers read (scheduler.ts
+ * offeredLoad). The first pool of a lane that could serve it: a model whose variants run in
+ * several pools counts on one of them.
+ */
+function noteOffered (devices: readonly Scheduler[], model: string, variant: string | undefined, items: number, now: number): void {
+  for (const d of devices) {
+    const lane = d.lanes.get(model)
+    if (lane?.pool === undefined || (variant !== undefined && lane.variant !== variant)) continue
+    lane.pool.arrived.add(items, now)
+    return
   }
 }
