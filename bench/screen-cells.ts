@@ -5,9 +5,10 @@
 // stored in the report. A change to switchyard's routing changes only switchyard's runs, so this
 // gives the full command's verdicts in about a tenth of its time (seeds 1–200 in a few minutes
 // on two cores instead of an hour): for trying a rule before running the full commands. Run on
-// the code that wrote the reports it reproduces their verdicts (bench/results/screen-cells.md);
-// a judge changed since a report was written can move a cell, and each report's totals line
-// counts the verdicts that moved.
+// the code that wrote the reports it reproduces their p99s and counts (bench/results/screen-cells.md);
+// judged on the reports' rounded numbers (4 decimals), a win and a tie can trade places where the
+// rounding decides (4 of 3,840 cells there: refusal rates equal once rounded), and a judge changed
+// since a report was written can move a cell; each report's totals line counts the verdicts that moved.
 //
 // Per seed: each load's verdict (W / T / L; with the report's in brackets where it differs, and
 // `!` and the ratio where a p99 is over 2× a baseline's), switchyard's latency / throughput p99
@@ -15,7 +16,7 @@
 // report's in brackets where it moved; FAIL below 0.97× the best baseline's). Totals per report.
 //
 // Usage: node --import tsx bench/screen-cells.ts [seeds, default: every seed of the reports] [--reports a,b,…]
-//   --reports  report names under bench/results (default: every judged set, seeds 1–560:
+//   --reports  report names under bench/results (default: every judged set, seeds 1–640:
 //              JUDGED_REPORTS in random-reports.ts), or paths of other reports (a name with a slash)
 import { metricsOf, sustainableLoad } from '../src/sim/experiment.js'
 import { judgeCell, sustainableOk, TOLERANCE, type CellJudgement, type CellMetrics } from '../src/sim/judge.js'

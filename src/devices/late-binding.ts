@@ -27,6 +27,8 @@
 // best cost), so a slow device takes a batch only when it would finish it before the faster
 // devices could reach and finish the pool ahead of it: it never strands work a fast one
 // reaches sooner, and a free slow device does take work when the fast ones are far behind.
+// Which pool, when several are ready: the most urgent head, or near saturation the slower
+// device's comparative advantage (choosePool).
 
 export interface PoolMember {
   /** items per ms at the best batch */
