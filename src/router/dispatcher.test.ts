@@ -4,7 +4,10 @@ import t from 'tap'
 import { VirtualClock } from '../devices/clock.js'
 import { SimDevice } from '../sim/sim-device.js'
 import { seededRandom } from '../sim/simulated-executor.js'
-import { Dispatcher, type Dispatched } from './dispatcher.js'
+import { OFFERED_TAU_MS } from '../devices/late-binding.js'
+import { RequestQueue } from '../devices/request-queue.js'
+import type { Scheduler } from '../devices/scheduler.js'
+import { Dispatcher, noteOffered, type Dispatched } from './dispatcher.js'
 
 const IMAGE = { pixels: new Uint8Array(1), width: 1, height: 1, originalWidth: 1, originalHeight: 1 }
 
@@ -108,4 +111,20 @@ t.test('a client gone before its request is queued: nothing is queued', async (t
   client.abort()
   await t.rejects(dispatcher.dispatch('m', IMAGE, {}, { policy: 'latency', deadline: 10_000, signal: client.signal }), { name: 'RequestCancelledError' })
   clock.advance(1000)
+})
+
+t.test('the offered load is counted on the pool of the variant a request asks for, once', async (t) => {
+  // two devices running model m as different variants, each in its own pool; a third without a pool
+  const int8 = new RequestQueue(); const fp32 = new RequestQueue()
+  const device = (lanes: Array<[string, { variant: string, pool?: RequestQueue }]>): Scheduler => ({ lanes: new Map(lanes) }) as unknown as Scheduler
+  const devices = [device([['k', { variant: 'default' }]]), device([['m', { variant: 'int8', pool: int8 }]]), device([['m', { variant: 'fp32', pool: fp32 }]])]
+  const seen = (q: RequestQueue): number => Math.round(q.arrived.perMs(0) * OFFERED_TAU_MS) // items counted at t = 0
+  noteOffered(devices, 'm', 'fp32', 2, 0)
+  t.equal(seen(fp32), 2, 'the variant asked for')
+  t.equal(seen(int8), 0, 'not the other variant\'s pool')
+  noteOffered(devices, 'm', undefined, 3, 0)
+  t.same([seen(int8), seen(fp32)], [3, 2], 'no variant asked: the first pool that could serve it, counted once')
+  noteOffered(devices, 'k', undefined, 1, 0)
+  noteOffered(devices, 'm', 'fp16', 1, 0)
+  t.same([seen(int8), seen(fp32)], [3, 2], 'a lane without a pool, or a variant nobody runs: nothing counted')
 })

@@ -293,7 +293,7 @@ function rejection (d: Extract<RouteDecision, { ok: false }>, model: string, opt
  * offeredLoad). The first pool of a lane that could serve it: a model whose variants run in
  * several pools counts on one of them.
  */
-function noteOffered (devices: readonly Scheduler[], model: string, variant: string | undefined, items: number, now: number): void {
+export function noteOffered (devices: readonly Scheduler[], model: string, variant: string | undefined, items: number, now: number): void {
   for (const d of devices) {
     const lane = d.lanes.get(model)
     if (lane?.pool === undefined || (variant !== undefined && lane.variant !== variant)) continue
