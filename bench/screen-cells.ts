@@ -18,6 +18,8 @@
 // Usage: node --import tsx bench/screen-cells.ts [seeds, default: every seed of the reports] [--reports a,b,…]
 //   --reports  report names under bench/results (default: every judged set, seeds 1–680:
 //              JUDGED_REPORTS in random-reports.ts), or paths of other reports (a name with a slash)
+//   --latency-objective MS  switchyard's devices told the latency class's objective
+//              (devices[].riders.latencyObjectiveMs); the stored baselines are not rerun with it
 import { metricsOf, sustainableLoad } from '../src/sim/experiment.js'
 import { judgeCell, sustainableOk, TOLERANCE, type CellJudgement, type CellMetrics } from '../src/sim/judge.js'
 import { runScenario, type RunResult } from '../src/sim/engine.js'
@@ -31,7 +33,12 @@ import { JUDGED_REPORTS, readRandomReport } from './random-reports.js'
 const argv = process.argv.slice(2)
 const flag = argv.indexOf('--reports')
 const names: readonly string[] = flag >= 0 ? argv[flag + 1]!.split(',') : JUDGED_REPORTS
-const positional = argv.filter((a, i) => !a.startsWith('--') && (flag < 0 || i !== flag + 1))
+// --latency-objective MS: every device of switchyard's runs told the latency class's objective
+// (devices[].riders.latencyObjectiveMs, src/devices/latency-gate.ts); the reports' baselines ran without it
+const objFlag = argv.indexOf('--latency-objective')
+const objective = objFlag >= 0 ? Number(argv[objFlag + 1]) : undefined
+if (objective !== undefined && !(objective > 0)) throw new Error('--latency-objective: a number of ms > 0')
+const positional = argv.filter((a, i) => !a.startsWith('--') && (flag < 0 || i !== flag + 1) && (objFlag < 0 || i !== objFlag + 1))
 const only = positional[0] !== undefined ? new Set(parseSeeds(positional[0])) : null
 
 /** as compactReport stores a number (src/sim/random-run.ts): 4 decimals, null when not finite */
@@ -43,7 +50,7 @@ function rounded (m: CellMetrics): CellMetrics {
 const letter = (j: CellJudgement): string => j.verdict[0]!.toUpperCase()
 const ms = (x: number | null | undefined): string => (x === null || x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(0))
 
-process.stdout.write(`Command: \`node --import tsx bench/screen-cells.ts${positional[0] !== undefined ? ` ${positional[0]}` : ''}${flag >= 0 ? ` --reports ${names.join(',')}` : ''}\`\n\n`)
+process.stdout.write(`Command: \`node --import tsx bench/screen-cells.ts${positional[0] !== undefined ? ` ${positional[0]}` : ''}${flag >= 0 ? ` --reports ${names.join(',')}` : ''}${objective !== undefined ? ` --latency-objective ${objective}` : ''}\`\n\n`)
 for (const name of names) {
   // a name with a slash: a report elsewhere (the random command's --out path, .json optional)
   const report = readRandomReport(name)
@@ -53,7 +60,8 @@ for (const name of names) {
   for (const b of report.seeds as SeedResult[]) {
     if (only !== null && !only.has(b.seed)) continue
     seeds++
-    const s = reportScenario(report, b.seed)
+    const generated = reportScenario(report, b.seed)
+    const s = objective === undefined ? generated : { ...generated, devices: generated.devices.map((d) => ({ ...d, latencyObjectiveMs: objective })) }
     const C = capacity(s)
     const durationMs = s.durationS * 1000
     const runs: RunResult[] = []

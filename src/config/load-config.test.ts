@@ -44,6 +44,8 @@ t.test('invalid values fail naming the field and its source', async (t) => {
   t.throws(() => loadConfig({ file, root: REPO, env: {}, overrides: { decode: { slots: 2, bulkSlots: 3 } } }), /\/decode\/bulkSlots/)
   t.throws(() => loadConfig({ file, root: REPO, env: {}, overrides: { devices: [{ id: 'cpu', kind: 'cpu', pricePerHour: -0.1 }] } }), /invalid config at \/devices\/0\/pricePerHour: Expected number to be greater or equal to 0/)
   t.throws(() => loadConfig({ file, root: REPO, env: {}, overrides: { devices: [{ id: 'cpu', kind: 'cpu', watts: { busy: -1, idle: 0 } }] } }), /\/devices\/0\/watts\/busy/)
+  t.equal(loadConfig({ file, root: REPO, env: {}, overrides: { devices: [{ id: 'cpu', kind: 'cpu', riders: { latencyObjectiveMs: 100 } }] } }).devices[0]!.riders.latencyObjectiveMs, 100, 'the latency objective, beside the riders\' defaulted budgets')
+  t.throws(() => loadConfig({ file, root: REPO, env: {}, overrides: { devices: [{ id: 'cpu', kind: 'cpu', riders: { latencyObjectiveMs: 0 } }] } }), /\/devices\/0\/riders\/latencyObjectiveMs/)
   t.throws(() => loadConfig({ file, root: REPO, env: {}, overrides: { models: { variantDrift: { minTop1Agreement: 1.5 } } } }), /\/models\/variantDrift\/minTop1Agreement/)
 })
 

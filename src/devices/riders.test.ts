@@ -47,10 +47,20 @@ t.test('under a backlog, riders fill from its excess: t(n + f) ≤ (1 + backlogB
   t.equal(fillCount(cpuCost, 1, 8, 2, 1000, 100, 100), 0, 'a CPU: b ≥ a, nothing rides')
 })
 
-function device (models: Record<string, { a: number, b: number, maxBatchSize: number }>, riders?: number): { clock: VirtualClock, dev: Scheduler, pool: RequestQueue } {
+t.test('deep (the latency gate open) and at least 4 full batches behind: the fill is bounded by the deadline alone', async (t) => {
+  // gpuCost: t(1) = 10, B = 32; DEEP_BACKLOG_BATCHES = 4: a backlog of 128 or more
+  t.equal(fillCount(gpuCost, 1, 32, 2, 1000, 200, 200, true), 31, 'the batch fills to its limit')
+  t.equal(fillCount(gpuCost, 1, 32, 2, 1000, 200, 200, false), 10, 'the gate shut: the backlog budget, t(11) = 30')
+  t.equal(fillCount(gpuCost, 1, 32, 2, 1000, 100, 100, true), 10, 'three batches behind: the backlog budget')
+  t.equal(fillCount(gpuCost, 1, 32, 2, 40, 200, 200, true), 15, 'the deadline in 40 ms: t(16) = 40')
+  t.equal(fillCount(gpuCost, 1, 32, 0, 1000, 200, 200, true), 0, 'backlogBudget 0: off, deep or not')
+  t.equal(fillCount(cpuCost, 1, 8, 2, 1000, 200, 200, true), 0, 'a CPU: nothing rides, deep or not')
+})
+
+function device (models: Record<string, { a: number, b: number, maxBatchSize: number }>, riders?: number, latencyObjectiveMs?: number): { clock: VirtualClock, dev: Scheduler, pool: RequestQueue } {
   const clock = new VirtualClock()
   const pools = new Map([['m@default', new RequestQueue()]]) // keyed model@variant (lane-settings.ts)
-  const dev = new SimDevice({ id: 'gpu', kind: 'cuda', workers: 1, batchDelayMs: { latency: 0, throughput: 50 }, models, ...(riders !== undefined ? { ridersBudget: riders } : {}) }, clock, seededRandom(1), { pools }).scheduler
+  const dev = new SimDevice({ id: 'gpu', kind: 'cuda', workers: 1, batchDelayMs: { latency: 0, throughput: 50 }, models, ...(riders !== undefined ? { ridersBudget: riders } : {}), ...(latencyObjectiveMs !== undefined ? { latencyObjectiveMs } : {}) }, clock, seededRandom(1), { pools }).scheduler
   return { clock, dev, pool: pools.get('m@default')! }
 }
 
@@ -108,5 +118,29 @@ t.test('a device behind its backlog fills its latency batches from the excess; a
     t.equal(first.length, batch, `${waiting} waiting: the latency item's batch answers ${batch} at ${at} ms`)
     t.ok(first.every((o) => o.done?.batchSize === batch))
     t.equal(first.filter((o) => o.policy === 'latency').length, 1)
+  }
+})
+
+t.test('told the latency objective, a deeply backlogged device fills a latency batch to its limit once its latency items are within 0.7 of it', async (t) => {
+  const cases = [
+    { name: 'no objective', objective: undefined, warm: 20, batch: 11, at: 30 },
+    { name: 'objective 100 ms, too few latency items seen (19 < 20): shut', objective: 100, warm: 19, batch: 11, at: 30 },
+    { name: 'objective 100 ms, 20 items answered in 10 ms (≤ 70): open', objective: 100, warm: 20, batch: 32, at: 72 },
+    { name: 'objective 12 ms, 20 items answered in 10 ms (> 8.4): shut', objective: 12, warm: 20, batch: 11, at: 30 }
+  ]
+  for (const c of cases) {
+    const { clock, dev, pool } = device({ m: { a: 8, b: 2, maxBatchSize: 32 } }, undefined, c.objective)
+    const out: Outcome[] = []
+    // latency items one at a time, each alone in 10 ms: what the gate sees
+    for (let i = 0; i < c.warm; i++) { dev.enqueue('m', item(clock, 'latency', out)); clock.advance(10) }
+    t.equal(out.length, c.warm, `${c.name}: the warm-up answered`)
+    out.length = 0
+    // 200 throughput items wait (6 full batches): the next latency batch takes riders
+    for (let i = 0; i < 200; i++) pool.push(item(clock, 'throughput', out))
+    dev.enqueue('m', item(clock, 'latency', out))
+    clock.advance(c.at)
+    const first = out.filter((o) => o.at === clock.now())
+    t.equal(first.length, c.batch, `${c.name}: the latency batch answers ${c.batch} items at ${c.at} ms`)
+    t.equal(first.filter((o) => o.policy === 'latency').length, 1, `${c.name}: one of them the latency item`)
   }
 })

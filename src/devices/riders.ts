@@ -35,6 +35,11 @@
 // never pays it. The second budget is the trade between the two classes, measured on the
 // generated scenarios (bench/results/random*.md): unbounded (deadline only), the latency class's
 // p99 crossed 100 ms on GPUs whose full batch takes longer than that (t(n) = 17 + 3.1n, B = 32).
+//
+// Told the latency class's objective (devices[].riders.latencyObjectiveMs; unset: never), a device
+// at least DEEP_BACKLOG_BATCHES full batches behind lifts the second budget — the deadline alone
+// bounds the fill — while its own latency items' recent p95 is within 0.7 of the objective
+// (latency-gate.ts): the budget is spent only where the latency class has room.
 
 export interface RiderCost {
   a: number
@@ -65,10 +70,19 @@ export const DEFAULT_RIDER_BUDGET = 1
  * above, or more): `backlog` is the throughput work waiting for this device's lane (its own queue
  * plus its share of the pool), `available` what it could take now.
  */
-export function fillCount (cost: RiderCost, n: number, maxBatchSize: number, backlogBudget: number, slackMs: number, backlog: number, available: number): number {
+export function fillCount (cost: RiderCost, n: number, maxBatchSize: number, backlogBudget: number, slackMs: number, backlog: number, available: number, deep = false): number {
   const room = Math.min(maxBatchSize - n, available, Math.floor(backlog - maxBatchSize))
   if (room <= 0 || backlogBudget <= 0 || !(cost.b < cost.a)) return 0
-  return riderCount(cost, n, maxBatchSize, backlogBudget, slackMs, room)
+  const f = riderCount(cost, n, maxBatchSize, backlogBudget, slackMs, room)
+  if (!deep || backlog < DEEP_BACKLOG_BATCHES * maxBatchSize) return f
+  return Math.max(f, riderCount(cost, n, maxBatchSize, Infinity, slackMs, room))
 }
+
+/**
+ * How far behind a device is (full batches of throughput work waiting for it) before a latency
+ * batch fills past its backlog budget, where the device's latency gate is open (`deep`,
+ * latency-gate.ts): deadline only. 4 and 8 screened alike (bench/results/late-binding.md).
+ */
+export const DEEP_BACKLOG_BATCHES = 4
 
 export const DEFAULT_BACKLOG_BUDGET = 2

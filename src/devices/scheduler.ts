@@ -42,6 +42,7 @@ import type { Fault, FaultMode } from './faults.js'
 import { ADVANTAGE_LOAD, choosePool, pullCount, relativeEff, type PoolMember, type ReadyPool } from './late-binding.js'
 import { residualMs } from './residual.js'
 import { DEFAULT_BACKLOG_BUDGET, DEFAULT_RIDER_BUDGET, fillCount, riderCount } from './riders.js'
+import { LatencyGate } from './latency-gate.js'
 import { RequestQueue, type QueueConsumer, type QueuedItem } from './request-queue.js'
 
 /** A pool a free worker may pull from now (planPool): its lane, the pull rule's count, what choosePool weighs, the device's t(1) there. */
@@ -135,7 +136,7 @@ export interface SchedulerOptions {
   /** a replacement executor that has not started after this long counts as a failed start (default 120000) */
   startTimeoutMs?: number
   /** throughput items riding with latency batches where filling a batch is cheap (riders.ts); budget 0: off (default 1); backlogBudget: under a backlog (default 2) */
-  riders?: { budget: number, backlogBudget?: number }
+  riders?: { budget: number, backlogBudget?: number, latencyObjectiveMs?: number }
   log?: Log
 }
 
@@ -153,6 +154,8 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
   readonly config: Pick<DeviceConfig, 'kind' | 'pricePerHour' | 'watts'>
   private readonly clock: Clock
   private lanesList: Lane[] = []
+  /** this device's latency items against the latency objective (latency-gate.ts); null: none set */
+  private readonly gate: LatencyGate | null
   private timer: TimerHandle | null = null
   private timerAt = Infinity
   /** the deadline sweep: a timer at the earliest deadline queued */
@@ -173,6 +176,8 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
     this.id = sopts.id
     this.config = sopts.config
     this.clock = sopts.clock
+    const objective = sopts.riders?.latencyObjectiveMs
+    this.gate = objective !== undefined && objective > 0 ? new LatencyGate(objective) : null
     const reserved = Math.min(sopts.latencyWorkers, sopts.workers - 1)
     for (let i = 0; i < sopts.workers; i++) {
       this.workers.push({ index: i, reserved: i < reserved, alive: false, takesThroughput: false, busyUntil: 0, executor: null, running: null, errors: 0 })
@@ -487,7 +492,7 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
     if (available === 0) return
     const slack = items[0]!.deadline - now
     let r = riderCount(lane.cost, items.length, lane.maxBatchSize, this.ridersBudget, slack, available)
-    if (available > lane.maxBatchSize) r = Math.max(r, fillCount(lane.cost, items.length, lane.maxBatchSize, this.backlogBudget, slack, this.backlogOf(lane), available))
+    if (available > lane.maxBatchSize) r = Math.max(r, fillCount(lane.cost, items.length, lane.maxBatchSize, this.backlogBudget, slack, this.backlogOf(lane), available, this.ridersDeep))
     if (r === 0) return
     const fromOwn = Math.min(r, own.length)
     for (const item of lane.queue.take('throughput', fromOwn)) items.push(item)
@@ -501,6 +506,11 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
   /** riders' budget (riders.ts) */
   get ridersBudget (): number {
     return this.sopts.riders?.budget ?? DEFAULT_RIDER_BUDGET
+  }
+
+  /** a latency batch under a deep backlog may fill past the backlog budget now: the latency objective is set and this device's latency items are within it (latency-gate.ts, riders.ts) */
+  get ridersDeep (): boolean {
+    return this.gate?.open ?? false
   }
 
   /** riders' budget under a backlog (riders.ts) */
@@ -634,6 +644,7 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
     const inferenceMs = done - run.startedAt - res.postMs
     for (let i = 0; i < items.length; i++) {
       const item = items[i]!
+      if (this.gate !== null && item.policy === 'latency') this.gate.observe(done - item.enqueuedAt)
       item.resolve({
         result: res.results[i]!,
         device: this.id,

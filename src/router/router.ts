@@ -116,6 +116,8 @@ export interface DeviceView {
   readonly backlogBudget?: number
   /** the throughput backlog riders under a backlog count for `model`'s lane: its own queue and the device's share of the pool (riders.ts); absent: the whole pool */
   ridersBacklog?: (model: string) => number
+  /** a latency batch under a deep backlog may fill past the backlog budget now (latency-gate.ts); absent: false */
+  readonly ridersDeep?: boolean
 }
 
 export interface RouteRequest {
@@ -281,7 +283,7 @@ function riders (device: DeviceView, lane: LaneView, n: number): number {
   const backlogBudget = device.backlogBudget ?? 0
   if (waiting <= lane.maxBatchSize || !(backlogBudget > 0)) return r
   const backlog = device.ridersBacklog?.(lane.model) ?? waiting
-  return Math.max(r, fillCount(lane.cost, n, lane.maxBatchSize, backlogBudget, Infinity, backlog, waiting))
+  return Math.max(r, fillCount(lane.cost, n, lane.maxBatchSize, backlogBudget, Infinity, backlog, waiting, device.ridersDeep === true))
 }
 
 /** ms of worker time the items in `device`'s pools other than `pool` take there, at full batches. */
