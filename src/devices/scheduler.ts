@@ -135,7 +135,7 @@ export interface SchedulerOptions {
   watchdog?: { factor: number, floorMs: number }
   /** a replacement executor that has not started after this long counts as a failed start (default 120000) */
   startTimeoutMs?: number
-  /** throughput items riding with latency batches where filling a batch is cheap (riders.ts); budget 0: off (default 1); backlogBudget: under a backlog (default 2) */
+  /** throughput items riding with latency batches where filling a batch is cheap (riders.ts); budget 0: off (default 1); backlogBudget: under a backlog (default 2); latencyObjectiveMs: under a deep backlog, filled to the batch limit while this device's latency items are within it (latency-gate.ts; default unset: never) */
   riders?: { budget: number, backlogBudget?: number, latencyObjectiveMs?: number }
   log?: Log
 }
