@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process'
 import t from 'tap'
 import parsePrometheusTextFormat from 'parse-prometheus-text-format'
-import { CANCEL_REASONS, POLICIES, REJECTION_REASONS, ROUTE_REASONS } from './metrics.js'
+import { CANCEL_REASONS, Metrics, POLICIES, REJECTION_REASONS, ROUTE_REASONS } from './metrics.js'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { SHARED, startServer } from '../test-support/server.js'
@@ -93,6 +93,15 @@ t.test('a real rejection counts on top of its zero series', async (t) => {
   const after = parsePrometheusTextFormat((await server.app.inject({ method: 'GET', url: '/metrics' })).body)
   const rejected = after.find((f) => f.name === 'switchyard_rejected_requests_total')!.metrics
   t.same(rejected.filter((m) => m.value !== '0').map((m) => [m.labels, m.value]), [[{ device: '', model: 'mobilenetv2', policy: 'latency', reason: 'deadline' }, '1']])
+})
+
+t.test('the latency gate per device: 0 without a latency objective (devices[].riders.latencyObjectiveMs), 1 while a device reports it open', async (t) => {
+  t.equal(sample('switchyard_riders_deep_fill', { device: 'cpu' })?.value, '0')
+  const device = (id: string, ridersDeep: boolean) => ({ id, healthy: true, liveWorkers: 1, config: { kind: 'cuda' as const }, lanes: new Map(), ridersDeep, on: () => undefined })
+  const m = new Metrics(() => [device('cuda:0', true), device('cuda:1', false)], () => new Map())
+  const text = await m.registry.getSingleMetricAsString('switchyard_riders_deep_fill')
+  t.match(text, /switchyard_riders_deep_fill\{device="cuda:0"\} 1/)
+  t.match(text, /switchyard_riders_deep_fill\{device="cuda:1"\} 0/)
 })
 
 t.test('the throughput pool every device pulls from (late binding, the default) has its queue depth', async (t) => {

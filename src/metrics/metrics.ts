@@ -20,6 +20,8 @@ export interface ObservedDevice {
   /** price and power settings */
   readonly config: Pick<DeviceConfig, 'kind' | 'pricePerHour' | 'watts'>
   readonly lanes: ReadonlyMap<string, { model: string, variant: string, queue: { size: number }, inFlight: number, cost: { a: number, b: number }, readonly pool?: { size: number } }>
+  /** a latency batch under a deep backlog may fill to its batch limit now (devices[].riders.latencyObjectiveMs, devices/latency-gate.ts) */
+  readonly ridersDeep?: boolean
   on: (event: 'batch', listener: (e: BatchEvent) => void) => unknown
 }
 
@@ -196,6 +198,10 @@ export class Metrics implements DispatchObserver {
     new Gauge({
       name: 'switchyard_device_workers', help: 'Live inference workers per device', labelNames: ['device'], registers,
       collect () { this.reset(); each((d) => this.set({ device: d.id }, d.liveWorkers)) }
+    })
+    new Gauge({
+      name: 'switchyard_riders_deep_fill', help: '1 while the device\'s latency gate is open: told the latency objective (devices[].riders.latencyObjectiveMs), its latency items within 0.7 of it, a latency batch under a deep backlog fills to its batch limit; 0 otherwise or without an objective', labelNames: ['device'], registers,
+      collect () { this.reset(); each((d) => this.set({ device: d.id }, d.ridersDeep === true ? 1 : 0)) }
     })
     new Gauge({
       name: 'switchyard_cost_intercept_seconds', help: 'Fitted fixed cost a of a batch (t = a + b·n)', labelNames: dm, registers,
