@@ -8,6 +8,7 @@ import { VirtualClock } from './clock.js'
 import { RequestQueue, type CompletedItem, type QueuedItem } from './request-queue.js'
 import { fillCount, riderCount } from './riders.js'
 import type { Scheduler } from './scheduler.js'
+import { predict } from '../router/router.js'
 
 const IMAGE = { pixels: new Uint8Array(1), width: 1, height: 1, originalWidth: 1, originalHeight: 1 }
 interface Outcome { at: number, policy: string, done?: CompletedItem, err?: Error }
@@ -142,5 +143,17 @@ t.test('told the latency objective, a deeply backlogged device fills a latency b
     const first = out.filter((o) => o.at === clock.now())
     t.equal(first.length, c.batch, `${c.name}: the latency batch answers ${c.batch} items at ${c.at} ms`)
     t.equal(first.filter((o) => o.policy === 'latency').length, 1, `${c.name}: one of them the latency item`)
+  }
+})
+
+t.test('the router predicts the filled batch from the same gate: a latency item\'s riders cost t(32) − t(1) with it open, t(11) − t(1) shut', async (t) => {
+  for (const [objective, ridersMs] of [[100, 62], [12, 20]] as const) {
+    const { clock, dev, pool } = device({ m: { a: 8, b: 2, maxBatchSize: 32 } }, undefined, objective)
+    const out: Outcome[] = []
+    for (let i = 0; i < 20; i++) { dev.enqueue('m', item(clock, 'latency', out)); clock.advance(10) }
+    for (let i = 0; i < 200; i++) pool.push(item(clock, 'throughput', out))
+    t.equal(dev.ridersDeep, objective === 100, `objective ${objective} ms: the gate ${objective === 100 ? 'open' : 'shut'}`)
+    const p = predict(dev, dev.lanes.get('m')!, 'latency', clock.now())
+    t.equal(p.ridersMs, ridersMs, `objective ${objective} ms: the predicted riders add ${ridersMs} ms`)
   }
 })
