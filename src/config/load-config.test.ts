@@ -46,6 +46,12 @@ t.test('invalid values fail naming the field and its source', async (t) => {
   t.throws(() => loadConfig({ file, root: REPO, env: {}, overrides: { devices: [{ id: 'cpu', kind: 'cpu', watts: { busy: -1, idle: 0 } }] } }), /\/devices\/0\/watts\/busy/)
   t.equal(loadConfig({ file, root: REPO, env: {}, overrides: { devices: [{ id: 'cpu', kind: 'cpu', riders: { latencyObjectiveMs: 100 } }] } }).devices[0]!.riders.latencyObjectiveMs, 100, 'the latency objective, beside the riders\' defaulted budgets')
   t.throws(() => loadConfig({ file, root: REPO, env: {}, overrides: { devices: [{ id: 'cpu', kind: 'cpu', riders: { latencyObjectiveMs: 0 } }] } }), /\/devices\/0\/riders\/latencyObjectiveMs/)
+  const fleet = loadConfig({ file, root: REPO, env: {}, overrides: { routing: { latencyObjectiveMs: 150 }, devices: [{ id: 'cpu', kind: 'cpu' }, { id: 'cuda:0', kind: 'cuda', riders: { latencyObjectiveMs: 80 } }] } })
+  t.same(fleet.devices.map((d) => d.riders.latencyObjectiveMs), [150, 80], 'routing.latencyObjectiveMs is every device\'s objective unless the device sets its own')
+  t.equal(loadConfig({ file, root: REPO, env: {}, overrides: { devices: [{ id: 'cpu', kind: 'cpu' }] } }).devices[0]!.riders.latencyObjectiveMs, undefined, 'neither set: no objective')
+  t.throws(() => loadConfig({ file, root: REPO, env: {}, overrides: { routing: { latencyObjectiveMs: 0 } } }), /\/routing\/latencyObjectiveMs/)
+  t.same(loadConfig({ file, root: REPO, env: { SWITCHYARD_LATENCY_OBJECTIVE_MS: '120', SWITCHYARD_DEVICES: 'cpu' } }).devices.map((d) => d.riders.latencyObjectiveMs), [120], 'from the environment')
+  t.throws(() => loadConfig({ file, root: REPO, env: { SWITCHYARD_LATENCY_OBJECTIVE_MS: 'soon' } }), /\/routing\/latencyObjectiveMs.*SWITCHYARD_LATENCY_OBJECTIVE_MS/)
   t.throws(() => loadConfig({ file, root: REPO, env: {}, overrides: { models: { variantDrift: { minTop1Agreement: 1.5 } } } }), /\/models\/variantDrift\/minTop1Agreement/)
 })
 

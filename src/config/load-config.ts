@@ -29,6 +29,7 @@ const ENV: ReadonlyArray<readonly [string, string, 'string' | 'int' | 'list']> =
   ['SWITCHYARD_DETECT_MODEL', '/routes/detect', 'string'],
   ['SWITCHYARD_DEFAULT_POLICY', '/routing/defaultPolicy', 'string'],
   ['SWITCHYARD_ROUTING_STRATEGY', '/routing/strategy', 'string'],
+  ['SWITCHYARD_LATENCY_OBJECTIVE_MS', '/routing/latencyObjectiveMs', 'int'],
   ['SWITCHYARD_ADMIN_KEYS', '/auth/adminKeys', 'list'],
   ['SWITCHYARD_REPOSITORY_POLL_MS', '/modelRepository/pollMs', 'int'],
   ['SWITCHYARD_JOBS_NATS_URL', '/jobs/nats/url', 'string'],
@@ -107,7 +108,15 @@ export function validateConfig (raw: unknown, sources = new Map<string, string>(
   }
   const config = value as Config
   checkConsistency(config)
+  inheritObjective(config)
   return config
+}
+
+/** routing.latencyObjectiveMs is every device's devices[].riders.latencyObjectiveMs where it sets none of its own. */
+function inheritObjective (config: Config): void {
+  const objective = config.routing.latencyObjectiveMs
+  if (objective === undefined) return
+  for (const d of config.devices) if (d.riders.latencyObjectiveMs === undefined) d.riders.latencyObjectiveMs = objective
 }
 
 /** What the schema cannot say: uniqueness and cross-references. */

@@ -152,7 +152,8 @@ export const ConfigSchema = Type.Object({
     latencyDeadlineMs: Type.Integer({ minimum: 1, default: 10000, description: 'deadline assumed for latency requests that give none' }),
     costWindow: Type.Integer({ minimum: 4, maximum: 10000, default: 128, description: 'executed batches the cost model is fitted over' }),
     maxQueuedBytes: Type.Integer({ minimum: 0, default: 0, description: 'bytes of prepared images accepted requests may hold while queued or running; past it, 429 SY_OVERLOADED with Retry-After. 0: sized from the machine (an eighth of its memory, at most 2 GiB; src/devices/queue-budget.ts)' }),
-    calibrationRuns: Type.Integer({ minimum: 1, maximum: 50, default: 3, description: 'timed runs per batch size at startup' })
+    calibrationRuns: Type.Integer({ minimum: 1, maximum: 50, default: 3, description: 'timed runs per batch size at startup' }),
+    latencyObjectiveMs: Type.Optional(Type.Number({ minimum: 1, maximum: 600000, description: 'the latency class\'s objective for every device that sets no devices[].riders.latencyObjectiveMs of its own (what that key does: there); unset: none' }))
   }, { additionalProperties: false, default: {} }),
   devices: Type.Array(DeviceSchema, {
     minItems: 1,

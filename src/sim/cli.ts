@@ -25,7 +25,7 @@ const err = (s: string): void => { process.stderr.write(`${s}\n`) }
 export async function main (argv: string[]): Promise<void> {
   const cmd = argv[0]
   if (cmd === undefined || cmd === '--help') {
-    process.stdout.write(`usage: npm run simulate -- <scenario>… [--out DIR] | all | wall | profile --url … | plan --profile … --rate … --slo … | policies <scenario>… | random --seeds 1-50 [--ranges default|wide] [--duration s] [--max-requests n] [--loads 0.2,0.4,…] [--out bench/results/random] | fidelity --url … [--profile …] [--profile-samples 40] [--profile-precision 0.05] [--profile-warmup 200] [--client-burst 5] [--client-rate r] [--client-on-host auto|true|false] | prediction [<scenario>…] [--loads 0.5,0.8,0.95] [--duration s] [--out file]\nscenarios: ${scenarioNames().join(', ')}\n`)
+    process.stdout.write(`usage: npm run simulate -- <scenario>… [--out DIR] | all | wall | profile --url … | plan --profile … --rate … --slo … | policies <scenario>… | random --seeds 1-50 [--ranges default|wide] [--latency-objective ms] [--duration s] [--max-requests n] [--loads 0.2,0.4,…] [--out bench/results/random] | fidelity --url … [--profile …] [--profile-samples 40] [--profile-precision 0.05] [--profile-warmup 200] [--client-burst 5] [--client-rate r] [--client-on-host auto|true|false] | prediction [<scenario>…] [--loads 0.5,0.8,0.95] [--duration s] [--out file]\nscenarios: ${scenarioNames().join(', ')}\n`)
     return
   }
   if (cmd === 'plan') { runPlan(argv.slice(1)); return }
@@ -271,11 +271,14 @@ function runRandomCmd (args: string[]): void {
       worst: { type: 'string', default: '3' },
       switchyard: { type: 'string' },
       ranges: { type: 'string', default: 'default' },
+      'latency-objective': { type: 'string' },
       out: { type: 'string', default: join(RESULTS, 'random') }
     }
   })
   const loads = values.loads?.split(',').map(Number)
   if (loads?.some((l) => !(l > 0))) throw new Error('--loads: fractions of capacity, e.g. 0.2,0.4,0.6,0.8,0.9,1')
+  const objective = values['latency-objective'] === undefined ? undefined : Number(values['latency-objective'])
+  if (objective !== undefined && !(objective >= 1)) throw new Error(`--latency-objective: ms ≥ 1 (devices[].riders.latencyObjectiveMs), not ${values['latency-objective']}`)
   const o = {
     seeds: parseSeeds(values.seeds),
     durationS: Number(values.duration),
@@ -283,6 +286,7 @@ function runRandomCmd (args: string[]): void {
     minDurationS: Number(values['min-duration']),
     bisect: Number(values.bisect),
     ...(values.ranges === 'wide' ? { ranges: 'wide' as const } : values.ranges === 'default' ? {} : badRanges(values.ranges)),
+    ...(objective !== undefined ? { latencyObjectiveMs: objective } : {}),
     ...(values.switchyard !== undefined ? { switchyard: strategyArg(values.switchyard) } : {}),
     ...(loads ? { loads } : {}),
     progress: err

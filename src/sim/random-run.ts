@@ -110,7 +110,7 @@ export function runSeed (seed: number, o: Omit<RandomRunOptions, 'seeds'> = {}):
 
 export interface RandomReport {
   command: string
-  options: { seeds: number[], loads: number[], durationS: number | undefined, maxRequests: number | undefined, minDurationS: number | undefined, bisect: number, ranges?: 'default' | 'wide' }
+  options: { seeds: number[], loads: number[], durationS: number | undefined, maxRequests: number | undefined, minDurationS: number | undefined, bisect: number, ranges?: 'default' | 'wide', latencyObjectiveMs?: number }
   seeds: SeedResult[]
   /** per load: cells won, within tolerance, lost */
   aggregate: Array<{ load: number, win: number, tie: number, loss: number }>
@@ -121,7 +121,7 @@ export interface RandomReport {
 /** The scenario a random report ran for `seed`: the generator with the report's run options. */
 export function reportScenario (r: Pick<RandomReport, 'options'>, seed: number): Scenario {
   const o = r.options
-  return randomScenario(seed, { durationS: o.durationS, maxRequests: o.maxRequests, minDurationS: o.minDurationS, ...(o.ranges === 'wide' ? { ranges: 'wide' as const } : {}) })
+  return randomScenario(seed, { durationS: o.durationS, maxRequests: o.maxRequests, minDurationS: o.minDurationS, ...(o.ranges === 'wide' ? { ranges: 'wide' as const } : {}), ...(o.latencyObjectiveMs !== undefined ? { latencyObjectiveMs: o.latencyObjectiveMs } : {}) })
 }
 
 export function runRandom (o: RandomRunOptions, command: string): { report: RandomReport, worst: SeedResult[] } {
@@ -153,7 +153,7 @@ export function summarize (seeds: SeedResult[], loads: number[], o: Omit<RandomR
   }
   return {
     command,
-    options: { seeds: o.seeds, loads, durationS: o.durationS, maxRequests: o.maxRequests, minDurationS: o.minDurationS, bisect: o.bisect ?? 2, ...(o.ranges === 'wide' ? { ranges: o.ranges } : {}) },
+    options: { seeds: o.seeds, loads, durationS: o.durationS, maxRequests: o.maxRequests, minDurationS: o.minDurationS, bisect: o.bisect ?? 2, ...(o.ranges === 'wide' ? { ranges: o.ranges } : {}), ...(o.latencyObjectiveMs !== undefined ? { latencyObjectiveMs: o.latencyObjectiveMs } : {}) },
     seeds,
     aggregate,
     totals: { cells, notBeaten, over2x, sustainableOk: seeds.filter((s) => s.sustainableCheck.ok).length, scenarios: seeds.length, predictionWithin20, predictionMeasured },

@@ -17,6 +17,15 @@ t.test('a seed always gives the same scenario; another seed another one', async 
   t.notSame(randomScenario(7).devices, randomScenario(8).devices)
 })
 
+t.test('a latency objective tells every device of a seed\'s scenario, and changes nothing else', async (t) => {
+  const plain = randomScenario(7); const told = randomScenario(7, { latencyObjectiveMs: 100 })
+  t.same(told.devices.map((d) => d.latencyObjectiveMs), plain.devices.map(() => 100))
+  t.same(told.devices.map(({ latencyObjectiveMs: _, ...d }) => d), plain.devices, 'the same devices otherwise')
+  t.same({ ...told, devices: [], description: '' }, { ...plain, devices: [], description: '' }, 'the same traffic, arrivals, events and SLO')
+  t.equal(told.description, `${plain.description}; latency objective 100 ms`)
+  t.same(plain.devices.map((d) => d.latencyObjectiveMs), plain.devices.map(() => undefined), 'unset by default')
+})
+
 t.test('generated scenarios stay within the documented ranges and cover them', async (t) => {
   const seen = { cpu: 0, gpu: 0, poisson: 0, bursty: 0, slowdown: 0, failure: 0, noLatency: 0, models: new Set<number>(), devices: new Set<number>() }
   for (let seed = 1; seed <= 300; seed++) {

@@ -40,6 +40,12 @@ export interface RandomScenarioOptions {
   minDurationS?: number
   /** which ranges to draw from: the default ones, or widened to the hardware measured on the H200 host */
   ranges?: 'default' | 'wide'
+  /**
+   * every device told the latency class's objective, ms (devices[].riders.latencyObjectiveMs,
+   * src/devices/latency-gate.ts), for every strategy alike; default unset, as the server's.
+   * Drawn after everything else: a seed's scenario is otherwise the same
+   */
+  latencyObjectiveMs?: number
 }
 
 export const RANDOM_RANGES = {
@@ -180,6 +186,10 @@ export function randomScenario (seed: number, o: RandomScenarioOptions = {}): Sc
     strategies: ['switchyard', 'fastest-only', 'round-robin', 'join-shortest-queue', 'shared-queue', 'speed-aware']
   }
   if (decodeCapacity(s) < C) throw new Error(`random-${seed}: decoding below capacity`) // cannot happen: slots sized above
+  if (o.latencyObjectiveMs !== undefined) {
+    s.devices = devices.map((d) => ({ ...d, latencyObjectiveMs: o.latencyObjectiveMs }))
+    s.description += `; latency objective ${o.latencyObjectiveMs} ms`
+  }
   return s
 }
 

@@ -79,6 +79,8 @@ export interface DeviceRef {
   id?: string
   workers?: number
   latencyWorkers?: number
+  /** as the server's devices[].riders (src/devices/riders.ts, latency-gate.ts): budget, backlogBudget, latencyObjectiveMs; default the server's */
+  riders?: { budget?: number, backlogBudget?: number, latencyObjectiveMs?: number }
 }
 
 export interface Slo { latency: number, throughput: number }
@@ -225,7 +227,19 @@ export function resolveHardware (name: string, f: { host: HostSpec, devices: rea
     if (!d) return bad(`profile ${ref.profile} has no device ${ref.device}`)
     const id = ref.id ?? d.id
     sources[id] = `${p.name}: ${p.source}`
-    return { ...d, id, workers: ref.workers ?? d.workers, latencyWorkers: ref.latencyWorkers ?? d.latencyWorkers ?? 0 }
+    const r = ref.riders ?? {}
+    for (const [k, v, min] of [['budget', r.budget, 0], ['backlogBudget', r.backlogBudget, 0], ['latencyObjectiveMs', r.latencyObjectiveMs, 1]] as const) {
+      if (v !== undefined && !(typeof v === 'number' && v >= min)) bad(`device ${id}: riders.${k} must be a number ≥ ${min}`)
+    }
+    return {
+      ...d,
+      id,
+      workers: ref.workers ?? d.workers,
+      latencyWorkers: ref.latencyWorkers ?? d.latencyWorkers ?? 0,
+      ...(r.budget !== undefined ? { ridersBudget: r.budget } : {}),
+      ...(r.backlogBudget !== undefined ? { ridersBacklogBudget: r.backlogBudget } : {}),
+      ...(r.latencyObjectiveMs !== undefined ? { latencyObjectiveMs: r.latencyObjectiveMs } : {})
+    }
   })
   if (new Set(devices.map((d) => d.id)).size !== devices.length) bad('device ids must be unique (set id)')
   const hp = loadProfile(profilePath(f.host.profile, profilesDir))

@@ -36,6 +36,8 @@ export interface SimDeviceSpec {
   batchDelayMs?: { latency: number, throughput: number }
   /** devices[].riders.budget (src/devices/riders.ts); default 1 */
   ridersBudget?: number
+  /** devices[].riders.backlogBudget (src/devices/riders.ts); default the server's */
+  ridersBacklogBudget?: number
   /** devices[].riders.latencyObjectiveMs (src/devices/latency-gate.ts); default: unset */
   latencyObjectiveMs?: number
   models: Record<string, SimModelProfile>
@@ -70,7 +72,7 @@ export class SimDevice {
     const pooled = opts.cores !== undefined
     const costs = new Map(Object.entries(spec.models).map(([m, p]): [string, SimModelProfile] => [m, pooled && p.calibrated ? { ...p, ...p.calibrated } : p]))
     this.executors = new SimulatedExecutorFactory(clock, costs, this.condition, random, 1000, opts.cores ? { pool: opts.cores, width: spec.threads ?? 1 } : undefined)
-    this.scheduler = new Scheduler({ id: spec.id, workers: spec.workers, latencyWorkers: spec.latencyWorkers ?? 0, clock, config: this.config, factory: this.executors, costWindow: opts.costWindow ?? 128, restartBackoffMs: { initial: 250, max: 30_000 }, ...(spec.ridersBudget !== undefined || spec.latencyObjectiveMs !== undefined ? { riders: { budget: spec.ridersBudget ?? DEFAULT_RIDER_BUDGET, ...(spec.latencyObjectiveMs !== undefined ? { latencyObjectiveMs: spec.latencyObjectiveMs } : {}) } } : {}), ...opts.scheduler })
+    this.scheduler = new Scheduler({ id: spec.id, workers: spec.workers, latencyWorkers: spec.latencyWorkers ?? 0, clock, config: this.config, factory: this.executors, costWindow: opts.costWindow ?? 128, restartBackoffMs: { initial: 250, max: 30_000 }, ...(spec.ridersBudget !== undefined || spec.ridersBacklogBudget !== undefined || spec.latencyObjectiveMs !== undefined ? { riders: { budget: spec.ridersBudget ?? DEFAULT_RIDER_BUDGET, ...(spec.ridersBacklogBudget !== undefined ? { backlogBudget: spec.ridersBacklogBudget } : {}), ...(spec.latencyObjectiveMs !== undefined ? { latencyObjectiveMs: spec.latencyObjectiveMs } : {}) } } : {}), ...opts.scheduler })
     for (const [model, p] of costs) {
       const sizes: number[] = []
       for (let n = 1; n < p.maxBatchSize; n *= 2) sizes.push(n)

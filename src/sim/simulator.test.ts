@@ -13,7 +13,10 @@ import { plan } from './plan.js'
 import { comparePolicies } from './policies.js'
 import { profileFromModels } from './profile.js'
 import { capacity, decodeCapacity, deviceCapacity, loadScenario, resolveScenario, type Scenario, type ScenarioFile } from './scenario.js'
+import { SimDevice } from './sim-device.js'
+import { seededRandom } from './simulated-executor.js'
 import { generate } from './workload.js'
+import { VirtualClock } from '../devices/clock.js'
 
 const MODEL = 'm'
 // the lead's smoke-run devices: a CPU with a worker reserved for latency, and a GPU
@@ -311,6 +314,21 @@ t.test('capacity and offered load count images: a request of k images is k image
   const r = runScenario(gpuOnly, { strategy: 'switchyard', ratePerS: rate, durationMs: 30_000 })
   const imagesPerS = r.devices[0]!.images / 30
   t.ok(imagesPerS > 0.85 * 400 && imagesPerS < 0.95 * 400, `${imagesPerS.toFixed(0)} images/s: 90 % of the GPU's 400 images/s (not four times the requests it can carry)`)
+})
+
+t.test('a scenario file sets a device\'s riders as the server\'s devices[].riders does', async (t) => {
+  const dir = join(import.meta.dirname, '..', '..', 'bench', 'scenarios')
+  const f = JSON.parse(readFileSync(join(dir, 'cpu-gpu.json'), 'utf8')) as ScenarioFile
+  const withRiders = (riders: Record<string, unknown>): ScenarioFile => ({ ...f, devices: f.devices.map((d, i) => (i === 0 ? { ...d, riders } : d)) })
+  const s = resolveScenario(withRiders({ budget: 0.5, backlogBudget: 3, latencyObjectiveMs: 100 }))
+  const d = s.devices[0]!
+  t.same([d.ridersBudget, d.ridersBacklogBudget, d.latencyObjectiveMs], [0.5, 3, 100], 'the three keys, on the first device')
+  t.same([s.devices[1]!.ridersBudget, s.devices[1]!.latencyObjectiveMs], [undefined, undefined], 'not on the other')
+  const sim = new SimDevice(d, new VirtualClock(0), seededRandom(1))
+  t.same([sim.scheduler.ridersBudget, sim.scheduler.backlogBudget], [0.5, 3], 'the simulated device\'s scheduler runs them')
+  t.same(resolveScenario(f).devices.map((x) => x.latencyObjectiveMs), [undefined, undefined], 'absent: the server\'s defaults (no objective)')
+  t.throws(() => resolveScenario(withRiders({ latencyObjectiveMs: 0 })), /riders\.latencyObjectiveMs must be a number ≥ 1/)
+  t.throws(() => resolveScenario(withRiders({ budget: -1 })), /riders\.budget must be a number ≥ 0/)
 })
 
 function loadScenarioFrom (cls: Record<string, unknown>): Scenario {
