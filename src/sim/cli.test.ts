@@ -3,7 +3,7 @@
 // file from elsewhere (a user's, a held-out one) only where --out says, never into the checkout.
 import { join } from 'node:path'
 import t from 'tap'
-import { resultsDirFor, scenarioArgs } from './cli.js'
+import { objectiveArg, resultsDirFor, scenarioArgs } from './cli.js'
 
 const BENCH = join(import.meta.dirname, '..', '..', 'bench')
 
@@ -19,4 +19,11 @@ t.test('a committed scenario writes into bench/results; one from elsewhere only 
   t.equal(resultsDirFor('/tmp/held-out.json', null), null, 'stdout only')
   t.equal(resultsDirFor('/tmp/held-out.json', '/tmp/out'), '/tmp/out')
   t.equal(resultsDirFor(join(BENCH, 'scenarios', 'cpu-gpu.json'), '/tmp/out'), '/tmp/out', '--out wins for a committed one too')
+})
+
+t.test('random --latency-objective: ms as the server\'s key takes them, or absent', async (t) => {
+  t.equal(objectiveArg(undefined), undefined, 'absent: no objective, as the server\'s default')
+  t.equal(objectiveArg('100'), 100)
+  t.equal(objectiveArg('62.5'), 62.5)
+  for (const bad of ['0', '-5', 'soon', '', '700000']) t.throws(() => objectiveArg(bad), /--latency-objective: ms from 1 to 600000/, JSON.stringify(bad))
 })

@@ -253,6 +253,14 @@ function strategyArg (v: string): Strategy {
   return v as Strategy
 }
 
+/** --latency-objective MS: every generated device's devices[].riders.latencyObjectiveMs; absent: none. */
+export function objectiveArg (v: string | undefined): number | undefined {
+  if (v === undefined) return undefined
+  const ms = Number(v)
+  if (!(ms >= 1 && ms <= 600_000)) throw new Error(`--latency-objective: ms from 1 to 600000 (devices[].riders.latencyObjectiveMs), not ${v}`)
+  return ms
+}
+
 function badRanges (v: string | undefined): never {
   throw new Error(`--ranges: default or wide, not ${String(v)}`)
 }
@@ -277,8 +285,7 @@ function runRandomCmd (args: string[]): void {
   })
   const loads = values.loads?.split(',').map(Number)
   if (loads?.some((l) => !(l > 0))) throw new Error('--loads: fractions of capacity, e.g. 0.2,0.4,0.6,0.8,0.9,1')
-  const objective = values['latency-objective'] === undefined ? undefined : Number(values['latency-objective'])
-  if (objective !== undefined && !(objective >= 1)) throw new Error(`--latency-objective: ms ≥ 1 (devices[].riders.latencyObjectiveMs), not ${values['latency-objective']}`)
+  const objective = objectiveArg(values['latency-objective'])
   const o = {
     seeds: parseSeeds(values.seeds),
     durationS: Number(values.duration),
