@@ -28,6 +28,7 @@ import { reportScenario, type SeedResult } from '../src/sim/random-run.js'
 import { capacity } from '../src/sim/scenario.js'
 import { generate } from '../src/sim/workload.js'
 import { round } from '../src/util/format.js'
+import { objectiveArg } from '../src/sim/cli.js'
 import { JUDGED_REPORTS, readRandomReport } from './random-reports.js'
 
 const argv = process.argv.slice(2)
@@ -36,8 +37,7 @@ const names: readonly string[] = flag >= 0 ? argv[flag + 1]!.split(',') : JUDGED
 // --latency-objective MS: every device of switchyard's runs told the latency class's objective
 // (devices[].riders.latencyObjectiveMs, src/devices/latency-gate.ts); the reports' baselines ran without it
 const objFlag = argv.indexOf('--latency-objective')
-const objective = objFlag >= 0 ? Number(argv[objFlag + 1]) : undefined
-if (objective !== undefined && !(objective > 0)) throw new Error('--latency-objective: a number of ms > 0')
+const objective = objectiveArg(objFlag >= 0 ? argv[objFlag + 1] ?? '' : undefined)
 const positional = argv.filter((a, i) => !a.startsWith('--') && (flag < 0 || i !== flag + 1) && (objFlag < 0 || i !== objFlag + 1))
 const only = positional[0] !== undefined ? new Set(parseSeeds(positional[0])) : null
 
@@ -60,8 +60,8 @@ for (const name of names) {
   for (const b of report.seeds as SeedResult[]) {
     if (only !== null && !only.has(b.seed)) continue
     seeds++
-    const generated = reportScenario(report, b.seed)
-    const s = objective === undefined ? generated : { ...generated, devices: generated.devices.map((d) => ({ ...d, latencyObjectiveMs: objective })) }
+    // the generator's own option (random-scenario.ts), as `npm run simulate -- random --latency-objective` sets it
+    const s = reportScenario(objective === undefined ? report : { options: { ...report.options, latencyObjectiveMs: objective } }, b.seed)
     const C = capacity(s)
     const durationMs = s.durationS * 1000
     const runs: RunResult[] = []
