@@ -29,6 +29,22 @@
 // reaches sooner, and a free slow device does take work when the fast ones are far behind.
 // Which pool, when several are ready: the most urgent head, or near saturation the slower
 // device's comparative advantage (choosePool).
+//
+// Latency items stay bound to the device the router placed them on (earliest predicted
+// finish), with one correction when a batch forms: a general worker of device d starting a
+// latency batch of n items of a model also takes the latency items of that model waiting on
+// another device e that serves the same pool and has no worker free, the largest k of them
+// (from the head) with
+//
+//   t_d(n + k) ≤ r_e + t_e(k)          (joinCount)
+//
+// r_e the residual of e's earliest worker (residual.ts): they leave in d's batch no later than
+// e could start and run them alone. A placement is a prediction made at arrival; by the time a
+// batch forms, e's running batch may have overrun, or more latency items come in behind it.
+// Triton's rule (the shared queue) binds every item when a worker frees; this binds it at
+// arrival and lets a batch that starts anyway take what would otherwise wait, which fills latency
+// batches as a shared queue does (fewer, fuller latency batches: capacity) without moving an item
+// to a later finish. Riders are added after (riders.ts), priced on the batch of n + k.
 
 export interface PoolMember {
   /** items per ms at the best batch */
@@ -187,4 +203,18 @@ export function choosePool<T extends ReadyPool> (ready: readonly T[], windowMs: 
     if (p.advantage > pick.advantage || (p.advantage === pick.advantage && p.deadline < pick.deadline)) pick = p
   }
   return pick.advantage >= ADVANTAGE_MARGIN * urgent.advantage ? pick : urgent
+}
+
+/**
+ * How many of the `waiting` latency items another device holds a starting latency batch of `n`
+ * items takes (the largest k ≤ min(waiting, room) with own(n + k) ≤ peerStartMs + peer(k)); 0:
+ * none. `peerStartMs`: when the other device's earliest worker frees (0 or less: it is free
+ * and takes its own).
+ */
+export function joinCount (own: Pick<PoolMember, 'predict'>, n: number, room: number, peer: Pick<PoolMember, 'predict'>, peerStartMs: number, waiting: number): number {
+  if (!(peerStartMs > 0)) return 0
+  let k = Math.min(waiting, room)
+  // t_own(n + k) − t_peer(k) is linear in k (a + b·n each): the largest k that passes, from the top
+  while (k > 0 && own.predict(n + k) > peerStartMs + peer.predict(k)) k--
+  return Math.max(0, k)
 }

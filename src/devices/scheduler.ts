@@ -39,7 +39,7 @@ import type { Clock, TimerHandle } from './clock.js'
 import { CostModel } from './cost-model.js'
 import type { BatchResult, Executor, ExecutorFactory } from './executor.js'
 import type { Fault, FaultMode } from './faults.js'
-import { ADVANTAGE_LOAD, choosePool, pullCount, relativeEff, type PoolMember, type ReadyPool } from './late-binding.js'
+import { ADVANTAGE_LOAD, choosePool, joinCount, pullCount, relativeEff, type PoolMember, type ReadyPool } from './late-binding.js'
 import { residualMs } from './residual.js'
 import { DEFAULT_BACKLOG_BUDGET, DEFAULT_RIDER_BUDGET, fillCount, riderCount } from './riders.js'
 import { LatencyGate } from './latency-gate.js'
@@ -476,13 +476,46 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
           // (a draining lane and a lane loaded again may share a key: the one with the work)
           const lane = this.lanesList.find((l) => l.model === plan.model && l.queue.size > 0) ?? this.lanes.get(plan.model)!
           const items = lane.queue.take(plan.policy, Math.min(most, plan.count))
-          if (plan.policy === 'latency' && slot.takesThroughput && most === Infinity) this.addRiders(lane, items, now)
+          if (plan.policy === 'latency' && slot.takesThroughput && most === Infinity) {
+            this.joinPeers(lane, items, now)
+            this.addRiders(lane, items, now)
+          }
           this.dispatch(slot, lane, items, now)
         }
       } while (this.pumpAgain)
     } finally {
       this.pumping = false
     }
+  }
+
+  /**
+   * Latency batch `items` takes the same model's latency items waiting on the other devices of its
+   * pool that have no worker free, as many as it finishes no later than they would (late-binding.ts
+   * joinCount). Only under late binding: the pool's consumers are the devices serving the model.
+   */
+  private joinPeers (lane: Lane, items: QueuedItem[], now: number): void {
+    const pool = lane.pool
+    if (pool === undefined || items.length >= lane.maxBatchSize) return
+    for (const c of pool.consumers) {
+      if (c === this || !(c instanceof Scheduler)) continue
+      const peer = c.lanes.get(lane.model)
+      if (peer === undefined || peer.pool !== pool || peer.queue.latency.length === 0) continue
+      const k = joinCount(lane.cost, items.length, lane.maxBatchSize - items.length, peer.cost, c.firstFreeMs(now), peer.queue.latency.length)
+      if (k === 0) continue
+      for (const item of peer.queue.take('latency', k)) items.push(item)
+      if (items.length >= lane.maxBatchSize) return
+    }
+  }
+
+  /** ms from `now` until this device's earliest live worker is free (0: one is; Infinity: none lives): the residual of its running batch (residual.ts). */
+  private firstFreeMs (now: number): number {
+    let first = Infinity
+    for (const w of this.workers) {
+      if (!w.alive || w.held === true) continue
+      const r = w.running === null ? 0 : residualMs(w.busyUntil, now)
+      if (r < first) first = r
+    }
+    return first
   }
 
   /** Latency batch `items` takes throughput riders (riders.ts): the lane's own queue first, then its pool. */
