@@ -7,7 +7,7 @@ import { Router } from '../router/router.js'
 import { SimDevice } from '../sim/sim-device.js'
 import { seededRandom } from '../sim/simulated-executor.js'
 import { VirtualClock } from './clock.js'
-import { ADVANTAGE_LOAD, ADVANTAGE_MARGIN, OFFERED_TAU_MS, choosePool, poolFinishMs, pullCount, type PoolMember } from './late-binding.js'
+import { ADVANTAGE_LOAD, ADVANTAGE_MARGIN, OFFERED_TAU_MS, choosePool, joinCount, poolFinishMs, pullCount, type PoolMember } from './late-binding.js'
 import { RequestQueue, type CompletedItem, type QueuedItem } from './request-queue.js'
 import type { Scheduler } from './scheduler.js'
 
@@ -292,4 +292,60 @@ t.test('admission counts each request\'s items as offered to its model\'s pool, 
   t.equal(m.arrived.perMs(0) * OFFERED_TAU_MS, 5, 'three, one and the refused one')
   t.equal(k.arrived.perMs(0), 0)
   t.ok(Math.abs(m.arrived.perMs(OFFERED_TAU_MS) * OFFERED_TAU_MS - 5 / Math.E) < 1e-9, 'decayed over τ')
+})
+
+t.test('joinCount: the most of another device\'s waiting latency items a starting batch finishes no later than that device would', async (t) => {
+  const cost = (a: number, b: number): Pick<PoolMember, 'predict'> => ({ predict: (n) => a + b * n })
+  // own t(n) = 4 + n with 1 item; the other t(k) = 40 + k, free in 40 ms: 5 + k ≤ 80 + k for any k
+  t.equal(joinCount(cost(4, 1), 1, 7, cost(40, 1), 40, 5), 5, 'all five, well before')
+  t.equal(joinCount(cost(4, 1), 1, 3, cost(40, 1), 40, 5), 3, 'no more than the batch has room for')
+  // own t(n) = 4 + 10n, the other t(k) = 10 + 2k free in 30 ms: 14 + 10k ≤ 40 + 2k → k ≤ 3
+  t.equal(joinCount(cost(4, 10), 1, 7, cost(10, 2), 30, 5), 3, 'the largest k that still finishes no later')
+  t.equal(joinCount(cost(4, 50), 1, 7, cost(40, 1), 40, 5), 0, 'a slow device takes none: 54 + 50k > 80 + k')
+  t.equal(joinCount(cost(4, 1), 1, 7, cost(40, 1), 0, 5), 0, 'the other device has a worker free: it takes its own')
+  t.equal(joinCount(cost(4, 1), 1, 7, cost(40, 1), Infinity, 5), 5, 'no worker of the other device lives: any finish is sooner')
+  t.equal(joinCount(cost(4, 1), 1, 7, cost(40, 1), 40, 0), 0, 'nothing waits')
+})
+
+// Two GPUs sharing model m's pool: A t(n) = 4 + n, B t(n) = 40 + n (or `slowA`: A t(n) = 4 + 50n),
+// one worker each, batches of 8. Latency items are bound to a device (enqueue), as the router places them.
+function twoGpus (o: { slowA?: boolean, pooled?: boolean } = {}): { clock: VirtualClock, a: Scheduler, b: Scheduler } {
+  const clock = new VirtualClock()
+  const pools = o.pooled === false ? undefined : new Map([['m@default', new RequestQueue()]])
+  const delay = { latency: 0, throughput: 0 }
+  const a = new SimDevice({ id: 'a', kind: 'cuda', workers: 1, batchDelayMs: delay, models: { m: { a: 4, b: o.slowA === true ? 50 : 1, maxBatchSize: 8 } } }, clock, seededRandom(1), pools ? { pools } : {})
+  const b = new SimDevice({ id: 'b', kind: 'cuda', workers: 1, batchDelayMs: delay, models: { m: { a: 40, b: 1, maxBatchSize: 8 } } }, clock, seededRandom(2), pools ? { pools } : {})
+  return { clock, a: a.scheduler, b: b.scheduler }
+}
+
+t.test('a starting latency batch takes the latency items waiting on a busy device of its pool, when it finishes them no later', async (t) => {
+  const { clock, a, b } = twoGpus()
+  const out: Outcome[] = []
+  b.enqueue('m', item(clock, 'latency', out)) // B runs it: t(1) = 41 ms
+  b.enqueue('m', item(clock, 'latency', out))
+  b.enqueue('m', item(clock, 'latency', out)) // two wait behind it: B would answer them at 41 + 42 = 83 ms
+  clock.advance(1)
+  a.enqueue('m', item(clock, 'latency', out)) // A starts a batch at 1 ms: t(3) = 7, answered at 8 ms
+  clock.advance(200)
+  t.same(out.map((o) => [o.done?.device, o.at]), [['a', 8], ['a', 8], ['a', 8], ['b', 41]], 'the two waiting items left with A\'s batch at 8 ms instead of 83')
+})
+
+t.test('it takes none it would finish later, and none without a pool', async (t) => {
+  const slow = twoGpus({ slowA: true })
+  const out: Outcome[] = []
+  slow.b.enqueue('m', item(slow.clock, 'latency', out))
+  slow.b.enqueue('m', item(slow.clock, 'latency', out))
+  slow.clock.advance(1)
+  slow.a.enqueue('m', item(slow.clock, 'latency', out)) // t_A(2) = 104 > 40 + t_B(1) = 81
+  slow.clock.advance(500)
+  t.same(out.map((o) => o.done?.device).sort(), ['a', 'b', 'b'], 'A\'s batch of 2 would end at 105 ms, B\'s at 82: B keeps its item')
+
+  const bound = twoGpus({ pooled: false })
+  const out2: Outcome[] = []
+  bound.b.enqueue('m', item(bound.clock, 'latency', out2))
+  bound.b.enqueue('m', item(bound.clock, 'latency', out2))
+  bound.clock.advance(1)
+  bound.a.enqueue('m', item(bound.clock, 'latency', out2))
+  bound.clock.advance(500)
+  t.same(out2.map((o) => o.done?.device).sort(), ['a', 'b', 'b'], 'the baselines\' devices share no pool: each runs its own')
 })
