@@ -349,3 +349,30 @@ t.test('it takes none it would finish later, and none without a pool', async (t)
   bound.clock.advance(500)
   t.same(out2.map((o) => o.done?.device).sort(), ['a', 'b', 'b'], 'the baselines\' devices share no pool: each runs its own')
 })
+
+t.test('a latency item pinned to its device stays there: the joining batch takes the others', async (t) => {
+  const { clock, a, b } = twoGpus()
+  const out: Outcome[] = []
+  b.enqueue('m', item(clock, 'latency', out)) // B busy until 41 ms
+  const pinned = item(clock, 'latency', out)
+  pinned.pinned = true
+  b.enqueue('m', pinned)
+  b.enqueue('m', item(clock, 'latency', out))
+  clock.advance(1)
+  a.enqueue('m', item(clock, 'latency', out))
+  clock.advance(200)
+  t.same(out.map((o) => [o.done?.device, o.at]), [['a', 7], ['a', 7], ['b', 41], ['b', 82]], 'A takes the unpinned one (t(2) = 6, at 7 ms); the pinned one waits for B (41 + t(1) = 82)')
+})
+
+t.test('the dispatcher pins the item of a request that names its device', async (t) => {
+  const { clock, a, b } = twoGpus()
+  const dispatcher = new Dispatcher({ devices: [a, b], get: (id) => [a, b].find((d) => d.id === id) }, { decision () {}, rejected () {}, retry () {}, predictionError () {} }, clock)
+  const answered: Array<[string, number]> = []
+  const send = (pinned?: string): void => dispatcher.submit({ model: 'm', image: IMAGE, params: {}, opts: { policy: 'latency', deadline: 60_000, pinned } }, (err, r) => { if (err === null) answered.push([r!.device, clock.now()]) })
+  send('b') // B runs it: t(1) = 41 ms
+  send('b') // pinned: waits for B
+  clock.advance(1)
+  send('a') // A's batch would take an unpinned item from B; there is none
+  clock.advance(200)
+  t.same(answered, [['a', 6], ['b', 41], ['b', 82]])
+})

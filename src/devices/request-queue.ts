@@ -17,6 +17,8 @@ export interface QueuedItem {
   /** absolute deadline, clock ms */
   deadline: number
   enqueuedAt: number
+  /** the request named its device (X-Switchyard-Device): it runs there, never in another device's batch (late-binding.ts joinCount) */
+  pinned?: boolean
   /** Called exactly once, by the device, from its own clock's context: one of the two. */
   resolve: (r: CompletedItem) => void
   reject: (e: Error) => void
@@ -65,6 +67,27 @@ export class RequestQueue {
   /** Removes and returns up to n items of one class, most urgent first. */
   take (policy: Policy, n: number): QueuedItem[] {
     return (policy === 'latency' ? this.latency : this.throughput).splice(0, n)
+  }
+
+  /** Latency items another device's batch may take: those not pinned to this device (QueuedItem.pinned). */
+  get movableLatency (): number {
+    let n = 0
+    for (const item of this.latency) if (item.pinned !== true) n++
+    return n
+  }
+
+  /** Moves up to n latency items not pinned to this device, most urgent first, onto `into`. */
+  takeMovable (n: number, into: QueuedItem[]): void {
+    const list = this.latency
+    let head = 0 // the common case: none pinned among the first n, one splice
+    while (head < list.length && head < n && list[head]!.pinned !== true) head++
+    for (const item of list.splice(0, head)) into.push(item)
+    n -= head
+    for (let i = 0; i < list.length && n > 0;) {
+      if (list[i]!.pinned === true) { i++; continue }
+      into.push(list.splice(i, 1)[0]!)
+      n--
+    }
   }
 
   /** Removes one item (its client went away); false when it is not queued here. */

@@ -491,7 +491,8 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
   /**
    * Latency batch `items` takes the same model's latency items waiting on the other devices of its
    * pool that have no worker free, as many as it finishes no later than they would (late-binding.ts
-   * joinCount). Only under late binding: the pool's consumers are the devices serving the model.
+   * joinCount); never an item pinned to its device. Only under late binding: the pool's consumers
+   * are the devices serving the model.
    */
   private joinPeers (lane: Lane, items: QueuedItem[], now: number): void {
     const pool = lane.pool
@@ -500,9 +501,9 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
       if (c === this || !(c instanceof Scheduler)) continue
       const peer = c.lanes.get(lane.model)
       if (peer === undefined || peer.pool !== pool || peer.queue.latency.length === 0) continue
-      const k = joinCount(lane.cost, items.length, lane.maxBatchSize - items.length, peer.cost, c.firstFreeMs(now), peer.queue.latency.length)
+      const k = joinCount(lane.cost, items.length, lane.maxBatchSize - items.length, peer.cost, c.firstFreeMs(now), peer.queue.movableLatency)
       if (k === 0) continue
-      for (const item of peer.queue.take('latency', k)) items.push(item)
+      peer.queue.takeMovable(k, items)
       if (items.length >= lane.maxBatchSize) return
     }
   }

@@ -230,6 +230,8 @@ export class Dispatcher {
       policy: opts.policy,
       deadline: opts.deadline,
       enqueuedAt: now,
+      // the device the request named runs it (a retry is placed anew, as the router does above)
+      pinned: attempt === 1 && opts.pinned !== undefined,
       resolve: (c) => {
         job.queued = undefined
         this.release(job)
