@@ -376,3 +376,22 @@ t.test('the dispatcher pins the item of a request that names its device', async 
   clock.advance(200)
   t.same(answered, [['a', 6], ['b', 41], ['b', 82]])
 })
+
+t.test("a joined item's deadline bounds the riders of the batch it joins", async (t) => {
+  const { clock, a, b } = twoGpus()
+  const out: Outcome[] = []
+  b.enqueue('m', item(clock, 'latency', out)) // B busy until 41 ms
+  const soon = item(clock, 'latency', out)
+  soon.deadline = 12
+  b.enqueue('m', soon)
+  clock.advance(1)
+  // A: its own latency item (due in 60 s) and six throughput items that could ride
+  a.together(() => {
+    for (let i = 0; i < 6; i++) a.enqueue('m', item(clock, 'throughput', out))
+    a.enqueue('m', item(clock, 'latency', out))
+  })
+  clock.advance(200)
+  const answer = out.find((o) => o.done !== undefined && o.at < 41)
+  t.equal(answer?.at, 12, 'five riders, not six: t(2 + 5) = 11 ends at 12 ms, the joined item\'s deadline (six would end at 13)')
+  t.equal(answer?.done?.batchSize, 7)
+})

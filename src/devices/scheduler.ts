@@ -524,7 +524,11 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
     const own = lane.queue.throughput; const pool = lane.pool?.throughput
     const available = own.length + (pool?.length ?? 0)
     if (available === 0) return
-    const slack = items[0]!.deadline - now
+    // the batch's earliest deadline: its own items are in deadline order, but items it joined from
+    // another device (joinPeers) may have waited longer
+    let earliest = items[0]!.deadline
+    for (let i = 1; i < items.length; i++) if (items[i]!.deadline < earliest) earliest = items[i]!.deadline
+    const slack = earliest - now
     let r = riderCount(lane.cost, items.length, lane.maxBatchSize, this.ridersBudget, slack, available)
     if (available > lane.maxBatchSize) r = Math.max(r, fillCount(lane.cost, items.length, lane.maxBatchSize, this.backlogBudget, slack, this.backlogOf(lane), available, this.ridersDeep))
     if (r === 0) return
