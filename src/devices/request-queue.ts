@@ -69,10 +69,10 @@ export class RequestQueue {
     return (policy === 'latency' ? this.latency : this.throughput).splice(0, n)
   }
 
-  /** Latency items another device's batch may take: those not pinned to this device (QueuedItem.pinned). */
-  get movableLatency (): number {
+  /** Latency items another device's batch may take, counted up to `max`: those not pinned to this device (QueuedItem.pinned). */
+  movableLatency (max: number): number {
     let n = 0
-    for (const item of this.latency) if (item.pinned !== true) n++
+    for (let i = 0; i < this.latency.length && n < max; i++) if (this.latency[i]!.pinned !== true) n++
     return n
   }
 

@@ -501,7 +501,7 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
       if (c === this || !(c instanceof Scheduler)) continue
       const peer = c.lanes.get(lane.model)
       if (peer === undefined || peer.pool !== pool || peer.queue.latency.length === 0) continue
-      const k = joinCount(lane.cost, items.length, lane.maxBatchSize - items.length, peer.cost, c.firstFreeMs(now), peer.queue.movableLatency)
+      const k = joinCount(lane.cost, items.length, lane.maxBatchSize - items.length, peer.cost, c.firstFreeMs(now), peer.queue.movableLatency(lane.maxBatchSize - items.length))
       if (k === 0) continue
       peer.queue.takeMovable(k, items)
       if (items.length >= lane.maxBatchSize) return
