@@ -1,0 +1,61 @@
+// Choosing the rule by replay (replay-select.ts): the pick, and what a report's cells add up to.
+import t from 'tap'
+import { randomScenario } from './random-scenario.js'
+import { addSelection, emptySelection, pickByReplay, selectByReplay } from './replay-select.js'
+import type { RandomReport, SeedResult } from './random-run.js'
+import type { CellMetrics } from './judge.js'
+import { capacity, type Scenario } from './scenario.js'
+import { generate } from './workload.js'
+
+const slo = { latency: 100, throughput: 2000 }
+const m = (latP99: number, thrP99: number, refused = 0): CellMetrics => ({ latP99, thrP99, refused })
+
+t.test('shared-queue is picked only where it beats switchyard and switchyard does not beat it', async (t) => {
+  t.equal(pickByReplay(m(60, 1000), m(60, 700), slo), 'shared-queue', 'throughput p99 30 % better')
+  t.equal(pickByReplay(m(60, 1000, 0.02), m(60, 1000, 0.01), slo), 'shared-queue', 'refuses a point less')
+  t.equal(pickByReplay(m(60, 1000), m(58, 850), slo), 'switchyard', 'within every tolerance: no reason to change')
+  t.equal(pickByReplay(m(120, 1000), m(80, 3000), slo), 'switchyard', 'each beats the other on one class: switchyard stays')
+  t.equal(pickByReplay(m(40, 400), m(10, 100), slo), 'switchyard', 'under the floors (half the latency SLO, a quarter of the throughput SLO) nothing is beaten')
+})
+
+// a report of one seed: its cells' stored metrics, the replay given per load
+const cellOf = (load: number, metrics: Record<string, CellMetrics>): SeedResult['cells'][number] => ({ load, ratePerS: 0, metrics, judgement: { verdict: 'tie', beatenBy: [], worstRatio: 0, worstRatioAgainst: '' }, syPredictionError: null })
+const report = (cells: SeedResult['cells']): Pick<RandomReport, 'options' | 'seeds'> => ({
+  options: { seeds: [1], loads: cells.map((c) => c.load), durationS: 30, maxRequests: undefined, minDurationS: undefined, bisect: 2 },
+  seeds: [{ seed: 1, slo, cells } as unknown as SeedResult]
+})
+const base = (thr: number): Record<string, CellMetrics> => ({ 'fastest-only': m(90, 5000), 'round-robin': m(90, 5000), 'join-shortest-queue': m(90, 5000), 'speed-aware': m(90, thr) })
+
+t.test('a cell switchyard loses to shared-queue is turned where the replay sees it too; one it holds is broken where the replay misleads', async (t) => {
+  const lost = cellOf(0.8, { switchyard: m(60, 1000), 'shared-queue': m(60, 700), ...base(3000) })
+  // at 90 % speed-aware's 1,100 ms beats shared-queue's 1,500 (by more than 25 %), not switchyard's 1,000
+  const held = cellOf(0.9, { switchyard: m(60, 1000), 'shared-queue': m(60, 1500), ...base(1100) })
+  const seen = { 0.8: { sy: m(60, 500), sq: m(60, 300) }, 0.9: { sy: m(60, 500), sq: m(60, 300) } } as Record<number, { sy: CellMetrics, sq: CellMetrics }>
+  const j = selectByReplay(report([lost, held]), (_s, load) => seen[load]!, undefined, () => ({}) as Scenario)
+  t.equal(j.cells, 2)
+  t.equal(j.switchyard, 1, 'switchyard holds at 90 % only')
+  t.same(j.replay, { notBeaten: 1, picks: 2, turned: 1, broke: 1, over2x: 0 })
+  t.same(j.hindsight, { notBeaten: 2, picks: 1, turned: 1, broke: 0 }, 'on the full run only 80 % is picked')
+  const sum = addSelection(emptySelection(), j)
+  addSelection(sum, j)
+  t.equal(sum.cells, 4); t.equal(sum.replay.turned, 2); t.equal(sum.hindsight.notBeaten, 4)
+})
+
+t.test("a pick of shared-queue is judged as switchyard would be: over 2× against another baseline's p99 counts", async (t) => {
+  // shared-queue holds on refusals (a point less than every baseline but speed-aware, which refuses as much), its throughput p99 2.5× speed-aware's
+  const c = cellOf(1, { switchyard: m(60, 5000, 0.02), 'shared-queue': m(60, 5000, 0.01), ...base(2000), 'round-robin': m(90, 5000, 0.03), 'fastest-only': m(90, 5000, 0.03), 'join-shortest-queue': m(90, 5000, 0.03), 'speed-aware': m(60, 2000, 0.01) })
+  const j = selectByReplay(report([c]), () => ({ sy: m(60, 1000, 0.02), sq: m(60, 1000, 0.01) }), undefined, () => ({}) as Scenario)
+  t.equal(j.replay.picks, 1)
+  t.equal(j.replay.notBeaten, 0, 'speed-aware beats it on throughput p99')
+  t.equal(j.replay.over2x, 1)
+})
+
+t.test('the replayed window is the prefix of the cell’s arrivals', async (t) => {
+  const s = randomScenario(7, { durationS: 30, maxRequests: 20000, minDurationS: 15 })
+  const rate = 0.6 * capacity(s)
+  const full = generate(s.arrivals, s.traffic, rate, s.durationS * 1000, s.seed)
+  const head = generate(s.arrivals, s.traffic, rate, s.durationS * 1000 / 3, s.seed)
+  t.ok(head.count > 0 && head.count < full.count)
+  t.same(Array.from(head.at.subarray(0, head.count)), Array.from(full.at.subarray(0, head.count)))
+  t.same(Array.from(head.cls.subarray(0, head.count)), Array.from(full.cls.subarray(0, head.count)))
+})
