@@ -104,7 +104,8 @@ t.test('a slow CPU never strands work that a free fast GPU reaches sooner', asyn
   const { clock, cpu, gpu, pool } = fleet()
   const out: Outcome[] = []
   for (let i = 0; i < 4; i++) pool.push(item(clock, 'throughput', out))
-  cpu.pump(); gpu.pump()
+  cpu.pump()
+  gpu.pump()
   clock.advance(1000)
   t.equal(by(out, 'gpu'), 4, 'all four on the GPU')
   t.same(out.map((o) => o.at), [8, 8, 8, 8], 'done at t(4) = 8 ms; a CPU batch of 2 would have ended at 100 ms')
@@ -115,7 +116,8 @@ t.test('a free slow device takes work when the fast one is a long way behind', a
   const { clock, cpu, gpu, pool } = fleet()
   const out: Outcome[] = []
   for (let i = 0; i < 80; i++) pool.push(item(clock, 'throughput', out))
-  cpu.pump(); gpu.pump()
+  cpu.pump()
+  gpu.pump()
   t.equal(cpu.workers[0]!.running?.size, 2, 'the GPU needs ~120 ms for the pool; the CPU finishes two in 100')
   clock.advance(1000)
   t.equal(out.length, 80)
@@ -207,7 +209,8 @@ t.test('when the fast device fails, the slow one takes what it had left in the p
   const { clock, cpu, gpu, gpuDevice, pool } = fleet()
   const out: Outcome[] = []
   for (let i = 0; i < 20; i++) pool.push(item(clock, 'throughput', out))
-  cpu.pump(); gpu.pump()
+  cpu.pump()
+  gpu.pump()
   t.equal(cpu.workers[0]!.running, null, 'the GPU drains 20 items in 30 ms: the CPU waits')
   t.equal(pool.size, 12, 'the GPU runs a batch of 8')
   gpuDevice.setDown(true)
@@ -394,4 +397,34 @@ t.test("a joined item's deadline bounds the riders of the batch it joins", async
   const answer = out.find((o) => o.done !== undefined && o.at < 41)
   t.equal(answer?.at, 12, 'five riders, not six: t(2 + 5) = 11 ends at 12 ms, the joined item\'s deadline (six would end at 13)')
   t.equal(answer?.done?.batchSize, 7)
+})
+
+t.test('switching to the shared queue (useShared): what waits in the pool and in a busy device\'s own queue moves to one queue every device takes from', async (t) => {
+  const { clock, cpu, gpu, pool } = fleet()
+  const out: Outcome[] = []
+  gpu.together(() => { for (let i = 0; i < 8; i++) gpu.enqueue('m', item(clock, 'throughput', out), true) })
+  t.equal(pool.size, 0, 'the GPU took the first 8: busy until t(8) = 12 ms')
+  gpu.together(() => { for (let i = 0; i < 8; i++) gpu.enqueue('m', item(clock, 'throughput', out), true) })
+  const urgent = item(clock, 'latency', out)
+  gpu.enqueue('m', urgent)
+  t.equal(pool.size, 8, 'the CPU (t(1) = 50 ms) leaves 8 items the GPU reaches by 24 ms')
+  t.equal(gpu.lanes.get('m')!.queue.latency.length, 1, 'the latency item waits for the GPU it was bound to')
+  const shared = new Map([['m', new RequestQueue()]])
+  gpu.useShared(shared)
+  cpu.useShared(shared)
+  t.equal(shared.get('m')!.size, 9, 'nothing starts until the devices pump')
+  cpu.pump()
+  gpu.pump()
+  t.equal(pool.size, 0, 'the pool is empty')
+  t.equal(gpu.lanes.get('m')!.pool, undefined, 'and left')
+  t.equal(gpu.lanes.get('m')!.queue, shared.get('m'), 'both lanes take from the shared queue')
+  t.same([shared.get('m')!.latency.length, shared.get('m')!.throughput.length], [0, 8], 'the free CPU took the latency item at once')
+  clock.advance(1000)
+  // Triton's rule: the first free worker takes the next batch — the CPU, 50 ms, where the GPU it
+  // was bound to would have answered it at 12 + t(1) = 17 ms (what the replay weighs)
+  t.same(out.map((o) => [o.done?.device, o.at, o.done?.batchSize]), [
+    ...Array.from({ length: 8 }, () => ['gpu', 12, 8]),
+    ...Array.from({ length: 8 }, () => ['gpu', 24, 8]),
+    ['cpu', 50, 1]
+  ])
 })

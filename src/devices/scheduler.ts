@@ -57,8 +57,8 @@ export interface Lane extends BatchSlot {
   report: ModelReport
   /** the model variant whose weights this lane runs */
   readonly variant: string
-  /** the throughput pool several devices pull from (late binding, late-binding.ts); absent: none */
-  readonly pool?: RequestQueue
+  /** the throughput pool several devices pull from (late binding, late-binding.ts); absent: none (or left: useShared) */
+  pool?: RequestQueue
 }
 
 export interface LaneSettings {
@@ -443,6 +443,27 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
       rho += rate / cap
     }
     return rho
+  }
+
+  /**
+   * From now on, every lane of a model in `queues` takes its work from that queue — the
+   * shared-queue rule (Triton's: one queue per model, the first free worker takes the next
+   * batch) — and leaves its pool: what waits in the lane's own queue and in its pool moves
+   * there, in deadline order. The simulator's switch of rule mid-run (RunOptions.switchToSharedAtMs,
+   * bench/results/replay-select.md); no server switches rules yet. The shared-queue rule has no
+   * pins: an item whose request named this device may then run on another. Nothing starts here:
+   * the caller pumps every device once all of them have switched, so that the first to pump
+   * sees every device's waiting items, not only its own.
+   */
+  useShared (queues: ReadonlyMap<string, RequestQueue>): void {
+    for (const lane of this.lanes.values()) {
+      const q = queues.get(lane.model)
+      if (q === undefined || q === lane.queue) continue
+      for (const item of lane.queue.drain()) q.push(item)
+      if (lane.pool !== undefined) { for (const item of lane.pool.drain()) q.push(item); delete lane.pool }
+      lane.queue = q
+      if (!q.consumers.includes(this)) q.consumers.push(this)
+    }
   }
 
   /** Gives every free worker what the batcher says it should run. */

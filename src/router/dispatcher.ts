@@ -92,6 +92,11 @@ export class Dispatcher {
     this.router = new Router(strategy, budget)
   }
 
+  /** Routes by `strategy` from now on (the simulator's switch of rule mid-run; the devices' queues must be set up for it: Scheduler.useShared). */
+  useStrategy (strategy: Strategy): void {
+    this.router.strategy = strategy
+  }
+
   /**
    * Admission control before any work is spent on the request (decoding): throws the 429/503
    * the router would answer now. dispatch() asks the router again once the image is ready.

@@ -310,7 +310,8 @@ export class Router {
   readonly correction = new PredictionCorrection()
 
   /** `budget`: the bytes accepted requests may hold (queue-budget.ts); absent: not counted */
-  constructor (readonly strategy: Strategy = 'switchyard', private readonly budget?: QueueBudget) {}
+  /** `strategy` may change while requests flow (Dispatcher.useStrategy: the simulator's switch of rule) */
+  constructor (public strategy: Strategy = 'switchyard', private readonly budget?: QueueBudget) {}
 
   route (devices: readonly DeviceView[], req: RouteRequest, now: number): RouteDecision {
     if (req.pinned !== undefined && !devices.some((d) => d.id === req.pinned && d.lanes.has(req.model))) {

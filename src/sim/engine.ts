@@ -36,6 +36,12 @@ export const POLICIES: readonly Policy[] = ['latency', 'throughput', 'cost']
 
 export interface RunOptions {
   strategy: Strategy
+  /**
+   * what-if (replay-select.ts): at this simulated ms the run switches to the shared-queue rule —
+   * one queue per model that every device takes from, what waits moves there
+   * (Scheduler.useShared), and the router routes as shared-queue; default never
+   */
+  switchToSharedAtMs?: number
   ratePerS: number
   durationMs: number
   /** record queue lengths and per-device images over time (the headline run) */
@@ -304,6 +310,14 @@ export function runScenario (s: Scenario, o: RunOptions, workload?: Workload): R
   }
   if (n > 0) clock.setTimer(w.at[0]!, arrivalTick)
 
+  if (o.switchToSharedAtMs !== undefined) {
+    clock.setTimer(o.switchToSharedAtMs, () => {
+      const shared = new Map(s.traffic.map((c) => [c.model, new RequestQueue()]))
+      dispatcher.useStrategy('shared-queue')
+      for (const d of devices) d.scheduler.useShared(shared)
+      for (const d of devices) d.scheduler.pump()
+    })
+  }
   for (const e of s.events) {
     const d = byId.get(e.device)!
     clock.setTimer(e.atS * 1000, () => {

@@ -1,7 +1,9 @@
 // Choosing the rule by replay (replay-select.ts): the pick, and what a report's cells add up to.
 import t from 'tap'
 import { randomScenario } from './random-scenario.js'
-import { addSelection, emptySelection, pickByReplay, selectByReplay } from './replay-select.js'
+import { addSelection, emptySelection, pickByReplay, selectByReplay, switchedRun } from './replay-select.js'
+import { runScenario } from './engine.js'
+import { metricsOf } from './experiment.js'
 import type { RandomReport, SeedResult } from './random-run.js'
 import type { CellMetrics } from './judge.js'
 import { capacity, type Scenario } from './scenario.js'
@@ -31,7 +33,7 @@ t.test('a cell switchyard loses to shared-queue is turned where the replay sees 
   // at 90 % speed-aware's 1,100 ms beats shared-queue's 1,500 (by more than 25 %), not switchyard's 1,000
   const held = cellOf(0.9, { switchyard: m(60, 1000), 'shared-queue': m(60, 1500), ...base(1100) })
   const seen = { 0.8: { sy: m(60, 500), sq: m(60, 300) }, 0.9: { sy: m(60, 500), sq: m(60, 300) } } as Record<number, { sy: CellMetrics, sq: CellMetrics }>
-  const j = selectByReplay(report([lost, held]), (_s, load) => seen[load]!, undefined, () => ({}) as Scenario)
+  const j = selectByReplay(report([lost, held]), (_s, load) => seen[load]!, undefined, { scenarioOf: () => ({}) as Scenario })
   t.equal(j.cells, 2)
   t.equal(j.switchyard, 1, 'switchyard holds at 90 % only')
   t.same(j.replay, { notBeaten: 1, picks: 2, turned: 1, broke: 1, over2x: 0 })
@@ -44,7 +46,7 @@ t.test('a cell switchyard loses to shared-queue is turned where the replay sees 
 t.test("a pick of shared-queue is judged as switchyard would be: over 2× against another baseline's p99 counts", async (t) => {
   // shared-queue holds on refusals (a point less than every baseline but speed-aware, which refuses as much), its throughput p99 2.5× speed-aware's
   const c = cellOf(1, { switchyard: m(60, 5000, 0.02), 'shared-queue': m(60, 5000, 0.01), ...base(2000), 'round-robin': m(90, 5000, 0.03), 'fastest-only': m(90, 5000, 0.03), 'join-shortest-queue': m(90, 5000, 0.03), 'speed-aware': m(60, 2000, 0.01) })
-  const j = selectByReplay(report([c]), () => ({ sy: m(60, 1000, 0.02), sq: m(60, 1000, 0.01) }), undefined, () => ({}) as Scenario)
+  const j = selectByReplay(report([c]), () => ({ sy: m(60, 1000, 0.02), sq: m(60, 1000, 0.01) }), undefined, { scenarioOf: () => ({}) as Scenario })
   t.equal(j.replay.picks, 1)
   t.equal(j.replay.notBeaten, 0, 'speed-aware beats it on throughput p99')
   t.equal(j.replay.over2x, 1)
@@ -58,4 +60,31 @@ t.test('the replayed window is the prefix of the cell’s arrivals', async (t) =
   t.ok(head.count > 0 && head.count < full.count)
   t.same(Array.from(head.at.subarray(0, head.count)), Array.from(full.at.subarray(0, head.count)))
   t.same(Array.from(head.cls.subarray(0, head.count)), Array.from(full.cls.subarray(0, head.count)))
+})
+
+t.test('the switched run of a picked cell is judged against the stored baselines, the long run against its own', async (t) => {
+  const lost = cellOf(0.8, { switchyard: m(60, 1000), 'shared-queue': m(60, 700), ...base(3000) })
+  const held = cellOf(0.9, { switchyard: m(60, 1000), 'shared-queue': m(60, 900), ...base(3000) })
+  const notPicked = cellOf(1, { switchyard: m(60, 1000), 'shared-queue': m(60, 1000), ...base(3000) })
+  const replay = (_s: Scenario, load: number): { sy: CellMetrics, sq: CellMetrics } => (load < 1 ? { sy: m(60, 1000), sq: m(60, 500) } : { sy: m(60, 1000), sq: m(60, 1000) })
+  const switched: Record<number, CellMetrics> = { 0.8: m(60, 760), 0.9: m(60, 1400) }
+  const asked: number[] = []
+  const j = selectByReplay(report([lost, held, notPicked]), replay, undefined, {
+    scenarioOf: () => ({}) as Scenario,
+    online: (_s, load) => { asked.push(load); return switched[load]! },
+    long: () => ({ metrics: { switchyard: m(60, 2000), 'shared-queue': m(60, 1000), ...base(3000) }, switched: m(60, 1100) })
+  })
+  t.same(asked, [0.8, 0.9], 'only the picked cells run again')
+  // 80 %: the switched 760 ms is within 25 % of shared-queue's 700 and far under every other baseline: turned;
+  // 90 %: switchyard held, the switched 1,400 ms is beaten by shared-queue's 900: broke
+  t.same(j.online, { cells: 2, switchyard: 1, switched: 1, sharedQueue: 2, turned: 1, broke: 1, over2x: 0 })
+  // longer: switchyard's 2,000 ms is beaten by shared-queue's 1,000, the switched 1,100 is not
+  t.same(j.long, { cells: 2, switchyard: 0, switched: 2, sharedQueue: 2, turned: 2, broke: 0, over2x: 0 })
+})
+
+t.test('a run switched to the shared queue at its start is a shared-queue run', async (t) => {
+  const s = randomScenario(7, { durationS: 10, maxRequests: 3000, minDurationS: 5 })
+  const sq = metricsOf(runScenario(s, { strategy: 'shared-queue', ratePerS: 0.8 * capacity(s), durationMs: s.durationS * 1000 }))
+  t.same(switchedRun(s, 0.8, 0), sq)
+  t.notSame(switchedRun(s, 0.8, 0.5), sq, 'switched halfway it is neither')
 })

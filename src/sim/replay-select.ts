@@ -16,9 +16,18 @@
 //   hindsight the same pick made on the full run's stored metrics (what a replay of everything
 //            the cell will see would pick): the bound a replay-chosen rule approaches
 //
+//   online   where the replay picks shared-queue, the cell run again as a live router would run
+//            it: switchyard until the window's end, then the shared-queue rule (RunOptions.
+//            switchToSharedAtMs: what waits moves to one queue per model), judged against the
+//            stored baselines — the window is no longer free
+//   long     the same picked cells run `long`× as long (the same rate and arrival process), every
+//            strategy rerun at that length, the switch at the same time: the judge against those
+//
 // Counts: cells, not beaten (switchyard as stored; the replay's pick; the hindsight pick), picks
 // of shared-queue, cells a pick turned (switchyard lost, the pick holds) and broke (switchyard
-// held, the pick loses), over 2× (judge.ts's worst ratio) for the replay's pick.
+// held, the pick loses), over 2× (judge.ts's worst ratio) for the replay's pick; for the online
+// and long runs, over the picked cells: those where switchyard, the switched run and shared-queue
+// hold, turned, broke, over 2×.
 import { runScenario } from './engine.js'
 import { metricsOf } from './experiment.js'
 import { judgeCell, TOLERANCE, type CellMetrics } from './judge.js'
@@ -49,35 +58,72 @@ export function replayWindow (s: Scenario, load: number, window: number, seedOff
   }
 }
 
+/** The picked cells run with the switch: where switchyard, the switched run and shared-queue hold. */
+export interface SwitchedCounts { cells: number, switchyard: number, switched: number, sharedQueue: number, turned: number, broke: number, over2x: number }
+
 export interface ReplaySelection {
   cells: number
   /** switchyard's cells not beaten, as stored */
   switchyard: number
   replay: { notBeaten: number, picks: number, turned: number, broke: number, over2x: number }
   hindsight: { notBeaten: number, picks: number, turned: number, broke: number }
+  online: SwitchedCounts
+  long: SwitchedCounts
 }
 
+const emptySwitched = (): SwitchedCounts => ({ cells: 0, switchyard: 0, switched: 0, sharedQueue: 0, turned: 0, broke: 0, over2x: 0 })
+
 export function emptySelection (): ReplaySelection {
-  return { cells: 0, switchyard: 0, replay: { notBeaten: 0, picks: 0, turned: 0, broke: 0, over2x: 0 }, hindsight: { notBeaten: 0, picks: 0, turned: 0, broke: 0 } }
+  return { cells: 0, switchyard: 0, replay: { notBeaten: 0, picks: 0, turned: 0, broke: 0, over2x: 0 }, hindsight: { notBeaten: 0, picks: 0, turned: 0, broke: 0 }, online: emptySwitched(), long: emptySwitched() }
 }
 
 /** `b` added into `a`. */
 export function addSelection (a: ReplaySelection, b: ReplaySelection): ReplaySelection {
   a.cells += b.cells; a.switchyard += b.switchyard
-  for (const k of Object.keys(a.replay) as Array<keyof ReplaySelection['replay']>) a.replay[k] += b.replay[k]
-  for (const k of Object.keys(a.hindsight) as Array<keyof ReplaySelection['hindsight']>) a.hindsight[k] += b.hindsight[k]
+  for (const part of ['replay', 'hindsight', 'online', 'long'] as const) {
+    const x = a[part] as Record<string, number>; const y = b[part] as Record<string, number>
+    for (const k of Object.keys(x)) x[k]! += y[k]!
+  }
   return a
+}
+
+/** The cell run whole (`long`× its duration), switchyard until `window` of the cell's own duration, then the shared-queue rule. */
+export function switchedRun (s: Scenario, load: number, window: number, long = 1): CellMetrics {
+  const ratePerS = load * capacity(s)
+  const durationMs = s.durationS * 1000 * long
+  const w = generate(s.arrivals, s.traffic, ratePerS, durationMs, s.seed)
+  return metricsOf(runScenario(s, { strategy: SY, ratePerS, durationMs, switchToSharedAtMs: s.durationS * 1000 * window }, w))
+}
+
+/** Every strategy of the scenario and the switched run on the cell's arrivals `long`× as long. */
+export function longCell (s: Scenario, load: number, window: number, long: number): { metrics: Record<string, CellMetrics>, switched: CellMetrics } {
+  const ratePerS = load * capacity(s)
+  const durationMs = s.durationS * 1000 * long
+  const w = generate(s.arrivals, s.traffic, ratePerS, durationMs, s.seed)
+  const metrics: Record<string, CellMetrics> = {}
+  for (const st of s.strategies) metrics[st] = metricsOf(runScenario(s, { strategy: st, ratePerS, durationMs }, w))
+  return { metrics, switched: switchedRun(s, load, window, long) }
 }
 
 const stored = (m: { latP99: number | null, thrP99: number | null, refused: number }): CellMetrics => ({ latP99: m.latP99 ?? NaN, thrP99: m.thrP99 ?? NaN, refused: m.refused })
 
 type ReplayFn = (s: Scenario, load: number) => { sy: CellMetrics, sq: CellMetrics }
 
+export interface SelectOptions {
+  /** the switched run of a picked cell (switchedRun); absent: not run */
+  online?: (s: Scenario, load: number) => CellMetrics
+  /** a picked cell run longer, every strategy and the switched run (longCell); absent: not run */
+  long?: (s: Scenario, load: number) => { metrics: Record<string, CellMetrics>, switched: CellMetrics }
+  /** the report's scenario for a seed; default reportScenario */
+  scenarioOf?: (seed: number) => Scenario
+}
+
 /**
  * Adds a report's cells to `into`. `replay` gives the window's metrics (replayWindow in the
- * bench; a table in tests); `scenarioOf` the report's scenario for a seed (reportScenario).
+ * bench; a table in tests).
  */
-export function selectByReplay (r: Pick<RandomReport, 'options' | 'seeds'>, replay: ReplayFn, into: ReplaySelection = emptySelection(), scenarioOf: (seed: number) => Scenario = (seed) => reportScenario(r, seed)): ReplaySelection {
+export function selectByReplay (r: Pick<RandomReport, 'options' | 'seeds'>, replay: ReplayFn, into: ReplaySelection = emptySelection(), o: SelectOptions = {}): ReplaySelection {
+  const scenarioOf = o.scenarioOf ?? ((seed: number) => reportScenario(r, seed))
   for (const seed of r.seeds) {
     const s = scenarioOf(seed.seed)
     for (const c of seed.cells) {
@@ -94,9 +140,26 @@ export function selectByReplay (r: Pick<RandomReport, 'options' | 'seeds'>, repl
       if (j.worstRatio > TOLERANCE.worstRatio) into.replay.over2x++
       const late = pickByReplay(stored(c.metrics[SY] as never), stored(c.metrics[SQ] as never), seed.slo)
       tally(into.hindsight, late, syHolds, judged(late).verdict !== 'loss')
+      if (pick === SY) continue
+      if (o.online !== undefined) switchedTally(into.online, Object.fromEntries(all.map((x) => [x.strategy, x.m])), o.online(s, c.load), seed.slo)
+      if (o.long !== undefined) { const l = o.long(s, c.load); switchedTally(into.long, l.metrics, l.switched, seed.slo) }
     }
   }
   return into
+}
+
+/** A picked cell's switched run judged against the cell's baselines in `metrics` (switchyard's and shared-queue's own verdicts beside it). */
+function switchedTally (t: SwitchedCounts, metrics: Record<string, CellMetrics>, switched: CellMetrics, slo: Slo): void {
+  const baselines = Object.entries(metrics).filter(([k]) => k !== SY).map(([strategy, m]) => ({ strategy, m }))
+  const holds = (m: CellMetrics): boolean => judgeCell(m, baselines, slo).verdict !== 'loss'
+  const sy = holds(metrics[SY]!); const j = judgeCell(switched, baselines, slo); const sw = j.verdict !== 'loss'
+  t.cells++
+  if (sy) t.switchyard++
+  if (sw) t.switched++
+  if (holds(metrics[SQ]!)) t.sharedQueue++
+  if (sw && !sy) t.turned++
+  if (!sw && sy) t.broke++
+  if (j.worstRatio > TOLERANCE.worstRatio) t.over2x++
 }
 
 function tally (t: { notBeaten: number, picks: number, turned: number, broke: number }, pick: ReplayPick, syHolds: boolean, holds: boolean): void {
