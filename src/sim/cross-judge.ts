@@ -42,7 +42,8 @@ export interface CrossJudgement {
 
 const SWITCHYARD = 'switchyard'
 
-const metricOf = (m: StoredCell['metrics'][string]): CellMetrics => ({ latP99: m.latP99 ?? NaN, thrP99: m.thrP99 ?? NaN, refused: m.refused })
+/** A stored cell's metrics as the judge reads them: a p99 stored as null (not finite) is NaN. */
+export const metricOf = (m: StoredCell['metrics'][string]): CellMetrics => ({ latP99: m.latP99 ?? NaN, thrP99: m.thrP99 ?? NaN, refused: m.refused })
 
 /** The strategies of `cell` that hold against every other strategy in `judges` (themselves excluded). */
 export function holders (cell: StoredCell, slo: Slo, judges: (strategy: string) => boolean = () => true): string[] {

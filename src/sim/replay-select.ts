@@ -28,6 +28,7 @@
 // held, the pick loses), over 2× (judge.ts's worst ratio) for the replay's pick; for the online
 // and long runs, over the picked cells: those where switchyard, the switched run and shared-queue
 // hold, turned, broke, over 2×.
+import { metricOf } from './cross-judge.js'
 import { runScenario } from './engine.js'
 import { metricsOf } from './experiment.js'
 import { judgeCell, TOLERANCE, type CellMetrics } from './judge.js'
@@ -105,8 +106,6 @@ export function longCell (s: Scenario, load: number, window: number, long: numbe
   return { metrics, switched: switchedRun(s, load, window, long) }
 }
 
-const stored = (m: { latP99: number | null, thrP99: number | null, refused: number }): CellMetrics => ({ latP99: m.latP99 ?? NaN, thrP99: m.thrP99 ?? NaN, refused: m.refused })
-
 type ReplayFn = (s: Scenario, load: number) => { sy: CellMetrics, sq: CellMetrics }
 
 export interface SelectOptions {
@@ -128,7 +127,7 @@ export function selectByReplay (r: Pick<RandomReport, 'options' | 'seeds'>, repl
     const s = scenarioOf(seed.seed)
     for (const c of seed.cells) {
       into.cells++
-      const all = Object.entries(c.metrics).map(([strategy, m]) => ({ strategy, m: stored(m as never) }))
+      const all = Object.entries(c.metrics).map(([strategy, m]) => ({ strategy, m: metricOf(m) }))
       const baselines = all.filter((x) => x.strategy !== SY)
       const judged = (p: ReplayPick): ReturnType<typeof judgeCell> => judgeCell(all.find((x) => x.strategy === p)!.m, baselines, seed.slo)
       const syHolds = judged(SY).verdict !== 'loss'
@@ -138,7 +137,7 @@ export function selectByReplay (r: Pick<RandomReport, 'options' | 'seeds'>, repl
       const j = judged(pick)
       tally(into.replay, pick, syHolds, j.verdict !== 'loss')
       if (j.worstRatio > TOLERANCE.worstRatio) into.replay.over2x++
-      const late = pickByReplay(stored(c.metrics[SY] as never), stored(c.metrics[SQ] as never), seed.slo)
+      const late = pickByReplay(metricOf(c.metrics[SY]!), metricOf(c.metrics[SQ]!), seed.slo)
       tally(into.hindsight, late, syHolds, judged(late).verdict !== 'loss')
       if (pick === SY) continue
       if (o.online !== undefined) switchedTally(into.online, Object.fromEntries(all.map((x) => [x.strategy, x.m])), o.online(s, c.load), seed.slo)
