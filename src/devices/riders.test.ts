@@ -157,3 +157,16 @@ t.test('the router predicts the filled batch from the same gate: a latency item\
     t.equal(p.ridersMs, ridersMs, `objective ${objective} ms: the predicted riders add ${ridersMs} ms`)
   }
 })
+
+t.test('the device keeps the share of its recent batch time that bulk batches took (bulk-share.ts), for the router', async (t) => {
+  const { clock, dev } = device({ m: { a: 8, b: 2, maxBatchSize: 32 } })
+  const out: Outcome[] = []
+  const cost = dev.lanes.get('m')!.cost
+  t.equal(dev.bulkShare, 1, 'no batch yet')
+  dev.enqueue('m', item(clock, 'latency', out)) // nothing waits to ride: a batch of 1
+  t.equal(dev.bulkShare, 0, 'one latency batch: no bulk batch yet')
+  clock.advance(1000)
+  for (let i = 0; i < 32; i++) dev.enqueue('m', item(clock, 'throughput', out)) // a full batch: at once
+  const share = cost.predict(32) / (cost.predict(32) + cost.predict(1) * Math.exp(-1))
+  t.ok(Math.abs(dev.bulkShare - share) < 1e-9, `a full bulk batch a second later: ${dev.bulkShare.toFixed(3)}, the latency batch counting e⁻¹`)
+})

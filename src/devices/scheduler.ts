@@ -36,6 +36,7 @@ import type { Log } from '../util/log.js'
 import type { ModelReport } from '../worker/protocol.js'
 import { planBatch, type BatchSlot } from './batcher.js'
 import type { Clock, TimerHandle } from './clock.js'
+import { BulkShare } from './bulk-share.js'
 import { CostModel } from './cost-model.js'
 import type { BatchResult, Executor, ExecutorFactory } from './executor.js'
 import type { Fault, FaultMode } from './faults.js'
@@ -166,6 +167,7 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
   private pumpAgain = false
   private closed = false
   private lastHealthy = false
+  private readonly bulk = new BulkShare()
   /** lanes removed by removeLane() that still have queued or running items, with who waits for them */
   private readonly draining = new Map<Lane, () => void>()
   /** loads holding each worker (openLane): a worker may load two models one after the other */
@@ -568,6 +570,11 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
   }
 
   /** a latency batch under a deep backlog may fill past the backlog budget now: the latency objective is set and this device's latency items are within it (latency-gate.ts, riders.ts) */
+  /** the share of its recent batch time spent on bulk batches (bulk-share.ts; the router reads it, DeviceView.bulkShare) */
+  get bulkShare (): number {
+    return this.bulk.share
+  }
+
   get ridersDeep (): boolean {
     return this.gate?.open ?? false
   }
@@ -654,6 +661,7 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
 
   private dispatch (slot: WorkerSlot, lane: Lane, items: QueuedItem[], now: number): void {
     const predictedMs = lane.cost.predict(items.length)
+    this.bulk.add(predictedMs, !hasLatency(items), now)
     const run: Running = { lane, size: items.length, startedAt: now, predictedMs, watchdog: null, settled: false }
     const executor = slot.executor!
     slot.running = run
@@ -832,4 +840,10 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
     this.refreshWorkers()
     await Promise.all(running)
   }
+}
+
+/** Whether a batch holds a latency item (a loop: the dispatch path allocates no closure). */
+function hasLatency (items: readonly QueuedItem[]): boolean {
+  for (let i = 0; i < items.length; i++) if (items[i]!.policy === 'latency') return true
+  return false
 }

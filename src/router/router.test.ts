@@ -212,12 +212,42 @@ t.test('latency: where bulk work waits for the earliest device, an idle reserved
   t.match(route([spare(), gpu({ pool })], req('latency'), 0), { ok: true, device: 'cpu', reason: 'spare-reserved' }, 'bulk waiting in a pool counts too')
   t.match(route([spare({ b: 25 }), gpu({ bulkQ: 64 })], req('latency'), 0), { ok: true, device: 'cuda:0', reason: 'earliest-finish', predictedMs: 12 }, 'beyond 2× the GPU\'s finish (25 > 24): the GPU')
   t.match(route([spare({ b: 10 }), gpu({ bulkQ: 20 })], req('latency'), 0), { ok: true, device: 'cpu', reason: 'spare-reserved' }, '20 wait, within a batch: 17 ride (t(18) = 8.5), 10 ≤ 17')
-  t.match(route([spare({ residual: 1 }), gpu({ bulkQ: 64 })], req('latency'), 0), { ok: true, device: 'cuda:0' }, 'a reserved worker busy for 1 ms more (7 ≤ 24, but busy): the earliest finish')
+  t.match(route([spare({ residual: 1 }), gpu({ bulkQ: 64 })], req('latency'), 0), { ok: true, device: 'cuda:0' }, 'a reserved worker busy for 1 ms more (7 ≤ 24, but busy), the GPU\'s worker idle: the earliest finish')
   const loading = spare()
   ;(loading.workers[0] as { held?: boolean }).held = true
   t.match(route([loading, gpu({ bulkQ: 64 })], req('latency'), 0), { ok: true, device: 'cuda:0' }, 'a reserved worker held by a model load is not idle')
   // the GPU's own reserved worker is idle: the item costs its bulk work nothing there either
   t.match(route([spare(), gpu({ workers: 2, latencyWorkers: 1, bulkQ: 64, residual: 0, busyOthers: 3 })], req('latency'), 0), { ok: true, device: 'cuda:0', reason: 'earliest-finish' }, 'the earliest device\'s own idle reserved worker: it stays')
+})
+
+t.test('latency: where the earliest device is backlogged on bulk work, a busy reserved worker within 1.25× the finish there takes it', async (t) => {
+  const spare = (o: Partial<Sim> = {}): DeviceView => cpu({ workers: 2, latencyWorkers: 1, residual: 1, busyOthers: 40, ...o })
+  // the GPU's one worker is busy for 2 ms more and 64 bulk items (two full batches) wait for it:
+  // whatever it runs next takes from them. The item would finish there at 2 + t(32) = 14 ms (31
+  // ride with it); on the CPU at 1 + 6 = 7 ms, its reserved worker busy for 1 ms more: 7 ≤ 1.25 × 14
+  const d = route([spare(), gpu({ bulkQ: 64, residual: 2 })], req('latency'), 0)
+  t.match(d, { ok: true, device: 'cpu', reason: 'spare-reserved' })
+  t.ok(d.ok && Math.abs(d.predictedMs - 7) < 1e-9, `predicted on the CPU: ${d.ok && d.predictedMs} ms`)
+  // 1 + 17 = 18 > 17.5: the GPU (an idle reserved worker would still take it, within 2×)
+  t.match(route([spare({ b: 17 }), gpu({ bulkQ: 64, residual: 2 })], req('latency'), 0), { ok: true, device: 'cuda:0', reason: 'earliest-finish' }, 'beyond 1.25× the GPU\'s finish: the GPU')
+  t.match(route([spare({ b: 17, residual: 0 }), gpu({ bulkQ: 64, residual: 2 })], req('latency'), 0), { ok: true, device: 'cpu', reason: 'spare-reserved' }, 'idle, 17 ≤ 2 × 14: the CPU')
+  // not backlogged: fewer than a full batch waits (20 < 32), or the GPU's worker is idle
+  t.match(route([spare(), gpu({ bulkQ: 20, residual: 2 })], req('latency'), 0), { ok: true, device: 'cuda:0' }, 'less than a batch waits: the earliest finish')
+  t.match(route([spare(), gpu({ bulkQ: 64, residual: 0 })], req('latency'), 0), { ok: true, device: 'cuda:0' }, 'the GPU\'s worker idle: the earliest finish')
+  // the pool counts as waiting for the GPU, as its own queue does
+  const pool = new RequestQueue()
+  for (let i = 0; i < 64; i++) pool.push(queued('throughput'))
+  t.match(route([spare(), gpu({ pool, residual: 2 })], req('latency'), 0), { ok: true, device: 'cpu', reason: 'spare-reserved' }, 'a backlogged pool')
+  // the GPU's recent batch time went mostly to latency batches (their riders are its bulk work's
+  // ride): moving the item would take the ride away, so it stays
+  const riding = Object.create(gpu({ bulkQ: 64, residual: 2 }), { bulkShare: { value: 0.4 } }) as DeviceView
+  t.match(route([spare(), riding], req('latency'), 0), { ok: true, device: 'cuda:0', reason: 'earliest-finish' }, 'bulk share 0.4 < 0.5: the GPU')
+  const bulky = Object.create(gpu({ bulkQ: 64, residual: 2 }), { bulkShare: { value: 0.6 } }) as DeviceView
+  t.match(route([spare(), bulky], req('latency'), 0), { ok: true, device: 'cpu', reason: 'spare-reserved' }, 'bulk share 0.6: the CPU')
+  // a device with no reserved worker is no stand-in: its general worker would take the item from
+  // its own bulk work. The earliest finish is compared without the riders (6.25 ms on the GPU
+  // against 7 on the CPU), so the GPU, where the item then waits for its riders
+  t.match(route([cpu({ workers: 2, residual: 1, busyOthers: 40 }), gpu({ bulkQ: 64, residual: 2 })], req('latency'), 0), { ok: true, device: 'cuda:0', reason: 'earliest-finish' }, 'no reserved worker on the CPU: the GPU')
 })
 
 t.test('a latency request waits for the first free worker; a throughput one shares the rest', async (t) => {

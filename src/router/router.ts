@@ -118,6 +118,8 @@ export interface DeviceView {
   ridersBacklog?: (model: string) => number
   /** a latency batch under a deep backlog may fill past the backlog budget now (latency-gate.ts); absent: false */
   readonly ridersDeep?: boolean
+  /** the share of its recent batch time spent on bulk batches, no latency item in them (bulk-share.ts); absent: 1 */
+  readonly bulkShare?: number
 }
 
 export interface RouteRequest {
@@ -487,6 +489,24 @@ function minWait (cs: Prediction[]): number {
 const SPARE_STRETCH = 2
 
 /**
+ * The same for a device whose reserved latency worker is busy, where the earliest device is
+ * backlogged and mostly runs bulk batches (busyStandIn): 1.25×. The trade is weaker than an idle
+ * worker's: the item runs on whichever of that device's workers frees first, a general one too,
+ * where it costs that device's throughput class instead. Chosen among 1, 1.25, 1.5 and 2 on
+ * h200-host and screens of the judged seeds (bench/results/late-binding.md, "A busy reserved
+ * worker").
+ */
+const BUSY_SPARE_STRETCH = 1.25
+
+/**
+ * The least share of its recent batch time the earliest device must have spent on bulk batches
+ * for a busy reserved worker to stand in: most of it. Below it, the device's latency batches are
+ * what carries its throughput work (riders), and an item moved away takes their ride with it
+ * (generated seed 187: throughput p99 895 → 9,911 ms without this condition).
+ */
+const BUSY_SPARE_MIN_BULK_SHARE = 0.5
+
+/**
  * A latency item's alternative to the earliest finish `first` (docs/architecture.md, Routing):
  * where `first`'s device would run it on a general worker while bulk work waits for those
  * workers — so each of its ms there is a ms the throughput class loses — the device, among
@@ -494,18 +514,51 @@ const SPARE_STRETCH = 2
  * throughput class nothing there) whose finish is within SPARE_STRETCH × the finish the item
  * would have on `first`'s device, the throughput items that would ride with it there included
  * (riders.ts: under a backlog they add up to backlogBudget × t(n), and the item waits for them);
- * the earliest such. Null where bulk work does not wait there (then the latency item takes
- * nothing from anyone) or `first`'s own reserved worker is idle.
+ * where busyStandIn(first) holds, also a device whose reserved worker is busy, within
+ * BUSY_SPARE_STRETCH × that finish; the earliest such. Null where bulk work does not wait there
+ * (then the latency item takes nothing from anyone) or `first`'s own reserved worker is idle.
  */
 function spareReserved (meeting: readonly Prediction[], first: Prediction): Prediction | null {
   if (idleReservedWorker(first.device) || !bulkWaiting(first.device)) return null
   const limit = SPARE_STRETCH * first.finishMs
+  const busyLimit = busyStandIn(first.device) ? BUSY_SPARE_STRETCH * first.finishMs : -Infinity
   let spare: Prediction | null = null
   for (const c of meeting) {
-    if (c === first || c.finishMs > limit || !idleReservedWorker(c.device)) continue
+    if (c === first || c.finishMs > limit) continue
+    if (!idleReservedWorker(c.device) && (c.finishMs > busyLimit || !liveReservedWorker(c.device))) continue
     if (spare === null || c.finishMs < spare.finishMs) spare = c
   }
   return spare
+}
+
+/** A live worker reserved for latency work, idle or not, not held by a model load. */
+function liveReservedWorker (d: DeviceView): boolean {
+  for (const w of d.workers) if (w.alive && !w.takesThroughput && w.held !== true) return true
+  return false
+}
+
+/**
+ * Whether a busy reserved worker elsewhere may take a latency item off device d: d is backlogged
+ * — every general worker busy (none idle and free to take work), at least a full batch of its
+ * largest lane waiting for each of them in its lanes' own bulk queues and the pools they pull
+ * from — and most of its recent batch time went to bulk batches (BUSY_SPARE_MIN_BULK_SHARE).
+ * Then a ms its general workers spend on the latency item is a ms of bulk work lost for good.
+ */
+function busyStandIn (d: DeviceView): boolean {
+  if ((d.bulkShare ?? 1) < BUSY_SPARE_MIN_BULK_SHARE) return false
+  let general = 0
+  for (const w of d.workers) {
+    if (!w.alive || !w.takesThroughput) continue
+    if (w.busyUntil === 0 && w.held !== true) return false
+    general++
+  }
+  let waiting = 0
+  let batch = 0
+  for (const l of d.lanes.values()) {
+    waiting += l.queue.throughput.length + (l.pool?.throughput.length ?? 0)
+    if (l.maxBatchSize > batch) batch = l.maxBatchSize
+  }
+  return waiting >= batch * Math.max(1, general)
 }
 
 /** A live worker reserved for latency work (it takes no throughput work) that is idle now. */
