@@ -569,12 +569,12 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
     return this.sopts.riders?.budget ?? DEFAULT_RIDER_BUDGET
   }
 
-  /** a latency batch under a deep backlog may fill past the backlog budget now: the latency objective is set and this device's latency items are within it (latency-gate.ts, riders.ts) */
   /** the share of its recent batch time spent on bulk batches (bulk-share.ts; the router reads it, DeviceView.bulkShare) */
   get bulkShare (): number {
     return this.bulk.share
   }
 
+  /** a latency batch under a deep backlog may fill past the backlog budget now: the latency objective is set and this device's latency items are within it (latency-gate.ts, riders.ts) */
   get ridersDeep (): boolean {
     return this.gate?.open ?? false
   }
