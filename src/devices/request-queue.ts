@@ -21,7 +21,12 @@ export interface QueuedItem {
   pinned?: boolean
   /** Called exactly once, by the device, from its own clock's context: one of the two. */
   resolve: (r: CompletedItem) => void
-  reject: (e: Error) => void
+  /**
+   * `device`: the device that refused the item or whose batch with it failed — a pooled item may
+   * fail on another member of its pool than the one it was routed to (a retry is placed away from
+   * this one, dispatcher.ts)
+   */
+  reject: (e: Error, device?: string) => void
 }
 
 export interface CompletedItem {

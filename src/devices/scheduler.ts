@@ -330,7 +330,7 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
   enqueue (model: string, item: QueuedItem, pooled = false): void {
     const lane = this.lanes.get(model)
     if (!lane || !this.healthy) {
-      item.reject(new DeviceRefusedError(`device ${this.id} cannot take model ${model} now`))
+      item.reject(new DeviceRefusedError(`device ${this.id} cannot take model ${model} now`), this.id)
       return
     }
     const queue = pooled && lane.pool !== undefined && item.policy !== 'latency' ? lane.pool : lane.queue
@@ -699,7 +699,7 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
     // is killed, a thread cannot be (it is abandoned: see retire)
     if (slot.executor === executor) this.retire(slot, true)
     const err = new BatchFailedError(`batch ran past the watchdog limit of ${Math.round(limitMs)} ms`, true)
-    for (const item of items) item.reject(err)
+    for (const item of items) item.reject(err, this.id)
     this.pump()
     this.settleDrained()
   }
@@ -725,7 +725,7 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
   }
 
   private failed (slot: WorkerSlot, executor: Executor, lane: Lane, items: QueuedItem[], err: Error): void {
-    for (const item of items) item.reject(err)
+    for (const item of items) item.reject(err, this.id)
     this.sopts.log?.warn({ device: this.id, model: lane.model, batchSize: items.length, err: err.message }, 'batch failed')
     if (slot.executor !== executor) return // already retired
     // a worker that died is retired now, before pump() could hand it the next batch (its
@@ -815,7 +815,7 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
     for (const lane of this.lanesList) { // draining lanes too
       for (const q of lane.pool !== undefined ? [lane.queue, lane.pool] : [lane.queue]) {
         if (q.servedBesides(this)) continue // a shared queue another device still serves
-        for (const item of q.drain()) item.reject(new DeviceRefusedError(`device ${this.id}: ${reason}`))
+        for (const item of q.drain()) item.reject(new DeviceRefusedError(`device ${this.id}: ${reason}`), this.id)
       }
     }
     this.settleDrained()

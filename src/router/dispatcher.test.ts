@@ -128,3 +128,32 @@ t.test('the offered load is counted on the pool of the variant a request asks fo
   noteOffered(devices, 'm', 'fp16', 1, 0)
   t.same([seen(int8), seen(fp32)], [3, 2], 'a lane without a pool, or a variant nobody runs: nothing counted')
 })
+
+t.test('a pooled item whose batch fails on another device than it was routed to is retried away from the one that failed it', async (t) => {
+  // a GPU-like and a CPU-like device sharing the throughput pool: six items at once, all routed
+  // to the GPU (the earliest finish), and the idle CPU pulls two of them (a batch ending at 14 ms)
+  const run = (fault: 'exit' | 'throw'): Promise<Array<{ routed: string, ran: string | Error }>> => {
+    const clock = new VirtualClock()
+    const pools = new Map<string, RequestQueue>()
+    const gpu = new SimDevice({ id: 'gpu', workers: 1, models: { m: { a: 8, b: 1, maxBatchSize: 16 } }, maxQueue: 1000 }, clock, seededRandom(1), { pools }).scheduler
+    const cpu = new SimDevice({ id: 'cpu', workers: 1, models: { m: { a: 2, b: 6, maxBatchSize: 4 } }, maxQueue: 1000 }, clock, seededRandom(2), { pools }).scheduler
+    const devices = [gpu, cpu]
+    const routed: string[] = []; const retried: string[] = []
+    const dispatcher = new Dispatcher({ devices, get: (id) => devices.find((d) => d.id === id) }, {
+      decision: (device) => routed.push(device), rejected () {}, retry: (device) => retried.push(device), predictionError () {}
+    }, clock)
+    cpu.injectFault(fault) // the CPU's first batch: its worker exits, or the run throws
+    const out = Array.from({ length: 6 }, (_, i) => dispatcher.dispatch('m', IMAGE, {}, { policy: 'throughput', deadline: 60_000 })
+      .then((r) => ({ routed: routed[i]!, ran: r.device }), (err: Error) => ({ routed: routed[i]!, ran: err })))
+    while (clock.step()) {}
+    t.same(retried, [cpu.id, cpu.id], `${fault}: the retries are counted on the device that failed them`)
+    return Promise.all(out)
+  }
+  for (const fault of ['exit', 'throw'] as const) {
+    const answers = await run(fault)
+    t.same(answers.map((a) => a.routed), ['gpu', 'gpu', 'gpu', 'gpu', 'gpu', 'gpu'], `${fault}: every item routed to the GPU`)
+    // the CPU's batch failed; its two items go to the GPU, not back to the CPU (which, with its
+    // worker gone, would refuse them and fail the request though the GPU is healthy)
+    t.same(answers.map((a) => a.ran), ['gpu', 'gpu', 'gpu', 'gpu', 'gpu', 'gpu'], `${fault}: every item answered, by the GPU`)
+  }
+})

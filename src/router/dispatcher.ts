@@ -4,7 +4,8 @@
 // metrics, or the simulator's tallies).
 //
 // If the batch fails (the worker threw or died) or the device refuses the item (it lost its
-// last worker meanwhile), the request is placed once more on another healthy device; if there
+// last worker meanwhile), the request is placed once more on another healthy device — another
+// than the one that failed it, which for a pooled item need not be the one it was routed to; if there
 // is none, or that fails too, it is answered 503 naming the failure. Nothing accepted is left
 // without an answer.
 //
@@ -246,14 +247,17 @@ export class Dispatcher {
         this.observer.prediction?.(c.device, model, opts.policy, decision.predictedMs, actualMs)
         done(null, Object.assign(c, { predictedMs: decision.predictedMs }))
       },
-      reject: (err) => {
+      reject: (err, failedOn) => {
         job.queued = undefined
         this.release(job)
         if (err instanceof DeadlineExceeded) this.observer.cancelled?.(model, 'deadline')
         if (!(err instanceof BatchFailedError || err instanceof DeviceRefusedError)) { done(err); return }
-        tried.push(decision.device)
+        // the device that failed it, which for a pooled item may be another member of its pool
+        // than the one it was routed to: the retry is placed away from that one
+        const on = failedOn ?? decision.device
+        tried.push(on)
         if (attempt >= 2) { this.failed(job, tried, err, done); return }
-        this.observer.retry(decision.device, model)
+        this.observer.retry(on, model)
         if (job.image.pixels.byteLength > 0 || job.prepareAgain === undefined) {
           this.attempt(job, attempt + 1, tried, err, done)
           return
