@@ -73,11 +73,20 @@ export function metricsOf (r: RunResult): CellMetrics {
   return { latP99: r.byPolicy.latency?.p99 ?? NaN, thrP99: r.byPolicy.throughput?.p99 ?? NaN, refused: refused(r) }
 }
 
-export function meetsSlo (s: Scenario, r: RunResult): boolean {
+/** What a run breaks of the sustainable rate's conditions: a class's p99 over its SLO, more than MAX_REFUSED refused. */
+export type SloBreak = 'latency' | 'throughput' | 'refused'
+
+export function sloBreaks (s: Scenario, r: RunResult): SloBreak[] {
+  const out: SloBreak[] = []
   const lat = r.byPolicy.latency; const thr = r.byPolicy.throughput
-  if (lat && lat.served > 0 && !(lat.p99 <= s.slo.latency)) return false
-  if (thr && thr.served > 0 && !(thr.p99 <= s.slo.throughput)) return false
-  return refused(r) <= MAX_REFUSED
+  if (lat && lat.served > 0 && !(lat.p99 <= s.slo.latency)) out.push('latency')
+  if (thr && thr.served > 0 && !(thr.p99 <= s.slo.throughput)) out.push('throughput')
+  if (!(refused(r) <= MAX_REFUSED)) out.push('refused')
+  return out
+}
+
+export function meetsSlo (s: Scenario, r: RunResult): boolean {
+  return sloBreaks(s, r).length === 0
 }
 
 /**
