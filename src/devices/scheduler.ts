@@ -113,6 +113,10 @@ export interface BatchEvent {
   /** worker time for the batch: tensor layout + run + decode */
   serviceMs: number
   predictedMs: number
+  /** latency-class items in the batch (0: a bulk batch; riders are the rest) */
+  latency: number
+  /** run by a worker reserved for latency work */
+  reserved: boolean
 }
 
 
@@ -709,9 +713,13 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
     lane.cost.observe(items.length, res.serviceMs)
     slot.errors = 0
     const inferenceMs = done - run.startedAt - res.postMs
+    let latency = 0
     for (let i = 0; i < items.length; i++) {
       const item = items[i]!
-      if (this.gate !== null && item.policy === 'latency') this.gate.observe(done - item.enqueuedAt)
+      if (item.policy === 'latency') {
+        latency++
+        if (this.gate !== null) this.gate.observe(done - item.enqueuedAt)
+      }
       item.resolve({
         result: res.results[i]!,
         device: this.id,
@@ -721,7 +729,7 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
         postprocessMs: res.postMs
       })
     }
-    this.emit('batch', { device: this.id, model: lane.model, size: items.length, serviceMs: res.serviceMs, predictedMs: run.predictedMs } satisfies BatchEvent)
+    this.emit('batch', { device: this.id, model: lane.model, size: items.length, serviceMs: res.serviceMs, predictedMs: run.predictedMs, latency, reserved: slot.reserved } satisfies BatchEvent)
   }
 
   private failed (slot: WorkerSlot, executor: Executor, lane: Lane, items: QueuedItem[], err: Error): void {

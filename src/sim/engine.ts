@@ -54,6 +54,16 @@ export interface RunOptions {
    * For comparing with the live server's Server-Timing decode (the fidelity report)
    */
   decodeWallMs?: Float64Array
+  /** what happened, as it happened (bench/cell-trace.ts); nothing is kept without it */
+  trace?: RunTrace
+}
+
+/** Callbacks for one run's events; `atMs`: the simulated time. */
+export interface RunTrace {
+  /** every executed batch, when it ends */
+  batch?: (e: BatchEvent, atMs: number) => void
+  /** every answered item: the device that ran it, the router's predicted and the actual ms from placement to answer */
+  answer?: (device: string, model: string, policy: Policy, predictedMs: number, actualMs: number, atMs: number) => void
 }
 
 export interface Percentiles { p50: number, p95: number, p99: number, max: number }
@@ -176,6 +186,7 @@ export function runScenario (s: Scenario, o: RunOptions, workload?: Workload): R
   const relN = new Float64Array(relErr.length); const relOut = new Float64Array(relErr.length)
   const eventAt = s.events.map((e) => e.atS * 1000)
   let retries = 0
+  const traceAnswer = o.trace?.answer
   const observer: DispatchObserver & PipelineObserver = {
     decision: (device: string, _model: string, _policy: Policy, reason: RouteReason) => {
       const m = decisions[devIndex.get(device)!]!
@@ -191,9 +202,10 @@ export function runScenario (s: Scenario, o: RunOptions, workload?: Workload): R
       const i = devIndex.get(device)!
       predErr[i]! += Math.abs(ms); predN[i]!++
     },
-    prediction: (device, _model, policy, predictedMs, actualMs) => {
+    prediction: (device, model, policy, predictedMs, actualMs) => {
       const k = devIndex.get(device)! * POLICIES.length + policyIndex.get(policy)!
       const end = clock.now(); const start = end - actualMs
+      traceAnswer?.(device, model, policy, predictedMs, actualMs, end)
       for (const at of eventAt) if (start < at + STEADY_AFTER_EVENT_MS && end >= at) { relOut[k]!++; return }
       if (actualMs <= 0 || predictedMs <= 0) return
       relErr[k]! += Math.abs(predictedMs - actualMs) / actualMs
@@ -351,9 +363,11 @@ export function runScenario (s: Scenario, o: RunOptions, workload?: Workload): R
   const stepMs = Math.max(100, o.durationMs / 300)
   const steps = Math.ceil(o.durationMs / stepMs)
   const seriesImages = o.series === true ? devices.map(() => new Float64Array(steps)) : null
+  const traceBatch = o.trace?.batch
   devices.forEach((d, k) => d.scheduler.on('batch', (e: BatchEvent) => {
     images[k]! += e.size
     busyMs[k]! += e.serviceMs
+    traceBatch?.(e, clock.now())
     if (seriesImages !== null) {
       const step = Math.floor(clock.now() / stepMs)
       if (step < steps) seriesImages[k]![step]! += e.size
