@@ -9,6 +9,7 @@ import { meetsSlo, metricsOf, sustainableLoad, type ExperimentReport, type Strat
 import type { Strategy } from '../router/strategies.js'
 import { judgeCell, sustainableOk, TOLERANCE, type CellJudgement, type CellMetrics } from './judge.js'
 import { randomScenario, type RandomScenarioOptions } from './random-scenario.js'
+import { redraw } from './redraw.js'
 import { capacity, decodeCapacity, deviceCapacity, type Scenario, type Slo } from './scenario.js'
 import { generate } from './workload.js'
 
@@ -59,9 +60,10 @@ export interface SeedResult {
 export interface SeedRun { result: SeedResult, scenario: Scenario, runs: Map<string, RunResult[]> }
 
 
-export function runSeed (seed: number, o: Omit<RandomRunOptions, 'seeds'> = {}): SeedRun {
+/** One generated scenario, every strategy, judged; `draw`: another draw of its chance (redraw.ts; default 0, the scenario's own). */
+export function runSeed (seed: number, o: Omit<RandomRunOptions, 'seeds'> & { draw?: number } = {}): SeedRun {
   const t0 = performance.now()
-  const s = randomScenario(seed, o)
+  const s = redraw(randomScenario(seed, o), o.draw ?? 0)
   const C = capacity(s)
   const loads = o.loads ?? RANDOM_LOADS
   const durationMs = s.durationS * 1000

@@ -5,6 +5,7 @@ import { randomScenario } from './random-scenario.js'
 import { capacity } from './scenario.js'
 import { generate } from './workload.js'
 import { runScenario } from './engine.js'
+import { runSeed } from './random-run.js'
 
 const s = randomScenario(3, { durationS: 5 })
 
@@ -40,4 +41,14 @@ t.test('a run on a draw is deterministic', async (t) => {
 t.test('a draw is a non-negative integer', async (t) => {
   t.throws(() => redraw(s, -1), RangeError)
   t.throws(() => redraw(s, 1.5), RangeError)
+})
+
+t.test('a generated seed judged on another draw (runSeed draw): the same scenario, its runs on the draw\'s seed', async (t) => {
+  const o = { durationS: 3, minDurationS: 3, maxRequests: 1e9, loads: [0.5], bisect: 0 }
+  const own = runSeed(3, o); const other = runSeed(3, { ...o, draw: 1 })
+  t.equal(own.scenario.seed, 3)
+  t.equal(other.scenario.seed, 3 + DRAW_STRIDE)
+  t.same({ ...other.scenario, seed: 3 }, own.scenario, 'fleet, traffic, events and SLOs as the seed generates them')
+  t.equal(other.result.description, own.result.description)
+  t.not(other.runs.get('switchyard')![0]!.offered, own.runs.get('switchyard')![0]!.offered, 'other arrivals')
 })
