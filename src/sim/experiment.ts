@@ -9,7 +9,7 @@
 // point (same seed, same arrival process).
 import type { Strategy } from '../router/strategies.js'
 import { runScenario, type RunResult } from './engine.js'
-import { capacity, decodeCapacity, deviceCapacity, type Scenario } from './scenario.js'
+import { capacity, decodeCapacity, deviceCapacity, type Scenario, type Slo } from './scenario.js'
 import { judgeCell, type CellJudgement, type CellMetrics } from './judge.js'
 import { generate } from './workload.js'
 
@@ -77,11 +77,15 @@ export function metricsOf (r: RunResult): CellMetrics {
 export type SloBreak = 'latency' | 'throughput' | 'refused'
 
 export function sloBreaks (s: Scenario, r: RunResult): SloBreak[] {
+  return breaksOf(metricsOf(r), s.slo)
+}
+
+/** The same, read from a run's metrics as the judge stores them (metricsOf): a NaN p99 is a class without answers, which breaks nothing. */
+export function breaksOf (m: CellMetrics, slo: Slo): SloBreak[] {
   const out: SloBreak[] = []
-  const lat = r.byPolicy.latency; const thr = r.byPolicy.throughput
-  if (lat && lat.served > 0 && !(lat.p99 <= s.slo.latency)) out.push('latency')
-  if (thr && thr.served > 0 && !(thr.p99 <= s.slo.throughput)) out.push('throughput')
-  if (!(refused(r) <= MAX_REFUSED)) out.push('refused')
+  if (!Number.isNaN(m.latP99) && !(m.latP99 <= slo.latency)) out.push('latency')
+  if (!Number.isNaN(m.thrP99) && !(m.thrP99 <= slo.throughput)) out.push('throughput')
+  if (!(m.refused <= MAX_REFUSED)) out.push('refused')
   return out
 }
 

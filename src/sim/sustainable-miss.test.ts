@@ -3,9 +3,9 @@
 // baseline's load.
 import t from 'tap'
 import type { RunResult } from './engine.js'
-import { meetsSlo, MAX_REFUSED, sloBreaks } from './experiment.js'
+import { breaksOf, meetsSlo, sloBreaks } from './experiment.js'
 import { randomScenario } from './random-scenario.js'
-import { explainMiss, storedBreaks, type StoredSustainable } from './sustainable-miss.js'
+import { explainMiss, type StoredSustainable } from './sustainable-miss.js'
 
 const s = randomScenario(2, { durationS: 4, minDurationS: 4, maxRequests: 1e9 })
 const run = (byPolicy: Record<string, { served: number, p99: number, rejected: number, unfinished: number }>, offered = 1000): RunResult => ({ offered, byPolicy }) as unknown as RunResult
@@ -21,9 +21,9 @@ t.test('a run breaks each condition of the sustainable rate on its own: a class 
   for (const r of [run({ latency: ok }), run({ latency: { ...ok, p99: 1e9 } })]) t.equal(meetsSlo(s, r), sloBreaks(s, r).length === 0, 'meetsSlo is "breaks nothing"')
 })
 
-t.test('a stored cell breaks what its run broke (a null p99: a class without answers)', async (t) => {
-  t.same(storedBreaks({ latP99: 120, thrP99: 2500, refused: 0.002 }, { latency: 100, throughput: 2000 }, MAX_REFUSED), ['latency', 'throughput', 'refused'])
-  t.same(storedBreaks({ latP99: null, thrP99: 2000, refused: 0.001 }, { latency: 100, throughput: 2000 }, MAX_REFUSED), [])
+t.test('a stored cell breaks what its run broke (a NaN p99: a class without answers)', async (t) => {
+  t.same(breaksOf({ latP99: 120, thrP99: 2500, refused: 0.002 }, { latency: 100, throughput: 2000 }), ['latency', 'throughput', 'refused'])
+  t.same(breaksOf({ latP99: NaN, thrP99: 2000, refused: 0.001 }, { latency: 100, throughput: 2000 }), [])
 })
 
 t.test('rerun at the best baseline\'s load: where switchyard meets every condition there, the first stored grid load below that it broke', async (t) => {
@@ -34,7 +34,7 @@ t.test('rerun at the best baseline\'s load: where switchyard meets every conditi
     sustainable: { switchyard: 0, 'shared-queue': 0.2 },
     sustainableCheck: { ok: false, best: 0.2, bestStrategy: 'shared-queue' }
   }
-  const m = explainMiss(s, stored, MAX_REFUSED)
+  const m = explainMiss(s, stored)
   t.same([m.seed, m.load, m.switchyardLoad, m.baseline], [2, 0.2, 0, 'shared-queue'])
   t.same([m.breaks, m.baselineBreaks], [[], []], 'both meet every condition at 20 %')
   t.same(m.below, { load: 0.1, breaks: ['latency'] }, 'the lowest stored load that breaks one, with what')
@@ -45,7 +45,7 @@ t.test('switchyard with riders off: the same arrivals, every device\'s riders bu
   // seed 337 (two GPUs, 65 % latency class) at 100 %: latency batches carry throughput items
   // (random-unseen-6.md); without riders its latency p99 falls and its throughput p99 rises
   const s337 = randomScenario(337, { durationS: 30, maxRequests: 20000, minDurationS: 15 })
-  const m = explainMiss(s337, { seed: 337, cells: [], sustainable: { switchyard: 0.9, 'shared-queue': 1 }, sustainableCheck: { ok: false, best: 1, bestStrategy: 'shared-queue' } }, MAX_REFUSED)
+  const m = explainMiss(s337, { seed: 337, cells: [], sustainable: { switchyard: 0.9, 'shared-queue': 1 }, sustainableCheck: { ok: false, best: 1, bestStrategy: 'shared-queue' } })
   t.ok(m.withoutRiders.latP99 < m.switchyard.latP99, `latency p99 ${m.switchyard.latP99.toFixed(0)} → ${m.withoutRiders.latP99.toFixed(0)} ms`)
   t.ok(m.withoutRiders.thrP99 > m.switchyard.thrP99, `throughput p99 ${m.switchyard.thrP99.toFixed(0)} → ${m.withoutRiders.thrP99.toFixed(0)} ms`)
 })

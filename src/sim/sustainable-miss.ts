@@ -10,7 +10,8 @@
 // much of a miss is the time latency batches spend carrying throughput items.
 import type { Strategy } from '../router/strategies.js'
 import { runScenario } from './engine.js'
-import { metricsOf, sloBreaks, type SloBreak } from './experiment.js'
+import { metricOf } from './cross-judge.js'
+import { breaksOf, metricsOf, sloBreaks, type SloBreak } from './experiment.js'
 import type { CellMetrics } from './judge.js'
 import { capacity, type Scenario } from './scenario.js'
 import { generate } from './workload.js'
@@ -42,17 +43,8 @@ export interface SustainableMiss {
   below: { load: number, breaks: SloBreak[] } | null
 }
 
-/** The conditions a stored cell's metrics break (the stored form of experiment.ts's sloBreaks: a p99 stored as null is a class without answers). */
-export function storedBreaks (m: { latP99: number | null, thrP99: number | null, refused: number }, slo: Scenario['slo'], maxRefused: number): SloBreak[] {
-  const out: SloBreak[] = []
-  if (m.latP99 !== null && !(m.latP99 <= slo.latency)) out.push('latency')
-  if (m.thrP99 !== null && !(m.thrP99 <= slo.throughput)) out.push('throughput')
-  if (!(m.refused <= maxRefused)) out.push('refused')
-  return out
-}
-
 /** Reruns a missed seed (`s`: its scenario as the report ran it) at the best baseline's sustainable load. */
-export function explainMiss (s: Scenario, stored: StoredSustainable, maxRefused: number): SustainableMiss {
+export function explainMiss (s: Scenario, stored: StoredSustainable): SustainableMiss {
   const load = stored.sustainableCheck.best
   const baseline = stored.sustainableCheck.bestStrategy
   const C = capacity(s)
@@ -66,7 +58,7 @@ export function explainMiss (s: Scenario, stored: StoredSustainable, maxRefused:
   if (breaks.length === 0) {
     for (const c of stored.cells) {
       if (c.load >= load) break
-      const b = storedBreaks(c.metrics.switchyard!, s.slo, maxRefused)
+      const b = breaksOf(metricOf(c.metrics.switchyard!), s.slo)
       if (b.length > 0) { below = { load: c.load, breaks: b }; break }
     }
   }
