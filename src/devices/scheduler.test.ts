@@ -52,6 +52,17 @@ t.test('latency work goes first and never waits for a batch', async (t) => {
   t.same(out.map((o) => [o.at, o.done?.batchSize]), [[15, 1], [20, 1]])
 })
 
+t.test('a batch event says how many latency items the batch held and whether a reserved worker ran it', async (t) => {
+  const { clock, device } = setup({ workers: 2, latencyWorkers: 1 })
+  const events: Array<{ size: number, latency: number, reserved: boolean }> = []
+  device.on('batch', (e: { size: number, latency: number, reserved: boolean }) => events.push({ size: e.size, latency: e.latency, reserved: e.reserved }))
+  const out: Outcome[] = []
+  submit(clock, device, 'throughput', out)
+  submit(clock, device, 'latency', out)
+  clock.runUntil(100)
+  t.same(events, [{ size: 1, latency: 1, reserved: true }, { size: 1, latency: 0, reserved: false }], 'the latency item on the reserved worker, the bulk one on the general worker')
+})
+
 t.test('the cost model is refitted from what batches really take', async (t) => {
   const { clock, device, sim } = setup()
   const lane = device.lanes.get('m')!
