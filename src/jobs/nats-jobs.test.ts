@@ -195,7 +195,7 @@ t.test('image bytes read back whole and checked, one chunk or several', async (t
   const got = await b.take('m', 3)
   t.equal(got.length, 3)
   for (const d of got) t.ok((await d.bytes()).equals(images[d.index]!), `image ${d.index}: the bytes submitted (${images[d.index]!.length})`)
-  // completed in the same turn: one update of the job's counter, exactly one of them finishes the job
+  // completed together: exactly one of them finishes the job, whatever turns the server's replies land in
   const writes = async (): Promise<number> => (await jsm.streams.info('KV_BYTES_JOBS_KV')).state.last_seq
   const before = await writes()
   const done = await Promise.all(got.map((d) => d.complete({ index: d.index, ok: true, replica: 'r', at: 0 })))
@@ -204,7 +204,11 @@ t.test('image bytes read back whole and checked, one chunk or several', async (t
   t.equal(done.find((x) => x.finished !== null)!.finished!.results.length, 3)
   const count = await (await nc.jetstream().views.kv('BYTES_JOBS_KV')).get('count.j')
   t.equal(new TextDecoder().decode(count!.value), '3')
-  t.equal(await writes() - before, 3 + 1 + 1, 'written: three results, the counter once, the finish')
+  // three results and the finish, and the counter once per event-loop turn in which stored results
+  // came back: once where the server's three replies land in one turn (the usual case), up to three
+  // times on a loaded machine where they straddle turns (CI saw 2). Its value is exact either way.
+  const counterWrites = await writes() - before - 3 - 1
+  t.ok(counterWrites >= 1 && counterWrites <= 3, `written: three results, the finish, the counter ${counterWrites} time(s), at most once per result`)
   // the bytes are removed once the results are stored (not awaited by complete(): poll)
   for (let i = 0; i < 100 && (await os.info('j/0') !== null || await os.info('j/2') !== null); i++) await new Promise((resolve) => setTimeout(resolve, 20))
   t.equal(await os.info('j/0'), null, 'the large image\'s object is gone')
