@@ -11,14 +11,14 @@
 //   --seed-offset  the replay's jitter seed, added to the scenario's (default 100003)
 //   --online       the picked cells run again with the switch at the window's end (seconds)
 //   --long K       the picked cells run K× as long, every strategy and the switched run (minutes)
-import { addSelection, emptySelection, longCell, replayWindow, selectByReplay, switchedRun, type ReplaySelection, type SwitchedCounts } from '../src/sim/replay-select.js'
+import { addSelection, emptySelection, longCell, REPLAY_SEED_OFFSET, replayWindow, selectByReplay, switchedRun, type ReplaySelection, type SwitchedCounts } from '../src/sim/replay-select.js'
 import { JUDGED_REPORTS, readRandomReport } from './random-reports.js'
 
 const argv = process.argv.slice(2)
 const arg = (name: string): string | undefined => { const i = argv.indexOf(name); return i >= 0 ? argv[i + 1] : undefined }
 const names: readonly string[] = arg('--reports')?.split(',') ?? JUDGED_REPORTS
 const window = Number(arg('--window') ?? 1 / 3)
-const seedOffset = Number(arg('--seed-offset') ?? 100003)
+const seedOffset = Number(arg('--seed-offset') ?? REPLAY_SEED_OFFSET)
 const md = argv.includes('--md')
 const online = argv.includes('--online')
 const long = arg('--long') === undefined ? undefined : Number(arg('--long'))

@@ -159,6 +159,8 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
   readonly config: Pick<DeviceConfig, 'kind' | 'pricePerHour' | 'watts'>
   private readonly clock: Clock
   private lanesList: Lane[] = []
+  /** each lane's own queue and pool while a shared queue stands in for them (useShared), for useOwn */
+  private readonly ownQueues = new Map<Lane, { queue: RequestQueue, pool: RequestQueue | undefined }>()
   /** this device's latency items against the latency objective (latency-gate.ts); null: none set */
   private readonly gate: LatencyGate | null
   private timer: TimerHandle | null = null
@@ -465,11 +467,28 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
     for (const lane of this.lanes.values()) {
       const q = queues.get(lane.model)
       if (q === undefined || q === lane.queue) continue
+      this.ownQueues.set(lane, { queue: lane.queue, pool: lane.pool })
       for (const item of lane.queue.drain()) q.push(item)
       if (lane.pool !== undefined) { for (const item of lane.pool.drain()) q.push(item); delete lane.pool }
       lane.queue = q
       if (!q.consumers.includes(this)) q.consumers.push(this)
     }
+  }
+
+  /**
+   * Back from the shared-queue rule (useShared): every lane takes its own queue and its pool
+   * again, both empty, and stops taking from the shared one. What still waits in the shared
+   * queues is the caller's to place again (Dispatcher.useRule routes each item as the rule now
+   * in force would); nothing starts here, as in useShared.
+   */
+  useOwn (): void {
+    for (const [lane, own] of this.ownQueues) {
+      const i = lane.queue.consumers.indexOf(this)
+      if (i >= 0) lane.queue.consumers.splice(i, 1)
+      lane.queue = own.queue
+      if (own.pool !== undefined) lane.pool = own.pool
+    }
+    this.ownQueues.clear()
   }
 
   /** Gives every free worker what the batcher says it should run. */

@@ -19,7 +19,7 @@
 import type { Policy } from '../config/schema.js'
 import type { Clock } from '../devices/clock.js'
 import type { QueueBudget } from '../devices/queue-budget.js'
-import type { CompletedItem, QueuedItem } from '../devices/request-queue.js'
+import { RequestQueue, type CompletedItem, type QueuedItem } from '../devices/request-queue.js'
 import type { Scheduler } from '../devices/scheduler.js'
 import { BatchFailedError, DeadlineExceeded, DeadlineUnmeetable, DeviceNotFound, DeviceRefusedError, InferenceFailed, NoHealthyDevice, Overloaded, RequestCancelledError, withRetryAfter } from '../errors.js'
 import type { ItemParams, PreparedImage } from '../core/items.js'
@@ -81,6 +81,8 @@ export type DispatchCallback = (err: Error | null, done?: Dispatched) => void
 
 export class Dispatcher {
   private readonly router: Router
+  /** the shared queues per model while the shared-queue rule stands in for switchyard's (useRule) */
+  private shared: Map<string, RequestQueue> | undefined
 
   constructor (
     private readonly devices: DeviceSource,
@@ -93,9 +95,52 @@ export class Dispatcher {
     this.router = new Router(strategy, budget)
   }
 
-  /** Routes by `strategy` from now on (the simulator's switch of rule mid-run; the devices' queues must be set up for it: Scheduler.useShared). */
+  /** Routes by `strategy` from now on (the devices' queues must be set up for it: useRule does both). */
   useStrategy (strategy: Strategy): void {
     this.router.strategy = strategy
+  }
+
+  /** the rule routing now */
+  get strategy (): Strategy {
+    return this.router.strategy
+  }
+
+  /**
+   * Switches the rule while requests flow, between switchyard's (each device's own queues and
+   * the models' late-binding pools) and Triton's shared queue (one queue per model that every
+   * device takes from): the rule a replay chose (src/router/rule-select.ts). To the shared
+   * queue, what waits in every device's queue and pool moves to the model's shared queue
+   * (Scheduler.useShared), pins lost; back, every lane takes its own queue and pool again
+   * (Scheduler.useOwn) and each item still in a shared queue is routed anew by the router, as
+   * switchyard routes an arrival — a throughput item to its pool, a latency item to the device
+   * of its earliest finish — without being refused again: it was admitted, and its bytes are
+   * charged already. Running batches are untouched. Then every device pumps.
+   */
+  useRule (strategy: 'switchyard' | 'shared-queue'): void {
+    const from = this.router.strategy
+    if (strategy === from) return
+    const devices = this.devices.devices
+    this.router.strategy = strategy
+    if (strategy === 'shared-queue') {
+      const queues = new Map<string, RequestQueue>()
+      for (const d of devices) for (const model of d.lanes.keys()) if (!queues.has(model)) queues.set(model, new RequestQueue())
+      this.shared = queues
+      for (const d of devices) d.useShared(queues)
+    } else {
+      for (const d of devices) d.useOwn()
+      const shared = this.shared
+      this.shared = undefined
+      const now = this.clock.now()
+      for (const [model, q] of shared ?? []) for (const item of q.drain()) this.placeAgain(model, item, now)
+    }
+    for (const d of devices) d.pump()
+  }
+
+  /** An admitted item back in a device queue or pool, as the router routes it now; refused by none (no device left: the item's own retry path). */
+  private placeAgain (model: string, item: QueuedItem, now: number): void {
+    const d = this.router.route(this.devices.devices, { model, policy: item.policy, deadlineMs: Infinity, items: 1, bytes: 0 }, now)
+    if (!d.ok) { item.reject(new DeviceRefusedError(`no device can take model ${model} now`)); return }
+    this.devices.get(d.device)!.enqueue(model, item, d.pooled === true)
   }
 
   /**

@@ -23,6 +23,7 @@ import { DecodeGate } from '../preprocess/decode-gate.js'
 import { Dispatcher, type DispatchObserver } from '../router/dispatcher.js'
 import { RequestPipeline, type Decode, type EachItem, type PipelineObserver } from '../router/request-pipeline.js'
 import type { RouteReason } from '../router/router.js'
+import { RuleSelector, type Rule } from '../router/rule-select.js'
 import type { Strategy } from '../router/strategies.js'
 import type { PreparedImage } from '../core/items.js'
 import { DEFAULT_IMAGE_BYTES, DEFAULT_SIM_QUEUE_BYTES, itemsOf, type Scenario } from './scenario.js'
@@ -42,6 +43,14 @@ export interface RunOptions {
    * (Scheduler.useShared), and the router routes as shared-queue; default never
    */
   switchToSharedAtMs?: number
+  /**
+   * The rule chosen by replay as the run goes (a switchyard run only; rule-select.ts): every
+   * `everyMs`, `choose` is given the arrivals of the last `windowMs` (since the run's start
+   * while it is shorter; times from the window's start) and answers which rule would have
+   * served them better; a RuleSelector (`confirm` windows in a row, default 2) decides, and
+   * Dispatcher.useRule switches. Default: never
+   */
+  select?: RuleSelect
   ratePerS: number
   durationMs: number
   /** record queue lengths and per-device images over time (the headline run) */
@@ -56,6 +65,25 @@ export interface RunOptions {
   decodeWallMs?: Float64Array
   /** what happened, as it happened (bench/cell-trace.ts); nothing is kept without it */
   trace?: RunTrace
+}
+
+export interface RuleSelect {
+  everyMs: number
+  windowMs: number
+  confirm?: number
+  /** the window's arrivals (`w`, times from `fromMs`, the window's start in the run; `durationMs` long) → the rule its replay chose */
+  choose: (w: Workload, fromMs: number, durationMs: number) => Rule
+}
+
+/** Arrivals of `w` in [fromMs, toMs), their times from fromMs. */
+export function sliceWorkload (w: Workload, fromMs: number, toMs: number): Workload {
+  let lo = 0; let hi = w.count
+  while (lo < hi) { const mid = (lo + hi) >>> 1; if (w.at[mid]! < fromMs) lo = mid + 1; else hi = mid }
+  let end = lo
+  while (end < w.count && w.at[end]! < toMs) end++
+  const at = w.at.slice(lo, end)
+  for (let i = 0; i < at.length; i++) at[i]! -= fromMs
+  return { at, cls: w.cls.slice(lo, end), count: end - lo }
 }
 
 /** Callbacks for one run's events; `atMs`: the simulated time. */
@@ -147,6 +175,8 @@ export interface RunResult {
   /** where the host's cores are one pool (sharedCores): core-ms of work it ran (decoding, fixed costs, CPU batches, the load client) */
   hostCoreMs?: number
   series?: Series
+  /** where the rule was chosen by replay (RunOptions.select): each switch, when and to which rule */
+  ruleSwitches?: Array<{ atMs: number, to: Rule }>
   /** simulated events fired by the router and devices (timers) */
   wallMs: number
 }
@@ -322,13 +352,24 @@ export function runScenario (s: Scenario, o: RunOptions, workload?: Workload): R
   }
   if (n > 0) clock.setTimer(w.at[0]!, arrivalTick)
 
-  if (o.switchToSharedAtMs !== undefined) {
-    clock.setTimer(o.switchToSharedAtMs, () => {
-      const shared = new Map(s.traffic.map((c) => [c.model, new RequestQueue()]))
-      dispatcher.useStrategy('shared-queue')
-      for (const d of devices) d.scheduler.useShared(shared)
-      for (const d of devices) d.scheduler.pump()
-    })
+  if (o.switchToSharedAtMs !== undefined) clock.setTimer(o.switchToSharedAtMs, () => dispatcher.useRule('shared-queue'))
+  let ruleSwitches: Array<{ atMs: number, to: Rule }> | undefined
+  const select = o.select
+  if (select !== undefined) {
+    if (o.strategy !== 'switchyard') throw new Error(`choosing the rule by replay starts from switchyard's, not ${o.strategy}`)
+    if (!(select.everyMs > 0 && select.windowMs > 0)) throw new RangeError('select: everyMs and windowMs must be > 0')
+    const selector = new RuleSelector(select.confirm !== undefined ? { confirm: select.confirm } : {})
+    const switches: Array<{ atMs: number, to: Rule }> = ruleSwitches = []
+    const decide = (): void => {
+      const now = clock.now()
+      const from = Math.max(0, now - select.windowMs)
+      if (selector.observe(select.choose(sliceWorkload(w, from, now), from, now - from))) {
+        switches.push({ atMs: now, to: selector.current })
+        dispatcher.useRule(selector.current)
+      }
+      if (now + select.everyMs <= o.durationMs) clock.setTimer(now + select.everyMs, decide)
+    }
+    if (select.everyMs <= o.durationMs) clock.setTimer(select.everyMs, decide)
   }
   for (const e of s.events) {
     const d = byId.get(e.device)!
@@ -464,6 +505,7 @@ export function runScenario (s: Scenario, o: RunOptions, workload?: Workload): R
     decodeUtil: decodeBusyMs / (s.host.slots * o.durationMs),
     ...(pool ? { hostCoreMs: pool.busyCoreMs } : {}),
     ...(series ? { series } : {}),
+    ...(ruleSwitches ? { ruleSwitches } : {}),
     wallMs: performance.now() - wallStart
   }
 }

@@ -8,7 +8,7 @@
 // on the sweep grid, then refined by bisection between the last passing and the first failing
 // point (same seed, same arrival process).
 import type { Strategy } from '../router/strategies.js'
-import { runScenario, type RunResult } from './engine.js'
+import { runScenario, type RunOptions, type RunResult } from './engine.js'
 import { capacity, decodeCapacity, deviceCapacity, type Scenario, type Slo } from './scenario.js'
 import { judgeCell, type CellJudgement, type CellMetrics } from './judge.js'
 import { generate } from './workload.js'
@@ -99,10 +99,11 @@ export function meetsSlo (s: Scenario, r: RunResult): boolean {
  * `bisect` bisection steps toward the first that fails, one run at each midpoint on its own
  * arrivals (the same seed). Where the lowest load fails, the answer is 0 — or, with `belowGrid`,
  * the bisection runs between 0 and it. `durationMs`: the midpoints' run length (default the
- * scenario's). The random command and the screen use the defaults; a scenario file's sweep
+ * scenario's). `runOptions`: more of the midpoints' run options, by rate (the screen's rule
+ * chosen by replay). The random command and the screen use the defaults; a scenario file's sweep
  * (runExperiment) bisects below its grid, at its sweep length.
  */
-export function sustainableLoad (s: Scenario, strategy: Strategy, loads: readonly number[], grid: readonly RunResult[], bisect: number, o: { durationMs?: number, belowGrid?: boolean } = {}): number {
+export function sustainableLoad (s: Scenario, strategy: Strategy, loads: readonly number[], grid: readonly RunResult[], bisect: number, o: { durationMs?: number, belowGrid?: boolean, runOptions?: (ratePerS: number) => Partial<RunOptions> } = {}): number {
   const C = capacity(s)
   const durationMs = o.durationMs ?? s.durationS * 1000
   let lo = 0; let hi = -1
@@ -111,7 +112,7 @@ export function sustainableLoad (s: Scenario, strategy: Strategy, loads: readonl
     for (let k = 0; k < bisect; k++) {
       const mid = (lo + hi) / 2
       const w = generate(s.arrivals, s.traffic, mid * C, durationMs, s.seed)
-      if (meetsSlo(s, runScenario(s, { strategy, ratePerS: mid * C, durationMs }, w))) lo = mid; else hi = mid
+      if (meetsSlo(s, runScenario(s, { ...o.runOptions?.(mid * C), strategy, ratePerS: mid * C, durationMs }, w))) lo = mid; else hi = mid
     }
   }
   return lo

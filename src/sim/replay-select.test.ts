@@ -1,8 +1,8 @@
 // Choosing the rule by replay (replay-select.ts): the pick, and what a report's cells add up to.
 import t from 'tap'
 import { randomScenario } from './random-scenario.js'
-import { addSelection, emptySelection, pickByReplay, selectByReplay, switchedRun } from './replay-select.js'
-import { runScenario } from './engine.js'
+import { addSelection, emptySelection, pickByReplay, replayChooser, selectArg, selectByReplay, switchedRun, windowScenario } from './replay-select.js'
+import { runScenario, sliceWorkload } from './engine.js'
 import { metricsOf } from './experiment.js'
 import type { RandomReport, SeedResult } from './random-run.js'
 import type { CellMetrics } from './judge.js'
@@ -87,4 +87,64 @@ t.test('a run switched to the shared queue at its start is a shared-queue run', 
   const sq = metricsOf(runScenario(s, { strategy: 'shared-queue', ratePerS: 0.8 * capacity(s), durationMs: s.durationS * 1000 }))
   t.same(switchedRun(s, 0.8, 0), sq)
   t.notSame(switchedRun(s, 0.8, 0.5), sq, 'switched halfway it is neither')
+})
+
+t.test('a window of arrivals: those in [from, to), their times from its start', async (t) => {
+  const w = { at: Float64Array.from([0, 400, 1000, 1500, 1999.5, 2000, 3100]), cls: Uint8Array.from([0, 1, 0, 1, 0, 1, 0]), count: 6 }
+  const x = sliceWorkload(w, 1000, 2000)
+  t.same(Array.from(x.at), [0, 500, 999.5])
+  t.same(Array.from(x.cls), [0, 1, 0])
+  t.equal(x.count, 3)
+  t.equal(sliceWorkload(w, 2000, 4000).count, 1, 'nothing past the workload\'s count')
+  t.equal(sliceWorkload(w, 500, 500).count, 0)
+})
+
+t.test("a window is replayed with the devices as they were at its start: earlier events at 0, later ones in the window's time", async (t) => {
+  const s = { ...randomScenario(7, { durationS: 30 }), events: [{ atS: 12, device: 'b', slowdown: 1 }, { atS: 4, device: 'a', down: true }, { atS: 8, device: 'b', slowdown: 3 }, { atS: 20, device: 'a', down: false }] }
+  const r = windowScenario(s, 10_000, 5000, 100)
+  t.same(r.events, [{ atS: 4 - 4, device: 'a', down: true }, { atS: 0, device: 'b', slowdown: 3 }, { atS: 2, device: 'b', slowdown: 1 }], 'in time order; the recovery at 20 s is after the window')
+  t.equal(r.seed, s.seed + 100 + 10_000, 'each window its own jitter')
+  t.equal(s.events.length, 4, 'the scenario is not changed')
+})
+
+t.test('a run that chooses its rule by replay switches where its chooser says, twice in a row, and loses nothing', async (t) => {
+  const s = randomScenario(7, { durationS: 10, maxRequests: 3000, minDurationS: 5 })
+  const ratePerS = 0.6 * capacity(s)
+  const durationMs = 8000
+  const w = generate(s.arrivals, s.traffic, ratePerS, durationMs, s.seed)
+  // a fake chooser (the replay's verdicts, given): shared-queue for the windows ending at 2 and 3 s, then switchyard
+  const asked: Array<{ from: number, count: number }> = []
+  const choose = (x: typeof w, from: number): 'switchyard' | 'shared-queue' => {
+    asked.push({ from, count: x.count })
+    return from + 1000 === 2000 || from + 1000 === 3000 ? 'shared-queue' : 'switchyard'
+  }
+  const r = runScenario(s, { strategy: 'switchyard', ratePerS, durationMs, select: { everyMs: 1000, windowMs: 1000, choose } }, w)
+  t.same(asked.map((a) => a.from), [0, 1000, 2000, 3000, 4000, 5000, 6000, 7000], 'a window every second from the first second\'s end')
+  t.same(asked.map((a) => a.count), asked.map((a) => sliceWorkload(w, a.from, a.from + 1000).count), 'each given the arrivals of its window')
+  t.same(r.ruleSwitches, [{ atMs: 3000, to: 'shared-queue' }, { atMs: 5000, to: 'switchyard' }], 'the second verdict in a row switches')
+  let answered = 0
+  for (const c of Object.values(r.byPolicy)) { answered += c.served; t.equal(c.unfinished, 0, `${c.label}: nothing left unanswered`) }
+  t.equal(answered + Object.values(r.rejections).reduce((a, b) => a + b, 0), w.count, 'every request answered or refused')
+  t.notSame(metricsOf(r), metricsOf(runScenario(s, { strategy: 'switchyard', ratePerS, durationMs }, w)), 'the switches changed the run')
+  const never = runScenario(s, { strategy: 'switchyard', ratePerS, durationMs, select: { everyMs: 1000, windowMs: 1000, choose: () => 'switchyard' } }, w)
+  t.same(never.ruleSwitches, [])
+  t.same(metricsOf(never), metricsOf(runScenario(s, { strategy: 'switchyard', ratePerS, durationMs }, w)), 'a chooser that keeps the rule changes nothing')
+  t.throws(() => runScenario(s, { strategy: 'shared-queue', ratePerS, durationMs, select: { everyMs: 1000, windowMs: 1000, choose } }, w), /starts from switchyard/)
+})
+
+t.test("the chooser replays the window's arrivals under both rules and picks as pickByReplay does", async (t) => {
+  const s = randomScenario(11, { durationS: 10, maxRequests: 3000, minDurationS: 5 })
+  const ratePerS = 0.9 * capacity(s)
+  const w = generate(s.arrivals, s.traffic, ratePerS, 6000, s.seed)
+  const window = sliceWorkload(w, 2000, 6000)
+  const replay = windowScenario(s, 2000, 4000, 5)
+  const sy = metricsOf(runScenario(replay, { strategy: 'switchyard', ratePerS, durationMs: 4000 }, window))
+  const sq = metricsOf(runScenario(replay, { strategy: 'shared-queue', ratePerS, durationMs: 4000 }, window))
+  t.equal(replayChooser(s, ratePerS, 5)(window, 2000, 4000), pickByReplay(sy, sq, s.slo))
+})
+
+t.test('--select EVERY,WINDOW[,CONFIRM] in seconds', async (t) => {
+  t.same(selectArg('5,15'), { everyMs: 5000, windowMs: 15000, confirm: 2 })
+  t.same(selectArg('2.5,5,3'), { everyMs: 2500, windowMs: 5000, confirm: 3 })
+  for (const bad of ['', '5', '0,15', '5,-1', '5,15,0', '5,15,1.5', 'a,b']) t.throws(() => selectArg(bad), /--select wants/, JSON.stringify(bad))
 })

@@ -34,7 +34,7 @@ import { metricsOf } from './experiment.js'
 import { judgeCell, TOLERANCE, type CellMetrics } from './judge.js'
 import { reportScenario, type RandomReport } from './random-run.js'
 import { capacity, type Scenario, type Slo } from './scenario.js'
-import { generate } from './workload.js'
+import { generate, type Workload } from './workload.js'
 
 export type ReplayPick = 'switchyard' | 'shared-queue'
 const SY = 'switchyard'; const SQ = 'shared-queue'
@@ -57,6 +57,50 @@ export function replayWindow (s: Scenario, load: number, window: number, seedOff
     sy: metricsOf(runScenario(replay, { strategy: SY, ratePerS, durationMs }, w)),
     sq: metricsOf(runScenario(replay, { strategy: SQ, ratePerS, durationMs }, w))
   }
+}
+
+/** The replay's jitter seed, added to the scenario's: another draw than the run's (bench/replay-select.ts --seed-offset, bench/screen-cells.ts --select). */
+export const REPLAY_SEED_OFFSET = 100003
+
+/** `EVERY,WINDOW[,CONFIRM]` (seconds, seconds, windows) as RunOptions.select's numbers. */
+export function selectArg (v: string): { everyMs: number, windowMs: number, confirm: number } {
+  const [every, window, confirm = 2] = v.split(',').map(Number)
+  if (!(every! > 0 && window! > 0 && Number.isInteger(confirm) && confirm >= 1)) throw new Error(`--select wants EVERY,WINDOW[,CONFIRM] (seconds > 0, seconds > 0, a whole number ≥ 1), got ${JSON.stringify(v)}`)
+  return { everyMs: every! * 1000, windowMs: window! * 1000, confirm }
+}
+
+/**
+ * The chooser a run that selects its rule by replay calls after each window (RunOptions.select):
+ * the window's arrivals replayed from empty queues under switchyard and under shared-queue, on
+ * jitter drawn from another seed than the run's (`s.seed + seedOffset`, and the window's start:
+ * each window its own draw), the scenario's events moved to the window's time — those before
+ * it applied at its start, so a device down or slowed then is down or slowed in the replay —
+ * and picked as pickByReplay picks.
+ */
+export function replayChooser (s: Scenario, ratePerS: number, seedOffset: number): (w: Workload, fromMs: number, durationMs: number) => ReplayPick {
+  return (w, fromMs, durationMs) => {
+    const replay = windowScenario(s, fromMs, durationMs, seedOffset)
+    const sy = metricsOf(runScenario(replay, { strategy: SY, ratePerS, durationMs }, w))
+    const sq = metricsOf(runScenario(replay, { strategy: SQ, ratePerS, durationMs }, w))
+    return pickByReplay(sy, sq, s.slo)
+  }
+}
+
+/** The scenario a window [fromMs, fromMs + windowMs) is replayed on: events in the window's time (earlier ones at its start, in order), jitter from its own seed. */
+export function windowScenario (s: Scenario, fromMs: number, windowMs: number, seedOffset: number): Scenario {
+  const events = [...s.events].sort((a, b) => a.atS - b.atS)
+    .map((e) => ({ ...e, atS: Math.max(0, e.atS - fromMs / 1000) }))
+    .filter((e) => e.atS * 1000 < windowMs)
+  return { ...s, seed: s.seed + seedOffset + Math.round(fromMs), events }
+}
+
+/** The cell run whole with the rule chosen by replay every `everyMs` over the last `windowMs` (replayChooser). */
+export function selectedRun (s: Scenario, load: number, o: { everyMs: number, windowMs: number, confirm?: number, seedOffset: number, long?: number }): { metrics: CellMetrics, switches: number } {
+  const ratePerS = load * capacity(s)
+  const durationMs = s.durationS * 1000 * (o.long ?? 1)
+  const w = generate(s.arrivals, s.traffic, ratePerS, durationMs, s.seed)
+  const r = runScenario(s, { strategy: SY, ratePerS, durationMs, select: { everyMs: o.everyMs, windowMs: o.windowMs, ...(o.confirm !== undefined ? { confirm: o.confirm } : {}), choose: replayChooser(s, ratePerS, o.seedOffset) } }, w)
+  return { metrics: metricsOf(r), switches: r.ruleSwitches?.length ?? 0 }
 }
 
 /** The picked cells run with the switch: where switchyard, the switched run and shared-queue hold. */
