@@ -428,3 +428,22 @@ t.test('switching to the shared queue (useShared): what waits in the pool and in
     ['cpu', 50, 1]
   ])
 })
+
+t.test('back from the shared queue (useOwn): each lane has its own queue and pool again, even after two switches to a shared one', async (t) => {
+  const { clock, cpu, gpu, pool } = fleet()
+  const own = gpu.lanes.get('m')!.queue
+  const first = new Map([['m', new RequestQueue()]])
+  const second = new Map([['m', new RequestQueue()]])
+  const out: Outcome[] = []
+  gpu.useShared(first); cpu.useShared(first)
+  first.get('m')!.push(item(clock, 'throughput', out))
+  gpu.useShared(second); cpu.useShared(second)
+  t.equal(first.get('m')!.size, 0, 'what waited in the first moved to the second')
+  t.same(first.get('m')!.consumers, [], 'and nobody takes from the first')
+  gpu.useOwn(); cpu.useOwn()
+  t.equal(gpu.lanes.get('m')!.queue, own, 'the lane\'s own queue, not the first shared one')
+  t.equal(gpu.lanes.get('m')!.pool, pool, 'its pool')
+  t.equal(cpu.lanes.get('m')!.pool, pool)
+  t.same(second.get('m')!.consumers, [], 'nobody takes from the second')
+  t.equal(second.get('m')!.size, 1, 'what still waits there is the caller\'s to place (Dispatcher.useRule)')
+})

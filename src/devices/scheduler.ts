@@ -467,7 +467,11 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
     for (const lane of this.lanes.values()) {
       const q = queues.get(lane.model)
       if (q === undefined || q === lane.queue) continue
-      this.ownQueues.set(lane, { queue: lane.queue, pool: lane.pool })
+      if (this.ownQueues.has(lane)) {
+        // from one shared queue to another: its own queue and pool are the ones kept the first time
+        const i = lane.queue.consumers.indexOf(this)
+        if (i >= 0) lane.queue.consumers.splice(i, 1)
+      } else this.ownQueues.set(lane, { queue: lane.queue, pool: lane.pool })
       for (const item of lane.queue.drain()) q.push(item)
       if (lane.pool !== undefined) { for (const item of lane.pool.drain()) q.push(item); delete lane.pool }
       lane.queue = q
