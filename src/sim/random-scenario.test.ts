@@ -141,6 +141,12 @@ t.test('the sustainable load (experiment.ts): the highest grid load passing with
   const low = runScenario(s, { strategy: 'switchyard', ratePerS: 0.25 * C, durationMs: 2000 }, generate(s.arrivals, s.traffic, 0.25 * C, 2000, s.seed))
   t.equal(sustainableLoad(s, 'switchyard', [0.5, 1], [fail, pass], 1, { belowGrid: true, durationMs: 2000 }), meetsSlo(s, low) ? 0.25 : 0, 'the lowest fails: one step between 0 and it, at the given length')
   t.equal(sustainableLoad(s, 'switchyard', [0.5, 1], [pass, pass], 1, { belowGrid: true }), 1, 'nothing fails: nothing to bisect')
+  // more run options for the midpoints, by rate (the screen's rule chosen by replay): a run
+  // switched to the shared queue at its start is a shared-queue run
+  const asked: number[] = []
+  const sq = runScenario(s, { strategy: 'shared-queue', ratePerS: 0.75 * C, durationMs: 4000 }, generate(s.arrivals, s.traffic, 0.75 * C, 4000, s.seed))
+  t.equal(sustainableLoad(s, 'switchyard', [0.5, 1], [pass, fail], 1, { runOptions: (rate) => { asked.push(rate); return { switchToSharedAtMs: 0 } } }), meetsSlo(s, sq) ? 0.75 : 0.5, 'the midpoint run with them')
+  t.same(asked, [0.75 * C], 'asked once, at the midpoint\'s rate')
 })
 
 t.test('two short seeds end to end: every cell judged as the judge says, counts add up', async (t) => {

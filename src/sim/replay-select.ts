@@ -52,7 +52,11 @@ export function replayWindow (s: Scenario, load: number, window: number, seedOff
   const durationMs = Math.round(s.durationS * 1000 * window)
   // the same arrivals: the generator's draws up to durationMs do not depend on the duration
   const w = generate(s.arrivals, s.traffic, ratePerS, durationMs, s.seed)
-  const replay = { ...s, seed: s.seed + seedOffset }
+  return replayBoth({ ...s, seed: s.seed + seedOffset }, ratePerS, durationMs, w)
+}
+
+/** Switchyard's and shared-queue's metrics on arrivals `w`, `durationMs` long, of scenario `replay`. */
+function replayBoth (replay: Scenario, ratePerS: number, durationMs: number, w: Workload): { sy: CellMetrics, sq: CellMetrics } {
   return {
     sy: metricsOf(runScenario(replay, { strategy: SY, ratePerS, durationMs }, w)),
     sq: metricsOf(runScenario(replay, { strategy: SQ, ratePerS, durationMs }, w))
@@ -79,9 +83,7 @@ export function selectArg (v: string): { everyMs: number, windowMs: number, conf
  */
 export function replayChooser (s: Scenario, ratePerS: number, seedOffset: number): (w: Workload, fromMs: number, durationMs: number) => ReplayPick {
   return (w, fromMs, durationMs) => {
-    const replay = windowScenario(s, fromMs, durationMs, seedOffset)
-    const sy = metricsOf(runScenario(replay, { strategy: SY, ratePerS, durationMs }, w))
-    const sq = metricsOf(runScenario(replay, { strategy: SQ, ratePerS, durationMs }, w))
+    const { sy, sq } = replayBoth(windowScenario(s, fromMs, durationMs, seedOffset), ratePerS, durationMs, w)
     return pickByReplay(sy, sq, s.slo)
   }
 }
