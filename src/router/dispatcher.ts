@@ -95,11 +95,6 @@ export class Dispatcher {
     this.router = new Router(strategy, budget)
   }
 
-  /** Routes by `strategy` from now on (the devices' queues must be set up for it: useRule does both). */
-  useStrategy (strategy: Strategy): void {
-    this.router.strategy = strategy
-  }
-
   /** the rule routing now */
   get strategy (): Strategy {
     return this.router.strategy
@@ -117,8 +112,7 @@ export class Dispatcher {
    * charged already. Running batches are untouched. Then every device pumps.
    */
   useRule (strategy: 'switchyard' | 'shared-queue'): void {
-    const from = this.router.strategy
-    if (strategy === from) return
+    if (strategy === this.router.strategy) return
     const devices = this.devices.devices
     this.router.strategy = strategy
     if (strategy === 'shared-queue') {

@@ -311,7 +311,7 @@ export class Router {
   /** the pools' learned actual / predicted (prediction-correction.ts): applied to what a pooled decision reports */
   readonly correction = new PredictionCorrection()
 
-  /** `budget`: the bytes accepted requests may hold (queue-budget.ts); absent: not counted. `strategy` may change while requests flow (Dispatcher.useStrategy: the simulator's switch of rule). */
+  /** `budget`: the bytes accepted requests may hold (queue-budget.ts); absent: not counted. `strategy` may change while requests flow (Dispatcher.useRule: the switch of rule chosen by replay). */
   constructor (public strategy: Strategy = 'switchyard', private readonly budget?: QueueBudget) {}
 
   route (devices: readonly DeviceView[], req: RouteRequest, now: number): RouteDecision {

@@ -357,6 +357,7 @@ export function runScenario (s: Scenario, o: RunOptions, workload?: Workload): R
   const select = o.select
   if (select !== undefined) {
     if (o.strategy !== 'switchyard') throw new Error(`choosing the rule by replay starts from switchyard's, not ${o.strategy}`)
+    if (o.switchToSharedAtMs !== undefined) throw new Error('choose the rule by replay (select) or switch it at a set time (switchToSharedAtMs), not both')
     if (!(select.everyMs > 0 && select.windowMs > 0)) throw new RangeError('select: everyMs and windowMs must be > 0')
     const selector = new RuleSelector(select.confirm !== undefined ? { confirm: select.confirm } : {})
     const switches: Array<{ atMs: number, to: Rule }> = ruleSwitches = []

@@ -130,6 +130,8 @@ t.test('a run that chooses its rule by replay switches where its chooser says, t
   t.same(never.ruleSwitches, [])
   t.same(metricsOf(never), metricsOf(runScenario(s, { strategy: 'switchyard', ratePerS, durationMs }, w)), 'a chooser that keeps the rule changes nothing')
   t.throws(() => runScenario(s, { strategy: 'shared-queue', ratePerS, durationMs, select: { everyMs: 1000, windowMs: 1000, choose } }, w), /starts from switchyard/)
+  t.throws(() => runScenario(s, { strategy: 'switchyard', ratePerS, durationMs, switchToSharedAtMs: 0, select: { everyMs: 1000, windowMs: 1000, choose } }, w), /not both/)
+  t.throws(() => runScenario(s, { strategy: 'switchyard', ratePerS, durationMs, select: { everyMs: 0, windowMs: 1000, choose } }, w), RangeError)
 })
 
 t.test("the chooser replays the window's arrivals under both rules and picks as pickByReplay does", async (t) => {
