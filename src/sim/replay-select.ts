@@ -96,15 +96,6 @@ export function windowScenario (s: Scenario, fromMs: number, windowMs: number, s
   return { ...s, seed: s.seed + seedOffset + Math.round(fromMs), events }
 }
 
-/** The cell run whole with the rule chosen by replay every `everyMs` over the last `windowMs` (replayChooser). */
-export function selectedRun (s: Scenario, load: number, o: { everyMs: number, windowMs: number, confirm?: number, seedOffset: number, long?: number }): { metrics: CellMetrics, switches: number } {
-  const ratePerS = load * capacity(s)
-  const durationMs = s.durationS * 1000 * (o.long ?? 1)
-  const w = generate(s.arrivals, s.traffic, ratePerS, durationMs, s.seed)
-  const r = runScenario(s, { strategy: SY, ratePerS, durationMs, select: { everyMs: o.everyMs, windowMs: o.windowMs, ...(o.confirm !== undefined ? { confirm: o.confirm } : {}), choose: replayChooser(s, ratePerS, o.seedOffset) } }, w)
-  return { metrics: metricsOf(r), switches: r.ruleSwitches?.length ?? 0 }
-}
-
 /** The picked cells run with the switch: where switchyard, the switched run and shared-queue hold. */
 export interface SwitchedCounts { cells: number, switchyard: number, switched: number, sharedQueue: number, turned: number, broke: number, over2x: number }
 
