@@ -25,10 +25,14 @@
 //              seconds the last WINDOW seconds (since the run's start while shorter) replayed
 //              under switchyard and shared-queue, the rule switched after CONFIRM such verdicts
 //              in a row (default 2); the sustainable rate's bisection runs too
+//   --learned  with --select: the replay a server would run (replay-select.ts learnedChooser) —
+//              the arrivals the run's pipeline recorded, on the devices as their schedulers have
+//              learned them (fitted costs and spread, live workers, measured decode times), not on
+//              the scenario's true profiles and events
 import { metricsOf, sustainableLoad } from '../src/sim/experiment.js'
 import { judgeCell, sustainableOk, TOLERANCE, type CellJudgement, type CellMetrics } from '../src/sim/judge.js'
 import { runScenario, type RunOptions, type RunResult } from '../src/sim/engine.js'
-import { REPLAY_SEED_OFFSET, replayChooser, selectArg } from '../src/sim/replay-select.js'
+import { learnedChooser, REPLAY_SEED_OFFSET, replayChooser, selectArg } from '../src/sim/replay-select.js'
 import { parseSeeds } from '../src/sim/random-scenario.js'
 import { reportScenario, type SeedResult } from '../src/sim/random-run.js'
 import { capacity } from '../src/sim/scenario.js'
@@ -46,6 +50,8 @@ const objFlag = argv.indexOf('--latency-objective')
 const objective = objectiveArg(objFlag >= 0 ? argv[objFlag + 1] ?? '' : undefined)
 const selFlag = argv.indexOf('--select')
 const select = selFlag >= 0 ? selectArg(argv[selFlag + 1] ?? '') : undefined
+const learned = argv.includes('--learned')
+if (learned && select === undefined) throw new Error('--learned is a kind of --select: give --select EVERY,WINDOW too')
 const positional = argv.filter((a, i) => !a.startsWith('--') && (flag < 0 || i !== flag + 1) && (objFlag < 0 || i !== objFlag + 1) && (selFlag < 0 || i !== selFlag + 1))
 const only = positional[0] !== undefined ? new Set(parseSeeds(positional[0])) : null
 
@@ -58,7 +64,7 @@ function rounded (m: CellMetrics): CellMetrics {
 const letter = (j: CellJudgement): string => j.verdict[0]!.toUpperCase()
 const ms = (x: number | null | undefined): string => (x === null || x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(0))
 
-process.stdout.write(`Command: \`node --import tsx bench/screen-cells.ts${positional[0] !== undefined ? ` ${positional[0]}` : ''}${flag >= 0 ? ` --reports ${names.join(',')}` : ''}${objective !== undefined ? ` --latency-objective ${objective}` : ''}${select !== undefined ? ` --select ${argv[selFlag + 1]!}` : ''}\`\n\n`)
+process.stdout.write(`Command: \`node --import tsx bench/screen-cells.ts${positional[0] !== undefined ? ` ${positional[0]}` : ''}${flag >= 0 ? ` --reports ${names.join(',')}` : ''}${objective !== undefined ? ` --latency-objective ${objective}` : ''}${select !== undefined ? ` --select ${argv[selFlag + 1]!}` : ''}${learned ? ' --learned' : ''}\`\n\n`)
 for (const name of names) {
   // a name with a slash: a report elsewhere (the random command's --out path, .json optional)
   const report = readRandomReport(name)
@@ -75,7 +81,7 @@ for (const name of names) {
     const C = capacity(s)
     const durationMs = s.durationS * 1000
     // the rule chosen by replay (--select): the chooser replays at the run's own rate
-    const extra = (ratePerS: number): Partial<RunOptions> => (select === undefined ? {} : { select: { everyMs: select.everyMs, windowMs: select.windowMs, confirm: select.confirm, choose: replayChooser(s, ratePerS, REPLAY_SEED_OFFSET) } })
+    const extra = (ratePerS: number): Partial<RunOptions> => (select === undefined ? {} : { select: { everyMs: select.everyMs, windowMs: select.windowMs, confirm: select.confirm, choose: learned ? learnedChooser(s, REPLAY_SEED_OFFSET) : replayChooser(s, ratePerS, REPLAY_SEED_OFFSET) } })
     const runs: RunResult[] = []
     const line: string[] = []
     for (const c of b.cells) {

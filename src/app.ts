@@ -35,6 +35,10 @@ import { checkDeviceVariants, unsuitedVariants } from './models/variants.js'
 import { round } from './util/format.js'
 import { DecodeGate } from './preprocess/decode-gate.js'
 import { Dispatcher } from './router/dispatcher.js'
+import { ArrivalRecord } from './router/arrival-record.js'
+import { ReplayThread } from './router/replay-thread.js'
+import { RuleSelectLoop } from './router/rule-select-loop.js'
+import type { Log } from './util/log.js'
 import { defaultQueueBytes, QueueBudget } from './devices/queue-budget.js'
 import { podSignals, type PodSignals } from './router/pod-signals.js'
 import { createJobs, type Jobs } from './jobs/jobs.js'
@@ -166,6 +170,8 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
   metrics.queueBudget = queueBudget
   const dispatcher = new Dispatcher(devices.scheduling, metrics, realClock, config.routing.strategy, queueBudget)
   const gate = new DecodeGate(config.decode.slots, config.decode.bulkSlots, config.decode.maxWaiting, queueBudget)
+  // the rule chosen by replay (routing.select; src/router/rule-select-loop.ts): what arrived, noted by the request pipeline
+  const record = config.routing.select.enabled ? new ArrivalRecord() : undefined
 
   app.addContentTypeParser(RAW_IMAGE_TYPES, { parseAs: 'buffer', bodyLimit: config.images.maxBodyBytes }, (_req, body, done) => done(null, body))
   await app.register(multipart, {
@@ -187,7 +193,7 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
   await app.register(statusRoutes, { devices, repository, isShuttingDown: () => shuttingDown })
   await app.register(playgroundRoutes)
   const modelMap = new Map(models.map((m) => [m.name, m]))
-  const v2 = { prefix: '/v2', config, models: modelMap, devices, dispatcher, gate, metrics, repository, isShuttingDown: () => shuttingDown }
+  const v2 = { prefix: '/v2', config, models: modelMap, devices, dispatcher, gate, metrics, repository, isShuttingDown: () => shuttingDown, ...(record !== undefined ? { record } : {}) }
   // Open Inference Protocol (KServe v2) metadata and health: open, like /models and /readyz
   await app.register(v2Routes, { ...v2, surface: 'metadata' })
   // the repository extension: the index is open, load/unload need the admin key (admin-key.ts)
@@ -206,9 +212,11 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
       }
       return payload
     })
-    await api.register(inferRoutes, { config, models: modelMap, dispatcher, gate, metrics, devices })
+    await api.register(inferRoutes, { config, models: modelMap, dispatcher, gate, metrics, devices, ...(record !== undefined ? { record } : {}) })
     await api.register(v2Routes, { ...v2, surface: 'infer' })
   })
+
+  const ruleSelect = record !== undefined ? startRuleSelect(config, record, dispatcher, devices, queueBudget, metrics, app.log) : null
 
   // fault injection at run time: only where the config allows faults (404 otherwise)
   if (config.faults.allow) await app.register(adminFaultRoutes, { config, devices })
@@ -273,6 +281,7 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
       if (config.server.shutdownDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, config.server.shutdownDelayMs))
       await repository.stop()
       await app.close() // stops accepting; answers 503 to new requests; waits for in-flight ones
+      await ruleSelect?.close() // no more switches while the devices drain
       await jobs?.stopPulling() // job images taken finish and are stored; the rest stay queued
       await devices.drain()
       await devices.stop()
@@ -282,6 +291,28 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
       await jobs?.close()
     }
   }
+}
+
+/** The rule chosen by replay (routing.select): the loop on the real clock, its replays in a worker thread. */
+function startRuleSelect (config: Config, record: ArrivalRecord, dispatcher: Dispatcher, devices: DeviceSet, budget: QueueBudget, metrics: Metrics, log: Log): { close: () => Promise<void> } {
+  const sel = config.routing.select
+  const thread = new ReplayThread()
+  const loop = new RuleSelectLoop({
+    dispatcher,
+    devices: () => devices.schedulers,
+    record,
+    host: { slots: config.decode.slots, bulkSlots: config.decode.bulkSlots, maxWaiting: config.decode.maxWaiting, maxQueuedBytes: budget.maxBytes },
+    slo: { latency: sel.latencySloMs, throughput: sel.throughputSloMs },
+    everyMs: sel.everyMs,
+    windowMs: sel.windowMs,
+    confirm: sel.confirm,
+    clock: realClock,
+    choose: (snapshot) => thread.choose(snapshot),
+    observer: metrics,
+    log
+  })
+  loop.start()
+  return { close: async () => { loop.close(); await thread.close() } }
 }
 
 /** The directory of plain ONNX models (modelRepository.dir, else models.localDir); null: none served. */

@@ -140,6 +140,10 @@ function checkConsistency (config: Config): void {
     const problem = faultProblem(f, deviceIsolation(device))
     if (problem !== null) throw new ConfigError(`invalid config at /faults/inject/${i}: ${problem}`)
   }
+  const sel = config.routing.select
+  if (sel.enabled && config.routing.strategy !== 'switchyard' && config.routing.strategy !== 'late-binding') {
+    throw new ConfigError(`invalid config at /routing/select/enabled: the rule is chosen by replay between switchyard's and the shared queue's, starting from switchyard's; routing.strategy is "${config.routing.strategy}"`)
+  }
   if (config.faults.inject.length > 0 && !config.faults.allow) {
     throw new ConfigError('invalid config at /faults/inject: faults are injected but /faults/allow is false')
   }

@@ -153,7 +153,15 @@ export const ConfigSchema = Type.Object({
     costWindow: Type.Integer({ minimum: 4, maximum: 10000, default: 128, description: 'executed batches the cost model is fitted over' }),
     maxQueuedBytes: Type.Integer({ minimum: 0, default: 0, description: 'bytes of prepared images accepted requests may hold while queued or running; past it, 429 SY_OVERLOADED with Retry-After. 0: sized from the machine (an eighth of its memory, at most 2 GiB; src/devices/queue-budget.ts)' }),
     calibrationRuns: Type.Integer({ minimum: 1, maximum: 50, default: 3, description: 'timed runs per batch size at startup' }),
-    latencyObjectiveMs: Type.Optional(Type.Number({ minimum: 1, maximum: 600000, description: 'the latency class\'s objective for every device that sets no devices[].riders.latencyObjectiveMs of its own (what that key does: there); unset: none' }))
+    latencyObjectiveMs: Type.Optional(Type.Number({ minimum: 1, maximum: 600000, description: 'the latency class\'s objective for every device that sets no devices[].riders.latencyObjectiveMs of its own (what that key does: there); unset: none' })),
+    select: Type.Object({
+      enabled: Type.Boolean({ default: false, description: 'choose the routing rule by replay as the server runs (strategy switchyard only): every everyMs the arrivals of the last windowMs are replayed, in a worker thread, on the devices as they have learned themselves, under switchyard\'s rule and under the shared queue\'s (Triton\'s), and the server switches to the one that served them better by the SLOs below after `confirm` such verdicts in a row (docs/architecture.md, Routing, "Choosing the rule by replay"). Off by default: measured in the simulator as a small gain on the generated scenarios (bench/results/replay-select.md)' }),
+      everyMs: Type.Integer({ minimum: 100, maximum: 3600000, default: 5000, description: 'ms between replays' }),
+      windowMs: Type.Integer({ minimum: 100, maximum: 3600000, default: 15000, description: 'ms of arrivals each replay runs (since the start while shorter)' }),
+      confirm: Type.Integer({ minimum: 1, maximum: 100, default: 2, description: 'replays in a row that chose the other rule before the rule changes' }),
+      latencySloMs: Type.Number({ minimum: 1, default: 100, description: 'the latency class\'s p99 objective the replay judges the rules by' }),
+      throughputSloMs: Type.Number({ minimum: 1, default: 2000, description: 'the throughput class\'s p99 objective the replay judges the rules by' })
+    }, { additionalProperties: false, default: {} })
   }, { additionalProperties: false, default: {} }),
   devices: Type.Array(DeviceSchema, {
     minItems: 1,

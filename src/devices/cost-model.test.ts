@@ -64,3 +64,14 @@ t.test('drift: batch-time jitter of ±15 % stays inside the dead band (the fit a
     t.equal(m.driftFactor, 1, `batch ${i}`)
   }
 })
+
+t.test('spread: the ± fraction of a uniform jitter with the residuals\' mean |actual − fit| / fit', async (t) => {
+  const c = new CostModel(64)
+  t.equal(c.spread, 0, 'nothing seen: no spread')
+  for (let n = 1; n <= 8; n++) { c.observe(n, 5 + 2 * n) }
+  t.ok(c.spread < 1e-9, 'exact observations: none')
+  const d = new CostModel(64)
+  // each size once 10 % over and once 10 % under: the fit is exact, every residual 10 %
+  for (let n = 1; n <= 8; n++) { d.observe(n, (5 + 2 * n) * 1.1); d.observe(n, (5 + 2 * n) * 0.9) }
+  t.ok(Math.abs(d.spread - 0.2) < 1e-9, `±10 % residuals read as a uniform ±20 % jitter (${d.spread})`)
+})

@@ -77,6 +77,23 @@ export class CostModel {
     return this.size
   }
 
+  /**
+   * The spread of batch times around the fit over the window, as the ± fraction of a uniform
+   * jitter with the same mean |actual − fit| / fit (uniform on ±j has mean |x| = j/2), at most 1;
+   * 0 before two batches. What a replay of this device draws its batch times with
+   * (src/sim/learned-replay.ts): computed when asked, off the hot path.
+   */
+  get spread (): number {
+    const k = this.size
+    if (k < 2) return 0
+    let sum = 0
+    for (let i = 0; i < k; i++) {
+      const fit = this.fitA + this.fitB * this.n[i]!
+      if (fit > 0) sum += Math.abs(this.t[i]! - fit) / fit
+    }
+    return Math.min(1, 2 * sum / k)
+  }
+
   private fit (): void {
     const k = this.size
     let sn = 0; let st = 0

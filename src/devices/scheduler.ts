@@ -202,6 +202,11 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
     return !this.closed && this.liveWorkers > 0
   }
 
+  /** the riders' settings this device was given (SchedulerOptions.riders); undefined: the defaults */
+  get ridersOptions (): SchedulerOptions['riders'] {
+    return this.sopts.riders
+  }
+
   addLane (model: string, s: LaneSettings): Lane {
     const cost = new CostModel(this.sopts.costWindow)
     for (const c of s.report.calibration) cost.observe(c.batchSize, c.ms)

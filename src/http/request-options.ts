@@ -22,7 +22,7 @@ const VARIANT = /^[a-z0-9][a-z0-9._-]{0,31}$/
 
 const DEVICE_ID = /^[a-z0-9][a-z0-9:._-]{0,63}$/
 
-export function requestOptions (headers: IncomingHttpHeaders, routing: Config['routing']): RequestOptions {
+export function requestOptions (headers: IncomingHttpHeaders, routing: Pick<Config['routing'], 'defaultPolicy' | 'latencyDeadlineMs' | 'throughputDeadlineMs'>): RequestOptions {
   const rawPolicy = single(headers['x-switchyard-policy'], 'X-Switchyard-Policy')
   let policy: Policy = routing.defaultPolicy
   if (rawPolicy !== undefined) {

@@ -10,6 +10,8 @@ import type { CancelReason, DispatchObserver } from '../router/dispatcher.js'
 import { joules, priceOf, pricePerMs } from '../router/price.js'
 import type { RejectReason, RouteReason } from '../router/router.js'
 import type { PodSignals } from '../router/pod-signals.js'
+import { WINDOW_OUTCOMES, type WindowOutcome } from '../router/rule-select-loop.js'
+import { RULES, type Rule } from '../router/rule-select.js'
 import type { GpuPowerSampler } from './gpu-power.js'
 
 /** What metrics read from a device, at scrape time and per batch (any device: threads or simulated). */
@@ -85,6 +87,9 @@ export class Metrics implements DispatchObserver {
   readonly jobImagesDone: Counter<'model' | 'outcome'>
   readonly jobRedeliveries: Counter<'model'>
   jobs: ObservedJobs | null = null
+  readonly ruleReplays: Counter<'outcome'>
+  /** the routing rule in force where it is chosen by replay (RuleSelectLoop); null: not chosen */
+  private routingRule: Rule | null = null
   /** the memory budget admission keeps (src/devices/queue-budget.ts); null: none */
   queueBudget: { readonly bytes: number, readonly maxBytes: number } | null = null
 
@@ -115,6 +120,12 @@ export class Metrics implements DispatchObserver {
     this.jobsSubmitted = new Counter({ name: 'switchyard_jobs_submitted_images_total', help: 'Images accepted in jobs (POST /jobs) by this replica', labelNames: ['model'], registers })
     this.jobImagesDone = new Counter({ name: 'switchyard_jobs_done_images_total', help: 'Job images whose one result this replica stored, by outcome (ok, failed)', labelNames: ['model', 'outcome'], registers })
     this.jobRedeliveries = new Counter({ name: 'switchyard_jobs_redelivered_images_total', help: 'Job images this replica received again (after another replica died, or its ack wait passed)', labelNames: ['model'], registers })
+    this.ruleReplays = new Counter({ name: 'switchyard_routing_rule_replays_total', help: 'Replays of the last window of traffic that chose the routing rule (routing.select), by outcome: the rule the replay chose (switchyard, shared-queue), empty (nothing to replay), busy (the last replay still ran) or failed', labelNames: ['outcome'], registers })
+    const ruleNow = (): string | null => this.routingRule
+    new Gauge({
+      name: 'switchyard_routing_rule', help: 'The routing rule in force, 1 on its label (switchyard, shared-queue); exported where routing.select chooses it by replay', labelNames: ['rule'], registers,
+      collect () { const r = ruleNow(); if (r === null) return; for (const rule of RULES) this.set({ rule }, rule === r ? 1 : 0) }
+    })
     const jobsOf = (): ObservedJobs | null => this.jobs
     const budgetOf = (): { readonly bytes: number, readonly maxBytes: number } | null => this.queueBudget
     new Gauge({
@@ -224,6 +235,17 @@ export class Metrics implements DispatchObserver {
    * unpinned request), successful requests per route × model × device. Series only met later
    * (another HTTP status, a pinned rejection) still appear on their first increment.
    */
+  /** RuleSelectObserver (src/router/rule-select-loop.ts): a window's replay and its outcome */
+  windowEnded (outcome: WindowOutcome): void {
+    this.ruleReplays.inc({ outcome })
+  }
+
+  /** RuleSelectObserver: the rule in force now */
+  ruleInForce (rule: Rule): void {
+    if (this.routingRule === null) for (const outcome of WINDOW_OUTCOMES) this.ruleReplays.inc({ outcome }, 0)
+    this.routingRule = rule
+  }
+
   zeroKnownSeries (known: KnownSeries): void {
     for (const d of known.devices) {
       for (const { name: model, variant } of d.models) {

@@ -16,6 +16,8 @@ import type { ItemParams, PreparedImage } from '../core/items.js'
 import type { Clock } from '../devices/clock.js'
 import { Overloaded, withRetryAfter } from '../errors.js'
 import type { DecodeGate } from '../preprocess/decode-gate.js'
+import type { ItemsDecode } from '../sim/scenario.js'
+import type { ArrivalRecord } from './arrival-record.js'
 import type { Dispatched, Dispatcher, DispatchOptions, Job } from './dispatcher.js'
 
 /** What the pipeline reports besides the dispatcher: the server's Metrics, or the simulator's tallies. */
@@ -91,11 +93,21 @@ export class RequestPipeline {
     private readonly dispatcher: Dispatcher,
     private readonly gate: DecodeGate,
     private readonly observer: PipelineObserver,
-    private readonly clock: Clock
+    private readonly clock: Clock,
+    /** where each request's arrival, decode time and image bytes are noted for a replay of the traffic (arrival-record.ts); absent: nowhere */
+    private readonly record?: ArrivalRecord
   ) {}
 
-  /** Admission before any work is spent on the request: throws the 429/503 the router would answer now. */
-  admit (model: string, opts: DispatchOptions, items = 1): void {
+  /**
+   * Admission before any work is spent on the request: throws the 429/503 the router would
+   * answer now. The arrival is recorded first, refused or not (`itemsDecode`: how its `items`
+   * images are decoded, as a simulator traffic class says).
+   */
+  admit (model: string, opts: DispatchOptions, items = 1, itemsDecode: ItemsDecode = 'together'): void {
+    if (this.record !== undefined) {
+      const now = this.clock.now()
+      this.record.arrived(now, model, opts.policy, opts.deadline - now, items, itemsDecode)
+    }
     this.dispatcher.admit(model, opts, items)
   }
 
@@ -129,7 +141,7 @@ export class RequestPipeline {
    */
   runEach (req: EachRequest, done: (err: Error | null, answer?: EachAnswer) => void): void {
     try {
-      this.admit(req.model, req.opts, req.items.length) // refuse now rather than after decoding
+      this.admit(req.model, req.opts, req.items.length, 'each') // refuse now rather than after decoding
     } catch (err) {
       done(err as Error)
       return
@@ -181,6 +193,7 @@ export class RequestPipeline {
       once(decode, (err, d) => {
         const decodeMs = this.clock.now() - start
         release()
+        if (err === null && this.record !== undefined) this.record.decoded(model, decodeMs)
         done(err, d, decodeMs)
       })
     }, bodyBytes)
@@ -200,6 +213,7 @@ export class RequestPipeline {
   private dispatch<D> (req: PipelineRequest<D>, decoded: D, decodeMs: number, done: PipelineCallback<D>): void {
     const images = req.images(decoded)
     const again = req.prepareAgain
+    if (this.record !== undefined) this.record.prepared(req.model, req.bytes ?? (Array.isArray(images) ? images[0]?.pixels.byteLength ?? 0 : images.pixels.byteLength))
     if (!Array.isArray(images)) {
       const job: Job = { model: req.model, image: images, params: req.params, opts: req.opts }
       if (again !== undefined) job.prepareAgain = () => again(decoded, 0)

@@ -11,6 +11,7 @@ import type { Strategy } from './strategies.js'
 
 /** The two rules a replay chooses between (Dispatcher.useRule switches between them). */
 export type Rule = Extract<Strategy, 'switchyard' | 'shared-queue'>
+export const RULES: readonly Rule[] = ['switchyard', 'shared-queue']
 
 export interface RuleSelectorOptions {
   /** the rule in force at the start; default 'switchyard' */

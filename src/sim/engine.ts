@@ -17,12 +17,13 @@ import type { Policy } from '../config/schema.js'
 import { VirtualClock } from '../devices/clock.js'
 import { QueueBudget } from '../devices/queue-budget.js'
 import { RequestQueue } from '../devices/request-queue.js'
-import type { BatchEvent } from '../devices/scheduler.js'
+import type { BatchEvent, Scheduler } from '../devices/scheduler.js'
 import { priceOf, pricePerMs } from '../router/price.js'
 import { DecodeGate } from '../preprocess/decode-gate.js'
 import { Dispatcher, type DispatchObserver } from '../router/dispatcher.js'
 import { RequestPipeline, type Decode, type EachItem, type PipelineObserver } from '../router/request-pipeline.js'
 import type { RouteReason } from '../router/router.js'
+import { ArrivalRecord } from '../router/arrival-record.js'
 import { RuleSelector, type Rule } from '../router/rule-select.js'
 import type { Strategy } from '../router/strategies.js'
 import type { PreparedImage } from '../core/items.js'
@@ -71,8 +72,20 @@ export interface RuleSelect {
   everyMs: number
   windowMs: number
   confirm?: number
-  /** the window's arrivals (`w`, times from `fromMs`, the window's start in the run; `durationMs` long) → the rule its replay chose */
-  choose: (w: Workload, fromMs: number, durationMs: number) => Rule
+  /**
+   * the window's arrivals (`w`, times from `fromMs`, the window's start in the run; `durationMs`
+   * long) → the rule its replay chose, or null for no verdict; `live`: the simulated server as it
+   * stands (its devices' schedulers, what its pipeline recorded), for a replay built from what the
+   * server has learned (replay-select.ts learnedChooser)
+   */
+  choose: (w: Workload, fromMs: number, durationMs: number, live: LiveState) => Rule | null
+}
+
+/** The simulated server at a window's end, as a server's own replay would read it. */
+export interface LiveState {
+  devices: readonly Scheduler[]
+  /** every request's arrival, decode time and image bytes, as the request pipeline noted them (arrival-record.ts) */
+  record: ArrivalRecord
 }
 
 /** Arrivals of `w` in [fromMs, toMs), their times from fromMs. */
@@ -245,7 +258,9 @@ export function runScenario (s: Scenario, o: RunOptions, workload?: Workload): R
   }
   const dispatcher = new Dispatcher(source, observer, clock, o.strategy, new QueueBudget(s.host.maxQueuedBytes ?? DEFAULT_SIM_QUEUE_BYTES))
   const gate = new DecodeGate(s.host.slots, s.host.bulkSlots, s.host.maxWaiting)
-  const pipeline = new RequestPipeline(dispatcher, gate, observer, clock)
+  // what arrived, noted by the pipeline as the server's notes it: for a chooser that replays it (RunOptions.select)
+  const record = o.select !== undefined ? new ArrivalRecord() : undefined
+  const pipeline = new RequestPipeline(dispatcher, gate, observer, clock, record)
   const decodeRandom = seededRandom(s.seed * 104729 + 17)
   const decodeWall = o.decodeWallMs
   decodeWall?.fill(NaN)
@@ -364,7 +379,8 @@ export function runScenario (s: Scenario, o: RunOptions, workload?: Workload): R
     const decide = (): void => {
       const now = clock.now()
       const from = Math.max(0, now - select.windowMs)
-      if (selector.observe(select.choose(sliceWorkload(w, from, now), from, now - from))) {
+      const choice = select.choose(sliceWorkload(w, from, now), from, now - from, { devices: source.devices, record: record! })
+      if (choice !== null && selector.observe(choice)) {
         switches.push({ atMs: now, to: selector.current })
         dispatcher.useRule(selector.current)
       }

@@ -33,7 +33,9 @@ import { runScenario } from './engine.js'
 import { metricsOf } from './experiment.js'
 import { judgeCell, TOLERANCE, type CellMetrics } from './judge.js'
 import { reportScenario, type RandomReport } from './random-run.js'
-import { capacity, type Scenario, type Slo } from './scenario.js'
+import type { LiveState } from './engine.js'
+import { snapshotScenario, takeSnapshot, type ReplayHost, type ReplaySnapshot } from './learned-replay.js'
+import { capacity, DEFAULT_SIM_QUEUE_BYTES, type HostModel, type Scenario, type Slo } from './scenario.js'
 import { generate, type Workload } from './workload.js'
 
 export type ReplayPick = 'switchyard' | 'shared-queue'
@@ -85,6 +87,34 @@ export function replayChooser (s: Scenario, ratePerS: number, seedOffset: number
   return (w, fromMs, durationMs) => {
     const { sy, sq } = replayBoth(windowScenario(s, fromMs, durationMs, seedOffset), ratePerS, durationMs, w)
     return pickByReplay(sy, sq, s.slo)
+  }
+}
+
+/** The rule a snapshot's replay chooses (pickByReplay on both rules' runs of its arrivals): what the server's replay thread answers (src/router/replay-worker.ts). */
+export function pickOnSnapshot (snap: ReplaySnapshot): ReplayPick {
+  const ratePerS = snap.workload.count / (snap.durationMs / 1000)
+  const { sy, sq } = replayBoth(snapshotScenario(snap), ratePerS, snap.durationMs, snap.workload)
+  return pickByReplay(sy, sq, snap.slo)
+}
+
+/** The decode settings a simulated host's replay copies (as the server's come from its decode gate and budget). */
+export function replayHostOf (h: HostModel): ReplayHost {
+  return { slots: h.slots, bulkSlots: h.bulkSlots, maxWaiting: h.maxWaiting, maxQueuedBytes: h.maxQueuedBytes ?? DEFAULT_SIM_QUEUE_BYTES }
+}
+
+/**
+ * The chooser a server would run (RunOptions.select, `--select … --learned`): the window's
+ * arrivals as the run's own pipeline recorded them, replayed on the simulated devices as their
+ * schedulers have learned them (learned-replay.ts takeSnapshot: fitted costs and spread, live
+ * workers, measured decode times; no events — what happened to a device is in what it learned),
+ * not on the scenario's true profiles as replayChooser does; jitter from `s.seed + seedOffset` and
+ * the window's start. No verdict (null) where nothing is left to replay.
+ */
+export function learnedChooser (s: Scenario, seedOffset: number): (w: Workload, fromMs: number, durationMs: number, live: LiveState) => ReplayPick | null {
+  const host = replayHostOf(s.host)
+  return (_w, fromMs, durationMs, live) => {
+    const snap = takeSnapshot(live.devices, live.record, host, fromMs, fromMs + durationMs, s.slo, s.seed + seedOffset + Math.round(fromMs))
+    return snap === null ? null : pickOnSnapshot(snap)
   }
 }
 

@@ -15,6 +15,7 @@ import { decodeFull, decodeImage, inspectImage, prepareDecoded, type DecodedImag
 import { cutTile, parseTilesQuery, planTiles, type TilePlan, type TilingRequest, type TilingSettings } from '../../preprocess/tiles.js'
 import { mergeTiles } from '../../postprocess/merge-tiles.js'
 import { reportMany } from '../../router/dispatch-many.js'
+import type { ArrivalRecord } from '../../router/arrival-record.js'
 import { decodeWith, RequestPipeline } from '../../router/request-pipeline.js'
 import type { Dispatcher, DispatchOptions } from '../../router/dispatcher.js'
 import { decoded, type Detection, type ItemParams, type PreparedImage } from '../../worker/protocol.js'
@@ -34,6 +35,8 @@ export interface InferRouteOptions {
   gate: DecodeGate
   metrics: Metrics
   devices: DeviceSet
+  /** where the pipeline notes each request for a replay of the traffic (routing.select); absent: nowhere */
+  record?: ArrivalRecord
 }
 
 interface Query { top_k?: number, score_threshold?: number, iou_threshold?: number, format?: AnswerFormat, tiles?: string, tile_size?: number, tile_overlap?: number }
@@ -89,7 +92,7 @@ declare module 'fastify' {
 export async function inferRoutes (app: FastifyInstance, opts: InferRouteOptions): Promise<void> {
   const { config, models, dispatcher, gate, metrics, devices } = opts
   // admit → decode gate → decode → dispatch: the path the simulator runs too (sim/engine.ts)
-  const pipeline = new RequestPipeline(dispatcher, gate, metrics, realClock)
+  const pipeline = new RequestPipeline(dispatcher, gate, metrics, realClock, opts.record)
 
   /**
    * The variant a request runs on (undefined: whichever the chosen device loads): the alias in

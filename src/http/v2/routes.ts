@@ -26,6 +26,7 @@ import type { ModelInfo } from '../../models/model-spec.js'
 import type { DecodeGate } from '../../preprocess/decode-gate.js'
 import { decodeImage } from '../../preprocess/decode-image.js'
 import type { DispatchOptions, Dispatched, Dispatcher } from '../../router/dispatcher.js'
+import type { ArrivalRecord } from '../../router/arrival-record.js'
 import { decodeWith, RequestPipeline, type EachItem } from '../../router/request-pipeline.js'
 import { decoded, type PreparedImage } from '../../worker/protocol.js'
 import { annotate } from '../answer-headers.js'
@@ -47,6 +48,8 @@ export interface V2RouteOptions {
   surface: 'metadata' | 'infer'
   /** the plain ONNX models loaded at run time, with their versions */
   repository: LiveRepository
+  /** where the pipeline notes each request for a replay of the traffic (routing.select); absent: nowhere */
+  record?: ArrivalRecord
 }
 
 interface Params { model: string, version?: string }
@@ -64,7 +67,7 @@ const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import
 export async function v2Routes (app: FastifyInstance, opts: V2RouteOptions): Promise<void> {
   const { config, models, devices, dispatcher, gate, metrics, repository } = opts
   // admit → decode gate → decode → dispatch, as /classify and /detect (router/request-pipeline.ts)
-  const pipeline = new RequestPipeline(dispatcher, gate, metrics, realClock)
+  const pipeline = new RequestPipeline(dispatcher, gate, metrics, realClock, opts.record)
   for (const m of models.values()) checkNames(m)
   if (opts.surface === 'infer') app.decorateRequest('inference', null as unknown as FastifyRequest['inference'])
   // Any Content-Type (tritonclient sends none; JSON or application/octet-stream otherwise): the
