@@ -8,7 +8,7 @@ import type { ReplaySnapshot } from '../sim/learned-replay.js'
 import { SimDevice } from '../sim/sim-device.js'
 import { seededRandom } from '../sim/simulated-executor.js'
 import { ArrivalRecord } from './arrival-record.js'
-import { RuleSelectLoop, type WindowOutcome } from './rule-select-loop.js'
+import { RuleSelectLoop, type RuleSelectLoopOptions, type WindowOutcome } from './rule-select-loop.js'
 import type { Rule } from './rule-select.js'
 
 interface Harness {
@@ -19,6 +19,8 @@ interface Harness {
   seen: ReplaySnapshot[]
   outcomes: WindowOutcome[]
   inForce: Rule[]
+  /** each replay's ms from its window's end to its verdict */
+  took: number[]
   warnings: string[]
   /** the replays' answers, in order; a function: called with its snapshot */
   answers: Array<Rule | Error | Promise<Rule>>
@@ -28,7 +30,7 @@ function harness (confirm?: number): Harness {
   const clock = new VirtualClock(1000) // the loop starts at 1 s
   const record = new ArrivalRecord(64)
   const gpu = new SimDevice({ id: 'gpu', kind: 'cuda', workers: 1, models: { m: { a: 4, b: 1, maxBatchSize: 8 } } }, clock, seededRandom(1))
-  const h: Harness = { clock, record, used: [], seen: [], outcomes: [], inForce: [], warnings: [], answers: [], loop: undefined as unknown as RuleSelectLoop }
+  const h: Harness = { clock, record, used: [], seen: [], outcomes: [], inForce: [], took: [], warnings: [], answers: [], loop: undefined as unknown as RuleSelectLoop }
   h.loop = new RuleSelectLoop({
     dispatcher: { useRule: (r) => h.used.push(r) },
     devices: () => [gpu.scheduler],
@@ -45,7 +47,7 @@ function harness (confirm?: number): Harness {
       if (a instanceof Error) throw a
       return await (a ?? 'switchyard')
     },
-    observer: { windowEnded: (o) => h.outcomes.push(o), ruleInForce: (r) => h.inForce.push(r) },
+    observer: { windowEnded: (o) => h.outcomes.push(o), ruleInForce: (r) => h.inForce.push(r), replayTook: (ms) => h.took.push(ms) },
     log: { info: () => {}, warn: (_o, msg) => h.warnings.push(msg) }
   })
   return h
@@ -99,8 +101,10 @@ t.test('one replay at a time: a window that ends while the last still runs is sk
   h.clock.advance(5000); await tick()
   t.same(h.outcomes, ['busy'], 'the second window found the first replay running')
   t.equal(h.seen.length, 1)
+  h.clock.advance(300)
   answer('shared-queue'); await tick()
   t.same(h.outcomes, ['busy', 'shared-queue'])
+  t.same(h.took, [5300], 'the replay answered 5.3 s after its window ended')
   t.same(h.used, ['shared-queue'], 'the slow replay\'s verdict still counts')
 })
 
@@ -115,7 +119,7 @@ t.test('a replay that fails: logged once, counted, the rule stays', async (t) =>
   t.same(h.used, [], 'the rule stays')
   h.clock.advance(5000); await tick()
   t.same(h.used, ['shared-queue'], 'the next replay that answers is followed')
-  t.throws(() => new RuleSelectLoop({ ...({} as never), everyMs: 0, windowMs: 1 }), RangeError)
+  t.throws(() => new RuleSelectLoop({ ...({} as RuleSelectLoopOptions), everyMs: 0, windowMs: 1 }), RangeError)
 })
 
 t.test('a verdict that comes after close() changes nothing', async (t) => {

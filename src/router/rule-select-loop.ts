@@ -27,6 +27,8 @@ export interface RuleSelectObserver {
   windowEnded: (outcome: WindowOutcome) => void
   /** the rule in force now (at the start, and after each switch) */
   ruleInForce: (rule: Rule) => void
+  /** a replay answered (or failed) `ms` after its window ended */
+  replayTook: (ms: number) => void
 }
 
 export interface RuleSelectLoopOptions {
@@ -96,6 +98,7 @@ export class RuleSelectLoop {
       return this.outcome('failed')
     } finally {
       this.inFlight = false
+      this.o.observer?.replayTook(this.o.clock.now() - now)
     }
     if (this.closed) return this.outcome(choice)
     const from0 = this.selector.current

@@ -34,6 +34,7 @@ t.test('a server that chooses its rule by replay: its windows are replayed in a 
   }
   t.ok(replayed(metrics) >= 1, 'a window holding the requests was replayed and chose a rule')
   t.match(metrics, /switchyard_routing_rule\{rule="(switchyard|shared-queue)"\} 1/)
+  t.match(metrics, /switchyard_routing_rule_replay_duration_seconds_count [1-9]/, 'how long the replays took')
   const after = await app.inject({ method: 'POST', url: '/classify', payload: dog, headers: { 'content-type': 'image/jpeg' } })
   t.equal(after.statusCode, 200, 'and it serves on, under whichever rule')
 })
