@@ -141,3 +141,22 @@ t.test('promtool check metrics is clean on Switchyard\'s series', { skip: noProm
   const findings = out.split('\n').map((l) => l.trim()).filter(Boolean)
   t.same(findings.filter((l) => !PROM_CLIENT_LINT.has(l.split(/\s/)[0]!)), [], 'no finding on Switchyard\'s own metrics')
 })
+
+t.test('the rule chosen by replay (routing.select): the rule in force, each window\'s outcome from zero, the replays\' time; promtool-clean', { skip: noPromtool }, async (t) => {
+  const m = new Metrics(() => [], () => new Map())
+  const none = await m.registry.metrics()
+  t.notMatch(none, /switchyard_routing_rule\{/, 'no rule series where the rule is not chosen by replay')
+  m.ruleInForce('switchyard')
+  m.windowEnded('shared-queue'); m.windowEnded('shared-queue'); m.ruleInForce('shared-queue'); m.replayTook(40)
+  const text = await m.registry.metrics()
+  t.match(text, /switchyard_routing_rule\{rule="switchyard"\} 0/)
+  t.match(text, /switchyard_routing_rule\{rule="shared-queue"\} 1/)
+  t.match(text, /switchyard_routing_rule_replays_total\{outcome="shared-queue"\} 2/)
+  for (const o of ['switchyard', 'empty', 'busy', 'failed']) t.match(text, new RegExp(`switchyard_routing_rule_replays_total\\{outcome="${o}"\\} 0`), `${o} from zero`)
+  t.match(text, /switchyard_routing_rule_replay_duration_seconds_bucket\{le="0.05"\} 1/)
+  const l = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' })
+  t.notOk(missing, 'promtool is installed')
+  if (missing) return
+  const findings = `${l.stdout}${l.stderr}`.split('\n').map((x) => x.trim()).filter(Boolean)
+  t.same(findings.filter((x) => !PROM_CLIENT_LINT.has(x.split(/\s/)[0]!)), [], 'no finding on the rule\'s series')
+})
