@@ -18,8 +18,11 @@ import { analysePromql, catalogue, freePort, grafanaToPromql, promqlProblems, re
 // ---- a live server with every kind of series populated --------------------------------------
 
 // two devices, so the dashboard's per-device rows and a retry between devices are real
+// the rule chosen by replay (routing.select) on, so its series are exported (its windows, an hour
+// apart, never end here: the series start at zero)
 const server = await startServer(t, {
-  devices: [{ id: 'cpu', kind: 'cpu', required: true, maxBatchSize: 4 }, { id: 'cpu-b', kind: 'cpu', maxBatchSize: 4 }]
+  devices: [{ id: 'cpu', kind: 'cpu', required: true, maxBatchSize: 4 }, { id: 'cpu-b', kind: 'cpu', maxBatchSize: 4 }],
+  routing: { select: { enabled: true, everyMs: 3_600_000 } }
 }, { deviceOptions: { allowFaults: true } })
 const { api } = await server.listen()
 const address = new URL(api).host
