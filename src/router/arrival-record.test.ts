@@ -40,6 +40,8 @@ t.test('a ring: past its capacity the oldest arrivals go', async (t) => {
   t.equal(r.length, 4)
   t.same([...r.window(0, 1000).workload.at], [60, 70, 80, 90], 'the last four, oldest first')
   t.same([...r.window(75, 1000).workload.at], [5, 15])
+  t.equal(r.heldSinceMs, 60, 'every arrival since 60 ms is held')
+  t.equal(new ArrivalRecord(4).heldSinceMs, -Infinity, 'until the ring first fills, all of them')
   t.throws(() => new ArrivalRecord(0), RangeError)
 })
 

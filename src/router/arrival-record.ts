@@ -69,6 +69,11 @@ export class ArrivalRecord {
     return this.size
   }
 
+  /** From when every arrival is held: -Infinity until the ring first fills, then its oldest arrival's time (a window reaching further back would hold only part of its arrivals). */
+  get heldSinceMs (): number {
+    return this.size < this.capacity ? -Infinity : this.at[this.next]!
+  }
+
   /** One request arrived at clock ms `nowMs`. */
   arrived (nowMs: number, model: string, policy: Policy, deadlineMs: number, items: number, itemsDecode: ItemsDecode): void {
     this.at[this.next] = nowMs

@@ -8,6 +8,7 @@ import { learnedDevices, snapshotScenario, takeSnapshot, type ReplaySnapshot } f
 import { learnedChooser, pickByReplay, pickOnSnapshot, replayHostOf } from './replay-select.js'
 import { capacity, type Scenario } from './scenario.js'
 import { generate } from './workload.js'
+import { ArrivalRecord } from '../router/arrival-record.js'
 import { metricsOf } from './experiment.js'
 
 const M = 'm'; const Y = 'y'
@@ -116,4 +117,14 @@ t.test('a run that chooses its rule by the learned replay is reproducible and re
   const a = run(); const b = run()
   t.same(a.ruleSwitches, b.ruleSwitches)
   t.same(metricsOf(a), metricsOf(b))
+})
+
+t.test('a record that has wrapped within the window: the part it holds is replayed, at its own length', async (t) => {
+  const { live } = snapshotAt(scenario, 10, 5)
+  const small = new ArrivalRecord(8)
+  for (let i = 0; i < 20; i++) small.arrived(5000 + i * 100, M, 'throughput', 30_000, 1, 'together')
+  const snap = takeSnapshot(live.devices, small, replayHostOf(scenario.host), 5000, 7000, scenario.slo, 1)!
+  t.equal(snap.workload.count, 8)
+  t.equal(snap.durationMs, 800, 'from the oldest held (6.2 s) to the window\'s end')
+  t.same([...snap.workload.at], [0, 100, 200, 300, 400, 500, 600, 700])
 })

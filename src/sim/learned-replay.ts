@@ -77,11 +77,13 @@ export function learnedDevices (devices: readonly Scheduler[]): DeviceProfile[] 
 }
 
 /**
- * The snapshot of [fromMs, toMs): the record's arrivals of the models some live device serves
+ * The snapshot of [windowFromMs, toMs) — or of its later part the record still holds: the record's arrivals of the models some live device serves
  * (the others would be refused under either rule), the devices as learned, the host as measured.
  * Null where there is nothing to replay (no arrivals, or no device).
  */
-export function takeSnapshot (devices: readonly Scheduler[], record: ArrivalRecord, host: ReplayHost, fromMs: number, toMs: number, slo: Slo, seed: number): ReplaySnapshot | null {
+export function takeSnapshot (devices: readonly Scheduler[], record: ArrivalRecord, host: ReplayHost, windowFromMs: number, toMs: number, slo: Slo, seed: number): ReplaySnapshot | null {
+  // a ring that has wrapped within the window holds only its later part: replay that part, at its own length
+  const fromMs = Math.max(windowFromMs, record.heldSinceMs)
   const learned = learnedDevices(devices)
   if (learned.length === 0 || !(toMs > fromMs)) return null
   const { workload, traffic } = record.window(fromMs, toMs)
