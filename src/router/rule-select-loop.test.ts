@@ -54,6 +54,17 @@ function harness (confirm?: number): Harness {
 }
 
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
+
+/** A harness (confirm 1) whose first replay answers only when `answer` is called, its first window ended with one arrival. */
+async function heldReplay (): Promise<{ h: Harness, answer: (r: Rule) => void }> {
+  const h = harness(1)
+  let answer!: (r: Rule) => void
+  h.answers.push(new Promise<Rule>((resolve) => { answer = resolve }))
+  h.loop.start()
+  arrive(h, 2000)
+  h.clock.advance(5000); await tick()
+  return { h, answer }
+}
 const arrive = (h: Harness, atMs: number): void => h.record.arrived(atMs, 'm', 'throughput', 30_000, 1, 'together')
 
 t.test('every everyMs a window ends: the arrivals since the start, then of the last windowMs; two verdicts in a row switch', async (t) => {
@@ -92,12 +103,7 @@ t.test('a window with nothing to replay is counted empty; confirm 1 follows ever
 })
 
 t.test('one replay at a time: a window that ends while the last still runs is skipped (busy)', async (t) => {
-  const h = harness(1)
-  let answer!: (r: Rule) => void
-  h.answers.push(new Promise<Rule>((resolve) => { answer = resolve }))
-  h.loop.start()
-  arrive(h, 2000)
-  h.clock.advance(5000); await tick()
+  const { h, answer } = await heldReplay()
   h.clock.advance(5000); await tick()
   t.same(h.outcomes, ['busy'], 'the second window found the first replay running')
   t.equal(h.seen.length, 1)
@@ -123,12 +129,7 @@ t.test('a replay that fails: logged once, counted, the rule stays', async (t) =>
 })
 
 t.test('a verdict that comes after close() changes nothing', async (t) => {
-  const h = harness(1)
-  let answer!: (r: Rule) => void
-  h.answers.push(new Promise<Rule>((resolve) => { answer = resolve }))
-  h.loop.start()
-  arrive(h, 2000)
-  h.clock.advance(5000); await tick()
+  const { h, answer } = await heldReplay()
   h.loop.close()
   answer('shared-queue'); await tick()
   t.same(h.used, [])
