@@ -10,8 +10,7 @@ import type { CancelReason, DispatchObserver } from '../router/dispatcher.js'
 import { joules, priceOf, pricePerMs } from '../router/price.js'
 import type { RejectReason, RouteReason } from '../router/router.js'
 import type { PodSignals } from '../router/pod-signals.js'
-import { WINDOW_OUTCOMES, type WindowOutcome } from '../router/rule-select-loop.js'
-import { RULES, type Rule } from '../router/rule-select.js'
+import { RULES, WINDOW_OUTCOMES, type Rule, type WindowOutcome } from '../router/rule-select.js'
 import type { GpuPowerSampler } from './gpu-power.js'
 
 /** What metrics read from a device, at scrape time and per batch (any device: threads or simulated). */

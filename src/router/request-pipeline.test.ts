@@ -8,12 +8,13 @@ import { VirtualClock } from '../devices/clock.js'
 import { DecodeGate } from '../preprocess/decode-gate.js'
 import { SimDevice } from '../sim/sim-device.js'
 import { seededRandom } from '../sim/simulated-executor.js'
+import { ArrivalRecord } from './arrival-record.js'
 import { Dispatcher } from './dispatcher.js'
 import { RequestPipeline, type Decode, type PipelineAnswer } from './request-pipeline.js'
 
 const IMAGE: PreparedImage = { pixels: new Uint8Array(4), width: 1, height: 1, originalWidth: 1, originalHeight: 1 }
 
-function setup (o: { slots?: number, maxWaiting?: number, maxQueue?: number } = {}) {
+function setup (o: { slots?: number, maxWaiting?: number, maxQueue?: number, record?: ArrivalRecord } = {}) {
   const clock = new VirtualClock()
   // t(n) = 10 + n ms, batches of up to 8; latency batches wait for nothing
   const device = new SimDevice({ id: 'gpu', kind: 'cuda', workers: 1, maxQueue: o.maxQueue ?? 256, models: { m: { a: 10, b: 1, maxBatchSize: 8 } } }, clock, seededRandom(1)).scheduler
@@ -21,7 +22,7 @@ function setup (o: { slots?: number, maxWaiting?: number, maxQueue?: number } = 
   const observer = { decision () {}, rejected (_d: string, _m: string, _p: string, reason: string) { refused.push(reason) }, retry () {}, predictionError () {} }
   const dispatcher = new Dispatcher({ devices: [device], get: () => device }, observer, clock)
   const gate = new DecodeGate(o.slots ?? 4, o.slots ?? 4, o.maxWaiting ?? 16)
-  return { clock, device, refused, gate, pipeline: new RequestPipeline(dispatcher, gate, observer, clock) }
+  return { clock, device, refused, gate, pipeline: new RequestPipeline(dispatcher, gate, observer, clock, o.record) }
 }
 
 /** decodes in `ms` of virtual time, counting the calls */
@@ -174,4 +175,23 @@ t.test('runEach (the simulator\'s multi-item /v2 request): admitted counting eve
   t.match(out[1]!.err, { code: 'SY_DEADLINE_UNMEETABLE' })
   t.same(refused, ['deadline'])
   t.equal(calls.n, 3 + 1, 'the refused request was never decoded; the one-image request was admitted and decodes')
+})
+
+t.test('with a record (routing.select): every arrival at admission, refused ones too, how its images are decoded; decode ms and image bytes per model', async (t) => {
+  const record = new ArrivalRecord(16)
+  const { clock, pipeline } = setup({ record })
+  const calls = { n: 0 }
+  clock.advance(5)
+  pipeline.run<PreparedImage[]>({ model: 'm', opts: { policy: 'throughput', deadline: 30_005 }, params: {}, items: 3, decode: decoder(clock, 2, [IMAGE, IMAGE, IMAGE], calls), images: (d) => d }, () => {})
+  pipeline.runEach({ model: 'm', opts: { policy: 'latency', deadline: 1005 }, params: {}, items: [{ gated: true, decode: decoder(clock, 4, IMAGE, calls) }, { gated: true, decode: decoder(clock, 4, IMAGE, calls) }] }, () => {})
+  t.throws(() => pipeline.admit('m', { policy: 'latency', deadline: 1 }), 'refused: its deadline has passed')
+  clock.advance(100)
+  t.same(record.classes, [
+    { model: 'm', policy: 'throughput', deadlineMs: 30_000, items: 3, itemsDecode: 'together' },
+    { model: 'm', policy: 'latency', deadlineMs: 1000, items: 2, itemsDecode: 'each' },
+    { model: 'm', policy: 'latency', deadlineMs: 0, items: 1, itemsDecode: 'together' }
+  ], 'a tiled request\'s images decoded once, a /v2 request\'s each; the refused one recorded too')
+  t.same([...record.window(0, 10).workload.at], [5, 5, 5], 'at admission, on the pipeline\'s clock')
+  t.equal(record.costs.get('m')!.imageBytes, 4, 'the prepared image\'s bytes')
+  t.ok(record.costs.get('m')!.decodeMs >= 2 && record.costs.get('m')!.decodeMs <= 4, 'decode ms under the slots')
 })

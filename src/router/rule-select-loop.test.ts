@@ -8,8 +8,8 @@ import type { ReplaySnapshot } from '../sim/learned-replay.js'
 import { SimDevice } from '../sim/sim-device.js'
 import { seededRandom } from '../sim/simulated-executor.js'
 import { ArrivalRecord } from './arrival-record.js'
-import { RuleSelectLoop, type RuleSelectLoopOptions, type WindowOutcome } from './rule-select-loop.js'
-import type { Rule } from './rule-select.js'
+import { RuleSelectLoop, type RuleSelectLoopOptions } from './rule-select-loop.js'
+import type { Rule, WindowOutcome } from './rule-select.js'
 
 interface Harness {
   clock: VirtualClock

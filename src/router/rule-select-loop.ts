@@ -17,11 +17,8 @@ import { takeSnapshot, type ReplayHost, type ReplaySnapshot } from '../sim/learn
 import type { Slo } from '../sim/scenario.js'
 import type { Log } from '../util/log.js'
 import type { ArrivalRecord } from './arrival-record.js'
-import { RuleSelector, type Rule } from './rule-select.js'
+import { RuleSelector, type Rule, type WindowOutcome } from './rule-select.js'
 
-/** What became of a window: the rule its replay chose, nothing to replay, the last replay still running, or a failed replay. */
-export type WindowOutcome = Rule | 'empty' | 'busy' | 'failed'
-export const WINDOW_OUTCOMES: readonly WindowOutcome[] = ['switchyard', 'shared-queue', 'empty', 'busy', 'failed']
 
 export interface RuleSelectObserver {
   windowEnded: (outcome: WindowOutcome) => void

@@ -13,6 +13,10 @@ import type { Strategy } from './strategies.js'
 export type Rule = Extract<Strategy, 'switchyard' | 'shared-queue'>
 export const RULES: readonly Rule[] = ['switchyard', 'shared-queue']
 
+/** What became of a window in the server's loop (rule-select-loop.ts): the rule its replay chose, nothing to replay, the last replay still running, or a failed replay. */
+export type WindowOutcome = Rule | 'empty' | 'busy' | 'failed'
+export const WINDOW_OUTCOMES: readonly WindowOutcome[] = ['switchyard', 'shared-queue', 'empty', 'busy', 'failed']
+
 export interface RuleSelectorOptions {
   /** the rule in force at the start; default 'switchyard' */
   start?: Rule
