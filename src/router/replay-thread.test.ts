@@ -1,6 +1,7 @@
 // The replay thread (replay-thread.ts, replay-worker.ts): a real worker thread runs a snapshot's
 // replay under both rules and answers what the same replay answers inline; it is stopped by a
 // message. The snapshot is taken from a simulated server mid-run (learned-replay.ts).
+import type { Worker } from 'node:worker_threads'
 import t from 'tap'
 import { runScenario } from '../sim/engine.js'
 import { takeSnapshot, type ReplaySnapshot } from '../sim/learned-replay.js'
@@ -22,7 +23,7 @@ function snapshots (seeds: number[]): ReplaySnapshot[] {
 const copy = (s: ReplaySnapshot): ReplaySnapshot => structuredClone(s)
 const SNAPS = snapshots([3, 8])
 
-t.test('a thread answers what the replay answers inline, in order; an error comes back and the thread goes on; a message stops it', async (t) => {
+t.test('a thread answers what the replay answers inline, in order; an error comes back and the thread goes on; one that ended by itself is started again; a message stops it', async (t) => {
   const inline = SNAPS.map((s) => pickOnSnapshot(copy(s)))
   const thread = new ReplayThread() // one thread for the whole test: each starts the engine's modules anew
   const answers = await Promise.all(SNAPS.map((s) => thread.choose(copy(s))))
@@ -30,7 +31,15 @@ t.test('a thread answers what the replay answers inline, in order; an error come
   const bad = copy(SNAPS[0]!); bad.traffic = [{ ...bad.traffic[0]!, model: 'nobody-serves-this' }]
   await t.rejects(thread.choose(bad), /replay failed/, 'a snapshot the replay cannot run')
   t.equal(await thread.choose(copy(SNAPS[1]!)), inline[1], 'the next is answered')
+  // a thread that ends by itself (here: told to stop behind the thread's back, as a crash would end it)
+  const first = (thread as unknown as { worker: Worker }).worker
+  first.ref() // kept up until it has ended
+  const gone = new Promise((resolve) => first.once('exit', resolve))
+  first.postMessage({ kind: 'stop' })
+  await gone
+  t.equal(await thread.choose(copy(SNAPS[0]!)), inline[0], 'a thread that ended by itself is started again with the next replay')
+  t.equal(thread.starts, 2)
   await thread.close()
-  await t.rejects(thread.choose(copy(SNAPS[0]!)), /replay thread exited/, 'stopped: a replay asked afterwards is refused')
+  await t.rejects(thread.choose(copy(SNAPS[0]!)), /replay thread is closed/, 'closed: a replay asked afterwards is refused')
   await thread.close() // a second close does nothing
 })

@@ -13,48 +13,69 @@ import type { Rule } from './rule-select.js'
 const WORKER_URL = new URL(`./replay-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url)
 
 export class ReplayThread {
-  private readonly worker: Worker
+  /** the thread now; null after it ended by itself (a new one starts with the next replay) */
+  private worker: Worker | null = null
   private nextId = 0
   private readonly waiting = new Map<number, { resolve: (r: Rule) => void, reject: (e: Error) => void }>()
-  private ended: Error | null = null
+  private closed = false
+  /** threads started so far: 1, and one more each time one ended by itself */
+  starts = 0
 
   constructor () {
-    this.worker = new Worker(WORKER_URL, { name: 'switchyard-replay' })
-    this.worker.unref() // a replay in flight does not keep the process up
-    this.worker.on('message', (a: ReplayAnswer) => {
+    this.start()
+  }
+
+  /**
+   * The rule the snapshot's replay chose. The snapshot's typed arrays are moved to the thread, not
+   * copied. A thread that ended by itself (it crashed, or ran out of memory) fails the replays it
+   * held and is started again here.
+   */
+  choose (snapshot: ReplaySnapshot): Promise<Rule> {
+    if (this.closed) return Promise.reject(new Error('the replay thread is closed'))
+    const worker = this.worker ?? this.start()
+    const id = this.nextId++
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject })
+      const m: ReplayRequest = { kind: 'replay', id, snapshot }
+      worker.postMessage(m, [snapshot.workload.at.buffer as ArrayBuffer, snapshot.workload.cls.buffer as ArrayBuffer])
+    })
+  }
+
+  /** Asks the thread to stop (by message: it ends after the replay it is running) and waits until it has. */
+  async close (): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    const worker = this.worker
+    if (worker === null) return
+    worker.ref() // until it has ended
+    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()))
+    const m: ReplayRequest = { kind: 'stop' }
+    worker.postMessage(m)
+    await exited
+  }
+
+  private start (): Worker {
+    const worker = new Worker(WORKER_URL, { name: 'switchyard-replay' })
+    this.starts++
+    worker.unref() // a replay in flight does not keep the process up
+    worker.on('message', (a: ReplayAnswer) => {
       const w = this.waiting.get(a.id)
       if (w === undefined) return
       this.waiting.delete(a.id)
       if ('error' in a) w.reject(new Error(`replay failed: ${a.error}`))
       else w.resolve(a.rule)
     })
+    let ended = false
     const end = (err: Error): void => {
-      this.ended ??= err
-      for (const w of this.waiting.values()) w.reject(this.ended)
+      if (ended) return
+      ended = true
+      if (this.worker === worker) this.worker = null
+      for (const w of this.waiting.values()) w.reject(err)
       this.waiting.clear()
     }
-    this.worker.on('error', end)
-    this.worker.on('exit', (code) => end(new Error(`the replay thread exited (code ${code})`)))
-  }
-
-  /** The rule the snapshot's replay chose. The snapshot's typed arrays are moved to the thread, not copied. */
-  choose (snapshot: ReplaySnapshot): Promise<Rule> {
-    if (this.ended !== null) return Promise.reject(this.ended)
-    const id = this.nextId++
-    return new Promise((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject })
-      const m: ReplayRequest = { kind: 'replay', id, snapshot }
-      this.worker.postMessage(m, [snapshot.workload.at.buffer as ArrayBuffer, snapshot.workload.cls.buffer as ArrayBuffer])
-    })
-  }
-
-  /** Asks the thread to stop (by message: it ends after the replay it is running) and waits until it has. */
-  async close (): Promise<void> {
-    if (this.ended !== null) return
-    this.worker.ref() // until it has ended
-    const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()))
-    const m: ReplayRequest = { kind: 'stop' }
-    this.worker.postMessage(m)
-    await exited
+    worker.on('error', end)
+    worker.on('exit', (code) => end(new Error(`the replay thread exited (code ${code})`)))
+    this.worker = worker
+    return worker
   }
 }
