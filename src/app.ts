@@ -216,8 +216,6 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
     await api.register(v2Routes, { ...v2, surface: 'infer' })
   })
 
-  const ruleSelect = record !== undefined ? startRuleSelect(config, record, dispatcher, devices, queueBudget, metrics, app.log) : null
-
   // fault injection at run time: only where the config allows faults (404 otherwise)
   if (config.faults.allow) await app.register(adminFaultRoutes, { config, devices })
 
@@ -240,6 +238,9 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
     metricsApp = Fastify({ logger: false })
     await metricsApp.register(metricsRoute, { metrics })
   }
+
+  // last of the steps that may fail: a server that does not start leaves no replay thread behind
+  const ruleSelect = record !== undefined ? startRuleSelect(config, record, dispatcher, devices, queueBudget, metrics, app.log) : null
 
   let agent: Awaited<ReturnType<typeof startAgent>> | null = null
   return {

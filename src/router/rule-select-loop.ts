@@ -19,7 +19,6 @@ import type { Log } from '../util/log.js'
 import type { ArrivalRecord } from './arrival-record.js'
 import { RuleSelector, type Rule, type WindowOutcome } from './rule-select.js'
 
-
 export interface RuleSelectObserver {
   windowEnded: (outcome: WindowOutcome) => void
   /** the rule in force now (at the start, and after each switch) */
