@@ -27,13 +27,13 @@ t.test('an empty device is idle', async (t) => {
 t.test('a latency item is sent at once, alone', async (t) => {
   const s = slot('m')
   s.queue.push(item('latency', 100))
-  t.same(planBatch([s], 100), { action: 'dispatch', model: 'm', policy: 'latency', count: 1 })
+  t.same(planBatch([s], 100), { action: 'dispatch', model: 'm', policy: 'latency', count: 1, slot: s })
 })
 
 t.test('an item without a deadline (Infinity) is sent all the same (bug: it waited for ever)', async (t) => {
   const s = slot('m')
   s.queue.push(item('latency', 100, Infinity))
-  t.same(planBatch([s], 100), { action: 'dispatch', model: 'm', policy: 'latency', count: 1 })
+  t.same(planBatch([s], 100), { action: 'dispatch', model: 'm', policy: 'latency', count: 1, slot: s })
 })
 
 t.test('latency items never wait for a batch, and throughput items do not ride along', async (t) => {
@@ -41,7 +41,7 @@ t.test('latency items never wait for a batch, and throughput items do not ride a
   for (let i = 0; i < 3; i++) s.queue.push(item('throughput', 100))
   s.queue.push(item('latency', 101))
   s.queue.push(item('latency', 102))
-  t.same(planBatch([s], 102), { action: 'dispatch', model: 'm', policy: 'latency', count: 2 })
+  t.same(planBatch([s], 102), { action: 'dispatch', model: 'm', policy: 'latency', count: 2, slot: s })
 })
 
 t.test('a partial throughput batch waits for the batch delay, then goes', async (t) => {
@@ -49,13 +49,13 @@ t.test('a partial throughput batch waits for the batch delay, then goes', async 
   s.queue.push(item('throughput', 100))
   s.queue.push(item('throughput', 103))
   t.same(planBatch([s], 105), { action: 'wait', until: 110 }, 'waits until the oldest has waited 10 ms')
-  t.same(planBatch([s], 110), { action: 'dispatch', model: 'm', policy: 'throughput', count: 2 })
+  t.same(planBatch([s], 110), { action: 'dispatch', model: 'm', policy: 'throughput', count: 2, slot: s })
 })
 
 t.test('a full throughput batch goes at once, capped at max batch', async (t) => {
   const s = slot('m', 4)
   for (let i = 0; i < 6; i++) s.queue.push(item('throughput', 100))
-  t.same(planBatch([s], 100), { action: 'dispatch', model: 'm', policy: 'throughput', count: 4 })
+  t.same(planBatch([s], 100), { action: 'dispatch', model: 'm', policy: 'throughput', count: 4, slot: s })
 })
 
 t.test('latency work on one model goes before ready throughput work on another', async (t) => {
@@ -89,7 +89,7 @@ t.test('a worker reserved for latency work takes latency items only', async (t) 
   for (let i = 0; i < 4; i++) s.queue.push(item('throughput', 0))
   t.same(planBatch([s], 10, true), { action: 'idle' }, 'a full bulk batch is left for the other workers')
   s.queue.push(item('latency', 5))
-  t.same(planBatch([s], 10, true), { action: 'dispatch', model: 'm', policy: 'latency', count: 1 })
+  t.same(planBatch([s], 10, true), { action: 'dispatch', model: 'm', policy: 'latency', count: 1, slot: s })
 })
 
 t.test('a partial batch is ready at the very time the batcher said to wake (no rounding gap)', async (t) => {
@@ -101,5 +101,5 @@ t.test('a partial batch is ready at the very time the batcher said to wake (no r
   s.queue.push(item('throughput', enqueuedAt))
   const plan = planBatch([s], enqueuedAt + 1)
   t.same(plan, { action: 'wait', until: enqueuedAt + 5 })
-  t.same(planBatch([s], enqueuedAt + 5), { action: 'dispatch', model: 'm', policy: 'throughput', count: 1 })
+  t.same(planBatch([s], enqueuedAt + 5), { action: 'dispatch', model: 'm', policy: 'throughput', count: 1, slot: s })
 })

@@ -25,7 +25,7 @@ export interface BatchSlot {
 }
 
 export type BatchPlan =
-  | { action: 'dispatch', model: string, policy: Policy, count: number }
+  | { action: 'dispatch', model: string, policy: Policy, count: number, /** the slot to take them from */ slot: BatchSlot }
   | { action: 'wait', until: number }
   | { action: 'idle' }
 
@@ -52,7 +52,7 @@ export function planBatch (slots: readonly BatchSlot[], now: number, latencyOnly
       }
       if (best === null || head.deadline < bestDeadline) { best = slot; bestDeadline = head.deadline } // (an infinite deadline is one too)
     }
-    if (best) return { action: 'dispatch', model: best.model, policy, count: Math.min(best.queue[policy].length, best.maxBatchSize) }
+    if (best) return { action: 'dispatch', model: best.model, policy, count: Math.min(best.queue[policy].length, best.maxBatchSize), slot: best }
     // a latency item still gathering company holds the worker: no bulk batch may jump in
     if (wake !== Infinity && policy === 'latency') return { action: 'wait', until: wake }
   }

@@ -447,3 +447,73 @@ t.test('back from the shared queue (useOwn): each lane has its own queue and poo
   t.same(second.get('m')!.consumers, [], 'nobody takes from the second')
   t.equal(second.get('m')!.size, 1, 'what still waits there is the caller\'s to place (Dispatcher.useRule)')
 })
+
+t.test('an item pinned to a device stays with it under the shared queue: kept in its own queue, planned with the shared one by class and deadline', async (t) => {
+  const { clock, cpu, gpu } = fleet()
+  const out: Outcome[] = []
+  const seen = new Map<string, [string, number]>()
+  const track = (tag: string, policy: 'latency' | 'throughput', pinned = false): QueuedItem => {
+    const it = item(clock, policy, out)
+    const resolve = it.resolve
+    it.resolve = (done) => { seen.set(tag, [done.device, clock.now()]); resolve(done) }
+    if (pinned) it.pinned = true
+    return it
+  }
+  gpu.together(() => { for (let i = 0; i < 8; i++) gpu.enqueue('m', item(clock, 'throughput', out), true) }) // the GPU busy until 12 ms
+  gpu.enqueue('m', track('gpu-pinned-before', 'latency', true))
+  gpu.enqueue('m', track('gpu-unpinned', 'latency'))
+  const shared = new Map([['m', new RequestQueue()]])
+  gpu.useShared(shared); cpu.useShared(shared)
+  const lane = gpu.lanes.get('m')!
+  t.equal(lane.bound?.latency.length, 1, 'the pinned item stays in the GPU lane\'s own queue, now its bound queue')
+  t.equal(shared.get('m')!.latency.length, 1, 'the unpinned one moved to the shared queue')
+  t.equal(cpu.lanes.get('m')!.bound?.size, 0, 'every lane keeps a bound queue')
+  cpu.pump(); gpu.pump()
+  t.equal(shared.get('m')!.size, 0, 'the free CPU took the unpinned item')
+  t.equal(lane.bound?.size, 1, 'not the pinned one')
+  // arrivals under the shared rule: pinned to the busy GPU, into its bound queue; the CPU is busy until 50 ms
+  gpu.enqueue('m', track('gpu-pinned-after', 'throughput', true))
+  cpu.enqueue('m', track('shared-throughput', 'throughput'))
+  t.equal(lane.bound?.size, 2)
+  t.equal(shared.get('m')!.throughput.length, 1, 'an unpinned arrival waits in the shared queue')
+  clock.advance(1000)
+  const at = (tag: string): [string, number] | undefined => seen.get(tag)
+  t.same(at('gpu-unpinned'), ['cpu', 50], 'the CPU, first free, ran the unpinned latency item')
+  // the GPU, free at 12 ms: the pinned latency item first (latency before throughput), with the
+  // shared queue's throughput item riding along (t(2) = 6 ≤ 2·t(1): riders.ts); then its own pinned one
+  t.same(at('gpu-pinned-before'), ['gpu', 18], 'the pinned latency item on its GPU after the running batch')
+  t.same(at('shared-throughput'), ['gpu', 18], 'a rider from the shared queue')
+  t.same(at('gpu-pinned-after'), ['gpu', 23], 'the pinned throughput item on its GPU, t(1) later')
+  t.equal(out.filter((o) => o.err !== undefined).length, 0)
+  t.equal(out.length, 12, 'every item answered once')
+
+  gpu.useOwn(); cpu.useOwn()
+  t.equal(lane.bound, undefined, 'back on its own queue: no bound queue')
+  t.equal(cpu.lanes.get('m')!.bound, undefined)
+})
+
+t.test('a queue shared from the start (the shared-queue strategy): pinned items wait in the lane\'s bound queue, and expire or are refused there like any other', async (t) => {
+  const clock = new VirtualClock()
+  const queues = new Map([['m', new RequestQueue()]])
+  const delay = { latency: 0, throughput: 0 }
+  const a = new SimDevice({ id: 'a', workers: 1, batchDelayMs: delay, models: { m: { a: 0, b: 50, maxBatchSize: 2 } } }, clock, seededRandom(1), { sharedQueues: queues }).scheduler
+  const b = new SimDevice({ id: 'b', workers: 1, batchDelayMs: delay, models: { m: { a: 0, b: 50, maxBatchSize: 2 } } }, clock, seededRandom(2), { sharedQueues: queues }).scheduler
+  t.equal(a.lanes.get('m')!.queue, b.lanes.get('m')!.queue, 'one queue for both')
+  t.not(a.lanes.get('m')!.bound, undefined, 'and a bound queue each')
+  const out: Outcome[] = []
+  a.enqueue('m', item(clock, 'throughput', out)) // a busy until 50 ms
+  const pinned = item(clock, 'throughput', out)
+  pinned.pinned = true
+  pinned.deadline = 40
+  a.enqueue('m', pinned)
+  t.equal(b.lanes.get('m')!.queue.size, 0, 'the free device b did not take the item pinned to a')
+  t.equal(a.lanes.get('m')!.bound!.size, 1)
+  clock.advance(1000)
+  t.same(out.map((o) => [o.done?.device ?? (o.err as Error & { code?: string } | undefined)?.code, o.at]), [['SY_DEADLINE_EXCEEDED', 40], ['a', 50]], 'a could not reach it by its deadline: answered 504 at 40 ms by the sweep, not run on b')
+  a.enqueue('m', item(clock, 'throughput', out)) // a busy again, until 1,050 ms
+  const kept = item(clock, 'latency', out)
+  kept.pinned = true
+  a.enqueue('m', kept)
+  t.ok(a.cancel('m', kept), 'a client that goes away takes it out of the bound queue')
+  t.equal(a.lanes.get('m')!.bound!.size, 0)
+})

@@ -5,6 +5,8 @@
 // Usually one device consumes a queue. Under the `shared-queue` routing strategy (Triton's
 // rule, kept as a baseline) every device serving a model consumes the same queue, and
 // whichever worker is free first takes the next batch: `consumers` are told of each push.
+// Items pinned to a device (X-Switchyard-Device) stay in that device's own queue meanwhile
+// (Lane.bound, scheduler.ts).
 import type { Policy } from '../config/schema.js'
 import { OFFERED_TAU_MS } from './late-binding.js'
 import { RiderRate } from './rider-rate.js'
@@ -109,6 +111,20 @@ export class RequestQueue {
       if (list[i] === item) { list.splice(i, 1); return true }
     }
     return false
+  }
+
+  /** Removes and returns the items not pinned to this queue's device (QueuedItem.pinned), in deadline order per class; the pinned ones stay (the shared-queue rule: Scheduler.useShared). */
+  drainUnpinned (): QueuedItem[] {
+    const out: QueuedItem[] = []
+    for (const list of [this.latency, this.throughput]) {
+      let kept = 0
+      for (const item of list) {
+        if (item.pinned === true) list[kept++] = item
+        else out.push(item)
+      }
+      list.length = kept
+    }
+    return out
   }
 
   /** Removes everything (shutdown, device loss). */

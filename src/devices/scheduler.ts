@@ -60,7 +60,17 @@ export interface Lane extends BatchSlot {
   readonly variant: string
   /** the throughput pool several devices pull from (late binding, late-binding.ts); absent: none (or left: useShared) */
   pool?: RequestQueue
+  /**
+   * While `queue` is shared with other devices (the shared-queue rule: useShared, or the
+   * strategy's queues from the start): this device's own queue, for the items pinned to it
+   * (X-Switchyard-Device), which no other device may take. Its batches are planned with the
+   * shared queue's, by class and deadline. Absent: `queue` is the lane's own.
+   */
+  bound?: RequestQueue
 }
+
+/** A lane's bound queue as the batcher plans it (Lane.bound): a batch planned here is taken from it. */
+interface BoundSlot extends BatchSlot { readonly lane: Lane }
 
 export interface LaneSettings {
   maxBatchSize: number
@@ -159,6 +169,8 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
   readonly config: Pick<DeviceConfig, 'kind' | 'pricePerHour' | 'watts'>
   private readonly clock: Clock
   private lanesList: Lane[] = []
+  /** what the batcher plans over: the lanes, and the bound queues of those that have one (Lane.bound) */
+  private planSlots: ReadonlyArray<Lane | BoundSlot> = []
   /** each lane's own queue and pool while a shared queue stands in for them (useShared), for useOwn */
   private readonly ownQueues = new Map<Lane, { queue: RequestQueue, pool: RequestQueue | undefined }>()
   /** this device's latency items against the latency objective (latency-gate.ts); null: none set */
@@ -211,13 +223,30 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
     const cost = new CostModel(this.sopts.costWindow)
     for (const c of s.report.calibration) cost.observe(c.batchSize, c.ms)
     // a lane added again under its key (a reloaded model) keeps the queue: nothing queued is lost
-    const queue = s.queue ?? this.lanes.get(model)?.queue ?? new RequestQueue()
+    const before = this.lanes.get(model)
+    const queue = s.queue ?? before?.queue ?? new RequestQueue()
     if (!queue.consumers.includes(this)) queue.consumers.push(this)
     if (s.pool !== undefined && !s.pool.consumers.includes(this)) s.pool.consumers.push(this)
-    const lane: Lane = { model, queue, maxBatchSize: s.maxBatchSize, delayMs: s.delayMs, maxQueue: s.maxQueue, inFlight: 0, cost, report: s.report, variant: s.variant ?? 'default', ...(s.pool ? { pool: s.pool } : {}) }
+    // a queue shared from the start (the shared-queue strategy): pinned items wait in one of the lane's own
+    const bound = s.queue === undefined ? undefined : before?.bound ?? ownQueue(this)
+    const lane: Lane = { model, queue, maxBatchSize: s.maxBatchSize, delayMs: s.delayMs, maxQueue: s.maxQueue, inFlight: 0, cost, report: s.report, variant: s.variant ?? 'default', ...(s.pool ? { pool: s.pool } : {}), ...(bound ? { bound } : {}) }
     this.lanes.set(model, lane)
-    this.lanesList = [...this.lanes.values(), ...this.draining.keys()]
+    this.relist([...this.lanes.values(), ...this.draining.keys()])
     return lane
+  }
+
+  /** Sets the lanes the batcher plans over, with their bound queues (planSlots). */
+  private relist (lanes: Lane[]): void {
+    this.lanesList = lanes
+    let slots: Array<Lane | BoundSlot> | null = null
+    for (const lane of lanes) {
+      const bound = lane.bound
+      if (bound === undefined) continue
+      // the lane's delays as they are when planned (removeLane zeroes them)
+      const view: BoundSlot = { lane, model: lane.model, queue: bound, maxBatchSize: lane.maxBatchSize, get delayMs () { return lane.delayMs } }
+      ;(slots ??= [...lanes]).push(view)
+    }
+    this.planSlots = slots ?? lanes
   }
 
   /**
@@ -313,9 +342,9 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
   private settleDrained (): void {
     if (this.draining.size === 0) return
     for (const [lane, resolve] of this.draining) {
-      if (lane.queue.size > 0 || lane.inFlight > 0) continue
+      if (lane.queue.size > 0 || lane.inFlight > 0 || (lane.bound?.size ?? 0) > 0) continue
       this.draining.delete(lane)
-      this.lanesList = this.lanesList.filter((l) => l !== lane)
+      this.relist(this.lanesList.filter((l) => l !== lane))
       const i = lane.queue.consumers.indexOf(this)
       if (i >= 0) lane.queue.consumers.splice(i, 1)
       resolve()
@@ -337,14 +366,14 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
     this.pump()
   }
 
-  /** Accepts an item (admission control happened in the router); `pooled`: into the lane's shared throughput pool. */
+  /** Accepts an item (admission control happened in the router); `pooled`: into the lane's shared throughput pool; a pinned item, into the lane's own queue where the lane takes from a shared one (Lane.bound). */
   enqueue (model: string, item: QueuedItem, pooled = false): void {
     const lane = this.lanes.get(model)
     if (!lane || !this.healthy) {
       item.reject(new DeviceRefusedError(`device ${this.id} cannot take model ${model} now`), this.id)
       return
     }
-    const queue = pooled && lane.pool !== undefined && item.policy !== 'latency' ? lane.pool : lane.queue
+    const queue = pooled && lane.pool !== undefined && item.policy !== 'latency' ? lane.pool : item.pinned === true && lane.bound !== undefined ? lane.bound : lane.queue
     queue.push(item)
     if (item.deadline < this.sweepAt) this.sweepFrom(item.deadline)
     const consumers = queue.consumers
@@ -373,7 +402,7 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
   cancel (model: string, item: QueuedItem): boolean {
     const lane = this.lanes.get(model)
     if (lane === undefined) return false
-    return lane.queue.remove(item) || (lane.pool?.remove(item) ?? false)
+    return lane.queue.remove(item) || (lane.pool?.remove(item) ?? false) || (lane.bound?.remove(item) ?? false)
   }
 
   /** What late binding needs to know of this device for `model`'s pool (late-binding.ts); null: it takes none. */
@@ -462,9 +491,11 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
    * From now on, every lane of a model in `queues` takes its work from that queue — the
    * shared-queue rule (Triton's: one queue per model, the first free worker takes the next
    * batch) — and leaves its pool: what waits in the lane's own queue and in its pool moves
-   * there, in deadline order. The simulator's switch of rule mid-run (RunOptions.switchToSharedAtMs,
-   * bench/results/replay-select.md); no server switches rules yet. The shared-queue rule has no
-   * pins: an item whose request named this device may then run on another. Nothing starts here:
+   * there, in deadline order — except the items pinned to this device (X-Switchyard-Device): they
+   * stay in the lane's own queue, which becomes its bound queue (Lane.bound; pinned arrivals go
+   * there too), planned with the shared one by class and deadline and taken by no other device.
+   * The server's switch of rule chosen by replay (Dispatcher.useRule) and the simulator's
+   * (RunOptions.switchToSharedAtMs, bench/results/replay-select.md). Nothing starts here:
    * the caller pumps every device once all of them have switched, so that the first to pump
    * sees every device's waiting items, not only its own.
    */
@@ -472,16 +503,23 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
     for (const lane of this.lanes.values()) {
       const q = queues.get(lane.model)
       if (q === undefined || q === lane.queue) continue
-      if (this.ownQueues.has(lane)) {
-        // from one shared queue to another: its own queue and pool are the ones kept the first time
+      if (this.ownQueues.has(lane) || lane.bound !== undefined) {
+        // from one shared queue to another: its own queue and pool are the ones kept the first
+        // time, its pinned items in its bound queue already
         const i = lane.queue.consumers.indexOf(this)
         if (i >= 0) lane.queue.consumers.splice(i, 1)
-      } else this.ownQueues.set(lane, { queue: lane.queue, pool: lane.pool })
-      for (const item of lane.queue.drain()) q.push(item)
+        if (!this.ownQueues.has(lane)) this.ownQueues.set(lane, { queue: lane.queue, pool: lane.pool })
+        for (const item of lane.queue.drain()) q.push(item)
+      } else {
+        this.ownQueues.set(lane, { queue: lane.queue, pool: lane.pool })
+        for (const item of lane.queue.drainUnpinned()) q.push(item)
+        lane.bound = lane.queue
+      }
       if (lane.pool !== undefined) { for (const item of lane.pool.drain()) q.push(item); delete lane.pool }
       lane.queue = q
       if (!q.consumers.includes(this)) q.consumers.push(this)
     }
+    this.relist(this.lanesList)
   }
 
   /**
@@ -496,8 +534,11 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
       if (i >= 0) lane.queue.consumers.splice(i, 1)
       lane.queue = own.queue
       if (own.pool !== undefined) lane.pool = own.pool
+      // its own queue again, with the pinned items it kept (a lane whose queue was shared from the start keeps its bound one)
+      if (lane.bound === own.queue) delete lane.bound
     }
     this.ownQueues.clear()
+    this.relist(this.lanesList)
   }
 
   /** Gives every free worker what the batcher says it should run. */
@@ -518,7 +559,7 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
             const first = planBatch(slot.opens, now)
             if (first.action === 'dispatch') { const lane = slot.opens[0]!; this.dispatch(slot, lane, lane.queue.take(first.policy, first.count), now); continue }
           }
-          const plan = planBatch(this.lanesList, now, !slot.takesThroughput)
+          const plan = planBatch(this.planSlots, now, !slot.takesThroughput)
           // opening a lane, a worker takes other work one item at a time: the new model's first request waits at most that
           const most = slot.opens != null ? 1 : Infinity
           if (plan.action !== 'dispatch' && slot.takesThroughput) {
@@ -528,9 +569,11 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
           }
           if (plan.action === 'idle') continue
           if (plan.action === 'wait') { this.wakeAt(plan.until); continue }
-          // (a draining lane and a lane loaded again may share a key: the one with the work)
-          const lane = this.lanesList.find((l) => l.model === plan.model && l.queue.size > 0) ?? this.lanes.get(plan.model)!
-          const items = lane.queue.take(plan.policy, Math.min(most, plan.count))
+          // the slot planned: a lane (a draining lane and a lane loaded again may share a key: the
+          // one with the work) or a lane's bound queue
+          const chosen = plan.slot as Lane | BoundSlot
+          const lane = 'lane' in chosen ? chosen.lane : chosen
+          const items = chosen.queue.take(plan.policy, Math.min(most, plan.count))
           if (plan.policy === 'latency' && slot.takesThroughput && most === Infinity) {
             this.joinPeers(lane, items, now)
             this.addRiders(lane, items, now)
@@ -662,6 +705,7 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
     for (const lane of this.lanesList) {
       next = Math.min(next, this.expireList(lane.queue.latency, now), this.expireList(lane.queue.throughput, now))
       if (lane.pool !== undefined) next = Math.min(next, this.expireList(lane.pool.throughput, now))
+      if (lane.bound !== undefined) next = Math.min(next, this.expireList(lane.bound.latency, now), this.expireList(lane.bound.throughput, now))
     }
     // a timer later than needed is moved; one earlier than needed fires and finds nothing
     if (next === Infinity ? this.sweep !== null : next < this.sweepAt) this.sweepFrom(next)
@@ -849,8 +893,8 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
 
   private failQueued (reason: string): void {
     for (const lane of this.lanesList) { // draining lanes too
-      for (const q of lane.pool !== undefined ? [lane.queue, lane.pool] : [lane.queue]) {
-        if (q.servedBesides(this)) continue // a shared queue another device still serves
+      for (const q of [lane.queue, lane.pool, lane.bound]) {
+        if (q === undefined || q.servedBesides(this)) continue // a shared queue another device still serves
         for (const item of q.drain()) item.reject(new DeviceRefusedError(`device ${this.id}: ${reason}`), this.id)
       }
     }
@@ -859,7 +903,7 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
 
   /** Resolves once queued and running work has finished (or the device can no longer run it). */
   async drain (): Promise<void> {
-    while (this.healthy && this.lanesList.some((l) => l.queue.size > 0 || l.inFlight > 0 || (l.pool?.size ?? 0) > 0)) {
+    while (this.healthy && this.lanesList.some((l) => l.queue.size > 0 || l.inFlight > 0 || (l.pool?.size ?? 0) > 0 || (l.bound?.size ?? 0) > 0)) {
       await new Promise<void>((resolve) => this.clock.setTimer(this.clock.now() + 5, resolve))
     }
   }
@@ -882,4 +926,11 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
 function hasLatency (items: readonly QueuedItem[]): boolean {
   for (let i = 0; i < items.length; i++) if (items[i]!.policy === 'latency') return true
   return false
+}
+
+/** A lane's bound queue (Lane.bound): consumed by `device` alone. */
+function ownQueue (device: QueueConsumer): RequestQueue {
+  const q = new RequestQueue()
+  q.consumers.push(device)
+  return q
 }

@@ -160,3 +160,14 @@ t.test('the rule chosen by replay (routing.select): the rule in force, each wind
   const findings = `${l.stdout}${l.stderr}`.split('\n').map((x) => x.trim()).filter(Boolean)
   t.same(findings.filter((x) => !PROM_CLIENT_LINT.has(x.split(/\s/)[0]!)), [], 'no finding on the rule\'s series')
 })
+
+t.test('queue depth under the shared-queue rule: the shared queue once, as device="pool"; a device\'s own series, what is pinned to it', async (t) => {
+  const shared = { size: 5 }
+  const lane = (bound: number) => ({ model: 'm', variant: 'default', queue: shared, inFlight: 0, cost: { a: 1, b: 1 }, bound: { size: bound } })
+  const device = (id: string, bound: number) => ({ id, healthy: true, liveWorkers: 1, config: { kind: 'cuda' as const }, lanes: new Map([['m', lane(bound)]]), on: () => undefined })
+  const m = new Metrics(() => [device('cuda:0', 2), device('cuda:1', 0)], () => new Map())
+  const text = await m.registry.getSingleMetricAsString('switchyard_queue_depth')
+  t.match(text, /switchyard_queue_depth\{device="cuda:0",model="m"\} 2/)
+  t.match(text, /switchyard_queue_depth\{device="cuda:1",model="m"\} 0/)
+  t.match(text, /switchyard_queue_depth\{device="pool",model="m"\} 5/, 'summed over devices (the HPA\'s rule): 7, not 12')
+})

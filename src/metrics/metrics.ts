@@ -20,7 +20,7 @@ export interface ObservedDevice {
   readonly liveWorkers: number
   /** price and power settings */
   readonly config: Pick<DeviceConfig, 'kind' | 'pricePerHour' | 'watts'>
-  readonly lanes: ReadonlyMap<string, { model: string, variant: string, queue: { size: number }, inFlight: number, cost: { a: number, b: number }, readonly pool?: { size: number } }>
+  readonly lanes: ReadonlyMap<string, { model: string, variant: string, queue: { size: number }, inFlight: number, cost: { a: number, b: number }, readonly pool?: { size: number }, readonly bound?: { size: number } }>
   /** a latency batch under a deep backlog may fill to its batch limit now (devices[].riders.latencyObjectiveMs, devices/latency-gate.ts) */
   readonly ridersDeep?: boolean
   on: (event: 'batch', listener: (e: BatchEvent) => void) => unknown
@@ -189,11 +189,17 @@ export class Metrics implements DispatchObserver {
 
     const each = (fn: (d: ObservedDevice) => void): void => { for (const d of devices()) fn(d) }
     new Gauge({
-      name: 'switchyard_queue_depth', help: 'Requests queued (not yet running) per device and model; device="pool": the throughput pool every device pulls from (late binding)', labelNames: dm, registers,
+      name: 'switchyard_queue_depth', help: 'Requests queued (not yet running) per device and model; device="pool": what every device serving the model pulls from (the late-binding throughput pool, or the shared-queue rule\'s queue), counted once', labelNames: dm, registers,
       collect () {
         this.reset()
         const pools = new Map<{ size: number }, string>()
-        each((d) => { for (const l of d.lanes.values()) { this.set({ device: d.id, model: l.model }, l.queue.size); if (l.pool) pools.set(l.pool, l.model) } })
+        each((d) => {
+          for (const l of d.lanes.values()) {
+            // under the shared-queue rule a device's own series holds what is pinned to it; the shared queue is counted once, as a pool
+            if (l.bound !== undefined) { this.set({ device: d.id, model: l.model }, l.bound.size); pools.set(l.queue, l.model) } else this.set({ device: d.id, model: l.model }, l.queue.size)
+            if (l.pool) pools.set(l.pool, l.model)
+          }
+        })
         const byModel = new Map<string, number>()
         for (const [pool, model] of pools) byModel.set(model, (byModel.get(model) ?? 0) + pool.size)
         for (const [model, n] of byModel) this.set({ device: 'pool', model }, n)

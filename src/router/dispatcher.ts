@@ -105,7 +105,8 @@ export class Dispatcher {
    * the models' late-binding pools) and Triton's shared queue (one queue per model that every
    * device takes from): the rule a replay chose (src/router/rule-select.ts). To the shared
    * queue, what waits in every device's queue and pool moves to the model's shared queue
-   * (Scheduler.useShared), pins lost; back, every lane takes its own queue and pool again
+   * (Scheduler.useShared), but for the items pinned to a device, which stay in its lane's own
+   * queue (Lane.bound); back, every lane takes its own queue and pool again
    * (Scheduler.useOwn) and each item still in a shared queue is routed anew by the router, as
    * switchyard routes an arrival — a throughput item to its pool, a latency item to the device
    * of its earliest finish — without being refused again: it was admitted, and its bytes are

@@ -108,3 +108,16 @@ t.test('throughput items waiting in a late-binding pool count as queued, once fo
   for (let i = 0; i < before; i++) pool.push(item(clock, 'throughput'))
   t.equal(freeThroughputSlots(devices, 'm'), before - 3, 'those beyond a batch per idle worker fill free slots a job puller would otherwise take')
 })
+
+t.test('under the shared-queue rule the shared queue counts once too, and what is pinned to a device on top', async (t) => {
+  const clock = new VirtualClock(0)
+  const devices = [new SimDevice(cpu, clock, seededRandom(1)).scheduler, new SimDevice(gpu, clock, seededRandom(2)).scheduler]
+  const shared = new Map([['m', new RequestQueue()], ['n', new RequestQueue()]])
+  for (const d of devices) d.useShared(shared)
+  // put where the queues keep them, without running them (the clock never moves, nothing pumps)
+  for (let i = 0; i < 3; i++) shared.get('m')!.push(item(clock, 'throughput'))
+  const pinned = item(clock, 'throughput')
+  pinned.pinned = true
+  devices[1]!.lanes.get('m')!.bound!.push(pinned)
+  t.equal(podSignals(devices, ['m', 'n'], clock.now()).queued, 4, 'three in the queue both devices take from and one pinned to the GPU: four, not seven (the autoscaler\'s input)')
+})

@@ -51,7 +51,12 @@ export function podSignals (devices: ReadonlyArray<DeviceView & { config?: Price
   // however many devices pull from it
   const pools = new Set<{ readonly size: number }>()
   for (const d of devices) {
-    for (const l of d.lanes.values()) { queued += l.queue.size; running += l.inFlight; if (l.pool !== undefined) pools.add(l.pool) }
+    for (const l of d.lanes.values()) {
+      running += l.inFlight
+      if (l.pool !== undefined) pools.add(l.pool)
+      // a queue shared with other devices (the shared-queue rule) counted once, as a pool is; the items pinned here are this device's
+      if (l.bound !== undefined) { queued += l.bound.size; pools.add(l.queue) } else queued += l.queue.size
+    }
     for (const w of d.workers) {
       if (!w.alive) continue
       live++

@@ -96,6 +96,8 @@ export interface LaneView {
   inFlight: number
   delayMs: { latency: number, throughput: number }
   queue: { latency: { length: number }, throughput: { length: number }, size: number }
+  /** where `queue` is shared with other devices: the items pinned to this device, which it alone runs (scheduler.ts Lane.bound) */
+  readonly bound?: { latency: { length: number }, size: number }
   cost: { a: number, b: number, predict: (n: number) => number, throughput: (n: number) => number }
   /** the model variant this lane runs */
   readonly variant?: string
@@ -171,7 +173,9 @@ interface DeviceLoad { backlog: number, workers: number, minResidual: number }
 function deviceLoad (device: DeviceView, policy: Policy, now: number): DeviceLoad {
   let backlog = 0
   for (const l of device.lanes.values()) {
-    const q = policy === 'latency' ? l.queue.latency.length : l.queue.size
+    let q = policy === 'latency' ? l.queue.latency.length : l.queue.size
+    // the items pinned to this device are its work alone (a shared queue's are the fleet's)
+    if (l.bound !== undefined) q += policy === 'latency' ? l.bound.latency.length : l.bound.size
     if (q > 0) backlog += Math.ceil(q / l.maxBatchSize) * l.cost.a + q * l.cost.b
   }
   let live = 0; let minResidual = Infinity; let general = 0; let minGeneral = Infinity

@@ -87,3 +87,31 @@ t.test('to the shared queue and back (Dispatcher.useRule): what waits moves with
     ['t1', 'cpu', 100, 2], ['t2', 'cpu', 100, 2]
   ], 'in time order')
 })
+
+t.test('a request pinned to a device (X-Switchyard-Device) runs there under the shared queue, and through the switch back', async (t) => {
+  const { clock, gpu, dispatcher } = fleet()
+  const out: Array<[string, string, number, number]> = []
+  const send = (tag: string, policy: 'latency' | 'throughput', pinned?: string): void => dispatcher.submit({ model: 'm', image: IMAGE, params: {}, opts: { policy, deadline: clock.now() + 60_000, pinned } }, (err, r?: Dispatched) => {
+    t.equal(err, null, `${tag} answered`)
+    out.push([tag, r!.device, clock.now(), r!.batchSize])
+  })
+  send('t0', 'throughput')
+  dispatcher.useRule('shared-queue')
+  send('p1', 'latency', 'gpu')
+  send('u1', 'latency')
+  const lane = gpu.scheduler.lanes.get('m')!
+  t.equal(lane.bound?.latency.length, 1, 'the pinned item waits for its GPU (busy until 5 ms) in the lane\'s own queue')
+  t.equal(lane.queue.size, 0, 'the other was taken from the shared queue by the free CPU at once')
+  clock.advance(1)
+  send('p2', 'latency', 'gpu')
+  clock.advance(1)
+  dispatcher.useRule('switchyard')
+  t.equal(lane.bound, undefined, 'back on switchyard\'s rule: no bound queue')
+  t.equal(lane.queue.latency.length, 2, 'the pinned items wait in the lane\'s own queue, where they were')
+  clock.advance(1000)
+  t.same(out, [
+    ['t0', 'gpu', 5, 1],
+    ['p1', 'gpu', 11, 2], ['p2', 'gpu', 11, 2],
+    ['u1', 'cpu', 50, 1]
+  ], 'both pinned items on the GPU, in one batch (t(2) = 6 from 5 ms); the other on the CPU that was free first')
+})
