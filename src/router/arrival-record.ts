@@ -53,6 +53,8 @@ export class ArrivalRecord {
   /** the next slot written */
   private next = 0
   private size = 0
+  /** arrivals ever written: an arrival's id (arrived's answer) is its number among them */
+  private written = 0
   private readonly index = new Map<string, ByPolicy>()
   /** per model; created the first time a model is decoded or prepared */
   readonly costs = new Map<string, ModelCosts>()
@@ -74,12 +76,26 @@ export class ArrivalRecord {
     return this.size < this.capacity ? -Infinity : this.at[this.next]!
   }
 
-  /** One request arrived at clock ms `nowMs`. */
-  arrived (nowMs: number, model: string, policy: Policy, deadlineMs: number, items: number, itemsDecode: ItemsDecode): void {
+  /** One request arrived at clock ms `nowMs`; answers its id, for resized(). */
+  arrived (nowMs: number, model: string, policy: Policy, deadlineMs: number, items: number, itemsDecode: ItemsDecode): number {
     this.at[this.next] = nowMs
     this.cls[this.next] = this.classOf(model, policy, twoDigits(deadlineMs), items, itemsDecode)
     this.next = (this.next + 1) % this.capacity
     if (this.size < this.capacity) this.size++
+    return this.written++
+  }
+
+  /**
+   * Arrival `id` turned out to send `items` images (known only once its body was read: the tiles
+   * of a tiled /detect, the rows of a /v2 request to a plain model): its class is that of those
+   * items. Ignored once the ring has overwritten it.
+   */
+  resized (id: number, items: number, itemsDecode: ItemsDecode): void {
+    if (!(id >= 0 && id < this.written && this.written - id <= this.size)) return
+    const slot = id % this.capacity
+    const c = this.classes[this.cls[slot]!]!
+    if (c.items === items && c.itemsDecode === itemsDecode) return
+    this.cls[slot] = this.classOf(c.model, c.policy, c.deadlineMs, items, itemsDecode)
   }
 
   /** A request of `model` held its decode slot `ms`. */

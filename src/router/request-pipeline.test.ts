@@ -195,3 +195,20 @@ t.test('with a record (routing.select): every arrival at admission, refused ones
   t.equal(record.costs.get('m')!.imageBytes, 4, 'the prepared image\'s bytes')
   t.ok(record.costs.get('m')!.decodeMs >= 2 && record.costs.get('m')!.decodeMs <= 4, 'decode ms under the slots')
 })
+
+t.test('with a record: a request whose decoder makes several images (a tiled /detect) is recorded with them once decoded', async (t) => {
+  const record = new ArrivalRecord(16)
+  const { clock, pipeline } = setup({ record })
+  const calls = { n: 0 }
+  const opts = { policy: 'throughput' as const, deadline: 30_000 }
+  const arrival = pipeline.admit('m', opts)
+  t.same(record.classes.map((c) => c.items), [1], 'admitted as one image: its tiles are not known yet')
+  const answer = pipeline.process<PreparedImage[]>({ model: 'm', opts, params: {}, decode: decoder(clock, 2, [IMAGE, IMAGE, IMAGE, IMAGE], calls), images: (d) => d, arrival })
+  clock.advance(100)
+  t.equal((await answer)!.items.length, 4)
+  t.same([...record.window(0, 1).workload.cls].map((k) => record.classes[k]!.items), [4], 'the whole image and three tiles: four')
+  const plain = pipeline.admit('m', opts)
+  pipeline.resized(plain, 2, 'each')
+  t.same(record.classes[record.window(100, 101).workload.cls[0]!], { model: 'm', policy: 'throughput', deadlineMs: 30_000, items: 2, itemsDecode: 'each' }, 'resized(): a /v2 request to a plain model, its two rows')
+  t.equal(setup().pipeline.admit('m', opts), -1, 'no record kept: no arrival')
+})

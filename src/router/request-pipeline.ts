@@ -46,6 +46,8 @@ export interface PipelineRequest<D> {
   prepareAgain?: (decoded: D, index: number) => Promise<PreparedImage>
   /** bytes each prepared image holds, where its pixels do not tell (the simulator's empty images) */
   bytes?: number
+  /** the request's arrival in the record (admit()'s answer): how many images its decoder made of it is noted there (a tiled /detect's tiles); absent: not noted */
+  arrival?: number
 }
 
 /** An item of a request whose items are prepared each on its own (decodeEachAndDispatch). */
@@ -101,14 +103,22 @@ export class RequestPipeline {
   /**
    * Admission before any work is spent on the request: throws the 429/503 the router would
    * answer now. The arrival is recorded first, refused or not (`itemsDecode`: how its `items`
-   * images are decoded, as a simulator traffic class says).
+   * images are decoded, as a simulator traffic class says). Answers the arrival's id in the
+   * record (-1: none kept), for a request whose images are known only later (resized()).
    */
-  admit (model: string, opts: DispatchOptions, items = 1, itemsDecode: ItemsDecode = 'together'): void {
+  admit (model: string, opts: DispatchOptions, items = 1, itemsDecode: ItemsDecode = 'together'): number {
+    let arrival = -1
     if (this.record !== undefined) {
       const now = this.clock.now()
-      this.record.arrived(now, model, opts.policy, opts.deadline - now, items, itemsDecode)
+      arrival = this.record.arrived(now, model, opts.policy, opts.deadline - now, items, itemsDecode)
     }
     this.dispatcher.admit(model, opts, items)
+    return arrival
+  }
+
+  /** Arrival `arrival` (admit()'s answer) sends `items` images, decoded as `itemsDecode` says (arrival-record.ts resized). */
+  resized (arrival: number, items: number, itemsDecode: ItemsDecode): void {
+    if (this.record !== undefined && arrival >= 0) this.record.resized(arrival, items, itemsDecode)
   }
 
   /** The whole path: admit → decode gate → decode → dispatch. `done` is called once. */
@@ -213,7 +223,11 @@ export class RequestPipeline {
   private dispatch<D> (req: PipelineRequest<D>, decoded: D, decodeMs: number, done: PipelineCallback<D>): void {
     const images = req.images(decoded)
     const again = req.prepareAgain
-    if (this.record !== undefined) this.record.prepared(req.model, req.bytes ?? (Array.isArray(images) ? images[0]?.pixels.byteLength ?? 0 : images.pixels.byteLength))
+    if (this.record !== undefined) {
+      this.record.prepared(req.model, req.bytes ?? (Array.isArray(images) ? images[0]?.pixels.byteLength ?? 0 : images.pixels.byteLength))
+      // the images its decoder made of it (a tiled /detect's tiles: known only now)
+      if (req.arrival !== undefined && Array.isArray(images)) this.resized(req.arrival, images.length, 'together')
+    }
     if (!Array.isArray(images)) {
       const job: Job = { model: req.model, image: images, params: req.params, opts: req.opts }
       if (again !== undefined) job.prepareAgain = () => again(decoded, 0)

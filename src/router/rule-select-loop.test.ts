@@ -65,7 +65,7 @@ async function heldReplay (): Promise<{ h: Harness, answer: (r: Rule) => void }>
   h.clock.advance(5000); await tick()
   return { h, answer }
 }
-const arrive = (h: Harness, atMs: number): void => h.record.arrived(atMs, 'm', 'throughput', 30_000, 1, 'together')
+const arrive = (h: Harness, atMs: number): void => { h.record.arrived(atMs, 'm', 'throughput', 30_000, 1, 'together') }
 
 t.test('every everyMs a window ends: the arrivals since the start, then of the last windowMs; two verdicts in a row switch', async (t) => {
   const h = harness()

@@ -148,6 +148,8 @@ export async function inferRoutes (app: FastifyInstance, opts: InferRouteOptions
     settings: TilingSettings
     routing: DispatchOptions
     itemParams: ItemParams
+    /** its arrival in the arrival record (RequestPipeline.admit): the tiles are noted there */
+    arrival: number
   }
 
   /**
@@ -174,7 +176,8 @@ export async function inferRoutes (app: FastifyInstance, opts: InferRouteOptions
         return { plan, decoded, images }
       }),
       images: (d) => d.images,
-      prepareAgain: (d, i) => i === 0 ? prepareDecoded(d.decoded, model) : cutTile(d.decoded, d.plan.tiles[i - 1]!, model)
+      prepareAgain: (d, i) => i === 0 ? prepareDecoded(d.decoded, model) : cutTile(d.decoded, d.plan.tiles[i - 1]!, model),
+      arrival: c.arrival
     })
     if (answer === null) return null
     const { plan, decoded } = answer.decoded
@@ -270,12 +273,12 @@ export async function inferRoutes (app: FastifyInstance, opts: InferRouteOptions
       const bytes = await readImage(request)
       // the client going away takes its items still queued out of the device queues
       const routing: DispatchOptions = { policy: ro.policy, deadline, pinned: ro.pinned, variant, signal: clientGone(reply) }
-      pipeline.admit(model.name, routing) // refuse now rather than after decoding
+      const arrival = pipeline.admit(model.name, routing) // refuse now rather than after decoding
 
       if (tiling !== null) {
         const settings = tilingSettings(config.tiling, model)
         if ((tiling.tiles ?? (tiling.tileSize !== undefined ? 'auto' : settings.default)) !== 'off') {
-          const tiled = await detectTiled({ request, reply, started, model, bytes, tiling, settings, routing, itemParams })
+          const tiled = await detectTiled({ request, reply, started, model, bytes, tiling, settings, routing, itemParams, arrival })
           if (tiled !== null) {
             const format = answerFormat(request.query.format, request.headers.accept)
             void reply.header('vary', 'Accept')

@@ -186,9 +186,10 @@ export async function v2Routes (app: FastifyInstance, opts: V2RouteOptions): Pro
     const routing: DispatchOptions = { policy: ro.policy, deadline: started + ro.deadlineMs, pinned: ro.pinned }
     const body = request.body
     if (!Buffer.isBuffer(body) || body.length === 0) throw new InvalidInferRequest('the body carries no JSON inference request')
-    dispatcher.admit(key, routing) // refuses a version no healthy device serves (503) before parsing
+    const arrival = pipeline.admit(key, routing) // refuses a version no healthy device serves (503) before parsing; recorded (arrival-record.ts)
     const req = parseInferRequest(body, request.headers['inference-header-content-length'], tensorJsonValues(tensors!))
     const plan = planTensors(request.params.model, tensors!, req)
+    pipeline.resized(arrival, plan.items.length, 'each') // its rows, known once parsed
     const settled = await Promise.allSettled(plan.items.map((bytes) => {
       const image = (): PreparedImage => ({ pixels: bytes.slice(), width: 0, height: 0, originalWidth: 0, originalHeight: 0, tensor: true })
       return dispatcher.dispatch(key, image(), {}, routing, async () => image())
