@@ -65,6 +65,8 @@ export interface Switchyard {
   repository: LiveRepository
   /** asynchronous jobs; null when config.jobs.enabled is false */
   jobs: Jobs | null
+  /** what arrived, as the rule selection's replays read it (router/arrival-record.ts); null when routing.select is off */
+  record: ArrivalRecord | null
   /** agent: the HAProxy agent-check port (config.agent.port; null: off) */
   listen: () => Promise<{ api: string, metrics: string | null, agent: number | null }>
   close: () => Promise<void>
@@ -250,6 +252,7 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
     metrics,
     repository,
     jobs,
+    record: record ?? null,
     get shuttingDown () { return shuttingDown },
     async listen () {
       const api = await app.listen({ host: config.server.host, port: config.server.port })
