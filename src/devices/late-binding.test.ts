@@ -2,6 +2,7 @@
 // that free workers pull from; a slower device pulls only what it would finish before the
 // faster ones reach it. Real Schedulers (a SimDevice's) on a virtual clock: every time is exact.
 import t from 'tap'
+import { DeviceRefusedError } from '../errors.js'
 import { Dispatcher } from '../router/dispatcher.js'
 import { Router } from '../router/router.js'
 import { SimDevice } from '../sim/sim-device.js'
@@ -516,4 +517,10 @@ t.test('a queue shared from the start (the shared-queue strategy): pinned items 
   a.enqueue('m', kept)
   t.ok(a.cancel('m', kept), 'a client that goes away takes it out of the bound queue')
   t.equal(a.lanes.get('m')!.bound!.size, 0)
+  const last = item(clock, 'latency', out)
+  last.pinned = true
+  a.enqueue('m', last)
+  const before = out.length
+  await a.stop()
+  t.same(out.slice(before).map((o) => o.err instanceof DeviceRefusedError), [true], 'a device that stops refuses what is pinned to it (its retry is the dispatcher\'s), though b still serves the shared queue')
 })
