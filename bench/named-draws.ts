@@ -5,17 +5,20 @@
 // strategy's sustainable rate on draws 0..K−1 (src/sim/redraw.ts; draw 0 is the scenario as
 // written) at the scenario's own sweep length and bisection, over the grid's points from --from up
 // (every strategy passes the points below it in the committed runs: simulate.md), and says per
-// draw which strategy is highest. Output: bench/results/named-draws.md.
+// draw which strategy is highest. With --at, what each strategy does at those loads on the
+// scenario as written (each class's p99, refused, each device's images and busy share): what
+// breaks first past the rate. Output: bench/results/named-draws.md.
 //
-// Usage: node --import tsx bench/named-draws.ts SCENARIO [--strategies a,b,…] [--draws K] [--from LOAD]
+// Usage: node --import tsx bench/named-draws.ts SCENARIO [--strategies a,b,…] [--draws K] [--from LOAD] [--at L1,L2,…]
 //   SCENARIO      a name under bench/scenarios (h200-host) or a path
 //   --strategies  default switchyard,speed-aware,shared-queue
-//   --draws       default 5
+//   --draws       default 5; 0: none (with --at)
+//   --at          loads (fractions of capacity) to run once each, draw 0, one sweep length
 //   --from        the lowest grid point run (default 0.9)
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Strategy } from '../src/router/strategies.js'
-import { meetsSlo, sustainableLoad } from '../src/sim/experiment.js'
+import { meetsSlo, metricsOf, sustainableLoad } from '../src/sim/experiment.js'
 import { redraw } from '../src/sim/redraw.js'
 import { runScenario } from '../src/sim/engine.js'
 import { capacity, loadScenario } from '../src/sim/scenario.js'
@@ -32,7 +35,8 @@ const file = name.includes('/') ? name : join(fileURLToPath(new URL('./scenarios
 const strategies = (arg('--strategies') ?? 'switchyard,speed-aware,shared-queue').split(',') as Strategy[]
 const draws = Number(arg('--draws') ?? 5)
 const from = Number(arg('--from') ?? 0.9)
-if (!(Number.isInteger(draws) && draws >= 1) || !(from > 0)) throw new Error('--draws: a whole number ≥ 1; --from: a load > 0')
+const at = arg('--at')?.split(',').map(Number) ?? []
+if (!(Number.isInteger(draws) && draws >= 0) || !(from > 0) || at.some((l) => !(l > 0))) throw new Error('--draws: a whole number ≥ 0; --from and --at: loads > 0')
 
 const t0 = performance.now()
 const written = loadScenario(file)
@@ -53,10 +57,20 @@ for (let k = 0; k < draws; k++) {
   rows.push({ draw: k, rates })
 }
 
+const atLines: string[] = []
+for (const load of at) {
+  for (const strategy of strategies) {
+    const r = runScenario(written, { strategy, ratePerS: load * C, durationMs: sweepMs }, generate(written.arrivals, written.traffic, load * C, sweepMs, written.seed))
+    const m = metricsOf(r)
+    atLines.push(`| ${Math.round(load * 100000) / 1000} % | ${strategy} | ${m.latP99.toFixed(1)} | ${m.thrP99.toFixed(0)} | ${(m.refused * 100).toFixed(3)} % | ${r.devices.map((d) => `${d.id} ${d.images.toLocaleString('en-US')} (busy ${(d.util * 100).toFixed(1)} %)`).join('; ')} |`)
+  }
+}
+
 const r0 = (x: number): string => Number.isNaN(x) ? 'below the lowest point run' : Math.round(x).toLocaleString('en-US')
 const out: string[] = []
 out.push(`Command: \`node --import tsx bench/named-draws.ts ${argv.join(' ')}\` (${((performance.now() - t0) / 1000).toFixed(0)} s; scenario ${written.name}, capacity ${Math.round(C).toLocaleString('en-US')} req/s, grid from ${from * 100} %: ${grid.map((l) => `${Math.round(l * 1000) / 10} %`).join(', ')}, ${written.sweepS} s per point, 4 bisection steps)`)
 out.push('')
+if (rows.length > 0) {
 out.push(`| draw | ${strategies.join(' | ')} | highest | switchyard / best other |`)
 out.push(`| --- | ${strategies.map(() => '---').join(' | ')} | --- | --- |`)
 let atLeast = 0
@@ -70,4 +84,13 @@ for (const row of rows) {
 }
 out.push('')
 out.push(`switchyard at or above every other strategy asked on ${atLeast} of ${rows.length} draws`)
+}
+if (atLines.length > 0) {
+  if (rows.length > 0) out.push('')
+  out.push(`The scenario as written (draw 0), ${written.sweepS} s at each load: latency-class p99 ms, throughput-class p99 ms, refused, each device's images (busy: the share of its workers' time running a batch)`)
+  out.push('')
+  out.push('| load | strategy | latency p99 | throughput p99 | refused | devices |')
+  out.push('| --- | --- | --- | --- | --- | --- |')
+  for (const l of atLines) out.push(l)
+}
 process.stdout.write(`${out.join('\n')}\n`)
