@@ -99,6 +99,15 @@ const Nullable = <T extends TSchema>(s: T) => Type.Union([s, Type.Null()])
 
 const TensorSpec = Type.Object({ name: Type.String(), datatype: Type.String(), shape: Type.Array(Int, { description: '-1: the batch dimension (free) or a free output dimension' }) })
 
+/** What waits for one device's lane (GET /models): its own queue, and what it shares with the other devices serving the model. */
+const LaneQueue = Type.Object({
+  latency: Int,
+  throughput: Int,
+  pool: Type.Optional(Type.Integer({ minimum: 0, description: 'throughput items waiting in the late-binding pool this device pulls from (shared with the other devices serving the model)' })),
+  shared: Type.Optional(Type.Object({ latency: Int, throughput: Int }, { description: 'under the shared-queue rule: the items waiting in the model\'s queue that every device serving it takes from; latency and throughput above are then this device\'s own, the items pinned to it' })),
+  max: Int
+})
+
 export const ModelsReport = Type.Object({
   models: Type.Array(Type.Object({
     name: Type.String(),
@@ -137,7 +146,7 @@ export const ModelsReport = Type.Object({
       workers: Int,
       maxBatchSize: Int,
       batchDelayMs: Type.Object({ latency: Num, throughput: Num }),
-      queue: Type.Object({ latency: Int, throughput: Int, pool: Type.Optional(Type.Integer({ minimum: 0, description: 'throughput items waiting in the late-binding pool this device pulls from (shared with the other devices serving the model)' })), max: Int }),
+      queue: LaneQueue,
       inFlight: Int,
       cost: Type.Object({ aMs: Num, bMs: Num, samples: Int }, { description: 'the fitted cost model t(n) = a + b·n' }),
       calibration: Type.Array(Type.Object({ batchSize: Int, ms: Num }))
@@ -158,7 +167,7 @@ export const ModelsReport = Type.Object({
       devices: Type.Array(Type.Object({
         id: Type.String(),
         maxBatchSize: Int,
-        queue: Type.Object({ latency: Int, throughput: Int, pool: Type.Optional(Type.Integer({ minimum: 0, description: 'throughput items waiting in the late-binding pool this device pulls from (shared with the other devices serving the model)' })), max: Int }),
+        queue: LaneQueue,
         inFlight: Int,
         cost: Type.Object({ aMs: Num, bMs: Num, samples: Int }),
         calibration: Type.Array(Type.Object({ batchSize: Int, ms: Num }))

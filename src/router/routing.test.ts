@@ -12,6 +12,7 @@ import { realClock } from '../devices/clock.js'
 import { loadModel } from '../models/model-repository.js'
 import { decodeImage } from '../preprocess/decode-image.js'
 import { PHOTOS, REPO, SHARED_IMAGES, SHARED_MODELS, startServer, testConfig } from '../test-support/server.js'
+import type { QueuedItem } from '../devices/request-queue.js'
 import { Dispatcher } from './dispatcher.js'
 
 const photo = (name: string): Buffer => readFileSync(join(SHARED_IMAGES, name))
@@ -123,5 +124,19 @@ t.test('routing.strategy switches the real server to a baseline: shared-queue bu
   const res = await Promise.all(Array.from({ length: 4 }, () => server.app.inject({ method: 'POST', url: '/classify', payload: photo('dog.jpg'), headers: { ...jpeg, 'x-switchyard-policy': 'throughput' } })))
   t.same(res.map((r) => r.statusCode), [200, 200, 200, 200])
   t.match((await server.app.inject('/metrics')).body, /switchyard_routing_decisions_total\{device="cpu-[ab]",model="mobilenetv2",policy="throughput",reason="shared-queue"\} [1-4]/)
+
+  // GET /models shows the shared queue apart from what is pinned to each device (queued by hand,
+  // taken out before any worker could pump them)
+  const lane = a!.lanes.get('mobilenetv2')!
+  const item = (policy: 'latency' | 'throughput', pinned: boolean): QueuedItem => ({ image: { pixels: new Uint8Array(1), width: 1, height: 1, originalWidth: 1, originalHeight: 1 }, params: {}, policy, deadline: Number.MAX_SAFE_INTEGER, enqueuedAt: 0, pinned, resolve () {}, reject () {} })
+  const queued = [item('latency', false), item('throughput', false), item('throughput', false), item('throughput', true)]
+  for (const q of queued.slice(0, 3)) lane.queue.push(q)
+  lane.bound!.push(queued[3]!)
+  const devices = (await server.app.inject('/models')).json().models.find((m: { name: string }) => m.name === 'mobilenetv2').devices as Array<{ id: string, queue: unknown }>
+  t.same(devices.map((d) => [d.id, d.queue]), [
+    ['cpu-a', { latency: 0, throughput: 1, shared: { latency: 1, throughput: 2 }, max: lane.maxQueue }],
+    ['cpu-b', { latency: 0, throughput: 0, shared: { latency: 1, throughput: 2 }, max: lane.maxQueue }]
+  ], 'each device its pinned items, the shared queue as `shared`')
+  for (const q of queued) t.ok(a!.cancel('mobilenetv2', q))
   t.equal(testConfig({}).routing.strategy, 'switchyard', 'the default is switchyard')
 })

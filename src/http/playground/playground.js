@@ -319,6 +319,13 @@ async function imagesPerDevice () {
   return out
 }
 
+/** The live panel's row for what waits for whichever device of a model frees first. */
+function poolRow (queued) {
+  const tr = el('tr', { 'data-device': 'pool', title: 'waiting in a pool or shared queue for whichever device frees first' })
+  tr.append(el('td', {}, 'pool'), el('td', {}, '–'), el('td', { class: 'num', 'data-field': 'queued' }, String(queued)), el('td', { class: 'num' }, '–'), el('td', { class: 'num' }, '–'))
+  return tr
+}
+
 async function refresh () {
   try {
     const res = await fetch('/models')
@@ -332,13 +339,20 @@ async function refresh () {
     if (first || (changed && task() === 'tensors')) fillModels()
     const devices = new Map()
     const lanes = [...report.models.map((m) => m.devices), ...repository.flatMap((m) => m.versions.map((v) => v.devices.map((d) => ({ ...d, healthy: true }))))]
+    // what waits for any device of a model — the late-binding pool, or the shared queue under the
+    // shared-queue rule — is the same on each of its devices: counted once per model, as `pool`
+    // (the device label switchyard_queue_depth gives it)
+    let pooled = null
     for (const ds of lanes) {
+      let shared = null
       for (const d of ds) {
         const row = devices.get(d.id) ?? { id: d.id, healthy: d.healthy, queued: 0, running: 0 }
         row.queued += d.queue.latency + d.queue.throughput
         row.running += d.inFlight
         devices.set(d.id, row)
+        if (d.queue.pool !== undefined || d.queue.shared !== undefined) shared = Math.max(shared ?? 0, (d.queue.pool ?? 0) + (d.queue.shared?.latency ?? 0) + (d.queue.shared?.throughput ?? 0))
       }
+      if (shared !== null) pooled = (pooled ?? 0) + shared
     }
     const now = performance.now()
     const images = await imagesPerDevice().catch(() => null)
@@ -354,7 +368,7 @@ async function refresh () {
         el('td', { class: 'num', 'data-field': 'queued' }, String(d.queued)), el('td', { class: 'num', 'data-field': 'running' }, String(d.running)),
         el('td', { class: 'num', 'data-field': 'rate' }, typeof r === 'number' ? r.toFixed(1) : r))
       return tr
-    }))
+    }), ...(pooled === null ? [] : [poolRow(pooled)]))
     $('live-note').textContent = images ? 'Every second from /models and /metrics.' : 'Every second from /models; images/s needs /metrics on this port.'
     if (images) lastImages = { at: now, perDevice: images }
   } catch (err) {

@@ -58,6 +58,7 @@ if (!existsSync(CHROMIUM)) {
     t.same(await page.$$eval('#model option', (os) => os.map((o) => (o as HTMLOptionElement).value)), ['mobilenetv2'], 'classify models first')
     await page.waitForSelector('#live-rows tr[data-device="cpu"]', WAIT)
     t.equal(await page.textContent('#live-rows tr[data-device="cpu"] td:nth-child(2)'), 'healthy', 'the live panel lists the device')
+    t.equal(await page.textContent('#live-rows tr[data-device="pool"] [data-field="queued"]'), '0', 'and the late-binding pools, counted once, idle')
   })
 
   t.test('keyboard: the file input, the options and Run are reachable by Tab', async (t) => {

@@ -15,11 +15,23 @@ export interface StatusRouteOptions {
   isShuttingDown: () => boolean
 }
 
-/** What /models shows of one device's lane, for a configured model and a plain one alike: its queue, batch limit and cost model. */
+/**
+ * What /models shows of one device's lane, for a configured model and a plain one alike: its
+ * queue, batch limit and cost model. Under the shared-queue rule the lane takes from the model's
+ * queue, which every device serving it shares: that one is `shared`, and the lane's own counts
+ * are what is pinned to it (Lane.bound), as `switchyard_queue_depth` counts them.
+ */
 function laneView (lane: Lane) {
+  const own = lane.bound ?? lane.queue
   return {
     maxBatchSize: lane.maxBatchSize,
-    queue: { latency: lane.queue.latency.length, throughput: lane.queue.throughput.length, ...(lane.pool !== undefined ? { pool: lane.pool.throughput.length } : {}), max: lane.maxQueue },
+    queue: {
+      latency: own.latency.length,
+      throughput: own.throughput.length,
+      ...(lane.pool !== undefined ? { pool: lane.pool.throughput.length } : {}),
+      ...(lane.bound !== undefined ? { shared: { latency: lane.queue.latency.length, throughput: lane.queue.throughput.length } } : {}),
+      max: lane.maxQueue
+    },
     inFlight: lane.inFlight,
     cost: { aMs: round(lane.cost.a, 3), bMs: round(lane.cost.b, 3), samples: lane.cost.samples },
     calibration: lane.report.calibration.map((c) => ({ batchSize: c.batchSize, ms: round(c.ms, 3) }))
