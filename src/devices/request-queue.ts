@@ -5,8 +5,8 @@
 // Usually one device consumes a queue. Under the `shared-queue` routing strategy (Triton's
 // rule, kept as a baseline) every device serving a model consumes the same queue, and
 // whichever worker is free first takes the next batch: `consumers` are told of each push.
-// Items pinned to a device (X-Switchyard-Device) stay in that device's own queue meanwhile
-// (Lane.bound, scheduler.ts).
+// Items pinned to a device (X-Switchyard-Device, or a retry placed away from the device that
+// failed it) stay in that device's own queue meanwhile (Lane.bound, scheduler.ts).
 import type { Policy } from '../config/schema.js'
 import { OFFERED_TAU_MS } from './late-binding.js'
 import { RiderRate } from './rider-rate.js'
@@ -19,7 +19,7 @@ export interface QueuedItem {
   /** absolute deadline, clock ms */
   deadline: number
   enqueuedAt: number
-  /** the request named its device (X-Switchyard-Device): it runs there, never in another device's batch (late-binding.ts joinCount) */
+  /** it runs on the device it was queued for, never in another device's batch (late-binding.ts joinCount), nor from a shared queue: the request named its device (X-Switchyard-Device), or it is a retry placed away from the device that failed it (dispatcher.ts) */
   pinned?: boolean
   /** Called exactly once, by the device, from its own clock's context: one of the two. */
   resolve: (r: CompletedItem) => void

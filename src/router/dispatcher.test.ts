@@ -157,3 +157,22 @@ t.test('a pooled item whose batch fails on another device than it was routed to 
     t.same(answers.map((a) => a.ran), ['gpu', 'gpu', 'gpu', 'gpu', 'gpu', 'gpu'], `${fault}: every item answered, by the GPU`)
   }
 })
+
+t.test('under the shared-queue rule a retry runs where it was placed, away from the device that failed it, though that device still takes from the queue', async (t) => {
+  // two devices consuming one queue per model (Triton's rule); the first batch fails on `a`,
+  // whose worker lives on (a run that throws) and is free again at once
+  const clock = new VirtualClock()
+  const sharedQueues = new Map([['m', new RequestQueue()]])
+  const a = new SimDevice({ id: 'a', workers: 1, models: { m: { a: 2, b: 1, maxBatchSize: 4 } }, maxQueue: 1000 }, clock, seededRandom(1), { sharedQueues }).scheduler
+  const b = new SimDevice({ id: 'b', workers: 1, models: { m: { a: 20, b: 10, maxBatchSize: 4 } }, maxQueue: 1000 }, clock, seededRandom(2), { sharedQueues }).scheduler
+  const devices = [a, b]
+  const retried: string[] = []
+  const dispatcher = new Dispatcher({ devices, get: (id) => devices.find((d) => d.id === id) }, {
+    decision () {}, rejected () {}, retry: (device) => retried.push(device), predictionError () {}
+  }, clock, 'shared-queue')
+  a.injectFault('throw')
+  const out = Array.from({ length: 2 }, () => dispatcher.dispatch('m', IMAGE, {}, { policy: 'throughput', deadline: 60_000 }).then((r) => r.device, (err: Error) => err.message))
+  while (clock.step()) {}
+  t.same(retried, ['a', 'a'], 'the first batch failed on a')
+  t.same(await Promise.all(out), ['b', 'b'], 'both retries ran on b, though a was free first')
+})

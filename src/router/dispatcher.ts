@@ -276,8 +276,10 @@ export class Dispatcher {
       policy: opts.policy,
       deadline: opts.deadline,
       enqueuedAt: now,
-      // the device the request named runs it (a retry is placed anew, as the router does above)
-      pinned: attempt === 1 && opts.pinned !== undefined,
+      // it runs on this device: the one the request named, or, for a retry (placed anew, as the
+      // router does above, away from the devices that failed it), the one placed now — under a
+      // shared queue the device that failed it may still take from it (Lane.bound)
+      pinned: attempt > 1 || opts.pinned !== undefined,
       resolve: (c) => {
         job.queued = undefined
         this.release(job)

@@ -166,7 +166,12 @@ export const STEADY_AFTER_EVENT_MS = 30_000
 
 export interface Series {
   stepMs: number
-  /** per device: queued items at each step (shared-queue: the shared queues, under 'shared') */
+  /**
+   * queued items at each step: per device, its own queues (under a shared queue, what is bound to
+   * it: pinned items and retries); under 'shared', the models' shared queues (the shared-queue
+   * rule, from the start or after a switch); under 'pool', the late-binding pools. A queue that
+   * several devices take from is counted once, there.
+   */
   queue: Record<string, number[]>
   /** per device: images finished in each step */
   images: Record<string, number[]>
@@ -433,20 +438,28 @@ export function runScenario (s: Scenario, o: RunOptions, workload?: Workload): R
   }))
   let series: Series | undefined
   if (o.series === true) {
-    const queueKeys = sharedQueues ? ['shared'] : devices.map((d) => d.id)
+    const queueKeys = [...devices.map((d) => d.id), ...(sharedQueues !== undefined || o.switchToSharedAtMs !== undefined ? ['shared'] : []), ...(pools !== undefined ? ['pool'] : [])]
     series = { stepMs, queue: Object.fromEntries(queueKeys.map((k) => [k, [] as number[]])), images: {}, decodeWaiting: [] }
+    const q = series.queue
+    const shared = new Set<RequestQueue>(); const pooled = new Set<RequestQueue>()
     const record = (): void => {
-      if (sharedQueues) {
-        let q = 0
-        for (const sq of sharedQueues.values()) q += sq.size
-        series!.queue.shared!.push(q)
-      } else {
-        for (const d of devices) {
-          let q = 0
-          for (const l of d.scheduler.lanes.values()) q += l.queue.size
-          series!.queue[d.id]!.push(q)
+      shared.clear(); pooled.clear()
+      for (const d of devices) {
+        let own = 0
+        for (const l of d.scheduler.lanes.values()) {
+          // a lane with a bound queue takes from a shared one (Lane.bound)
+          own += (l.bound ?? l.queue).size
+          if (l.bound !== undefined) shared.add(l.queue)
+          if (l.pool !== undefined) pooled.add(l.pool)
         }
+        q[d.id]!.push(own)
       }
+      let n = 0
+      for (const sq of shared) n += sq.size
+      q.shared?.push(n)
+      n = 0
+      for (const p of pooled) n += p.size
+      q.pool?.push(n)
       series!.decodeWaiting.push(gate.waiting)
       const next = clock.now() + stepMs
       if (next < o.durationMs) clock.setTimer(next, record)

@@ -107,6 +107,24 @@ t.test('a device that fails mid-run: its batches are retried elsewhere, it is re
   t.ok(after > 0, 'the replaced GPU serves again after it comes back')
 })
 
+t.test('the queue series counts each queue once: a device its own, the late-binding pools as `pool`, a shared queue as `shared`', async (t) => {
+  const rate = 1.2 * capacity(scenario) // past capacity: a backlog builds
+  const max = (xs: number[]): number => Math.max(0, ...xs)
+  const sy = runScenario(scenario, { strategy: 'switchyard', ratePerS: rate, durationMs: 20_000, series: true }).series!
+  t.same(Object.keys(sy.queue), ['cpu', 'gpu', 'pool'])
+  t.ok(max(sy.queue.pool!) > 100, `switchyard's throughput backlog waits in the pool (at most ${max(sy.queue.pool!)})`)
+  const sq = runScenario(scenario, { strategy: 'shared-queue', ratePerS: rate, durationMs: 20_000, series: true }).series!
+  t.same(Object.keys(sq.queue), ['cpu', 'gpu', 'shared'])
+  t.ok(max(sq.queue.shared!) > 100, `shared-queue's backlog waits in the shared queue (at most ${max(sq.queue.shared!)})`)
+  t.same([max(sq.queue.cpu!), max(sq.queue.gpu!)], [0, 0], 'nothing is pinned: no device has a queue of its own')
+  // switched to the shared queue at 10 s: the pool empties into the shared queue
+  const sw = runScenario(scenario, { strategy: 'switchyard', ratePerS: rate, durationMs: 20_000, series: true, switchToSharedAtMs: 10_000 }).series!
+  t.same(Object.keys(sw.queue), ['cpu', 'gpu', 'shared', 'pool'])
+  const at = Math.floor(10_000 / sw.stepMs) // the first step after the switch
+  t.ok(sw.queue.pool![at - 2]! > 0 && sw.queue.shared![at - 2] === 0, 'before the switch: the pool')
+  t.ok(max(sw.queue.pool!.slice(at)) === 0 && max(sw.queue.shared!.slice(at)) > 100, 'after it: the shared queue, the pool empty')
+})
+
 t.test('switchyard at 95 % of capacity, throughput class: bounded backlog, every device busy', async (t) => {
   // a CPU fast enough that 95 % of the sum exceeds the GPU alone (t(n) = 5 + 20n: 47 req/s):
   // the target asks every device to be busy only once the fastest one cannot carry the load
