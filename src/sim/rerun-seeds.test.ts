@@ -1,0 +1,66 @@
+// Rerunning some seeds of a committed report in place: which seeds a change to the retry path can
+// move, how a rerun is compared with what the report stored, the merged totals, and the markdown
+// that keeps the readings added by hand. On a committed report's stored cells; nothing is run.
+import { readFileSync } from 'node:fs'
+import t from 'tap'
+import type { RandomReport, SeedResult } from './random-run.js'
+import { failureSeeds, mergeRerun, rerunLine, runOptionsOf, sameAsStored, spliceMarkdown, spread } from './rerun-seeds.js'
+
+const report = (): RandomReport => JSON.parse(readFileSync(new URL('../../bench/results/random-unseen-24.json', import.meta.url), 'utf8')) as RandomReport
+const copy = <T>(x: T): T => JSON.parse(JSON.stringify(x)) as T
+
+t.test('the seeds a change to the retry path can move: those whose scenario takes a device down', async (t) => {
+  const r = report()
+  t.same(failureSeeds(r), r.seeds.filter((s) => / fails/.test(s.description)).map((s) => s.seed), 'the generator\'s events, as each seed\'s description names them')
+  t.same(failureSeeds(r), [1046, 1050, 1060, 1064, 1065, 1069, 1070, 1080])
+})
+
+t.test('the seeds left out that check the premise are spread over the report', async (t) => {
+  const seeds = Array.from({ length: 32 }, (_, i) => i + 1)
+  t.same(spread(seeds, 2), [1, 17])
+  t.same(spread(seeds, 3), [1, 11, 21])
+  t.same(spread([4, 5], 3), [4, 5], 'no more than there are')
+  t.same(spread(seeds, 0), [])
+})
+
+t.test('a rerun is compared with the report at the precision the json stores', async (t) => {
+  const s = report().seeds[0]!
+  const again = copy(s)
+  again.wallMs = s.wallMs + 1234
+  t.ok(sameAsStored(again, s), 'the wall time is not a result')
+  again.cells[0]!.metrics.switchyard!.thrP99 += 0.00001
+  t.ok(sameAsStored(again, s), 'below the stored 4 decimals')
+  again.cells[0]!.metrics['shared-queue']!.latP99 += 0.01
+  t.notOk(sameAsStored(again, s), 'a baseline\'s p99 moved')
+})
+
+t.test('the merged report: the seeds rerun in place, totals summed again, the seeds that moved named', async (t) => {
+  const r = report()
+  const lost = r.seeds.find((s) => s.seed === 1050)!
+  const at = lost.cells.findIndex((c) => c.judgement.verdict === 'loss')
+  const turned: SeedResult = copy(lost)
+  turned.cells[at]!.judgement = { ...turned.cells[at]!.judgement, verdict: 'tie', beatenBy: [] }
+  const same = copy(r.seeds.find((s) => s.seed === 1046)!)
+  const { report: next, moved } = mergeRerun(r, new Map([[1050, turned], [1046, same]]))
+  t.same(moved, [1050])
+  t.equal(next.totals.notBeaten, r.totals.notBeaten + 1)
+  t.same(next.seeds.map((s) => s.seed), r.seeds.map((s) => s.seed), 'in the report\'s order')
+  t.equal(next.command, r.command)
+  t.equal(next.wallMs, r.wallMs, 'the tables\' wall time stays the full run\'s')
+  t.match(rerunLine(r, next, { date: '2026-12-06', note: 'a note', rerun: 8, checked: 2, wallS: 55.4, moved }),
+    '**Rerun (2026-12-06, a note; the 8 seeds with a device failure rerun, every strategy, `bench/rerun-seeds.ts`, 55 s; 2 others rerun reproduce the report):** not beaten 226 → 227 of 240, over 2× 1 → 1, sustainable ≥ 0.97× 40 → 40 of 40; seeds moved: 1050; the tables below are this rerun.')
+})
+
+t.test('the markdown keeps what stands above its Command line and takes the new tables', async (t) => {
+  const old = '# Title\n\n**Reading (by hand).**\n\n**Rerun (before).**\n\nCommand: `old`\n\n| old |\n'
+  const body = '# Title\n\nCommand: `new`\n\n| new |'
+  t.equal(spliceMarkdown(old, 'LINE', body), '# Title\n\n**Reading (by hand).**\n\n**Rerun (before).**\n\nLINE\n\nCommand: `new`\n\n| new |\n')
+  t.throws(() => spliceMarkdown('# no command\n', 'LINE', body))
+})
+
+t.test('the run options are the report\'s own; a candidate run in switchyard\'s place is refused', async (t) => {
+  const r = report()
+  t.same(runOptionsOf(r), { durationS: 30, maxRequests: 20000, minDurationS: 15, bisect: 2, loads: [0.2, 0.4, 0.6, 0.8, 0.9, 1] })
+  t.match(runOptionsOf({ ...r, options: { ...r.options, ranges: 'wide' } }), { ranges: 'wide' })
+  t.throws(() => runOptionsOf({ ...r, command: `${r.command} --switchyard late-binding` }))
+})

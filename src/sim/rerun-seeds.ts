@@ -1,0 +1,74 @@
+// Rerunning some seeds of a committed random report in place (issue 17; bench/rerun-seeds.ts):
+// for a change that can only move the seeds of one kind — the retry path moves only scenarios
+// with a device failure, since a retry follows only a failed batch or a refusing device. Which
+// seeds a change can move, the report merged from the seeds rerun, and its markdown with the
+// readings added by hand kept. The premise is checked by the caller: seeds left out, rerun, must
+// reproduce the report (`sameAsStored`).
+import { compactReport, summarize, type RandomReport, type RandomRunOptions, type SeedResult } from './random-run.js'
+import { reportScenario } from './random-run.js'
+
+/** The run options a report was written with (its seeds aside). */
+export function runOptionsOf (r: RandomReport): Omit<RandomRunOptions, 'seeds'> {
+  if (/--switchyard\b/.test(r.command)) throw new Error('a report written with --switchyard (a candidate in switchyard\'s place) cannot be rerun as it was')
+  const o = r.options
+  return {
+    durationS: o.durationS,
+    maxRequests: o.maxRequests,
+    minDurationS: o.minDurationS,
+    bisect: o.bisect,
+    loads: o.loads,
+    ...(o.ranges === 'wide' ? { ranges: 'wide' as const } : {}),
+    ...(o.latencyObjectiveMs !== undefined ? { latencyObjectiveMs: o.latencyObjectiveMs } : {})
+  }
+}
+
+/** The report's seeds whose scenario takes a device down (ScenarioEvent.down): the only ones a change to the retry path can move. */
+export function failureSeeds (r: RandomReport): number[] {
+  return r.seeds.filter((s) => reportScenario(r, s.seed).events.some((e) => e.down === true)).map((s) => s.seed)
+}
+
+/** `k` of `seeds`, spread over them (the first, then every len/k-th): the check of the premise. */
+export function spread (seeds: readonly number[], k: number): number[] {
+  if (k <= 0) return []
+  const step = Math.max(1, Math.floor(seeds.length / k))
+  return seeds.filter((_, i) => i % step === 0).slice(0, k)
+}
+
+/** Whether a seed's result is the report's as the json stores it (compactReport's 4 decimals), its wall time aside. */
+export function sameAsStored (a: SeedResult, b: SeedResult): boolean {
+  const stored = (s: SeedResult): string => {
+    const { wallMs: _, ...rest } = s
+    return JSON.stringify((compactReport({ seeds: [rest] } as unknown as RandomReport) as { seeds: unknown[] }).seeds[0])
+  }
+  return stored(a) === stored(b)
+}
+
+/** The report with `rerun`'s seeds in place of its own (totals summed again; its command and wall time kept), and the seeds whose stored numbers moved. */
+export function mergeRerun (r: RandomReport, rerun: ReadonlyMap<number, SeedResult>): { report: RandomReport, moved: number[] } {
+  const moved: number[] = []
+  const seeds = r.seeds.map((s) => {
+    const again = rerun.get(s.seed)
+    if (again === undefined) return s
+    if (!sameAsStored(again, s)) moved.push(s.seed)
+    return again
+  })
+  return { report: summarize(seeds, r.options.loads, { ...runOptionsOf(r), seeds: r.options.seeds }, r.command, r.wallMs), moved }
+}
+
+/** The line a rerun adds above the tables: what changed, how, and the totals before and after. */
+export function rerunLine (before: RandomReport, after: RandomReport, o: { date: string, note: string, rerun: number, checked: number, wallS: number, moved: readonly number[] }): string {
+  const a = before.totals; const b = after.totals
+  return `**Rerun (${o.date}, ${o.note}; the ${o.rerun} seeds with a device failure rerun, every strategy, \`bench/rerun-seeds.ts\`, ${o.wallS.toFixed(0)} s; ${o.checked} others rerun reproduce the report):** not beaten ${a.notBeaten} → ${b.notBeaten} of ${b.cells}, over 2× ${a.over2x} → ${b.over2x}, sustainable ≥ 0.97× ${a.sustainableOk} → ${b.sustainableOk} of ${b.scenarios}; seeds moved: ${o.moved.length === 0 ? 'none' : o.moved.join(', ')}; the tables below are this rerun.`
+}
+
+/**
+ * A report's markdown after a rerun: what stands above its "Command:" line (the title and the
+ * readings added by hand) kept, then `line`, then the tables written again (`body`, as
+ * randomMarkdown writes them, from its own "Command:" line on).
+ */
+export function spliceMarkdown (old: string, line: string, body: string): string {
+  const at = old.indexOf('\nCommand: `')
+  const from = body.indexOf('Command: `')
+  if (at < 0 || from < 0) throw new Error('a random report\'s markdown has a "Command:" line')
+  return `${old.slice(0, at).replace(/\n+$/, '')}\n\n${line}\n\n${body.slice(from)}\n`
+}
