@@ -125,10 +125,13 @@ t.test('routing.strategy switches the real server to a baseline: shared-queue bu
   t.same(res.map((r) => r.statusCode), [200, 200, 200, 200])
   t.match((await server.app.inject('/metrics')).body, /switchyard_routing_decisions_total\{device="cpu-[ab]",model="mobilenetv2",policy="throughput",reason="shared-queue"\} [1-4]/)
 
-  // GET /models shows the shared queue apart from what is pinned to each device (queued by hand,
-  // taken out before any worker could pump them)
+  // GET /models shows the shared queue apart from what is pinned to each device (queued by hand
+  // and taken out again; stamped a minute ahead, so that a pump in between — a timer left from the
+  // requests above — finds them still gathering a batch and runs none of them)
   const lane = a!.lanes.get('mobilenetv2')!
-  const item = (policy: 'latency' | 'throughput', pinned: boolean): QueuedItem => ({ image: { pixels: new Uint8Array(1), width: 1, height: 1, originalWidth: 1, originalHeight: 1 }, params: {}, policy, deadline: Number.MAX_SAFE_INTEGER, enqueuedAt: 0, pinned, resolve () {}, reject () {} })
+  const later = realClock.now() + 60_000
+  t.ok(lane.maxBatchSize > 2, 'two throughput items are short of a batch')
+  const item = (policy: 'latency' | 'throughput', pinned: boolean): QueuedItem => ({ image: { pixels: new Uint8Array(1), width: 1, height: 1, originalWidth: 1, originalHeight: 1 }, params: {}, policy, deadline: Number.MAX_SAFE_INTEGER, enqueuedAt: later, pinned, resolve () {}, reject () {} })
   const queued = [item('latency', false), item('throughput', false), item('throughput', false), item('throughput', true)]
   for (const q of queued.slice(0, 3)) lane.queue.push(q)
   lane.bound!.push(queued[3]!)
