@@ -3,7 +3,7 @@
 import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { addCrossJudgement, crossJudge, emptyCrossJudgement, holders, type StoredCell } from './cross-judge.js'
+import { addCrossJudgement, crossJudge, emptyCrossJudgement, holders, lossOf, type StoredCell } from './cross-judge.js'
 import type { RandomReport } from './random-run.js'
 
 const slo = { latency: 100, throughput: 2000 }
@@ -39,11 +39,27 @@ t.test('a lost cell where a baseline holds against the other baselines counts to
   t.same(j.otherBest, { scenarios: 1, cells: 1, by: { b: 1 } })
   t.equal(j.noneHolds, 0)
   t.same(j.lost, { cells: 1, baselineHolds: 1, noBaselineHolds: 0, holdsBy: { b: 1 } })
+  t.same(j.lostOn.throughput, { cells: 1, trades: 0 }, 'b is within tolerance of switchyard on latency p99 (55 against 50): not a trade')
   // sustainable: a is the best (1); switchyard at 0.9 is under 0.97 × 1, b too; a against 0.9 holds
   t.same(j.sustainable, { switchyard: 0, a: 1, b: 0 })
   const sum = addCrossJudgement(emptyCrossJudgement(), j)
   addCrossJudgement(sum, j)
   t.equal(sum.cells, 2); t.equal(sum.lost.holdsBy.b, 2); t.equal(sum.notBeaten.b, 2)
+  t.same(sum.lostOn.throughput, { cells: 2, trades: 0 })
+})
+
+t.test('what a lost cell is lost on, and whether switchyard beats back every baseline that beats it (a trade)', async (t) => {
+  // bulk's throughput p99 is better by more than 25 %, switchyard's latency p99 by more than 10 %: a trade
+  t.same(lossOf(cell({ switchyard: [60, 1000, 0], bulk: [90, 700, 0] }), slo), { on: 'throughput', trade: true })
+  // a second baseline beats it on throughput with latency within tolerance: no longer a trade
+  t.same(lossOf(cell({ switchyard: [60, 1000, 0], bulk: [90, 700, 0], even: [64, 700, 0] }), slo), { on: 'throughput', trade: false })
+  // beaten on latency by one and on throughput by another: several
+  t.same(lossOf(cell({ switchyard: [60, 1000, 0], fast: [40, 1000, 0], bulk: [90, 700, 0] }), slo), { on: 'several', trade: false })
+  // a baseline that refuses a point less beats it; refusing more, switchyard is not better on p99: never a trade
+  t.same(lossOf(cell({ switchyard: [40, 600, 0.02], careful: [90, 1900, 0.01] }), slo), { on: 'refusals', trade: false })
+  t.equal(lossOf(cell({ switchyard: [60, 1000, 0], b: [58, 900, 0] }), slo), null, 'not beaten: no loss')
+  const j = crossJudge([{ slo, cells: [cell({ switchyard: [60, 1000, 0], bulk: [90, 700, 0] }), cell({ switchyard: [60, 1000, 0], fast: [40, 1000, 0] })], sustainable: { switchyard: 1, bulk: 1, fast: 1 } }])
+  t.same(j.lostOn, { latency: { cells: 1, trades: 0 }, throughput: { cells: 1, trades: 1 }, refusals: { cells: 0, trades: 0 }, several: { cells: 0, trades: 0 } })
 })
 
 t.test('one behaviour per scenario: the strategy holding in most of its cells, switchyard where it ties', async (t) => {
@@ -68,4 +84,5 @@ t.test("on a committed report, switchyard's count is the report's own 'not beate
   t.equal(j.sustainable.switchyard, r.totals.sustainableOk)
   t.ok(j.bestOfSix >= j.notBeaten.switchyard!, 'the best of six is at least switchyard alone')
   t.ok(j.noneHolds <= j.lost.cells, 'where nothing holds, switchyard is lost too')
+  t.equal(Object.values(j.lostOn).reduce((a, x) => a + x.cells, 0), j.lost.cells, 'every lost cell is lost on something')
 })

@@ -19,8 +19,14 @@
 //                      the best on both
 //   lost               switchyard's lost cells, split by whether a baseline holds against the other
 //                      baselines there (holdsBy: which)
+//   lostOn             switchyard's lost cells by what the baselines that beat it beat it on
+//                      (judge.ts beatsOn: refusals, throughput p99, latency p99; 'several' where
+//                      they beat it on more than one), and of those the trades: cells where
+//                      switchyard beats back, on another of the three, every baseline that beats
+//                      it — a point elsewhere on the trade between the classes, where the other
+//                      lost cells have a baseline at least as good on everything the judge reads
 //   sustainable[x]     scenarios where x's sustainable rate is ≥ 0.97× the best of the other five's
-import { judgeCell, sustainableOk, type CellMetrics } from './judge.js'
+import { beatsOn, judgeCell, sustainableOk, type Axis, type CellMetrics } from './judge.js'
 import type { Slo } from './scenario.js'
 
 /** A cell as a random report stores it: p99s null where not finite. */
@@ -38,6 +44,7 @@ export interface CrossJudgement {
   otherBest: { scenarios: number, cells: number, by: Record<string, number> }
   noneHolds: number
   lost: { cells: number, baselineHolds: number, noBaselineHolds: number, holdsBy: Record<string, number> }
+  lostOn: Record<Axis | 'several', { cells: number, trades: number }>
 }
 
 const SWITCHYARD = 'switchyard'
@@ -57,7 +64,28 @@ export function holders (cell: StoredCell, slo: Slo, judges: (strategy: string) 
 }
 
 export function emptyCrossJudgement (): CrossJudgement {
-  return { cells: 0, scenarios: 0, notBeaten: {}, sustainable: {}, bestOfSix: 0, bestPerScenario: 0, otherBest: { scenarios: 0, cells: 0, by: {} }, noneHolds: 0, lost: { cells: 0, baselineHolds: 0, noBaselineHolds: 0, holdsBy: {} } }
+  return { cells: 0, scenarios: 0, notBeaten: {}, sustainable: {}, bestOfSix: 0, bestPerScenario: 0, otherBest: { scenarios: 0, cells: 0, by: {} }, noneHolds: 0, lost: { cells: 0, baselineHolds: 0, noBaselineHolds: 0, holdsBy: {} }, lostOn: emptyLostOn() }
+}
+
+function emptyLostOn (): CrossJudgement['lostOn'] {
+  return { latency: { cells: 0, trades: 0 }, throughput: { cells: 0, trades: 0 }, refusals: { cells: 0, trades: 0 }, several: { cells: 0, trades: 0 } }
+}
+
+/** What a lost cell's baselines beat switchyard on (one axis, or 'several'), and whether switchyard beats back every one of them. */
+export function lossOf (cell: StoredCell, slo: Slo): { on: Axis | 'several', trade: boolean } | null {
+  const sy = cell.metrics[SWITCHYARD]
+  if (sy === undefined) return null
+  const mine = metricOf(sy)
+  let on: Axis | 'several' | null = null; let trade = true
+  for (const [k, m] of Object.entries(cell.metrics)) {
+    if (k === SWITCHYARD) continue
+    const theirs = metricOf(m)
+    const axis = beatsOn(theirs, mine, slo)
+    if (axis === null) continue
+    on = on === null || on === axis ? axis : 'several'
+    if (beatsOn(mine, theirs, slo) === null) trade = false
+  }
+  return on === null ? null : { on, trade }
 }
 
 const inc = (r: Record<string, number>, k: string, by = 1): void => { r[k] = (r[k] ?? 0) + by }
@@ -88,6 +116,8 @@ export function crossJudge (seeds: ReadonlyArray<{ slo: Slo, cells: readonly Sto
         if (others.length > 0) into.lost.baselineHolds++
         else into.lost.noBaselineHolds++
         for (const k of others) inc(into.lost.holdsBy, k)
+        const loss = lossOf(c, s.slo)
+        if (loss !== null) { into.lostOn[loss.on].cells++; if (loss.trade) into.lostOn[loss.on].trades++ }
       }
     }
     const best = Math.max(0, ...Object.values(perStrategy))
@@ -111,5 +141,6 @@ export function addCrossJudgement (a: CrossJudgement, b: CrossJudgement): CrossJ
   for (const [k, v] of Object.entries(b.sustainable)) inc(a.sustainable, k, v)
   for (const [k, v] of Object.entries(b.lost.holdsBy)) inc(a.lost.holdsBy, k, v)
   for (const [k, v] of Object.entries(b.otherBest.by)) inc(a.otherBest.by, k, v)
+  for (const k of Object.keys(b.lostOn) as Array<keyof CrossJudgement['lostOn']>) { a.lostOn[k].cells += b.lostOn[k].cells; a.lostOn[k].trades += b.lostOn[k].trades }
   return a
 }

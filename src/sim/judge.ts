@@ -25,13 +25,26 @@ export const TOLERANCE = { throughput: 0.25, latency: 0.10, refusedPp: 0.005, wo
 
 export type Verdict = 'win' | 'tie' | 'loss'
 
+/** What a win is on: refusals, the throughput class's p99, the latency class's p99. */
+export type Axis = 'refusals' | 'throughput' | 'latency'
+
+/** On what x beats y (the first of the tests, in the order above), or null. */
+export function beatsOn (x: CellMetrics, y: CellMetrics, slo: Slo): Axis | null {
+  if (x.refused < y.refused - TOLERANCE.refusedPp) return 'refusals'
+  if (x.refused > y.refused) return null // refusing more: not better on p99
+  if (y.thrP99 >= slo.throughput / 4 && y.thrP99 > (1 + TOLERANCE.throughput) * x.thrP99) return 'throughput'
+  if (y.latP99 >= slo.latency / 2 && y.latP99 > (1 + TOLERANCE.latency) * x.latP99) return 'latency'
+  return null
+}
+
 /** Why x beats y (the first reason found), or null. */
 export function beats (x: CellMetrics, y: CellMetrics, slo: Slo): string | null {
-  if (x.refused < y.refused - TOLERANCE.refusedPp) return `refuses ${pp(y.refused - x.refused)} pp less`
-  if (x.refused > y.refused) return null // refusing more: not better on p99
-  if (y.thrP99 >= slo.throughput / 4 && y.thrP99 > (1 + TOLERANCE.throughput) * x.thrP99) return `throughput p99 ${ms(x.thrP99)} vs ${ms(y.thrP99)} ms`
-  if (y.latP99 >= slo.latency / 2 && y.latP99 > (1 + TOLERANCE.latency) * x.latP99) return `latency p99 ${ms(x.latP99)} vs ${ms(y.latP99)} ms`
-  return null
+  switch (beatsOn(x, y, slo)) {
+    case 'refusals': return `refuses ${pp(y.refused - x.refused)} pp less`
+    case 'throughput': return `throughput p99 ${ms(x.thrP99)} vs ${ms(y.thrP99)} ms`
+    case 'latency': return `latency p99 ${ms(x.latP99)} vs ${ms(y.latP99)} ms`
+    default: return null
+  }
 }
 
 export interface CellJudgement {
