@@ -8,9 +8,17 @@
 // seeds left out (spread over the report) and stops, writing nothing, if any of them differs from
 // the report. Worst-case plots (reports written with `--worst N`) are drawn again for the seeds rerun.
 //
+// A change to switchyard's rule alone (`--where all --only switchyard`) reruns every seed with
+// switchyard only and takes the baselines from the report, in about a sixth of the full commands'
+// time; `--verify K` then reruns K seeds per report in full and stops if their baselines differ
+// from the report's.
+//
 // Usage: node --import tsx bench/rerun-seeds.ts --reports a,b,… --where failures --note "…" [--verify K] [--dry-run]
 //   --reports  report names under bench/results (default: every judged set, JUDGED_REPORTS), or paths
-//   --where    failures: the seeds whose scenario takes a device down (ScenarioEvent.down)
+//   --where    failures: the seeds whose scenario takes a device down (ScenarioEvent.down); all: every seed
+//   --only     switchyard: run switchyard alone, the baselines as the report stored them (a change to
+//              switchyard's rule that no baseline runs); the check is then that K seeds rerun in
+//              full (--verify) hold the report's baselines
 //   --note     what changed, for the Rerun line (e.g. "session 36, a retry runs where it was placed")
 //   --verify   seeds not selected to rerun as a check of the premise (default 2 per report)
 //   --dry-run  print what would move, write nothing
@@ -23,7 +31,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { compactJson } from '../src/sim/cli.js'
 import { compactReport, randomMarkdown, runSeed, seedExperiment, worstLoad, worstSeeds, type RandomReport, type SeedResult } from '../src/sim/random-run.js'
-import { failureSeeds, mergeRerun, rerunLine, runOptionsOf, sameAsStored, spliceMarkdown, spread } from '../src/sim/rerun-seeds.js'
+import { failureSeeds, mergeRerun, rerunLine, runOptionsOf, sameAsStored, sameBaselines, spliceMarkdown, spread } from '../src/sim/rerun-seeds.js'
 import { svg } from '../src/sim/report.js'
 import { JUDGED_REPORTS, readRandomReport } from './random-reports.js'
 
@@ -31,13 +39,16 @@ const { values } = parseArgs({
   options: {
     reports: { type: 'string' },
     where: { type: 'string', default: 'failures' },
+    only: { type: 'string' },
     note: { type: 'string' },
     verify: { type: 'string', default: '2' },
     'dry-run': { type: 'boolean', default: false },
     redraw: { type: 'boolean', default: false }
   }
 })
-if (values.where !== 'failures') throw new Error('--where: failures (the seeds whose scenario takes a device down)')
+if (values.where !== 'failures' && values.where !== 'all') throw new Error('--where: failures (the seeds whose scenario takes a device down) or all')
+if (values.only !== undefined && values.only !== 'switchyard') throw new Error('--only: switchyard (the baselines taken from the report)')
+const onlySwitchyard = values.only === 'switchyard'
 if (values.note === undefined && !values['dry-run'] && !values.redraw) throw new Error('--note: what changed, for the Rerun line')
 const names = values.reports?.split(',') ?? [...JUDGED_REPORTS]
 const verify = Number(values.verify)
@@ -66,22 +77,32 @@ for (const name of names) {
     }
     continue
   }
-  const chosen = failureSeeds(r)
-  const checks = spread(r.seeds.map((s) => s.seed).filter((seed) => !chosen.includes(seed)), verify)
+  const all = r.seeds.map((s) => s.seed)
+  const chosen = values.where === 'all' ? all : failureSeeds(r)
+  const stored = (seed: number): SeedResult => r.seeds.find((s) => s.seed === seed)!
   const t0 = performance.now()
-  for (const seed of checks) {
-    if (!sameAsStored(runSeed(seed, o).result, r.seeds.find((s) => s.seed === seed)!)) throw new Error(`${name}: seed ${seed}, not selected, differs from the report: the premise fails (or the report is stale); nothing written`)
-    process.stderr.write(`${name}: seed ${seed} (not selected) reproduces the report\n`)
+  const checks = onlySwitchyard ? spread(all, verify) : spread(all.filter((seed) => !chosen.includes(seed)), verify)
+  if (onlySwitchyard) {
+    // the premise: no baseline moves (seeds rerun in full hold the report's baselines)
+    for (const seed of checks) {
+      if (!sameBaselines(runSeed(seed, o).result, stored(seed))) throw new Error(`${name}: seed ${seed}, rerun in full, has baselines other than the report's: the change is not switchyard's alone (or the report is stale); nothing written`)
+      process.stderr.write(`${name}: seed ${seed} rerun in full holds the report's baselines\n`)
+    }
+  } else {
+    for (const seed of checks) {
+      if (!sameAsStored(runSeed(seed, o).result, stored(seed))) throw new Error(`${name}: seed ${seed}, not selected, differs from the report: the premise fails (or the report is stale); nothing written`)
+      process.stderr.write(`${name}: seed ${seed} (not selected) reproduces the report\n`)
+    }
   }
   const rerun = new Map<number, SeedResult>()
   for (const seed of chosen) {
-    const again = runSeed(seed, o).result
-    const before = r.seeds.find((s) => s.seed === seed)!
+    const before = stored(seed)
+    const again = runSeed(seed, o, onlySwitchyard ? before : undefined).result
     rerun.set(seed, again)
     process.stderr.write(`${name}: seed ${seed} ${sameAsStored(again, before) ? 'unchanged' : `moved: ${verdicts(before)} → ${verdicts(again)}`}\n`)
   }
   const { report: next, moved } = mergeRerun(r, rerun)
-  const line = rerunLine(r, next, { date: new Date().toISOString().slice(0, 10), note: values.note ?? '', rerun: chosen.length, checked: checks.length, wallS: (performance.now() - t0) / 1000, moved })
+  const line = rerunLine(r, next, { date: new Date().toISOString().slice(0, 10), note: values.note ?? '', rerun: chosen.length, checked: checks.length, onlySwitchyard, wallS: (performance.now() - t0) / 1000, moved })
   process.stdout.write(`${name}: ${line}\n`)
   if (values['dry-run'] || moved.length === 0) continue
   const plots = worstSeeds(next.seeds, worstOf(r)).map((s) => {

@@ -57,26 +57,47 @@ export interface SeedResult {
   wallMs: number
 }
 
+/** A cell's metrics as a report's json stores them (compactReport: 4 decimals; a p99 not finite stays NaN here). */
+function storedMetrics (m: CellMetrics): CellMetrics {
+  const r4 = (x: number): number => (Number.isFinite(x) ? round(x, 4) : NaN)
+  return { latP99: r4(m.latP99), thrP99: r4(m.thrP99), refused: r4(m.refused) }
+}
+
 export interface SeedRun { result: SeedResult, scenario: Scenario, runs: Map<string, RunResult[]> }
 
 
-/** One generated scenario, every strategy, judged; `draw`: another draw of its chance (redraw.ts; default 0, the scenario's own). */
-export function runSeed (seed: number, o: Omit<RandomRunOptions, 'seeds'> & { draw?: number } = {}): SeedRun {
+/**
+ * One generated scenario, every strategy, judged; `draw`: another draw of its chance (redraw.ts;
+ * default 0, the scenario's own). With `baselines` (the seed as a report stored it), only
+ * switchyard runs and the baselines' cells and sustainable rates are taken from it: for a change
+ * to switchyard's rule alone (bench/rerun-seeds.ts --only switchyard), switchyard's numbers judged
+ * as the report stores the baselines' (4 decimals, compactReport).
+ */
+export function runSeed (seed: number, o: Omit<RandomRunOptions, 'seeds'> & { draw?: number } = {}, baselines?: SeedResult): SeedRun {
   const t0 = performance.now()
   const s = redraw(randomScenario(seed, o), o.draw ?? 0)
   const C = capacity(s)
   const loads = o.loads ?? RANDOM_LOADS
   const durationMs = s.durationS * 1000
   const strategies = s.strategies
-  const runs = new Map<string, RunResult[]>(strategies.map((st) => [st, []]))
+  if (baselines !== undefined && (baselines.seed !== seed || baselines.cells.length !== loads.length || baselines.cells.some((c, i) => c.load !== loads[i]))) throw new Error(`seed ${seed}: the stored baselines are of another seed or other loads`)
+  const running = baselines === undefined ? strategies : strategies.filter((st) => st === 'switchyard')
+  const runs = new Map<string, RunResult[]>(running.map((st) => [st, []]))
   for (const load of loads) {
     const w = generate(s.arrivals, s.traffic, load * C, durationMs, s.seed)
-    for (const st of strategies) runs.get(st)!.push(runScenario(s, { strategy: runAs(st, o), ratePerS: load * C, durationMs }, w))
+    for (const st of running) runs.get(st)!.push(runScenario(s, { strategy: runAs(st, o), ratePerS: load * C, durationMs }, w))
     o.progress?.(`random-${seed}: ${Math.round(load * 100)} % done`)
+  }
+  const metricOf = (st: string, i: number): CellMetrics => {
+    const r = runs.get(st)
+    if (r !== undefined) return baselines === undefined ? metricsOf(r[i]!) : storedMetrics(metricsOf(r[i]!))
+    const m = baselines!.cells[i]!.metrics[st]
+    if (m === undefined) throw new Error(`seed ${seed}: no stored ${st} at load ${loads[i]}`)
+    return { latP99: m.latP99 ?? NaN, thrP99: m.thrP99 ?? NaN, refused: m.refused }
   }
   const cells: Cell[] = loads.map((load, i) => {
     const sy = runs.get('switchyard')![i]!
-    const metrics = Object.fromEntries(strategies.map((st) => [st, metricsOf(runs.get(st)![i]!)]))
+    const metrics = Object.fromEntries(strategies.map((st) => [st, metricOf(st, i)]))
     const judgement = judgeCell(metrics.switchyard!, strategies.filter((st) => st !== 'switchyard').map((st) => ({ strategy: st, m: metrics[st]! })), s.slo)
     let worst: Cell['syPredictionError'] = null
     for (const d of sy.devices) {
@@ -87,7 +108,10 @@ export function runSeed (seed: number, o: Omit<RandomRunOptions, 'seeds'> & { dr
     return { load, ratePerS: load * C, metrics, judgement, syPredictionError: worst }
   })
   const sustainable: Record<string, number> = {}
-  for (const st of strategies) sustainable[st] = sustainableLoad(s, runAs(st, o), loads, runs.get(st)!, o.bisect ?? 2)
+  for (const st of strategies) {
+    const r = runs.get(st)
+    sustainable[st] = r !== undefined ? sustainableLoad(s, runAs(st, o), loads, r, o.bisect ?? 2) : baselines!.sustainable[st]!
+  }
   const others = strategies.filter((st) => st !== 'switchyard')
   const check = sustainableOk(sustainable.switchyard!, others.map((st) => sustainable[st]!))
   const bestStrategy = others.reduce((a, st) => (sustainable[st]! > sustainable[a]! ? st : a), others[0]!)

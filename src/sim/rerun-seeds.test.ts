@@ -3,8 +3,8 @@
 // that keeps the readings added by hand. On a committed report's stored cells; nothing is run.
 import { readFileSync } from 'node:fs'
 import t from 'tap'
-import type { RandomReport, SeedResult } from './random-run.js'
-import { failureSeeds, mergeRerun, rerunLine, runOptionsOf, sameAsStored, spliceMarkdown, spread } from './rerun-seeds.js'
+import { runSeed, type RandomReport, type SeedResult } from './random-run.js'
+import { failureSeeds, mergeRerun, rerunLine, runOptionsOf, sameAsStored, sameBaselines, spliceMarkdown, spread } from './rerun-seeds.js'
 
 const report = (): RandomReport => JSON.parse(readFileSync(new URL('../../bench/results/random-unseen-24.json', import.meta.url), 'utf8')) as RandomReport
 const copy = <T>(x: T): T => JSON.parse(JSON.stringify(x)) as T
@@ -34,6 +34,46 @@ t.test('a rerun is compared with the report at the precision the json stores', a
   t.notOk(sameAsStored(again, s), 'a baseline\'s p99 moved')
 })
 
+t.test('the baselines of two results of a seed are compared without switchyard', async (t) => {
+  const s = report().seeds[0]!
+  const again = copy(s)
+  again.cells[0]!.metrics.switchyard!.thrP99 *= 2
+  again.sustainable.switchyard = 0
+  t.ok(sameBaselines(again, s), 'switchyard is not a baseline')
+  again.sustainable['speed-aware'] = s.sustainable['speed-aware']! + 0.05
+  t.notOk(sameBaselines(again, s), 'a baseline\'s sustainable rate moved')
+  const other = copy(s)
+  other.cells[2]!.metrics['round-robin']!.refused += 0.01
+  t.notOk(sameBaselines(other, s), 'a baseline\'s refusals moved')
+})
+
+t.test('a seed rerun with switchyard alone: the baselines taken from the stored seed, switchyard run and judged against them', async (t) => {
+  // a short seed, two loads, no bisection: seconds
+  const o = { durationS: 4, loads: [0.5, 0.9], bisect: 0 }
+  const full = runSeed(7, o).result
+  const stored = copy(full)
+  // the stored baselines are what is judged against, not a run of them: make one beat switchyard
+  // (at 90 % switchyard's throughput p99, 677 ms, is above a quarter of the 2 s SLO: half of it beats it)
+  const sy = stored.cells[1]!.metrics.switchyard!
+  stored.cells[1]!.metrics['speed-aware'] = { latP99: sy.latP99, thrP99: sy.thrP99 / 2, refused: 0 }
+  stored.sustainable['speed-aware'] = 1
+  const alone = runSeed(7, o, stored).result
+  t.same(alone.cells[1]!.metrics['speed-aware'], stored.cells[1]!.metrics['speed-aware'], 'the stored baseline, as stored')
+  t.equal(alone.sustainable['speed-aware'], 1)
+  t.equal(alone.sustainable.switchyard, full.sustainable.switchyard, 'switchyard\'s own rate, run again')
+  for (let i = 0; i < o.loads.length; i++) {
+    for (const k of ['latP99', 'thrP99', 'refused'] as const) {
+      const a = alone.cells[i]!.metrics.switchyard![k]; const b = full.cells[i]!.metrics.switchyard![k]
+      t.ok(Number.isNaN(a) ? Number.isNaN(b) : Math.abs(a - b) <= 5e-5, `load ${o.loads[i]}: switchyard's ${k} as in the full run`)
+    }
+  }
+  t.equal(alone.cells[1]!.judgement.verdict, 'loss', 'judged against the stored baseline')
+  t.same(alone.cells[1]!.judgement.beatenBy.map((b) => b.strategy), ['speed-aware'])
+  t.equal(alone.sustainableCheck.bestStrategy, 'speed-aware')
+  t.throws(() => runSeed(8, o, stored), 'another seed\'s baselines are refused')
+  t.throws(() => runSeed(7, { ...o, loads: [0.5, 0.8] }, stored), 'so are other loads\'')
+})
+
 t.test('the merged report: the seeds rerun in place, totals summed again, the seeds that moved named', async (t) => {
   const r = report()
   const lost = r.seeds.find((s) => s.seed === 1050)!
@@ -49,6 +89,8 @@ t.test('the merged report: the seeds rerun in place, totals summed again, the se
   t.equal(next.wallMs, r.wallMs, 'the tables\' wall time stays the full run\'s')
   t.match(rerunLine(r, next, { date: '2026-12-06', note: 'a note', rerun: 8, checked: 2, wallS: 55.4, moved }),
     '**Rerun (2026-12-06, a note; the 8 seeds with a device failure rerun, every strategy, `bench/rerun-seeds.ts`, 55 s; 2 others rerun reproduce the report):** not beaten 226 → 227 of 240, over 2× 1 → 1, sustainable ≥ 0.97× 40 → 40 of 40; seeds moved: 1050; the tables below are this rerun.')
+  t.match(rerunLine(r, next, { date: '2026-12-06', note: 'a rule', rerun: 40, checked: 1, wallS: 60, moved, onlySwitchyard: true }),
+    '**Rerun (2026-12-06, a rule; every seed rerun with switchyard alone, the baselines as stored, `bench/rerun-seeds.ts --where all --only switchyard`, 60 s; 1 seed rerun in full holds the report\'s baselines):**')
 })
 
 t.test('the markdown keeps what stands above its Command line and takes the new tables', async (t) => {

@@ -3,7 +3,10 @@
 // with a device failure, since a retry follows only a failed batch or a refusing device. Which
 // seeds a change can move, the report merged from the seeds rerun, and its markdown with the
 // readings added by hand kept. The premise is checked by the caller: seeds left out, rerun, must
-// reproduce the report (`sameAsStored`).
+// reproduce the report (`sameAsStored`). For a change to switchyard's rule alone, every seed is
+// rerun with switchyard only (random-run.ts runSeed's stored baselines), and the premise is that
+// the baselines do not move: seeds rerun in full must reproduce the report's baselines
+// (`sameBaselines`).
 import { compactReport, summarize, type RandomReport, type RandomRunOptions, type SeedResult } from './random-run.js'
 import { reportScenario } from './random-run.js'
 
@@ -43,6 +46,16 @@ export function sameAsStored (a: SeedResult, b: SeedResult): boolean {
   return stored(a) === stored(b)
 }
 
+/** Whether two results of a seed hold the same baselines, as the json stores them: every strategy but switchyard, each cell's metrics and the sustainable rate. */
+export function sameBaselines (a: SeedResult, b: SeedResult): boolean {
+  const baselines = (s: SeedResult): string => {
+    const cells = s.cells.map((c) => Object.fromEntries(Object.entries(c.metrics).filter(([k]) => k !== 'switchyard')))
+    const sustainable = Object.fromEntries(Object.entries(s.sustainable).filter(([k]) => k !== 'switchyard'))
+    return JSON.stringify(compactReport({ seeds: [{ cells, sustainable }] } as unknown as RandomReport))
+  }
+  return a.seed === b.seed && baselines(a) === baselines(b)
+}
+
 /** The report with `rerun`'s seeds in place of its own (totals summed again; its command and wall time kept), and the seeds whose stored numbers moved. */
 export function mergeRerun (r: RandomReport, rerun: ReadonlyMap<number, SeedResult>): { report: RandomReport, moved: number[] } {
   const moved: number[] = []
@@ -56,9 +69,12 @@ export function mergeRerun (r: RandomReport, rerun: ReadonlyMap<number, SeedResu
 }
 
 /** The line a rerun adds above the tables: what changed, how, and the totals before and after. */
-export function rerunLine (before: RandomReport, after: RandomReport, o: { date: string, note: string, rerun: number, checked: number, wallS: number, moved: readonly number[] }): string {
+export function rerunLine (before: RandomReport, after: RandomReport, o: { date: string, note: string, rerun: number, checked: number, wallS: number, moved: readonly number[], onlySwitchyard?: boolean }): string {
   const a = before.totals; const b = after.totals
-  return `**Rerun (${o.date}, ${o.note}; the ${o.rerun} seeds with a device failure rerun, every strategy, \`bench/rerun-seeds.ts\`, ${o.wallS.toFixed(0)} s; ${o.checked} others rerun reproduce the report):** not beaten ${a.notBeaten} → ${b.notBeaten} of ${b.cells}, over 2× ${a.over2x} → ${b.over2x}, sustainable ≥ 0.97× ${a.sustainableOk} → ${b.sustainableOk} of ${b.scenarios}; seeds moved: ${o.moved.length === 0 ? 'none' : o.moved.join(', ')}; the tables below are this rerun.`
+  const how = o.onlySwitchyard === true
+    ? `every seed rerun with switchyard alone, the baselines as stored, \`bench/rerun-seeds.ts --where all --only switchyard\`, ${o.wallS.toFixed(0)} s; ${o.checked} seed${o.checked === 1 ? '' : 's'} rerun in full hold${o.checked === 1 ? 's' : ''} the report's baselines`
+    : `the ${o.rerun} seeds with a device failure rerun, every strategy, \`bench/rerun-seeds.ts\`, ${o.wallS.toFixed(0)} s; ${o.checked} others rerun reproduce the report`
+  return `**Rerun (${o.date}, ${o.note}; ${how}):** not beaten ${a.notBeaten} → ${b.notBeaten} of ${b.cells}, over 2× ${a.over2x} → ${b.over2x}, sustainable ≥ 0.97× ${a.sustainableOk} → ${b.sustainableOk} of ${b.scenarios}; seeds moved: ${o.moved.length === 0 ? 'none' : o.moved.join(', ')}; the tables below are this rerun.`
 }
 
 /**
