@@ -512,18 +512,22 @@ const BUSY_SPARE_MIN_BULK_SHARE = 0.5
 
 /**
  * A latency item's alternative to the earliest finish `first` (docs/architecture.md, Routing):
- * where `first`'s device would run it on a general worker while bulk work waits for those
- * workers — so each of its ms there is a ms the throughput class loses — the device, among
+ * where `first`'s device would run it on a general worker while at least a full batch of bulk
+ * work waits for those workers — so each of its ms there is a ms the throughput class loses —
+ * the device, among
  * `meeting`, with a reserved latency worker idle now (it takes no bulk work: the item costs the
  * throughput class nothing there) whose finish is within SPARE_STRETCH × the finish the item
  * would have on `first`'s device, the throughput items that would ride with it there included
  * (riders.ts: under a backlog they add up to backlogBudget × t(n), and the item waits for them);
  * where busyStandIn(first) holds, also a device whose reserved worker is busy, within
- * BUSY_SPARE_STRETCH × that finish; the earliest such. Null where bulk work does not wait there
- * (then the latency item takes nothing from anyone) or `first`'s own reserved worker is idle.
+ * BUSY_SPARE_STRETCH × that finish; the earliest such. Null where less than a full batch of bulk
+ * work waits there — the latency batch takes what waits as riders (riders.ts), so the item costs
+ * the throughput class nothing there either and often comes back sooner than on the reserved
+ * worker (bench/results/late-binding.md, "The spare reserved worker only under a backlog") — or
+ * where `first`'s own reserved worker is idle.
  */
 function spareReserved (meeting: readonly Prediction[], first: Prediction): Prediction | null {
-  if (idleReservedWorker(first.device) || !bulkWaiting(first.device)) return null
+  if (idleReservedWorker(first.device) || !bulkBatchWaiting(first.device)) return null
   const limit = SPARE_STRETCH * first.finishMs
   const busyLimit = busyStandIn(first.device) ? BUSY_SPARE_STRETCH * first.finishMs : -Infinity
   let spare: Prediction | null = null
@@ -571,10 +575,15 @@ function idleReservedWorker (d: DeviceView): boolean {
   return false
 }
 
-/** Throughput-class items waiting for the device's general workers: in its own lanes' bulk queues or the pools they pull from. */
-function bulkWaiting (d: DeviceView): boolean {
-  for (const l of d.lanes.values()) if (l.queue.throughput.length > 0 || (l.pool?.throughput.length ?? 0) > 0) return true
-  return false
+/** At least a full batch of its largest lane waits for the device's general workers: throughput-class items in its own lanes' bulk queues and the pools they pull from. */
+function bulkBatchWaiting (d: DeviceView): boolean {
+  let waiting = 0
+  let batch = 0
+  for (const l of d.lanes.values()) {
+    waiting += l.queue.throughput.length + (l.pool?.throughput.length ?? 0)
+    if (l.maxBatchSize > batch) batch = l.maxBatchSize
+  }
+  return waiting > 0 && waiting >= batch
 }
 
 /** The switchyard strategy, stateless: what tests and simple callers use. */
