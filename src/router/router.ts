@@ -560,13 +560,7 @@ function busyStandIn (d: DeviceView): boolean {
     if (w.busyUntil === 0 && w.held !== true) return false
     general++
   }
-  let waiting = 0
-  let batch = 0
-  for (const l of d.lanes.values()) {
-    waiting += l.queue.throughput.length + (l.pool?.throughput.length ?? 0)
-    if (l.maxBatchSize > batch) batch = l.maxBatchSize
-  }
-  return waiting >= batch * Math.max(1, general)
+  return bulkBatchesWaiting(d) >= Math.max(1, general)
 }
 
 /** A live worker reserved for latency work (it takes no throughput work) that is idle now. */
@@ -575,15 +569,23 @@ function idleReservedWorker (d: DeviceView): boolean {
   return false
 }
 
-/** At least a full batch of its largest lane waits for the device's general workers: throughput-class items in its own lanes' bulk queues and the pools they pull from. */
+/** At least a full batch of its largest lane waits for the device's general workers. */
 function bulkBatchWaiting (d: DeviceView): boolean {
+  return bulkBatchesWaiting(d) >= 1
+}
+
+/**
+ * How many batches of its largest lane wait for the device's general workers: the throughput-class
+ * items in its own lanes' bulk queues and the pools they pull from, over that batch size.
+ */
+function bulkBatchesWaiting (d: DeviceView): number {
   let waiting = 0
   let batch = 0
   for (const l of d.lanes.values()) {
     waiting += l.queue.throughput.length + (l.pool?.throughput.length ?? 0)
     if (l.maxBatchSize > batch) batch = l.maxBatchSize
   }
-  return waiting > 0 && waiting >= batch
+  return batch > 0 ? waiting / batch : waiting > 0 ? Infinity : 0
 }
 
 /** The switchyard strategy, stateless: what tests and simple callers use. */
