@@ -30,14 +30,14 @@
 //              learned them (fitted costs and spread, live workers, measured decode times), not on
 //              the scenario's true profiles and events
 import { metricsOf, sustainableLoad } from '../src/sim/experiment.js'
-import { judgeCell, sustainableOk, TOLERANCE, type CellJudgement, type CellMetrics } from '../src/sim/judge.js'
+import { metricOf } from '../src/sim/cross-judge.js'
+import { judgeCell, sustainableOk, TOLERANCE, type CellJudgement } from '../src/sim/judge.js'
 import { runScenario, type RunOptions, type RunResult } from '../src/sim/engine.js'
 import { learnedChooser, REPLAY_SEED_OFFSET, replayChooser, selectArg } from '../src/sim/replay-select.js'
 import { parseSeeds } from '../src/sim/random-scenario.js'
-import { reportScenario, type SeedResult } from '../src/sim/random-run.js'
+import { reportScenario, storedMetrics, type SeedResult } from '../src/sim/random-run.js'
 import { capacity } from '../src/sim/scenario.js'
 import { generate } from '../src/sim/workload.js'
-import { round } from '../src/util/format.js'
 import { objectiveArg } from '../src/sim/cli.js'
 import { JUDGED_REPORTS, readRandomReport } from './random-reports.js'
 
@@ -55,11 +55,6 @@ if (learned && select === undefined) throw new Error('--learned is a kind of --s
 const positional = argv.filter((a, i) => !a.startsWith('--') && (flag < 0 || i !== flag + 1) && (objFlag < 0 || i !== objFlag + 1) && (selFlag < 0 || i !== selFlag + 1))
 const only = positional[0] !== undefined ? new Set(parseSeeds(positional[0])) : null
 
-/** as compactReport stores a number (src/sim/random-run.ts): 4 decimals, null when not finite */
-function rounded (m: CellMetrics): CellMetrics {
-  const r4 = (x: number): number => (Number.isFinite(x) ? round(x, 4) : null as unknown as number)
-  return { latP99: r4(m.latP99), thrP99: r4(m.thrP99), refused: r4(m.refused) }
-}
 
 const letter = (j: CellJudgement): string => j.verdict[0]!.toUpperCase()
 const ms = (x: number | null | undefined): string => (x === null || x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(0))
@@ -90,8 +85,8 @@ for (const name of names) {
       runs.push(r)
       // judged as the report was written: its numbers rounded to 4 decimals (compactReport), so an
       // equal refusal rate stays equal
-      const m = rounded(metricsOf(r))
-      const j = judgeCell(m, Object.entries(c.metrics).filter(([k]) => k !== 'switchyard').map(([k, v]) => ({ strategy: k, m: v })), s.slo)
+      const m = storedMetrics(metricsOf(r))
+      const j = judgeCell(m, Object.entries(c.metrics).filter(([k]) => k !== 'switchyard').map(([k, v]) => ({ strategy: k, m: metricOf(v) })), s.slo)
       const old = c.metrics.switchyard!
       cells++
       if (j.verdict !== 'loss') notBeaten++

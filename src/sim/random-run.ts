@@ -11,6 +11,7 @@ import { judgeCell, sustainableOk, TOLERANCE, type CellJudgement, type CellMetri
 import { randomScenario, type RandomScenarioOptions } from './random-scenario.js'
 import { redraw } from './redraw.js'
 import { capacity, decodeCapacity, deviceCapacity, type Scenario, type Slo } from './scenario.js'
+import { metricOf as storedMetricOf } from './cross-judge.js'
 import { generate } from './workload.js'
 
 export const RANDOM_LOADS = [0.2, 0.4, 0.6, 0.8, 0.9, 1]
@@ -57,8 +58,8 @@ export interface SeedResult {
   wallMs: number
 }
 
-/** A cell's metrics as a report's json stores them (compactReport: 4 decimals; a p99 not finite stays NaN here). */
-function storedMetrics (m: CellMetrics): CellMetrics {
+/** A cell's metrics as a report's json stores them (compactReport: 4 decimals; a p99 not finite stays NaN here, as `metricOf` reads a stored null): what switchyard's rerun numbers are judged as against stored baselines. */
+export function storedMetrics (m: CellMetrics): CellMetrics {
   const r4 = (x: number): number => (Number.isFinite(x) ? round(x, 4) : NaN)
   return { latP99: r4(m.latP99), thrP99: r4(m.thrP99), refused: r4(m.refused) }
 }
@@ -93,7 +94,7 @@ export function runSeed (seed: number, o: Omit<RandomRunOptions, 'seeds'> & { dr
     if (r !== undefined) return baselines === undefined ? metricsOf(r[i]!) : storedMetrics(metricsOf(r[i]!))
     const m = baselines!.cells[i]!.metrics[st]
     if (m === undefined) throw new Error(`seed ${seed}: no stored ${st} at load ${loads[i]}`)
-    return { latP99: m.latP99 ?? NaN, thrP99: m.thrP99 ?? NaN, refused: m.refused }
+    return storedMetricOf(m)
   }
   const cells: Cell[] = loads.map((load, i) => {
     const sy = runs.get('switchyard')![i]!
