@@ -32,7 +32,7 @@ export interface ObservedDevice {
  * The compile-time checks below fail when the router gains a reason this list lacks.
  */
 export const POLICIES = ['latency', 'throughput', 'cost'] as const satisfies readonly Policy[]
-export const ROUTE_REASONS = ['pinned', 'earliest-finish', 'spare-reserved', 'best-throughput', 'overflow', 'lowest-cost', 'retry', 'fastest-only', 'round-robin', 'join-shortest-queue', 'shared-queue', 'speed-aware', 'late-binding', 'early-binding'] as const satisfies readonly RouteReason[]
+export const ROUTE_REASONS = ['pinned', 'earliest-finish', 'spare-reserved', 'fleet-priced', 'best-throughput', 'overflow', 'lowest-cost', 'retry', 'fastest-only', 'round-robin', 'join-shortest-queue', 'shared-queue', 'speed-aware', 'late-binding', 'early-binding'] as const satisfies readonly RouteReason[]
 /** the router's refusals, plus the two the HTTP path and the dispatcher add */
 export const REJECTION_REASONS = ['deadline', 'queue-full', 'no-healthy-device', 'unknown-device', 'decode-queue-full', 'inference-failed'] as const satisfies ReadonlyArray<RejectReason | 'decode-queue-full' | 'inference-failed'>
 /** why items leave a queue without running */

@@ -254,6 +254,33 @@ t.test('latency: where the earliest device is backlogged on bulk work, a busy re
   t.match(route([cpu({ workers: 2, residual: 1, busyOthers: 40 }), gpu({ bulkQ: 64, residual: 2 })], req('latency'), 0), { ok: true, device: 'cuda:0', reason: 'earliest-finish' }, 'no reserved worker on the CPU: the GPU')
 })
 
+t.test('latency near saturation: the device where the item takes the least bulk capacity, priced by the fleet', async (t) => {
+  // one model's pool, both devices pull from it; what admission counted arriving in the last ~2 s
+  // (RequestQueue.arrived, τ 2 s) is the offered rate λ. The fleet drains 32/12 + 8/48 = 2.83
+  // items per ms at full batches, so λ = 2.5 runs it at u* = 0.88, λ = 0.5 at 0.18.
+  const offered = (perMs: number): RequestQueue => { const pool = new RequestQueue(); pool.arrived.add(perMs * 2000, 0); return pool }
+  // one model: a ms of a device is worth its items per ms over λ (p = eff / λ). A latency item
+  // opening a batch on the idle GPU takes t(1) = 4.25 ms there (p 1.07: 4.5), on the idle CPU
+  // t(1) = 6 ms (p 0.067: 0.4) — one CPU image against eleven GPU images of bulk work. The CPU
+  // finishes it at 6 ms, within 1.5 × the GPU's 4.25: the CPU.
+  let pool = offered(2.5)
+  t.match(route([cpu({ pool }), gpu({ pool })], req('latency'), 0), { ok: true, device: 'cpu', reason: 'fleet-priced', predictedMs: 6 })
+  pool = offered(0.5)
+  t.match(route([cpu({ pool }), gpu({ pool })], req('latency'), 0), { ok: true, device: 'cuda:0', reason: 'earliest-finish' }, 'u* 0.18: not near saturation, the earliest finish')
+  pool = offered(2.5)
+  t.match(route([cpu({ pool, residual: 1 }), gpu({ pool })], req('latency'), 0), { ok: true, device: 'cuda:0', reason: 'earliest-finish' }, 'the CPU busy for 1 ms more: 7 > 1.5 × 4.25, the GPU')
+  // two latency items wait on the GPU for its worker: this one joins their batch and adds b =
+  // 0.25 ms there (0.27 priced), less than the CPU's image
+  pool = offered(2.5)
+  t.match(route([cpu({ pool }), gpu({ pool, latencyQ: 2, residual: 1 })], req('latency'), 0), { ok: true, device: 'cuda:0', reason: 'earliest-finish' }, 'joining a latency batch costs b: the GPU')
+  // an idle reserved worker anywhere: the spare-reserved rule decides, as below saturation
+  pool = offered(2.5)
+  t.match(route([cpu({ pool, workers: 2, latencyWorkers: 1, busyOthers: 40 }), gpu({ pool })], req('latency'), 0), { ok: true, device: 'cuda:0', reason: 'earliest-finish' }, 'an idle reserved worker: the rule steps aside')
+  // pinned and throughput requests are not priced
+  pool = offered(2.5)
+  t.match(route([cpu({ pool }), gpu({ pool })], req('latency', 10_000, { pinned: 'cuda:0' }), 0), { ok: true, device: 'cuda:0', reason: 'pinned' })
+})
+
 t.test('a latency request waits for the first free worker; a throughput one shares the rest', async (t) => {
   // two workers, worker 0 reserved for latency and idle, worker 1 busy for 40 ms more
   const d = cpu({ workers: 2, latencyWorkers: 1, residual: 0, busyOthers: 40 })

@@ -28,7 +28,13 @@
 //                work waiting (its own throughput queue or a pool it pulls from: every ms a latency
 //                item takes there is taken from the throughput class) and another device has an
 //                idle reserved latency worker finishing it within 2·F: that one (a reserved worker
-//                takes no bulk work, so there the item costs the throughput class nothing)
+//                takes no bulk work, so there the item costs the throughput class nothing).
+//                Near saturation — the fleet's best split of the offered models over the devices
+//                would run it at u* ≥ 0.8 (fleet-assignment.ts) — and with no reserved worker idle:
+//                among the devices finishing it within 1.5·F, the one where it takes the least
+//                bulk capacity, priced by the fleet: p_d · m_d, p_d the value of a ms of d (the
+//                program's dual), m_d the ms of d's time it takes from bulk work (b joining a
+//                latency batch not yet full, else t(1 + r) − r·t(B)/B with r its riders)
 //   throughput → let F = min_d finish_d; among the devices with finish_d ≤ F + t_d(B_d), the one
 //                with the highest eff_d (ties: earlier finish). The most efficient device is
 //                preferred as long as using it costs at most one of its own full batches of
@@ -74,6 +80,7 @@ import { poolFinishMs, type PoolMember } from '../devices/late-binding.js'
 import type { QueueBudget } from '../devices/queue-budget.js'
 import { residualMs } from '../devices/residual.js'
 import { fillCount, riderCount } from '../devices/riders.js'
+import { FleetPrices } from './fleet-assignment.js'
 import { PredictionCorrection } from './prediction-correction.js'
 import { costPerInference, type PriceConfig } from './price.js'
 import type { Strategy } from './strategies.js'
@@ -102,7 +109,7 @@ export interface LaneView {
   /** the model variant this lane runs */
   readonly variant?: string
   /** the shared throughput pool (late-binding strategy); its head (`0`, earliest deadline) starts the batch delay */
-  readonly pool?: { size: number, throughput: { length: number, readonly 0?: { enqueuedAt: number } }, readonly ridden?: { perMs: (now: number) => number } }
+  readonly pool?: { size: number, throughput: { length: number, readonly 0?: { enqueuedAt: number } }, readonly ridden?: { perMs: (now: number) => number }, readonly arrived?: { perMs: (now: number) => number } }
 }
 
 export interface DeviceView {
@@ -144,7 +151,7 @@ export interface RouteRequest {
 /** a pooled decision's pool: what its prediction's correction is learned by (prediction-correction.ts) */
 export type PoolKey = NonNullable<LaneView['pool']>
 
-export type RouteReason = 'pinned' | 'earliest-finish' | 'spare-reserved' | 'best-throughput' | 'overflow' | 'lowest-cost' | 'retry' | Exclude<Strategy, 'switchyard'>
+export type RouteReason = 'pinned' | 'earliest-finish' | 'spare-reserved' | 'fleet-priced' | 'best-throughput' | 'overflow' | 'lowest-cost' | 'retry' | Exclude<Strategy, 'switchyard'>
 export type RejectReason = 'deadline' | 'queue-full' | 'no-healthy-device' | 'unknown-device'
 
 export type RouteDecision =
@@ -314,6 +321,10 @@ export class Router {
   private turn = 0
   /** the pools' learned actual / predicted (prediction-correction.ts): applied to what a pooled decision reports */
   readonly correction = new PredictionCorrection()
+  /** per set of devices, the fleet's best assignment and its prices (fleet-assignment.ts), solved again every REFRESH_MS */
+  private readonly fleets = new WeakMap<readonly DeviceView[], FleetPrices>()
+  /** the prices of the route being decided (set by route() for switchyard's unpinned requests) */
+  private prices: FleetPrices | null = null
 
   /** `budget`: the bytes accepted requests may hold (queue-budget.ts); absent: not counted. `strategy` may change while requests flow (Dispatcher.useRule: the switch of rule chosen by replay). */
   constructor (public strategy: Strategy = 'switchyard', private readonly budget?: QueueBudget) {}
@@ -337,6 +348,13 @@ export class Router {
     const overBudget = this.budget !== undefined && !this.budget.fits(req.bytes ?? 0)
     if (overBudget) for (const c of candidates) c.full = true
     const reason: RouteReason | null = req.pinned !== undefined ? 'pinned' : exclude.length > 0 ? 'retry' : null
+    this.prices = null
+    if (reason === null && (this.strategy === 'switchyard' || this.strategy === 'late-binding')) {
+      let f = this.fleets.get(devices)
+      if (f === undefined) this.fleets.set(devices, f = new FleetPrices())
+      f.refresh(devices, now)
+      this.prices = f
+    }
     if ((this.strategy === 'switchyard' || this.strategy === 'late-binding') && reason === null && req.policy === 'throughput' && items === 1) {
       const pooled = routePooled(candidates, req, this.budget === undefined ? null : overBudget, now, this.correction)
       if (pooled !== null) return pooled
@@ -368,6 +386,8 @@ export class Router {
         if (req.policy === 'latency') {
           // where it could finish first; riders then spend only the latency budget
           const first = meeting.reduce((a, c) => (c.finishMs - c.ridersMs < a.finishMs - a.ridersMs ? c : a))
+          const priced = this.prices !== null && this.prices.utilization >= SATURATED_U && Number.isFinite(this.prices.utilization) ? pricedLatency(meeting, first, this.prices) : null
+          if (priced !== null) return { pred: priced, finishMs: priced.finishMs, reason: priced === first ? 'earliest-finish' : 'fleet-priced' }
           const spare = spareReserved(meeting, first)
           const pick = spare ?? first
           return { pred: pick, finishMs: pick.finishMs, reason: spare === null ? 'earliest-finish' : 'spare-reserved' }
@@ -538,6 +558,42 @@ function spareReserved (meeting: readonly Prediction[], first: Prediction): Pred
   }
   return spare
 }
+
+/**
+ * Near saturation, a latency item priced by the fleet (docs/architecture.md, Routing): where no
+ * candidate has an idle reserved worker (spareReserved places it then), among the devices that
+ * finish it within PRICED_STRETCH × the earliest finish (riders aside), the one of least
+ * p_d · m_d — m_d the ms of d's time it takes from bulk work, p_d what a ms of d is worth to the
+ * fleet (fleet-assignment.ts); ties by finish. null: the rule does not apply.
+ */
+function pricedLatency (meeting: readonly Prediction[], first: Prediction, prices: FleetPrices): Prediction | null {
+  for (const c of meeting) if (idleReservedWorker(c.device)) return null
+  const limit = PRICED_STRETCH * (first.finishMs - first.ridersMs)
+  let pick: Prediction | null = null; let least = Infinity
+  for (const c of meeting) {
+    if (c.finishMs - c.ridersMs > limit) continue
+    const score = bulkMsTaken(c) * prices.price(c.device.id)
+    if (score < least || (score === least && pick !== null && c.finishMs < pick.finishMs)) { pick = c; least = score }
+  }
+  return pick
+}
+
+/**
+ * m_d: the ms of device d's time a latency item takes from its bulk work. Joining a latency batch
+ * of its lane that is not yet full, b; opening one that r riders fill, the batch's time less what
+ * the riders would have cost in full bulk batches, t(1 + r) − r·t(B)/B (at least b).
+ */
+function bulkMsTaken (c: Prediction): number {
+  const { cost, maxBatchSize: B } = c.lane
+  if (c.lane.queue.latency.length % B !== 0) return cost.b
+  const r = cost.b > 0 ? c.ridersMs / cost.b : 0
+  return Math.max(cost.b, cost.predict(1 + r) - r * cost.predict(B) / B)
+}
+
+/** The fleet's utilization under its best split (u*) from which latency items are priced by the fleet. */
+const SATURATED_U = 0.8
+/** How much later than the earliest finish a latency item priced by the fleet may finish. */
+const PRICED_STRETCH = 1.5
 
 /** A live worker reserved for latency work, idle or not, not held by a model load. */
 function liveReservedWorker (d: DeviceView): boolean {
