@@ -34,7 +34,8 @@
 //                among the devices finishing it within 1.5·F, the one where it takes the least
 //                bulk capacity, priced by the fleet: p_d · m_d, p_d the value of a ms of d (the
 //                program's dual), m_d the ms of d's time it takes from bulk work (b joining a
-//                latency batch not yet full, else t(1 + r) − r·t(B)/B with r its riders)
+//                latency batch not yet full, else t(1 + r) − r·t(B)/B with r its riders); there
+//                it takes the place of the busy reserved stand-in (busyStandIn, below)
 //   throughput → let F = min_d finish_d; among the devices with finish_d ≤ F + t_d(B_d), the one
 //                with the highest eff_d (ties: earlier finish). The most efficient device is
 //                preferred as long as using it costs at most one of its own full batches of
