@@ -324,8 +324,6 @@ export class Router {
   readonly correction = new PredictionCorrection()
   /** per set of devices, the fleet's best assignment and its prices (fleet-assignment.ts), solved again every REFRESH_MS */
   private readonly fleets = new WeakMap<readonly DeviceView[], FleetPrices>()
-  /** the prices of the route being decided (set by route() for switchyard's unpinned requests) */
-  private prices: FleetPrices | null = null
 
   /** `budget`: the bytes accepted requests may hold (queue-budget.ts); absent: not counted. `strategy` may change while requests flow (Dispatcher.useRule: the switch of rule chosen by replay). */
   constructor (public strategy: Strategy = 'switchyard', private readonly budget?: QueueBudget) {}
@@ -349,12 +347,12 @@ export class Router {
     const overBudget = this.budget !== undefined && !this.budget.fits(req.bytes ?? 0)
     if (overBudget) for (const c of candidates) c.full = true
     const reason: RouteReason | null = req.pinned !== undefined ? 'pinned' : exclude.length > 0 ? 'retry' : null
-    this.prices = null
+    // switchyard's unpinned requests: the fleet's prices, for a latency item near saturation
+    let prices: FleetPrices | null = null
     if (reason === null && (this.strategy === 'switchyard' || this.strategy === 'late-binding')) {
-      let f = this.fleets.get(devices)
-      if (f === undefined) this.fleets.set(devices, f = new FleetPrices())
-      f.refresh(devices, now)
-      this.prices = f
+      prices = this.fleets.get(devices) ?? null
+      if (prices === null) this.fleets.set(devices, prices = new FleetPrices())
+      prices.refresh(devices, now)
     }
     if ((this.strategy === 'switchyard' || this.strategy === 'late-binding') && reason === null && req.policy === 'throughput' && items === 1) {
       const pooled = routePooled(candidates, req, this.budget === undefined ? null : overBudget, now, this.correction)
@@ -367,7 +365,7 @@ export class Router {
     if (open.length === 0) {
       return { ok: false, reason: 'queue-full', retryAfterS: drainS(pool), predictedMs: minFinish(pool) }
     }
-    const choice = this.choose(strategy, open, req)
+    const choice = this.choose(strategy, open, req, prices)
     if (choice === null || choice.finishMs - choice.pred.ridersMs > req.deadlineMs) {
       return { ok: false, reason: 'deadline', retryAfterS: drainS(open), predictedMs: choice?.finishMs ?? minFinish(open) }
     }
@@ -379,7 +377,7 @@ export class Router {
     if (decision.ok && decision.pool !== undefined && decision.modelMs !== undefined) this.correction.learn(decision.pool, decision.modelMs, actualMs)
   }
 
-  private choose (strategy: Strategy, open: Prediction[], req: RouteRequest): { pred: Prediction, finishMs: number, reason: RouteReason } | null {
+  private choose (strategy: Strategy, open: Prediction[], req: RouteRequest, prices: FleetPrices | null): { pred: Prediction, finishMs: number, reason: RouteReason } | null {
     switch (strategy) {
       case 'switchyard': {
         const meeting = open.filter((c) => c.finishMs - c.ridersMs <= req.deadlineMs)
@@ -387,7 +385,7 @@ export class Router {
         if (req.policy === 'latency') {
           // where it could finish first; riders then spend only the latency budget
           const first = meeting.reduce((a, c) => (c.finishMs - c.ridersMs < a.finishMs - a.ridersMs ? c : a))
-          const priced = this.prices !== null && this.prices.utilization >= SATURATED_U && Number.isFinite(this.prices.utilization) ? pricedLatency(meeting, first, this.prices) : null
+          const priced = prices !== null && prices.utilization >= SATURATED_U && Number.isFinite(prices.utilization) ? pricedLatency(meeting, first, prices) : null
           if (priced !== null) return { pred: priced, finishMs: priced.finishMs, reason: priced === first ? 'earliest-finish' : 'fleet-priced' }
           const spare = spareReserved(meeting, first)
           const pick = spare ?? first
@@ -425,7 +423,7 @@ export class Router {
       }
       case 'late-binding': // routed as switchyard (bound) where not pooled
       case 'early-binding':
-        return this.choose('switchyard', open, req)
+        return this.choose('switchyard', open, req, prices)
       case 'shared-queue': {
         // the queue is shared: the item runs wherever a worker frees up first
         const c = open.reduce((a, x) => (x.finishMs < a.finishMs ? x : a))
