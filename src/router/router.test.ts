@@ -276,6 +276,12 @@ t.test('latency near saturation: the device where the item takes the least bulk 
   // an idle reserved worker anywhere: the spare-reserved rule decides, as below saturation
   pool = offered(2.5)
   t.match(route([cpu({ pool, workers: 2, latencyWorkers: 1, busyOthers: 40 }), gpu({ pool })], req('latency'), 0), { ok: true, device: 'cuda:0', reason: 'earliest-finish' }, 'an idle reserved worker: the rule steps aside')
+  // the GPU backlogged on bulk work (64 wait, two full batches) and a busy reserved worker on the
+  // CPU finishing the item at 1 + 6 = 7 ms, within 1.25× the GPU's finish: the stand-in comes
+  // first, as below saturation. Priced, the GPU (joining its latency batch, b = 0.25 ms against
+  // a CPU image) — that order cost h200-host its sustainable rate (late-binding.md)
+  pool = offered(2.5)
+  t.match(route([cpu({ pool, workers: 2, latencyWorkers: 1, residual: 1, busyOthers: 40 }), gpu({ pool, latencyQ: 2, bulkQ: 64, residual: 1 })], req('latency'), 0), { ok: true, device: 'cpu', reason: 'spare-reserved', predictedMs: 7 }, 'a busy reserved stand-in before the prices')
   // pinned and throughput requests are not priced
   pool = offered(2.5)
   t.match(route([cpu({ pool }), gpu({ pool })], req('latency', 10_000, { pinned: 'cuda:0' }), 0), { ok: true, device: 'cuda:0', reason: 'pinned' })

@@ -29,13 +29,14 @@
 //                item takes there is taken from the throughput class) and another device has an
 //                idle reserved latency worker finishing it within 2·F: that one (a reserved worker
 //                takes no bulk work, so there the item costs the throughput class nothing).
-//                Near saturation — the fleet's best split of the offered models over the devices
+//                Where e is backlogged on bulk work, a busy reserved worker finishing it within
+//                1.25·F stands in the same way (busyStandIn, below). Failing both, near
+//                saturation — the fleet's best split of the offered models over the devices
 //                would run it at u* ≥ 0.8 (fleet-assignment.ts) — and with no reserved worker idle:
 //                among the devices finishing it within 1.5·F, the one where it takes the least
 //                bulk capacity, priced by the fleet: p_d · m_d, p_d the value of a ms of d (the
 //                program's dual), m_d the ms of d's time it takes from bulk work (b joining a
-//                latency batch not yet full, else t(1 + r) − r·t(B)/B with r its riders); there
-//                it takes the place of the busy reserved stand-in (busyStandIn, below)
+//                latency batch not yet full, else t(1 + r) − r·t(B)/B with r its riders)
 //   throughput → let F = min_d finish_d; among the devices with finish_d ≤ F + t_d(B_d), the one
 //                with the highest eff_d (ties: earlier finish). The most efficient device is
 //                preferred as long as using it costs at most one of its own full batches of
@@ -385,11 +386,13 @@ export class Router {
         if (req.policy === 'latency') {
           // where it could finish first; riders then spend only the latency budget
           const first = meeting.reduce((a, c) => (c.finishMs - c.ridersMs < a.finishMs - a.ridersMs ? c : a))
-          const priced = prices !== null && prices.utilization >= SATURATED_U && Number.isFinite(prices.utilization) ? pricedLatency(meeting, first, prices) : null
-          if (priced !== null) return { pred: priced, finishMs: priced.finishMs, reason: priced === first ? 'earliest-finish' : 'fleet-priced' }
+          // a reserved worker that takes it off a backlogged device first (idle, or busy and
+          // standing in); near saturation, otherwise, the fleet's prices; else the earliest finish
           const spare = spareReserved(meeting, first)
-          const pick = spare ?? first
-          return { pred: pick, finishMs: pick.finishMs, reason: spare === null ? 'earliest-finish' : 'spare-reserved' }
+          if (spare !== null) return { pred: spare, finishMs: spare.finishMs, reason: 'spare-reserved' }
+          const priced = prices !== null && prices.utilization >= SATURATED_U && Number.isFinite(prices.utilization) ? pricedLatency(meeting, first, prices) : null
+          const pick = priced ?? first
+          return { pred: pick, finishMs: pick.finishMs, reason: pick === first ? 'earliest-finish' : 'fleet-priced' }
         }
         const earliest = meeting.reduce((a, c) => (c.finishMs < a.finishMs ? c : a))
         if (req.policy === 'cost') {
@@ -559,9 +562,12 @@ function spareReserved (meeting: readonly Prediction[], first: Prediction): Pred
 }
 
 /**
- * Near saturation, a latency item priced by the fleet (docs/architecture.md, Routing): where no
- * candidate has an idle reserved worker (spareReserved places it then), among the devices that
- * finish it within PRICED_STRETCH × the earliest finish (riders aside), the one of least
+ * Near saturation, a latency item priced by the fleet (docs/architecture.md, Routing), once no
+ * reserved worker took it — spareReserved runs first: a reserved worker, idle or standing in for
+ * a backlogged device, costs the throughput class nothing (priced first, the busy stand-in lost
+ * its place and h200-host's sustainable rate fell to 0.978× speed-aware's,
+ * bench/results/late-binding.md). Where no candidate has an idle reserved worker, among the
+ * devices that finish it within PRICED_STRETCH × the earliest finish (riders aside), the one of least
  * p_d · m_d — m_d the ms of d's time it takes from bulk work, p_d what a ms of d is worth to the
  * fleet (fleet-assignment.ts); ties by finish. null: the rule does not apply.
  */
