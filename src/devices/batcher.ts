@@ -10,6 +10,8 @@
 //     sent at once; a partial batch is sent when its oldest item has waited the throughput
 //     batch delay. Among ready models, the one with the most urgent head goes first.
 //  3. Otherwise nothing is ready: wake up when the earliest batch delay runs out.
+// The scheduler may run one full batch of an overdue pool ahead of a latency batch on a general
+// worker (overdue-pool.ts): a model's pooled items that no latency batch of its own carries.
 // A worker reserved for latency work (devices[].latencyWorkers) plans with rule 1 only, so a
 // latency request never waits behind a running bulk batch; idle, it costs no CPU.
 // The delay trades the waiting item's latency for a larger, cheaper-per-image batch

@@ -41,6 +41,7 @@ import { CostModel } from './cost-model.js'
 import type { BatchResult, Executor, ExecutorFactory } from './executor.js'
 import type { Fault, FaultMode } from './faults.js'
 import { ADVANTAGE_LOAD, choosePool, joinCount, pullCount, relativeEff, type PoolMember, type ReadyPool } from './late-binding.js'
+import { overdue } from './overdue-pool.js'
 import { residualMs } from './residual.js'
 import { DEFAULT_BACKLOG_BUDGET, DEFAULT_RIDER_BUDGET, fillCount, riderCount } from './riders.js'
 import { LatencyGate } from './latency-gate.js'
@@ -114,6 +115,8 @@ export interface WorkerSlot {
    * for the batcher: its work goes first here while the device's other workers still load it.
    */
   opens?: readonly Lane[] | null
+  /** its last latency batch gave way to an overdue pool's batch (overdue-pool.ts): the next one does not */
+  ranOverdue?: boolean
 }
 
 export interface BatchEvent {
@@ -433,6 +436,46 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
   }
 
   /** Late binding: a free throughput worker's batch from a pool, or when to look again. */
+  /** latency-class items waiting in the device's lanes */
+  private latencyWaiting (): number {
+    let n = 0
+    for (const l of this.lanesList) n += l.queue.latency.length
+    return n
+  }
+
+  /**
+   * The lane whose pool is overdue (overdue-pool.ts): a full batch of it waiting, b < a, its head
+   * overdue beside the device's other pools, a full batch this device may pull, and room for it
+   * before `latencyDeadline` (now + 2·t(B)); the oldest head. Null: none.
+   */
+  private overduePool (now: number, latencyDeadline: number): Lane | null {
+    let best: Lane | null = null; let oldest = Infinity
+    for (const lane of this.lanesList) {
+      const list = lane.pool?.throughput
+      if (list === undefined || list.length < lane.maxBatchSize || !(lane.cost.b < lane.cost.a)) continue
+      const head = list[0]!
+      if (head.enqueuedAt >= oldest || now + 2 * lane.cost.predict(lane.maxBatchSize) > latencyDeadline) continue
+      let youngest = Infinity
+      for (const other of this.lanesList) {
+        if (other === lane || other.pool === undefined) continue
+        const h = other.pool.throughput[0]
+        youngest = Math.min(youngest, h === undefined ? 0 : now - h.enqueuedAt)
+      }
+      if (!overdue(now - head.enqueuedAt, youngest)) continue
+      const own = this.poolMember(lane.model, now)
+      if (own === null) continue
+      const others: PoolMember[] = []
+      for (const c of lane.pool!.consumers) {
+        if (c === this) continue
+        const m = (c as Partial<Scheduler>).poolMember?.(lane.model, now)
+        if (m) others.push(m)
+      }
+      if (pullCount(own, others, list.length) < lane.maxBatchSize) continue
+      best = lane; oldest = head.enqueuedAt
+    }
+    return best
+  }
+
   private planPool (now: number): { lane: Lane, count: number } | { wake: number } | null {
     let wake = Infinity
     let first: PoolPull | null = null
@@ -569,6 +612,14 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
           }
           if (plan.action === 'idle') continue
           if (plan.action === 'wait') { this.wakeAt(plan.until); continue }
+          // a latency batch that leaves no latency backlog may first give way to an overdue pool (overdue-pool.ts)
+          if (plan.policy === 'latency' && slot.takesThroughput && most === Infinity && this.latencyWaiting() <= plan.count) {
+            if (slot.ranOverdue === true) slot.ranOverdue = false
+            else {
+              const due = this.overduePool(now, plan.slot.queue.latency[0]!.deadline)
+              if (due !== null) { slot.ranOverdue = true; this.dispatch(slot, due, due.pool!.take('throughput', due.maxBatchSize), now); continue }
+            }
+          }
           // the slot planned: a lane (a draining lane and a lane loaded again may share a key: the
           // one with the work) or a lane's bound queue
           const chosen = plan.slot as Lane | BoundSlot

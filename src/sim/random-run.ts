@@ -58,7 +58,14 @@ export interface SeedResult {
   wallMs: number
 }
 
-/** A cell's metrics as a report's json stores them (compactReport: 4 decimals; a p99 not finite stays NaN here, as `metricOf` reads a stored null): what switchyard's rerun numbers are judged as against stored baselines. */
+/**
+ * A cell's metrics as a report's json stores them (compactReport: 4 decimals; a p99 not finite
+ * stays NaN here, as `metricOf` reads a stored null): what every cell is judged on, in a full run
+ * as in a rerun of switchyard against stored baselines, so a report's verdicts are the judge's on
+ * the numbers it stores. (Judged on the unrounded numbers, a baseline refusing one request in
+ * 25,000 more than switchyard, stored as the same 0.0000, did not count as better on p99: seed
+ * 1404 at 100 % was a win in its report and a loss judged from its json.)
+ */
 export function storedMetrics (m: CellMetrics): CellMetrics {
   const r4 = (x: number): number => (Number.isFinite(x) ? round(x, 4) : NaN)
   return { latP99: r4(m.latP99), thrP99: r4(m.thrP99), refused: r4(m.refused) }
@@ -91,7 +98,7 @@ export function runSeed (seed: number, o: Omit<RandomRunOptions, 'seeds'> & { dr
   }
   const metricOf = (st: string, i: number): CellMetrics => {
     const r = runs.get(st)
-    if (r !== undefined) return baselines === undefined ? metricsOf(r[i]!) : storedMetrics(metricsOf(r[i]!))
+    if (r !== undefined) return storedMetrics(metricsOf(r[i]!))
     const m = baselines!.cells[i]!.metrics[st]
     if (m === undefined) throw new Error(`seed ${seed}: no stored ${st} at load ${loads[i]}`)
     return storedMetricOf(m)
