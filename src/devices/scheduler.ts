@@ -435,7 +435,17 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
     return { eff: lane.cost.throughput(B), reachMs, workers, maxBatchSize: B, predict: (n) => lane.cost.predict(n) }
   }
 
-  /** Late binding: a free throughput worker's batch from a pool, or when to look again. */
+  /** The other devices serving `lane`'s pool, as the pull rule reads them (late-binding.ts PoolMember). */
+  private poolPeers (lane: Lane, now: number): PoolMember[] {
+    const others: PoolMember[] = []
+    for (const c of lane.pool!.consumers) {
+      if (c === this) continue
+      const m = (c as Partial<Scheduler>).poolMember?.(lane.model, now)
+      if (m) others.push(m)
+    }
+    return others
+  }
+
   /** latency-class items waiting in the device's lanes */
   private latencyWaiting (): number {
     let n = 0
@@ -463,19 +473,13 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
       }
       if (!overdue(now - head.enqueuedAt, youngest)) continue
       const own = this.poolMember(lane.model, now)
-      if (own === null) continue
-      const others: PoolMember[] = []
-      for (const c of lane.pool!.consumers) {
-        if (c === this) continue
-        const m = (c as Partial<Scheduler>).poolMember?.(lane.model, now)
-        if (m) others.push(m)
-      }
-      if (pullCount(own, others, list.length) < lane.maxBatchSize) continue
+      if (own === null || pullCount(own, this.poolPeers(lane, now), list.length) < lane.maxBatchSize) continue
       best = lane; oldest = head.enqueuedAt
     }
     return best
   }
 
+  /** Late binding: a free throughput worker's batch from a pool, or when to look again. */
   private planPool (now: number): { lane: Lane, count: number } | { wake: number } | null {
     let wake = Infinity
     let first: PoolPull | null = null
@@ -488,12 +492,7 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
       if (list.length < lane.maxBatchSize && now < due) { wake = Math.min(wake, due); continue }
       const own = this.poolMember(lane.model, now)
       if (own === null) continue
-      const others: PoolMember[] = []
-      for (const c of pool.consumers) {
-        if (c === this) continue
-        const m = (c as Partial<Scheduler>).poolMember?.(lane.model, now)
-        if (m) others.push(m)
-      }
+      const others = this.poolPeers(lane, now)
       const n = pullCount(own, others, list.length)
       if (n === 0) continue
       const p: PoolPull = { lane, count: n, deadline: list[0]!.deadline, advantage: relativeEff(own, others), oneMs: own.predict(1) }
