@@ -30,7 +30,8 @@
 // What it costs the latency items waiting is one bulk batch, t(B) ms, at most once per latency
 // batch; measured on the generated scenarios (bench/results/late-binding.md): on seeds 1–1400,
 // over-2× cells 21 → 10, not beaten 8,111 → 8,116, sustainable rates 1,362 → 1,358 — the latency
-// class's p99 crosses its objective where it was near it (single-GPU scenarios under bursts).
+// class's p99 crosses its objective where it was near it (five scenarios under bursts, two of
+// them a lone GPU; one gains).
 
 /** How long a pool's head waits before its pool may be overdue (ms): a quarter of the shortest throughput SLO the generated scenarios set (2 s). */
 export const OVERDUE_MS = 500
