@@ -51,6 +51,12 @@ t.test('a seed rerun with switchyard alone: the baselines taken from the stored 
   // a short seed, two loads, no bisection: seconds
   const o = { durationS: 4, loads: [0.5, 0.9], bisect: 0 }
   const full = runSeed(7, o).result
+  // a full run judges every strategy on the numbers its json stores (4 decimals), as a rerun does
+  for (const c of full.cells) {
+    for (const m of Object.values(c.metrics)) {
+      for (const x of [m.latP99, m.thrP99, m.refused]) t.ok(Number.isNaN(x) || Math.round(x * 1e4) / 1e4 === x, 'judged as stored: at most 4 decimals')
+    }
+  }
   const stored = copy(full)
   // the stored baselines are what is judged against, not a run of them: make one beat switchyard
   // (at 90 % switchyard's throughput p99, 677 ms, is above a quarter of the 2 s SLO: half of it beats it)
