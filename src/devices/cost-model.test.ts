@@ -43,6 +43,15 @@ t.test('never negative', async (t) => {
   t.ok(m.b >= 0 && m.a >= 0, `a=${m.a} b=${m.b}`)
 })
 
+t.test('a negative intercept is fitted at a = 0, not clamped: the line through the origin, no higher than the batches took', async (t) => {
+  const m = new CostModel(8)
+  // two fast single-image batches beside one slow batch of 8: the free line is t = −13.1 + 14.1·n
+  m.observe(1, 1); m.observe(1, 1); m.observe(8, 100)
+  t.equal(m.a, 0)
+  t.ok(Math.abs(m.b - 802 / 66) < 1e-9, `b = Σn·t / Σn² = 802/66 (${m.b}); clamping a would keep 14.1`)
+  t.ok(m.predict(8) <= 100, `t(8) = ${m.predict(8).toFixed(1)} ms, the batch took 100`)
+})
+
 t.test('drift: a device that slows down 3× is predicted 3× slower within a few batches, not once the window turns over', async (t) => {
   const m = new CostModel(128)
   for (let i = 0; i < 64; i++) m.observe(8, 10 + 2 * 8)

@@ -10,7 +10,9 @@
 // When the window holds one batch size only (e.g. all traffic at n = 1) the slope cannot be
 // fitted; the last fitted slope is kept and the intercept moves to match the observed mean.
 // Both parameters are kept non-negative: a negative cost would let the router promise
-// the impossible.
+// the impossible. The fit is constrained, not clamped: where the free line's intercept is
+// negative (fast small batches beside slow large ones), the least-squares line with a ≥ 0 is
+// the one through the origin, b = Σn·t / Σn²; a negative slope gives b = 0, a = t̄.
 //
 // Drift: a window of 128 batches follows a device that suddenly slows down (thermal
 // throttling, a noisy neighbour, a GPU shared with another job) or recovers only as the window
@@ -107,7 +109,15 @@ export class CostModel {
     }
     if (sxx > 0) this.fitB = Math.max(0, sxy / sxx)
     else if (this.fitB === 0) this.fitB = mt / mn / 2 // one size seen, nothing fitted yet: split evenly
-    this.fitA = Math.max(0, mt - this.fitB * mn)
+    this.fitA = mt - this.fitB * mn
+    if (this.fitA < 0 && sxx > 0) {
+      // the least-squares line with a ≥ 0 lies on a = 0: through the origin, b = Σn·t / Σn²
+      // (clamping a alone would keep the steeper unconstrained slope and over-predict every size)
+      let snn = 0; let snt = 0
+      for (let i = 0; i < k; i++) { snn += this.n[i]! * this.n[i]!; snt += this.n[i]! * this.t[i]! }
+      this.fitB = snt / snn
+    }
+    this.fitA = Math.max(0, this.fitA)
   }
 }
 
