@@ -102,7 +102,7 @@ for (const name of names) {
     process.stderr.write(`${name}: seed ${seed} ${sameAsStored(again, before) ? 'unchanged' : `moved: ${verdicts(before)} → ${verdicts(again)}`}\n`)
   }
   const { report: next, moved } = mergeRerun(r, rerun)
-  const line = rerunLine(r, next, { date: new Date().toISOString().slice(0, 10), note: values.note ?? '', rerun: chosen.length, checked: checks.length, onlySwitchyard, wallS: (performance.now() - t0) / 1000, moved })
+  const line = rerunLine(r, next, { date: new Date().toISOString().slice(0, 10), note: values.note ?? '', rerun: chosen.length, checked: checks.length, onlySwitchyard, where: values.where as 'failures' | 'all', wallS: (performance.now() - t0) / 1000, moved })
   process.stdout.write(`${name}: ${line}\n`)
   if (values['dry-run'] || moved.length === 0) continue
   const plots = worstSeeds(next.seeds, worstOf(r)).map((s) => {

@@ -97,6 +97,8 @@ t.test('the merged report: the seeds rerun in place, totals summed again, the se
     '**Rerun (2026-12-06, a note; the 8 seeds with a device failure rerun, every strategy, `bench/rerun-seeds.ts`, 55 s; 2 others rerun reproduce the report):** not beaten 233 → 234 of 240, over 2× 0 → 0, sustainable ≥ 0.97× 40 → 40 of 40; seeds moved: 1050; the tables below are this rerun.')
   t.match(rerunLine(r, next, { date: '2026-12-06', note: 'a rule', rerun: 40, checked: 1, wallS: 60, moved, onlySwitchyard: true }),
     '**Rerun (2026-12-06, a rule; every seed rerun with switchyard alone, the baselines as stored, `bench/rerun-seeds.ts --where all --only switchyard`, 60 s; 1 seed rerun in full holds the report\'s baselines):**')
+  t.match(rerunLine(r, next, { date: '2026-12-07', note: 'a mechanism', rerun: 40, checked: 0, wallS: 61, moved, where: 'all' }),
+    '**Rerun (2026-12-07, a mechanism; every seed rerun, every strategy, `bench/rerun-seeds.ts --where all`, 61 s):**')
 })
 
 t.test('the markdown keeps what stands above its Command line and takes the new tables', async (t) => {

@@ -69,11 +69,13 @@ export function mergeRerun (r: RandomReport, rerun: ReadonlyMap<number, SeedResu
 }
 
 /** The line a rerun adds above the tables: what changed, how, and the totals before and after. */
-export function rerunLine (before: RandomReport, after: RandomReport, o: { date: string, note: string, rerun: number, checked: number, wallS: number, moved: readonly number[], onlySwitchyard?: boolean }): string {
+export function rerunLine (before: RandomReport, after: RandomReport, o: { date: string, note: string, rerun: number, checked: number, wallS: number, moved: readonly number[], onlySwitchyard?: boolean, where?: 'failures' | 'all' }): string {
   const a = before.totals; const b = after.totals
   const how = o.onlySwitchyard === true
     ? `every seed rerun with switchyard alone, the baselines as stored, \`bench/rerun-seeds.ts --where all --only switchyard\`, ${o.wallS.toFixed(0)} s; ${o.checked} seed${o.checked === 1 ? '' : 's'} rerun in full hold${o.checked === 1 ? 's' : ''} the report's baselines`
-    : `the ${o.rerun} seeds with a device failure rerun, every strategy, \`bench/rerun-seeds.ts\`, ${o.wallS.toFixed(0)} s; ${o.checked} others rerun reproduce the report`
+    : o.where === 'all'
+      ? `every seed rerun, every strategy, \`bench/rerun-seeds.ts --where all\`, ${o.wallS.toFixed(0)} s`
+      : `the ${o.rerun} seeds with a device failure rerun, every strategy, \`bench/rerun-seeds.ts\`, ${o.wallS.toFixed(0)} s; ${o.checked} others rerun reproduce the report`
   return `**Rerun (${o.date}, ${o.note}; ${how}):** not beaten ${a.notBeaten} → ${b.notBeaten} of ${b.cells}, over 2× ${a.over2x} → ${b.over2x}, sustainable ≥ 0.97× ${a.sustainableOk} → ${b.sustainableOk} of ${b.scenarios}; seeds moved: ${o.moved.length === 0 ? 'none' : o.moved.join(', ')}; the tables below are this rerun.`
 }
 
