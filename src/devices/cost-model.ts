@@ -10,9 +10,10 @@
 // When the window holds one batch size only (e.g. all traffic at n = 1) the slope cannot be
 // fitted; the last fitted slope is kept and the intercept moves to match the observed mean.
 // Both parameters are kept non-negative: a negative cost would let the router promise
-// the impossible. The fit is constrained, not clamped: where the free line's intercept is
-// negative (fast small batches beside slow large ones), the least-squares line with a ≥ 0 is
-// the one through the origin, b = Σn·t / Σn²; a negative slope gives b = 0, a = t̄.
+// the impossible. With two sizes in the window the fit is constrained, not clamped: where the
+// free line's intercept is negative (fast small batches beside slow large ones), the
+// least-squares line with a ≥ 0 is the one through the origin, b = Σn·t / Σn²; a negative slope
+// gives b = 0, a = t̄. With one size, a kept slope steeper than t̄ / n̄ still clamps a to 0.
 //
 // Drift: a window of 128 batches follows a device that suddenly slows down (thermal
 // throttling, a noisy neighbour, a GPU shared with another job) or recovers only as the window
