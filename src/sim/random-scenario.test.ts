@@ -171,10 +171,10 @@ t.test('two short seeds end to end: every cell judged as the judge says, counts 
 })
 
 t.test('the worst-cases section names every seed that lost, drawn or not', async (t) => {
-  // a committed report (seeds 361-400: six lost cells in four seeds, no sustainable miss) and the same with every loss taken away
+  // a committed report (seeds 361-400: seven lost cells in six seeds, no sustainable miss) and the same with every loss taken away
   const report = JSON.parse(readFileSync(new URL('../../bench/results/random-unseen-7.json', import.meta.url), 'utf8')) as RandomReport
   const lost = worstSeeds(report.seeds, report.seeds.length).map((s) => s.seed)
-  t.same([...lost].sort((a, b) => a - b), [361, 374, 380, 392, 399], 'the seeds with a lost cell or a sustainable miss')
+  t.same([...lost].sort((a, b) => a - b), [361, 374, 378, 380, 392, 399], 'the seeds with a lost cell or a sustainable miss')
   const section = (md: string): string => md.slice(md.indexOf('## Worst cases'))
   const none = section(randomMarkdown(report, [], 'm'))
   t.notMatch(none, /None: no seed/, 'no plots asked for is not "nothing lost"')
