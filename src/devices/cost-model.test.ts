@@ -52,6 +52,15 @@ t.test('a negative intercept is fitted at a = 0, not clamped: the line through t
   t.ok(m.predict(8) <= 100, `t(8) = ${m.predict(8).toFixed(1)} ms, the batch took 100`)
 })
 
+t.test('one batch size under a kept slope too steep for it: the line through the origin, t(n̄) the observed mean', async (t) => {
+  const m = new CostModel(2)
+  m.observe(1, 1); m.observe(8, 100) // two sizes: fitted at a = 0, b = 801/65 ≈ 12.3
+  m.observe(1, 1); m.observe(1, 1) // the window now holds n = 1 only, at 1 ms
+  t.equal(m.a, 0)
+  t.ok(Math.abs(m.b - 1) < 1e-9, `b = t̄ / n̄ = 1 (${m.b}); keeping the slope and clamping a would predict t(1) = 12.3 ms`)
+  t.ok(Math.abs(m.predict(1) - 1) < 1e-9, `t(1) = ${m.predict(1)} ms, the batches took 1`)
+})
+
 t.test('drift: a device that slows down 3× is predicted 3× slower within a few batches, not once the window turns over', async (t) => {
   const m = new CostModel(128)
   for (let i = 0; i < 64; i++) m.observe(8, 10 + 2 * 8)

@@ -10,10 +10,11 @@
 // When the window holds one batch size only (e.g. all traffic at n = 1) the slope cannot be
 // fitted; the last fitted slope is kept and the intercept moves to match the observed mean.
 // Both parameters are kept non-negative: a negative cost would let the router promise
-// the impossible. With two sizes in the window the fit is constrained, not clamped: where the
-// free line's intercept is negative (fast small batches beside slow large ones), the
-// least-squares line with a ≥ 0 is the one through the origin, b = Σn·t / Σn²; a negative slope
-// gives b = 0, a = t̄. With one size, a kept slope steeper than t̄ / n̄ still clamps a to 0.
+// the impossible. The fit is constrained, not clamped: where the intercept comes out negative
+// (fast small batches beside slow large ones, or one size in the window under a kept slope
+// steeper than t̄ / n̄), the least-squares line with a ≥ 0 is the one through the origin,
+// b = Σn·t / Σn² (with one size n̄, b = t̄ / n̄: t(n̄) is the observed mean); a negative slope
+// gives b = 0, a = t̄.
 //
 // Drift: a window of 128 batches follows a device that suddenly slows down (thermal
 // throttling, a noisy neighbour, a GPU shared with another job) or recovers only as the window
@@ -111,9 +112,9 @@ export class CostModel {
     if (sxx > 0) this.fitB = Math.max(0, sxy / sxx)
     else if (this.fitB === 0) this.fitB = mt / mn / 2 // one size seen, nothing fitted yet: split evenly
     this.fitA = mt - this.fitB * mn
-    if (this.fitA < 0 && sxx > 0) {
+    if (this.fitA < 0) {
       // the least-squares line with a ≥ 0 lies on a = 0: through the origin, b = Σn·t / Σn²
-      // (clamping a alone would keep the steeper unconstrained slope and over-predict every size)
+      // (clamping a alone would keep the steeper slope, fitted or kept, and over-predict every size)
       let snn = 0; let snt = 0
       for (let i = 0; i < k; i++) { snn += this.n[i]! * this.n[i]!; snt += this.n[i]! * this.t[i]! }
       this.fitB = snt / snn
