@@ -17,6 +17,12 @@ import { REPO, SHARED, image, runLoad, table } from './harness.js'
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 
+/** The environment a run was given beyond the defaults, as the command's prefix (so the command line reproduces it). */
+function envPrefix (): string {
+  const set = ['BENCH_SECONDS', 'BENCH_ROUNDS'].filter((k) => process.env[k] !== undefined)
+  return set.map((k) => `${k}=${process.env[k]!} `).join('')
+}
+
 /** The config both trees run: bench/router.ts's policy server (keys both versions know). */
 function config (port: number): Record<string, unknown> {
   return {
@@ -165,7 +171,7 @@ export async function compare (ref: string): Promise<void> {
   const md = [
     `# Router benchmark, old against new — ${new Date().toISOString().slice(0, 10)}, ${results.machine.cpus} × ${results.machine.model}, Node ${results.machine.node}, ${SECONDS} s per phase, ${ROUNDS} rounds`,
     '',
-    `Command: \`npm run bench:router -- --base ${ref}\` — base ${base.sha.slice(0, 7)} against ${head.slice(0, 7)}${dirty ? ' (with uncommitted changes)' : ''}. ` +
+    `Command: \`${envPrefix()}npm run bench:router -- --base ${ref}\` — base ${base.sha.slice(0, 7)} against ${head.slice(0, 7)}${dirty ? ' (with uncommitted changes)' : ''}. ` +
       'Both servers run `dist/main.js` in a child process with the same config (one CPU device, 2 workers, 1 reserved for latency, batch ≤ 8); the order alternates per round.',
     '',
     '| round | tree | classify req/s | detect bulk req/s | probe p50 ms | probe p99 ms | probe ok/sent | non-2xx |',
