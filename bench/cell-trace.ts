@@ -54,6 +54,7 @@ for (const strategy of strategies) {
   const m = metricsOf(r)
   out.push('', `## ${strategy}: latency p99 ${f0(m.latP99)} ms, throughput p99 ${f0(m.thrP99)} ms, refused ${(m.refused * 100).toFixed(2)} %`, '')
   out.push(`per class (p50 / p99 ms): ${r.byClass.map((c) => `${c.label} ${f0(c.p50)} / ${f0(c.p99)}`).join('; ')}`, '')
+  out.push(`route decisions per device (reason: count, every class): ${r.devices.map((d) => `${d.id} ${Object.entries(d.decisions).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`).join('; ')}`, '')
   out.push('| device | model | batches | count | items (latency) | mean size | worker s |', '| --- | --- | --- | --- | --- | --- | --- |')
   for (const b of t.batches()) out.push(`| ${b.device} | ${b.model} | ${b.kind} | ${b.batches} | ${b.items} (${b.latencyItems}) | ${(b.items / b.batches).toFixed(1)} | ${(b.busyMs / 1000).toFixed(2)} |`)
   out.push('', `${policy} answers per ${stepMs} ms window and device: count, mean / max ms from placement to answer, mean predicted`, '')
