@@ -171,10 +171,13 @@ t.test('two short seeds end to end: every cell judged as the judge says, counts 
 })
 
 t.test('the worst-cases section names every seed that lost, drawn or not', async (t) => {
-  // a committed report (seeds 361-400: seven lost cells in six seeds, no sustainable miss) and the same with every loss taken away
+  // a committed report (seeds 361-400, with lost cells) and the same with every loss taken away; what it lost is
+  // read from its cells, so a rerun of the report that moves a verdict does not turn this red
   const report = JSON.parse(readFileSync(new URL('../../bench/results/random-unseen-7.json', import.meta.url), 'utf8')) as RandomReport
+  const lostByRule = report.seeds.filter((s) => s.cells.some((c) => c.judgement.verdict === 'loss') || !s.sustainableCheck.ok).map((s) => s.seed)
+  t.ok(lostByRule.length >= 2, 'the report has seeds that lost, so the sections below say something')
   const lost = worstSeeds(report.seeds, report.seeds.length).map((s) => s.seed)
-  t.same([...lost].sort((a, b) => a - b), [361, 374, 378, 380, 392, 399], 'the seeds with a lost cell or a sustainable miss')
+  t.same([...lost].sort((a, b) => a - b), lostByRule, 'the seeds with a lost cell or a sustainable miss')
   const section = (md: string): string => md.slice(md.indexOf('## Worst cases'))
   const none = section(randomMarkdown(report, [], 'm'))
   t.notMatch(none, /None: no seed/, 'no plots asked for is not "nothing lost"')

@@ -90,12 +90,13 @@ t.test('the merged report: the seeds rerun in place, totals summed again, the se
   const { report: next, moved } = mergeRerun(r, new Map([[1050, turned], [1046, same]]))
   t.same(moved, [1050])
   t.equal(next.totals.notBeaten, r.totals.notBeaten + 1)
-  const nb = r.totals.notBeaten // the committed report's count, which a rerun of it may move
   t.same(next.seeds.map((s) => s.seed), r.seeds.map((s) => s.seed), 'in the report\'s order')
   t.equal(next.command, r.command)
   t.equal(next.wallMs, r.wallMs, 'the tables\' wall time stays the full run\'s')
+  // the committed report's totals, which a rerun of the report may move
+  const { notBeaten: nb, cells, over2x: o2, sustainableOk: su, scenarios } = r.totals
   t.match(rerunLine(r, next, { date: '2026-12-06', note: 'a note', rerun: 8, checked: 2, wallS: 55.4, moved }),
-    `**Rerun (2026-12-06, a note; the 8 seeds with a device failure rerun, every strategy, \`bench/rerun-seeds.ts\`, 55 s; 2 others rerun reproduce the report):** not beaten ${nb} → ${nb + 1} of 240, over 2× 0 → 0, sustainable ≥ 0.97× 40 → 40 of 40; seeds moved: 1050; the tables below are this rerun.`)
+    `**Rerun (2026-12-06, a note; the 8 seeds with a device failure rerun, every strategy, \`bench/rerun-seeds.ts\`, 55 s; 2 others rerun reproduce the report):** not beaten ${nb} → ${nb + 1} of ${cells}, over 2× ${o2} → ${o2}, sustainable ≥ 0.97× ${su} → ${su} of ${scenarios}; seeds moved: 1050; the tables below are this rerun.`)
   t.match(rerunLine(r, next, { date: '2026-12-06', note: 'a rule', rerun: 40, checked: 1, wallS: 60, moved, onlySwitchyard: true }),
     '**Rerun (2026-12-06, a rule; every seed rerun with switchyard alone, the baselines as stored, `bench/rerun-seeds.ts --where all --only switchyard`, 60 s; 1 seed rerun in full holds the report\'s baselines):**')
   t.match(rerunLine(r, next, { date: '2026-12-07', note: 'a mechanism', rerun: 40, checked: 0, wallS: 61, moved, where: 'all' }),
