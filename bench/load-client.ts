@@ -20,7 +20,7 @@ export interface LoadSpec {
 
 export interface LoadResult {
   bulk?: { sent: number, requests: number, rps: number, non2xx: number, errors: number, timeouts: number, p50: number, p99: number, max: number, statuses: Record<string, number> }
-  probe?: { sent: number, ok: number, p50: number, p99: number, max: number, devices: Record<string, number>, /** medians of the server's own Server-Timing parts */ server: Record<string, number>, /** every answer by status ('error' and 'timeout' for none) */ statuses: Record<string, number>, /** 429/503 answers that carried Retry-After */ retryAfter: number, /** p99 over all answers, ms */ p99All: number }
+  probe?: { sent: number, ok: number, p50: number, p99: number, max: number, devices: Record<string, number>, /** medians of the server's own Server-Timing parts */ server: Record<string, number>, /** every answer by status ('error' and 'timeout' for none) */ statuses: Record<string, number>, /** 429/503 answers that carried Retry-After */ retryAfter: number, /** p99 over all answers, ms */ p99All: number, /** each 200 answer, in the order they came back: its ms from send to full response and its Server-Timing parts, 0.1 ms */ each: Array<{ ms: number, parts: Record<string, number> }> }
 }
 
 const spec = JSON.parse(process.argv[2]!) as LoadSpec
@@ -49,6 +49,7 @@ async function probe (p: NonNullable<LoadSpec['probe']>): Promise<void> {
   const parts: Record<string, number[]> = {}
   const statuses: Record<string, number> = {}
   const all: number[] = []
+  const each: Array<{ ms: number, parts: Record<string, number> }> = []
   let retryAfter = 0
   const pending: Promise<void>[] = []
   const end = performance.now() + spec.seconds * 1000
@@ -64,8 +65,14 @@ async function probe (p: NonNullable<LoadSpec['probe']>): Promise<void> {
       all.push(performance.now() - t0)
       if ((res.status === 429 || res.status === 503) && Number(res.headers.get('retry-after')) >= 1) retryAfter++
       if (res.status === 200) {
-        times.push(performance.now() - t0)
-        for (const m of (res.headers.get('server-timing') ?? '').matchAll(/(\w+);dur=([\d.]+)/g)) (parts[m[1]!] ??= []).push(Number(m[2]))
+        const ms = performance.now() - t0
+        times.push(ms)
+        const mine: Record<string, number> = {}
+        for (const m of (res.headers.get('server-timing') ?? '').matchAll(/(\w+);dur=([\d.]+)/g)) {
+          (parts[m[1]!] ??= []).push(Number(m[2]))
+          mine[m[1]!] = Math.round(Number(m[2]) * 10) / 10
+        }
+        each.push({ ms: Math.round(ms * 10) / 10, parts: mine })
         const d = res.headers.get('x-switchyard-device') ?? '?'
         devices[d] = (devices[d] ?? 0) + 1
       }
@@ -80,7 +87,7 @@ async function probe (p: NonNullable<LoadSpec['probe']>): Promise<void> {
   const server = Object.fromEntries(Object.entries(parts).map(([k, v]) => [k, Math.round(v.sort((a, b) => a - b)[Math.floor(v.length / 2)]! * 10) / 10]))
   all.sort((a, b) => a - b)
   const p99All = all.length ? Math.round(all[Math.min(all.length - 1, Math.floor(0.99 * all.length))]! * 10) / 10 : NaN
-  result.probe = { sent, ok: times.length, p50: q(0.5), p99: q(0.99), max: q(1), devices, server, statuses, retryAfter, p99All }
+  result.probe = { sent, ok: times.length, p50: q(0.5), p99: q(0.99), max: q(1), devices, server, statuses, retryAfter, p99All, each }
 }
 
 await Promise.all([spec.bulk ? bulk(spec.bulk) : null, spec.probe ? probe(spec.probe) : null])

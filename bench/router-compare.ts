@@ -13,6 +13,7 @@ import { createServer } from 'node:net'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { REPO, SHARED, image, runLoad, table } from './harness.js'
+import { PARTS, pooledProbes, type Probe } from './pooled-probes.js'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
@@ -96,7 +97,7 @@ async function startServer (root: string, dir: string): Promise<{ url: string, s
   }
 }
 
-interface Sample { classifyRps: number, detectBulkRps: number, probeP50: number, probeP99: number, probeOk: number, probeSent: number, non2xx: number }
+interface Sample { classifyRps: number, detectBulkRps: number, probeP50: number, probeP99: number, probeOk: number, probeSent: number, non2xx: number, /** every probe answer of the round (load-client.ts) */ probes: Probe[] }
 
 async function measure (root: string, dir: string): Promise<Sample> {
   const server = await startServer(root, dir)
@@ -116,7 +117,8 @@ async function measure (root: string, dir: string): Promise<Sample> {
       probeP99: r2.probe!.p99,
       probeOk: r2.probe!.ok,
       probeSent: r2.probe!.sent,
-      non2xx: r1.bulk!.non2xx + r2.bulk!.non2xx
+      non2xx: r1.bulk!.non2xx + r2.bulk!.non2xx,
+      probes: r2.probe!.each
     }
   } finally {
     await server.stop()
@@ -149,7 +151,7 @@ export async function compare (ref: string): Promise<void> {
     base.remove()
   }
 
-  const metrics: Array<{ key: keyof Sample, label: string, better: 'higher' | 'lower' }> = [
+  const metrics: Array<{ key: Exclude<keyof Sample, 'probes'>, label: string, better: 'higher' | 'lower' }> = [
     { key: 'classifyRps', label: '(1) classify req/s', better: 'higher' },
     { key: 'detectBulkRps', label: '(2) detect bulk req/s beside the probe', better: 'higher' },
     { key: 'probeP50', label: '(2) latency probe p50 ms', better: 'lower' },
@@ -162,7 +164,9 @@ export async function compare (ref: string): Promise<void> {
     const ok = better === 'higher' ? hMed >= bMin : hMed <= bMax
     return { label, key, better, base: b, head: h, baseMedian: bMed, headMedian: hMed, baseMin: bMin, baseMax: bMax, ratio: Math.round((hMed / bMed) * 100) / 100, noWorse: ok }
   })
+  const pooled = pooledProbes(samples.base.flatMap((x) => x.probes), samples.head.flatMap((x) => x.probes))
   const results = {
+    pooled,
     machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
     seconds: SECONDS, rounds: ROUNDS,
     base: { ref, sha: base.sha }, head: { sha: head, dirty },
@@ -188,6 +192,17 @@ export async function compare (ref: string): Promise<void> {
       'head / base': `${s.ratio}×`,
       'no worse beyond the spread': s.noWorse ? 'yes' : '**no**'
     }))),
+    '',
+    `The latency probe pooled over the rounds (every probe answer of each tree; head/base p99 ${pooled.p99Ratio}×, bootstrap 95 % interval ${pooled.p99RatioCi[0]}–${pooled.p99RatioCi[1]}×), and where its time goes: the mean ms of each Server-Timing part over the probes slower than the tree's pooled p95 (the tail) and over all of them; "server" is the rest of the server's total (the decode gate's wait, routing), "outside" what the total leaves out (HTTP, the client, the event loops).`,
+    '',
+    table((['base', 'head'] as const).map((w) => {
+      const t = pooled[w]
+      return {
+        tree: w, probes: t.n, 'p50 ms': t.p50, 'p90 ms': t.p90, 'p95 ms': t.p95, 'p99 ms': t.p99, 'max ms': t.max,
+        'tail: decode / queue / inference / postprocess / server / outside': [...PARTS, 'server', 'outside'].map((k) => t.tail[k]).join(' / '),
+        'all: decode / queue / inference / postprocess / server / outside': [...PARTS, 'server', 'outside'].map((k) => t.all[k]).join(' / ')
+      }
+    })),
     ''
   ].join('\n')
   process.stdout.write(`${md}\n`)
