@@ -1,7 +1,7 @@
 // One generated cell taken apart (issue 17): a seed of the judged sets at one load, run again by
 // each strategy asked for on the cell's own arrivals, with what each report's tables do not show —
-// each traffic class's p50 / p99 per model, where every device's worker time went (latency
-// batches with their riders, bulk batches, a reserved latency worker's), and one class's answers
+// each traffic class's p50 / p99 per model, the refused by class and reason, where every device's
+// worker time went (latency batches with their riders, bulk batches, a reserved latency worker's), and one class's answers
 // over time per device (ms from placement to answer against the router's prediction). The tool
 // behind the per-cell diagnoses in bench/results/late-binding.md and sustainable-misses.md.
 //
@@ -52,7 +52,7 @@ for (const strategy of strategies) {
   const t = cellTrace()
   const r = runScenario(s, { strategy, ratePerS: load * C, durationMs, trace: t.trace }, generate(s.arrivals, s.traffic, load * C, durationMs, s.seed))
   const m = metricsOf(r)
-  out.push('', `## ${strategy}: latency p99 ${f0(m.latP99)} ms, throughput p99 ${f0(m.thrP99)} ms, refused ${(m.refused * 100).toFixed(2)} %`, '')
+  out.push('', `## ${strategy}: latency p99 ${f0(m.latP99)} ms, throughput p99 ${f0(m.thrP99)} ms, refused ${(m.refused * 100).toFixed(2)} %${Object.keys(r.rejections).length > 0 ? ` (${Object.entries(r.rejections).map(([k, v]) => `${k} ${v}`).join(', ')})` : ''}`, '')
   out.push(`per class (p50 / p99 ms): ${r.byClass.map((c) => `${c.label} ${f0(c.p50)} / ${f0(c.p99)}`).join('; ')}`, '')
   out.push(`route decisions per device (reason: count, every class): ${r.devices.map((d) => `${d.id} ${Object.entries(d.decisions).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`).join('; ')}`, '')
   out.push('| device | model | batches | count | items (latency) | mean size | worker s |', '| --- | --- | --- | --- | --- | --- | --- |')
