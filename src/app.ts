@@ -171,7 +171,7 @@ export async function buildServer (config: Config, opts: BuildOptions = {}): Pro
   const queueBudget = new QueueBudget(config.routing.maxQueuedBytes > 0 ? config.routing.maxQueuedBytes : defaultQueueBytes())
   metrics.queueBudget = queueBudget
   const dispatcher = new Dispatcher(devices.scheduling, metrics, realClock, config.routing.strategy, queueBudget)
-  const gate = new DecodeGate(config.decode.slots, config.decode.bulkSlots, config.decode.maxWaiting, queueBudget)
+  const gate = new DecodeGate(config.decode.slots, config.decode.bulkSlots, { maxWaiting: config.decode.maxWaiting, budget: queueBudget, now: () => realClock.now() })
   // the rule chosen by replay (routing.select; src/router/rule-select-loop.ts): what arrived, noted by the request pipeline
   const record = config.routing.select.enabled ? new ArrivalRecord() : undefined
 

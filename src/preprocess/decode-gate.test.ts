@@ -30,7 +30,7 @@ t.test('latency waiters go before bulk waiters', async (t) => {
 })
 
 t.test('refuses past the waiting bound, and release is idempotent', async (t) => {
-  const gate = new DecodeGate(1, 1, 1)
+  const gate = new DecodeGate(1, 1, { maxWaiting: 1 })
   const held = await gate.acquire('latency')
   const waiting = gate.acquire('latency')
   t.equal(await gate.acquire('latency'), null, 'a second waiter is refused')
@@ -42,7 +42,7 @@ t.test('refuses past the waiting bound, and release is idempotent', async (t) =>
 })
 
 t.test('the callback form grants synchronously when a slot is free and refuses past maxWaiting', async (t) => {
-  const gate = new DecodeGate(1, 1, 1)
+  const gate = new DecodeGate(1, 1, { maxWaiting: 1 })
   let first: (() => void) | null = null
   t.ok(gate.enter('throughput', (r) => { first = r }), 'accepted')
   t.ok(first, 'granted at once: the slot was free')
@@ -57,7 +57,7 @@ t.test('the callback form grants synchronously when a slot is free and refuses p
 
 t.test('the waiting room counts bytes against the memory budget (queue-budget.ts): held while waiting, given back when a slot is granted', async (t) => {
   const budget = new QueueBudget(1000)
-  const gate = new DecodeGate(1, 1, 100, budget)
+  const gate = new DecodeGate(1, 1, { maxWaiting: 100, budget })
   const releases: Array<() => void> = []
   t.ok(gate.enter('throughput', (r) => releases.push(r), 600), 'a free slot: decoding at once, nothing held')
   t.equal(budget.bytes, 0)
@@ -73,7 +73,7 @@ t.test('the waiting room counts bytes against the memory budget (queue-budget.ts
 })
 
 t.test('it counts the latency-class requests that entered, granted or waiting (the job puller reads it: decode-pace.ts)', async (t) => {
-  const gate = new DecodeGate(1, 1, 100)
+  const gate = new DecodeGate(1, 1, { maxWaiting: 100 })
   const releases: Array<() => void> = []
   gate.enter('throughput', (r) => releases.push(r))
   t.equal(gate.latencyEntered, 0, 'bulk work does not count')
@@ -85,4 +85,24 @@ t.test('it counts the latency-class requests that entered, granted or waiting (t
   t.equal(gate.latencyEntered, 1, 'cost-policy work is batched work: not counted')
   releases.shift()!()
   releases.shift()!()
+})
+
+t.test('with no count (maxWaiting null) a request waits while its predicted wait fits the time its deadline leaves: (ahead + 1) / k × the mean hold', async (t) => {
+  let now = 0
+  const gate = new DecodeGate(2, 1, { maxWaiting: null, now: () => now })
+  const held: Array<() => void> = []
+  t.ok(gate.enter('throughput', (r) => held.push(r), 0, 0), 'a free slot: no wait, whatever the limit')
+  t.equal(gate.predictedWaitMs('throughput'), 0, 'no hold measured yet: no wait predicted')
+  now = 10
+  held.shift()!() // one hold of 10 ms measured
+  t.ok(gate.enter('throughput', (r) => held.push(r)), 'the bulk slot again')
+  t.equal(gate.predictedWaitMs('throughput'), 10, 'bulk: (0 + 1) / 1 slot × 10 ms')
+  for (let i = 0; i < 3; i++) t.ok(gate.enter('throughput', (r) => held.push(r), 0, 1000), `bulk waiter ${i + 1} of 3: within 1 s`)
+  t.equal(gate.predictedWaitMs('throughput'), 40, 'three ahead: (3 + 1) / 1 × 10 ms')
+  t.notOk(gate.enter('throughput', () => t.fail('never granted'), 0, 39), 'refused: a 40 ms wait past a 39 ms limit')
+  t.ok(gate.enter('throughput', (r) => held.push(r), 0, 40), 'accepted at 40 ms')
+  t.equal(gate.predictedWaitMs('latency'), 0, 'a latency request takes the free second slot: no wait')
+  t.ok(gate.enter('latency', (r) => held.push(r), 0, 0))
+  t.equal(gate.predictedWaitMs('latency'), 5, 'latency waits only behind latency: (0 + 1) / 2 slots × 10 ms')
+  t.equal(gate.waiting, 4, 'nothing counted against a count')
 })

@@ -1,14 +1,38 @@
 // Admission to image decoding, which shares libuv's small thread pool (4 by default).
 // Bulk uploads must not fill it in front of latency-class requests, so throughput-class
 // requests may hold at most `bulkSlots` of the `slots`; a latency-class request takes any
-// free slot and is always queued ahead of throughput-class waiters. Waiting is bounded:
-// past `maxWaiting` requests, or where a memory budget is kept (queue-budget.ts: the bytes of
-// the bodies waiting count against the same budget as the prepared images queued for the
-// devices), past that budget, the gate refuses (the caller answers 429).
+// free slot and is always queued ahead of throughput-class waiters. Waiting is bounded (the
+// caller answers 429 past a bound):
+//  - by a count, `maxWaiting` requests, where one is set;
+//  - by time, where no count is (maxWaiting null): a request waits only where its predicted wait
+//    for a slot is within the time its deadline leaves it (enter's `waitLimitMs`; the request
+//    pipeline gives deadline − now, and admits it again once decoded). The wait is
+//    predicted from the requests ahead of it and the mean time a slot is held, measured here:
+//      wait = (ahead + 1) / k × h
+//    ahead: the latency-class waiters for a latency-class request, every waiter for a batched
+//    one; k: the slots its class may hold (`slots`, `bulkSlots`); h: the slot's mean hold time
+//    (decoding), an exponential average of the last ~16 on the gate's clock (0 until the first:
+//    nothing refused for time before the gate has held a slot). A burst whose excess drains
+//    within its deadlines waits instead of being refused after a fixed number of requests
+//    (issue 17: admission by time and memory, the decode gate's waiting room included);
+//  - by memory, where a budget is kept (queue-budget.ts: the bytes of the bodies waiting count
+//    against the same budget as the prepared images queued for the devices).
 import type { Policy } from '../config/schema.js'
 import type { QueueBudget } from '../devices/queue-budget.js'
 
 interface Waiter { grant: () => void }
+
+export interface DecodeGateOptions {
+  /** requests that may wait for a slot; null: no count, waiting bounded by time (and memory); default 1024 */
+  maxWaiting?: number | null
+  /** the memory budget the bodies waiting hold their bytes against */
+  budget?: QueueBudget
+  /** the clock slots are timed on (ms); default performance.now */
+  now?: () => number
+}
+
+/** weight of the latest hold time in the mean (about the last 16) */
+const HOLD_WEIGHT = 1 / 16
 
 export class DecodeGate {
   /** latency-class requests that entered so far (the job puller's cue that this replica serves that class: decode-pace.ts) */
@@ -17,32 +41,50 @@ export class DecodeGate {
   private activeBulk = 0
   private readonly waitingLatency: Waiter[] = []
   private readonly waitingBulk: Waiter[] = []
+  private readonly maxWaiting: number | null
+  private readonly budget: QueueBudget | undefined
+  private readonly now: () => number
+  /** h: mean ms a slot is held (0: none held yet) */
+  private holdMs = 0
 
-  constructor (private readonly slots: number, private readonly bulkSlots: number, private readonly maxWaiting = 1024, private readonly budget?: QueueBudget) {}
+  constructor (private readonly slots: number, private readonly bulkSlots: number, o: DecodeGateOptions = {}) {
+    this.maxWaiting = o.maxWaiting === undefined ? 1024 : o.maxWaiting
+    this.budget = o.budget
+    this.now = o.now ?? (() => performance.now())
+  }
+
+  /** The predicted ms a request of `policy` entering now waits for a slot (0 where one is free): (ahead + 1) / k × h. */
+  predictedWaitMs (policy: Policy): number {
+    const p: Policy = policy === 'latency' ? 'latency' : 'throughput'
+    if (this.canRun(p)) return 0
+    const ahead = p === 'latency' ? this.waitingLatency.length : this.waiting
+    return (ahead + 1) / (p === 'latency' ? this.slots : this.bulkSlots) * this.holdMs
+  }
 
   get waiting (): number {
     return this.waitingLatency.length + this.waitingBulk.length
   }
 
-  /** Resolves with a release function once a slot is held; null when too many are waiting. */
-  acquire (policy: Policy, bytes = 0): Promise<(() => void) | null> {
+  /** Resolves with a release function once a slot is held; null when too many are waiting (enter()). */
+  acquire (policy: Policy, bytes = 0, waitLimitMs = Infinity): Promise<(() => void) | null> {
     return new Promise((resolve) => {
-      if (!this.enter(policy, resolve, bytes)) resolve(null)
+      if (!this.enter(policy, resolve, bytes, waitLimitMs)) resolve(null)
     })
   }
 
   /**
    * Callback form of acquire() (the simulator drives the gate on a virtual clock, where no
    * promise may stand between two timers): `granted` gets the release function once a slot
-   * is held — at once when one is free. False, and no call, when too many are waiting (or
-   * their `bytes` would pass the memory budget; held while waiting).
+   * is held — at once when one is free. False, and no call, when it would have to wait and
+   * `maxWaiting` wait already, or (no count set) its predicted wait passes `waitLimitMs` (the
+   * ms its deadline leaves it), or its `bytes` would pass the memory budget (held while waiting).
    */
-  enter (asked: Policy, granted: (release: () => void) => void, bytes = 0): boolean {
+  enter (asked: Policy, granted: (release: () => void) => void, bytes = 0, waitLimitMs = Infinity): boolean {
     // two classes: latency, and batched work (throughput and cost)
     const policy: Policy = asked === 'latency' ? 'latency' : 'throughput'
     if (policy === 'latency') this.latencyEntered++
     if (this.canRun(policy)) { granted(this.take(policy)); return true }
-    if (this.waiting >= this.maxWaiting) return false
+    if (this.maxWaiting !== null ? this.waiting >= this.maxWaiting : this.predictedWaitMs(policy) > waitLimitMs) return false
     const budget = this.budget
     if (budget !== undefined && bytes > 0) {
       if (!budget.fits(bytes)) return false
@@ -62,9 +104,12 @@ export class DecodeGate {
     this.active++
     if (policy === 'throughput') this.activeBulk++
     let released = false
+    const start = this.now()
     return () => {
       if (released) return
       released = true
+      const held = this.now() - start
+      this.holdMs = this.holdMs === 0 ? held : this.holdMs + HOLD_WEIGHT * (held - this.holdMs)
       this.active--
       if (policy === 'throughput') this.activeBulk--
       this.next()

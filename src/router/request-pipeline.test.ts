@@ -14,14 +14,14 @@ import { RequestPipeline, type Decode, type PipelineAnswer } from './request-pip
 
 const IMAGE: PreparedImage = { pixels: new Uint8Array(4), width: 1, height: 1, originalWidth: 1, originalHeight: 1 }
 
-function setup (o: { slots?: number, maxWaiting?: number, maxQueue?: number, record?: ArrivalRecord } = {}) {
+function setup (o: { slots?: number, maxWaiting?: number | null, maxQueue?: number, record?: ArrivalRecord } = {}) {
   const clock = new VirtualClock()
   // t(n) = 10 + n ms, batches of up to 8; latency batches wait for nothing
   const device = new SimDevice({ id: 'gpu', kind: 'cuda', workers: 1, maxQueue: o.maxQueue ?? 256, models: { m: { a: 10, b: 1, maxBatchSize: 8 } } }, clock, seededRandom(1)).scheduler
   const refused: string[] = []
   const observer = { decision () {}, rejected (_d: string, _m: string, _p: string, reason: string) { refused.push(reason) }, retry () {}, predictionError () {} }
   const dispatcher = new Dispatcher({ devices: [device], get: () => device }, observer, clock)
-  const gate = new DecodeGate(o.slots ?? 4, o.slots ?? 4, o.maxWaiting ?? 16)
+  const gate = new DecodeGate(o.slots ?? 4, o.slots ?? 4, { maxWaiting: o.maxWaiting === undefined ? 16 : o.maxWaiting, now: () => clock.now() })
   return { clock, device, refused, gate, pipeline: new RequestPipeline(dispatcher, gate, observer, clock, o.record) }
 }
 
@@ -90,6 +90,31 @@ t.test('too many waiting for a decode slot: 429 with Retry-After, counted as dec
   clock.advance(1000)
   t.equal(calls.n, 2)
   t.same(out.slice(1).map((o) => o.err), [null, null], 'the other two are served')
+})
+
+t.test('no count on the waiting room (maxWaiting null): a burst waits for decode slots as its deadlines allow, and only a request whose wait would not leave it time is refused', async (t) => {
+  const { clock, pipeline, refused } = setup({ slots: 1, maxWaiting: null })
+  const calls = { n: 0 }
+  const out: Array<Outcome<PreparedImage>> = []
+  const send = (deadline: number): void => pipeline.run<PreparedImage>({ model: 'm', opts: { policy: 'throughput', deadline }, params: {}, decode: decoder(clock, 5, IMAGE, calls), images: (im) => im },
+    (err) => out.push({ at: clock.now(), err }))
+  send(10_000)
+  clock.advance(100) // one decode held the slot 5 ms: the gate's mean hold
+  for (let i = 0; i < 10; i++) send(100 + 10_000)
+  t.same(refused, [], 'ten at once, one slot: nine wait, none refused (a count of 1 would refuse eight)')
+  // nine wait: the next waits (9 + 1) / 1 × 5 = 50 ms
+  send(100 + 40)
+  t.same(refused, ['decode-queue-full'], 'a 50 ms wait where its deadline leaves 40 ms: refused before it waits')
+  t.match(out.at(-1)!.err, { statusCode: 429, code: 'SY_OVERLOADED' })
+  send(100 + 60)
+  t.same(refused, ['decode-queue-full'], 'where it leaves 60 ms: it waits')
+  send(100 + 10_000)
+  clock.advance(10_000)
+  t.equal(calls.n, 13, 'every request the gate let wait was decoded')
+  const errs = out.map((o) => (o.err as { code?: string } | null)?.code ?? null)
+  t.equal(errs.filter((e) => e === null).length, 12, 'twelve answered')
+  t.same(errs.filter((e) => e !== null), ['SY_OVERLOADED', 'SY_DEADLINE_UNMEETABLE'],
+    'the one let wait with 60 ms left is decoded by 155 ms, and admission, run again, finds its finish on the device past 160: the wait was within its deadline, the device\'s queue was not')
 })
 
 t.test('a decoder that finds nothing to dispatch answers null and frees its slot; a failed decode frees it too', async (t) => {

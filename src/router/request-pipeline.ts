@@ -137,7 +137,7 @@ export class RequestPipeline {
    * nothing) when the decoder found nothing to dispatch.
    */
   decodeAndDispatch<D> (req: PipelineRequest<D>, done: PipelineCallback<D>): void {
-    this.decodeGated(req.model, req.opts.policy, req.bodyBytes ?? 0, req.decode, (err, d, decodeMs) => {
+    this.decodeGated(req.model, req.opts, req.bodyBytes ?? 0, req.decode, (err, d, decodeMs) => {
       if (err !== null) done(err)
       else if (d === undefined || d === null) done(null, null)
       else this.dispatch(req, d, decodeMs, done)
@@ -184,7 +184,7 @@ export class RequestPipeline {
         else { images[i] = image; decodeMs[i] = ms }
         if (--left === 0) dispatch()
       }
-      if (item.gated) this.decodeGated(req.model, req.opts.policy, item.bodyBytes ?? 0, item.decode, prepared)
+      if (item.gated) this.decodeGated(req.model, req.opts, item.bodyBytes ?? 0, item.decode, prepared)
       else once(item.decode, (err, image) => prepared(err, image))
     })
   }
@@ -196,8 +196,14 @@ export class RequestPipeline {
     })
   }
 
-  /** A decode slot (or 429 counted decode-queue-full), `decode` while it is held, then the slot released. */
-  private decodeGated<D> (model: string, policy: Policy, bodyBytes: number, decode: Decode<D>, done: (err: Error | null, decoded: D | null | undefined, decodeMs: number) => void): void {
+  /**
+   * A decode slot (or 429 counted decode-queue-full), `decode` while it is held, then the slot
+   * released. Where no count bounds the gate's waiting room (decode-gate.ts) it may wait as long
+   * as its deadline leaves: the devices' queues drain while it waits, so the finish admission
+   * predicted is not added to the wait; admission runs again once it is decoded.
+   */
+  private decodeGated<D> (model: string, opts: DispatchOptions, bodyBytes: number, decode: Decode<D>, done: (err: Error | null, decoded: D | null | undefined, decodeMs: number) => void): void {
+    const policy = opts.policy
     const accepted = this.gate.enter(policy, (release) => {
       const start = this.clock.now()
       once(decode, (err, d) => {
@@ -206,7 +212,7 @@ export class RequestPipeline {
         if (err === null && this.record !== undefined) this.record.decoded(model, decodeMs)
         done(err, d, decodeMs)
       })
-    }, bodyBytes)
+    }, bodyBytes, opts.deadline - this.clock.now())
     if (!accepted) {
       this.observer.rejected('', model, policy, 'decode-queue-full')
       done(withRetryAfter(new Overloaded('too many images waiting to be decoded'), 1), undefined, 0)

@@ -25,7 +25,7 @@ const err = (s: string): void => { process.stderr.write(`${s}\n`) }
 export async function main (argv: string[]): Promise<void> {
   const cmd = argv[0]
   if (cmd === undefined || cmd === '--help') {
-    process.stdout.write(`usage: npm run simulate -- <scenario>… [--out DIR] | all | wall | profile --url … | plan --profile … --rate … --slo … | policies <scenario>… | random --seeds 1-50 [--ranges default|wide] [--latency-objective ms] [--duration s] [--max-requests n] [--loads 0.2,0.4,…] [--out bench/results/random] | fidelity --url … [--profile …] [--profile-samples 40] [--profile-precision 0.05] [--profile-warmup 200] [--client-burst 5] [--client-rate r] [--client-on-host auto|true|false] | prediction [<scenario>…] [--loads 0.5,0.8,0.95] [--duration s] [--out file]\nscenarios: ${scenarioNames().join(', ')}\n`)
+    process.stdout.write(`usage: npm run simulate -- <scenario>… [--out DIR] | all | wall | profile --url … | plan --profile … --rate … --slo … | policies <scenario>… | random --seeds 1-50 [--ranges default|wide] [--latency-objective ms] [--decode-waiting count|time] [--duration s] [--max-requests n] [--loads 0.2,0.4,…] [--out bench/results/random] | fidelity --url … [--profile …] [--profile-samples 40] [--profile-precision 0.05] [--profile-warmup 200] [--client-burst 5] [--client-rate r] [--client-on-host auto|true|false] | prediction [<scenario>…] [--loads 0.5,0.8,0.95] [--duration s] [--out file]\nscenarios: ${scenarioNames().join(', ')}\n`)
     return
   }
   if (cmd === 'plan') { runPlan(argv.slice(1)); return }
@@ -261,6 +261,10 @@ export function objectiveArg (v: string | undefined): number | undefined {
   return ms
 }
 
+function badWaiting (v: string | undefined): never {
+  throw new Error(`--decode-waiting: count or time, not ${String(v)}`)
+}
+
 function badRanges (v: string | undefined): never {
   throw new Error(`--ranges: default or wide, not ${String(v)}`)
 }
@@ -280,6 +284,7 @@ function runRandomCmd (args: string[]): void {
       switchyard: { type: 'string' },
       ranges: { type: 'string', default: 'default' },
       'latency-objective': { type: 'string' },
+      'decode-waiting': { type: 'string', default: 'count' },
       out: { type: 'string', default: join(RESULTS, 'random') }
     }
   })
@@ -294,6 +299,7 @@ function runRandomCmd (args: string[]): void {
     bisect: Number(values.bisect),
     ...(values.ranges === 'wide' ? { ranges: 'wide' as const } : values.ranges === 'default' ? {} : badRanges(values.ranges)),
     ...(objective !== undefined ? { latencyObjectiveMs: objective } : {}),
+    ...(values['decode-waiting'] === 'time' ? { decodeWaiting: 'time' as const } : values['decode-waiting'] === 'count' ? {} : badWaiting(values['decode-waiting'])),
     ...(values.switchyard !== undefined ? { switchyard: strategyArg(values.switchyard) } : {}),
     ...(loads ? { loads } : {}),
     progress: err

@@ -262,7 +262,7 @@ export function runScenario (s: Scenario, o: RunOptions, workload?: Workload): R
     }
   }
   const dispatcher = new Dispatcher(source, observer, clock, o.strategy, new QueueBudget(s.host.maxQueuedBytes ?? DEFAULT_SIM_QUEUE_BYTES))
-  const gate = new DecodeGate(s.host.slots, s.host.bulkSlots, s.host.maxWaiting)
+  const gate = new DecodeGate(s.host.slots, s.host.bulkSlots, { maxWaiting: s.host.maxWaiting, now: () => clock.now() })
   // what arrived, noted by the pipeline as the server's notes it: for a chooser that replays it (RunOptions.select)
   const record = o.select !== undefined ? new ArrivalRecord() : undefined
   const pipeline = new RequestPipeline(dispatcher, gate, observer, clock, record)

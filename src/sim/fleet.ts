@@ -311,7 +311,7 @@ export function runFleet (s: FleetScenario, o: FleetRunOptions): FleetResult {
         type: ti,
         devices,
         dispatcher: new Dispatcher({ devices, get: (id: string) => byId.get(id) }, observer, clock, 'switchyard'),
-        gate: new DecodeGate(t.host.slots, t.host.bulkSlots, t.host.maxWaiting),
+        gate: new DecodeGate(t.host.slots, t.host.bulkSlots, { maxWaiting: t.host.maxWaiting, now: () => clock.now() }),
         decodeMs: classes.map((c) => t.host.decodeMs[c.model]!),
         jitter: t.host.jitter,
         active: 0,

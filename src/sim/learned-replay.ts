@@ -23,7 +23,7 @@ import type { Workload } from './workload.js'
 export interface ReplayHost {
   slots: number
   bulkSlots: number
-  maxWaiting: number
+  maxWaiting: number | null
   maxQueuedBytes: number
 }
 

@@ -46,6 +46,13 @@ export interface RandomScenarioOptions {
    * Drawn after everything else: a seed's scenario is otherwise the same
    */
   latencyObjectiveMs?: number
+  /**
+   * what bounds the host's decode waiting room: 'count' (the default, what every committed report
+   * ran: max(64, 4 × slots) requests) or 'time' (no count, the server's decode.maxWaiting: null:
+   * a request waits while its predicted wait leaves its deadline time; src/preprocess/decode-gate.ts).
+   * A seed's scenario is otherwise the same
+   */
+  decodeWaiting?: 'count' | 'time'
 }
 
 export const RANDOM_RANGES = {
@@ -166,7 +173,7 @@ export function randomScenario (seed: number, o: RandomScenarioOptions = {}): Sc
   }
   const bulkSlots = Math.max(1, Math.ceil(1.5 * C * bulkWork / 1000))
   const slots = bulkSlots + Math.ceil(1.5 * C * latWork / 1000) + 1
-  const host: HostModel = { slots, bulkSlots, maxWaiting: Math.max(64, slots * 4), decodeMs, jitter: 0.1, source: 'generated' }
+  const host: HostModel = { slots, bulkSlots, maxWaiting: o.decodeWaiting === 'time' ? null : Math.max(64, slots * 4), decodeMs, jitter: 0.1, source: 'generated' }
   const kinds = devices.map((d) => `${d.id} ${d.workers}w t(n)=${d.models.m1!.a}+${d.models.m1!.b}n B${d.models.m1!.maxBatchSize}`).join(', ')
   const s: Scenario = {
     name: `random-${seed}`,

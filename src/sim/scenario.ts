@@ -62,8 +62,8 @@ export interface HostSpec {
   sharedCores?: boolean
   /** of which throughput-class requests may hold (DecodeGate bulkSlots); default cores − 1, ≥ 1 */
   bulkSlots?: number
-  /** requests waiting for a decode slot before more are refused; default 64 (the server's) */
-  maxWaiting?: number
+  /** requests waiting for a decode slot before more are refused; null: no count, bounded by time (the server's decode.maxWaiting: null); default 64 (the server's) */
+  maxWaiting?: number | null
   /** bytes of prepared images accepted requests may hold (the server's routing.maxQueuedBytes); default 1 GiB */
   maxQueuedBytes?: number
   /** bytes of one prepared image per model; default 224 × 224 × 3 */
@@ -136,7 +136,8 @@ export interface HostModel {
    */
   clientCpu?: Record<string, ClientCpuModel>
   bulkSlots: number
-  maxWaiting: number
+  /** null: no count (decode-gate.ts: waiting bounded by time) */
+  maxWaiting: number | null
   /** admission by memory (src/devices/queue-budget.ts); default DEFAULT_SIM_QUEUE_BYTES */
   maxQueuedBytes?: number
   /** bytes of one prepared image per model; default DEFAULT_IMAGE_BYTES */
@@ -253,7 +254,7 @@ export function resolveHardware (name: string, f: { host: HostSpec, devices: rea
     sharedCores: f.host.sharedCores ?? false,
     requestMs: h.requestMs ?? 0,
     bulkSlots: f.host.bulkSlots ?? Math.max(1, slots - 1),
-    maxWaiting: f.host.maxWaiting ?? 64,
+    maxWaiting: f.host.maxWaiting === undefined ? 64 : f.host.maxWaiting,
     ...(f.host.maxQueuedBytes !== undefined ? { maxQueuedBytes: f.host.maxQueuedBytes } : {}),
     ...(f.host.imageBytes !== undefined ? { imageBytes: f.host.imageBytes } : {}),
     decodeMs: h.decodeMs,
