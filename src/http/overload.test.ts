@@ -33,3 +33,19 @@ t.test('a burst far above capacity: all answered, excess shed with Retry-After',
   const after = await app.inject({ method: 'POST', url: '/classify', payload: dog, headers: { 'content-type': 'image/jpeg' } })
   t.equal(after.statusCode, 200, 'and the server serves normally afterwards')
 })
+
+t.test('decode.maxWaiting null: a burst within its deadlines waits for decode slots instead of being shed at a count', async (t) => {
+  const { app } = await startServer(t, {
+    decode: { slots: 2, bulkSlots: 1, maxWaiting: null },
+    devices: [{ id: 'cpu', kind: 'cpu', required: true, maxBatchSize: 4 }]
+  })
+  // 40 at once on one bulk decode slot: with a count of 4 (above) most would be refused; here each
+  // waits a few hundred ms at most against the throughput class's deadline of seconds
+  const burst = Array.from({ length: 40 }, () => app.inject({
+    method: 'POST', url: '/classify', payload: dog, headers: { 'content-type': 'image/jpeg', 'x-switchyard-policy': 'throughput' }
+  }))
+  const statuses = (await Promise.all(burst)).map((r) => r.statusCode)
+  t.same([...new Set(statuses)], [200], 'every one answered 200')
+  const metrics = (await app.inject('/metrics')).body
+  t.notMatch(metrics, /switchyard_rejected_requests_total\{[^}]*reason="decode-queue-full"\} [1-9]/, 'none refused at the decode gate')
+})
