@@ -501,7 +501,7 @@ export function runFleet (s: FleetScenario, o: FleetRunOptions): FleetResult {
           if (err === null && o.onAnswer) o.onAnswer({ pod: pod.index, podType: s.podTypes[pod.type]!.type, policy: c.policy, latencyMs: latency[i]!, decodeWaitMs, item: r! })
         })
       })
-    })
+    }, 0, opts.deadline - clock.now()) // as the request pipeline: a wait within what the deadline leaves, where no count bounds it
     if (!accepted) { if (lat) pod.latencyDecoding--; refuse(`${c.policy}:decode-queue-full`); finishReq(i, false) }
   }
   let next = 0
