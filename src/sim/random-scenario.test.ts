@@ -26,6 +26,13 @@ t.test('a latency objective tells every device of a seed\'s scenario, and change
   t.same(plain.devices.map((d) => d.latencyObjectiveMs), plain.devices.map(() => undefined), 'unset by default')
 })
 
+t.test('--decode-waiting time: the host\'s decode waiting room has no count, and nothing else changes', async (t) => {
+  const plain = randomScenario(7); const timed = randomScenario(7, { decodeWaiting: 'time' })
+  t.equal(timed.host.maxWaiting, null)
+  t.ok(typeof plain.host.maxWaiting === 'number' && plain.host.maxWaiting >= 64, 'a count by default, as every committed report ran')
+  t.same({ ...timed, host: { ...timed.host, maxWaiting: 0 } }, { ...plain, host: { ...plain.host, maxWaiting: 0 } }, 'the same fleet, traffic, arrivals, events and SLO')
+})
+
 t.test('generated scenarios stay within the documented ranges and cover them', async (t) => {
   const seen = { cpu: 0, gpu: 0, poisson: 0, bursty: 0, slowdown: 0, failure: 0, noLatency: 0, models: new Set<number>(), devices: new Set<number>() }
   for (let seed = 1; seed <= 300; seed++) {
