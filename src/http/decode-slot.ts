@@ -9,17 +9,20 @@ import type { DecodeGate } from '../preprocess/decode-gate.js'
 import { decodeImage, type ImageLimits } from '../preprocess/decode-image.js'
 import type { PreparedImage } from '../worker/protocol.js'
 
-/** `bytes`: the body's, held against the memory budget while it waits (decode-gate.ts) */
-export async function decodeSlot (gate: DecodeGate, metrics: Metrics, policy: Policy, model: string, bytes = 0): Promise<() => void> {
-  const release = await gate.acquire(policy === 'latency' ? 'latency' : 'throughput', bytes)
+/**
+ * `bytes`: the body's, held against the memory budget while it waits; `waitLimitMs`: how long its
+ * deadline lets it wait, where no count bounds the gate's waiting room (decode-gate.ts)
+ */
+export async function decodeSlot (gate: DecodeGate, metrics: Metrics, policy: Policy, model: string, bytes = 0, waitLimitMs = Infinity): Promise<() => void> {
+  const release = await gate.acquire(policy === 'latency' ? 'latency' : 'throughput', bytes, waitLimitMs)
   if (release !== null) return release
   metrics.rejected('', model, policy, 'decode-queue-full')
   throw withRetryAfter(new Overloaded('too many images waiting to be decoded'), 1)
 }
 
 /** Decodes and resizes one image for `model` while holding a decode slot (`decode`: where, e.g. the background decoder); how long it took. */
-export async function decodeGated (gate: DecodeGate, metrics: Metrics, policy: Policy, model: Pick<ModelSpec, 'name' | 'input' | 'preprocess'>, bytes: Buffer, limits: ImageLimits, decode: typeof decodeImage = decodeImage): Promise<{ image: PreparedImage, decodeMs: number }> {
-  const release = await decodeSlot(gate, metrics, policy, model.name, bytes.length)
+export async function decodeGated (gate: DecodeGate, metrics: Metrics, policy: Policy, model: Pick<ModelSpec, 'name' | 'input' | 'preprocess'>, bytes: Buffer, limits: ImageLimits, decode: typeof decodeImage = decodeImage, waitLimitMs = Infinity): Promise<{ image: PreparedImage, decodeMs: number }> {
+  const release = await decodeSlot(gate, metrics, policy, model.name, bytes.length, waitLimitMs)
   const start = performance.now()
   try {
     const image = await decode(bytes, model, limits)

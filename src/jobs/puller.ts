@@ -207,7 +207,7 @@ export class Puller {
         // server's decode gate: they use none of its threads; the pace (decodeSlots) bounds how
         // many run at once and the stage (job-stage.ts) how many images are held. A decoder that
         // fell back to this process goes through the gate again.
-        const got = this.d.background() ? await timed(() => this.d.decode(bytes, model, this.d.images)) : await decodeGated(this.d.gate, metrics, meta.policy, model, bytes, this.d.images, this.d.decode)
+        const got = this.d.background() ? await timed(() => this.d.decode(bytes, model, this.d.images)) : await decodeGated(this.d.gate, metrics, meta.policy, model, bytes, this.d.images, this.d.decode, this.d.itemDeadlineMs)
         image = got.image
         // the decode itself, not the wait for a gate slot (decodeGated times it)
         this.decodeMs = this.decodeMs === 0 ? got.decodeMs : this.decodeMs + 0.2 * (got.decodeMs - this.decodeMs)

@@ -5,8 +5,9 @@
 // caller answers 429 past a bound):
 //  - by a count, `maxWaiting` requests, where one is set;
 //  - by time, where no count is (maxWaiting null): a request waits only where its predicted wait
-//    for a slot is within the time its deadline leaves it (enter's `waitLimitMs`; the request
-//    pipeline gives deadline − now, and admits it again once decoded). The wait is
+//    for a slot is within the time its deadline leaves it (enter's `waitLimitMs`: every caller
+//    gives deadline − now — the request pipeline, which admits it again once decoded, and
+//    decodeSlot for a drawn answer and job images). The wait is
 //    predicted from the requests ahead of it and the mean time a slot is held, measured here:
 //      wait = (ahead + 1) / k × h
 //    ahead: the latency-class waiters for a latency-class request, every waiter for a batched

@@ -122,8 +122,8 @@ export async function inferRoutes (app: FastifyInstance, opts: InferRouteOptions
    * The image with its boxes drawn: a second, full-size decode of the request's bytes, through
    * the same decode gate as the first (it is the same kind of work on the same pool).
    */
-  async function drawn (reply: FastifyReply, bytes: Buffer, detections: Detection[], format: Exclude<AnswerFormat, 'json'>, policy: Policy, model: string): Promise<Buffer> {
-    const release = await decodeSlot(gate, metrics, policy, model, bytes.length)
+  async function drawn (reply: FastifyReply, bytes: Buffer, detections: Detection[], format: Exclude<AnswerFormat, 'json'>, policy: Policy, model: string, deadline: number): Promise<Buffer> {
+    const release = await decodeSlot(gate, metrics, policy, model, bytes.length, deadline - performance.now())
     const start = performance.now()
     let image: Buffer
     try {
@@ -282,7 +282,7 @@ export async function inferRoutes (app: FastifyInstance, opts: InferRouteOptions
           if (tiled !== null) {
             const format = answerFormat(request.query.format, request.headers.accept)
             void reply.header('vary', 'Accept')
-            return format === 'json' ? tiled : drawn(reply, bytes, tiled.detections, format, ro.policy, model.name)
+            return format === 'json' ? tiled : drawn(reply, bytes, tiled.detections, format, ro.policy, model.name, deadline)
           }
         }
       }
@@ -326,7 +326,7 @@ export async function inferRoutes (app: FastifyInstance, opts: InferRouteOptions
       if (format === 'json') {
         return { model: model.name, variant: ran, device: done.device, batchSize: done.batchSize, policy: ro.policy, width: r.width, height: r.height, detections: r.detections, timing }
       }
-      return drawn(reply, bytes, r.detections, format, ro.policy, model.name)
+      return drawn(reply, bytes, r.detections, format, ro.policy, model.name, deadline)
     }
     const schema = routeSchemas[task]
     // defaultModel: the model a path without :model asks for (the auth check reads it too)
