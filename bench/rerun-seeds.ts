@@ -13,6 +13,12 @@
 // time; `--verify K` then reruns K seeds per report in full and stops if their baselines differ
 // from the report's.
 //
+// A change of the generated host (`--decode-waiting time`: the decode waiting room bounded by
+// time, decode.maxWaiting null) reruns every seed, every strategy, and the report's options then
+// name it. Seeds some other report already ran with this tree's code and the same options
+// (`--from`: a measurement that preceded the change) are taken from it instead of run again;
+// `--verify K` reruns K of them and stops, writing nothing, if any differs.
+//
 // Usage: node --import tsx bench/rerun-seeds.ts --reports a,b,… --where failures --note "…" [--verify K] [--dry-run]
 //   --reports  report names under bench/results (default: every judged set, JUDGED_REPORTS), or paths
 //   --where    failures: the seeds whose scenario takes a device down (ScenarioEvent.down); all: every seed
@@ -22,6 +28,9 @@
 //   --note     what changed, for the Rerun line (e.g. "session 36, a retry runs where it was placed")
 //   --verify   seeds not selected to rerun as a check of the premise (default 2 per report)
 //   --dry-run  print what would move, write nothing
+//   --decode-waiting  count|time: the generated host's decode waiting room for this rerun (with
+//              --where all), recorded in the report's options; default: as the report ran
+//   --from     reports (names or paths) whose seeds, run with the same options, are taken, not run
 //   --redraw   rerun nothing: draw each report's worst-case plots again with this tree's code (after
 //              a change to the drawing or to what a run's series records), as the full command would
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -43,9 +52,15 @@ const { values } = parseArgs({
     note: { type: 'string' },
     verify: { type: 'string', default: '2' },
     'dry-run': { type: 'boolean', default: false },
-    redraw: { type: 'boolean', default: false }
+    redraw: { type: 'boolean', default: false },
+    'decode-waiting': { type: 'string' },
+    from: { type: 'string' }
   }
 })
+const waiting = values['decode-waiting']
+if (waiting !== undefined && waiting !== 'count' && waiting !== 'time') throw new Error('--decode-waiting: count or time')
+if (waiting !== undefined && values.where !== 'all') throw new Error('--decode-waiting moves every seed: with --where all')
+const donors = (values.from?.split(',') ?? []).map((n) => readRandomReport(n))
 if (values.where !== 'failures' && values.where !== 'all') throw new Error('--where: failures (the seeds whose scenario takes a device down) or all')
 if (values.only !== undefined && values.only !== 'switchyard') throw new Error('--only: switchyard (the baselines taken from the report)')
 const onlySwitchyard = values.only === 'switchyard'
@@ -66,8 +81,16 @@ function fileOf (name: string): string {
 const verdicts = (s: SeedResult): string => s.cells.map((c) => c.judgement.verdict[0]).join('')
 
 for (const name of names) {
-  const r = readRandomReport(name)
+  const stored0 = readRandomReport(name)
+  // the report as this rerun writes it: its options name the waiting room asked for
+  const r: RandomReport = waiting === undefined ? stored0 : { ...stored0, options: { ...stored0.options, decodeWaiting: waiting } }
+  if (waiting === 'count') delete r.options.decodeWaiting
   const o = runOptionsOf(r)
+  const same = JSON.stringify(o)
+  const donorOf = (seed: number): SeedResult | undefined => {
+    for (const d of donors) if (JSON.stringify(runOptionsOf(d)) === same) { const s = d.seeds.find((x) => x.seed === seed); if (s !== undefined) return s }
+    return undefined
+  }
   const file = fileOf(name)
   const base = file.split('/').pop()!
   if (values.redraw) {
@@ -95,16 +118,22 @@ for (const name of names) {
     }
   }
   const rerun = new Map<number, SeedResult>()
+  const taken = chosen.filter((seed) => donorOf(seed) !== undefined)
+  const takenChecks = spread(taken, verify)
+  for (const seed of takenChecks) {
+    if (!sameAsStored(runSeed(seed, o).result, donorOf(seed)!)) throw new Error(`${name}: seed ${seed}, taken from --from, differs when rerun: that report ran other code or options; nothing written`)
+    process.stderr.write(`${name}: seed ${seed} (taken from --from) reproduces\n`)
+  }
   for (const seed of chosen) {
     const before = stored(seed)
-    const again = runSeed(seed, o, onlySwitchyard ? before : undefined).result
+    const again = donorOf(seed) ?? runSeed(seed, o, onlySwitchyard ? before : undefined).result
     rerun.set(seed, again)
     process.stderr.write(`${name}: seed ${seed} ${sameAsStored(again, before) ? 'unchanged' : `moved: ${verdicts(before)} → ${verdicts(again)}`}\n`)
   }
   const { report: next, moved } = mergeRerun(r, rerun)
-  const line = rerunLine(r, next, { date: new Date().toISOString().slice(0, 10), note: values.note ?? '', rerun: chosen.length, checked: checks.length, onlySwitchyard, where: values.where as 'failures' | 'all', wallS: (performance.now() - t0) / 1000, moved })
+  const line = rerunLine(stored0, next, { date: new Date().toISOString().slice(0, 10), note: values.note ?? '', rerun: chosen.length, checked: checks.length, onlySwitchyard, where: values.where as 'failures' | 'all', from: { reports: values.from?.split(',') ?? [], taken: taken.length, checked: takenChecks.length }, wallS: (performance.now() - t0) / 1000, moved })
   process.stdout.write(`${name}: ${line}\n`)
-  if (values['dry-run'] || moved.length === 0) continue
+  if (values['dry-run'] || (moved.length === 0 && r === stored0)) continue
   const plots = worstSeeds(next.seeds, worstOf(r)).map((s) => {
     const load = worstLoad(s)
     const svgFile = `${base}-worst-${s.seed}.svg`

@@ -11,7 +11,7 @@
 //   --reports  report names under bench/results (default: every judged set, JUDGED_REPORTS)
 //   --draws    draws 1..K of each missed scenario (default 0: none)
 //   --control  with --draws: N scenarios that meet the rule, evenly spaced through the reports (default: as many as miss)
-import { reportScenario, runSeed } from '../src/sim/random-run.js'
+import { reportScenario, reportWaiting, runSeed } from '../src/sim/random-run.js'
 import { breaksOf } from '../src/sim/experiment.js'
 import { explainMiss, type SustainableMiss } from '../src/sim/sustainable-miss.js'
 import { JUDGED_REPORTS, readRandomReport } from './random-reports.js'
@@ -27,7 +27,7 @@ const t0 = performance.now()
 type Report = ReturnType<typeof readRandomReport>
 /** the sustainable rule on draws 1..K of a scenario: each draw's verdict and switchyard / best baseline ratio */
 type Check = { ok: boolean, ratio: number }
-const onDraws = (r: Report, seed: number): Check[] => Array.from({ length: draws }, (_, k) => runSeed(seed, { ...r.options, draw: k + 1 }).result.sustainableCheck)
+const onDraws = (r: Report, seed: number): Check[] => Array.from({ length: draws }, (_, k) => runSeed(seed, { ...r.options, decodeWaiting: reportWaiting(r.options), draw: k + 1 }).result.sustainableCheck)
 const rows: Array<{ report: string, description: string, miss: SustainableMiss, slo: { latency: number, throughput: number }, draws: Check[] }> = []
 const passing: Array<{ r: Report, seed: number }> = []
 let scenarios = 0

@@ -106,3 +106,35 @@ t.test('with no count (maxWaiting null) a request waits while its predicted wait
   t.equal(gate.predictedWaitMs('latency'), 5, 'latency waits only behind latency: (0 + 1) / 2 slots × 10 ms')
   t.equal(gate.waiting, 4, 'nothing counted against a count')
 })
+
+t.test('with no count, a waiter is checked again at its turn: one whose deadline would pass before a mean hold ends is refused through `expired`, its bytes given back, and the slot goes to the next (drop at dequeue)', async (t) => {
+  let now = 0
+  const budget = new QueueBudget(1000)
+  const gate = new DecodeGate(1, 1, { maxWaiting: null, budget, now: () => now })
+  const held: Array<() => void> = []
+  const expired: string[] = []
+  gate.enter('throughput', (r) => held.push(r))
+  now = 10
+  held.shift()!() // a mean hold of 10 ms
+  gate.enter('throughput', (r) => held.push(r)) // holds the slot from 10 ms
+  t.ok(gate.enter('throughput', () => t.fail('never granted'), 100, 25, () => expired.push('a')), 'a: predicted 10 ms, due by 35 ms')
+  t.ok(gate.enter('throughput', (r) => { expired.push('b granted'); held.push(r) }, 100, 60, () => expired.push('b')), 'b: predicted 20 ms, due by 70 ms')
+  t.equal(budget.bytes, 200, 'both hold their bytes while waiting')
+  // latency work that came later goes first, so the predictions ran short
+  t.ok(gate.enter('latency', (r) => held.push(r), 0, 1000))
+  now = 20
+  held.shift()!() // the latency request takes the slot
+  t.same(expired, [])
+  now = 30
+  held.shift()!() // a's turn at 30 ms: 30 + 10 > 35, refused; b's: due by 70, granted
+  t.same(expired, ['a', 'b granted'], 'a refused at its turn, b granted the slot')
+  t.equal(budget.bytes, 0, 'both gave their bytes back')
+  held.shift()!()
+  const counted = new DecodeGate(1, 1, { maxWaiting: 4, now: () => now })
+  counted.enter('throughput', (r) => held.push(r))
+  let granted = false
+  counted.enter('throughput', (r) => { granted = true; r() }, 0, 1, () => t.fail('a count never drops at dequeue'))
+  now = 100
+  held.shift()!()
+  t.ok(granted, 'with a count, the waiter is granted however late')
+})

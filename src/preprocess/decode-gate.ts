@@ -15,13 +15,23 @@
 //    (decoding), an exponential average of the last ~16 on the gate's clock (0 until the first:
 //    nothing refused for time before the gate has held a slot). A burst whose excess drains
 //    within its deadlines waits instead of being refused after a fixed number of requests
-//    (issue 17: admission by time and memory, the decode gate's waiting room included);
+//    (issue 17: admission by time and memory, the decode gate's waiting room included). The
+//    prediction can run short (latency-class requests that come later go first), so a waiter is
+//    checked again when its turn comes: one whose deadline would pass before a slot's mean hold
+//    ends is refused then (drop at dequeue, as Triton's queue policy drops a request whose
+//    timeout passed), and its decoding is not spent on an answer that would come too late;
 //  - by memory, where a budget is kept (queue-budget.ts: the bytes of the bodies waiting count
 //    against the same budget as the prepared images queued for the devices).
 import type { Policy } from '../config/schema.js'
 import type { QueueBudget } from '../devices/queue-budget.js'
 
-interface Waiter { grant: () => void }
+interface Waiter {
+  grant: () => void
+  /** time bound only: the gate-clock ms by which it must hold a slot to decode within its deadline */
+  due: number
+  /** time bound only: refuses it where it would get a slot too late (drop at dequeue) */
+  expire?: () => void
+}
 
 export interface DecodeGateOptions {
   /** requests that may wait for a slot; null: no count, waiting bounded by time (and memory); default 1024 */
@@ -66,10 +76,10 @@ export class DecodeGate {
     return this.waitingLatency.length + this.waitingBulk.length
   }
 
-  /** Resolves with a release function once a slot is held; null when too many are waiting (enter()). */
+  /** Resolves with a release function once a slot is held; null when refused, at once or (time bound) at dequeue (enter()). */
   acquire (policy: Policy, bytes = 0, waitLimitMs = Infinity): Promise<(() => void) | null> {
     return new Promise((resolve) => {
-      if (!this.enter(policy, resolve, bytes, waitLimitMs)) resolve(null)
+      if (!this.enter(policy, resolve, bytes, waitLimitMs, () => resolve(null))) resolve(null)
     })
   }
 
@@ -79,8 +89,10 @@ export class DecodeGate {
    * is held — at once when one is free. False, and no call, when it would have to wait and
    * `maxWaiting` wait already, or (no count set) its predicted wait passes `waitLimitMs` (the
    * ms its deadline leaves it), or its `bytes` would pass the memory budget (held while waiting).
+   * With no count, a waiter given `expired` is refused through it instead of granted where, when
+   * its turn comes, its deadline would pass before a slot's mean hold time ends (drop at dequeue).
    */
-  enter (asked: Policy, granted: (release: () => void) => void, bytes = 0, waitLimitMs = Infinity): boolean {
+  enter (asked: Policy, granted: (release: () => void) => void, bytes = 0, waitLimitMs = Infinity, expired?: () => void): boolean {
     // two classes: latency, and batched work (throughput and cost)
     const policy: Policy = asked === 'latency' ? 'latency' : 'throughput'
     if (policy === 'latency') this.latencyEntered++
@@ -92,7 +104,12 @@ export class DecodeGate {
       budget.take(bytes)
     }
     const list = policy === 'latency' ? this.waitingLatency : this.waitingBulk
-    list.push({ grant: () => { if (bytes > 0) budget?.give(bytes); granted(this.take(policy)) } })
+    const give = (): void => { if (bytes > 0) budget?.give(bytes) }
+    list.push({
+      grant: () => { give(); granted(this.take(policy)) },
+      due: this.now() + waitLimitMs,
+      ...(expired !== undefined ? { expire: () => { give(); expired() } } : {})
+    })
     return true
   }
 
@@ -118,9 +135,16 @@ export class DecodeGate {
   }
 
   private next (): void {
-    const w = this.waitingLatency.length > 0 && this.canRun('latency')
-      ? this.waitingLatency.shift()
-      : this.waitingBulk.length > 0 && this.canRun('throughput') ? this.waitingBulk.shift() : undefined
-    w?.grant()
+    for (;;) {
+      const w = this.waitingLatency.length > 0 && this.canRun('latency')
+        ? this.waitingLatency.shift()
+        : this.waitingBulk.length > 0 && this.canRun('throughput') ? this.waitingBulk.shift() : undefined
+      if (w === undefined) return
+      // drop at dequeue (time bound only): one whose deadline passes before a slot's mean hold
+      // would end is refused, not decoded — its decoding would be wasted, and the slot goes to the next
+      if (this.maxWaiting === null && w.expire !== undefined && this.now() + this.holdMs > w.due) { w.expire(); continue }
+      w.grant()
+      return
+    }
   }
 }

@@ -117,6 +117,24 @@ t.test('no count on the waiting room (maxWaiting null): a burst waits for decode
     'the one let wait with 60 ms left is decoded by 155 ms, and admission, run again, finds its finish on the device past 160: the wait was within its deadline, the device\'s queue was not')
 })
 
+t.test('no count: a waiter whose turn comes too late (latency work that came later went first) is refused then, not decoded (drop at dequeue)', async (t) => {
+  const { clock, pipeline, refused } = setup({ slots: 1, maxWaiting: null })
+  const calls = { n: 0 }
+  const out: Array<Outcome<PreparedImage>> = []
+  const send = (policy: 'latency' | 'throughput', deadline: number): void => pipeline.run<PreparedImage>({ model: 'm', opts: { policy, deadline }, params: {}, decode: decoder(clock, 5, IMAGE, calls), images: (im) => im },
+    (err) => out.push({ at: clock.now(), err }))
+  send('throughput', 10_000)
+  clock.advance(100) // a mean hold of 5 ms
+  send('throughput', 10_000) // holds the slot until 105
+  send('throughput', 100 + 25) // admitted (t(1) = 11 ms on the device); predicted wait (0 + 1) / 1 × 5 = 5 ms: waits, due by 125
+  t.same(refused, [], 'let wait')
+  for (let i = 0; i < 4; i++) send('latency', 10_000) // come later, go first: the slot until 125
+  clock.advance(1_000)
+  t.same(refused, ['decode-queue-full'], 'at its turn, 125 ms, its deadline would pass before a 5 ms decode ended: refused')
+  t.equal(calls.n, 6, 'and never decoded: six decodes, not seven')
+  t.equal(out.filter((o) => o.err === null).length, 6)
+})
+
 t.test('a decoder that finds nothing to dispatch answers null and frees its slot; a failed decode frees it too', async (t) => {
   const { clock, pipeline, gate } = setup({ slots: 1, maxWaiting: 4 })
   const out: Array<Outcome<PreparedImage>> = []

@@ -200,10 +200,15 @@ export class RequestPipeline {
    * A decode slot (or 429 counted decode-queue-full), `decode` while it is held, then the slot
    * released. Where no count bounds the gate's waiting room (decode-gate.ts) it may wait as long
    * as its deadline leaves: the devices' queues drain while it waits, so the finish admission
-   * predicted is not added to the wait; admission runs again once it is decoded.
+   * predicted is not added to the wait; admission runs again once it is decoded. Refused (the
+   * same 429) at its turn where its deadline would pass before it decoded (drop at dequeue).
    */
   private decodeGated<D> (model: string, opts: DispatchOptions, bodyBytes: number, decode: Decode<D>, done: (err: Error | null, decoded: D | null | undefined, decodeMs: number) => void): void {
     const policy = opts.policy
+    const refuse = (): void => {
+      this.observer.rejected('', model, policy, 'decode-queue-full')
+      done(withRetryAfter(new Overloaded('too many images waiting to be decoded'), 1), undefined, 0)
+    }
     const accepted = this.gate.enter(policy, (release) => {
       const start = this.clock.now()
       once(decode, (err, d) => {
@@ -212,11 +217,8 @@ export class RequestPipeline {
         if (err === null && this.record !== undefined) this.record.decoded(model, decodeMs)
         done(err, d, decodeMs)
       })
-    }, bodyBytes, opts.deadline - this.clock.now())
-    if (!accepted) {
-      this.observer.rejected('', model, policy, 'decode-queue-full')
-      done(withRetryAfter(new Overloaded('too many images waiting to be decoded'), 1), undefined, 0)
-    }
+    }, bodyBytes, opts.deadline - this.clock.now(), refuse)
+    if (!accepted) refuse()
   }
 
   /** Promise form of decodeAndDispatch() (the HTTP routes). */

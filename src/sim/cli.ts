@@ -261,6 +261,14 @@ export function objectiveArg (v: string | undefined): number | undefined {
   return ms
 }
 
+/** --max-waiting N | null: the server's decode.maxWaiting (default 64, the server's; null: waiting bounded by time). */
+function waitingArg (v: string): number | null {
+  if (v === 'null') return null
+  const n = Number(v)
+  if (!Number.isInteger(n) || n < 0) throw new Error(`--max-waiting: a count of requests or null (the server's decode.maxWaiting), not ${v}`)
+  return n
+}
+
 function badWaiting (v: string | undefined): never {
   throw new Error(`--decode-waiting: count or time, not ${String(v)}`)
 }
@@ -299,7 +307,7 @@ function runRandomCmd (args: string[]): void {
     bisect: Number(values.bisect),
     ...(values.ranges === 'wide' ? { ranges: 'wide' as const } : values.ranges === 'default' ? {} : badRanges(values.ranges)),
     ...(objective !== undefined ? { latencyObjectiveMs: objective } : {}),
-    ...(values['decode-waiting'] === 'time' ? { decodeWaiting: 'time' as const } : values['decode-waiting'] === 'count' ? {} : badWaiting(values['decode-waiting'])),
+    ...(values['decode-waiting'] === 'time' ? { decodeWaiting: 'time' as const } : values['decode-waiting'] === 'count' ? { decodeWaiting: 'count' as const } : badWaiting(values['decode-waiting'])),
     ...(values.switchyard !== undefined ? { switchyard: strategyArg(values.switchyard) } : {}),
     ...(loads ? { loads } : {}),
     progress: err
@@ -420,7 +428,7 @@ async function runFidelityCmd (args: string[]): Promise<void> {
     durationS: Number(values.duration),
     latencyShare: Number(values['latency-share']),
     seed: Number(values.seed),
-    decode: { slots: Number(values['decode-slots']), bulkSlots: Number(values['bulk-slots']), maxWaiting: Number(values['max-waiting']) },
+    decode: { slots: Number(values['decode-slots']), bulkSlots: Number(values['bulk-slots']), maxWaiting: waitingArg(values['max-waiting']) },
     deadlineMs: { latency: Number(values['latency-deadline']), throughput: Number(values['throughput-deadline']) },
     ...(clientOnHost !== undefined ? { clientOnHost } : {})
   }

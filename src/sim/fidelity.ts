@@ -29,7 +29,7 @@ export interface FidelityOptions {
   latencyShare: number
   seed: number
   /** the server's decode.slots, decode.bulkSlots, decode.maxWaiting */
-  decode: { slots: number, bulkSlots: number, maxWaiting: number }
+  decode: { slots: number, bulkSlots: number, maxWaiting: number | null }
   /** the server's routing.latencyDeadlineMs / throughputDeadlineMs (no deadline header is sent) */
   deadlineMs: { latency: number, throughput: number }
   /** pause between live runs, s */
@@ -223,7 +223,7 @@ export function fidelityMarkdown (rows: FidelityRow[], o: FidelityOptions, comma
   const h = o.profile.host!
   const cpu = o.profile.devices.find((d) => d.kind === 'cpu')
   const L: string[] = ['# Fidelity: the simulator against the live server on this machine (issue 17)', '']
-  L.push(`Command: \`${command}\`. ${machine}. Open-loop Poisson ${o.path} traffic, ${Math.round(o.latencyShare * 100)} % latency class (X-Switchyard-Policy), the rest throughput class, ${o.durationS} s per rate, identical arrival times and classes (seed ${o.seed}) for the live server and the simulator; live latency = the client's round trip. The server: started here with SWITCHYARD_MODELS_DIR=../shared/models and the default config (decode ${o.decode.slots} slots, ${o.decode.bulkSlots} for bulk, ≤ ${o.decode.maxWaiting} waiting).`, '')
+  L.push(`Command: \`${command}\`. ${machine}. Open-loop Poisson ${o.path} traffic, ${Math.round(o.latencyShare * 100)} % latency class (X-Switchyard-Policy), the rest throughput class, ${o.durationS} s per rate, identical arrival times and classes (seed ${o.seed}) for the live server and the simulator; live latency = the client's round trip. The server: started here with SWITCHYARD_MODELS_DIR=../shared/models and the default config (decode ${o.decode.slots} slots, ${o.decode.bulkSlots} for bulk, ${o.decode.maxWaiting === null ? 'waiting bounded by time' : `≤ ${o.decode.maxWaiting} waiting`}).`, '')
   L.push(`Profile \`${o.profile.name}\` (${o.profile.source}): host ${h.cores} cores, decode ${h.decodeMs[o.model]} ms/image, fixed cost ${h.requestMs ?? 0} ms/request, the load client's CPU ${clientDescription(o)}${cpu ? `; ${cpu.id}: ${cpu.workers} workers (${cpu.latencyWorkers ?? 0} for latency), ${cpu.threads ?? 1} core(s) per batch, fitted t(n) = ${cpu.models[o.model]?.a} + ${cpu.models[o.model]?.b}·n ms, calibrated (alone) ${cpu.models[o.model]?.calibrated ? `${cpu.models[o.model]!.calibrated!.a} + ${cpu.models[o.model]!.calibrated!.b}·n` : '–'} ms` : ''}.`, '')
   L.push('"sim" = the simulator as it models a host now: the CPU device\'s batches, decoding, each request\'s fixed cost and (where charged) the load client\'s CPU per request on one pool of the host\'s cores (processor sharing, src/sim/core-pool.ts), the device at its calibrated (uncontended) cost. "before" = decoding on slots of its own, no fixed cost, no client CPU, the fitted cost (the model before issue 17). Target: sim p99 of each class within 25 % of live.', '')
   L.push('| rate req/s | class | live p50 / p99 ms | sim p50 / p99 ms | sim / live p99 | before: p50 / p99 ms | refused live / sim / before | within 25 % |')

@@ -490,6 +490,7 @@ export function runFleet (s: FleetScenario, o: FleetRunOptions): FleetResult {
     }
     const lat = c.policy === 'latency'
     if (lat) pod.latencyDecoding++
+    const refused = (): void => { if (lat) pod.latencyDecoding--; refuse(`${c.policy}:decode-queue-full`); finishReq(i, false) }
     const accepted = pod.gate.enter(c.policy, (release) => {
       const ms = pod.decodeMs[k]! * (1 + pod.jitter * (2 * random() - 1))
       const decodeWaitMs = clock.now() - w.at[i]!
@@ -501,8 +502,8 @@ export function runFleet (s: FleetScenario, o: FleetRunOptions): FleetResult {
           if (err === null && o.onAnswer) o.onAnswer({ pod: pod.index, podType: s.podTypes[pod.type]!.type, policy: c.policy, latencyMs: latency[i]!, decodeWaitMs, item: r! })
         })
       })
-    }, 0, opts.deadline - clock.now()) // as the request pipeline: a wait within what the deadline leaves, where no count bounds it
-    if (!accepted) { if (lat) pod.latencyDecoding--; refuse(`${c.policy}:decode-queue-full`); finishReq(i, false) }
+    }, 0, opts.deadline - clock.now(), refused) // as the request pipeline: a wait within what the deadline leaves, where no count bounds it, checked again at its turn
+    if (!accepted) refused()
   }
   let next = 0
   const arrivalTick = (): void => {

@@ -152,10 +152,20 @@ export interface RandomReport {
   wallMs: number
 }
 
+/**
+ * What a report's stored options say of the host's decode waiting room: 'time' where they say so,
+ * 'count' where the key is absent (the generator's default, what the reports that do not name it
+ * ran). Every reader of a report's options takes it from here, so a change of the generator's
+ * default leaves the committed reports reproducing as they ran.
+ */
+export function reportWaiting (o: RandomReport['options']): 'count' | 'time' {
+  return o.decodeWaiting ?? 'count'
+}
+
 /** The scenario a random report ran for `seed`: the generator with the report's run options. */
 export function reportScenario (r: Pick<RandomReport, 'options'>, seed: number): Scenario {
   const o = r.options
-  return randomScenario(seed, { durationS: o.durationS, maxRequests: o.maxRequests, minDurationS: o.minDurationS, ...(o.ranges === 'wide' ? { ranges: 'wide' as const } : {}), ...(o.latencyObjectiveMs !== undefined ? { latencyObjectiveMs: o.latencyObjectiveMs } : {}), ...(o.decodeWaiting === 'time' ? { decodeWaiting: 'time' as const } : {}) })
+  return randomScenario(seed, { durationS: o.durationS, maxRequests: o.maxRequests, minDurationS: o.minDurationS, ...(o.ranges === 'wide' ? { ranges: 'wide' as const } : {}), ...(o.latencyObjectiveMs !== undefined ? { latencyObjectiveMs: o.latencyObjectiveMs } : {}), decodeWaiting: reportWaiting(o) })
 }
 
 export function runRandom (o: RandomRunOptions, command: string): { report: RandomReport, worst: SeedResult[] } {
@@ -187,7 +197,7 @@ export function summarize (seeds: SeedResult[], loads: number[], o: Omit<RandomR
   }
   return {
     command,
-    options: { seeds: o.seeds, loads, durationS: o.durationS, maxRequests: o.maxRequests, minDurationS: o.minDurationS, bisect: o.bisect ?? 2, ...(o.ranges === 'wide' ? { ranges: o.ranges } : {}), ...(o.latencyObjectiveMs !== undefined ? { latencyObjectiveMs: o.latencyObjectiveMs } : {}), ...(o.decodeWaiting === 'time' ? { decodeWaiting: o.decodeWaiting } : {}) },
+    options: { seeds: o.seeds, loads, durationS: o.durationS, maxRequests: o.maxRequests, minDurationS: o.minDurationS, bisect: o.bisect ?? 2, ...(o.ranges === 'wide' ? { ranges: o.ranges } : {}), ...(o.latencyObjectiveMs !== undefined ? { latencyObjectiveMs: o.latencyObjectiveMs } : {}), ...(o.decodeWaiting === 'time' ? { decodeWaiting: 'time' as const } : {}) },
     seeds,
     aggregate,
     totals: { cells, notBeaten, over2x, sustainableOk: seeds.filter((s) => s.sustainableCheck.ok).length, scenarios: seeds.length, predictionWithin20, predictionMeasured },
@@ -234,7 +244,7 @@ export function randomMarkdown (r: RandomReport, worst: Array<{ seed: SeedResult
   const t = r.totals
   const L: string[] = []
   L.push('# Generated scenarios: switchyard against every baseline (issue 17)', '')
-  L.push(`Command: \`${r.command}\`. ${machine}. ${r.seeds.length} generated scenarios (src/sim/random-scenario.ts${r.options.ranges === 'wide' ? ', the wide ranges: CPU b from 1 ms, GPU a from 1 ms and b from 0.3 ms, decode up to 30 ms, as measured on the H200 host' : ''}${r.options.decodeWaiting === 'time' ? '; the decode waiting room bounded by time, not a count (--decode-waiting time)' : ''}: 1–4 CPU/GPU devices, 1–3 models, 0–70 % latency class, Poisson or bursty arrivals, slow-downs and failures), each run by switchyard and the baselines (fastest-only, round-robin, join-shortest-queue, shared-queue, speed-aware) on identical arrivals at ${r.options.loads.map(pc).join(', ')} of capacity. Run length: ${r.options.durationS ?? 60} simulated s, shortened to at most ${(r.options.maxRequests ?? 60_000).toLocaleString('en-US')} requests at 100 % load (not below ${r.options.minDurationS ?? 20} s) — the per-seed table gives each one's; sustainable rate: the grid, then ${r.options.bisect} bisection steps. Wall time ${(r.wallMs / 1000 / 60).toFixed(1)} min (a shared 2-core machine).`, '')
+  L.push(`Command: \`${r.command}\`. ${machine}. ${r.seeds.length} generated scenarios (src/sim/random-scenario.ts${r.options.ranges === 'wide' ? ', the wide ranges: CPU b from 1 ms, GPU a from 1 ms and b from 0.3 ms, decode up to 30 ms, as measured on the H200 host' : ''}${reportWaiting(r.options) === 'time' ? '; the decode waiting room bounded by time, not a count (--decode-waiting time)' : ''}: 1–4 CPU/GPU devices, 1–3 models, 0–70 % latency class, Poisson or bursty arrivals, slow-downs and failures), each run by switchyard and the baselines (fastest-only, round-robin, join-shortest-queue, shared-queue, speed-aware) on identical arrivals at ${r.options.loads.map(pc).join(', ')} of capacity. Run length: ${r.options.durationS ?? 60} simulated s, shortened to at most ${(r.options.maxRequests ?? 60_000).toLocaleString('en-US')} requests at 100 % load (not below ${r.options.minDurationS ?? 20} s) — the per-seed table gives each one's; sustainable rate: the grid, then ${r.options.bisect} bisection steps. Wall time ${(r.wallMs / 1000 / 60).toFixed(1)} min (a shared 2-core machine).`, '')
   L.push(`Judge (src/sim/judge.ts, the issue's Targets): a baseline beats switchyard in a cell if it refuses > ${TOLERANCE.refusedPp * 100} pp less, or — refusing no more — has a throughput-class p99 better by > ${TOLERANCE.throughput * 100} % (unless switchyard's is under ¼ of the throughput SLO) or a latency-class p99 better by > ${TOLERANCE.latency * 100} % (unless under ½ the latency SLO). Loss: some baseline beats switchyard; win: switchyard beats every baseline by the same test; else within tolerance. 2× rule: switchyard's p99 above 2× a baseline's that refuses no more (switchyard's above the same floors). Sustainable rate: highest load with both p99s within SLO and ≤ 0.1 % refused; rule: ≥ ${TOLERANCE.sustainable}× the best baseline's.`, '')
   L.push('## Aggregate', '')
   L.push('| load | wins | within tolerance | losses |', '| --- | --- | --- | --- |')

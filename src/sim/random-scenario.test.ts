@@ -29,7 +29,8 @@ t.test('a latency objective tells every device of a seed\'s scenario, and change
 t.test('--decode-waiting time: the host\'s decode waiting room has no count, and nothing else changes', async (t) => {
   const plain = randomScenario(7); const timed = randomScenario(7, { decodeWaiting: 'time' })
   t.equal(timed.host.maxWaiting, null)
-  t.ok(typeof plain.host.maxWaiting === 'number' && plain.host.maxWaiting >= 64, 'a count by default, as every committed report ran')
+  t.ok(typeof plain.host.maxWaiting === 'number' && plain.host.maxWaiting >= 64, 'a count by default, as every committed judged report ran')
+  t.same(randomScenario(7, { decodeWaiting: 'count' }), plain, 'count: the default')
   t.same({ ...timed, host: { ...timed.host, maxWaiting: 0 } }, { ...plain, host: { ...plain.host, maxWaiting: 0 } }, 'the same fleet, traffic, arrivals, events and SLO')
 })
 
@@ -199,7 +200,9 @@ t.test('the worst-cases section names every seed that lost, drawn or not', async
 
 t.test("a report's scenario for a seed is the generator's with the report's run options", async (t) => {
   const options = { seeds: [7], loads: [0.5], durationS: 30, maxRequests: 20000, minDurationS: 15, bisect: 2 }
-  t.same(reportScenario({ options }, 7), randomScenario(7, { durationS: 30, maxRequests: 20000, minDurationS: 15 }))
-  t.same(reportScenario({ options: { ...options, ranges: 'wide' } }, 7), randomScenario(7, { durationS: 30, maxRequests: 20000, minDurationS: 15, ranges: 'wide' }))
+  // a report that names no waiting room ran the count
+  t.same(reportScenario({ options }, 7), randomScenario(7, { durationS: 30, maxRequests: 20000, minDurationS: 15, decodeWaiting: 'count' }))
+  t.same(reportScenario({ options: { ...options, ranges: 'wide' } }, 7), randomScenario(7, { durationS: 30, maxRequests: 20000, minDurationS: 15, ranges: 'wide', decodeWaiting: 'count' }))
+  t.same(reportScenario({ options: { ...options, decodeWaiting: 'time' } }, 7), randomScenario(7, { durationS: 30, maxRequests: 20000, minDurationS: 15, decodeWaiting: 'time' }), 'one that names time runs it')
   t.notSame(reportScenario({ options: { ...options, ranges: 'wide' } }, 7).devices, reportScenario({ options }, 7).devices)
 })

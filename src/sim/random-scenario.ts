@@ -47,10 +47,11 @@ export interface RandomScenarioOptions {
    */
   latencyObjectiveMs?: number
   /**
-   * what bounds the host's decode waiting room: 'count' (the default, what every committed report
-   * ran: max(64, 4 × slots) requests) or 'time' (no count, the server's decode.maxWaiting: null:
-   * a request waits while its predicted wait leaves its deadline time; src/preprocess/decode-gate.ts).
-   * A seed's scenario is otherwise the same
+   * what bounds the host's decode waiting room: 'count' (the default, as the server's
+   * decode.maxWaiting, and what every committed judged report ran: max(64, 4 × slots) requests)
+   * or 'time' (no count, the server's decode.maxWaiting: null: a request waits while its
+   * predicted wait leaves its deadline time; src/preprocess/decode-gate.ts). A report's options
+   * name it only where it is 'time' (random-run.ts reportWaiting). A seed's scenario is otherwise the same
    */
   decodeWaiting?: 'count' | 'time'
 }

@@ -101,6 +101,8 @@ t.test('the merged report: the seeds rerun in place, totals summed again, the se
     '**Rerun (2026-12-06, a rule; every seed rerun with switchyard alone, the baselines as stored, `bench/rerun-seeds.ts --where all --only switchyard`, 60 s; 1 seed rerun in full holds the report\'s baselines):**')
   t.match(rerunLine(r, next, { date: '2026-12-07', note: 'a mechanism', rerun: 40, checked: 0, wallS: 61, moved, where: 'all' }),
     '**Rerun (2026-12-07, a mechanism; every seed rerun, every strategy, `bench/rerun-seeds.ts --where all`, 61 s):**')
+  t.match(rerunLine(r, next, { date: '2026-12-07', note: 'a host', rerun: 40, checked: 0, wallS: 9, moved, where: 'all', from: { reports: ['a', 'b'], taken: 40, checked: 2 } }),
+    '**Rerun (2026-12-07, a host; every seed rerun, every strategy, `bench/rerun-seeds.ts --where all`, 9 s (40 of them taken from a, b, run with this code and options: 2 rerun reproduce them)):**', 'seeds another report ran with this code and options, taken')
 })
 
 t.test('the markdown keeps what stands above its Command line and takes the new tables', async (t) => {
@@ -112,7 +114,8 @@ t.test('the markdown keeps what stands above its Command line and takes the new 
 
 t.test('the run options are the report\'s own; a candidate run in switchyard\'s place is refused', async (t) => {
   const r = report()
-  t.same(runOptionsOf(r), { durationS: 30, maxRequests: 20000, minDurationS: 15, bisect: 2, loads: [0.2, 0.4, 0.6, 0.8, 0.9, 1] })
+  t.strictSame(runOptionsOf(r), { durationS: 30, maxRequests: 20000, minDurationS: 15, bisect: 2, loads: [0.2, 0.4, 0.6, 0.8, 0.9, 1], decodeWaiting: 'count' }, 'a report naming no decode waiting room ran the count')
   t.match(runOptionsOf({ ...r, options: { ...r.options, ranges: 'wide' } }), { ranges: 'wide' })
+  t.match(runOptionsOf({ ...r, options: { ...r.options, decodeWaiting: 'time' } }), { decodeWaiting: 'time' }, 'one naming time reruns with it')
   t.throws(() => runOptionsOf({ ...r, command: `${r.command} --switchyard late-binding` }))
 })

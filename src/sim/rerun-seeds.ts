@@ -8,7 +8,7 @@
 // the baselines do not move: seeds rerun in full must reproduce the report's baselines
 // (`sameBaselines`).
 import { compactReport, summarize, type RandomReport, type RandomRunOptions, type SeedResult } from './random-run.js'
-import { reportScenario } from './random-run.js'
+import { reportScenario, reportWaiting } from './random-run.js'
 
 /** The run options a report was written with (its seeds aside). */
 export function runOptionsOf (r: RandomReport): Omit<RandomRunOptions, 'seeds'> {
@@ -21,7 +21,8 @@ export function runOptionsOf (r: RandomReport): Omit<RandomRunOptions, 'seeds'> 
     bisect: o.bisect,
     loads: o.loads,
     ...(o.ranges === 'wide' ? { ranges: 'wide' as const } : {}),
-    ...(o.latencyObjectiveMs !== undefined ? { latencyObjectiveMs: o.latencyObjectiveMs } : {})
+    ...(o.latencyObjectiveMs !== undefined ? { latencyObjectiveMs: o.latencyObjectiveMs } : {}),
+    decodeWaiting: reportWaiting(o)
   }
 }
 
@@ -69,12 +70,12 @@ export function mergeRerun (r: RandomReport, rerun: ReadonlyMap<number, SeedResu
 }
 
 /** The line a rerun adds above the tables: what changed, how, and the totals before and after. */
-export function rerunLine (before: RandomReport, after: RandomReport, o: { date: string, note: string, rerun: number, checked: number, wallS: number, moved: readonly number[], onlySwitchyard?: boolean, where?: 'failures' | 'all' }): string {
+export function rerunLine (before: RandomReport, after: RandomReport, o: { date: string, note: string, rerun: number, checked: number, wallS: number, moved: readonly number[], onlySwitchyard?: boolean, where?: 'failures' | 'all', from?: { reports: readonly string[], taken: number, checked: number } }): string {
   const a = before.totals; const b = after.totals
   const how = o.onlySwitchyard === true
     ? `every seed rerun with switchyard alone, the baselines as stored, \`bench/rerun-seeds.ts --where all --only switchyard\`, ${o.wallS.toFixed(0)} s; ${o.checked} seed${o.checked === 1 ? '' : 's'} rerun in full hold${o.checked === 1 ? 's' : ''} the report's baselines`
     : o.where === 'all'
-      ? `every seed rerun, every strategy, \`bench/rerun-seeds.ts --where all\`, ${o.wallS.toFixed(0)} s`
+      ? `every seed rerun, every strategy, \`bench/rerun-seeds.ts --where all\`, ${o.wallS.toFixed(0)} s${o.from !== undefined && o.from.taken > 0 ? ` (${o.from.taken} of them taken from ${o.from.reports.join(', ')}, run with this code and options: ${o.from.checked} rerun reproduce${o.from.checked === 1 ? 's' : ''} them)` : ''}`
       : `the ${o.rerun} seeds with a device failure rerun, every strategy, \`bench/rerun-seeds.ts\`, ${o.wallS.toFixed(0)} s; ${o.checked} others rerun reproduce the report`
   return `**Rerun (${o.date}, ${o.note}; ${how}):** not beaten ${a.notBeaten} → ${b.notBeaten} of ${b.cells}, over 2× ${a.over2x} → ${b.over2x}, sustainable ≥ 0.97× ${a.sustainableOk} → ${b.sustainableOk} of ${b.scenarios}; seeds moved: ${o.moved.length === 0 ? 'none' : o.moved.join(', ')}; the tables below are this rerun.`
 }
