@@ -86,9 +86,10 @@ for (const name of names) {
   const r: RandomReport = waiting === undefined ? stored0 : { ...stored0, options: { ...stored0.options, decodeWaiting: waiting } }
   if (waiting === 'count') delete r.options.decodeWaiting
   const o = runOptionsOf(r)
-  const same = JSON.stringify(o)
+  // the --from reports run with this report's options: the only ones whose seeds may stand in
+  const alike = donors.filter((d) => JSON.stringify(runOptionsOf(d)) === JSON.stringify(o))
   const donorOf = (seed: number): SeedResult | undefined => {
-    for (const d of donors) if (JSON.stringify(runOptionsOf(d)) === same) { const s = d.seeds.find((x) => x.seed === seed); if (s !== undefined) return s }
+    for (const d of alike) { const s = d.seeds.find((x) => x.seed === seed); if (s !== undefined) return s }
     return undefined
   }
   const file = fileOf(name)

@@ -21,3 +21,19 @@ t.test('no count: a wait past what the deadline leaves is a 429 counted decode-q
   ;(await waiting)()
   t.same(refused, ['decode-queue-full'], 'within 30 ms it waited and got the slot')
 })
+
+t.test('no count: a waiter whose turn comes after its deadline would let it decode is a 429 then, not a slot (drop at dequeue)', async (t) => {
+  let now = 0
+  const gate = new DecodeGate(1, 1, { maxWaiting: null, now: () => now })
+  const refused: string[] = []
+  const metrics = { rejected (_d: string, _m: string, _p: string, reason: string) { refused.push(reason) } } as unknown as Metrics
+  const first = await decodeSlot(gate, metrics, 'throughput', 'm', 0, 0)
+  now = 20
+  first() // a mean hold of 20 ms
+  const held = await decodeSlot(gate, metrics, 'throughput', 'm', 0, 0)
+  const late = decodeSlot(gate, metrics, 'throughput', 'm', 0, 25) // predicted 20 ms: waits, due by 45
+  now = 30 // the slot is held 10 ms longer than the mean: its turn at 30, 30 + 20 > 45
+  held()
+  await t.rejects(late, { statusCode: 429, code: 'SY_OVERLOADED', retryAfter: 1 }, 'refused at its turn')
+  t.same(refused, ['decode-queue-full'])
+})

@@ -1,5 +1,6 @@
 // A decode slot (sharp work on the libuv pool) for one request, or 429 when too many requests
-// already wait for one. Shared by every route that decodes an image. The gate has two classes:
+// already wait for one (or, with no count, when its wait would not leave it time, at once or at
+// its turn). Shared by every route that decodes an image. The gate has two classes:
 // latency-class requests, and batched work (throughput and cost).
 import type { Policy } from '../config/schema.js'
 import { Overloaded, withRetryAfter } from '../errors.js'
