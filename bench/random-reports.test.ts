@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { metricOf } from '../src/sim/cross-judge.js'
 import { judgeCell } from '../src/sim/judge.js'
+import { reportWaiting } from '../src/sim/random-run.js'
 import { JUDGED_REPORTS, readRandomReport } from './random-reports.js'
 
 t.test('the judged sets load and hold every seed from 1 to 1680 exactly once, in order', async (t) => {
@@ -23,6 +24,7 @@ t.test('every judged set was run with the same run length and grid, so their cel
     const o = readRandomReport(name).options
     t.same({ durationS: o.durationS, maxRequests: o.maxRequests, minDurationS: o.minDurationS, loads: o.loads, bisect: o.bisect }, { durationS: first.durationS, maxRequests: first.maxRequests, minDurationS: first.minDurationS, loads: first.loads, bisect: first.bisect }, name)
     t.equal(o.latencyObjectiveMs, undefined, `${name}: the server's defaults (no latency objective)`)
+    t.equal(reportWaiting(o), 'time', `${name}: the server's default decode waiting room (decode.maxWaiting null: bounded by time)`)
   }
 })
 

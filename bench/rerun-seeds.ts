@@ -15,9 +15,10 @@
 //
 // A change of the generated host (`--decode-waiting time`: the decode waiting room bounded by
 // time, decode.maxWaiting null) reruns every seed, every strategy, and the report's options then
-// name it. Seeds some other report already ran with this tree's code and the same options
-// (`--from`: a measurement that preceded the change) are taken from it instead of run again;
-// `--verify K` reruns K of them and stops, writing nothing, if any differs.
+// name it. Seeds some other report already ran with the same options (`--from`: a measurement
+// that preceded the change, or one run on code that differs in nothing these seeds reach) are
+// taken from it instead of run again; `--verify K` reruns K of them with this tree's code and
+// stops, writing nothing, if any differs.
 //
 // Usage: node --import tsx bench/rerun-seeds.ts --reports a,b,… --where failures --note "…" [--verify K] [--dry-run]
 //   --reports  report names under bench/results (default: every judged set, JUDGED_REPORTS), or paths

@@ -134,7 +134,7 @@ export const ConfigSchema = Type.Object({
   decode: Type.Object({
     slots: Type.Integer({ minimum: 1, maximum: 256, default: 4, description: 'images decoded at once (libuv pool size)' }),
     bulkSlots: Type.Integer({ minimum: 1, maximum: 256, default: 2, description: 'of those, how many throughput-class requests may hold' }),
-    maxWaiting: Type.Union([Type.Integer({ minimum: 0, maximum: 100000 }), Type.Null()], { default: 64, description: 'requests waiting for a decode slot before more are refused with 429; null: no count, a request waits while its predicted wait for a slot is within the time its deadline leaves (and its body\'s bytes fit the memory budget, routing.maxQueuedBytes), and admission runs again once it is decoded; a waiter whose deadline would pass before it decoded is refused at its turn: src/preprocess/decode-gate.ts' })
+    maxWaiting: Type.Union([Type.Integer({ minimum: 0, maximum: 100000 }), Type.Null()], { default: null, description: 'requests waiting for a decode slot before more are refused with 429 (a count; 64, the default until issue 17 bounded the room by time); null (the default): no count, a request waits while its predicted wait for a slot is within the time its deadline leaves (and its body\'s bytes fit the memory budget, routing.maxQueuedBytes), and admission runs again once it is decoded; a waiter whose deadline would pass before it decoded is refused at its turn: src/preprocess/decode-gate.ts' })
   }, { additionalProperties: false, default: {} }),
   tiling: Type.Object({
     default: Type.Union([Type.Literal('off'), Type.Literal('auto')], { default: 'off', description: 'when a request gives no ?tiles: off, or auto (tile an image the whole-image pass would shrink more than autoScale)' }),

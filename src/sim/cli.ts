@@ -261,7 +261,7 @@ export function objectiveArg (v: string | undefined): number | undefined {
   return ms
 }
 
-/** --max-waiting N | null: the server's decode.maxWaiting (default 64, the server's; null: waiting bounded by time). */
+/** --max-waiting N | null: the server's decode.maxWaiting (default null, the server's: waiting bounded by time; N: a count). */
 function waitingArg (v: string): number | null {
   if (v === 'null') return null
   const n = Number(v)
@@ -292,7 +292,7 @@ function runRandomCmd (args: string[]): void {
       switchyard: { type: 'string' },
       ranges: { type: 'string', default: 'default' },
       'latency-objective': { type: 'string' },
-      'decode-waiting': { type: 'string', default: 'count' },
+      'decode-waiting': { type: 'string', default: 'time' },
       out: { type: 'string', default: join(RESULTS, 'random') }
     }
   })
@@ -395,7 +395,7 @@ async function runFidelityCmd (args: string[]): Promise<void> {
       image: { type: 'string', default: join(process.env.SWITCHYARD_SHARED_DIR ?? join(BENCH, '..', '..', 'shared'), 'images', 'dog.jpg') },
       'decode-slots': { type: 'string', default: '4' },
       'bulk-slots': { type: 'string', default: '2' },
-      'max-waiting': { type: 'string', default: '64' },
+      'max-waiting': { type: 'string', default: 'null' },
       'latency-deadline': { type: 'string', default: '10000' },
       'throughput-deadline': { type: 'string', default: '30000' },
       out: { type: 'string', default: join(RESULTS, 'fidelity') }

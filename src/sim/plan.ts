@@ -67,7 +67,7 @@ export function plan (o: PlanOptions, progress?: (s: string) => void): PlanRepor
     load: 1,
     sweep: [],
     sweepS: o.durationS,
-    host: { slots: o.cores, bulkSlots: Math.max(1, o.cores - 1), maxWaiting: 64, decodeMs: hostP.host.decodeMs, jitter: hostP.host.decodeJitter ?? 0.1, source: `${hostP.name}: ${hostP.source}` },
+    host: { slots: o.cores, bulkSlots: Math.max(1, o.cores - 1), maxWaiting: null, decodeMs: hostP.host.decodeMs, jitter: hostP.host.decodeJitter ?? 0.1, source: `${hostP.name}: ${hostP.source}` },
     traffic,
     arrivals: { kind: 'poisson' },
     events: [],

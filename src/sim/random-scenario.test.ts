@@ -26,12 +26,12 @@ t.test('a latency objective tells every device of a seed\'s scenario, and change
   t.same(plain.devices.map((d) => d.latencyObjectiveMs), plain.devices.map(() => undefined), 'unset by default')
 })
 
-t.test('--decode-waiting time: the host\'s decode waiting room has no count, and nothing else changes', async (t) => {
-  const plain = randomScenario(7); const timed = randomScenario(7, { decodeWaiting: 'time' })
-  t.equal(timed.host.maxWaiting, null)
-  t.ok(typeof plain.host.maxWaiting === 'number' && plain.host.maxWaiting >= 64, 'a count by default, as every committed judged report ran')
-  t.same(randomScenario(7, { decodeWaiting: 'count' }), plain, 'count: the default')
-  t.same({ ...timed, host: { ...timed.host, maxWaiting: 0 } }, { ...plain, host: { ...plain.host, maxWaiting: 0 } }, 'the same fleet, traffic, arrivals, events and SLO')
+t.test('the host\'s decode waiting room: bounded by time by default (the server\'s), a count with --decode-waiting count, nothing else changes', async (t) => {
+  const plain = randomScenario(7); const counted = randomScenario(7, { decodeWaiting: 'count' })
+  t.equal(plain.host.maxWaiting, null, 'no count by default, as the server\'s decode.maxWaiting')
+  t.same(randomScenario(7, { decodeWaiting: 'time' }), plain, 'time: the default')
+  t.ok(typeof counted.host.maxWaiting === 'number' && counted.host.maxWaiting >= 64, 'count: max(64, 4 × slots), as the reports that name no waiting room ran')
+  t.same({ ...counted, host: { ...counted.host, maxWaiting: 0 } }, { ...plain, host: { ...plain.host, maxWaiting: 0 } }, 'the same fleet, traffic, arrivals, events and SLO')
 })
 
 t.test('generated scenarios stay within the documented ranges and cover them', async (t) => {
@@ -174,6 +174,8 @@ t.test('two short seeds end to end: every cell judged as the judge says, counts 
   t.equal(report.totals.cells, 4)
   t.equal(report.aggregate.reduce((a, r) => a + r.win + r.tie + r.loss, 0), 4)
   t.equal(report.totals.notBeaten, report.aggregate.reduce((a, r) => a + r.win + r.tie, 0))
+  t.equal(report.options.decodeWaiting, 'time', 'the default waiting room is named in the report, so a later change of default leaves it reproducing')
+  t.equal(summarize([], o.loads, { ...o, seeds: [], decodeWaiting: 'count' }, 'test', 0).options.decodeWaiting, undefined, 'the count: named by absence, as the reports written before')
   const worst = worstSeeds(seeds.map((s) => s.result), 3)
   t.ok(worst.every((w) => w.cells.some((c) => c.judgement.verdict === 'loss') || !w.sustainableCheck.ok), 'worst cases are seeds that lost a cell or the sustainable rule')
 })

@@ -47,11 +47,12 @@ export interface RandomScenarioOptions {
    */
   latencyObjectiveMs?: number
   /**
-   * what bounds the host's decode waiting room: 'count' (the default, as the server's
-   * decode.maxWaiting, and what every committed judged report ran: max(64, 4 × slots) requests)
-   * or 'time' (no count, the server's decode.maxWaiting: null: a request waits while its
-   * predicted wait leaves its deadline time; src/preprocess/decode-gate.ts). A report's options
-   * name it only where it is 'time' (random-run.ts reportWaiting). A seed's scenario is otherwise the same
+   * what bounds the host's decode waiting room: 'time' (the default, as the server's
+   * decode.maxWaiting: null: no count, a request waits while its predicted wait leaves its
+   * deadline time; src/preprocess/decode-gate.ts) or 'count' (max(64, 4 × slots) requests, the
+   * default until issue 17 bounded the room by time). A report's options name it where it is
+   * 'time'; reports written before that name nothing and ran the count (random-run.ts
+   * reportWaiting). A seed's scenario is otherwise the same
    */
   decodeWaiting?: 'count' | 'time'
 }
@@ -174,7 +175,7 @@ export function randomScenario (seed: number, o: RandomScenarioOptions = {}): Sc
   }
   const bulkSlots = Math.max(1, Math.ceil(1.5 * C * bulkWork / 1000))
   const slots = bulkSlots + Math.ceil(1.5 * C * latWork / 1000) + 1
-  const host: HostModel = { slots, bulkSlots, maxWaiting: o.decodeWaiting === 'time' ? null : Math.max(64, slots * 4), decodeMs, jitter: 0.1, source: 'generated' }
+  const host: HostModel = { slots, bulkSlots, maxWaiting: o.decodeWaiting === 'count' ? Math.max(64, slots * 4) : null, decodeMs, jitter: 0.1, source: 'generated' }
   const kinds = devices.map((d) => `${d.id} ${d.workers}w t(n)=${d.models.m1!.a}+${d.models.m1!.b}n B${d.models.m1!.maxBatchSize}`).join(', ')
   const s: Scenario = {
     name: `random-${seed}`,

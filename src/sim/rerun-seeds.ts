@@ -75,7 +75,7 @@ export function rerunLine (before: RandomReport, after: RandomReport, o: { date:
   const how = o.onlySwitchyard === true
     ? `every seed rerun with switchyard alone, the baselines as stored, \`bench/rerun-seeds.ts --where all --only switchyard\`, ${o.wallS.toFixed(0)} s; ${o.checked} seed${o.checked === 1 ? '' : 's'} rerun in full hold${o.checked === 1 ? 's' : ''} the report's baselines`
     : o.where === 'all'
-      ? `every seed rerun, every strategy, \`bench/rerun-seeds.ts --where all\`, ${o.wallS.toFixed(0)} s${o.from !== undefined && o.from.taken > 0 ? ` (${o.from.taken} of them taken from ${o.from.reports.join(', ')}, run with this code and options: ${o.from.checked} rerun reproduce${o.from.checked === 1 ? 's' : ''} them)` : ''}`
+      ? `every seed rerun, every strategy, \`bench/rerun-seeds.ts --where all\`, ${o.wallS.toFixed(0)} s${o.from !== undefined && o.from.taken > 0 ? ` (${o.from.taken} of them taken from ${o.from.reports.join(', ')}, run with the same options: ${o.from.checked} rerun with this code reproduce${o.from.checked === 1 ? 's' : ''} them)` : ''}`
       : `the ${o.rerun} seeds with a device failure rerun, every strategy, \`bench/rerun-seeds.ts\`, ${o.wallS.toFixed(0)} s; ${o.checked} others rerun reproduce the report`
   return `**Rerun (${o.date}, ${o.note}; ${how}):** not beaten ${a.notBeaten} → ${b.notBeaten} of ${b.cells}, over 2× ${a.over2x} → ${b.over2x}, sustainable ≥ 0.97× ${a.sustainableOk} → ${b.sustainableOk} of ${b.scenarios}; seeds moved: ${o.moved.length === 0 ? 'none' : o.moved.join(', ')}; the tables below are this rerun.`
 }

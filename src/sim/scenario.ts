@@ -62,7 +62,7 @@ export interface HostSpec {
   sharedCores?: boolean
   /** of which throughput-class requests may hold (DecodeGate bulkSlots); default cores − 1, ≥ 1 */
   bulkSlots?: number
-  /** requests waiting for a decode slot before more are refused; null: no count, bounded by time (the server's decode.maxWaiting: null); default 64 (the server's) */
+  /** requests waiting for a decode slot before more are refused; null: no count, bounded by time (the server's decode.maxWaiting: null); default null (the server's; 64, a count, before the server's default changed) */
   maxWaiting?: number | null
   /** bytes of prepared images accepted requests may hold (the server's routing.maxQueuedBytes); default 1 GiB */
   maxQueuedBytes?: number
@@ -254,7 +254,7 @@ export function resolveHardware (name: string, f: { host: HostSpec, devices: rea
     sharedCores: f.host.sharedCores ?? false,
     requestMs: h.requestMs ?? 0,
     bulkSlots: f.host.bulkSlots ?? Math.max(1, slots - 1),
-    maxWaiting: f.host.maxWaiting === undefined ? 64 : f.host.maxWaiting,
+    maxWaiting: f.host.maxWaiting === undefined ? null : f.host.maxWaiting,
     ...(f.host.maxQueuedBytes !== undefined ? { maxQueuedBytes: f.host.maxQueuedBytes } : {}),
     ...(f.host.imageBytes !== undefined ? { imageBytes: f.host.imageBytes } : {}),
     decodeMs: h.decodeMs,
