@@ -349,6 +349,13 @@ t.test('a scenario file sets a device\'s riders as the server\'s devices[].rider
   t.throws(() => resolveScenario(withRiders({ budget: -1 })), /riders\.budget must be a number ≥ 0/)
 })
 
+t.test('a scenario file\'s host takes the server\'s decode waiting room: bounded by time unless it names a count', async (t) => {
+  const f = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'bench', 'scenarios', 'cpu-gpu.json'), 'utf8')) as ScenarioFile
+  t.equal(f.host.maxWaiting, undefined, 'the file names none')
+  t.equal(resolveScenario(f).host.maxWaiting, null, 'absent: null, as the server\'s decode.maxWaiting default')
+  t.equal(resolveScenario({ ...f, host: { ...f.host, maxWaiting: 64 } }).host.maxWaiting, 64, 'a count where the file names one (the default before)')
+})
+
 function loadScenarioFrom (cls: Record<string, unknown>): Scenario {
   const dir = join(import.meta.dirname, '..', '..', 'bench', 'scenarios')
   const f = JSON.parse(readFileSync(join(dir, readdirSync(dir).filter((n) => n.endsWith('.json')).sort()[0]!), 'utf8')) as ScenarioFile
