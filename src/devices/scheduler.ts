@@ -455,8 +455,9 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
 
   /**
    * The lane whose pool is overdue (overdue-pool.ts): a full batch of it waiting, b < a, its head
-   * overdue beside the device's other pools, a full batch this device may pull, and room for it
-   * before `latencyDeadline` (now + 2·t(B)); the oldest head. Null: none.
+   * overdue beside the device's other pools, another live device serving the pool, a full batch
+   * this device may pull, and room for it before `latencyDeadline` (now + 2·t(B)); the oldest
+   * head. Null: none.
    */
   private overduePool (now: number, latencyDeadline: number): Lane | null {
     let best: Lane | null = null; let oldest = Infinity
@@ -472,8 +473,11 @@ export class Scheduler extends EventEmitter implements QueueConsumer {
         youngest = Math.min(youngest, h === undefined ? 0 : now - h.enqueuedAt)
       }
       if (!overdue(now - head.enqueuedAt, youngest)) continue
+      // a pool this device serves alone waits on the batcher's class order, as under any rule: not overdue
+      const peers = this.poolPeers(lane, now)
+      if (peers.length === 0) continue
       const own = this.poolMember(lane.model, now)
-      if (own === null || pullCount(own, this.poolPeers(lane, now), list.length) < lane.maxBatchSize) continue
+      if (own === null || pullCount(own, peers, list.length) < lane.maxBatchSize) continue
       best = lane; oldest = head.enqueuedAt
     }
     return best
