@@ -18,6 +18,8 @@ const scenario = loadFleet(file)
 const STALENESS_S = Number(process.env.BENCH_FLEET_STALENESS_S ?? 60)
 const HEADLINE_S = Number(process.env.BENCH_FLEET_HEADLINE_S ?? scenario.durationS)
 const r1 = (x: number): number => Math.round(x * 10) / 10
+/** a ratio to three decimals (r1(x · 100) / 100 printed 1.1179999999999999) */
+const r3 = (x: number): number => Math.round(x * 1000) / 1000
 const pct = (x: number): string => `${Math.round(x * 100)} %`
 
 function log (r: FleetResult): void {
@@ -62,8 +64,8 @@ const row = (r: FleetResult): Record<string, string | number> => ({
 const by = (s: FleetStrategy): FleetResult => headline.find((r) => r.strategy === s)!
 const epp = by('epp'); const rr = by('round-robin'); const lr = by('least-requests')
 const oracle = by('oracle')
-const ratio = r1(epp.byPolicy.latency!.p99 / rr.byPolicy.latency!.p99 * 100) / 100
-const oracleRatio = r1(oracle.byPolicy.latency!.p99 / rr.byPolicy.latency!.p99 * 100) / 100
+const ratio = r3(epp.byPolicy.latency!.p99 / rr.byPolicy.latency!.p99)
+const oracleRatio = r3(oracle.byPolicy.latency!.p99 / rr.byPolicy.latency!.p99)
 // one latency-class image on an idle pod of each type: decoding + the fastest device's t(1), from the profiles
 const latencyClass = scenario.traffic.find((c) => c.policy === 'latency')!
 const floors = scenario.podTypes.map((t) => {
@@ -90,7 +92,7 @@ const md = [
   '',
   `## The floor`,
   '',
-  `The oracle row is no balancer: it sees every pod as it is at the moment of the request (no scrape) and sends each latency-class request to the pod the router predicts will answer it first, counting the latency requests still decoding there (throughput-class requests as the EPP places them). Its latency-class p99, ${r1(oracle.byPolicy.latency!.p99)} ms, is ${oracleRatio} × round robin's${oracleRatio > 0.5 ? `: the 0.5 × target (${r1(rr.byPolicy.latency!.p99 / 2)} ms) is below what perfect, instant knowledge reaches on this fleet` : ''}. The EPP profile reaches ${r1(epp.byPolicy.latency!.p99 / oracle.byPolicy.latency!.p99 * 100) / 100} × the oracle's p99.`,
+  `The oracle row is no balancer: it sees every pod as it is at the moment of the request (no scrape) and sends each latency-class request to the pod the router predicts will answer it first, counting the latency requests still decoding there (throughput-class requests as the EPP places them). Its latency-class p99, ${r1(oracle.byPolicy.latency!.p99)} ms, is ${oracleRatio} × round robin's${oracleRatio > 0.5 ? `: the 0.5 × target (${r1(rr.byPolicy.latency!.p99 / 2)} ms) is below what perfect, instant knowledge reaches on this fleet` : ''}. The EPP profile reaches ${r3(epp.byPolicy.latency!.p99 / oracle.byPolicy.latency!.p99)} × the oracle's p99.`,
   '',
   'One latency-class image on an idle pod, from the profiles (decoding on the pod\'s host, then its fastest device):',
   '',
