@@ -16,7 +16,7 @@
 // report's in brackets where it moved; FAIL below 0.97× the best baseline's). Totals per report.
 //
 // Usage: node --import tsx bench/screen-cells.ts [seeds, default: every seed of the reports] [--reports a,b,…]
-//   --reports  report names under bench/results (default: every judged set, seeds 1–1760:
+//   --reports  report names under bench/results (default: every judged set, seeds 1–1800:
 //              JUDGED_REPORTS in random-reports.ts), or paths of other reports (a name with a slash)
 //   --latency-objective MS  switchyard's devices told the latency class's objective
 //              (devices[].riders.latencyObjectiveMs); the stored baselines are not rerun with it
