@@ -11,6 +11,7 @@ import { DeviceUnavailableError, StartupError } from '../errors.js'
 import { modelsFor } from '../models/variants.js'
 import { Device, type DeviceOptions } from './device.js'
 import { RequestQueue } from './request-queue.js'
+import { bindsLate } from '../router/strategies.js'
 import type { Scheduler } from './scheduler.js'
 import { round } from '../util/format.js'
 import type { Log } from '../util/log.js'
@@ -34,7 +35,7 @@ export class DeviceSet {
     // Triton's rule (a baseline): every device consumes one queue per model
     const sharedQueues = config.routing.strategy === 'shared-queue' ? new Map(models.map((m) => [m.name, new RequestQueue()])) : undefined
     // late binding: one throughput pool per model that every device pulls from
-    const pools = config.routing.strategy === 'switchyard' || config.routing.strategy === 'late-binding' ? new Map<string, RequestQueue>() : undefined
+    const pools = bindsLate(config.routing.strategy) ? new Map<string, RequestQueue>() : undefined
     for (const dc of config.devices) {
       const faults = { allowFaults: config.faults.allow, faults: config.faults.inject.filter((f) => f.device === dc.id) }
       const device = new Device(dc, { calibrationRuns: config.routing.calibrationRuns, costWindow: config.routing.costWindow, log, ...(sharedQueues ? { sharedQueues } : {}), ...(pools ? { pools } : {}), ...faults, ...opts })

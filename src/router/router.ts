@@ -85,7 +85,7 @@ import { fillCount, riderCount } from '../devices/riders.js'
 import { FleetPrices } from './fleet-assignment.js'
 import { PredictionCorrection } from './prediction-correction.js'
 import { costPerInference, type PriceConfig } from './price.js'
-import type { Strategy } from './strategies.js'
+import { bindsLate, type Strategy } from './strategies.js'
 
 export type { Strategy } from './strategies.js'
 
@@ -350,12 +350,12 @@ export class Router {
     const reason: RouteReason | null = req.pinned !== undefined ? 'pinned' : exclude.length > 0 ? 'retry' : null
     // switchyard's unpinned requests: the fleet's prices, for a latency item near saturation
     let prices: FleetPrices | null = null
-    if (reason === null && (this.strategy === 'switchyard' || this.strategy === 'late-binding')) {
+    if (reason === null && bindsLate(this.strategy)) {
       prices = this.fleets.get(devices) ?? null
       if (prices === null) this.fleets.set(devices, prices = new FleetPrices())
       prices.refresh(devices, now)
     }
-    if ((this.strategy === 'switchyard' || this.strategy === 'late-binding') && reason === null && req.policy === 'throughput' && items === 1) {
+    if (bindsLate(this.strategy) && reason === null && req.policy === 'throughput' && items === 1) {
       const pooled = routePooled(candidates, req, this.budget === undefined ? null : overBudget, now, this.correction)
       if (pooled !== null) return pooled
     }

@@ -25,7 +25,7 @@ import { RequestPipeline, type Decode, type EachItem, type PipelineObserver } fr
 import type { RouteReason } from '../router/router.js'
 import { ArrivalRecord } from '../router/arrival-record.js'
 import { RuleSelector, type Rule } from '../router/rule-select.js'
-import type { Strategy } from '../router/strategies.js'
+import { bindsLate, type Strategy } from '../router/strategies.js'
 import type { PreparedImage } from '../core/items.js'
 import { DEFAULT_IMAGE_BYTES, DEFAULT_SIM_QUEUE_BYTES, itemsOf, type Scenario } from './scenario.js'
 import { clientChargeAt } from './client-cpu.js'
@@ -213,9 +213,7 @@ export function runScenario (s: Scenario, o: RunOptions, workload?: Workload): R
     ? new Map(s.traffic.map((c) => [c.model, new RequestQueue()]))
     : undefined
   // per model variant, the late-binding pool: filled as the devices add their lanes (lane-settings.ts)
-  const pools = o.strategy === 'switchyard' || o.strategy === 'late-binding'
-    ? new Map<string, RequestQueue>()
-    : undefined
+  const pools = bindsLate(o.strategy) ? new Map<string, RequestQueue>() : undefined
   // one pool of cores for decoding, each request's fixed cost and the CPU devices' batches,
   // where the scenario says they share the host (fidelity); else decoding has slots of its own
   const pool = s.host.sharedCores === true ? new CorePool(clock, s.host.cores ?? s.host.slots) : undefined

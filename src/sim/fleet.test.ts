@@ -41,6 +41,15 @@ t.test('a run repeats exactly', async (t) => {
   t.equal(a.byPolicy.latency!.served + a.byPolicy.latency!.refused + a.byPolicy.latency!.unfinished, a.byPolicy.latency!.offered, 'every request accounted for')
 })
 
+t.test('every pod routes as a server with the default strategy: its throughput items wait in late-binding pools', async (t) => {
+  const r = runFleet(s, { strategy: 'epp', stalenessMs: 50 })
+  const throughput = Object.entries(r.decisions).filter(([k]) => k.startsWith('throughput:'))
+  t.ok(throughput.length > 0, 'throughput decisions were made')
+  // the fleet once built its pods' devices without pools: every throughput item was bound at arrival (best-throughput)
+  t.same(throughput.map(([k]) => k), ['throughput:late-binding'], `pooled, none bound (${JSON.stringify(r.decisions)})`)
+  t.ok(Object.keys(r.decisions).some((k) => k.startsWith('latency:')), 'latency items stay bound, placed by the router')
+})
+
 t.test('round-robin gives every pod the same share, knowing nothing', async (t) => {
   const r = runFleet(s, { strategy: 'round-robin', stalenessMs: 50 })
   const all = r.byPolicy.latency!.offered + r.byPolicy.throughput!.offered

@@ -1,6 +1,7 @@
 // The fleet simulator: N Switchyard replicas (pods) behind one front-end picker, on one virtual
 // clock. Each pod is what one server process is — its own devices (the server's Scheduler on
-// simulated executors), its own Dispatcher with the switchyard router, its own decode host
+// simulated executors, with the late-binding pools the server builds for its default strategy),
+// its own Dispatcher with the switchyard router, its own decode host
 // (DecodeGate, cores named in the scenario) — and follows the server's path: admit → decode
 // gate → decode → dispatch → answer. In front, the picker chooses a pod per request by one of
 // the rules real balancers use, from what it can know:
@@ -34,12 +35,14 @@ import { readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import type { Policy } from '../config/schema.js'
 import { VirtualClock } from '../devices/clock.js'
+import { RequestQueue } from '../devices/request-queue.js'
 import type { BatchEvent, Scheduler } from '../devices/scheduler.js'
 import { agentReply, type AgentWeight } from '../http/agent-check.js'
 import { DecodeGate } from '../preprocess/decode-gate.js'
 import { Dispatcher, type DispatchObserver, type Dispatched } from '../router/dispatcher.js'
 import { podSignals, type PodSignals } from '../router/pod-signals.js'
 import { Router } from '../router/router.js'
+import { bindsLate, type Strategy } from '../router/strategies.js'
 import type { PreparedImage } from '../worker/protocol.js'
 import { percentiles, type Percentiles } from './engine.js'
 import type { DeviceProfile } from './profile.js'
@@ -249,6 +252,8 @@ export interface FleetResult {
   refusals: Record<string, number>
   /** per pod type and device id: busy worker time / worker time */
   utilisation: Record<string, Record<string, number>>
+  /** the pods' route decisions, `policy:reason` (router.ts RouteReason): `throughput:late-binding`, items pooled */
+  decisions: Record<string, number>
   wallMs: number
 }
 
@@ -271,6 +276,8 @@ interface Pod {
 
 const EMPTY_IMAGE: PreparedImage = { pixels: new Uint8Array(0), width: 0, height: 0, originalWidth: 0, originalHeight: 0 }
 const PENDING = 0; const ANSWERED = 1; const REFUSED = 2
+/** Every pod's routing strategy: the server's default. Its devices are built as the server builds them for it (bindsLate: late-binding pools). */
+const POD_STRATEGY: Strategy = 'switchyard'
 
 export function runFleet (s: FleetScenario, o: FleetRunOptions): FleetResult {
   const wallStart = performance.now()
@@ -286,8 +293,9 @@ export function runFleet (s: FleetScenario, o: FleetRunOptions): FleetResult {
   // tallies
   const refusals: Record<string, number> = {}
   const refuse = (key: string): void => { refusals[key] = (refusals[key] ?? 0) + 1 }
+  const decisions: Record<string, number> = {}
   const observer: DispatchObserver = {
-    decision: () => {},
+    decision: (_d, _m, policy, reason) => { const k = `${policy}:${reason}`; decisions[k] = (decisions[k] ?? 0) + 1 },
     rejected: (_d, _m, policy, reason) => refuse(`${policy}:${reason}`),
     retry: () => {},
     predictionError: () => {}
@@ -300,7 +308,9 @@ export function runFleet (s: FleetScenario, o: FleetRunOptions): FleetResult {
   s.podTypes.forEach((t, ti) => {
     for (let k = 0; k < t.count; k++) {
       const index = pods.length
-      const devices = t.devices.map((spec, i) => new SimDevice(spec, clock, seededRandom(s.seed * 7919 + index * 31 + i + 1)).scheduler)
+      // the pod's devices as a server running switchyard builds them: one late-binding pool per model variant
+      const pools = bindsLate(POD_STRATEGY) ? new Map<string, RequestQueue>() : undefined
+      const devices = t.devices.map((spec, i) => new SimDevice(spec, clock, seededRandom(s.seed * 7919 + index * 31 + i + 1), pools ? { pools } : {}).scheduler)
       const byId = new Map(devices.map((d) => [d.id, d]))
       for (const d of devices) {
         workerSlots[ti]!.set(d.id, workerSlots[ti]!.get(d.id)! + d.workers.length)
@@ -310,7 +320,7 @@ export function runFleet (s: FleetScenario, o: FleetRunOptions): FleetResult {
         index,
         type: ti,
         devices,
-        dispatcher: new Dispatcher({ devices, get: (id: string) => byId.get(id) }, observer, clock, 'switchyard'),
+        dispatcher: new Dispatcher({ devices, get: (id: string) => byId.get(id) }, observer, clock, POD_STRATEGY),
         gate: new DecodeGate(t.host.slots, t.host.bulkSlots, { maxWaiting: t.host.maxWaiting, now: () => clock.now() }),
         decodeMs: classes.map((c) => t.host.decodeMs[c.model]!),
         jitter: t.host.jitter,
@@ -547,5 +557,5 @@ export function runFleet (s: FleetScenario, o: FleetRunOptions): FleetResult {
   s.podTypes.forEach((t, ti) => {
     utilisation[t.type] = Object.fromEntries([...busy[ti]!].map(([id, ms]) => [id, ms / (workerSlots[ti]!.get(id)! * durationMs)]))
   })
-  return { strategy: o.strategy, stalenessMs: o.stalenessMs, ratePerS, durationS: durationMs / 1000, pods: P, offered: n, byPolicy, refused, refusals, utilisation, wallMs: performance.now() - wallStart }
+  return { strategy: o.strategy, stalenessMs: o.stalenessMs, ratePerS, durationS: durationMs / 1000, pods: P, offered: n, byPolicy, refused, refusals, utilisation, decisions, wallMs: performance.now() - wallStart }
 }
