@@ -50,6 +50,21 @@ t.test('every pod routes as a server with the default strategy: its throughput i
   t.ok(Object.keys(r.decisions).some((k) => k.startsWith('latency:')), 'latency items stay bound, placed by the router')
 })
 
+t.test('every pod admits as the server does: by time and by the bytes its queued images hold, not by an item count', async (t) => {
+  // round robin at twice the fleet's capacity: the CPU pods fall behind
+  const over = resolveFleet({ ...file, load: 2 })
+  const r = runFleet(over, { strategy: 'round-robin', stalenessMs: 50 })
+  t.notOk(Object.keys(r.refusals).some((k) => k.endsWith(':queue-full')), `within the 30 s deadline and the default 1 GiB, nothing refused as full (${JSON.stringify(r.refusals)}; the pods once had no memory budget and fell back to their lanes' item caps)`)
+  // a budget of 20 images per pod: the memory bound refuses
+  const small = resolveFleet({ ...file, load: 2, pods: file.pods.map((p) => ({ ...p, host: { ...p.host, maxQueuedBytes: 20 * 224 * 224 * 3 } })) })
+  const b = runFleet(small, { strategy: 'round-robin', stalenessMs: 50 })
+  t.ok((b.refusals['throughput:queue-full'] ?? 0) > 0, `a small budget refuses as full (${JSON.stringify(b.refusals)})`)
+  // the throughput deadline 1 s: refused where the predicted finish misses it
+  const short = resolveFleet({ ...file, load: 2, traffic: file.traffic.map((c) => (c.policy === 'throughput' ? { ...c, deadlineMs: 1000 } : c)) })
+  const d = runFleet(short, { strategy: 'round-robin', stalenessMs: 50 })
+  t.ok((d.refusals['throughput:deadline'] ?? 0) > 0, `a 1 s deadline refuses by time (${JSON.stringify(d.refusals)})`)
+})
+
 t.test('round-robin gives every pod the same share, knowing nothing', async (t) => {
   const r = runFleet(s, { strategy: 'round-robin', stalenessMs: 50 })
   const all = r.byPolicy.latency!.offered + r.byPolicy.throughput!.offered

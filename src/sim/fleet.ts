@@ -35,6 +35,7 @@ import { readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import type { Policy } from '../config/schema.js'
 import { VirtualClock } from '../devices/clock.js'
+import { QueueBudget } from '../devices/queue-budget.js'
 import { RequestQueue } from '../devices/request-queue.js'
 import type { BatchEvent, Scheduler } from '../devices/scheduler.js'
 import { agentReply, type AgentWeight } from '../http/agent-check.js'
@@ -46,7 +47,7 @@ import { bindsLate, type Strategy } from '../router/strategies.js'
 import type { PreparedImage } from '../worker/protocol.js'
 import { percentiles, type Percentiles } from './engine.js'
 import type { DeviceProfile } from './profile.js'
-import { capacity, decodeCapacity, DEFAULT_SLO, PROFILES_DIR, resolveHardware, type Arrivals, type DeviceRef, type HostModel, type HostSpec, type ScenarioFile, type Slo, type TrafficClass } from './scenario.js'
+import { capacity, decodeCapacity, DEFAULT_IMAGE_BYTES, DEFAULT_SIM_QUEUE_BYTES, DEFAULT_SLO, PROFILES_DIR, resolveHardware, type Arrivals, type DeviceRef, type HostModel, type HostSpec, type ScenarioFile, type Slo, type TrafficClass } from './scenario.js'
 import { SimDevice } from './sim-device.js'
 import { seededRandom } from './simulated-executor.js'
 import { generate } from './workload.js'
@@ -265,6 +266,8 @@ interface Pod {
   dispatcher: Dispatcher
   gate: DecodeGate
   decodeMs: number[]
+  /** per traffic class, the bytes one prepared image holds (the host's imageBytes, admission by memory) */
+  imageBytes: number[]
   jitter: number
   /** requests the picker sent here and has not seen answered */
   active: number
@@ -320,9 +323,11 @@ export function runFleet (s: FleetScenario, o: FleetRunOptions): FleetResult {
         index,
         type: ti,
         devices,
-        dispatcher: new Dispatcher({ devices, get: (id: string) => byId.get(id) }, observer, clock, POD_STRATEGY),
+        // admission by time and memory, as the server's: the bytes its queued images may hold
+        dispatcher: new Dispatcher({ devices, get: (id: string) => byId.get(id) }, observer, clock, POD_STRATEGY, new QueueBudget(t.host.maxQueuedBytes ?? DEFAULT_SIM_QUEUE_BYTES)),
         gate: new DecodeGate(t.host.slots, t.host.bulkSlots, { maxWaiting: t.host.maxWaiting, now: () => clock.now() }),
         decodeMs: classes.map((c) => t.host.decodeMs[c.model]!),
+        imageBytes: classes.map((c) => t.host.imageBytes?.[c.model] ?? DEFAULT_IMAGE_BYTES),
         jitter: t.host.jitter,
         active: 0,
         latencyDecoding: 0,
@@ -507,7 +512,7 @@ export function runFleet (s: FleetScenario, o: FleetRunOptions): FleetResult {
       clock.setTimer(clock.now() + ms, () => {
         release()
         if (lat) pod.latencyDecoding--
-        pod.dispatcher.submit({ model: c.model, image: EMPTY_IMAGE, params: {}, opts }, (err, r) => {
+        pod.dispatcher.submit({ model: c.model, image: EMPTY_IMAGE, params: {}, opts, bytes: pod.imageBytes[k]! }, (err, r) => {
           finishReq(i, err === null)
           if (err === null && o.onAnswer) o.onAnswer({ pod: pod.index, podType: s.podTypes[pod.type]!.type, policy: c.policy, latencyMs: latency[i]!, decodeWaitMs, item: r! })
         })
